@@ -1,0 +1,112 @@
+"""The backend contract: how the gateway starts, watches and releases a remote kernel.
+
+Lifecycle (who calls what, when):
+
+1. The gateway has a ``Decision`` from placement and calls ``backend.launch(spec)``. ``launch`` returns an
+   async iterator of ``LaunchEvent``s: ``queued`` / ``admitted`` / ``scheduled`` / ``pulling`` / ``starting``
+   as they happen, ending with exactly one ``connected`` event whose ``remote`` holds the connection info the
+   gateway should connect its DEALER/SUB sockets to, or with an exception (``LaunchError``) that says why.
+   Cancelling the iteration (the user interrupted while queued) must leave nothing behind: the backend's
+   ``finally`` clean-up deletes what it created.
+2. While the kernel runs, the gateway awaits ``backend.wait_exit(remote)``; it returns an ``ExitInfo`` when the
+   remote kernel is gone for any reason the gateway did not ask for (OOMKilled, preempted, node lost, crash).
+3. ``backend.release(remote)`` shuts the remote kernel down and frees what it held (pod, Secret, quota,
+   process). It is idempotent and safe to call on a kernel that already died.
+4. ``backend.handle_record(remote)`` is a small JSON-able dict persisted next to the connection file so that
+   the provisioner (or ``mlp-kernel gc``) can ``release_record`` it after the gateway itself was killed.
+
+The same key and signature scheme as the gateway's own connection file must be used for the remote kernel, so
+frames can be relayed without re-signing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..placement.types import Decision, GpuRequest
+
+
+class Phase(str, enum.Enum):
+    PLACING = "placing"
+    QUEUED = "queued"
+    ADMITTED = "admitted"
+    SCHEDULED = "scheduled"
+    PULLING = "pulling"
+    STARTING = "starting"
+    CONNECTED = "connected"
+
+
+@dataclass(frozen=True)
+class RemoteKernel:
+    """A started remote kernel: where to connect, plus the backend's own handle."""
+
+    kernel_id: str
+    ip: str
+    shell_port: int
+    iopub_port: int
+    stdin_port: int
+    control_port: int
+    hb_port: int
+    transport: str = "tcp"
+    member: str = ""
+    flavor: str = ""
+    node: str = ""
+    handle: dict[str, Any] = field(default_factory=dict)
+
+    def url(self, channel: str) -> str:
+        port = getattr(self, f"{channel}_port")
+        return f"{self.transport}://{self.ip}:{port}"
+
+
+@dataclass(frozen=True)
+class LaunchEvent:
+    """One step of a launch, shown to the user in the cell and over the status comm."""
+
+    phase: Phase
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    remote: RemoteKernel | None = None
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """Why a remote kernel went away without being asked to."""
+
+    reason: str  # short machine-readable: "exited", "oomkilled", "preempted", "evicted", "node-lost"
+    message: str  # what the user reads: what happened, why, what to do
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything a backend needs to start one remote kernel."""
+
+    kernel_id: str
+    key: str
+    signature_scheme: str
+    decision: Decision
+    request: GpuRequest
+    user: str = ""
+    notebook: str = ""
+    team: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class LaunchError(RuntimeError):
+    """A launch that cannot complete; the message is shown to the user as is."""
+
+
+class Backend(Protocol):
+    name: str
+
+    def launch(self, spec: LaunchSpec) -> AsyncIterator[LaunchEvent]: ...
+
+    async def wait_exit(self, remote: RemoteKernel) -> ExitInfo: ...
+
+    async def release(self, remote: RemoteKernel) -> None: ...
+
+    def handle_record(self, remote: RemoteKernel) -> dict[str, Any]: ...
+
+    async def release_record(self, record: dict[str, Any]) -> bool: ...

@@ -1,0 +1,42 @@
+"""The ``mlp-kernel`` command: one entry point, one module per subcommand.
+
+Each subcommand lives in ``mlp_kernel/cli/<name>.py`` and exposes ``register(subparsers)`` which adds its
+parser and sets ``func`` to a callable taking the parsed ``argparse.Namespace`` and returning an exit code.
+Modules are imported lazily-by-name so a broken or slow subcommand cannot slow the others down.
+Exit codes: 0 success, 1 a failure while doing the work, 2 bad input (files, flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = ("install", "place", "render", "gc", "simulate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlp-kernel", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}":
+                continue  # subcommand not shipped in this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Values that flow into and out of placement.
+
+These types are the seam between the gateway (which turns kernelspec defaults and ``%gpu`` options into a
+``GpuRequest``) and the pure placement core (``decide(policy, state, request, now) -> Decision``). They are
+immutable so a decision can be logged, shown by ``%gpu explain``, replayed by the simulator and serialised to
+JSON for the status comm without anyone mutating it on the way.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Budget = Literal["flex", "fixed"]
+
+
+class Action(str, enum.Enum):
+    """What placement tells the gateway to do."""
+
+    RUN = "run"  # a private flavor has free quota now: start there
+    QUEUE = "queue"  # wait in the best private candidate's LocalQueue
+    BURST = "burst"  # start on the public member
+    REJECT = "reject"  # nothing may serve this request; the detail says what the user could change
+
+
+@dataclass(frozen=True)
+class GpuRequest:
+    """What a notebook asks for. Built from kernelspec/policy defaults overridden by ``%gpu`` options.
+
+    ``gpu_model`` and ``tier`` are mutually exclusive in user input; when both are ``None`` the policy's
+    default request applies. ``waited_s`` is how long this request has already waited in a queue
+    (0 for a fresh request; the gateway fills it when it re-asks placement while queued).
+    """
+
+    gpu_model: str | None = None
+    gpu_count: int = 1
+    tier: str | None = None
+    cpu: str | None = None
+    memory: str | None = None
+    burstable: bool = False
+    budget: Budget = "fixed"
+    deadline: datetime | None = None
+    data_class: str | None = None
+    waited_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["deadline"] = self.deadline.isoformat() if self.deadline else None
+        return out
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule's evaluation, in the order the rules ran: what it looked at and what it concluded."""
+
+    rule: str
+    inputs: dict[str, Any]
+    result: str
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a GPU kernel should run, and the full explanation of why."""
+
+    action: Action
+    member: str | None = None
+    flavor: str | None = None
+    local_queue: str | None = None
+    namespace: str | None = None
+    gpu_model: str | None = None
+    gpu_count: int = 0
+    public: bool = False
+    expected_wait_s: float | None = None
+    price_per_hour: float = 0.0
+    explanation: tuple[RuleResult, ...] = field(default_factory=tuple)
+    summary: str = ""
+
+    def explain(self) -> str:
+        """Human-readable explanation: the summary line, then each rule with its result and detail."""
+        lines = [self.summary or f"{self.action.value}: {self.member or '-'} / {self.flavor or '-'}"]
+        for i, r in enumerate(self.explanation, 1):
+            text = f"  {i}. {r.rule}: {r.result}"
+            if r.detail:
+                text += f" ({r.detail})"
+            lines.append(text)
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "member": self.member,
+            "flavor": self.flavor,
+            "local_queue": self.local_queue,
+            "namespace": self.namespace,
+            "gpu_model": self.gpu_model,
+            "gpu_count": self.gpu_count,
+            "public": self.public,
+            "expected_wait_s": self.expected_wait_s,
+            "price_per_hour": self.price_per_hour,
+            "summary": self.summary,
+            "explanation": [r.to_json() for r in self.explanation],
+        }
