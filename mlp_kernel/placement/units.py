@@ -1,8 +1,8 @@
 """Durations and sizes as people type them, and as we print them back.
 
 Policy files, ``%gpu`` options and the CLI all accept human units (``15m``, ``1h30m``, ``2Gi``). One parser
-for all of them keeps the accepted spellings identical everywhere, and one formatter keeps the messages users read
-consistent ("ETA ~6 min", "idle timeout 15 min").
+for all of them keeps the accepted spellings identical everywhere, and one formatter keeps the messages users
+read consistent ("ETA ~6 min", "idle timeout 15 min").
 """
 
 from __future__ import annotations
