@@ -1,0 +1,404 @@
+"""The placement decision: private first, burst to public only under the burst rule, and say why.
+
+``decide`` is a pure function of (policy, cluster state, request, now): no I/O, no clock, no randomness, so
+the
+gateway, the CLI, the simulator and the tests all get the same answer for the same inputs, and a decision
+can be
+replayed from its logged inputs. Each rule appends one ``RuleResult`` (its inputs, its conclusion) to the
+explanation, in the order the rules run:
+
+1. ``candidates``     flavors whose GPU model, tier and size fit the request.
+2. ``member_health``  drop candidates whose member is not Ready or whose ClusterQueue is stopped/inactive.
+3. ``private_first``  the lowest-tier (then cheapest) private candidate with free quota now -> run.
+4. ``expected_wait``  no private quota free: the best private queue and its expected wait.
+5. ``burst``          the burst rule with the deadline-weighted threshold -> burst, else queue;
+   ``public_only``    when no private candidate can serve: burst if allowed, else reject with what to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from .policy import Flavor, Member, Policy
+from .state import ClusterState, FlavorState, MemberState, declared_flavor_state, declared_member_state
+from .types import Action, Decision, GpuRequest, RuleResult
+from .units import format_duration
+from .wait import WaitEstimate, expected_wait
+
+_Candidate = tuple[Flavor, Member, FlavorState]
+
+
+def decide(policy: Policy, state: ClusterState, request: GpuRequest, now: datetime) -> Decision:
+    """Where ``request`` should run given ``state`` at ``now``, with the full explanation."""
+    rules: list[RuleResult] = []
+    model, tier = request.gpu_model, request.tier
+    if model is None and tier is None:
+        model, tier = policy.default_request.gpu_model, policy.default_request.tier
+    count = request.gpu_count
+
+    invalid = _validate(policy, model, tier, count)
+    if model is not None:
+        model = policy.canonical_model(model) or model
+    wanted = {"gpu_model": model, "tier": tier, "gpu_count": count}
+    if invalid:
+        rules.append(RuleResult("candidates", wanted, "none", invalid))
+        return Decision(Action.REJECT, gpu_count=count, explanation=tuple(rules), summary=invalid)
+
+    member_states = {name: _member_state(policy, state, name) for name in policy.members}
+    candidates: list[_Candidate] = []
+    excluded: dict[str, str] = {}
+    for f in policy.flavors.values():
+        if model is not None and not f.offers(model):
+            excluded[f.name] = f"offers {', '.join(f.gpu_models)}, not {model}"
+            continue
+        if tier is not None and f.tier != tier:
+            excluded[f.name] = f"tier {f.tier}, not {tier}"
+            continue
+        fs = member_states[f.member].flavors.get(f.name) or declared_flavor_state(policy, f.name)
+        if fs.max_gpus < count:
+            excluded[f.name] = f"at most {fs.max_gpus} GPUs (quota incl. borrowing), {count} requested"
+            continue
+        candidates.append((f, policy.members[f.member], fs))
+    rules.append(
+        RuleResult(
+            "candidates",
+            {**wanted, "excluded": excluded},
+            ", ".join(f"{m.name}/{f.name}" for f, m, _ in candidates) or "none",
+            f"{len(candidates)} of {len(policy.flavors)} flavors fit",
+        )
+    )
+    if not candidates:
+        what = _describe(model, tier, count)
+        summary = f"No flavor can serve {what}; available GPU models: {', '.join(policy.gpu_models())}."
+        return Decision(Action.REJECT, gpu_count=count, explanation=tuple(rules), summary=summary)
+
+    healthy = _health_rule(candidates, member_states, rules)
+    private = sorted(
+        (c for c in healthy if not c[1].public), key=lambda c: (c[0].tier_rank, c[0].price_per_gpu_hour)
+    )
+    public = sorted(
+        (c for c in healthy if c[1].public),
+        key=lambda c: (c[2].free_gpus < count, c[0].price_per_gpu_hour, c[0].tier_rank),
+    )
+
+    free = [c for c in private if c[2].free_gpus >= count]
+    rules.append(
+        RuleResult(
+            "private_first",
+            {"needed_gpus": count, "private_candidates": [_quota(c) for c in private]},
+            f"run on {free[0][1].name}/{free[0][0].name}" if free else "no private candidate has free quota",
+            "lowest tier, then cheapest, with free quota now"
+            if free
+            else ("private candidates are full" if private else "no healthy private candidate"),
+        )
+    )
+    if free:
+        f, m, _ = free[0]
+        rules.append(RuleResult("burst", {}, "skipped", "a private flavor is free"))
+        d = _decision(Action.RUN, f, m, model, count, 0.0, rules)
+        return _with_summary(
+            d, f"Run on {m.name}/{f.name} ({d.gpu_model} x{count}) now at ${d.price_per_hour:.2f}/h"
+        )
+
+    queue: tuple[_Candidate, WaitEstimate] | None = None
+    if private:
+        waits = [(c, expected_wait(c[2], count)) for c in private]
+        queue = min(waits, key=lambda cw: (cw[1].seconds, cw[0][0].tier_rank, cw[0][0].price_per_gpu_hour))
+        (qf, qm, _), qw = queue
+        rules.append(
+            RuleResult(
+                "expected_wait",
+                {"flavor": f"{qm.name}/{qf.name}", **qw.to_inputs()},
+                f"~{format_duration(qw.seconds)}",
+                f"confidence {qw.confidence}: {qw.basis}",
+            )
+        )
+    return _burst_or_queue(policy, request, now, model, tier, count, queue, public, candidates, rules)
+
+
+def _burst_or_queue(
+    policy: Policy,
+    request: GpuRequest,
+    now: datetime,
+    model: str | None,
+    tier: str | None,
+    count: int,
+    queue: tuple[_Candidate, WaitEstimate] | None,
+    public: list[_Candidate],
+    candidates: list[_Candidate],
+    rules: list[RuleResult],
+) -> Decision:
+    any_public = [c for c in candidates if c[1].public]
+    target = (
+        public[0]
+        if public
+        else (min(any_public, key=lambda c: c[0].price_per_gpu_hour) if any_public else None)
+    )
+    blockers = _blockers(policy, request, target, public)
+    x = policy.burst.threshold_s
+    x_eff, ttd = _effective_threshold(policy, request, now)
+    inputs: dict[str, Any] = {
+        "threshold_s": x,
+        "deadline_horizon_s": policy.burst.deadline_horizon_s,
+        "deadline": _iso(request.deadline),
+        "time_to_deadline_s": None if ttd is None else round(ttd, 1),
+        "threshold_eff_s": round(x_eff, 1),
+        "waited_s": request.waited_s,
+        "burstable": request.burstable,
+        "budget": request.budget,
+        "data_class": request.data_class,
+        "data_class_may_leave_private": policy.may_leave_private(request.data_class),
+        "burst_enabled": policy.burst.enabled,
+        "public_target": f"{target[1].name}/{target[0].name}" if target else None,
+        "public_target_healthy": bool(public),
+    }
+    offer = _offer(target, count) if target else ""
+
+    if queue is None:  # rule 4: only a public flavor can serve this request
+        what = _describe(model, tier, count)
+        if target is None:
+            rules.append(RuleResult("public_only", inputs, "reject", "no healthy candidate on any member"))
+            down = sorted({m.name for _, m, _ in candidates})
+            return _reject(
+                count,
+                rules,
+                f"Cannot place {what}: member(s) {', '.join(down)} unavailable now; try again later.",
+            )
+        if not blockers:
+            rules.append(
+                RuleResult("public_only", inputs, "burst", "only a public flavor can serve; burst allowed")
+            )
+            return _burst(target, model, count, rules, "only a public flavor can serve this request")
+        reason = "; ".join(blockers)
+        rules.append(RuleResult("public_only", inputs, "reject", reason))
+        hint = _hint(request, policy, target, offer)
+        return _reject(
+            count,
+            rules,
+            f"Cannot place {what}: only {offer} can serve it and burst is not allowed: {reason}.{hint}",
+        )
+
+    (qf, qm, _), qw = queue
+    waited_over = request.waited_s > x_eff or x_eff <= 0
+    wait_over = qw.seconds > x_eff and qw.confidence != "low"
+    inputs["expected_private_wait_s"] = round(qw.seconds, 1)
+    inputs["expected_wait_confidence"] = qw.confidence
+    due = waited_over or wait_over
+    if target is None:
+        rules.append(RuleResult("burst", inputs, "queue", "no public flavor serves this request"))
+        return _queue(qf, qm, model, count, qw, rules, "no public flavor serves this request")
+    if due and not blockers:
+        why = (
+            f"waited {format_duration(request.waited_s)} > threshold {format_duration(x_eff)}"
+            if waited_over
+            else f"expected private wait {format_duration(qw.seconds)} > threshold {format_duration(x_eff)}"
+        )
+        rules.append(RuleResult("burst", inputs, "burst", why))
+        return _burst(target, model, count, rules, why)
+    if blockers:
+        reason = "; ".join(blockers)
+        rules.append(RuleResult("burst", inputs, "queue", f"burst not allowed: {reason}"))
+        return _queue(
+            qf,
+            qm,
+            model,
+            count,
+            qw,
+            rules,
+            f"burst not allowed: {reason}.{_hint(request, policy, target, offer)}",
+        )
+    remaining = max(0.0, x_eff - request.waited_s)
+    detail = (
+        f"burst allowed but not yet due: waited {format_duration(request.waited_s)} of "
+        f"{format_duration(x_eff)}"
+    )
+    rules.append(RuleResult("burst", inputs, "queue", detail))
+    return _queue(
+        qf,
+        qm,
+        model,
+        count,
+        qw,
+        rules,
+        f"will burst to {offer} if still queued in {format_duration(remaining)}",
+    )
+
+
+def _validate(policy: Policy, model: str | None, tier: str | None, count: int) -> str:
+    if model is not None and tier is not None:
+        return "Give a GPU model or a tier, not both."
+    if model is not None and policy.canonical_model(model) is None:
+        return f"Unknown GPU model {model!r}; available: {', '.join(policy.gpu_models())}."
+    if tier is not None and tier not in policy.tiers:
+        return f"Unknown tier {tier!r}; tiers: {', '.join(policy.tiers)}."
+    if count < 1:
+        return f"GPU count must be at least 1, got {count}."
+    if count > policy.max_gpus:
+        return f"At most {policy.max_gpus} GPUs per kernel (policy max_gpus); {count} requested."
+    return ""
+
+
+def _member_state(policy: Policy, state: ClusterState, name: str) -> MemberState:
+    ms = state.members.get(name)
+    return ms if ms is not None else declared_member_state(policy, name)
+
+
+def _health_rule(
+    candidates: list[_Candidate], members: dict[str, MemberState], rules: list[RuleResult]
+) -> list[_Candidate]:
+    names = dict.fromkeys(m.name for _, m, _ in candidates)
+    inputs = {
+        n: {
+            "ready": members[n].ready,
+            "cluster_queue_active": members[n].cluster_queue_active,
+            "reason": members[n].reason,
+            "source": members[n].source,
+        }
+        for n in names
+    }
+    down = [n for n in names if not members[n].usable]
+    healthy = [c for c in candidates if members[c[1].name].usable]
+    detail = "; ".join(f"{n}: {_down_reason(members[n])}" for n in down) or "all candidate members usable"
+    rules.append(
+        RuleResult(
+            "member_health",
+            {"members": inputs},
+            ", ".join(n for n in names if n not in down) or "none",
+            detail,
+        )
+    )
+    return healthy
+
+
+def _down_reason(ms: MemberState) -> str:
+    what = "not Ready" if not ms.ready else "ClusterQueue stopped or inactive"
+    return f"{what}" + (f" ({ms.reason})" if ms.reason else "")
+
+
+def _quota(c: _Candidate) -> dict[str, Any]:
+    f, m, fs = c
+    return {
+        "flavor": f"{m.name}/{f.name}",
+        "tier": f.tier,
+        "price_per_gpu_hour": f.price_per_gpu_hour,
+        "nominal_gpus": fs.nominal_gpus,
+        "used_gpus": fs.used_gpus,
+        "borrowable_gpus": fs.borrowable_gpus,
+        "free_gpus": fs.free_gpus,
+    }
+
+
+def _effective_threshold(policy: Policy, request: GpuRequest, now: datetime) -> tuple[float, float | None]:
+    """X_eff = X * clamp(time_to_deadline / H, 0, 1); X without a deadline; 0 once the deadline passed."""
+    x = policy.burst.threshold_s
+    if request.deadline is None:
+        return x, None
+    ttd = (_aware(request.deadline) - _aware(now)).total_seconds()
+    ratio = min(1.0, max(0.0, ttd / policy.burst.deadline_horizon_s))
+    return x * ratio, ttd
+
+
+def _blockers(
+    policy: Policy, request: GpuRequest, target: _Candidate | None, healthy_public: Sequence[_Candidate]
+) -> list[str]:
+    out = []
+    if not policy.burst.enabled:
+        out.append("bursting is disabled by the platform policy")
+    if not request.burstable:
+        out.append("burstable=false")
+    if request.budget != "flex":
+        out.append(f"budget={request.budget}")
+    if not policy.may_leave_private(request.data_class):
+        known = request.data_class in policy.data_classes or not policy.data_classes
+        out.append(
+            f"data class {request.data_class!r} must stay private"
+            if known
+            else f"unknown data class {request.data_class!r} stays private"
+        )
+    if target is not None and not healthy_public:
+        out.append(f"public member {target[1].label} is unavailable")
+    return out
+
+
+def _hint(request: GpuRequest, policy: Policy, target: _Candidate, offer: str) -> str:
+    changes = []
+    if not request.burstable:
+        changes.append("burst=on")
+    if request.budget != "flex":
+        changes.append("budget=flex")
+    fixable = policy.burst.enabled and policy.may_leave_private(request.data_class)
+    if not changes or not fixable:
+        return ""
+    return f" Run %gpu {' '.join(changes)} to allow {offer}."
+
+
+def _offer(c: _Candidate, count: int) -> str:
+    f, m, _ = c
+    return f"{m.label} {f.name} at ${f.price_per_gpu_hour * count:.2f}/h"
+
+
+def _decision(
+    action: Action,
+    f: Flavor,
+    m: Member,
+    model: str | None,
+    count: int,
+    wait: float | None,
+    rules: list[RuleResult],
+) -> Decision:
+    return Decision(
+        action=action,
+        member=m.name,
+        flavor=f.name,
+        local_queue=m.local_queue,
+        namespace=m.namespace,
+        gpu_model=f.model_for(model),
+        gpu_count=count,
+        public=m.public,
+        expected_wait_s=wait,
+        price_per_hour=round(f.price_per_gpu_hour * count, 6),
+        explanation=tuple(rules),
+    )
+
+
+def _with_summary(d: Decision, summary: str) -> Decision:
+    return Decision(**{**d.__dict__, "summary": summary})
+
+
+def _burst(target: _Candidate, model: str | None, count: int, rules: list[RuleResult], why: str) -> Decision:
+    f, m, fs = target
+    w = expected_wait(fs, count)
+    d = _decision(Action.BURST, f, m, model, count, w.seconds, rules)
+    when = "now" if w.seconds == 0 else f"(ETA ~{format_duration(w.seconds)})"
+    return _with_summary(
+        d, f"Burst to {m.name}/{f.name} ({d.gpu_model} x{count}) {when} at ${d.price_per_hour:.2f}/h: {why}."
+    )
+
+
+def _queue(
+    f: Flavor, m: Member, model: str | None, count: int, w: WaitEstimate, rules: list[RuleResult], why: str
+) -> Decision:
+    d = _decision(Action.QUEUE, f, m, model, count, w.seconds, rules)
+    return _with_summary(
+        d,
+        f"Queued on {m.name}/{f.name}, position {w.position}, ETA ~{format_duration(w.seconds)} "
+        f"(confidence {w.confidence}); {why}",
+    )
+
+
+def _reject(count: int, rules: list[RuleResult], summary: str) -> Decision:
+    return Decision(Action.REJECT, gpu_count=count, explanation=tuple(rules), summary=summary)
+
+
+def _describe(model: str | None, tier: str | None, count: int) -> str:
+    return f"{model or (f'tier {tier}' if tier else 'a GPU')} x{count}"
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
+
+
+def _iso(t: datetime | None) -> str | None:
+    return _aware(t).isoformat() if t is not None else None
