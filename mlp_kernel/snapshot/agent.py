@@ -1,0 +1,620 @@
+"""The code that runs *inside* the remote kernel to save and restore the user's namespace.
+
+Why a separate file: the remote kernel is any image with ipykernel, and mlp_kernel is not installed there.
+The gateway therefore sends this file's *source* (read with importlib.resources by ``codegen``) inside a
+silent execute_request. That is why this module imports only the standard library at the top, reaches for
+cloudpickle, numpy and torch only when the kernel already has them, and exposes exactly two entry points,
+``snapshot`` and ``restore``, that take one JSON string of parameters and return one JSON string report. It
+never prints: a silent request still broadcasts stdout, and the user must see only the gateway's summary.
+
+On-disk layout under the snapshot directory (one per notebook kernel)::
+
+    manifest.json          written last, by atomic rename: a snapshot without it does not exist
+    data-<id>/NNNN.pkl     one cloudpickle stream per variable (protocol 5: buffers are written in place)
+    data-<id>/NNNN.npy     one numpy array per file (np.lib.format, never pickled)
+    data-<id>/torch.pt     all torch objects of the namespace in one torch.save, so that an optimizer keeps
+                           pointing at its model's parameters after the restore
+
+Each variable is written straight to its file and each file is read back one at a time, so neither side
+needs the namespace twice in memory. Directories are 0700 and files 0600; ``restore`` refuses a manifest
+whose owner is not the requesting user, or a snapshot that others can write to: loading a pickle runs code.
+"""
+
+import fnmatch
+import json
+import os
+import sys
+import time
+import types
+import uuid
+import warnings
+
+FORMAT = "mlp-kernel-snapshot/1"
+MANIFEST = "manifest.json"
+
+# Names IPython puts in every namespace; names starting with "_" (``_``, ``__``, ``_i3``, ``_oh`` ...) are
+# skipped by the prefix rule.
+_IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
+
+
+class _OverCap(Exception):
+    """Raised by the capped writer when a variable would take the snapshot past its size cap."""
+
+
+class _CappedWriter:
+    """A binary file wrapper that counts bytes and stops a streaming write at the size cap."""
+
+    def __init__(self, raw, limit):
+        self.raw = raw
+        self.limit = limit
+        self.written = 0
+
+    def write(self, data):
+        n = memoryview(data).nbytes
+        if self.limit is not None and self.written + n > self.limit:
+            raise _OverCap()
+        self.written += n
+        return self.raw.write(data)
+
+    def flush(self):
+        self.raw.flush()
+
+    # torch.save probes these to decide between a path and a file-like object
+    def seekable(self):
+        return False
+
+    def tell(self):
+        return self.written
+
+
+def _json_default(value):
+    return str(value)
+
+
+def _user_namespace():
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except Exception:
+        shell = None
+    if shell is not None:
+        return shell, shell.user_ns
+    return None, sys.modules["__main__"].__dict__
+
+
+def _mkdir_private(path):
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def _open_private(path):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def _remove_tree(path):
+    if not os.path.isdir(path) or os.path.islink(path):
+        return
+    for name in os.listdir(path):
+        full = os.path.join(path, name)
+        if os.path.isdir(full) and not os.path.islink(full):
+            _remove_tree(full)
+        else:
+            os.unlink(full)
+    os.rmdir(path)
+
+
+# ---------------------------------------------------------------- classifying values
+
+
+def _torch():
+    return sys.modules.get("torch")
+
+
+def _is_torch_object(value):
+    torch = _torch()
+    if torch is None:
+        return False
+    kinds = [torch.Tensor, torch.nn.Module, torch.optim.Optimizer]
+    scheduler = getattr(torch.optim.lr_scheduler, "LRScheduler", None)
+    if scheduler is not None:
+        kinds.append(scheduler)
+    return isinstance(value, tuple(kinds))
+
+
+def _why_unsaveable(value):
+    """A short reason for kinds of objects that can never be carried to another process, else None."""
+    import io
+    import threading
+
+    if isinstance(value, types.GeneratorType):
+        return "generator"
+    if isinstance(value, types.CoroutineType):
+        return "coroutine"
+    if isinstance(value, types.AsyncGeneratorType):
+        return "async generator"
+    if isinstance(value, io.IOBase):
+        return "closed file" if getattr(value, "closed", False) else "open file"
+    if isinstance(value, threading.Thread):
+        return "thread"
+    if isinstance(value, (type(threading.Lock()), type(threading.RLock()))):
+        return "lock"
+    for module_name, type_name, reason in (
+        ("socket", "socket", "socket"),
+        ("subprocess", "Popen", "running process"),
+        ("sqlite3", "Connection", "database connection"),
+        ("mmap", "mmap", "memory map"),
+    ):
+        module = sys.modules.get(module_name)
+        cls = getattr(module, type_name, None) if module is not None else None
+        if isinstance(cls, type) and isinstance(value, cls):
+            return reason
+    return None
+
+
+def _explain_pickle_error(exc):
+    text = str(exc).strip() or type(exc).__name__
+    for marker, reason in (
+        ("TextIOWrapper", "holds an open file"),
+        ("BufferedReader", "holds an open file"),
+        ("BufferedWriter", "holds an open file"),
+        ("socket", "holds a socket"),
+        ("generator", "holds a generator"),
+        ("_thread.lock", "holds a lock"),
+        ("_thread.RLock", "holds a lock"),
+    ):
+        if marker in text:
+            return reason
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return "refuses to pickle: " + type(exc).__name__ + ": " + text
+
+
+def _estimate_bytes(value):
+    """A cheap size guess, used only to save small variables first when a size cap applies."""
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    torch = _torch()
+    if torch is not None and isinstance(value, torch.nn.Module):
+        return sum(t.numel() * t.element_size() for t in value.state_dict().values() if hasattr(t, "numel"))
+    if torch is not None and isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    memory_usage = getattr(value, "memory_usage", None)
+    if callable(memory_usage) and type(value).__module__.startswith("pandas"):
+        try:
+            usage = memory_usage(index=True)
+            return int(usage.sum()) if hasattr(usage, "sum") else int(usage)
+        except Exception:
+            pass
+    if isinstance(value, (bytes, bytearray, str)):
+        return len(value)
+    return sys.getsizeof(value)
+
+
+def _candidates(shell, user_ns, exclude):
+    hidden = getattr(shell, "user_ns_hidden", {}) if shell is not None else {}
+    names = []
+    for name, value in list(user_ns.items()):
+        if not isinstance(name, str) or name.startswith("_") or name in _IPYTHON_NAMES:
+            continue
+        if name in hidden and hidden[name] is value:
+            continue
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in exclude):
+            continue
+        names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _dump_pickle(value, path, limit):
+    import pickle
+
+    try:
+        import cloudpickle
+
+        pickler_class = cloudpickle.Pickler
+    except ImportError:  # plain pickle still carries data; notebook-defined functions will be reported
+        pickler_class = pickle.Pickler
+    with _open_private(path) as raw:
+        out = _CappedWriter(raw, limit)
+        pickler_class(out, protocol=5).dump(value)
+        return out.written
+
+
+def _dump_numpy(value, path, limit):
+    import numpy as np
+
+    with _open_private(path) as raw:
+        header_room = 4096
+        if limit is not None and value.nbytes + header_room > limit:
+            raise _OverCap()
+        # write_array streams a contiguous array straight from its buffer (array.tofile on a real file)
+        np.lib.format.write_array(raw, np.asanyarray(value), allow_pickle=False)
+        raw.flush()
+        return raw.tell()
+
+
+def _dump_torch(objects, path, limit):
+    torch = _torch()
+    try:
+        import cloudpickle as pickle_module  # notebook-defined nn.Module subclasses are carried by value
+    except ImportError:
+        import pickle as pickle_module
+    with _open_private(path) as raw:
+        out = _CappedWriter(raw, limit)
+        torch.save(objects, out, pickle_module=pickle_module)
+        return out.written
+
+
+def _torch_devices(value):
+    torch = _torch()
+    devices = set()
+    if isinstance(value, torch.Tensor):
+        devices.add(str(value.device))
+    elif isinstance(value, torch.nn.Module):
+        for tensor in list(value.parameters()) + list(value.buffers()):
+            devices.add(str(tensor.device))
+    elif isinstance(value, torch.optim.Optimizer):
+        for state in value.state.values():
+            for tensor in state.values():
+                if isinstance(tensor, torch.Tensor):
+                    devices.add(str(tensor.device))
+    return sorted(devices)
+
+
+def _write_entries(user_ns, names, data_dir, max_bytes, skipped):
+    """Write each name to its own file, smallest first; returns (entries, total bytes)."""
+    entries = []
+    total = 0
+    torch_names = []
+    sized = []
+    for name in names:
+        value = user_ns[name]
+        if isinstance(value, types.ModuleType):
+            entries.append({"name": name, "kind": "module", "module": value.__name__, "bytes": 0})
+            continue
+        reason = _why_unsaveable(value)
+        if reason is not None:
+            skipped[name] = reason
+            continue
+        if _is_torch_object(value):
+            torch_names.append(name)
+            continue
+        try:
+            estimate = _estimate_bytes(value)
+        except Exception:
+            estimate = 0
+        sized.append((estimate, name))
+    if torch_names:
+        estimate = 0
+        for name in torch_names:
+            try:
+                estimate += _estimate_bytes(user_ns[name])
+            except Exception:
+                pass
+        sized.append((estimate, None))  # None stands for the torch group
+    sized.sort(key=lambda item: item[0])
+
+    numpy = sys.modules.get("numpy")
+    for number, (_, name) in enumerate(sized):
+        remaining = None if max_bytes is None else max(0, max_bytes - total)
+        if name is None:
+            written, torch_entries = _write_torch_group(user_ns, torch_names, data_dir, remaining, skipped)
+            entries.extend(torch_entries)
+            total += written
+            continue
+        value = user_ns[name]
+        is_array = numpy is not None and type(value) is numpy.ndarray and not value.dtype.hasobject
+        filename = "{:04d}.{}".format(number, "npy" if is_array else "pkl")
+        path = os.path.join(data_dir, filename)
+        try:
+            written = (_dump_numpy if is_array else _dump_pickle)(value, path, remaining)
+        except _OverCap:
+            _unlink_quietly(path)
+            skipped[name] = "over the size cap"
+            continue
+        except Exception as exc:
+            _unlink_quietly(path)
+            skipped[name] = _explain_pickle_error(exc)
+            continue
+        entries.append({"name": name, "kind": "numpy" if is_array else "pickle", "file": filename,
+                        "bytes": written})
+        total += written
+    return entries, total
+
+
+def _write_torch_group(user_ns, names, data_dir, remaining, skipped):
+    """Save all torch objects together (shared tensors stay shared); fall back to one by one on failure."""
+    path = os.path.join(data_dir, "torch.pt")
+    try:
+        written = _dump_torch({name: user_ns[name] for name in names}, path, remaining)
+    except _OverCap:
+        _unlink_quietly(path)
+        for name in names:
+            skipped[name] = "over the size cap"
+        return 0, []
+    except Exception:
+        _unlink_quietly(path)
+        return _write_torch_one_by_one(user_ns, names, data_dir, remaining, skipped)
+    entries = [{"name": name, "kind": "torch", "file": "torch.pt", "key": name,
+                "devices": _torch_devices(user_ns[name]), "bytes": written if i == 0 else 0}
+               for i, name in enumerate(names)]
+    return written, entries
+
+
+def _write_torch_one_by_one(user_ns, names, data_dir, remaining, skipped):
+    entries = []
+    total = 0
+    for number, name in enumerate(names):
+        filename = f"torch-{number:04d}.pt"
+        path = os.path.join(data_dir, filename)
+        left = None if remaining is None else max(0, remaining - total)
+        try:
+            written = _dump_torch({name: user_ns[name]}, path, left)
+        except _OverCap:
+            _unlink_quietly(path)
+            skipped[name] = "over the size cap"
+            continue
+        except Exception as exc:
+            _unlink_quietly(path)
+            skipped[name] = _explain_pickle_error(exc)
+            continue
+        entries.append({"name": name, "kind": "torch", "file": filename, "key": name,
+                        "devices": _torch_devices(user_ns[name]), "bytes": written})
+        total += written
+    return total, entries
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _write_manifest(root, manifest):
+    tmp = os.path.join(root, f".manifest-{uuid.uuid4().hex}.tmp")
+    with _open_private(tmp) as out:
+        out.write(json.dumps(manifest, default=_json_default).encode("utf-8"))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, os.path.join(root, MANIFEST))
+
+
+def _drop_previous(root, keep_dir=None):
+    """Remove an older snapshot's manifest and data directories (and leftovers of interrupted writes)."""
+    manifest = os.path.join(root, MANIFEST)
+    if keep_dir is None:
+        _unlink_quietly(manifest)
+    for name in os.listdir(root):
+        full = os.path.join(root, name)
+        if name.startswith("data-") and name != keep_dir:
+            _remove_tree(full)
+        elif name.startswith(".manifest-"):
+            _unlink_quietly(full)
+
+
+def snapshot(params_json):
+    """Save the user namespace under ``params["path"]``; returns the JSON report."""
+    started = time.monotonic()
+    params = json.loads(params_json)
+    report = {"kind": "snapshot", "ok": False, "saved": [], "skipped": {}, "notes": {}, "count": 0,
+              "bytes": 0, "seconds": 0.0, "error": None}
+    data_dir = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            root = params["path"]
+            shell, user_ns = _user_namespace()
+            _mkdir_private(root)
+            if os.path.islink(root):
+                raise RuntimeError(f"snapshot directory {root} is a symbolic link; refusing to write there")
+            # A new attempt makes any older snapshot stale: drop it first, so a failed attempt never leaves
+            # an older state behind to be restored later by mistake.
+            _drop_previous(root)
+            snapshot_id = uuid.uuid4().hex[:12]
+            data_dir = os.path.join(root, "data-" + snapshot_id)
+            _mkdir_private(data_dir)
+            names = _candidates(shell, user_ns, params.get("exclude") or [])
+            skipped = {}
+            entries, total = _write_entries(user_ns, names, data_dir, params.get("max_bytes"), skipped)
+            order = {name: i for i, name in enumerate(names)}
+            entries.sort(key=lambda e: (e["kind"] != "module", order[e["name"]]))
+            manifest = {
+                "format": FORMAT,
+                "owner": params["user"],
+                "created": time.time(),
+                "python": ".".join(str(n) for n in sys.version_info[:3]),
+                "execution_count": getattr(shell, "execution_count", None),
+                "data": "data-" + snapshot_id,
+                "entries": entries,
+                "skipped": skipped,
+            }
+            _write_manifest(root, manifest)
+            report.update(ok=True, saved=[e["name"] for e in entries], skipped=skipped,
+                          count=len(entries), bytes=total)
+    except Exception as exc:
+        report["error"] = f"{type(exc).__name__}: {exc}"
+        if data_dir is not None:
+            try:
+                _remove_tree(data_dir)
+            except OSError:
+                pass
+    report["seconds"] = round(time.monotonic() - started, 3)
+    return json.dumps(report, default=_json_default)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _check_private(path):
+    import stat
+
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise PermissionError(f"{path} is a symbolic link")
+    if info.st_mode & 0o022:
+        raise PermissionError(f"{path} can be written by other users (mode {info.st_mode & 0o777:o})")
+
+
+def _safe_file(data_dir, filename):
+    if not isinstance(filename, str) or os.path.basename(filename) != filename or filename.startswith("."):
+        raise PermissionError(f"manifest names an invalid file {filename!r}")
+    path = os.path.join(data_dir, filename)
+    _check_private(path)
+    return path
+
+
+def _load_pickle(path):
+    import pickle
+
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def _load_numpy(path):
+    import numpy as np
+
+    return np.load(path, allow_pickle=False)
+
+
+def _load_torch(path, notes, names):
+    torch = __import__("torch")
+    cuda_ok = bool(torch.cuda.is_available())
+    moved = []
+
+    def to_new_device(storage, location):
+        # storages arrive on the CPU; GPU ones go to this kernel's current GPU, or stay on the CPU
+        if str(location).startswith("cuda"):
+            if cuda_ok:
+                return storage.cuda()
+            moved.append(location)
+        return storage
+
+    objects = torch.load(path, map_location=to_new_device, weights_only=False)
+    if moved:
+        for name in names:
+            notes[name] = "restored to CPU: no GPU in this kernel"
+    return objects
+
+
+def _rebind_to_namespace(value, user_ns):
+    """Give notebook-defined functions (and methods of notebook-defined classes) the live namespace back.
+
+    cloudpickle rebuilds a function with a private copy of the globals it used; a notebook user expects
+    ``def f(): return x`` to see the *current* ``x`` after a restore, as it did before the release.
+    """
+    def rebuilt(func):
+        if not isinstance(func, types.FunctionType) or func.__module__ != "__main__":
+            return func
+        if func.__globals__ is user_ns:
+            return func
+        new = types.FunctionType(func.__code__, user_ns, func.__name__, func.__defaults__, func.__closure__)
+        new.__kwdefaults__ = func.__kwdefaults__
+        new.__qualname__ = func.__qualname__
+        new.__dict__.update(func.__dict__)
+        new.__annotations__ = func.__annotations__
+        new.__doc__ = func.__doc__
+        # globals the function used but the namespace lacks (a "_private" helper, an excluded name) come
+        # along from cloudpickle's copy; names restored later simply overwrite them
+        for name, seen in list(func.__globals__.items()):
+            if not name.startswith("__") and name not in user_ns:
+                user_ns[name] = seen
+        return new
+
+    if isinstance(value, types.FunctionType):
+        return rebuilt(value)
+    if isinstance(value, type) and value.__module__ == "__main__":
+        for attr, member in list(vars(value).items()):
+            if isinstance(member, types.FunctionType):
+                setattr(value, attr, rebuilt(member))
+            elif isinstance(member, (staticmethod, classmethod)) and isinstance(member.__func__,
+                                                                                   types.FunctionType):
+                setattr(value, attr, type(member)(rebuilt(member.__func__)))
+            elif isinstance(member, property):
+                setattr(value, attr, property(rebuilt(member.fget) if member.fget else None,
+                                              rebuilt(member.fset) if member.fset else None,
+                                              rebuilt(member.fdel) if member.fdel else None, member.__doc__))
+    return value
+
+
+def restore(params_json):
+    """Load the snapshot under ``params["path"]`` into the user namespace; returns the JSON report."""
+    started = time.monotonic()
+    params = json.loads(params_json)
+    report = {"kind": "restore", "ok": False, "saved": [], "skipped": {}, "notes": {}, "count": 0,
+              "bytes": 0, "seconds": 0.0, "error": None}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            root = params["path"]
+            manifest_path = os.path.join(root, MANIFEST)
+            if not os.path.exists(manifest_path):
+                raise FileNotFoundError(f"no snapshot at {root}")
+            _check_private(root)
+            _check_private(manifest_path)
+            with open(manifest_path, "rb") as f:
+                manifest = json.loads(f.read().decode("utf-8"))
+            if manifest.get("format") != FORMAT:
+                raise ValueError("unknown snapshot format {!r}".format(manifest.get("format")))
+            if manifest.get("owner") != params["user"]:
+                raise PermissionError("this snapshot belongs to another user; it was not restored")
+            data_dir = os.path.join(root, os.path.basename(str(manifest["data"])))
+            _check_private(data_dir)
+            shell, user_ns = _user_namespace()
+            restored, skipped, notes, total = _restore_entries(manifest["entries"], data_dir, user_ns)
+            for name, reason in (manifest.get("skipped") or {}).items():
+                skipped.setdefault(name, "not saved: " + str(reason))
+            count = manifest.get("execution_count")
+            if shell is not None and isinstance(count, int) and count > getattr(shell, "execution_count", 0):
+                shell.execution_count = count
+            report.update(ok=True, saved=restored, skipped=skipped, notes=notes, count=len(restored),
+                          bytes=total)
+    except Exception as exc:
+        report["error"] = f"{type(exc).__name__}: {exc}"
+    report["seconds"] = round(time.monotonic() - started, 3)
+    return json.dumps(report, default=_json_default)
+
+
+def _restore_entries(entries, data_dir, user_ns):
+    restored = []
+    skipped = {}
+    notes = {}
+    total = 0
+    torch_loaded = {}
+    for entry in entries:
+        name = entry["name"]
+        kind = entry["kind"]
+        if not isinstance(name, str) or not name.isidentifier():
+            continue
+        try:
+            if kind == "module":
+                import importlib
+
+                value = importlib.import_module(entry["module"])
+            elif kind == "torch":
+                filename = entry["file"]
+                if filename not in torch_loaded:
+                    group = [e["name"] for e in entries if e.get("file") == filename]
+                    torch_loaded[filename] = _load_torch(_safe_file(data_dir, filename), notes, group)
+                value = torch_loaded[filename][entry["key"]]
+            elif kind == "numpy":
+                value = _load_numpy(_safe_file(data_dir, entry["file"]))
+            elif kind == "pickle":
+                value = _load_pickle(_safe_file(data_dir, entry["file"]))
+            else:
+                skipped[name] = f"unknown entry kind {kind!r}"
+                continue
+        except Exception as exc:
+            skipped[name] = f"could not be restored: {type(exc).__name__}: {str(exc)[:120]}"
+            continue
+        user_ns[name] = _rebind_to_namespace(value, user_ns)
+        restored.append(name)
+        total += int(entry.get("bytes") or 0)
+        value = None
+    torch_loaded.clear()
+    return restored, skipped, notes, total
