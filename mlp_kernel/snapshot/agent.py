@@ -156,6 +156,7 @@ def _why_unsaveable(value):
 def _explain_pickle_error(exc):
     text = str(exc).strip() or type(exc).__name__
     for marker, reason in (
+        ("Cannot pickle files", "holds an open file"),
         ("TextIOWrapper", "holds an open file"),
         ("BufferedReader", "holds an open file"),
         ("BufferedWriter", "holds an open file"),
@@ -612,9 +613,16 @@ def _restore_entries(entries, data_dir, user_ns):
         except Exception as exc:
             skipped[name] = f"could not be restored: {type(exc).__name__}: {str(exc)[:120]}"
             continue
-        user_ns[name] = _rebind_to_namespace(value, user_ns)
+        user_ns[name] = value
         restored.append(name)
         total += int(entry.get("bytes") or 0)
         value = None
     torch_loaded.clear()
+    # Rebind only once everything is loaded: unpickling an instance re-applies its (tracked) class's state,
+    # which would undo a rebinding done earlier.
+    for name in restored:
+        value = user_ns[name]
+        user_ns[name] = _rebind_to_namespace(value, user_ns)
+        if not isinstance(value, type) and getattr(type(value), "__module__", None) == "__main__":
+            _rebind_to_namespace(type(value), user_ns)
     return restored, skipped, notes, total
