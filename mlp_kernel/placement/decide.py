@@ -91,7 +91,13 @@ def decide(policy: Policy, state: ClusterState, request: GpuRequest, now: dateti
             f"run on {free[0][1].name}/{free[0][0].name}" if free else "no private candidate has free quota",
             "lowest tier, then cheapest, with free quota now"
             if free
-            else ("private candidates are full" if private else "no healthy private candidate"),
+            else (
+                "private candidates are full"
+                if private
+                else "no private member is usable"
+                if any(not c[1].public for c in candidates)
+                else "no private flavor fits the request"
+            ),
         )
     )
     if free:

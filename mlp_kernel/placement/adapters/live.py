@@ -1,0 +1,184 @@
+"""Placement state read from live clusters with the official ``kubernetes`` client.
+
+Reads the same objects a dump holds (ClusterQueues, LocalQueues, ResourceFlavors, Workloads, the visibility
+API's pending workloads) from each member's API server, and Karmada ``Cluster`` objects from the Karmada API
+server, then hands them to the same conversion as dumps. Kueue v1beta2 is tried first and v1beta1 when a
+cluster serves only that. A member that cannot be read is reported not Ready with the API error as reason,
+so placement skips it instead of failing the whole decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
+
+from ..policy import Member, Policy
+from ..state import ClusterState, MemberState, declared_member_state
+from .kueue import (
+    KARMADA_CLUSTER_GROUP,
+    KUEUE_GROUP,
+    index_objects,
+    karmada_health,
+    member_state_from_objects,
+)
+
+KUEUE_VERSIONS = ("v1beta2", "v1beta1")
+VISIBILITY_GROUP = "visibility.kueue.x-k8s.io"
+
+
+def state_from_cluster(
+    policy: Policy,
+    api_clients_by_member: Mapping[str, k8s.ApiClient],
+    *,
+    karmada: k8s.ApiClient | None = None,
+    now: datetime | None = None,
+    own_workload: str | None = None,
+) -> ClusterState:
+    """Read every kubernetes member's Kueue state (and Karmada health when ``karmada`` is given). Blocking."""
+    now = now or datetime.now(timezone.utc)
+    clusters: dict[str, Mapping[str, Any]] = {}
+    karmada_error = ""
+    if karmada is not None:
+        try:
+            listing = k8s.CustomObjectsApi(karmada).list_cluster_custom_object(
+                KARMADA_CLUSTER_GROUP, "v1alpha1", "clusters"
+            )
+            clusters = {str(o["metadata"]["name"]): o for o in listing.get("items", [])}
+        except ApiException as exc:
+            karmada_error = f"cannot read Karmada Clusters: {exc.status} {exc.reason}"
+    members: dict[str, MemberState] = {}
+    for name, member in policy.members.items():
+        if karmada is not None and not karmada_error:
+            ready, reason = karmada_health(member, clusters, assume_missing_ready=False)
+        else:
+            ready, reason = True, karmada_error
+        api = api_clients_by_member.get(name)
+        if api is None or member.backend == "local":
+            declared = declared_member_state(policy, name)
+            members[name] = MemberState(
+                ready=ready, reason=reason, flavors=declared.flavors, source=declared.source
+            )
+            continue
+        try:
+            objects = _read_member(api, member)
+        except ApiException as exc:
+            members[name] = MemberState(
+                ready=False,
+                reason=f"cannot read Kueue objects: {exc.status} {exc.reason}",
+                cluster_queue_active=False,
+                source="live",
+            )
+            continue
+        try:
+            members[name] = member_state_from_objects(
+                policy,
+                member,
+                index_objects(objects),
+                now=now,
+                ready=ready,
+                reason=reason,
+                source="live",
+                own_workload=own_workload,
+            )
+        except ValueError as exc:
+            members[name] = MemberState(
+                ready=ready, reason=str(exc), cluster_queue_active=False, source="live"
+            )
+    return ClusterState(members)
+
+
+async def astate_from_cluster(
+    policy: Policy,
+    api_clients_by_member: Mapping[str, k8s.ApiClient],
+    *,
+    karmada: k8s.ApiClient | None = None,
+    now: datetime | None = None,
+    own_workload: str | None = None,
+) -> ClusterState:
+    """``state_from_cluster`` off the event loop (the kubernetes client is blocking)."""
+    return await asyncio.to_thread(
+        state_from_cluster, policy, api_clients_by_member, karmada=karmada, now=now, own_workload=own_workload
+    )
+
+
+def _read_member(api: k8s.ApiClient, member: Member) -> list[dict[str, Any]]:
+    custom = k8s.CustomObjectsApi(api)
+    version = _served_version(custom)
+    objects: list[dict[str, Any]] = []
+    for plural, kind in (("clusterqueues", "ClusterQueue"), ("resourceflavors", "ResourceFlavor")):
+        objects += _items(custom.list_cluster_custom_object(KUEUE_GROUP, version, plural), kind)
+    for plural, kind in (("localqueues", "LocalQueue"), ("workloads", "Workload")):
+        try:
+            listing = custom.list_cluster_custom_object(KUEUE_GROUP, version, plural)
+        except ApiException as exc:
+            if exc.status != 403 or not member.namespace:
+                raise
+            listing = custom.list_namespaced_custom_object(KUEUE_GROUP, version, member.namespace, plural)
+        objects += _items(listing, kind)
+    cq = member.cluster_queue or next(
+        (
+            o.get("spec", {}).get("clusterQueue")
+            for o in objects
+            if o["kind"] == "LocalQueue" and o.get("metadata", {}).get("name") == member.local_queue
+        ),
+        None,
+    )
+    summary = _pending_summary(api, version, cq, member) if cq else None
+    if summary is not None:
+        summary.setdefault("kind", "PendingWorkloadsSummary")
+        objects.append(summary)
+    return objects
+
+
+def _served_version(custom: k8s.CustomObjectsApi) -> str:
+    for version in KUEUE_VERSIONS:
+        try:
+            custom.list_cluster_custom_object(KUEUE_GROUP, version, "resourceflavors", limit=1)
+            return version
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    raise ApiException(
+        status=404, reason="Kueue (kueue.x-k8s.io v1beta2/v1beta1) is not served by this cluster"
+    )
+
+
+def _items(listing: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+    out = []
+    for item in listing.get("items") or []:
+        obj = dict(item)
+        obj.setdefault("kind", kind)
+        out.append(obj)
+    return out
+
+
+def _pending_summary(api: k8s.ApiClient, version: str, cq: str, member: Member) -> dict[str, Any] | None:
+    """Queue positions from the visibility API; None when it is off or forbidden (counts then come from
+    Workloads)."""
+    paths = [f"/apis/{VISIBILITY_GROUP}/{version}/clusterqueues/{cq}/pendingworkloads"]
+    if member.namespace and member.local_queue:
+        paths.append(
+            f"/apis/{VISIBILITY_GROUP}/{version}/namespaces/{member.namespace}/localqueues/"
+            f"{member.local_queue}/pendingworkloads"
+        )
+    for path in paths:
+        try:
+            result = api.call_api(
+                path,
+                "GET",
+                response_type="object",
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+            )
+        except ApiException:
+            continue
+        if isinstance(result, tuple):
+            result = result[0]
+        if isinstance(result, Mapping):
+            return dict(result)
+    return None
