@@ -1,0 +1,1 @@
+"""Controllers that run inside a test apiserver: scheduler, kubelet, Kueue, Karmada."""
