@@ -1,0 +1,393 @@
+"""The discrete-event engine: replays a trace under one strategy and records what every GPU did.
+
+Why an event engine and not a time-stepped loop: cells last seconds to hours and sessions days, so stepping
+a clock would be either slow or coarse; events (open, submit, kernel ready, cell end, idle check, re-ask,
+close) keep every figure exact to the second and let a week of hundreds of users run in seconds.
+
+Model (docs/simulator.md has the long form):
+- A session replays its cells in order. A cell is submitted at its trace time, shifted by the delay the
+  session has accumulated so far (a user who waited 90 s for a GPU submits everything later by 90 s), and
+  never before the previous cell ended. Its wait is submit -> first output (its kernel running it).
+- Asking for GPUs calls placement (``placer.ask``). ``run``/``burst`` admit the GPUs at once on that flavor;
+  the kernel is usable after the cold start (private or public). ``queue`` waits; queued requests are asked
+  again whenever GPUs are freed and, for strategies that may burst, when their wait crosses the burst
+  threshold and every ``reask_s`` after, with ``waited_s`` set (so bursts happen per the rule).
+- GPUs are *held* from admission to release (cold start included) and *busy* while a GPU cell runs, with
+  the cell's own GPU count. A cell with no GPU runs on the live GPU kernel if there is one (held, not busy)
+  and otherwise without a GPU and without waiting.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..placement import Action, GpuRequest, Policy
+from . import placer
+from .strategies import Strategy
+from .trace import Session, Trace
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Knobs of the model that are not part of a strategy.
+
+    - ``cold_start_private_s`` / ``cold_start_public_s``: admission to first output of a fresh kernel
+      (pod start, image pull; public nodes pull the image cold). Defaults 30 s / 90 s.
+    - ``reask_s``: while queued and allowed to burst, ask placement again this often after the burst
+      threshold has passed. Default 60 s.
+    - ``capacity``: per-flavor GPU counts overriding the policy's ``capacity_gpus``.
+    """
+
+    cold_start_private_s: float = 30.0
+    cold_start_public_s: float = 90.0
+    reask_s: float = 60.0
+    capacity: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class CellRecord:
+    session: str
+    index: int
+    gpus: int
+    submit_s: float
+    first_output_s: float | None = None
+    end_s: float | None = None
+    cold_start: bool = False
+    flavor: str | None = None
+    rejected: bool = False
+
+    @property
+    def wait_s(self) -> float:
+        return 0.0 if self.first_output_s is None else self.first_output_s - self.submit_s
+
+
+@dataclass
+class Allocation:
+    """One kernel's GPUs: admitted at ``start_s``, given back at ``end_s``."""
+
+    session: str
+    flavor: str
+    public: bool
+    gpus: int
+    price_per_gpu_hour: float
+    start_s: float
+    end_s: float | None = None
+    burst: bool = False
+    cells_run: int = 0
+    dropped: bool = False  # released while the session was open, after running cells: state lost
+    carried: bool = False  # as ``dropped``, but the strategy carries the state over
+
+
+@dataclass(frozen=True)
+class BusyInterval:
+    flavor: str
+    gpus: int
+    start_s: float
+    end_s: float
+
+
+@dataclass
+class RunRecord:
+    """Everything one replay produced; ``metrics`` turns it into the report's figures."""
+
+    strategy: Strategy
+    cells: list[CellRecord]
+    allocations: list[Allocation]
+    busy: list[BusyInterval]
+    decisions: int
+    start_s: float
+    end_s: float
+    capacity: dict[str, int]
+
+
+class _Kernel:
+    __slots__ = ("sess", "alloc", "ready", "alive", "busy", "token")
+
+    def __init__(self, sess: _SessionRun, alloc: Allocation) -> None:
+        self.sess = sess
+        self.alloc = alloc
+        self.ready = False
+        self.alive = True
+        self.busy = False
+        self.token = 0
+
+
+class _Request:
+    __slots__ = ("sess", "gpus", "t0", "flavor", "active")
+
+    def __init__(self, sess: _SessionRun, gpus: int, t0: float) -> None:
+        self.sess = sess
+        self.gpus = gpus
+        self.t0 = t0
+        self.flavor: str | None = None  # the flavor it queues on (counted in that flavor's pending)
+        self.active = True
+
+
+class _SessionRun:
+    __slots__ = ("s", "i", "delay", "kernel", "request", "waiting", "closed", "prev_end", "cpu_only")
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+        self.i = 0
+        self.delay = 0.0
+        self.kernel: _Kernel | None = None
+        self.request: _Request | None = None
+        self.waiting: CellRecord | None = None
+        self.closed = False
+        self.prev_end = s.open_s
+        self.cpu_only = False  # placement rejected this session's GPUs: its GPU cells are skipped
+
+
+class Engine:
+    """One replay. Use ``simulate(policy, trace, strategy)`` rather than this class directly."""
+
+    def __init__(self, policy: Policy, trace: Trace, strategy: Strategy, config: SimConfig) -> None:
+        self.policy = policy
+        self.trace = trace
+        self.strategy = strategy
+        self.config = config
+        self.pools = placer.Pools(policy, config.capacity)
+        self._heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._seq = itertools.count()
+        self.queue: dict[int, _Request] = {}  # insertion-ordered: FIFO
+        self.cells: list[CellRecord] = []
+        self.allocations: list[Allocation] = []
+        self.busy: list[BusyInterval] = []
+        self.decisions = 0
+        self.now = 0.0
+        self._private = [n for n, f in policy.flavors.items() if not policy.members[f.member].public]
+
+    # -- event plumbing -------------------------------------------------------------------------------------
+    def at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
+        heapq.heappush(self._heap, (t, next(self._seq), fn, args))
+
+    def run(self) -> RunRecord:
+        start = min((s.open_s for s in self.trace.sessions), default=0.0)
+        for s in self.trace.sessions:
+            self.at(s.open_s, self._open, _SessionRun(s))
+        end = start
+        while self._heap:
+            t, _, fn, args = heapq.heappop(self._heap)
+            self.now = end = t
+            fn(t, *args)
+        return RunRecord(self.strategy, self.cells, self.allocations, self.busy, self.decisions, start, end,
+                         dict(self.pools.capacity))
+
+    # -- session lifecycle ----------------------------------------------------------------------------------
+    def _open(self, t: float, sr: _SessionRun) -> None:
+        if self.strategy.start == "open" and sr.s.max_gpus > 0:
+            self._acquire(t, sr, sr.s.max_gpus)
+        self._next_or_close(t, sr)
+
+    def _next_or_close(self, t: float, sr: _SessionRun) -> None:
+        if sr.i < len(sr.s.cells):
+            cell = sr.s.cells[sr.i]
+            self.at(max(t, cell.start_s + sr.delay), self._submit, sr)
+        else:
+            self.at(max(t, sr.s.close_s + sr.delay), self._close, sr)
+
+    def _submit(self, t: float, sr: _SessionRun) -> None:
+        cell = sr.s.cells[sr.i]
+        rec = CellRecord(sr.s.session_id, sr.i, cell.gpus, submit_s=t)
+        self.cells.append(rec)
+        st = self.strategy
+        k = sr.kernel
+        if sr.cpu_only:
+            rec.rejected = cell.gpus > 0
+            self._start_cell(t, sr, rec, None)
+            return
+        if st.size == "session":
+            # the server/kernel is the only place cells run: while it is starting or queued, every cell waits
+            needs_gpu_kernel = sr.s.max_gpus > 0 and (
+                cell.gpus > 0 or st.restart_on_any_cell or k is not None or sr.request is not None)
+            gpus = sr.s.max_gpus
+        else:
+            needs_gpu_kernel = cell.gpus > 0 or (k is not None and not st.release_after_cell)
+            gpus = cell.gpus
+        if not needs_gpu_kernel:
+            self._start_cell(t, sr, rec, None)
+            return
+        if k is not None and k.alloc.gpus < gpus:
+            self._release(t, k)  # a bigger cell: re-place with the new size (``%gpu h100:8``)
+            k = None
+        if k is not None:
+            if k.ready:
+                self._start_cell(t, sr, rec, k)
+            else:
+                rec.cold_start = True
+                sr.waiting = rec
+            return
+        rec.cold_start = True
+        sr.waiting = rec
+        if sr.request is None:
+            self._acquire(t, sr, max(gpus, 1))
+
+    def _start_cell(self, t: float, sr: _SessionRun, rec: CellRecord, k: _Kernel | None) -> None:
+        cell = sr.s.cells[rec.index]
+        rec.first_output_s = t
+        rec.end_s = t + cell.duration_s
+        if k is not None:
+            k.busy = True
+            k.token += 1
+            k.alloc.cells_run += 1
+            rec.flavor = k.alloc.flavor
+            if cell.gpus > 0 and not rec.rejected:
+                self.busy.append(BusyInterval(k.alloc.flavor, min(cell.gpus, k.alloc.gpus), t, rec.end_s))
+        self.at(rec.end_s, self._cell_end, sr, k)
+
+    def _cell_end(self, t: float, sr: _SessionRun, k: _Kernel | None) -> None:
+        cell = sr.s.cells[sr.i]
+        sr.delay = max(sr.delay, t - cell.end_s)
+        sr.prev_end = t
+        sr.i += 1
+        if k is not None and k.alive:
+            k.busy = False
+            k.token += 1
+            if self.strategy.release_after_cell:
+                self._release(t, k)
+            elif self.strategy.idle_timeout_s is not None:
+                self.at(t + self.strategy.idle_timeout_s, self._idle_check, k, k.token)
+        self._next_or_close(t, sr)
+
+    def _close(self, t: float, sr: _SessionRun) -> None:
+        sr.closed = True
+        if sr.request is not None:
+            self._cancel(sr.request)
+        k = sr.kernel
+        if k is not None and k.alive:
+            if self.strategy.linger_after_close_s > 0:
+                self.at(t + self.strategy.linger_after_close_s, self._linger_end, k)
+            else:
+                self._release(t, k)
+
+    def _linger_end(self, t: float, k: _Kernel) -> None:
+        if k.alive:
+            self._release(t, k)
+
+    def _idle_check(self, t: float, k: _Kernel, token: int) -> None:
+        if k.alive and not k.busy and k.token == token:
+            self._release(t, k)
+
+    # -- GPUs -----------------------------------------------------------------------------------------------
+    def _request(self, sr: _SessionRun, gpus: int, waited_s: float) -> GpuRequest:
+        s, d = sr.s, self.policy.default_request
+        burst = self.strategy.may_burst
+        return GpuRequest(
+            gpu_model=s.gpu_model, tier=s.tier if s.gpu_model is None else None, gpu_count=gpus,
+            burstable=bool(s.burstable if s.burstable is not None else d.burstable) and burst,
+            budget=(s.budget or d.budget) if burst else "fixed",  # type: ignore[arg-type]
+            data_class=s.data_class or d.data_class, waited_s=waited_s,
+        )
+
+    def _acquire(self, t: float, sr: _SessionRun, gpus: int) -> None:
+        req = _Request(sr, gpus, t)
+        sr.request = req
+        if not self._ask(t, req) and req.active and self.strategy.may_burst:
+            first = t + self.policy.burst.threshold_s + 1.0
+            self.at(max(first, t + 1.0), self._reask, req)
+
+    def _ask(self, t: float, req: _Request) -> bool:
+        """Ask placement for ``req``; True when it got GPUs (or was rejected), False when it waits."""
+        self.decisions += 1
+        d = placer.ask(self.policy, self.pools, self._request(req.sess, req.gpus, t - req.t0), t,
+                       self.trace.epoch)
+        if d.action in (Action.RUN, Action.BURST) and d.flavor is not None \
+                and self.pools.free(d.flavor) >= req.gpus:
+            self._admit(t, req, d.flavor, d.action is Action.BURST)
+            return True
+        if d.action is Action.REJECT:
+            self._cancel(req)
+            sr = req.sess
+            sr.cpu_only = True
+            if sr.waiting is not None:
+                rec, sr.waiting = sr.waiting, None
+                rec.rejected, rec.cold_start = True, False
+                self._start_cell(t, sr, rec, None)
+            return True
+        self._enqueue(req, d.flavor)
+        return False
+
+    def _reask(self, t: float, req: _Request) -> None:
+        if req.active and not self._ask(t, req) and req.active:
+            self.at(t + self.config.reask_s, self._reask, req)
+
+    def _enqueue(self, req: _Request, flavor: str | None) -> None:
+        if req.flavor is not None:
+            self.pools.pending[req.flavor] -= 1
+        req.flavor = flavor
+        if flavor is not None:
+            self.pools.pending[flavor] += 1
+        key = id(req)
+        if key not in self.queue:
+            self.queue[key] = req
+
+    def _cancel(self, req: _Request) -> None:
+        req.active = False
+        if req.flavor is not None:
+            self.pools.pending[req.flavor] -= 1
+            req.flavor = None
+        self.queue.pop(id(req), None)
+        if req.sess.request is req:
+            req.sess.request = None
+
+    def _admit(self, t: float, req: _Request, flavor: str, burst: bool) -> None:
+        self._cancel(req)
+        f = self.policy.flavors[flavor]
+        public = self.policy.members[f.member].public
+        self.pools.admit(flavor, req.gpus, t)
+        alloc = Allocation(req.sess.s.session_id, flavor, public, req.gpus, f.price_per_gpu_hour, t,
+                           burst=burst)
+        self.allocations.append(alloc)
+        k = _Kernel(req.sess, alloc)
+        req.sess.kernel = k
+        cold = self.config.cold_start_public_s if public else self.config.cold_start_private_s
+        self.at(t + cold, self._ready, req.sess, k)
+
+    def _ready(self, t: float, sr: _SessionRun, k: _Kernel) -> None:
+        if not k.alive:
+            return
+        k.ready = True
+        if sr.waiting is not None:
+            rec, sr.waiting = sr.waiting, None
+            self._start_cell(t, sr, rec, k)
+        elif self.strategy.idle_timeout_s is not None:
+            self.at(t + self.strategy.idle_timeout_s, self._idle_check, k, k.token)
+
+    def _release(self, t: float, k: _Kernel) -> None:
+        k.alive = False
+        a = k.alloc
+        a.end_s = t
+        self.pools.release(a.flavor, a.gpus)
+        if k.sess.kernel is k:
+            k.sess.kernel = None
+        if a.cells_run > 0 and not k.sess.closed:
+            if self.strategy.state_carry_over:
+                a.carried = True
+            else:
+                a.dropped = True
+        self._drain(t)
+
+    def _drain(self, t: float) -> None:
+        """GPUs were freed: ask again for queued requests that could now fit, oldest first."""
+        if not self.queue:
+            return
+        free_private = max((self.pools.free(f) for f in self._private), default=0)
+        free_any = self.pools.max_free()
+        for req in list(self.queue.values()):
+            if free_any <= 0:
+                break
+            could_burst = self.strategy.may_burst and self._request(req.sess, req.gpus, 0.0).burstable
+            if req.active and (free_any if could_burst else free_private) >= req.gpus:
+                if self._ask(t, req):
+                    free_private = max((self.pools.free(f) for f in self._private), default=0)
+                    free_any = self.pools.max_free()
+
+
+def simulate(policy: Policy, trace: Trace, strategy: Strategy, config: SimConfig | None = None) -> RunRecord:
+    """Replay ``trace`` under ``strategy`` against ``policy``'s pools."""
+    engine = Engine(policy, trace, strategy, config or SimConfig())
+    return engine.run()

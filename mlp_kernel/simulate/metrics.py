@@ -1,0 +1,103 @@
+"""Turn one replay's raw records into the figures the report compares across strategies.
+
+Definitions (docs/simulator.md repeats them next to the results):
+- held: GPU-hours from admission to release (cold start included); busy: GPU-hours a GPU cell ran, with
+  the cell's own GPU count; idle = held - busy; ratio = held / busy.
+- cold starts: cells whose wait included a kernel start; the share is over GPU cells that ran.
+- waits: submit -> first output over GPU cells that ran (p50, p95, mean), and how many waited > ``slow_s``.
+- dropped kernels: releases while the session was still open of a kernel that had run cells (its state is
+  lost unless the strategy carries state over, then counted as ``carried``).
+- bursts: allocations on a public member; public spend: their GPU-hours times the flavor's price.
+- per-flavor utilisation: held and busy GPU-hours over capacity x replay span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .engine import RunRecord
+
+HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class FlavorUse:
+    capacity_gpus: int
+    held_gpu_h: float
+    busy_gpu_h: float
+    held_share: float
+    busy_share: float
+
+
+@dataclass(frozen=True)
+class StrategyResult:
+    strategy: str
+    description: str
+    idle_timeout_s: float | None
+    gpu_h_held: float
+    gpu_h_busy: float
+    held_per_busy: float
+    gpu_h_idle: float
+    gpu_cells: int
+    cold_start_cells: int
+    cold_start_share: float
+    dropped_kernels: int
+    carried_kernels: int
+    releases: int
+    wait_p50_s: float
+    wait_p95_s: float
+    wait_mean_s: float
+    slow_s: float
+    slow_cells: int
+    rejected_cells: int
+    bursts: int
+    public_spend_usd: float
+    decisions: int
+    span_h: float
+    flavors: dict[str, FlavorUse] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
+    """Figures for one replay; ``slow_s`` is the X in "cells that waited longer than X"."""
+    held_by: dict[str, float] = dict.fromkeys(run.capacity, 0.0)
+    busy_by: dict[str, float] = dict.fromkeys(run.capacity, 0.0)
+    spend = 0.0
+    for a in run.allocations:
+        end = a.end_s if a.end_s is not None else run.end_s
+        gpu_h = a.gpus * (end - a.start_s) / HOUR
+        held_by[a.flavor] += gpu_h
+        if a.public:
+            spend += gpu_h * a.price_per_gpu_hour
+    for b in run.busy:
+        busy_by[b.flavor] += b.gpus * (b.end_s - b.start_s) / HOUR
+    held, busy = sum(held_by.values()), sum(busy_by.values())
+    gpu_cells = [c for c in run.cells if c.gpus > 0 and not c.rejected and c.first_output_s is not None]
+    waits = np.array([c.wait_s for c in gpu_cells]) if gpu_cells else np.zeros(1)
+    span_h = max(run.end_s - run.start_s, 1e-9) / HOUR
+    flavors = {
+        name: FlavorUse(cap, held_by[name], busy_by[name], held_by[name] / (cap * span_h) if cap else 0.0,
+                        busy_by[name] / (cap * span_h) if cap else 0.0)
+        for name, cap in run.capacity.items()
+    }
+    cold = sum(c.cold_start for c in run.cells)
+    cold_gpu = sum(c.cold_start for c in gpu_cells)
+    return StrategyResult(
+        strategy=run.strategy.name, description=run.strategy.description,
+        idle_timeout_s=run.strategy.idle_timeout_s,
+        gpu_h_held=held, gpu_h_busy=busy, held_per_busy=held / busy if busy else float("inf"),
+        gpu_h_idle=held - busy, gpu_cells=len(gpu_cells), cold_start_cells=cold,
+        cold_start_share=cold_gpu / len(gpu_cells) if gpu_cells else 0.0,
+        dropped_kernels=sum(a.dropped for a in run.allocations),
+        carried_kernels=sum(a.carried for a in run.allocations), releases=len(run.allocations),
+        wait_p50_s=float(np.percentile(waits, 50)), wait_p95_s=float(np.percentile(waits, 95)),
+        wait_mean_s=float(waits.mean()), slow_s=slow_s,
+        slow_cells=int((waits > slow_s).sum()) if gpu_cells else 0,
+        rejected_cells=sum(c.rejected for c in run.cells), bursts=sum(a.burst for a in run.allocations),
+        public_spend_usd=spend, decisions=run.decisions, span_h=span_h, flavors=flavors,
+    )

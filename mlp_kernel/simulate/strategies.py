@@ -1,0 +1,98 @@
+"""The GPU-holding strategies compared by the simulator, as data the engine interprets.
+
+Each strategy answers the same four questions: when is a GPU asked for, how many, when is it given back,
+and may it burst. Keeping them as values (not subclasses with their own event code) means one engine
+replays all of them with identical cell timing, cold starts and placement, so differences in the report
+come from the strategy alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How one deployment style holds GPUs.
+
+    - ``start``: ``"open"`` asks for GPUs when the notebook session opens (server or kernel start);
+      ``"gpu_cell"`` when a cell that uses a GPU is submitted and none is held.
+    - ``size``: ``"session"`` holds the most GPUs any cell of the session uses (a profile/kernelspec chosen
+      up front); ``"cell"`` holds what the submitting cell uses (a bigger cell re-places).
+    - ``idle_timeout_s``: give the GPUs back after this long with no cell running; None = never while open.
+    - ``release_after_cell``: give the GPUs back as soon as each cell ends (per-cell pods).
+    - ``linger_after_close_s``: GPUs stay held this long after the user closes the session.
+    - ``restart_on_any_cell``: after a release, any cell (CPU ones too) starts the GPU kernel again,
+      because the notebook's only kernel is the GPU kernel.
+    - ``may_burst``: the session's ``burstable``/``budget`` are passed to placement; otherwise the request
+      is sent with ``burstable=False`` (conventional deployments never leave the private cluster).
+    - ``state_carry_over``: a release keeps the user's variables (snapshot and restore), so it is counted
+      as carried, not as a dropped kernel.
+    """
+
+    name: str
+    description: str
+    start: Literal["open", "gpu_cell"]
+    size: Literal["session", "cell"]
+    idle_timeout_s: float | None
+    release_after_cell: bool = False
+    linger_after_close_s: float = 0.0
+    restart_on_any_cell: bool = False
+    may_burst: bool = False
+    state_carry_over: bool = False
+
+
+SERVER_HELD = Strategy(
+    name="server-held",
+    description="KubeSpawner GPU profile: GPUs held from server start to stop; the idle culler stops the "
+    "server 60 min after the last activity, and an open browser tab counts as activity",
+    start="open", size="session", idle_timeout_s=None, linger_after_close_s=1 * HOUR,
+)
+
+KERNEL_CULLED = Strategy(
+    name="kernel-culled",
+    description="a GPU pod per kernel from kernel start, culled after 60 min without execution "
+    "(cull_idle_timeout=3600, cull_connected=True); the next cell restarts it",
+    start="open", size="session", idle_timeout_s=1 * HOUR, restart_on_any_cell=True,
+)
+
+PER_CELL = Strategy(
+    name="per-cell",
+    description="a GPU pod per GPU cell, returned when the cell ends (lower bound on held GPUs; every GPU "
+    "cell pays a cold start)",
+    start="gpu_cell", size="cell", idle_timeout_s=0.0, release_after_cell=True,
+)
+
+
+def gpu_auto(idle_timeout_s: float, state_carry_over: bool = False) -> Strategy:
+    """Ours: start on the first GPU cell, private first, the burst rule, release after the idle timeout."""
+    return Strategy(
+        name="gpu-auto",
+        description=f"GPU (auto): start on the first GPU cell, private first, burst per the rule, release "
+        f"after {idle_timeout_s / 60:g} min idle",
+        start="gpu_cell", size="cell", idle_timeout_s=idle_timeout_s, may_burst=True,
+        state_carry_over=state_carry_over,
+    )
+
+
+BASELINES = (SERVER_HELD, KERNEL_CULLED, PER_CELL)
+NAMES = ("server-held", "kernel-culled", "per-cell", "gpu-auto")
+
+
+def by_name(name: str, idle_timeout_s: float, state_carry_over: bool = False) -> Strategy:
+    """The strategy called ``name``; ``gpu-auto`` gets the given idle timeout."""
+    if name == "gpu-auto":
+        return gpu_auto(idle_timeout_s, state_carry_over)
+    for s in BASELINES:
+        if s.name == name:
+            return s
+    raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(NAMES)}")
+
+
+def with_idle_timeout(strategy: Strategy, idle_timeout_s: float) -> Strategy:
+    return replace(strategy, idle_timeout_s=idle_timeout_s,
+                   description=gpu_auto(idle_timeout_s).description if strategy.name == "gpu-auto"
+                   else strategy.description)
