@@ -67,7 +67,7 @@ class Kernel:
     async def value(self, expr: str) -> Any:
         """The JSON value of ``expr`` in the kernel (evaluated as a user expression: no side effects)."""
         reply = await self.execute("", silent=True, store_history=False,
-                                   user_expressions={"v": f"__import__('json').dumps({expr})"})
+                                   user_expressions={"v": f"__import__('json').dumps(({expr}))"})
         result = reply.content["user_expressions"]["v"]
         assert result["status"] == "ok", result
         import ast
