@@ -1,0 +1,68 @@
+"""Backends start remote kernels; ``BackendRouter`` picks one per launch from the chosen member.
+
+A policy may mix members on different backends (the demo policy runs "private" and "aws" both as ``local``
+subprocesses; the platform policy runs both on ``kubernetes``). The router sends each launch to the backend
+of the member placement chose, and remembers which backend owns each remote kernel for release and exit.
+Backends are created lazily, so a notebook that only uses the local backend never imports ``kubernetes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .base import Backend, ExitInfo, LaunchEvent, LaunchSpec, RemoteKernel
+
+
+class BackendRouter:
+    name = "router"
+
+    def __init__(
+        self,
+        member_backend: Callable[[str], str],
+        factories: dict[str, Callable[[], Backend]],
+        force: str = "",
+    ) -> None:
+        self.member_backend = member_backend
+        self.factories = factories
+        self.force = force
+        self._instances: dict[str, Backend] = {}
+        self._owner: dict[str, Backend] = {}
+
+    def get(self, name: str) -> Backend:
+        if name not in self._instances:
+            if name not in self.factories:
+                raise ValueError(f"unknown backend {name!r}; known: {', '.join(self.factories)}")
+            self._instances[name] = self.factories[name]()
+        return self._instances[name]
+
+    def _for_member(self, member: str | None) -> Backend:
+        return self.get(self.force or self.member_backend(member or ""))
+
+    async def launch(self, spec: LaunchSpec) -> AsyncIterator[LaunchEvent]:
+        backend = self._for_member(spec.decision.member)
+        agen = backend.launch(spec)
+        try:
+            async for ev in agen:
+                if ev.remote is not None:
+                    self._owner[ev.remote.kernel_id + ev.remote.member] = backend
+                yield ev
+        finally:
+            await agen.aclose()  # type: ignore[attr-defined]
+
+    def _owner_of(self, remote: RemoteKernel) -> Backend:
+        return self._owner.get(remote.kernel_id + remote.member) or self._for_member(remote.member)
+
+    async def wait_exit(self, remote: RemoteKernel) -> ExitInfo:
+        return await self._owner_of(remote).wait_exit(remote)
+
+    async def release(self, remote: RemoteKernel) -> None:
+        await self._owner_of(remote).release(remote)
+        self._owner.pop(remote.kernel_id + remote.member, None)
+
+    def handle_record(self, remote: RemoteKernel) -> dict[str, Any]:
+        backend = self._owner_of(remote)
+        return {"backend": backend.name, **backend.handle_record(remote)}
+
+    async def release_record(self, record: dict[str, Any]) -> bool:
+        return await self.get(str(record.get("backend") or "local")).release_record(record)

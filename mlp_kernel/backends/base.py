@@ -6,9 +6,12 @@ Lifecycle (who calls what, when):
    async iterator of ``LaunchEvent``s: ``queued`` / ``admitted`` / ``scheduled`` / ``pulling`` / ``starting``
    as they happen, ending with exactly one ``connected`` event whose ``remote`` holds the connection info the
    gateway should connect its DEALER/SUB sockets to, or with an exception (``LaunchError``) that says why.
-   Cancelling the iteration (the user interrupted while queued) must leave nothing behind: the backend's
-   ``finally`` clean-up deletes what it created.
-2. While the kernel runs, the gateway awaits ``backend.wait_exit(remote)``; it returns an ``ExitInfo`` when the
+   Cancelling the iteration (the user interrupted while queued) must leave nothing behind: the
+   backend's
+   ``finally`` clean-up deletes what it created. Once the ``connected`` event has been yielded the remote
+   kernel belongs to the gateway: closing the iterator after that must not release it.
+2. While the kernel runs, the gateway awaits ``backend.wait_exit(remote)``; it returns an ``ExitInfo``
+  when the
    remote kernel is gone for any reason the gateway did not ask for (OOMKilled, preempted, node lost, crash).
 3. ``backend.release(remote)`` shuts the remote kernel down and frees what it held (pod, Secret, quota,
    process). It is idempotent and safe to call on a kernel that already died.

@@ -1,0 +1,182 @@
+"""The ``local`` backend: the remote kernel is an ipykernel subprocess on this machine.
+
+It is the reference implementation of the backend contract (small enough to read in one sitting), the
+embedded default so ``jupyter lab`` works on a laptop, and what the tests use. With a policy that declares
+several members and flavors all on ``backend: local`` it models the platform's pools on one machine: the
+kernel gets ``MLP_MEMBER``/``MLP_FLAVOR``/``MLP_GPU_MODEL`` in its environment
+so a demo can show where it runs.
+
+Orphans: the kernel gets ``JPY_PARENT_PID`` set to the gateway's pid, so ipykernel's own parent poller ends it
+within a second if the gateway is killed; the provisioner also kills it from the handle record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from .base import ExitInfo, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel
+
+CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
+
+
+def _free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _start_time(pid: int) -> str | None:
+    """The process start time from /proc (guards against killing a recycled pid)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(
+        self,
+        python: str | None = None,
+        runtime_dir: str | os.PathLike[str] | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.python = python or sys.executable
+        self.runtime_dir = Path(runtime_dir or tempfile.gettempdir())
+        self.extra_args = extra_args or []
+        self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._files: dict[str, Path] = {}
+
+    async def launch(self, spec: LaunchSpec) -> AsyncIterator[LaunchEvent]:
+        d = spec.decision
+        where = f"{d.member}/{d.flavor}"
+        yield LaunchEvent(Phase.STARTING, f"Starting a local kernel on {where}", {"member": d.member})
+        ports = dict(zip(CHANNELS, _free_ports(len(CHANNELS)), strict=True))
+        info = {f"{c}_port": p for c, p in ports.items()}
+        info.update(
+            ip="127.0.0.1",
+            transport="tcp",
+            key=spec.key,
+            signature_scheme=spec.signature_scheme,
+            kernel_name="python3",
+        )
+        self.runtime_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="mlp-remote-", suffix=".json", dir=self.runtime_dir)
+        with os.fdopen(fd, "w") as f:  # mkstemp creates the file 0600: the key stays private
+            json.dump(info, f)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLP_KERNEL_")}
+        env.update(spec.env)
+        env.update(
+            JPY_PARENT_PID=str(os.getpid()),
+            MLP_MEMBER=d.member or "",
+            MLP_FLAVOR=d.flavor or "",
+            MLP_GPU_MODEL=d.gpu_model or "",
+            MLP_GPU_COUNT=str(d.gpu_count),
+        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.python,
+                "-m",
+                "ipykernel_launcher",
+                "-f",
+                name,
+                *self.extra_args,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            os.unlink(name)
+            raise LaunchError(f"Could not start a local kernel with {self.python}: {exc}") from exc
+        self._procs[spec.kernel_id] = proc
+        self._files[spec.kernel_id] = Path(name)
+        remote = RemoteKernel(
+            kernel_id=spec.kernel_id,
+            ip="127.0.0.1",
+            shell_port=ports["shell"],
+            iopub_port=ports["iopub"],
+            stdin_port=ports["stdin"],
+            control_port=ports["control"],
+            hb_port=ports["hb"],
+            member=d.member or "",
+            flavor=d.flavor or "",
+            node=socket.gethostname(),
+            handle={"pid": proc.pid, "start_time": _start_time(proc.pid)},
+        )
+        # From here on the kernel belongs to the gateway: closing this iterator must not release it.
+        yield LaunchEvent(Phase.CONNECTED, f"Kernel process {proc.pid} started on {where}", remote=remote)
+
+    async def wait_exit(self, remote: RemoteKernel) -> ExitInfo:
+        proc = self._procs.get(remote.kernel_id)
+        if proc is None:
+            return ExitInfo("exited", "The GPU kernel is gone.")
+        rc = await proc.wait()
+        if rc < 0 and -rc == signal.SIGKILL:
+            return ExitInfo(
+                "killed",
+                "The GPU kernel was killed (SIGKILL), for example by the out-of-memory killer. "
+                "Its variables are lost; the next cell starts a new kernel.",
+            )
+        if rc < 0:
+            return ExitInfo(
+                "killed", f"The GPU kernel was stopped by signal {-rc}; the next cell starts a new one."
+            )
+        return ExitInfo("exited", f"The GPU kernel exited (code {rc}); the next cell starts a new one.")
+
+    async def release(self, remote: RemoteKernel) -> None:
+        proc = self._procs.pop(remote.kernel_id, None)
+        path = self._files.pop(remote.kernel_id, None)
+        if proc is not None and proc.returncode is None:
+            _kill_group(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 5)
+            except asyncio.TimeoutError:
+                _kill_group(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def handle_record(self, remote: RemoteKernel) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            **remote.handle,
+            "connection_file": str(self._files.get(remote.kernel_id, "")),
+        }
+
+    async def release_record(self, record: dict[str, Any]) -> bool:
+        """Kill a kernel recorded by a gateway that is gone. True when something was still running."""
+        pid = int(record.get("pid") or 0)
+        alive = (
+            bool(pid) and record.get("start_time") is not None and _start_time(pid) == record["start_time"]
+        )
+        if alive:
+            _kill_group(pid, signal.SIGKILL)
+        if record.get("connection_file"):
+            Path(record["connection_file"]).unlink(missing_ok=True)
+        return alive

@@ -1,0 +1,62 @@
+"""Gateway configuration: what the provisioner hands the gateway process, and loading the policy.
+
+The provisioner passes one JSON object in the ``MLP_KERNEL_CONFIG`` environment variable (merged from the
+kernelspec's ``metadata.kernel_provisioner.config`` and traitlets). It holds no secrets: the connection key
+travels only in the connection file, which the gateway reads with ``-f`` like any kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV = "MLP_KERNEL_CONFIG"
+
+
+@dataclass
+class GatewayConfig:
+    kernel_id: str = ""
+    policy: str = ""  # path of the placement policy YAML; "" = the kernelspec's policy.yaml
+    backend: str = ""  # "" = the policy member's backend; "local" forces every launch local
+    idle_timeout: str | None = None  # overrides the policy's default idle timeout ("15m")
+    defaults: dict[str, Any] = field(default_factory=dict)  # default %gpu options, e.g. {"burst": "on"}
+    record_path: str = ""  # where the remote kernel's handle is recorded for the provisioner's clean-up
+    status_path: str = ""  # the status snapshot file the server extension reads
+    kernelspec_dir: str = ""
+    user: str = ""
+    notebook: str = ""
+    team: str = ""
+    launch_timeout: str | None = None
+    start_timeout_s: float = 120.0  # how long a started kernel may take to answer its first request
+    log_level: str = "WARNING"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> GatewayConfig:
+        environ = dict(os.environ if environ is None else environ)
+        raw = json.loads(environ.get(ENV) or "{}")
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        cfg = cls(**known)
+        if not cfg.user:
+            cfg.user = (
+                environ.get("KERNEL_USERNAME") or environ.get("JUPYTERHUB_USER") or environ.get("USER", "")
+            )
+        return cfg
+
+    def policy_path(self) -> Path:
+        if self.policy:
+            p = Path(self.policy)
+            if not p.is_absolute() and self.kernelspec_dir:
+                p = Path(self.kernelspec_dir) / p
+            return p
+        base = (
+            Path(self.kernelspec_dir)
+            if self.kernelspec_dir
+            else Path(__file__).parents[2] / "kernelspecs/gpu-auto"
+        )
+        return base / "policy.yaml"
+
+    def to_env(self) -> str:
+        return json.dumps({k: getattr(self, k) for k in self.__dataclass_fields__})

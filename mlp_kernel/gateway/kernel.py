@@ -1,0 +1,639 @@
+"""GatewayKernel: the process a Jupyter client talks to when it picks "GPU (auto)".
+
+It binds the five channels of its connection file, so to every client it *is* the kernel. While no remote
+GPU kernel exists it answers what it can itself (kernel_info, comm_info, history, completions) and queues the
+rest; the first cell that runs code triggers placement and a launch through the backend, with progress shown
+in that cell; then frames are relayed both ways (see ``relay.py``). An idle timer releases the remote kernel
+while the notebook stays open, and the next cell starts a new one.
+
+Concurrency: one asyncio loop; every socket is read by exactly one task; the launch runs in its own task so
+interrupts, status requests and ``%gpu`` cells are served while a GPU kernel is queued or starting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from ..backends.base import Backend, ExitInfo
+from ..placement.units import format_duration
+from . import replies
+from .launch import Launch, LaunchFailed
+from .magic import USAGE, GpuCommand, MagicError, parse_magics, split_cell
+from .relay import RemoteLink
+from .requests import RequestState
+from .status import COMM_TARGET, GatewayStatus, write_status_file
+from .wire import DELIM, Message, Session, Signer
+
+log = logging.getLogger("mlp_kernel.gateway")
+
+# Requests that must never start a GPU kernel: answered locally while none exists.
+LOCAL_WHEN_IDLE = {
+    "kernel_info_request",
+    "comm_info_request",
+    "history_request",
+    "complete_request",
+    "inspect_request",
+    "is_complete_request",
+}
+STATUS_REFRESH_S = 30.0
+
+
+class GatewayKernel:
+    def __init__(self, connection: dict[str, Any], requests: RequestState, backend: Backend) -> None:
+        self.conn = connection
+        self.requests = requests  # policy, defaults, overrides, placement calls
+        self.backend = backend
+        self.signer = Signer(connection.get("key", ""), connection.get("signature_scheme", "hmac-sha256"))
+        self.session = Session(self.signer)
+        self.ctx = zmq.asyncio.Context()
+        self.status = GatewayStatus(kernel_id=requests.config.kernel_id)
+        self.status.idle_timeout_s = requests.idle_timeout_s
+        self.status.choices = requests.choices()
+        self.status.request = requests.current()
+        self.link: RemoteLink | None = None
+        self.launch: Launch | None = None
+        self.pending: list[tuple[str, Message]] = []  # (channel, request) waiting for a remote kernel
+        self.inflight: dict[str, tuple[str, Message]] = {}  # msg_id -> (channel, request) sent to the remote
+        self.exec_count = 0
+        self.history: list[str] = []
+        self.status_comms: set[str] = set()
+        self.release_note: str | None = None
+        self.releasing = False
+        self._stopping = asyncio.Event()
+        self._exit_watch: asyncio.Task[None] | None = None
+        self._busy_since: float | None = None
+
+    # ------------------------------------------------------------------------------------------------ sockets
+    def _bind(self) -> None:
+        c = self.conn
+        url = f"{c.get('transport', 'tcp')}://{c['ip']}:"
+        self.sockets: dict[str, zmq.asyncio.Socket] = {}
+        for name, kind in (
+            ("shell", zmq.ROUTER),
+            ("control", zmq.ROUTER),
+            ("stdin", zmq.ROUTER),
+            ("iopub", zmq.PUB),
+        ):
+            s = self.ctx.socket(kind)
+            s.linger = 1000
+            if kind == zmq.ROUTER:
+                s.router_handover = 1
+            s.bind(url + str(c[f"{name}_port"]))
+            self.sockets[name] = s
+        self._hb_thread = threading.Thread(
+            target=self._heartbeat, args=(url + str(c["hb_port"]),), daemon=True
+        )
+        self._hb_thread.start()
+
+    @staticmethod
+    def _heartbeat(addr: str) -> None:
+        """Echo heartbeats on a plain zmq context in a thread, like ipykernel: alive even while we work."""
+        ctx = zmq.Context.instance()
+        s = ctx.socket(zmq.ROUTER)
+        s.linger = 0
+        s.bind(addr)
+        with contextlib.suppress(zmq.ContextTerminated, zmq.ZMQError):
+            zmq.proxy(s, s)
+
+    async def run(self) -> None:
+        self._bind()
+        self._publish_status(write_only=True)
+        tasks = [
+            asyncio.ensure_future(self._serve("shell")),
+            asyncio.ensure_future(self._serve("control")),
+            asyncio.ensure_future(self._serve_stdin()),
+            asyncio.ensure_future(self._idle_loop()),
+            asyncio.ensure_future(self._parent_watch()),
+        ]
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.shutdown("signal")))
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGINT, lambda: None)  # interrupts arrive as messages
+        await self._stopping.wait()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for s in self.sockets.values():
+            s.close(linger=500)
+
+    async def _serve(self, channel: str) -> None:
+        sock = self.sockets[channel]
+        while True:
+            raw = await sock.recv_multipart()
+            try:
+                msg = Message(raw)
+            except (ValueError, json.JSONDecodeError):
+                log.warning("dropping a malformed message on %s", channel)
+                continue
+            if not self.signer.verify(msg.frames):
+                log.warning("dropping a message with an invalid signature on %s", channel)
+                continue
+            try:
+                await self._dispatch(channel, msg)
+            except Exception:  # never let one bad message take the kernel down
+                log.exception("error handling %s on %s", msg.msg_type, channel)
+
+    async def _serve_stdin(self) -> None:
+        sock = self.sockets["stdin"]
+        while True:
+            raw = await sock.recv_multipart()
+            if self.link is not None:
+                self.status.last_activity = time.time()
+                self.link.send("stdin", raw)
+
+    # ------------------------------------------------------------------------------------------- dispatching
+    async def _dispatch(self, channel: str, msg: Message) -> None:
+        t = msg.msg_type
+        if t == "execute_request":
+            await self._execute(channel, msg)
+        elif t == "shutdown_request":
+            await self._shutdown_request(channel, msg)
+        elif t == "interrupt_request":
+            await self._interrupt(channel, msg)
+        elif t in ("comm_open", "comm_msg", "comm_close") and self._is_status_comm(msg):
+            await self._status_comm(msg)
+        elif t == "comm_info_request":
+            await self._comm_info(channel, msg)
+        elif t == "history_request":
+            self._reply_local(channel, msg, "history_reply", replies.history(msg.content, 1, self.history))
+        elif self.link is not None:
+            self._forward(channel, msg)
+        elif t in LOCAL_WHEN_IDLE:
+            self._answer_idle(channel, msg)
+        elif t == "debug_request" and msg.content.get("command") == "debugInfo":
+            self._reply_local(channel, msg, "debug_reply", replies.debug_info())
+        elif t == "comm_open":
+            # ipykernel closes comms for targets it does not know; there is no kernel to know any yet.
+            self._publish("comm_close", {"comm_id": msg.content.get("comm_id"), "data": {}}, msg.header)
+        elif t in ("comm_msg", "comm_close"):
+            log.info("dropping %s for a comm of a released kernel", t)
+        elif t.endswith("_request"):
+            self._queue(channel, msg)
+        else:
+            log.info("ignoring %s while no GPU kernel runs", t)
+
+    def _answer_idle(self, channel: str, msg: Message) -> None:
+        t = msg.msg_type
+        c = msg.content
+        if t == "kernel_info_request":
+            self._reply_local(channel, msg, "kernel_info_reply", replies.kernel_info())
+        elif t == "complete_request":
+            self._reply_local(channel, msg, "complete_reply", replies.complete(c))
+        elif t == "inspect_request":
+            self._reply_local(channel, msg, "inspect_reply", replies.inspect(c))
+        elif t == "is_complete_request":
+            self._reply_local(channel, msg, "is_complete_reply", replies.is_complete(c.get("code", "")))
+
+    # ------------------------------------------------------------------------------------- message helpers
+    def _publish(self, msg_type: str, content: dict[str, Any], parent: dict[str, Any] | None) -> None:
+        topic = f"kernel.{self.status.kernel_id}.{msg_type}".encode()
+        self.sockets["iopub"].send_multipart(
+            self.session.serialize(msg_type, content, parent, idents=[topic])
+        )
+
+    def _busy(self, parent: dict[str, Any]) -> None:
+        self._publish("status", {"execution_state": "busy"}, parent)
+
+    def _idle(self, parent: dict[str, Any]) -> None:
+        self._publish("status", {"execution_state": "idle"}, parent)
+
+    def _send_reply(self, channel: str, msg: Message, reply_type: str, content: dict[str, Any]) -> None:
+        frames = self.session.serialize(reply_type, content, msg.header, idents=msg.idents)
+        self.sockets[channel].send_multipart(frames)
+
+    def _reply_local(self, channel: str, msg: Message, reply_type: str, content: dict[str, Any]) -> None:
+        self._busy(msg.header)
+        self._send_reply(channel, msg, reply_type, content)
+        self._idle(msg.header)
+
+    def _stream(self, parent: dict[str, Any], text: str, name: str = "stdout") -> None:
+        self._publish("stream", {"name": name, "text": text}, parent)
+
+    def _fail_execute(self, channel: str, msg: Message, ename: str, evalue: str) -> None:
+        """End an execute request with an error the user reads in the cell; the kernel stays usable."""
+        if not msg.content.get("silent"):
+            self.exec_count += 1
+        err = {"ename": ename, "evalue": evalue, "traceback": [f"\x1b[0;31m{ename}\x1b[0m: {evalue}"]}
+        self._publish("error", {**err, "execution_count": self.exec_count}, msg.header)
+        reply = {"status": "error", "execution_count": self.exec_count, **err}
+        self._send_reply(channel, msg, "execute_reply", reply)
+        self._idle(msg.header)
+
+    def _fail_request(self, channel: str, msg: Message, ename: str, evalue: str) -> None:
+        if msg.msg_type == "execute_request":
+            self._fail_execute(channel, msg, ename, evalue)
+        elif msg.msg_type == "debug_request":
+            self._send_reply(
+                channel,
+                msg,
+                "debug_reply",
+                {
+                    "type": "response",
+                    "request_seq": msg.content.get("seq", 0),
+                    "success": False,
+                    "command": msg.content.get("command"),
+                    "message": evalue,
+                },
+            )
+            self._idle(msg.header)
+        else:
+            reply_type = msg.msg_type.replace("_request", "_reply")
+            self._send_reply(
+                channel,
+                msg,
+                reply_type,
+                {"status": "error", "ename": ename, "evalue": evalue, "traceback": []},
+            )
+            self._idle(msg.header)
+
+    # ------------------------------------------------------------------------------------------- execute
+    async def _execute(self, channel: str, msg: Message) -> None:
+        code = str(msg.content.get("code", ""))
+        magics, rest = split_cell(code)
+        if msg.content.get("store_history", True) and not msg.content.get("silent"):
+            self.history.append(code)
+        if magics:
+            self._busy(msg.header)
+            try:
+                cmd = parse_magics(magics, self.requests.policy_view(), datetime.now(timezone.utc))
+            except MagicError as exc:
+                self._fail_execute(channel, msg, "GpuMagicError", str(exc))
+                return
+            except LaunchFailed as exc:  # the policy itself is broken
+                self._fail_execute(channel, msg, "GpuPolicyError", str(exc))
+                return
+            text = await self._apply(cmd, msg)
+            if text:
+                self._stream(msg.header, text + "\n")
+            if not rest.strip():
+                if not msg.content.get("silent"):
+                    self.exec_count += 1
+                reply = {
+                    "status": "ok",
+                    "execution_count": self.exec_count,
+                    "user_expressions": {},
+                    "payload": [],
+                }
+                self._send_reply(channel, msg, "execute_reply", reply)
+                self._idle(msg.header)
+                if self.link is not None:
+                    asyncio.ensure_future(self._sync_count())
+                return
+            msg = Message(self.session.resign(msg.idents, msg.frames, {**msg.content, "code": rest}))
+        if self.link is not None:
+            self._forward(channel, msg)
+            return
+        if msg.content.get("silent") and not self.launch:
+            # Setup code from a frontend (e.g. a silent %config) must not start a GPU kernel.
+            self.requests.deferred_silent.append(str(msg.content.get("code", "")))
+            self._reply_local(
+                channel,
+                msg,
+                "execute_reply",
+                {"status": "ok", "execution_count": self.exec_count, "user_expressions": {}, "payload": []},
+            )
+            return
+        if not magics:
+            self._busy(msg.header)
+        self._queue(channel, msg)
+
+    async def _sync_count(self) -> None:
+        if self.link is not None:
+            with contextlib.suppress(Exception):
+                await self.link.execute_silently(
+                    f"get_ipython().execution_count = {int(self.exec_count) + 1}"
+                )
+
+    async def _apply(self, cmd: GpuCommand, msg: Message) -> str:
+        """Carry out the ``%gpu`` lines of a cell; return the text to show in it."""
+        out: list[str] = []
+        if cmd.idle_s is not None:
+            self.requests.idle_timeout_s = self.status.idle_timeout_s = cmd.idle_s
+            self.status.last_activity = time.time()
+            out.append(
+                f"Idle timeout: {format_duration(cmd.idle_s) if cmd.idle_s else 'off (never released)'}"
+            )
+        if cmd.keep is not None:
+            self.requests.keep, self.requests.keep_max_bytes = cmd.keep, cmd.keep_max_bytes
+            out.append(
+                "Variables are kept across releases" if cmd.keep else "Variables are not kept across releases"
+            )
+        if cmd.changes_request:
+            before = self.requests.current()
+            if "reset" in cmd.verbs:
+                self.requests.reset()
+            self.requests.update(cmd.request)
+            after = self.requests.current()
+            self.status.request = after
+            out.append(f"GPU request: {self.requests.describe(after)}")
+            if (
+                self.link is not None
+                and after != before
+                and not self.requests.satisfied_by_current(self.status)
+            ):
+                out.append(await self._release("move", "to apply the new GPU request"))
+        for verb in cmd.verbs:
+            if verb == "status":
+                out.append(self.status.describe())
+            elif verb == "explain":
+                d = self.status.decision
+                out.append(d.explain() if d else "No placement decision yet: no cell has asked for a GPU.")
+            elif verb == "help":
+                out.append(USAGE)
+            elif verb == "release":
+                if self.link is None and self.launch is None:
+                    out.append("No GPU kernel is running; nothing to release.")
+                else:
+                    out.append(await self._release("user", "on request (%gpu release)"))
+            elif verb == "forget":
+                out.append(self.requests.forget())
+        self._publish_status()
+        return "\n".join(out)
+
+    # -------------------------------------------------------------------------------------------- launching
+    def _queue(self, channel: str, msg: Message) -> None:
+        self.pending.append((channel, msg))
+        if self.launch is None:
+            self.launch = Launch(self, first=msg if msg.msg_type == "execute_request" else None)
+            self.launch.start()
+
+    def on_launch_done(self, link: RemoteLink | None, error: LaunchFailed | None) -> None:
+        """Called by ``Launch`` when it connected a remote kernel or gave up."""
+        self.launch = None
+        pending, self.pending = self.pending, []
+        if link is None:
+            for channel, msg in pending:
+                self._fail_request(channel, msg, error.ename if error else "GpuStartError", str(error))
+            self._publish_status()
+            return
+        self.link = link
+        self._exit_watch = asyncio.ensure_future(self._watch_exit(link))
+        self.status.last_activity = time.time()
+        for channel, msg in pending:
+            self._forward(channel, msg)
+        self._publish_status()
+
+    def _forward(self, channel: str, msg: Message) -> None:
+        assert self.link is not None
+        if msg.msg_type.endswith("_request"):
+            self.inflight[msg.msg_id] = (channel, msg)
+            if msg.msg_type == "execute_request" and not self.status.busy:
+                self.status.busy = True
+                self._busy_since = time.time()
+        self.status.last_activity = time.time()
+        self.link.send(channel, msg.raw())
+
+    def on_remote_reply(self, frames: list[bytes]) -> None:
+        """A reply went from the remote kernel to a client: track in-flight requests and activity."""
+        try:
+            i = frames.index(DELIM)
+            parent_id = json.loads(frames[i + 3]).get("msg_id")
+        except (ValueError, json.JSONDecodeError):
+            return
+        entry = self.inflight.pop(str(parent_id), None)
+        self.status.last_activity = time.time()
+        if entry and entry[1].msg_type == "execute_request":
+            with contextlib.suppress(ValueError, json.JSONDecodeError, TypeError):
+                count = json.loads(frames[i + 5]).get("execution_count")
+                if isinstance(count, int) and count > 0:
+                    self.exec_count = count
+            if not any(m.msg_type == "execute_request" for _, m in self.inflight.values()):
+                self._end_busy()
+
+    def _end_busy(self) -> None:
+        if self.status.busy and self._busy_since:
+            self.status.gpu_seconds_busy += (time.time() - self._busy_since) * max(1, self.status.gpu_count)
+        self.status.busy = False
+        self._busy_since = None
+        self.status.last_activity = time.time()
+        self._publish_status()
+
+    async def _watch_exit(self, link: RemoteLink) -> None:
+        info = await self.backend.wait_exit(link.remote)
+        if self.link is link and not self.releasing:
+            await self._remote_died(info)
+
+    async def _remote_died(self, info: ExitInfo) -> None:
+        log.warning("remote kernel died: %s", info.message)
+        link, self.link = self.link, None
+        if link is not None:
+            await link.close()
+            with contextlib.suppress(Exception):
+                await self.backend.release(link.remote)
+        inflight, self.inflight = self.inflight, {}
+        for channel, msg in inflight.values():
+            if msg.msg_type == "execute_request":
+                self._stream(msg.header, f"\n[GPU (auto)] {info.message}\n", "stderr")
+            self._fail_request(channel, msg, "GpuKernelLost", info.message)
+        self._end_busy()
+        self.requests.clear_record()
+        self._mark_released(info.reason, info.message)
+        self._event(
+            "evicted" if info.reason in ("preempted", "evicted", "node-lost") else "error", info.message
+        )
+
+    # ------------------------------------------------------------------------------------------- releasing
+    async def _release(self, reason: str, why: str) -> str:
+        """Release the remote kernel (or cancel its launch); return the line to show the user."""
+        if self.launch is not None:
+            await self.launch.cancel(f"Start cancelled {why}.")
+            return f"GPU kernel start cancelled {why}."
+        link = self.link
+        if link is None or self.releasing:
+            return "No GPU kernel is running."
+        self.releasing = True
+        try:
+            self.status.state, self.status.message = "releasing", f"Releasing the GPU {why}"
+            self._publish_status()
+            note = await self.requests.before_release(self, link, reason)
+            self.link = None
+            if self._exit_watch:
+                self._exit_watch.cancel()
+            await link.close()
+            await self.backend.release(link.remote)
+            self.requests.clear_record()
+            held = time.time() - (self.status.since or time.time())
+            message = (
+                f"GPU released {why} (held {format_duration(held)} on "
+                f"{self.status.member}/{self.status.flavor})."
+            )
+            if note:
+                message += " " + note
+            self._mark_released(reason, message)
+            self._event("released", message)
+            return message
+        finally:
+            self.releasing = False
+
+    def _mark_released(self, reason: str, message: str) -> None:
+        s = self.status
+        s.cost_before = s.cost_so_far()
+        s.state, s.phase, s.since, s.queue, s.busy = "released", None, None, None, False
+        s.last_release = {
+            "reason": reason,
+            "at": datetime.now(timezone.utc).isoformat(),
+            "idle_s": s.idle_timeout_s if reason == "idle" else None,
+            "message": message,
+        }
+        s.message = message + " The next cell starts a new GPU kernel."
+        self.release_note = message
+        self._publish_status()
+
+    async def _idle_loop(self) -> None:
+        while True:
+            timeout = self.status.idle_timeout_s
+            await asyncio.sleep(min(5.0, max(0.2, (timeout or 60) / 10)))
+            s = self.status
+            if s.state == "running" and s.since and int(time.time() - s.since) % STATUS_REFRESH_S < 5:
+                self._publish_status()
+            if (
+                self.link is None
+                or self.releasing
+                or not timeout
+                or self.inflight
+                or time.time() - s.last_activity < timeout
+            ):
+                continue
+            idle_for = format_duration(time.time() - s.last_activity)
+            await self._release("idle", f"after {idle_for} idle")
+
+    async def _parent_watch(self) -> None:
+        """End (and release the GPU) when the process that started us is gone, e.g. a crashed server."""
+        parent = os.getppid()
+        while True:
+            await asyncio.sleep(1.0)
+            if os.getppid() != parent:
+                log.warning("parent process %d is gone; shutting down", parent)
+                await self.shutdown("parent gone")
+                return
+
+    # ----------------------------------------------------------------------------------- control requests
+    async def _interrupt(self, channel: str, msg: Message) -> None:
+        if self.launch is not None:
+            await self.launch.cancel("Interrupted: the GPU kernel start was cancelled.")
+            self._send_reply(channel, msg, "interrupt_reply", {"status": "ok"})
+        elif self.link is not None:
+            self._forward(channel, msg)
+        else:
+            self._send_reply(channel, msg, "interrupt_reply", {"status": "ok"})
+
+    async def _shutdown_request(self, channel: str, msg: Message) -> None:
+        restart = bool(msg.content.get("restart"))
+        await self._teardown(restart=restart)
+        self._send_reply(channel, msg, "shutdown_reply", {"status": "ok", "restart": restart})
+        self._publish("status", {"execution_state": "dead"}, msg.header)
+        await asyncio.sleep(0.05)  # let the reply leave before the sockets close
+        self._stopping.set()
+
+    async def _teardown(self, restart: bool = False) -> None:
+        if self.launch is not None:
+            await self.launch.cancel("The kernel is shutting down.")
+        link, self.link = self.link, None
+        if link is not None:
+            if self._exit_watch:
+                self._exit_watch.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    link.request("shutdown_request", {"restart": False}, "control", 2.0), 3.0
+                )
+            await link.close()
+            await self.backend.release(link.remote)
+            self.requests.clear_record()
+        await self.requests.on_shutdown()
+        self.status.state, self.status.message = "cpu_only", "Shut down"
+        self._publish_status()
+
+    async def shutdown(self, why: str) -> None:
+        if self._stopping.is_set():
+            return
+        log.info("shutting down: %s", why)
+        with contextlib.suppress(Exception):
+            await self._teardown()
+        self._stopping.set()
+
+    # -------------------------------------------------------------------------------------- status comm
+    def _is_status_comm(self, msg: Message) -> bool:
+        c = msg.content
+        return c.get("target_name") == COMM_TARGET or c.get("comm_id") in self.status_comms
+
+    async def _status_comm(self, msg: Message) -> None:
+        c = msg.content
+        comm_id = str(c.get("comm_id"))
+        self._busy(msg.header)
+        if msg.msg_type == "comm_open":
+            self.status_comms.add(comm_id)
+            self._comm_send(comm_id, self.status.snapshot(), msg.header)
+        elif msg.msg_type == "comm_close":
+            self.status_comms.discard(comm_id)
+        else:
+            await self._comm_action(comm_id, c.get("data") or {}, msg)
+        self._idle(msg.header)
+
+    async def _comm_action(self, comm_id: str, data: dict[str, Any], msg: Message) -> None:
+        action = data.get("action")
+        if action == "refresh":
+            self._comm_send(comm_id, self.status.snapshot(), msg.header)
+        elif action == "release":
+            await self._release("user", "on request")
+        elif action == "request":
+            try:
+                cmd = parse_magics([f"%gpu {data.get('options', '')}"], self.requests.policy_view())
+                if cmd.verbs:
+                    raise MagicError("only GPU request options are accepted here")
+            except (MagicError, LaunchFailed) as exc:
+                self._comm_send(comm_id, {"type": "error", "message": str(exc)}, msg.header)
+                return
+            await self._apply(cmd, msg)
+        else:
+            self._comm_send(comm_id, {"type": "error", "message": f"unknown action {action!r}"}, msg.header)
+
+    def _comm_send(self, comm_id: str, data: dict[str, Any], parent: dict[str, Any] | None) -> None:
+        self._publish("comm_msg", {"comm_id": comm_id, "data": data}, parent)
+
+    def _publish_status(self, write_only: bool = False) -> None:
+        snap = self.status.snapshot()
+        if not write_only:
+            for comm_id in list(self.status_comms):
+                self._comm_send(comm_id, snap, None)
+        try:
+            write_status_file(
+                Path(self.requests.config.status_path) if self.requests.config.status_path else None, snap
+            )
+        except OSError as exc:
+            log.warning("could not write the status file: %s", exc)
+
+    def _event(self, kind: str, message: str) -> None:
+        data = {
+            "type": "event",
+            "kind": kind,
+            "message": message,
+            "at": datetime.now(timezone.utc).isoformat(),
+        }
+        for comm_id in list(self.status_comms):
+            self._comm_send(comm_id, data, None)
+
+    async def _comm_info(self, channel: str, msg: Message) -> None:
+        target = msg.content.get("target_name")
+        ours = {cid: {"target_name": COMM_TARGET} for cid in self.status_comms}
+        if target and target != COMM_TARGET:
+            ours = {}
+        comms: dict[str, Any] = dict(ours)
+        if self.link is not None:
+            with contextlib.suppress(Exception):
+                reply, _ = await self.link.request("comm_info_request", dict(msg.content), timeout=10.0)
+                comms.update(reply.content.get("comms", {}))
+        self._reply_local(channel, msg, "comm_info_reply", {"status": "ok", "comms": comms})

@@ -1,0 +1,241 @@
+"""One launch of a remote GPU kernel: place, start through the backend, show progress, connect, bootstrap.
+
+Runs as its own task so the gateway keeps serving the notebook (``%gpu``, interrupts, status) meanwhile.
+While the request waits in a private queue, placement is asked again every few seconds with the time waited
+so far; when it answers ``burst`` the queued launch is cancelled (the backend deletes what it created) and a
+new one starts on the public member. Interrupting cancels the whole launch and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from ..backends.base import LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel
+from ..placement.types import Action, Decision
+from ..placement.units import format_duration
+from .relay import RemoteLink
+
+if TYPE_CHECKING:
+    from .kernel import GatewayKernel
+    from .wire import Message
+
+REEVALUATE_S = 5.0
+
+
+class LaunchFailed(Exception):
+    def __init__(self, message: str, ename: str = "GpuStartError") -> None:
+        super().__init__(message)
+        self.ename = ename
+
+
+class Progress:
+    """Start-up progress shown in the cell that triggered the launch, updated in place (display_id)."""
+
+    def __init__(self, kernel: GatewayKernel, parent: dict[str, Any] | None) -> None:
+        self.kernel = kernel
+        self.parent = parent
+        self.display_id = f"mlp-gpu-progress-{parent['msg_id']}" if parent else ""
+        self.lines: list[tuple[str, str]] = []
+        self.shown = False
+
+    def set(self, key: str, text: str) -> None:
+        if self.lines and self.lines[-1][0] == key:
+            self.lines[-1] = (key, text)
+        else:
+            self.lines.append((key, text))
+        if not self.parent:
+            return
+        body = "\n".join(f"[GPU (auto)] {t}" for _, t in self.lines)
+        content = {"data": {"text/plain": body}, "metadata": {}, "transient": {"display_id": self.display_id}}
+        self.kernel._publish("update_display_data" if self.shown else "display_data", content, self.parent)
+        self.shown = True
+
+
+class Launch:
+    def __init__(self, kernel: GatewayKernel, first: Message | None) -> None:
+        self.kernel = kernel
+        self.progress = Progress(kernel, first.header if first else None)
+        self.cancel_reason = "Cancelled."
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self._run())
+
+    async def cancel(self, reason: str) -> None:
+        self.cancel_reason = reason
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def _run(self) -> None:
+        k = self.kernel
+        timeout = k.requests.launch_timeout_s
+        try:
+            link = await asyncio.wait_for(self._place_and_start(), timeout)
+        except asyncio.CancelledError:
+            self.progress.set("end", self.cancel_reason)
+            k.status.state, k.status.phase, k.status.queue = "cpu_only", None, None
+            k.status.message = self.cancel_reason
+            k.on_launch_done(None, LaunchFailed(self.cancel_reason, "KeyboardInterrupt"))
+            return
+        except asyncio.TimeoutError:
+            err = LaunchFailed(
+                f"No GPU kernel started within {format_duration(timeout)} (the policy's launch_timeout). "
+                "Run %gpu explain for the placement, or ask for another GPU (%gpu tier=..., %gpu burst=on).",
+                "GpuStartTimeout",
+            )
+            self._failed(err)
+            return
+        except LaunchFailed as exc:
+            self._failed(exc)
+            return
+        except LaunchError as exc:
+            self._failed(LaunchFailed(str(exc)))
+            return
+        except Exception as exc:  # an unexpected backend fault: say so, keep the kernel usable
+            self._failed(LaunchFailed(f"Could not start a GPU kernel: {type(exc).__name__}: {exc}"))
+            return
+        k.on_launch_done(link, None)
+
+    def _failed(self, exc: LaunchFailed) -> None:
+        k = self.kernel
+        self.progress.set("end", f"Failed: {exc}")
+        k.status.state, k.status.phase, k.status.queue, k.status.message = "error", None, None, str(exc)
+        k._event("error", str(exc))
+        k.on_launch_done(None, exc)
+
+    async def _place_and_start(self) -> RemoteLink:
+        k = self.kernel
+        rs = k.requests
+        if k.release_note:
+            self.progress.set("note", f"{k.release_note} Starting a new GPU kernel.")
+            k.release_note = None
+        k.status.state, k.status.phase = "placing", None
+        decision = rs.decide(0.0)
+        self._show_decision(decision)
+        if decision.action is Action.REJECT:
+            raise LaunchFailed(decision.summary or "No GPU may serve this request.", "GpuPlacementRejected")
+        started = time.time()
+        while True:
+            spec = LaunchSpec(
+                kernel_id=rs.config.kernel_id,
+                key=k.signer.key.decode(),
+                signature_scheme=k.conn.get("signature_scheme", "hmac-sha256"),
+                decision=decision,
+                request=rs.current(),
+                user=rs.config.user,
+                notebook=rs.config.notebook,
+                team=rs.config.team,
+            )
+            events = k.backend.launch(spec)
+            try:
+                outcome = await self._follow(events, decision, started)
+            finally:
+                with contextlib.suppress(Exception):
+                    await events.aclose()  # type: ignore[attr-defined]
+            if isinstance(outcome, Decision):
+                decision = outcome
+                self._show_decision(decision)
+                k._event("burst", decision.summary)
+                continue
+            return await self._connect(outcome, decision, started)
+
+    def _show_decision(self, d: Decision) -> None:
+        k = self.kernel
+        s = k.status
+        s.decision = d
+        s.member, s.flavor, s.gpu_model, s.gpu_count = d.member, d.flavor, d.gpu_model, d.gpu_count
+        s.public, s.price_per_hour = d.public, d.price_per_hour
+        s.message = d.summary
+        self.progress.set("placed", d.summary or f"{d.action.value}: {d.member}/{d.flavor}")
+        k._publish_status()
+
+    async def _follow(
+        self, events: AsyncIterator[LaunchEvent], decision: Decision, started: float
+    ) -> RemoteKernel | Decision:
+        """Follow the backend's events until connected; return a new decision if placement moves us."""
+        k = self.kernel
+        queued_at: float | None = None
+        it = events.__aiter__()
+        while True:
+            nxt: asyncio.Future[LaunchEvent] = asyncio.ensure_future(it.__anext__())
+            while not nxt.done():
+                await asyncio.wait({nxt}, timeout=REEVALUATE_S if queued_at else None)
+                if nxt.done() or queued_at is None:
+                    continue
+                again = k.requests.decide(time.time() - queued_at)
+                if again.action is Action.BURST and again.member != decision.member:
+                    nxt.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+                        await nxt
+                    return again
+            try:
+                ev = nxt.result()
+            except StopAsyncIteration:
+                raise LaunchFailed("The backend stopped before the GPU kernel was connected.") from None
+            s = k.status
+            if ev.phase is Phase.QUEUED:
+                queued_at = queued_at or time.time()
+                s.state, s.queue = (
+                    "queued",
+                    {k2: ev.detail.get(k2) for k2 in ("local_queue", "position", "eta_s", "reason")},
+                )
+            elif ev.phase is not Phase.CONNECTED:
+                s.state, s.queue = "starting", None
+            s.phase, s.message = ev.phase.value, ev.message
+            self.progress.set(ev.phase.value, f"{ev.message} ({format_duration(time.time() - started)})")
+            k._publish_status()
+            if ev.phase is Phase.CONNECTED and ev.remote is not None:
+                return ev.remote
+
+    async def _connect(self, remote: RemoteKernel, decision: Decision, started: float) -> RemoteLink:
+        k = self.kernel
+        link = RemoteLink(k.ctx, remote, k.session, k.sockets, k.on_remote_reply)
+        k.requests.write_record(k.backend.handle_record(remote), remote)
+        try:
+            exit_wait = asyncio.ensure_future(k.backend.wait_exit(remote))
+            boot = asyncio.ensure_future(self._bootstrap(link))
+            done, _ = await asyncio.wait({exit_wait, boot}, return_when=asyncio.FIRST_COMPLETED)
+            if exit_wait in done:
+                boot.cancel()
+                raise LaunchFailed(f"The GPU kernel stopped while starting: {exit_wait.result().message}")
+            exit_wait.cancel()
+            note = boot.result()
+        except BaseException:
+            await link.close()
+            await k.backend.release(remote)
+            k.requests.clear_record()
+            raise
+        s = k.status
+        s.state, s.phase, s.queue, s.since = "running", "connected", None, time.time()
+        gpu = f"{decision.gpu_model} x{decision.gpu_count}" if decision.gpu_model else "no GPU"
+        where = "public" if decision.public else "private"
+        s.message = (
+            f"Running on {decision.member}/{decision.flavor} ({gpu}, {where}) at "
+            f"${decision.price_per_hour:.2f}/h"
+        )
+        self.progress.set(
+            "end",
+            f"{s.message}; ready in {format_duration(time.time() - started)}." + (f" {note}" if note else ""),
+        )
+        k._event("started", s.message)
+        return link
+
+    async def _bootstrap(self, link: RemoteLink) -> str:
+        """Wait for the kernel's first answer, continue the execution count, restore saved variables."""
+        k = self.kernel
+        timeout = k.requests.config.start_timeout_s
+        reply = await link.execute_silently(
+            f"get_ipython().execution_count = {int(k.exec_count) + 1}", timeout=timeout
+        )
+        if reply.content.get("status") != "ok":
+            raise LaunchFailed(f"The GPU kernel failed its first command: {reply.content.get('evalue')}")
+        for code in k.requests.deferred_silent:
+            with contextlib.suppress(Exception):
+                await link.execute_silently(code, timeout=timeout)
+        return await k.requests.after_connect(k, link)

@@ -1,0 +1,215 @@
+"""The ``%gpu`` line magic: parsing and validation (pure, no I/O).
+
+``%gpu`` lines at the top of a cell are handled by the gateway and never reach the remote kernel (which does
+not know the magic and may not even exist yet). Parsing is an allow-list: every token must be a known verb or
+``key=value`` option whose value is checked against the policy, so nothing a user types reaches a pod spec
+except as a validated, typed value. Any error rejects the whole cell before anything changes.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from ..placement.units import parse_duration, parse_size
+
+VERBS = ("status", "release", "explain", "forget", "help", "reset")
+MAGIC_RE = re.compile(r"^\s*%gpu(\s|$)")
+USAGE = """\
+%gpu                      status: state, where, flavor/GPU, since when, idle countdown
+%gpu explain              the last placement decision and its reasons
+%gpu release              release the GPU kernel now (variables are carried over when enabled)
+%gpu forget               drop the saved variables of this notebook
+%gpu reset                back to the kernelspec's default request
+%gpu a100 | h100:2        ask for a GPU model (and count)
+%gpu gpus=2               ask for a GPU count
+%gpu tier=silver          ask for a tier instead of a model
+%gpu burst=on|off budget=flex|fixed deadline=2026-12-01T18:00|+2h|none
+%gpu data=CLASS           the data class of this notebook (sensitive classes never leave private)
+%gpu cpu=4 memory=16Gi    CPU and memory for the GPU kernel
+%gpu idle=20m             release after 20 minutes idle (0 = never)
+%gpu keep=on|off|2Gi      carry variables over a release (on/off, or on with a size cap)"""
+
+
+class PolicyView(Protocol):
+    """What the magic needs to know about the policy (``mlp_kernel.placement.Policy`` satisfies it)."""
+
+    tiers: tuple[str, ...]
+    max_gpus: int
+    data_classes: frozenset[str]
+
+    def gpu_models(self) -> list[str]: ...
+
+
+class MagicError(ValueError):
+    """A ``%gpu`` line that cannot be accepted; the message says what, where and what to type instead."""
+
+
+@dataclass
+class GpuCommand:
+    """Everything the ``%gpu`` lines of one cell ask for, after validation."""
+
+    verbs: list[str] = field(default_factory=list)
+    request: dict[str, Any] = field(default_factory=dict)  # GpuRequest field -> value
+    idle_s: float | None = None
+    keep: bool | None = None
+    keep_max_bytes: int | None = None
+
+    @property
+    def changes_request(self) -> bool:
+        return bool(self.request) or "reset" in self.verbs
+
+
+def split_cell(code: str) -> tuple[list[str], str]:
+    """Return the ``%gpu`` lines at the top of ``code`` and the rest of the cell.
+
+    Blank lines before and between magic lines are allowed; the first other line starts the code.
+    Line numbers of the remaining code are preserved (magic lines become empty lines) so tracebacks
+    point at the line the user sees.
+    """
+    lines = code.split("\n")
+    magics: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if MAGIC_RE.match(line):
+            magics.append(line.strip())
+        elif line.strip():
+            break
+        i += 1
+    if not magics:
+        return [], code
+    rest = lines[i:]
+    if not any(s.strip() for s in rest):
+        return magics, ""
+    return magics, "\n" * i + "\n".join(rest)
+
+
+def _parse_bool(key: str, value: str) -> bool:
+    v = value.lower()
+    if v in ("on", "true", "yes", "1"):
+        return True
+    if v in ("off", "false", "no", "0"):
+        return False
+    raise MagicError(f"%gpu {key}={value}: expected on or off")
+
+
+def _parse_deadline(value: str, now: datetime) -> datetime | None:
+    if value.lower() in ("none", "off", ""):
+        return None
+    if value.startswith("+"):
+        return now + timedelta(seconds=parse_duration(value[1:]))
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise MagicError(
+            f"%gpu deadline={value}: expected an ISO 8601 time (2026-12-01T18:00), +DURATION (+2h) or none"
+        ) from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=now.tzinfo or timezone.utc)
+
+
+def _model(token: str, policy: PolicyView) -> tuple[str, int | None]:
+    name, _, count = token.partition(":")
+    models = {m.lower(): m for m in policy.gpu_models()}
+    canonical = models.get(name.lower())
+    if canonical is None:
+        raise MagicError(
+            f"%gpu {token}: unknown option or GPU model {name!r}. "
+            f"GPU models: {', '.join(policy.gpu_models()) or 'none'}; run %gpu help for all options"
+        )
+    return canonical, (_count(count, policy, token) if count else None)
+
+
+def _count(value: str, policy: PolicyView, token: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise MagicError(f"%gpu {token}: the GPU count must be a whole number from 1 to {policy.max_gpus}")
+    n = int(value)
+    if n > policy.max_gpus:
+        raise MagicError(f"%gpu {token}: at most {policy.max_gpus} GPUs per kernel are allowed by the policy")
+    return n
+
+
+def parse_magics(lines: list[str], policy: PolicyView, now: datetime | None = None) -> GpuCommand:
+    """Validate the ``%gpu`` lines of one cell against the policy; raise ``MagicError`` if any is wrong."""
+    now = now or datetime.now(timezone.utc)
+    cmd = GpuCommand()
+    for line in lines:
+        try:
+            tokens = shlex.split(line)[1:]
+        except ValueError as exc:
+            raise MagicError(f"{line}: {exc}") from None
+        if not tokens:
+            cmd.verbs.append("status")
+        for token in tokens:
+            _apply_token(cmd, token, policy, now)
+    if cmd.request.get("gpu_model") and cmd.request.get("tier"):
+        raise MagicError("%gpu: choose a GPU model or a tier, not both")
+    return cmd
+
+
+def _apply_token(cmd: GpuCommand, token: str, policy: PolicyView, now: datetime) -> None:
+    key, eq, value = token.partition("=")
+    key = key.lower()
+    if not eq:
+        if key in VERBS:
+            cmd.verbs.append(key)
+            return
+        model, count = _model(token, policy)
+        cmd.request.update(gpu_model=model, tier=None)
+        if count is not None:
+            cmd.request["gpu_count"] = count
+        return
+    try:
+        if key in ("gpus", "count", "gpu_count"):
+            cmd.request["gpu_count"] = _count(value, policy, token)
+        elif key in ("gpu", "model"):
+            model, count = _model(value, policy)
+            cmd.request.update(gpu_model=model, tier=None)
+            if count is not None:
+                cmd.request["gpu_count"] = count
+        elif key == "tier":
+            tiers = {t.lower(): t for t in policy.tiers}
+            if value.lower() not in tiers:
+                raise MagicError(f"%gpu tier={value}: unknown tier. Tiers: {', '.join(policy.tiers)}")
+            cmd.request.update(tier=tiers[value.lower()], gpu_model=None)
+        elif key == "burst":
+            cmd.request["burstable"] = _parse_bool(key, value)
+        elif key == "budget":
+            if value.lower() not in ("flex", "fixed"):
+                raise MagicError(f"%gpu budget={value}: expected flex or fixed")
+            cmd.request["budget"] = value.lower()
+        elif key == "deadline":
+            cmd.request["deadline"] = _parse_deadline(value, now)
+        elif key in ("data", "data_class", "data-class"):
+            if value not in policy.data_classes:
+                known = ", ".join(sorted(policy.data_classes)) or "none defined in the policy"
+                raise MagicError(f"%gpu data={value}: unknown data class. Known: {known}")
+            cmd.request["data_class"] = value
+        elif key == "cpu":
+            if not re.fullmatch(r"\d+(\.\d+)?|\d+m", value):
+                raise MagicError(f"%gpu cpu={value}: expected a CPU count such as 4, 0.5 or 500m")
+            cmd.request["cpu"] = value
+        elif key in ("memory", "mem"):
+            parse_size(value)
+            if not re.fullmatch(r"\d+(\.\d+)?([KMGT]i?)?B?", value):
+                raise MagicError(f"%gpu memory={value}: expected a size such as 16Gi or 512Mi")
+            cmd.request["memory"] = value
+        elif key == "idle":
+            seconds = parse_duration(value)
+            if seconds < 0:
+                raise MagicError(f"%gpu idle={value}: must not be negative")
+            cmd.idle_s = seconds
+        elif key == "keep":
+            if value.lower() in ("on", "off", "true", "false", "yes", "no"):
+                cmd.keep = _parse_bool(key, value)
+            else:
+                cmd.keep, cmd.keep_max_bytes = True, parse_size(value)
+        else:
+            raise MagicError(f"%gpu {token}: unknown option {key!r}; run %gpu help for the options")
+    except MagicError:
+        raise
+    except ValueError as exc:
+        raise MagicError(f"%gpu {token}: {exc}") from None

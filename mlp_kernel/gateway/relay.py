@@ -1,0 +1,163 @@
+"""The relay between the gateway's client-facing sockets and one remote kernel.
+
+Client ROUTER ⇄ DEALER keeps client identities: the DEALER forwards the client's identity frames as the first
+frames, the remote ROUTER prepends ours, and on the way back the remote strips ours so the frames we receive
+start with the client's identity, which our ROUTER routes on. Shell and stdin DEALERs share one routing id so
+``input_request``s (which ipykernel addresses to the shell requester's identity) find their way back.
+
+The hot path (iopub, shell replies) forwards frames untouched; the remote kernel was started with the same
+HMAC key. The gateway's own requests to the remote kernel (bootstrap, snapshots) carry no client identity, so
+their replies start with the delimiter and are kept here instead of being forwarded; their iopub messages are
+filtered only while such a request is in flight, so normal output pays no JSON parsing at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from ..backends.base import RemoteKernel
+from .wire import DELIM, Message, Session
+
+log = logging.getLogger(__name__)
+
+
+class RemoteLink:
+    def __init__(
+        self,
+        ctx: zmq.asyncio.Context,
+        remote: RemoteKernel,
+        session: Session,
+        client: dict[str, zmq.asyncio.Socket],
+        on_reply: Callable[[list[bytes]], None],
+    ) -> None:
+        self.remote = remote
+        self.session = session
+        self.client = client
+        self.on_reply = on_reply
+        ident = f"mlp-gw-{uuid.uuid4().hex[:12]}".encode()
+        self.sockets: dict[str, zmq.asyncio.Socket] = {}
+        for channel, kind in (("shell", zmq.DEALER), ("control", zmq.DEALER), ("stdin", zmq.DEALER)):
+            s = ctx.socket(kind)
+            s.linger = 0
+            if channel != "control":
+                s.routing_id = ident
+            s.connect(remote.url(channel))
+            self.sockets[channel] = s
+        sub = ctx.socket(zmq.SUB)
+        sub.linger = 0
+        sub.subscribe(b"")
+        sub.connect(remote.url("iopub"))
+        self.sockets["iopub"] = sub
+        self._private: dict[str, asyncio.Future[Message]] = {}
+        self._private_idle: dict[str, asyncio.Event] = {}
+        self._private_output: dict[str, list[Message]] = {}
+        self._tasks = [
+            asyncio.ensure_future(self._reply_loop("shell")),
+            asyncio.ensure_future(self._reply_loop("control")),
+            asyncio.ensure_future(self._stdin_loop()),
+            asyncio.ensure_future(self._iopub_loop()),
+        ]
+
+    # -- client -> remote ---------------------------------------------------------------------------------
+    def send(self, channel: str, frames: list[Any]) -> None:
+        self.sockets[channel].send_multipart(frames, copy=False)
+
+    # -- remote -> client ---------------------------------------------------------------------------------
+    async def _reply_loop(self, channel: str) -> None:
+        src, dst = self.sockets[channel], self.client[channel]
+        while True:
+            frames = await src.recv_multipart()
+            if frames[0] == DELIM:  # a reply to one of our own requests
+                msg = Message(frames)
+                fut = self._private.pop(str(msg.parent.get("msg_id")), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(msg)
+                continue
+            await dst.send_multipart(frames)
+            self.on_reply(frames)
+
+    async def _stdin_loop(self) -> None:
+        src, dst = self.sockets["stdin"], self.client["stdin"]
+        while True:
+            frames = await src.recv_multipart()
+            await dst.send_multipart(frames)
+
+    async def _iopub_loop(self) -> None:
+        src, dst = self.sockets["iopub"], self.client["iopub"]
+        while True:
+            frames = await src.recv_multipart(copy=False)
+            if self._private_idle and self._is_private([f.bytes for f in frames]):
+                continue
+            await dst.send_multipart(frames, copy=False)
+
+    def _is_private(self, frames: list[bytes]) -> bool:
+        try:
+            msg = Message(frames)
+        except (ValueError, json.JSONDecodeError):
+            return False
+        if msg.msg_type == "iopub_welcome":
+            return True
+        parent_id = str(msg.parent.get("msg_id"))
+        if parent_id not in self._private_idle:
+            return False
+        if msg.msg_type == "status" and msg.content.get("execution_state") == "idle":
+            self._private_idle[parent_id].set()
+        else:
+            self._private_output[parent_id].append(msg)
+        return True
+
+    # -- the gateway's own requests -------------------------------------------------------------------------
+    async def request(
+        self, msg_type: str, content: dict[str, Any], channel: str = "shell", timeout: float = 60.0
+    ) -> tuple[Message, list[Message]]:
+        """Send a request of the gateway's own; return its reply and the iopub output it caused."""
+        frames = self.session.serialize(msg_type, content)
+        msg_id = json.loads(frames[2])["msg_id"]
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._private[msg_id] = fut
+        self._private_idle[msg_id] = idle = asyncio.Event()
+        self._private_output[msg_id] = []
+        try:
+            self.sockets[channel].send_multipart(frames)
+            reply = await asyncio.wait_for(fut, timeout)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(idle.wait(), 5.0)
+            return reply, self._private_output[msg_id]
+        finally:
+            self._private.pop(msg_id, None)
+            self._private_idle.pop(msg_id, None)
+            self._private_output.pop(msg_id, None)
+
+    async def execute_silently(self, code: str, timeout: float = 60.0, **extra: Any) -> Message:
+        content = {
+            "code": code,
+            "silent": True,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": False,
+        }
+        content.update(extra)
+        reply, _ = await self.request("execute_request", content, timeout=timeout)
+        return reply
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        for s in self.sockets.values():
+            s.close(linger=0)
+        for fut in self._private.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("the remote kernel is gone"))

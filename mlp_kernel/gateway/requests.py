@@ -1,0 +1,164 @@
+"""What this notebook asks for, and the gateway's calls into placement.
+
+Holds the loaded policy (or why it could not be loaded), the kernelspec's default options and the user's
+``%gpu`` overrides, and turns them into the ``GpuRequest`` placement decides on. Also owns the small files the
+gateway shares with others: the remote-kernel record the provisioner cleans up after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..backends.base import RemoteKernel
+from ..placement import ClusterState, Policy, PolicyError, decide, load_policy
+from ..placement.types import Decision, GpuRequest
+from ..placement.units import parse_duration
+from .config import GatewayConfig
+from .launch import LaunchFailed
+from .magic import MagicError, parse_magics
+
+if TYPE_CHECKING:
+    from .kernel import GatewayKernel
+    from .relay import RemoteLink
+
+log = logging.getLogger(__name__)
+
+
+class RequestState:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.policy: Policy | None = None
+        self.policy_error = ""
+        try:
+            self.policy = load_policy(config.policy_path())
+        except (PolicyError, OSError) as exc:
+            self.policy_error = (
+                f"The GPU policy {config.policy_path()} cannot be used:\n{exc}\n"
+                "Ask an admin to fix it (mlp-kernel place --policy FILE shows the problems). "
+                "Nothing was started; this kernel stays usable."
+            )
+            log.error("%s", self.policy_error)
+        self.defaults: dict[str, Any] = {}
+        self.overrides: dict[str, Any] = {}
+        self.idle_timeout_s = self.policy.idle_timeout_s if self.policy else 900.0
+        self.launch_timeout_s = self.policy.launch_timeout_s if self.policy else 1800.0
+        if config.idle_timeout not in (None, ""):
+            self.idle_timeout_s = parse_duration(str(config.idle_timeout))
+        if config.launch_timeout not in (None, ""):
+            self.launch_timeout_s = parse_duration(str(config.launch_timeout))
+        self.keep = bool(self.policy.snapshot.enabled) if self.policy else False
+        self.keep_max_bytes: int | None = None
+        self.deferred_silent: list[str] = []
+        if self.policy and config.defaults:
+            tokens = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in config.defaults.items())
+            try:
+                self.defaults = parse_magics([f"%gpu {tokens}"], self.policy).request
+            except MagicError as exc:
+                self.policy_error = f"The kernelspec's default GPU options are invalid: {exc}"
+
+    # ------------------------------------------------------------------------------------------- request
+    def policy_view(self) -> Policy:
+        if self.policy is None or self.policy_error:
+            raise LaunchFailed(self.policy_error, "GpuPolicyError")
+        return self.policy
+
+    def current(self) -> GpuRequest:
+        base = self.policy.default_request if self.policy else GpuRequest()
+        return replace(base, **{**self.defaults, **self.overrides})
+
+    def update(self, changes: dict[str, Any]) -> None:
+        self.overrides.update(changes)
+
+    def reset(self) -> None:
+        self.overrides.clear()
+
+    def describe(self, r: GpuRequest) -> str:
+        what = (
+            f"{r.gpu_model} x{r.gpu_count}"
+            if r.gpu_model
+            else (f"tier {r.tier} x{r.gpu_count}" if r.tier else f"any GPU x{r.gpu_count}")
+        )
+        parts = [what, f"burst={'on' if r.burstable else 'off'}", f"budget={r.budget}"]
+        if r.deadline:
+            parts.append(f"deadline={r.deadline.isoformat(timespec='minutes')}")
+        if r.data_class:
+            parts.append(f"data={r.data_class}")
+        if r.cpu:
+            parts.append(f"cpu={r.cpu}")
+        if r.memory:
+            parts.append(f"memory={r.memory}")
+        return ", ".join(parts)
+
+    def satisfied_by_current(self, status: Any) -> bool:
+        """Whether the running kernel already matches the (changed) request, so no move is needed."""
+        r = self.current()
+        if self.policy is None or not status.flavor:
+            return False
+        flavor = self.policy.flavors.get(status.flavor)
+        if flavor is None or r.gpu_count != status.gpu_count:
+            return False
+        if r.gpu_model and not flavor.offers(r.gpu_model):
+            return False
+        if r.tier and flavor.tier != r.tier:
+            return False
+        return not (status.public and not self.policy.may_leave_private(r.data_class))
+
+    def choices(self) -> dict[str, Any]:
+        if self.policy is None:
+            return {"gpu_models": [], "tiers": [], "burst_allowed": False}
+        return {
+            "gpu_models": self.policy.gpu_models(),
+            "tiers": list(self.policy.tiers),
+            "burst_allowed": bool(self.policy.burst.enabled and self.policy.public_members()),
+            "max_gpus": self.policy.max_gpus,
+        }
+
+    # ----------------------------------------------------------------------------------------- placement
+    def cluster_state(self) -> ClusterState:
+        assert self.policy is not None
+        return ClusterState.from_policy(self.policy)
+
+    def decide(self, waited_s: float) -> Decision:
+        policy = self.policy_view()
+        request = replace(self.current(), waited_s=waited_s)
+        return decide(policy, self.cluster_state(), request, datetime.now(timezone.utc))
+
+    # ----------------------------------------------------------------------------- records and snapshots
+    def write_record(self, record: dict[str, Any], remote: RemoteKernel) -> None:
+        if not self.config.record_path:
+            return
+        data = {
+            **record,
+            "kernel_id": self.config.kernel_id,
+            "member": remote.member,
+            "gateway_pid": os.getpid(),
+        }
+        path = Path(self.config.record_path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+
+    def clear_record(self) -> None:
+        if self.config.record_path:
+            Path(self.config.record_path).unlink(missing_ok=True)
+
+    async def before_release(self, kernel: GatewayKernel, link: RemoteLink, reason: str) -> str:
+        """Hook run before a remote kernel is released; returns a note for the user."""
+        return ""
+
+    async def after_connect(self, kernel: GatewayKernel, link: RemoteLink) -> str:
+        """Hook run after a new remote kernel answered; returns a note for the user."""
+        return ""
+
+    def forget(self) -> str:
+        return "No saved variables to forget."
+
+    async def on_shutdown(self) -> None:
+        return None

@@ -1,0 +1,144 @@
+"""The gateway's live status: one mutable record, rendered as the snapshot of docs/status-comm.md.
+
+The same snapshot feeds three readers: the ``mlp_kernel.status`` comm (JupyterLab extension, any client),
+``%gpu`` in a cell, and a small JSON file in the Jupyter runtime dir that the server extension reads for the
+admin fleet view and Prometheus metrics. Keeping one record avoids three views drifting apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..placement.types import Decision, GpuRequest
+from ..placement.units import format_duration
+
+COMM_TARGET = "mlp_kernel.status"
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat() if ts else None
+
+
+@dataclass
+class GatewayStatus:
+    kernel_id: str
+    state: str = "cpu_only"  # cpu_only|placing|queued|starting|running|releasing|released|error
+    phase: str | None = None
+    message: str = "CPU only: no GPU kernel yet; the next cell that runs code starts one"
+    member: str | None = None
+    flavor: str | None = None
+    gpu_model: str | None = None
+    gpu_count: int = 0
+    public: bool = False
+    since: float | None = None  # time.time() when the current remote kernel started running
+    queue: dict[str, Any] | None = None
+    price_per_hour: float = 0.0
+    cost_before: float = 0.0  # cost of earlier remote kernels of this notebook
+    idle_timeout_s: float = 900.0
+    last_activity: float = field(default_factory=time.time)
+    busy: bool = False
+    last_release: dict[str, Any] | None = None
+    decision: Decision | None = None
+    request: GpuRequest | None = None
+    choices: dict[str, Any] = field(default_factory=dict)
+    gpu_seconds_busy: float = 0.0
+
+    def cost_so_far(self, now: float | None = None) -> float:
+        running = 0.0
+        if self.since and self.state == "running":
+            running = ((now or time.time()) - self.since) / 3600.0 * self.price_per_hour
+        return round(self.cost_before + running, 4)
+
+    def idle_deadline(self) -> float | None:
+        if self.state != "running" or self.busy or not self.idle_timeout_s:
+            return None
+        return self.last_activity + self.idle_timeout_s
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "type": "status",
+            "version": 1,
+            "kernel_id": self.kernel_id,
+            "state": self.state,
+            "phase": self.phase,
+            "message": self.message,
+            "member": self.member,
+            "flavor": self.flavor,
+            "gpu_model": self.gpu_model,
+            "gpu_count": self.gpu_count,
+            "public": self.public,
+            "since": _iso(self.since),
+            "queue": self.queue,
+            "price_per_hour": self.price_per_hour,
+            "cost_so_far": self.cost_so_far(),
+            "idle_timeout_s": self.idle_timeout_s,
+            "idle_deadline": _iso(self.idle_deadline()),
+            "busy": self.busy,
+            "last_release": self.last_release,
+            "decision": self.decision.to_json() if self.decision else None,
+            "request": self.request.to_json() if self.request else None,
+            "choices": self.choices,
+            "gpu_seconds_busy": round(self.gpu_seconds_busy, 3),
+        }
+
+    def describe(self) -> str:
+        """The text ``%gpu`` prints: state, where, which GPU, since when, idle countdown."""
+        now = time.time()
+        lines = [f"GPU (auto): {self.state.replace('_', ' ')}"]
+        if self.state in ("running", "starting", "queued") and self.member:
+            where = "public" if self.public else "private"
+            gpu = f"{self.gpu_model} x{self.gpu_count}" if self.gpu_model else "-"
+            lines.append(f"  where:  {self.member} / {self.flavor} ({where}), GPU {gpu}")
+        if self.since and self.state == "running":
+            lines.append(
+                f"  since:  {datetime.fromtimestamp(self.since).strftime('%H:%M:%S')} "
+                f"({format_duration(now - self.since)})"
+            )
+            lines.append(f"  cost:   ${self.price_per_hour:.2f}/h, ${self.cost_so_far(now):.2f} so far")
+        if self.queue:
+            q = self.queue
+            pos = q.get("position")
+            eta = q.get("eta_s")
+            lines.append(
+                f"  queue:  {q.get('local_queue') or '-'}"
+                + (f", position {pos}" if pos else "")
+                + (f", ETA ~{format_duration(eta)}" if eta is not None else "")
+            )
+        deadline = self.idle_deadline()
+        if self.state == "running":
+            if self.busy:
+                lines.append("  idle:   busy (a running cell is never released)")
+            elif deadline:
+                lines.append(
+                    f"  idle:   released in {format_duration(max(0.0, deadline - now))} without activity "
+                    f"(idle timeout {format_duration(self.idle_timeout_s)})"
+                )
+            else:
+                lines.append("  idle:   never released automatically (idle=0)")
+        else:
+            lines.append(
+                f"  idle timeout: {format_duration(self.idle_timeout_s) if self.idle_timeout_s else 'off'}"
+            )
+        if self.last_release:
+            lines.append(
+                f"  last release: {self.last_release.get('message', self.last_release.get('reason'))}"
+            )
+        lines.append(f"  {self.message}")
+        return "\n".join(lines)
+
+
+def write_status_file(path: Path | None, snapshot: dict[str, Any]) -> None:
+    """Atomically replace the status file (readers never see half a JSON document)."""
+    if path is None:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(snapshot, f)
+    os.replace(tmp, path)

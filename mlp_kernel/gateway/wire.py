@@ -1,0 +1,141 @@
+"""Jupyter wire-protocol framing and signing, without importing jupyter_client.
+
+The gateway relays most frames untouched (the remote kernel shares its HMAC key), so on the hot path it only
+needs to find the ``<IDS|MSG>`` delimiter. It signs only the few messages it authors or rewrites. Importing
+``jupyter_client.session`` would pull in traitlets and most of jupyter_client, which costs start-up time and
+memory in a process that exists once per open notebook; this module is the 100 lines of it we need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+DELIM = b"<IDS|MSG>"
+PROTOCOL_VERSION = "5.3"
+
+
+def split(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Split raw frames into (identities, [signature, header, parent, metadata, content, *buffers])."""
+    i = frames.index(DELIM)
+    return frames[:i], frames[i + 1 :]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, default=str, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class Signer:
+    """HMAC signer/verifier for one connection key (``signature_scheme`` ``hmac-<digest>``)."""
+
+    def __init__(self, key: str | bytes, scheme: str = "hmac-sha256") -> None:
+        self.key = key.encode() if isinstance(key, str) else key
+        algo = scheme.split("-", 1)[1] if scheme.startswith("hmac-") else "sha256"
+        self.digest = getattr(hashlib, algo)
+
+    def sign(self, parts: list[bytes]) -> bytes:
+        if not self.key:
+            return b""
+        h = hmac.new(self.key, digestmod=self.digest)
+        for p in parts:
+            h.update(p)
+        return h.hexdigest().encode()
+
+    def verify(self, msg_frames: list[bytes]) -> bool:
+        if not self.key:
+            return True
+        return hmac.compare_digest(msg_frames[0], self.sign(msg_frames[1:5]))
+
+
+class Session:
+    """Builds and parses messages for the gateway's own voice (username ``mlp-kernel``)."""
+
+    def __init__(self, signer: Signer, username: str = "mlp-kernel") -> None:
+        self.signer = signer
+        self.session_id = uuid.uuid4().hex
+        self.username = username
+        self._counter = 0
+
+    def header(self, msg_type: str) -> dict[str, Any]:
+        self._counter += 1
+        return {
+            "msg_id": f"{self.session_id}_{os.getpid()}_{self._counter}",
+            "msg_type": msg_type,
+            "username": self.username,
+            "session": self.session_id,
+            "date": now_iso(),
+            "version": PROTOCOL_VERSION,
+        }
+
+    def serialize(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        parent: dict[str, Any] | None = None,
+        idents: list[bytes] | None = None,
+        metadata: dict[str, Any] | None = None,
+        header: dict[str, Any] | None = None,
+    ) -> list[bytes]:
+        parts = [
+            _dumps(header or self.header(msg_type)),
+            _dumps(parent or {}),
+            _dumps(metadata or {}),
+            _dumps(content),
+        ]
+        return [*(idents or []), DELIM, self.signer.sign(parts), *parts]
+
+    def resign(self, idents: list[bytes], msg_frames: list[bytes], content: dict[str, Any]) -> list[bytes]:
+        """Re-sign a relayed message whose content the gateway rewrote; header, parent, metadata are kept."""
+        parts = [msg_frames[1], msg_frames[2], msg_frames[3], _dumps(content)]
+        return [*idents, DELIM, self.signer.sign(parts), *parts, *msg_frames[5:]]
+
+
+class Message:
+    """A parsed incoming message; ``frames`` keeps the raw bytes for relaying untouched."""
+
+    __slots__ = ("idents", "frames", "header", "_parent", "_metadata", "_content")
+
+    def __init__(self, raw: list[bytes]) -> None:
+        self.idents, self.frames = split(raw)
+        self.header: dict[str, Any] = json.loads(self.frames[1])
+        self._parent: dict[str, Any] | None = None
+        self._metadata: dict[str, Any] | None = None
+        self._content: dict[str, Any] | None = None
+
+    @property
+    def msg_type(self) -> str:
+        return str(self.header.get("msg_type", ""))
+
+    @property
+    def msg_id(self) -> str:
+        return str(self.header.get("msg_id", ""))
+
+    @property
+    def parent(self) -> dict[str, Any]:
+        if self._parent is None:
+            self._parent = json.loads(self.frames[2])
+        return self._parent
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        if self._metadata is None:
+            self._metadata = json.loads(self.frames[3])
+        return self._metadata
+
+    @property
+    def content(self) -> dict[str, Any]:
+        if self._content is None:
+            self._content = json.loads(self.frames[4])
+        return self._content
+
+    def raw(self) -> list[bytes]:
+        return [*self.idents, DELIM, *self.frames]

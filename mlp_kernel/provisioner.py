@@ -1,0 +1,121 @@
+"""GpuAutoProvisioner: the ``jupyter_client`` kernel provisioner behind the "GPU (auto)" kernelspec.
+
+It launches the small gateway kernel process like ``LocalProvisioner`` launches any local kernel, handing it
+its configuration in one environment variable, and guarantees that no remote GPU kernel outlives it: the
+gateway records the remote kernel it runs in a file next to the connection file, and whenever the gateway
+process ends (shutdown, restart, kill, crash) ``cleanup`` releases whatever that record still names.
+
+Configuration: traitlets (``c.GpuAutoProvisioner.idle_timeout = "30m"``) or the kernelspec's
+``metadata.kernel_provisioner.config`` (which wins), like any provisioner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.provisioning import LocalProvisioner
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets import Dict, Unicode
+
+from .gateway.config import ENV, GatewayConfig
+
+
+class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
+    policy = Unicode(
+        "policy.yaml",
+        config=True,
+        help="Placement policy YAML; relative paths are inside the kernelspec directory.",
+    )
+    idle_timeout = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Release the GPU kernel after this long idle ('15m'; '0' = never). "
+        "Default: the policy's idle_timeout.",
+    )
+    launch_timeout = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Give up starting a GPU kernel after this long. Default: the policy's.",
+    )
+    backend = Unicode("", config=True, help="Force one backend ('local') for every member; '' = per member.")
+    defaults = Dict(config=True, help="Default %gpu options of this kernelspec, e.g. {'burst': 'on'}.")
+    log_level = Unicode("WARNING", config=True, help="Log level of the gateway process.")
+
+    def _runtime(self) -> Path:
+        path = Path(jupyter_runtime_dir())
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def record_path(self) -> Path:
+        return self._runtime() / f"mlp-kernel-remote-{self.kernel_id}.json"
+
+    @property
+    def status_path(self) -> Path:
+        return self._runtime() / f"mlp-kernel-status-{self.kernel_id}.json"
+
+    def gateway_config(self, env: dict[str, str] | None = None) -> GatewayConfig:
+        env = env or {}
+        return GatewayConfig(
+            kernel_id=str(self.kernel_id),
+            policy=self.policy,
+            backend=self.backend,
+            idle_timeout=self.idle_timeout,
+            launch_timeout=self.launch_timeout,
+            defaults=dict(self.defaults),
+            record_path=str(self.record_path),
+            status_path=str(self.status_path),
+            kernelspec_dir=str(self.kernel_spec.resource_dir) if self.kernel_spec else "",
+            user=env.get("KERNEL_USERNAME")
+            or os.environ.get("JUPYTERHUB_USER")
+            or os.environ.get("USER", ""),
+            notebook=env.get("JPY_SESSION_NAME", ""),
+            team=env.get("KERNEL_TEAM", ""),
+            log_level=self.log_level,
+        )
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        kwargs = await super().pre_launch(**kwargs)
+        env = dict(kwargs.get("env") or os.environ)
+        env[ENV] = self.gateway_config(env).to_env()
+        kwargs["env"] = env
+        return kwargs
+
+    async def cleanup(self, restart: bool = False) -> None:
+        await super().cleanup(restart=restart)
+        await self.release_remote()
+        if not restart:
+            self.status_path.unlink(missing_ok=True)
+
+    async def kill(self, restart: bool = False) -> None:
+        await super().kill(restart=restart)
+        await self.release_remote()
+
+    async def release_remote(self) -> bool:
+        """Release the remote kernel a gone gateway left recorded. True when one was still running."""
+        path = self.record_path
+        if not path.exists():
+            return False
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)
+            return False
+        from .gateway.__main__ import make_backend
+        from .gateway.requests import RequestState
+
+        router = make_backend(RequestState(self.gateway_config()), self._runtime())
+        try:
+            released = await router.release_record(record)
+        except Exception as exc:  # never fail a shutdown on this; gc catches what is left
+            self.log.warning("mlp-kernel: could not release remote kernel %s: %s", record, exc)
+            return False
+        path.unlink(missing_ok=True)
+        if released:
+            self.log.info("mlp-kernel: released the remote kernel left by gateway of %s", self.kernel_id)
+        return released
