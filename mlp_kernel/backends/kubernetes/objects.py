@@ -1,0 +1,299 @@
+"""The two objects a kernel owns on a member: its connection Secret and its Pod, rendered and validated.
+
+``render_kernel_objects`` is the one place that turns (kernelspec, policy, member, flavor, user, request) into
+the exact manifests the backend sends, so ``mlp-kernel render`` and the admin UI's dry run show what a launch
+would create, byte for byte (minus secret values). The admin's template decides the pod's shape; this module
+then sets what mlp-kernel relies on whatever the template says (names, labels, the Kueue queue label, the
+flavor pin, GPU request/limit, the connection Secret mount, the kernel ports) and validates the result against
+the Kubernetes schema and the policy before anything leaves the process.
+
+The Secret's ownerReference to the Pod is added at creation time (the Pod's uid is known only then): the
+backend creates the Pod first, then the Secret owned by it, so deleting the pod deletes the Secret and no
+Secret can exist without an owner. The kubelet retries mounting a Secret that does not exist yet, and Kueue's
+scheduling gate normally keeps the pod unscheduled far longer than the two creates take.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ...placement.policy import Flavor, Member, Policy
+from . import names
+from .connection import CONNECTION_DIR, CONNECTION_KEY, DEFAULT_PORTS, CurveKeys, connection_info, redacted
+from .template import Scalar, TemplateIssue, render_pod_template
+from .validation import kernel_container, policy_issues, schema_issues
+
+TEMPLATE_FILE = "pod-template.yaml.j2"
+CONNECTION_VOLUME = "connection"
+
+
+class KernelObjectsError(ValueError):
+    """The kernel's objects cannot be rendered or would be rejected; ``issues`` lists every problem."""
+
+    def __init__(self, issues: list[str]) -> None:
+        self.issues = issues
+        super().__init__("cannot render the kernel pod: " + "; ".join(issues))
+
+
+def resolve_kernelspec(name_or_dir: str | Path) -> Path:
+    """A kernelspec directory given as a path or as an installed kernelspec name."""
+    path = Path(name_or_dir)
+    if path.is_dir():
+        return path
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    found = KernelSpecManager().find_kernel_specs().get(str(name_or_dir))
+    if found is None:
+        raise KernelObjectsError(
+            [f"no kernelspec directory or installed kernelspec named {str(name_or_dir)!r}"]
+        )
+    return Path(found)
+
+
+def kernelspec_config(kernelspec_dir: Path) -> dict[str, Any]:
+    """``metadata.kernel_provisioner.config.kubernetes`` of the kernelspec's kernel.json (image, ports)."""
+    try:
+        spec = json.loads((kernelspec_dir / "kernel.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    config = spec.get("metadata", {}).get("kernel_provisioner", {}).get("config", {}).get("kubernetes", {})
+    return dict(config) if isinstance(config, Mapping) else {}
+
+
+def _lookup(policy: Policy, member: str | Member, flavor: str | Flavor) -> tuple[Member, Flavor]:
+    issues = []
+    m = policy.members.get(member) if isinstance(member, str) else member
+    f = policy.flavors.get(flavor) if isinstance(flavor, str) else flavor
+    if m is None:
+        issues.append(f"unknown member {member!r}; the policy has: {', '.join(policy.members)}")
+    if f is None:
+        issues.append(f"unknown flavor {flavor!r}; the policy has: {', '.join(policy.flavors)}")
+    if m is not None and (not m.namespace or not m.local_queue):
+        issues.append(
+            f"member {m.name!r} needs namespace and local_queue in the policy for the kubernetes backend"
+        )
+    if issues:
+        raise KernelObjectsError(issues)
+    assert m is not None and f is not None
+    return m, f
+
+
+def kernel_labels(
+    *, kernel_id: str, generation: int, user: str, notebook: str, team: str, member: Member, flavor: Flavor
+) -> dict[str, str]:
+    """The labels every kernel object carries (documented in docs/admin-guide.md, "Labels")."""
+    labels = {
+        names.MANAGED_BY: names.MANAGED_BY_VALUE,
+        names.KERNEL_ID: names.label_value(kernel_id),
+        names.GENERATION: str(generation),
+        names.USER: names.label_value(user) if user else "",
+        names.NOTEBOOK: names.notebook_label(notebook),
+        names.TEAM: names.label_value(team) if team else "",
+        names.MEMBER: names.label_value(member.name),
+        names.FLAVOR: names.label_value(flavor.name),
+    }
+    return {k: v for k, v in labels.items() if v}
+
+
+def _replace_named(
+    items: list[dict[str, Any]], item: dict[str, Any], key: str = "name"
+) -> list[dict[str, Any]]:
+    return [i for i in items if i.get(key) != item[key]] + [item]
+
+
+def _enforce(
+    pod: dict[str, Any],
+    *,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    pod_name: str,
+    secret_name: str,
+    member: Member,
+    flavor: Flavor,
+    gpus: int,
+    ports: dict[str, int],
+    connection_file: str,
+) -> None:
+    """Set what mlp-kernel relies on, whatever the template said."""
+    meta = pod.setdefault("metadata", {})
+    meta["name"] = pod_name
+    meta["namespace"] = member.namespace
+    meta["labels"] = {**(meta.get("labels") or {}), **labels, names.QUEUE_NAME: member.local_queue}
+    meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+    spec = pod.setdefault("spec", {})
+    spec["restartPolicy"] = "Never"
+    spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), **dict(flavor.node_labels)}
+    tolerations = list(spec.get("tolerations") or [])
+    for t in flavor.tolerations:
+        if dict(t) not in tolerations:
+            tolerations.append(dict(t))
+    if tolerations:
+        spec["tolerations"] = tolerations
+    container = kernel_container(pod)
+    resources = container.setdefault("resources", {})
+    for part in ("requests", "limits"):
+        section = dict(resources.get(part) or {})
+        section.pop(flavor.gpu_resource, None)
+        if gpus > 0:
+            section[flavor.gpu_resource] = gpus
+        if section:
+            resources[part] = section
+        else:
+            resources.pop(part, None)
+    if not container.get("command") and not container.get("args"):
+        container["command"] = ["python", "-m", "ipykernel_launcher", "-f", connection_file]
+    volume = {"name": CONNECTION_VOLUME, "secret": {"secretName": secret_name, "defaultMode": 0o440}}
+    spec["volumes"] = _replace_named(list(spec.get("volumes") or []), volume)
+    mount = {"name": CONNECTION_VOLUME, "mountPath": str(Path(connection_file).parent), "readOnly": True}
+    container["volumeMounts"] = _replace_named(list(container.get("volumeMounts") or []), mount)
+    declared = [p for p in container.get("ports") or [] if p.get("name") not in ports]
+    container["ports"] = declared + [
+        {"name": f"kernel-{ch}", "containerPort": port, "protocol": "TCP"} for ch, port in ports.items()
+    ]
+
+
+def render_kernel_objects(
+    kernelspec_dir: str | Path,
+    policy: Policy,
+    member: str | Member,
+    flavor: str | Flavor,
+    user: str,
+    *,
+    kernel_id: str | None = None,
+    generation: int = 1,
+    gpus: int = 1,
+    gpu_model: str | None = None,
+    cpu: str | None = None,
+    memory: str | None = None,
+    notebook: str = "",
+    team: str = "",
+    key: str | None = None,
+    signature_scheme: str = "hmac-sha256",
+    image: str | None = None,
+    ports: Mapping[str, int] | None = None,
+    curve: CurveKeys | None = None,
+    service_account: str | None = None,
+    gateway: str = "",
+    template_text: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Render and validate the connection Secret and the Pod for one kernel launch; returns ``(secret, pod)``.
+
+    Raises ``KernelObjectsError`` listing every problem (template, Kubernetes schema, policy).
+    ``key`` defaults to a random key (dry runs); ``template_text`` overrides the kernelspec's template
+    (admin UI previews).
+    """
+    m, f = _lookup(policy, member, flavor)
+    spec_dir = resolve_kernelspec(kernelspec_dir)
+    config = kernelspec_config(spec_dir)
+    if template_text is None:
+        try:
+            template_text = (spec_dir / TEMPLATE_FILE).read_text()
+        except OSError as exc:
+            raise KernelObjectsError([f"cannot read {spec_dir / TEMPLATE_FILE}: {exc.strerror}"]) from None
+    if gpus < 0 or gpus > policy.max_gpus:
+        raise KernelObjectsError([f"{gpus} GPUs requested; the policy allows 0 to {policy.max_gpus}"])
+    kernel_id = kernel_id or str(uuid.uuid4())
+    key = key if key is not None else secrets.token_hex(32)
+    ports = dict(ports or config.get("ports") or DEFAULT_PORTS)
+    connection_file = f"{CONNECTION_DIR}/{CONNECTION_KEY}"
+    pod_name = names.pod_name(kernel_id, generation)
+    secret_name = names.secret_name(pod_name)
+    values: dict[str, Scalar] = {
+        "kernel_id": kernel_id,
+        "kernel_pod_name": pod_name,
+        "kernel_namespace": m.namespace,
+        "kernel_image": image or config.get("image"),
+        "kernel_username": user,
+        "kernel_team": team or None,
+        "kernel_notebook": names.notebook_label(notebook) or None,
+        "kernel_gpus": int(gpus),
+        "kernel_gpu_resource": f.gpu_resource,
+        "kernel_gpu_model": gpu_model,
+        "kernel_cpus": cpu,
+        "kernel_memory": memory,
+        "kernel_member": m.name,
+        "kernel_flavor": f.name,
+        "kernel_queue_name": m.local_queue,
+        "kernel_secret_name": secret_name,
+        "kernel_connection_dir": CONNECTION_DIR,
+        "kernel_connection_file": connection_file,
+        "kernel_service_account_name": service_account or config.get("service_account"),
+        **{f"kernel_{ch}_port": int(port) for ch, port in ports.items()},
+    }
+    from .template import TemplateError
+
+    try:
+        pod = render_pod_template(template_text, values)
+    except TemplateError as exc:
+        raise KernelObjectsError([f"pod template: {i}" for i in exc.issues]) from None
+    labels = kernel_labels(
+        kernel_id=kernel_id,
+        generation=generation,
+        user=user,
+        notebook=notebook,
+        team=team,
+        member=m,
+        flavor=f,
+    )
+    annotations = {names.USER_ANNOTATION: user}
+    if notebook:
+        annotations[names.NOTEBOOK_ANNOTATION] = notebook
+    if gateway:
+        annotations[names.GATEWAY_ANNOTATION] = gateway
+    try:
+        _enforce(
+            pod,
+            labels=labels,
+            annotations=annotations,
+            pod_name=pod_name,
+            secret_name=secret_name,
+            member=m,
+            flavor=f,
+            gpus=gpus,
+            ports=ports,
+            connection_file=connection_file,
+        )
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise KernelObjectsError([f"pod template: {exc}"]) from None
+    info = connection_info(key=key, signature_scheme=signature_scheme, ports=ports, curve=curve)
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": secret_name,
+            "namespace": m.namespace,
+            "labels": {**labels, names.COMPONENT: "connection"},
+        },
+        "type": "Opaque",
+        "immutable": True,
+        "data": {CONNECTION_KEY: base64.b64encode(json.dumps(info).encode()).decode()},
+    }
+    issues = schema_issues(pod) + schema_issues(secret) + policy_issues(pod, policy, m, f)
+    if key and key in json.dumps(pod):
+        issues.append("the connection key appears in the pod spec; it may only be in the Secret")
+    if issues:
+        raise KernelObjectsError(issues)
+    return secret, pod
+
+
+def redact_secret(secret: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the Secret safe to print: ``stringData`` with the key and Curve secret replaced."""
+    out = json.loads(json.dumps(secret))
+    shown: dict[str, str] = {}
+    for k, v in (out.pop("data", None) or {}).items():
+        try:
+            shown[k] = json.dumps(redacted(json.loads(base64.b64decode(v))), indent=1, sort_keys=True)
+        except ValueError:
+            shown[k] = "<redacted>"
+    out["stringData"] = shown
+    out.setdefault("metadata", {}).setdefault("annotations", {})["mlp.io/redacted"] = "secret values replaced"
+    return out
+
+
+__all__ = ["KernelObjectsError", "TemplateIssue", "redact_secret", "render_kernel_objects"]

@@ -1,0 +1,149 @@
+"""Watches that survive dropped connections, delivered to async code as a stream of plain dicts.
+
+A watch is a long HTTP response; proxies, API server restarts and load balancers cut it. Each watch here runs
+in its own daemon thread (the client's ``watch`` API is blocking) and pushes events onto an ``asyncio.Queue``
+of the consumer's loop, so the loop is never blocked. It lists once to learn the current ``resourceVersion``,
+then watches from there; when the stream ends or breaks it resumes from the last version it saw, with backoff
+on errors, and relists when the server says the version is too old (HTTP 410). After every (re)list it emits
+a ``SYNCED`` event naming the objects that exist, so a consumer notices an object deleted during a gap.
+Daemon threads (not the default executor) so a watch blocked in a read never delays interpreter or loop
+shutdown; a stopped watch's thread ends at the latest when its server-side timeout expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+from .calls import is_transient
+
+WATCH_TIMEOUT_S = 20
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change seen by a watch. ``type`` is ADDED, MODIFIED, DELETED, SYNCED (after a list) or ERROR."""
+
+    source: str
+    type: str
+    obj: dict[str, Any] = field(default_factory=dict)
+    names: frozenset[str] = frozenset()
+    error: BaseException | None = None
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return str(obj.get("metadata", {}).get("name", ""))
+
+
+class ResumableWatch:
+    """Watch ``list_fn(*args, **kwargs)`` until ``stop()``, posting ``WatchEvent``s to ``queue``."""
+
+    def __init__(
+        self,
+        source: str,
+        queue: asyncio.Queue[WatchEvent],
+        list_fn: Callable[..., Any],
+        *args: Any,
+        timeout_s: int = WATCH_TIMEOUT_S,
+        **kwargs: Any,
+    ) -> None:
+        self.source = source
+        self._queue = queue
+        self._loop = asyncio.get_running_loop()
+        self._list_fn = list_fn
+        self._args = args
+        self._kwargs = kwargs
+        self._timeout_s = timeout_s
+        self._stopped = threading.Event()
+        self._watch: watch.Watch | None = None
+        self._thread = threading.Thread(target=self._run, name=f"mlp-watch-{source}", daemon=True)
+
+    def start(self) -> ResumableWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        w = self._watch
+        if w is not None:
+            w.stop()
+
+    def _post(self, event: WatchEvent) -> None:
+        if self._stopped.is_set():
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            self._stopped.set()
+
+    def _list(self) -> str:
+        resp = self._list_fn(*self._args, _preload_content=False, _request_timeout=30, **self._kwargs)
+        status = getattr(resp, "status", 200)
+        if not 200 <= status <= 299:
+            raise ApiException(status=status, reason=getattr(resp, "reason", "") or "list failed")
+        body = json.loads(resp.data)
+        items = body.get("items") or []
+        for item in items:
+            self._post(WatchEvent(self.source, "ADDED", item))
+        self._post(WatchEvent(self.source, "SYNCED", names=frozenset(_name(i) for i in items)))
+        return str(body.get("metadata", {}).get("resourceVersion") or "")
+
+    def _run(self) -> None:
+        version: str | None = None
+        failures = 0
+        while not self._stopped.is_set():
+            try:
+                if version is None:
+                    version = self._list()
+                self._watch = watch.Watch()
+                for raw in self._watch.stream(
+                    self._list_fn,
+                    *self._args,
+                    resource_version=version,
+                    timeout_seconds=self._timeout_s,
+                    allow_watch_bookmarks=True,
+                    _request_timeout=self._timeout_s + 10,
+                    deserialize=False,
+                    **self._kwargs,
+                ):
+                    if self._stopped.is_set():
+                        return
+                    obj = raw.get("object") or {}
+                    version = str(obj.get("metadata", {}).get("resourceVersion") or version)
+                    if raw.get("type") == "BOOKMARK":
+                        continue
+                    if raw.get("type") == "ERROR":
+                        if obj.get("code") == 410:
+                            version = None
+                            break
+                        raise ApiException(status=obj.get("code") or 500, reason=obj.get("message", ""))
+                    self._post(WatchEvent(self.source, str(raw.get("type")), obj))
+                failures = 0
+            except ApiException as exc:
+                if exc.status == 410:
+                    version = None
+                    continue
+                failures += 1
+                if not is_transient(exc):
+                    self._post(WatchEvent(self.source, "ERROR", error=exc))
+                self._pause(failures)
+            except Exception as exc:  # dropped connection, timeouts, bad chunk: resume from `version`
+                failures += 1
+                if not is_transient(exc):
+                    self._post(WatchEvent(self.source, "ERROR", error=exc))
+                self._pause(failures)
+
+    def _pause(self, failures: int) -> None:
+        delay = min(10.0, 0.2 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+        deadline = time.monotonic() + delay
+        while not self._stopped.is_set() and time.monotonic() < deadline:
+            self._stopped.wait(0.1)
