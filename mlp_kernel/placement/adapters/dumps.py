@@ -19,13 +19,15 @@ from ..policy import Policy
 from ..state import ClusterState, MemberState, declared_member_state
 from .kueue import StateError, index_objects, karmada_health, member_state_from_objects
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # dumps of 10,000 workloads: the C parser matters
+
 
 def read_objects(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every Kubernetes object in a dump file, Lists flattened. Raises ``StateError`` with the file name."""
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8") as fh:
-            docs = list(yaml.safe_load_all(fh))
+            docs = list(yaml.load_all(fh, Loader=_LOADER))
     except OSError as exc:
         raise StateError(f"cannot read state file {name}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
