@@ -1,0 +1,79 @@
+"""The jupyter_server extension object: its configuration (traitlets) and what it wires into the server.
+
+Configured like any jupyter_server component, e.g. in ``jupyter_server_config.py``::
+
+    c.MlpKernelExtension.admin_users = ["alice"]
+    c.MlpKernelExtension.admin_groups = ["gpu-admins"]
+    c.MlpKernelExtension.user_groups = "my_site.identity:groups_of"   # user -> list of group names
+
+It registers the REST handlers under ``{base_url}mlp-kernel/api/`` and refreshes the Prometheus metrics from
+the kernels' status files on a timer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from tornado.ioloop import PeriodicCallback
+from traitlets import Any as AnyTrait
+from traitlets import Float, Int, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from .admin import AdminRule, load_callable
+from .files import KernelspecFiles
+from .fleet import FleetKernel, list_fleet
+from .history import HistoryStore
+from .metrics import FleetMetrics
+
+
+class MlpKernelExtension(LoggingConfigurable):
+    """Server-side half of the GPU (auto) JupyterLab extension: admin API, fleet view, metrics."""
+
+    admin_users = List(Unicode(), help="Usernames (identity provider's User.username) allowed to save "
+                                       "kernelspec templates and the placement policy.").tag(config=True)
+    admin_groups = List(Unicode(), help="Groups whose members may save; see user_groups for where groups "
+                                        "come from.").tag(config=True)
+    user_groups = AnyTrait(None, allow_none=True,
+                           help="Callable user -> list of group names, or its import string "
+                                "'package.module:function'. Default: the identity's `groups` attribute, "
+                                "else the MLP_KERNEL_USER_GROUPS environment variable (comma-separated)."
+                           ).tag(config=True)
+    kernelspec_names = List(Unicode(), default_value=["gpu-auto"],
+                            help="Kernelspecs managed by mlp-kernel (admin page, fleet).").tag(config=True)
+    history_dir = Unicode("", help="Where previous versions of saved files are kept (0700/0600). "
+                                   "Default: {jupyter_data_dir}/mlp-kernel/history.").tag(config=True)
+    history_limit = Int(50, help="Versions kept per file.").tag(config=True)
+    metrics_interval = Float(15.0, help="Seconds between metric refreshes from the status files "
+                                        "(0 disables the timer; fleet requests still refresh)."
+                             ).tag(config=True)
+
+    def setup(self, serverapp: Any) -> None:
+        from .handlers import handlers
+
+        self.serverapp = serverapp
+        self.files = KernelspecFiles(serverapp.kernel_spec_manager, self.kernelspec_names)
+        default_root = Path(jupyter_data_dir()) / "mlp-kernel" / "history"
+        root = Path(self.history_dir) if self.history_dir else default_root
+        self.history = HistoryStore(root, self.history_limit)
+        self.admin_rule = AdminRule(frozenset(self.admin_users), frozenset(self.admin_groups),
+                                    load_callable(self.user_groups))
+        self.metrics = FleetMetrics()
+        web_app = serverapp.web_app
+        web_app.settings["mlp_kernel"] = self
+        web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
+        if self.metrics_interval > 0:
+            self._timer = PeriodicCallback(self.refresh_metrics, self.metrics_interval * 1000)
+            self._timer.start()
+        if not self.admin_users and not self.admin_groups:
+            self.log.info("mlp-kernel: no admins configured (MlpKernelExtension.admin_users/admin_groups): "
+                          "the admin page is read-only for everyone")
+
+    def fleet(self) -> list[FleetKernel]:
+        return list_fleet(self.serverapp.kernel_manager, self.serverapp.runtime_dir, self.kernelspec_names)
+
+    def refresh_metrics(self) -> list[FleetKernel]:
+        kernels = self.fleet()
+        self.metrics.refresh(kernels)
+        return kernels

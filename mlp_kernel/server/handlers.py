@@ -1,0 +1,289 @@
+"""REST handlers of ``/mlp-kernel/api/``: templates and policy, history, dry runs, fleet (docs/rest-api.md).
+
+Every handler is a jupyter_server ``APIHandler``: authenticated and XSRF-protected like the rest of the
+server, and authorized through the server's ``Authorizer`` on resource ``mlp_kernel``. Reading and dry runs
+need ``read``; saving and rolling back need ``write`` **and** mlp-kernel admin membership (``admin``), checked
+here on the server whatever the UI shows. Errors are JSON ``{"message": ..., "issues": [...]}`` where each
+issue names the line and field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .app import MlpKernelExtension
+from .files import KERNEL_JSON, FileRefused, SpecFile, policy_file_name, read_text, sha256, write_atomic
+from .preview import PreviewError, parse_policy_text, place, render_pod
+from .validation import Issue, has_errors, validate
+
+RESOURCE = "mlp_kernel"
+
+
+class MlpKernelHandler(APIHandler):
+    auth_resource = RESOURCE
+
+    @property
+    def ext(self) -> MlpKernelExtension:
+        return self.settings["mlp_kernel"]
+
+    def body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError as e:
+            raise web.HTTPError(400, f"Request body is not valid JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise web.HTTPError(400, "Request body must be a JSON object.")
+        return data
+
+    def fail(self, status: int, message: str, issues: list[Issue] | None = None) -> None:
+        self.set_status(status)
+        self.finish({"message": message, "issues": [i.to_json() for i in issues or []]})
+
+    def resolve(self, kernelspec: str, name: str) -> SpecFile:
+        try:
+            return self.ext.files.resolve(kernelspec, name)
+        except FileRefused as e:
+            raise web.HTTPError(e.status, str(e)) from None
+
+    def username(self) -> str:
+        return getattr(self.current_user, "username", None) or "?"
+
+    async def can_save(self) -> tuple[bool, str]:
+        user = self.current_user
+        allowed = await ensure_async(self.authorizer.is_authorized(self, user, "write", RESOURCE))
+        if not allowed:
+            return False, f"the server's authorizer does not allow 'write' on '{RESOURCE}' for this user"
+        if not self.ext.admin_rule.is_admin(user):
+            return False, self.ext.admin_rule.why_not(user)
+        return True, ""
+
+    async def require_admin(self, what: str) -> None:
+        ok, why = await self.can_save()
+        if not ok:
+            self.log.warning("mlp-kernel: refused %s by %s: %s", what, self.username(), why)
+            raise web.HTTPError(403, f"Only mlp-kernel admins may {what}: {why}.")
+
+    def validate_file(self, f: SpecFile, text: str) -> list[Issue]:
+        issues = validate(f.kind, text, source=f.name)
+        if f.kind == "kernel" and not has_errors(issues):
+            policy = policy_file_name(text)
+            if not (f.path.parent / policy).is_file():
+                issues.append(Issue(f"metadata.kernel_provisioner.config.policy: {policy!r} does not exist "
+                                    "in the kernelspec directory; save the policy file first.",
+                                    field="metadata.kernel_provisioner.config.policy"))
+        return issues
+
+    def store(self, f: SpecFile, text: str, action: str) -> dict[str, Any]:
+        """Write ``text``, keeping the current content in history; log who changed what (never the text)."""
+        current = read_text(f.path)
+        history = self.ext.history
+        history.record_before_save(f.kernelspec, f.name, current)
+        write_atomic(f.path, text)
+        version = history.add(f.kernelspec, f.name, text, self.username(), action)
+        self.log.info(
+            "mlp-kernel: %s by %s: %s/%s sha256 %s -> %s (%d -> %d lines), version %s",
+            action, self.username(), f.kernelspec, f.name, sha256(current)[:12], version.sha256[:12],
+            current.count("\n"), text.count("\n"), version.version,
+        )
+        return {"file": f.name, "sha256": version.sha256, "version": version.to_json()}
+
+
+class MeHandler(MlpKernelHandler):
+    @web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        ok, why = await self.can_save()
+        self.finish({"username": self.username(), "is_admin": ok, "why_not": why})
+
+
+class KernelspecsHandler(MlpKernelHandler):
+    @web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        self.finish({"kernelspecs": self.ext.files.list_specs()})
+
+
+class KernelspecHandler(MlpKernelHandler):
+    @web.authenticated
+    @authorized("read")
+    async def get(self, kernelspec: str) -> None:
+        try:
+            spec_dir = self.ext.files.spec_dir(kernelspec)
+            allowed = self.ext.files.allowed_files(kernelspec)
+        except FileRefused as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        files = [{"file": f, "kind": k} for f, k in allowed.items()]
+        out: dict[str, Any] = {"name": kernelspec, "files": files, "members": [], "flavors": []}
+        policy_name = policy_file_name(read_text(spec_dir / KERNEL_JSON))
+        try:
+            policy = parse_policy_text(read_text(spec_dir / policy_name), policy_name)
+            out["members"] = list(policy.members)
+            out["flavors"] = list(policy.flavors)
+        except (PreviewError, ImportError):
+            pass
+        self.finish(out)
+
+
+class FileHandler(MlpKernelHandler):
+    @web.authenticated
+    @authorized("read")
+    async def get(self, kernelspec: str, name: str) -> None:
+        f = self.resolve(kernelspec, name)
+        text = read_text(f.path)
+        self.finish({"kernelspec": kernelspec, "file": name, "kind": f.kind, "content": text,
+                     "sha256": sha256(text), "exists": f.path.is_file()})
+
+    @web.authenticated
+    async def put(self, kernelspec: str, name: str) -> None:
+        f = self.resolve(kernelspec, name)
+        await self.require_admin(f"save {kernelspec}/{name}")
+        body = self.body()
+        text = body.get("content")
+        if not isinstance(text, str):
+            return self.fail(400, "content: expected the file's full text as a string.")
+        base = body.get("base_sha256")
+        current = read_text(f.path)
+        if base is not None and base != sha256(current):
+            return self.fail(409, f"{kernelspec}/{name} changed on the server since you loaded it: reload, "
+                                  "re-apply your edit and save again.")
+        issues = self.validate_file(f, text)
+        if has_errors(issues):
+            return self.fail(400, f"Not saved: {name} has {sum(i.severity == 'error' for i in issues)} "
+                                  "error(s); fix them and save again.", issues)
+        self.finish({**self.store(f, text, "save"), "issues": [i.to_json() for i in issues]})
+
+
+class ValidateHandler(MlpKernelHandler):
+    @web.authenticated
+    @authorized("read")
+    async def post(self, kernelspec: str, name: str) -> None:
+        f = self.resolve(kernelspec, name)
+        text = self.body().get("content")
+        if not isinstance(text, str):
+            return self.fail(400, "content: expected the file's full text as a string.")
+        issues = self.validate_file(f, text)
+        self.finish({"valid": not has_errors(issues), "issues": [i.to_json() for i in issues]})
+
+
+class HistoryHandler(MlpKernelHandler):
+    @web.authenticated
+    @authorized("read")
+    async def get(self, kernelspec: str, name: str, version: str | None = None) -> None:
+        f = self.resolve(kernelspec, name)
+        if version is None:
+            self.finish({"versions": [v.to_json() for v in self.ext.history.list(f.kernelspec, f.name)]})
+            return
+        try:
+            text = self.ext.history.read(f.kernelspec, f.name, version)
+        except KeyError as e:
+            raise web.HTTPError(404, str(e.args[0])) from None
+        self.finish({"version": version, "content": text, "sha256": sha256(text)})
+
+
+class RollbackHandler(MlpKernelHandler):
+    @web.authenticated
+    async def post(self, kernelspec: str, name: str) -> None:
+        f = self.resolve(kernelspec, name)
+        await self.require_admin(f"roll back {kernelspec}/{name}")
+        version = self.body().get("version")
+        try:
+            text = self.ext.history.read(f.kernelspec, f.name, str(version))
+        except KeyError as e:
+            raise web.HTTPError(404, f"Cannot roll back: {e.args[0]}.") from None
+        issues = self.validate_file(f, text)
+        if has_errors(issues):
+            return self.fail(400, f"Not rolled back: version {version} of {name} is invalid now.", issues)
+        self.finish(self.store(f, text, "rollback"))
+
+
+class RenderHandler(MlpKernelHandler):
+    @web.authenticated
+    @authorized("read")
+    async def post(self, kernelspec: str) -> None:
+        body = self.body()
+        try:
+            spec_dir = self.ext.files.spec_dir(kernelspec)
+            allowed = self.ext.files.allowed_files(kernelspec)
+        except FileRefused as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        overrides = body.get("files") or {}
+        if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
+            return self.fail(400, "files: expected an object of file name -> unsaved text.")
+        refused = sorted(set(overrides) - set(allowed))
+        if refused:
+            return self.fail(400, f"files.{refused[0]}: not an editable file of {kernelspec} "
+                                  f"({', '.join(sorted(allowed))}).")
+        kernel_json = overrides.get(KERNEL_JSON, read_text(spec_dir / KERNEL_JSON))
+        args = {k: body.get(k) for k in ("member", "flavor")}
+        for key, value in args.items():
+            if not isinstance(value, str) or not value:
+                return self.fail(400, f"{key}: expected the name of a policy {key}.")
+        user = body.get("user") or self.username()
+        if not isinstance(user, str):
+            return self.fail(400, "user: expected a user name.")
+        try:
+            out = render_pod(spec_dir, policy_file_name(kernel_json), overrides, args["member"],
+                             args["flavor"], user)
+        except PreviewError as e:
+            return self.fail(e.status, str(e), e.issues)
+        self.finish(out)
+
+
+class PlacementPreviewHandler(MlpKernelHandler):
+    @web.authenticated
+    @authorized("read")
+    async def post(self) -> None:
+        body = self.body()
+        kernelspec = body.get("kernelspec") or self.ext.kernelspec_names[0]
+        try:
+            spec_dir = self.ext.files.spec_dir(str(kernelspec))
+        except FileRefused as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        policy_name = policy_file_name(read_text(spec_dir / KERNEL_JSON))
+        policy_text = body.get("policy")
+        if policy_text is None:
+            policy_text = read_text(spec_dir / policy_name)
+        if not isinstance(policy_text, str):
+            return self.fail(400, "policy: expected the policy YAML text (omit it to use the saved policy).")
+        try:
+            self.finish(place(policy_text, policy_name, body.get("request") or {}))
+        except PreviewError as e:
+            self.fail(e.status, str(e), e.issues)
+
+
+class FleetHandler(MlpKernelHandler):
+    @web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        await self.require_admin("view the fleet")
+        kernels = self.ext.refresh_metrics()
+        self.finish({"kernels": [k.to_json() for k in kernels]})
+
+
+SEG = r"([^/]+)"
+
+
+def handlers(base_url: str) -> list[tuple[str, type]]:
+    api = url_path_join(base_url, "mlp-kernel", "api")
+    files = f"/kernelspecs/{SEG}/files/{SEG}"
+    routes = [
+        ("/me", MeHandler),
+        ("/kernelspecs", KernelspecsHandler),
+        (f"/kernelspecs/{SEG}", KernelspecHandler),
+        (files, FileHandler),
+        (files + "/validate", ValidateHandler),
+        (files + "/history", HistoryHandler),
+        (files + f"/history/{SEG}", HistoryHandler),
+        (files + "/rollback", RollbackHandler),
+        (f"/kernelspecs/{SEG}/render", RenderHandler),
+        ("/placement/preview", PlacementPreviewHandler),
+        ("/fleet", FleetHandler),
+    ]
+    return [(api + path, handler) for path, handler in routes]

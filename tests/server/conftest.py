@@ -1,0 +1,79 @@
+"""Fixtures: a real jupyter_server with the mlp-kernel extension and a temp copy of the gpu-auto kernelspec.
+
+pytest-jupyter's fixtures are imported here rather than loaded with ``pytest_plugins`` so that its collection
+and call hooks apply to this directory only, and never change how other tests' coroutines are run.
+The kernelspec is copied into the test's JUPYTER_DATA_DIR (found by jupyter_client's KernelSpecManager like an
+installed one), so saves in tests never touch the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_jupyter.jupyter_server import *  # noqa: F403  (fixtures and hooks, scoped to this directory)
+
+REPO_SPEC = Path(__file__).resolve().parents[2] / "kernelspecs" / "gpu-auto"
+ADMIN = "alice"
+USER = "bob"
+
+@pytest.fixture
+def spec_dir(jp_data_dir: Path) -> Path:
+    target = jp_data_dir / "kernels" / "gpu-auto"
+    shutil.copytree(REPO_SPEC, target)
+    return target
+
+
+@pytest.fixture
+def history_dir(tmp_path: Path) -> Path:
+    return tmp_path / "history"
+
+
+@pytest.fixture
+def jp_server_config(spec_dir: Path, history_dir: Path) -> dict[str, Any]:
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"mlp_kernel": True},
+            "identity_provider_class": "tests.server.header_identity.HeaderIdentityProvider",
+        },
+        "MlpKernelExtension": {"admin_users": [ADMIN], "history_dir": str(history_dir),
+                               "metrics_interval": 0},
+    }
+
+
+@pytest.fixture
+def run(jp_asyncio_loop: Any) -> Any:
+    """Run a coroutine on the server's loop.
+
+    Tests here are plain functions: the project runs pytest-asyncio in auto mode, whose loop is not the one
+    pytest-jupyter's server runs on, so an ``async def`` test would wait on a server that never answers.
+    """
+    return jp_asyncio_loop.run_until_complete
+
+
+@pytest.fixture
+def api(jp_fetch: Any, run: Any) -> Any:
+    """``api(method, path, user=..., body=...)`` -> (status, json): never raises on HTTP errors."""
+    from tornado.httpclient import HTTPClientError
+
+    async def fetch(method: str, path: str, user: str = ADMIN, body: Any = None) -> tuple[int, Any]:
+        kwargs: dict[str, Any] = {"method": method, "headers": {"X-Mlp-Test-User": user}}
+        if body is not None:
+            kwargs["body"] = json.dumps(body)
+        elif method in ("POST", "PUT"):
+            kwargs["body"] = "{}"
+        try:
+            r = await jp_fetch("mlp-kernel", "api", *path.strip("/").split("/"), **kwargs)
+        except HTTPClientError as e:
+            assert e.response is not None, e
+            return e.code, json.loads(e.response.body or b"{}")
+        text = r.body.decode()
+        return r.code, json.loads(text) if text.startswith(("{", "[")) else text
+
+    def call(method: str, path: str, user: str = ADMIN, body: Any = None) -> tuple[int, Any]:
+        return run(fetch(method, path, user, body))
+
+    return call

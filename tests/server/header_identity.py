@@ -1,0 +1,24 @@
+"""A test identity provider: the user named by the ``X-Mlp-Test-User`` header, once the token checks out.
+
+Real deployments get the username from JupyterHub or a Kubeflow ``kubeflow-userid`` identity provider; tests
+need two distinct users (an admin and a non-admin) on one server, which the default token identity (a random
+anonymous user per login) cannot give. Authentication itself stays jupyter_server's: no valid token or
+cookie, no user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.auth.identity import IdentityProvider, User
+
+HEADER = "X-Mlp-Test-User"
+
+
+class HeaderIdentityProvider(IdentityProvider):
+    async def get_user(self, handler: Any) -> User | None:  # type: ignore[override]
+        user = await super().get_user(handler)  # type: ignore[misc]
+        name = handler.request.headers.get(HEADER) or handler.get_cookie("mlp_test_user")
+        if user is None or not name:
+            return user
+        return User(username=name, name=name, display_name=name)
