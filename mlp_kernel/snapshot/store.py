@@ -36,7 +36,7 @@ def user_dirname(user: str) -> str:
     """A directory name for ``user`` that cannot escape the root: unusual characters become ``%XX``.
 
     ``alice@example.com`` stays readable as ``alice@example.com`` (``.`` is kept except at the start), while
-    ``../bob`` becomes ``%2E%2E%2Fbob``. Distinct users always get distinct names.
+    ``../bob`` becomes ``%2E.%2Fbob``. Distinct users always get distinct names.
     """
     if not isinstance(user, str) or not user:
         raise ValueError(f"snapshot user must be a non-empty string, got {user!r}")

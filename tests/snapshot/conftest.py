@@ -36,10 +36,18 @@ class Kernel:
     def pid(self) -> int:
         return self.manager.provisioner.process.pid  # type: ignore[union-attr]
 
-    async def execute(self, code: str, *, silent: bool = False, store_history: bool = True,
-                      user_expressions: dict[str, str] | None = None, timeout: float = TIMEOUT) -> Reply:
-        msg_id = self.client.execute(code, silent=silent, store_history=store_history,
-                                     user_expressions=user_expressions or {})
+    async def execute(
+        self,
+        code: str,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+        user_expressions: dict[str, str] | None = None,
+        timeout: float = TIMEOUT,
+    ) -> Reply:
+        msg_id = self.client.execute(
+            code, silent=silent, store_history=store_history, user_expressions=user_expressions or {}
+        )
         reply = await self.client._async_get_shell_msg(timeout=timeout)
         while reply["parent_header"].get("msg_id") != msg_id:
             reply = await self.client._async_get_shell_msg(timeout=timeout)
@@ -55,8 +63,9 @@ class Kernel:
         return Reply(reply["content"], outputs)
 
     async def silent(self, code: str, user_expressions: dict[str, str], timeout: float = TIMEOUT) -> Reply:
-        return await self.execute(code, silent=True, store_history=False, user_expressions=user_expressions,
-                                  timeout=timeout)
+        return await self.execute(
+            code, silent=True, store_history=False, user_expressions=user_expressions, timeout=timeout
+        )
 
     async def run(self, code: str) -> Reply:
         """Run a cell as a user would; fail the test if it raised."""
@@ -66,8 +75,12 @@ class Kernel:
 
     async def value(self, expr: str) -> Any:
         """The JSON value of ``expr`` in the kernel (evaluated as a user expression: no side effects)."""
-        reply = await self.execute("", silent=True, store_history=False,
-                                   user_expressions={"v": f"__import__('json').dumps(({expr}))"})
+        reply = await self.execute(
+            "",
+            silent=True,
+            store_history=False,
+            user_expressions={"v": f"__import__('json').dumps(({expr}))"},
+        )
         result = reply.content["user_expressions"]["v"]
         assert result["status"] == "ok", result
         import ast
@@ -76,10 +89,12 @@ class Kernel:
 
     async def names(self) -> set[str]:
         """User-visible names in the namespace (what %who would list, plus underscore names we might leak)."""
-        return set(await self.value(
-            "[n for n in get_ipython().user_ns if n not in get_ipython().user_ns_hidden "
-            "and not (n.startswith('_') and n.rstrip('_') == '') and not n.startswith('_i')]"
-        ))
+        return set(
+            await self.value(
+                "[n for n in get_ipython().user_ns if n not in get_ipython().user_ns_hidden "
+                "and not (n.startswith('_') and n.rstrip('_') == '') and not n.startswith('_i')]"
+            )
+        )
 
 
 KernelFactory = Callable[..., Awaitable[Kernel]]
@@ -120,4 +135,3 @@ def python_has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
-

@@ -16,10 +16,17 @@ from mlp_kernel.snapshot import (
 from .conftest import Kernel
 
 
-async def take_snapshot(kernel: Kernel, path: Path, *, user: str = "alice", max_bytes: int | None = None,
-                        exclude: Sequence[str] = ()) -> SnapshotReport:
-    reply = await kernel.silent(snapshot_code(str(path), user=user, max_bytes=max_bytes, exclude=exclude),
-                                user_expressions())
+async def take_snapshot(
+    kernel: Kernel,
+    path: Path,
+    *,
+    user: str = "alice",
+    max_bytes: int | None = None,
+    exclude: Sequence[str] = (),
+) -> SnapshotReport:
+    reply = await kernel.silent(
+        snapshot_code(str(path), user=user, max_bytes=max_bytes, exclude=exclude), user_expressions()
+    )
     assert reply.content["status"] == "ok", reply.content.get("traceback")
     assert reply.outputs == [], f"the snapshot printed something: {reply.outputs}"
     return parse_report(reply.content["user_expressions"])

@@ -36,7 +36,20 @@ async def test_ipython_and_underscore_names_and_exclusions_are_not_saved(
     await kernel.run("x")  # fills _, _1, Out
     report = await take_snapshot(kernel, tmp_path / "snap", exclude=["tmp_*", "secret"])
     assert report.saved == ["x"]
-    for name in ("In", "Out", "_", "_1", "_i1", "_oh", "_ih", "_dh", "exit", "quit", "get_ipython", "_private"):
+    for name in (
+        "In",
+        "Out",
+        "_",
+        "_1",
+        "_i1",
+        "_oh",
+        "_ih",
+        "_dh",
+        "exit",
+        "quit",
+        "get_ipython",
+        "_private",
+    ):
         assert name not in report.saved and name not in report.skipped
 
 
@@ -52,7 +65,9 @@ async def test_execution_count_continues_in_the_new_kernel(kernels: KernelFactor
     assert (await second.run("pass")).content["execution_count"] == last + 1
 
 
-async def test_size_cap_saves_small_variables_and_names_the_rest(kernels: KernelFactory, tmp_path: Path) -> None:
+async def test_size_cap_saves_small_variables_and_names_the_rest(
+    kernels: KernelFactory, tmp_path: Path
+) -> None:
     kernel = await kernels()
     await kernel.run(
         "import numpy as np\nsmall = list(range(10))\nbig = np.zeros(4_000_000)\n"
@@ -80,8 +95,9 @@ async def test_failed_snapshot_keeps_kernel_and_namespace_and_tells_why(
     await kernel.run("keep_me = 41\n")
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the snapshot directory should go")
-    reply = await kernel.silent(snapshot_code(str(blocker / "snap"), user="alice", max_bytes=None, exclude=()),
-                                user_expressions())
+    reply = await kernel.silent(
+        snapshot_code(str(blocker / "snap"), user="alice", max_bytes=None, exclude=()), user_expressions()
+    )
     assert reply.content["status"] == "ok" and reply.outputs == []
     with pytest.raises(SnapshotError, match="Snapshot failed in the kernel: .*Error") as failure:
         parse_report(reply.content["user_expressions"])
@@ -106,5 +122,7 @@ async def test_a_new_snapshot_replaces_the_previous_one(kernels: KernelFactory, 
 
 async def test_restore_without_snapshot_fails_clearly(kernels: KernelFactory, tmp_path: Path) -> None:
     kernel = await kernels()
-    with pytest.raises(SnapshotError, match="Restore failed in the kernel: FileNotFoundError: no snapshot at"):
+    with pytest.raises(
+        SnapshotError, match="Restore failed in the kernel: FileNotFoundError: no snapshot at"
+    ):
         await restore_into(kernel, tmp_path / "nothing-here")

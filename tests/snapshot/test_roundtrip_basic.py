@@ -26,8 +26,19 @@ async def test_plain_values_numpy_and_pandas_come_back(kernels: KernelFactory, t
     first = await kernels()
     await first.run(PLAIN)
     report = await take_snapshot(first, tmp_path / "snap")
-    assert set(report.saved) >= {"math", "np", "pd", "OrderedDict", "numbers", "nested", "big_int", "arr",
-                                 "obj_arr", "df", "series"}
+    assert set(report.saved) >= {
+        "math",
+        "np",
+        "pd",
+        "OrderedDict",
+        "numbers",
+        "nested",
+        "big_int",
+        "arr",
+        "obj_arr",
+        "df",
+        "series",
+    }
     assert report.skipped == {}
     await shutdown(first)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from .conftest import KernelFactory, shutdown
 from .helpers import restore_into, take_snapshot
 
-NOTEBOOK = '''
+NOTEBOOK = """
 import functools
 factor = 3
 _hidden_helper = 100
@@ -44,7 +44,7 @@ square = lambda v: v * v
 triple = functools.partial(scale, x=5)
 counter = make_counter(10)
 counter()
-'''
+"""
 
 
 async def _carried(kernels: KernelFactory, tmp_path: Path):
@@ -58,7 +58,9 @@ async def _carried(kernels: KernelFactory, tmp_path: Path):
     return second
 
 
-async def test_functions_closures_and_lambdas_work_after_restore(kernels: KernelFactory, tmp_path: Path) -> None:
+async def test_functions_closures_and_lambdas_work_after_restore(
+    kernels: KernelFactory, tmp_path: Path
+) -> None:
     kernel = await _carried(kernels, tmp_path)
     assert await kernel.value("scale(2)") == 6
     assert await kernel.value("square(7)") == 49

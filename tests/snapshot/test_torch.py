@@ -11,7 +11,7 @@ from .helpers import restore_into, take_snapshot
 
 pytestmark = pytest.mark.skipif(not python_has("torch"), reason="torch is not installed in this environment")
 
-TRAINING = '''
+TRAINING = """
 import torch
 from torch import nn
 torch.manual_seed(0)
@@ -38,15 +38,15 @@ for _ in range(3):
     scheduler.step()
 half = torch.arange(6, dtype=torch.float16).reshape(2, 3)
 weights_only = {k: v.clone() for k, v in model.state_dict().items()}
-'''
+"""
 
-CHECK_AFTER_STEP = '''
+CHECK_AFTER_STEP = """
 before = [p.detach().clone() for p in model.parameters()]
 optimizer.zero_grad()
 ((model(data) - target) ** 2).mean().backward()
 optimizer.step()
 moved = all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
-'''
+"""
 
 
 async def test_model_optimizer_and_tensors_round_trip(kernels: KernelFactory, tmp_path: Path) -> None:
@@ -63,12 +63,16 @@ async def test_model_optimizer_and_tensors_round_trip(kernels: KernelFactory, tm
     restored = await restore_into(second, tmp_path / "snap")
     assert restored.notes == {}
     # the forward pass also bumps the buffer, exactly as it did in the first kernel
-    assert await second.value("[model(data).tolist(), optimizer.state_dict()['state'][0]['step'].item()]") \
+    assert (
+        await second.value("[model(data).tolist(), optimizer.state_dict()['state'][0]['step'].item()]")
         == expected
+    )
     assert await second.value("optimizer.param_groups[0]['lr']") == lr
     assert await second.value("isinstance(model, Net) and model.calls.item() == 5")
     assert await second.value("str(half.dtype), half.tolist()") == ["torch.float16", [[0, 1, 2], [3, 4, 5]]]
-    assert await second.value("all(torch.equal(weights_only[k], v) for k, v in model.state_dict().items() if k != 'calls')")
+    assert await second.value(
+        "all(torch.equal(weights_only[k], v) for k, v in model.state_dict().items() if k != 'calls')"
+    )
 
 
 async def test_optimizer_still_drives_the_restored_model(kernels: KernelFactory, tmp_path: Path) -> None:
@@ -86,7 +90,9 @@ async def test_optimizer_still_drives_the_restored_model(kernels: KernelFactory,
     assert await second.value("moved")
 
 
-async def test_gpu_tensors_come_back_on_cpu_with_a_note_when_no_gpu(kernels: KernelFactory, tmp_path: Path) -> None:
+async def test_gpu_tensors_come_back_on_cpu_with_a_note_when_no_gpu(
+    kernels: KernelFactory, tmp_path: Path
+) -> None:
     """A snapshot taken on a GPU records CUDA storage locations; a CPU-only kernel maps them to the CPU.
 
     No GPU here, so the first kernel tags its storages as ``cuda:0`` exactly where torch.save asks for the
@@ -102,13 +108,17 @@ async def test_gpu_tensors_come_back_on_cpu_with_a_note_when_no_gpu(kernels: Ker
     await shutdown(first)
     second = await kernels(env={"CUDA_VISIBLE_DEVICES": ""})
     restored = await restore_into(second, tmp_path / "snap")
-    assert restored.notes == {"gpu_tensor": "restored to CPU: no GPU in this kernel",
-                              "model": "restored to CPU: no GPU in this kernel"}
+    assert restored.notes == {
+        "gpu_tensor": "restored to CPU: no GPU in this kernel",
+        "model": "restored to CPU: no GPU in this kernel",
+    }
     assert "gpu_tensor (restored to CPU: no GPU in this kernel)" in restored.summary_line("restored")
     assert await second.value("str(gpu_tensor.device), gpu_tensor.tolist()") == ["cpu", [0, 1, 2, 3]]
 
 
-async def test_an_unpicklable_torch_object_does_not_sink_the_others(kernels: KernelFactory, tmp_path: Path) -> None:
+async def test_an_unpicklable_torch_object_does_not_sink_the_others(
+    kernels: KernelFactory, tmp_path: Path
+) -> None:
     first = await kernels()
     await first.run(
         "import torch, os\nclass Logged(torch.nn.Module):\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 from .conftest import KernelFactory, shutdown
 from .helpers import restore_into, take_snapshot
 
-NAMESPACE = '''
+NAMESPACE = """
 import socket, threading, tempfile, os
 fh = open(os.devnull)
 sock = socket.socket()
@@ -23,7 +23,7 @@ class Stubborn:
 
 stubborn = Stubborn()
 kept = [1, 2, 3]
-'''
+"""
 
 
 async def test_unpicklable_objects_are_reported_by_name(kernels: KernelFactory, tmp_path: Path) -> None:
@@ -57,14 +57,15 @@ async def test_the_restore_names_what_was_not_carried(kernels: KernelFactory, tm
     assert "not restored: " in report.summary_line("restored")
 
 
-async def test_a_value_whose_module_is_gone_is_reported_at_restore(kernels: KernelFactory, tmp_path: Path) -> None:
+async def test_a_value_whose_module_is_gone_is_reported_at_restore(
+    kernels: KernelFactory, tmp_path: Path
+) -> None:
     """A module only the old kernel had (a local file here) fails by name, not the whole restore."""
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "only_here.py").write_text("class Thing:\n    pass\n")
     first = await kernels()
     await first.run(
-        "import sys, pathlib\n"
-        f"pathlib.Path({str(tmp_path / 'mods')!r}).mkdir()\n"
-        f"pathlib.Path({str(tmp_path / 'mods' / 'only_here.py')!r}).write_text('class Thing:\\n    pass\\n')\n"
-        f"sys.path.insert(0, {str(tmp_path / 'mods')!r})\n"
+        f"import sys\nsys.path.insert(0, {str(tmp_path / 'mods')!r})\n"
         "import only_here\nthing = only_here.Thing()\nfine = 42\n"
     )
     await take_snapshot(first, tmp_path / "snap")
