@@ -79,6 +79,12 @@ SESSION_GPUS: tuple[tuple[int, float], ...] = ((1, 0.60), (2, 0.05), (4, 0.15), 
 # Share of cells that run no GPU code (data loading, plotting, editing): "about a third".
 CPU_CELL_SHARE = 1.0 / 3.0
 
+# CPU cells are the shorter ones (imports, data loading, plotting): drawn from the part of CELL_DURATION
+# below this quantile, GPU cells from a complementary mix so the pooled durations still follow CELL_DURATION
+# exactly. 0.75 = CPU cells run at most the published p75 (15 min). Not published: an assumption; 1.0
+# draws CPU and GPU cells alike (docs/simulator.md reports both).
+CPU_CELL_DURATION_QUANTILE_MAX = 0.75
+
 # Rank correlation (Gaussian copula) between session length and cell count: long sessions hold more work.
 LENGTH_CELLS_CORRELATION = 0.85
 

@@ -76,6 +76,7 @@ class Allocation:
     price_per_gpu_hour: float
     start_s: float
     end_s: float | None = None
+    ready_s: float | None = None
     burst: bool = False
     cells_run: int = 0
     dropped: bool = False  # released while the session was open, after running cells: state lost
@@ -84,8 +85,11 @@ class Allocation:
 
 @dataclass(frozen=True)
 class BusyInterval:
+    """A cell running on a kernel: ``gpus`` it uses (0 for a CPU cell) of the kernel's ``held_gpus``."""
+
     flavor: str
     gpus: int
+    held_gpus: int
     start_s: float
     end_s: float
 
@@ -235,8 +239,8 @@ class Engine:
             k.token += 1
             k.alloc.cells_run += 1
             rec.flavor = k.alloc.flavor
-            if cell.gpus > 0 and not rec.rejected:
-                self.busy.append(BusyInterval(k.alloc.flavor, min(cell.gpus, k.alloc.gpus), t, rec.end_s))
+            used = min(cell.gpus, k.alloc.gpus)
+            self.busy.append(BusyInterval(k.alloc.flavor, used, k.alloc.gpus, t, rec.end_s))
         self.at(rec.end_s, self._cell_end, sr, k)
 
     def _cell_end(self, t: float, sr: _SessionRun, k: _Kernel | None) -> None:
@@ -351,6 +355,7 @@ class Engine:
         if not k.alive:
             return
         k.ready = True
+        k.alloc.ready_s = t
         if sr.waiting is not None:
             rec, sr.waiting = sr.waiting, None
             self._start_cell(t, sr, rec, k)

@@ -66,10 +66,10 @@ def draw_session(rng: np.random.Generator, session_id: str, user: str, open_s: f
     z_cells = rho * z_len + math.sqrt(1 - rho * rho) * z_noise
     length = float(d.SESSION_LENGTH.quantile(_phi(z_len)))
     n = max(1, int(round(float(d.CELLS_PER_SESSION.quantile(_phi(z_cells))))))
-    durations = d.CELL_DURATION.sample(rng, n)
     gaps = d.ACTIVE_GAP.sample(rng, n - 1)
     session_gpus = d.choose(rng, d.SESSION_GPUS)
     gpu_flags = rng.random(n) >= d.CPU_CELL_SHARE
+    durations = d.CELL_DURATION.quantile(cell_duration_quantiles(rng, gpu_flags))
 
     active = float(durations.sum() + gaps.sum())
     slack = max(0.0, length - active)
@@ -89,6 +89,25 @@ def draw_session(rng: np.random.Generator, session_id: str, user: str, open_s: f
     opted_in = bool(rng.random() < burst_share)
     return Session(session_id=session_id, user=user, open_s=open_s, close_s=close, cells=tuple(cells),
                    burstable=True if opted_in else None, budget="flex" if opted_in else None)
+
+
+def cell_duration_quantiles(rng: np.random.Generator, gpu_flags: np.ndarray,
+                            cpu_max: float | None = None) -> np.ndarray:
+    """Where in the cell-duration distribution each cell falls (a probability in [0, 1]).
+
+    CPU cells are drawn uniformly below ``cpu_max`` (they are the shorter cells); GPU cells are drawn so
+    that the mixture of both is exactly uniform, i.e. the pooled durations follow ``CELL_DURATION``
+    whatever ``cpu_max`` is. ``cpu_max=1`` draws both kinds alike.
+    """
+    a = d.CPU_CELL_DURATION_QUANTILE_MAX if cpu_max is None else cpu_max
+    share = d.CPU_CELL_SHARE
+    if a < share:
+        raise ValueError(f"cpu_max must be >= the CPU cell share {share:.3f}, got {a}")
+    u = rng.random(len(gpu_flags))
+    below = (a - share) / (1 - share)  # probability mass a GPU cell has under ``a``
+    gpu_low = rng.random(len(gpu_flags)) < below
+    gpu_u = np.where(gpu_low, u * a, a + u * (1 - a))
+    return np.where(gpu_flags, gpu_u, u * a)
 
 
 def iter_gaps(session: Session) -> Iterator[float]:

@@ -9,6 +9,9 @@ Definitions (docs/simulator.md repeats them next to the results):
   lost unless the strategy carries state over, then counted as ``carried``).
 - bursts: allocations on a public member; public spend: their GPU-hours times the flavor's price.
 - per-flavor utilisation: held and busy GPU-hours over capacity x replay span.
+- idle breakdown: where held-but-not-busy GPU-hours went: ``cold_start`` (admission to kernel ready),
+  ``cpu_cells`` (cells without GPU code running on a GPU kernel), ``oversized`` (a cell using fewer GPUs
+  than its kernel holds), ``waiting`` (no cell running: think time, idle timeout, lingering after close).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class StrategyResult:
     decisions: int
     span_h: float
     flavors: dict[str, FlavorUse] = field(default_factory=dict)
+    idle_breakdown_gpu_h: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,15 +71,21 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
     """Figures for one replay; ``slow_s`` is the X in "cells that waited longer than X"."""
     held_by: dict[str, float] = dict.fromkeys(run.capacity, 0.0)
     busy_by: dict[str, float] = dict.fromkeys(run.capacity, 0.0)
-    spend = 0.0
+    spend = cold_h = cpu_h = oversized_h = 0.0
     for a in run.allocations:
         end = a.end_s if a.end_s is not None else run.end_s
         gpu_h = a.gpus * (end - a.start_s) / HOUR
         held_by[a.flavor] += gpu_h
+        cold_h += a.gpus * (min(a.ready_s if a.ready_s is not None else end, end) - a.start_s) / HOUR
         if a.public:
             spend += gpu_h * a.price_per_gpu_hour
     for b in run.busy:
-        busy_by[b.flavor] += b.gpus * (b.end_s - b.start_s) / HOUR
+        hours = (b.end_s - b.start_s) / HOUR
+        busy_by[b.flavor] += b.gpus * hours
+        if b.gpus == 0:
+            cpu_h += b.held_gpus * hours
+        else:
+            oversized_h += (b.held_gpus - b.gpus) * hours
     held, busy = sum(held_by.values()), sum(busy_by.values())
     gpu_cells = [c for c in run.cells if c.gpus > 0 and not c.rejected and c.first_output_s is not None]
     waits = np.array([c.wait_s for c in gpu_cells]) if gpu_cells else np.zeros(1)
@@ -100,4 +110,6 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
         slow_cells=int((waits > slow_s).sum()) if gpu_cells else 0,
         rejected_cells=sum(c.rejected for c in run.cells), bursts=sum(a.burst for a in run.allocations),
         public_spend_usd=spend, decisions=run.decisions, span_h=span_h, flavors=flavors,
+        idle_breakdown_gpu_h={"cold_start": cold_h, "cpu_cells": cpu_h, "oversized": oversized_h,
+                              "waiting": held - busy - cold_h - cpu_h - oversized_h},
     )

@@ -1,0 +1,51 @@
+"""The two questions the simulator answers: strategies side by side, and the idle-timeout trade-off.
+
+Both replay the *same* trace with the same model knobs, so every difference in their rows comes from the
+strategy (or the timeout) alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..placement import Policy
+from .engine import RunRecord, SimConfig, simulate
+from .metrics import StrategyResult, summarise
+from .strategies import Strategy, gpu_auto
+from .trace import Trace
+
+DEFAULT_SWEEP_MIN = (0, 2, 5, 10, 15, 30, 60)
+COLD_SHARE_LIMIT = 0.25
+
+
+@dataclass(frozen=True)
+class Comparison:
+    results: list[StrategyResult]
+    runs: list[RunRecord]
+
+
+def compare(policy: Policy, trace: Trace, strategies: Sequence[Strategy], config: SimConfig | None = None,
+            slow_s: float = 120.0) -> Comparison:
+    """Replay ``trace`` under each strategy."""
+    runs = [simulate(policy, trace, s, config) for s in strategies]
+    return Comparison([summarise(r, slow_s) for r in runs], runs)
+
+
+def idle_sweep(policy: Policy, trace: Trace, timeouts_s: Sequence[float], config: SimConfig | None = None,
+               slow_s: float = 120.0, state_carry_over: bool = False) -> list[StrategyResult]:
+    """gpu-auto once per idle timeout."""
+    return [summarise(simulate(policy, trace, gpu_auto(t, state_carry_over), config), slow_s)
+            for t in timeouts_s]
+
+
+def cold_share_crossing(sweep: Sequence[StrategyResult], limit: float = COLD_SHARE_LIMIT) -> float | None:
+    """The idle timeout (s) below which the cold-start share exceeds ``limit``, interpolated between sweep
+    points; None when the whole sweep is on one side of the limit."""
+    points = sorted((r.idle_timeout_s or 0.0, r.cold_start_share) for r in sweep)
+    for (t0, c0), (t1, c1) in zip(points, points[1:], strict=False):
+        if (c0 - limit) * (c1 - limit) <= 0 and c0 != c1:
+            return float(np.interp(limit, [c1, c0], [t1, t0]))
+    return None
