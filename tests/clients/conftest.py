@@ -1,4 +1,4 @@
-"""Shared fixtures for the client-compatibility tests: a temporary "GPU (auto)" kernelspec and process hygiene.
+"""Shared fixtures for the client-compatibility tests: a temporary "GPU (auto)" kernelspec, process hygiene.
 
 Every client test installs a copy of the shipped ``kernelspecs/gpu-auto`` as ``gpu-auto-test`` in a temporary
 Jupyter path (so the test never depends on, or changes, what is installed), runs one real client against it,
@@ -136,4 +136,4 @@ def gpu_kernelspec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reaper: Path
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: starts several real processes (a server, a console); seconds each")
+    config.addinivalue_line("markers", "slow: starts several real processes (server, console); seconds each")

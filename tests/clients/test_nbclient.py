@@ -36,7 +36,7 @@ def _notebook() -> nbformat.NotebookNode:
             new_code_cell("%gpu"),
             new_code_cell("import os, sys\nx = 6 * 7\nprint('pid', os.getpid(), 'argv', sys.argv)"),
             new_code_cell("x + 1"),
-            new_code_cell("from IPython.display import HTML, display\ndisplay(HTML('<b>html from x=%d</b>' % x))"),
+            new_code_cell("from IPython.display import HTML\ndisplay(HTML('<b>html from x=%d</b>' % x))"),
             new_code_cell("1 / 0"),
             new_code_cell("%gpu"),
             new_code_cell("print('still', x)"),

@@ -1,4 +1,4 @@
-"""papermill parameterises and runs a notebook on "GPU (auto)": the injected parameters reach the remote kernel.
+"""papermill parameterises and runs a notebook on "GPU (auto)": injected parameters reach the remote kernel.
 
 papermill injects a cell after the one tagged ``parameters`` and runs the notebook through nbclient with the
 kernel named in the call; the output notebook must hold the results computed from the injected values.
@@ -21,7 +21,7 @@ def test_parameters_are_injected_and_results_land_in_the_output_notebook(gpu_ker
     nb = new_notebook(
         cells=[
             params,
-            new_code_cell("import os\nprint('remote pid', os.getpid())\nresult = n * 2\nprint(label, result)"),
+            new_code_cell("import os\nprint('remote pid', os.getpid())\nresult = 2*n\nprint(label, result)"),
             new_code_cell("result"),
             new_code_cell("%gpu"),
         ],
