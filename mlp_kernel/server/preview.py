@@ -9,6 +9,7 @@ extension. Secret values never leave the server: the rendered Secret comes back 
 from __future__ import annotations
 
 import importlib
+import re
 import shutil
 import tempfile
 from dataclasses import fields
@@ -100,10 +101,19 @@ def render_pod(spec_dir: Path, policy_name: str, overrides: dict[str, str], memb
         try:
             secret, pod = render(work, policy, member, flavor, user)
         except Exception as e:  # the template is the admin's draft: any render failure is a 400 with lines
-            issues = [Issue(str(getattr(i, "message", i)), line=getattr(i, "line", None))
-                      for i in getattr(e, "issues", [])]
+            issues = [_render_issue(i) for i in getattr(e, "issues", [])]
             raise PreviewError(400, f"The pod template does not render: {e}", issues) from None
     return {"pod": _as_dict(pod), "secret": redact_secret(secret)}
+
+
+def _render_issue(found: Any) -> Issue:
+    """Render problems come as objects with ``line`` or as text such as ``pod template: line 7: ...``."""
+    text = str(getattr(found, "message", found))
+    line = getattr(found, "line", None)
+    if line is None:
+        m = re.search(r"\bline (\d+)\b", str(found))
+        line = int(m.group(1)) if m else None
+    return Issue(text, line=line)
 
 
 REQUEST_FIELDS = {f.name for f in fields(GpuRequest)}

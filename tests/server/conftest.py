@@ -56,7 +56,10 @@ def run(jp_asyncio_loop: Any) -> Any:
 
 @pytest.fixture
 def api(jp_fetch: Any, run: Any) -> Any:
-    """``api(method, path, user=..., body=...)`` -> (status, json): never raises on HTTP errors."""
+    """``api(method, path, user=..., body=...)`` -> (status, json or text); never raises on HTTP errors.
+
+    ``path`` is relative to ``/mlp-kernel/api/``, or to the server's base URL when it starts with ``/``.
+    """
     from tornado.httpclient import HTTPClientError
 
     async def fetch(method: str, path: str, user: str = ADMIN, body: Any = None) -> tuple[int, Any]:
@@ -65,15 +68,24 @@ def api(jp_fetch: Any, run: Any) -> Any:
             kwargs["body"] = json.dumps(body)
         elif method in ("POST", "PUT"):
             kwargs["body"] = "{}"
+        prefix = [] if path.startswith("/") else ["mlp-kernel", "api"]
+        parts = [*prefix, *path.strip("/").split("/")]
         try:
-            r = await jp_fetch("mlp-kernel", "api", *path.strip("/").split("/"), **kwargs)
+            r = await jp_fetch(*parts, **kwargs)
         except HTTPClientError as e:
             assert e.response is not None, e
-            return e.code, json.loads(e.response.body or b"{}")
-        text = r.body.decode()
-        return r.code, json.loads(text) if text.startswith(("{", "[")) else text
+            return e.code, _decode(e.response.body)
+        return r.code, _decode(r.body)
 
     def call(method: str, path: str, user: str = ADMIN, body: Any = None) -> tuple[int, Any]:
         return run(fetch(method, path, user, body))
 
     return call
+
+
+def _decode(body: bytes | None) -> Any:
+    text = (body or b"").decode()
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
