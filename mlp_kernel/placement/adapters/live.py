@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
+if TYPE_CHECKING:  # importing kubernetes costs seconds; the CLI and the gateway only pay it when going live
+    from kubernetes import client as k8s
 
 from ..policy import Member, Policy
 from ..state import ClusterState, MemberState, declared_member_state
@@ -40,6 +40,9 @@ def state_from_cluster(
     own_workload: str | None = None,
 ) -> ClusterState:
     """Read every kubernetes member's Kueue state (and Karmada health when ``karmada`` is given). Blocking."""
+    from kubernetes import client as k8s
+    from kubernetes.client.rest import ApiException
+
     now = now or datetime.now(timezone.utc)
     clusters: dict[str, Mapping[str, Any]] = {}
     karmada_error = ""
@@ -107,6 +110,9 @@ async def astate_from_cluster(
 
 
 def _read_member(api: k8s.ApiClient, member: Member) -> list[dict[str, Any]]:
+    from kubernetes import client as k8s
+    from kubernetes.client.rest import ApiException
+
     custom = k8s.CustomObjectsApi(api)
     version = _served_version(custom)
     objects: list[dict[str, Any]] = []
@@ -136,6 +142,8 @@ def _read_member(api: k8s.ApiClient, member: Member) -> list[dict[str, Any]]:
 
 
 def _served_version(custom: k8s.CustomObjectsApi) -> str:
+    from kubernetes.client.rest import ApiException
+
     for version in KUEUE_VERSIONS:
         try:
             custom.list_cluster_custom_object(KUEUE_GROUP, version, "resourceflavors", limit=1)
@@ -166,6 +174,8 @@ def _pending_summary(api: k8s.ApiClient, version: str, cq: str, member: Member) 
             f"/apis/{VISIBILITY_GROUP}/{version}/namespaces/{member.namespace}/localqueues/"
             f"{member.local_queue}/pendingworkloads"
         )
+    from kubernetes.client.rest import ApiException
+
     for path in paths:
         try:
             result = api.call_api(
