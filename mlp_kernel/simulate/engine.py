@@ -78,6 +78,7 @@ class Allocation:
     end_s: float | None = None
     ready_s: float | None = None
     burst: bool = False
+    summary: str = ""  # placement's one-line reason, as the gateway would show it
     cells_run: int = 0
     dropped: bool = False  # released while the session was open, after running cells: state lost
     carried: bool = False  # as ``dropped``, but the strategy carries the state over
@@ -301,7 +302,7 @@ class Engine:
                        self.trace.epoch)
         if d.action in (Action.RUN, Action.BURST) and d.flavor is not None \
                 and self.pools.free(d.flavor) >= req.gpus:
-            self._admit(t, req, d.flavor, d.action is Action.BURST)
+            self._admit(t, req, d.flavor, d.action is Action.BURST, d.summary)
             return True
         if d.action is Action.REJECT:
             self._cancel(req)
@@ -338,13 +339,13 @@ class Engine:
         if req.sess.request is req:
             req.sess.request = None
 
-    def _admit(self, t: float, req: _Request, flavor: str, burst: bool) -> None:
+    def _admit(self, t: float, req: _Request, flavor: str, burst: bool, summary: str) -> None:
         self._cancel(req)
         f = self.policy.flavors[flavor]
         public = self.policy.members[f.member].public
         self.pools.admit(flavor, req.gpus, t)
         alloc = Allocation(req.sess.s.session_id, flavor, public, req.gpus, f.price_per_gpu_hour, t,
-                           burst=burst)
+                           burst=burst, summary=summary)
         self.allocations.append(alloc)
         k = _Kernel(req.sess, alloc)
         req.sess.kernel = k
