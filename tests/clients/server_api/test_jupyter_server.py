@@ -1,0 +1,48 @@
+"""jupyter_server (the server under JupyterLab) starts, drives and deletes a "GPU (auto)" kernel unchanged.
+
+Everything goes through the public REST API and the kernel websocket, as JupyterLab does; the server uses its
+own ``AsyncMappingKernelManager`` and our provisioner, found by entry point from the kernelspec.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..conftest import KERNEL, remote_kernels, wait_no_remote, wait_until_gone
+from ..wsclient import run_cell
+
+
+def test_rest_start_websocket_execute_and_delete_leave_no_remote_kernel(
+    jp_fetch: Any, jp_ws_fetch: Any, run: Any, server_kernelspec: Path
+) -> None:
+    async def scenario() -> tuple[Any, ...]:
+        specs = json.loads((await jp_fetch("api", "kernelspecs")).body)
+        assert KERNEL in specs["kernelspecs"]
+        r = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": KERNEL}))
+        kernel = json.loads(r.body)
+        ws = await jp_ws_fetch("api", "kernels", kernel["id"], "channels")
+        try:
+            first = await run_cell(ws, "import os\nx = 6 * 7\nprint('pid', os.getpid())")
+            second = await run_cell(ws, "x + 1")
+            gpu = await run_cell(ws, "%gpu")
+            running = remote_kernels(server_kernelspec)
+        finally:
+            ws.close()
+        deleted = await jp_fetch("api", "kernels", kernel["id"], method="DELETE")
+        listed = json.loads((await jp_fetch("api", "kernels")).body)
+        return kernel, first, second, gpu, running, deleted.code, listed
+
+    kernel, first, second, gpu, running, deleted, listed = run(scenario())
+
+    assert kernel["name"] == KERNEL
+    assert first.reply["status"] == "ok"
+    assert any("[GPU (auto)]" in o["data"]["text/plain"] for o in first.of_type("display_data"))
+    remote_pid = int(first.stdout.split()[1])
+    assert [p.pid for p in running] == [remote_pid]  # the cell ran in the remote kernel the gateway started
+    assert second.of_type("execute_result")[0]["data"]["text/plain"] == "43"
+    assert "GPU (auto): running" in gpu.stdout
+    assert deleted == 204 and listed == []
+    assert wait_until_gone([remote_pid]) == []
+    assert wait_no_remote(server_kernelspec) == []
