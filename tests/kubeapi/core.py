@@ -81,7 +81,8 @@ def _qos_class(spec: dict[str, Any]) -> str:
         return "BestEffort"
     for c in containers:
         res = c.get("resources") or {}
-        limits, requests = res.get("limits") or {}, res.get("requests") or limits
+        limits = res.get("limits") or {}
+        requests = res.get("requests") or limits
         if not all(k in limits for k in ("cpu", "memory")) or requests != limits:
             return "Burstable"
     return "Guaranteed"

@@ -32,7 +32,7 @@ class ResourceType:
     namespaced: bool
     short_names: tuple[str, ...] = ()
     subresources: tuple[str, ...] = ()
-    schemas: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
+    schemas: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False, repr=False)
     verbs: tuple[str, ...] = ALL_VERBS
     is_crd: bool = False
     #: served only by an extension route (e.g. the Kueue visibility API), never stored
