@@ -43,7 +43,7 @@ def test_pod_carries_queue_flavor_pin_gpus_and_labels() -> None:
     assert labels[names.NOTEBOOK] == names.notebook_label("work/train.ipynb") != "work/train.ipynb"
     assert pod["spec"]["nodeSelector"] == {"mlp.io/gpu-tier": "silver"}
     res = kernel(pod)["resources"]
-    assert res["requests"]["nvidia.com/gpu"] == 2 and res["limits"]["nvidia.com/gpu"] == 2
+    assert res["requests"]["nvidia.com/gpu"] == "2" and res["limits"]["nvidia.com/gpu"] == "2"
     assert pod["metadata"]["namespace"] == "jupyter"
     assert pod["metadata"]["name"] == "mlpk-k-1-1"
 
@@ -99,7 +99,7 @@ def test_flavor_of_another_member_is_rejected() -> None:
 def test_template_gpu_count_is_overridden_by_the_request() -> None:
     template = SHIPPED.replace("{{ kernel_gpu_resource }}: {{ kernel_gpus }}", "nvidia.com/gpu: 64")
     _secret, pod = render(template_text=template, gpus=1)
-    assert kernel(pod)["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert kernel(pod)["resources"]["limits"]["nvidia.com/gpu"] == "1"
 
 
 def test_gpus_smuggled_into_a_sidecar_are_rejected() -> None:

@@ -107,6 +107,16 @@ def _replace_named(
     return [i for i in items if i.get(key) != item[key]] + [item]
 
 
+def _quantities_as_strings(spec: dict[str, Any]) -> None:
+    """Resource quantities as strings (``cpu: 2`` in YAML is an int; the API and its client expect strings)."""
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        for part in (c.get("resources") or {}).values():
+            if isinstance(part, dict):
+                for k, v in part.items():
+                    if isinstance(v, int | float) and not isinstance(v, bool):
+                        part[k] = str(v)
+
+
 def _enforce(
     pod: dict[str, Any],
     *,
@@ -141,13 +151,14 @@ def _enforce(
         section = dict(resources.get(part) or {})
         section.pop(flavor.gpu_resource, None)
         if gpus > 0:
-            section[flavor.gpu_resource] = gpus
+            section[flavor.gpu_resource] = str(gpus)
         if section:
             resources[part] = section
         else:
             resources.pop(part, None)
     if not container.get("command") and not container.get("args"):
         container["command"] = ["python", "-m", "ipykernel_launcher", "-f", connection_file]
+    _quantities_as_strings(spec)
     volume = {"name": CONNECTION_VOLUME, "secret": {"secretName": secret_name, "defaultMode": 0o440}}
     spec["volumes"] = _replace_named(list(spec.get("volumes") or []), volume)
     mount = {"name": CONNECTION_VOLUME, "mountPath": str(Path(connection_file).parent), "readOnly": True}

@@ -1,0 +1,79 @@
+"""``mlp-kernel render``: print the exact Secret and Pod a launch would create, secret values redacted.
+
+Admins use it to check a pod template against the policy before users hit it; the admin UI's dry run calls the
+same ``render_kernel_objects``. Nothing is sent to any cluster. Problems (template, schema, policy) are listed
+on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..backends.kubernetes.objects import (
+    KernelObjectsError,
+    redact_secret,
+    render_kernel_objects,
+    resolve_kernelspec,
+)
+from ..placement import PolicyError, load_policy
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the connection file) as readable block literals."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("render", help="print the Secret and Pod a GPU kernel launch would create",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--kernelspec", required=True, metavar="NAME_OR_DIR",
+                   help="kernelspec directory, or the name of an installed kernelspec (e.g. gpu-auto)")
+    p.add_argument("--member", required=True, metavar="M", help="policy member (cluster) to render for")
+    p.add_argument("--flavor", required=True, metavar="F", help="policy flavor (Kueue ResourceFlavor)")
+    p.add_argument("--user", required=True, metavar="U", help="user name (as the identity provider gives it)")
+    p.add_argument("--policy", metavar="POLICY.yaml", help="policy (default: <kernelspec>/policy.yaml)")
+    p.add_argument("--gpus", type=int, default=1, metavar="N", help="number of GPUs (default 1)")
+    p.add_argument("--gpu-model", metavar="MODEL", help="GPU model placement chose, e.g. V100")
+    p.add_argument("--cpu", metavar="Q", help="CPU request, e.g. 4")
+    p.add_argument("--memory", metavar="Q", help="memory request, e.g. 16Gi")
+    p.add_argument("--notebook", default="", metavar="PATH", help="notebook path (labelled as a hash)")
+    p.add_argument("--team", default="", metavar="T", help="the user's team")
+    p.add_argument("--image", metavar="IMAGE", help="container image (default: kernelspec or template)")
+    p.add_argument("--kernel-id", metavar="ID", help="kernel id (default: a random one)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        spec_dir = resolve_kernelspec(args.kernelspec)
+        policy = load_policy(Path(args.policy) if args.policy else spec_dir / "policy.yaml")
+        secret, pod = render_kernel_objects(
+            spec_dir, policy, args.member, args.flavor, args.user, kernel_id=args.kernel_id, gpus=args.gpus,
+            gpu_model=args.gpu_model, cpu=args.cpu, memory=args.memory, notebook=args.notebook,
+            team=args.team, image=args.image,
+        )
+    except KernelObjectsError as exc:
+        print("mlp-kernel render: the kernel objects are not valid:", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"  - {issue}", file=sys.stderr)
+        return 2
+    except PolicyError as exc:
+        print(f"mlp-kernel render: invalid policy {exc.source}:\n{exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"mlp-kernel render: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    sys.stdout.write(yaml.dump_all([redact_secret(secret), pod], Dumper=_Dumper, sort_keys=False))
+    return 0

@@ -1,0 +1,57 @@
+"""Helpers for end-to-end tests: launch specs, collecting events, talking to the real remote ipykernel."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+
+from mlp_kernel.backends.base import LaunchEvent, LaunchSpec, RemoteKernel
+from mlp_kernel.placement.types import Action, Decision, GpuRequest
+
+KEY = "e2e-" + uuid.uuid4().hex
+
+
+def spec(member: str = "private", flavor: str = "silver", gpus: int = 1, user: str = "alice",
+         kernel_id: str | None = None, expected_wait_s: float | None = None, **kw: Any) -> LaunchSpec:
+    decision = Decision(action=Action.RUN, member=member, flavor=flavor, local_queue="kernels",
+                        namespace="jupyter", gpu_count=gpus, expected_wait_s=expected_wait_s)
+    return LaunchSpec(kernel_id=kernel_id or str(uuid.uuid4()), key=KEY, signature_scheme="hmac-sha256",
+                      decision=decision, request=GpuRequest(gpu_count=gpus, cpu="1", memory="1Gi"), user=user,
+                      **kw)
+
+
+async def launch_all(backend: Any, launch_spec: LaunchSpec) -> list[LaunchEvent]:
+    return [event async for event in backend.launch(launch_spec)]
+
+
+def client_for(remote: RemoteKernel) -> AsyncKernelClient:
+    kc = AsyncKernelClient()
+    kc.load_connection_info({
+        "ip": remote.ip, "transport": remote.transport, "key": KEY, "signature_scheme": "hmac-sha256",
+        "shell_port": remote.shell_port, "iopub_port": remote.iopub_port, "stdin_port": remote.stdin_port,
+        "control_port": remote.control_port, "hb_port": remote.hb_port,
+    })
+    return kc
+
+
+async def execute(remote: RemoteKernel, code: str, timeout: float = 60) -> dict[str, Any]:
+    """Run ``code`` on the remote kernel; returns kernel_info and the execute result/stream text."""
+    kc = client_for(remote)
+    kc.start_channels()
+    try:
+        info = await kc.kernel_info(reply=True, timeout=timeout)
+        outputs: list[str] = []
+
+        def hook(msg: dict[str, Any]) -> None:
+            content = msg["content"]
+            if msg["msg_type"] == "stream":
+                outputs.append(content["text"])
+            elif msg["msg_type"] == "execute_result":
+                outputs.append(content["data"]["text/plain"])
+
+        reply = await kc.execute_interactive(code, timeout=timeout, output_hook=hook)
+        return {"info": info["content"], "status": reply["content"]["status"], "output": "".join(outputs)}
+    finally:
+        kc.stop_channels()
