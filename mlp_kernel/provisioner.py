@@ -45,6 +45,7 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
     backend = Unicode("", config=True, help="Force one backend ('local') for every member; '' = per member.")
     defaults = Dict(config=True, help="Default %gpu options of this kernelspec, e.g. {'burst': 'on'}.")
     log_level = Unicode("WARNING", config=True, help="Log level of the gateway process.")
+    local_python = Unicode("", config=True, help="Python with ipykernel for local-backend kernels.")
 
     def _runtime(self) -> Path:
         path = Path(jupyter_runtime_dir())
@@ -77,6 +78,7 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
             notebook=env.get("JPY_SESSION_NAME", ""),
             team=env.get("KERNEL_TEAM", ""),
             log_level=self.log_level,
+            local_python=self.local_python,
         )
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:

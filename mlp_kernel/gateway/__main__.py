@@ -32,7 +32,7 @@ def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
     def local() -> Backend:
         from ..backends.local import LocalBackend
 
-        return LocalBackend(runtime_dir=runtime_dir)
+        return LocalBackend(python=cfg.local_python or None, runtime_dir=runtime_dir)
 
     def kubernetes() -> Backend:
         from ..backends.kubernetes import KubernetesBackend

@@ -145,8 +145,11 @@ def parse_magics(lines: list[str], policy: PolicyView, now: datetime | None = No
             cmd.verbs.append("status")
         for token in tokens:
             _apply_token(cmd, token, policy, now)
-    if cmd.request.get("gpu_model") and cmd.request.get("tier"):
-        raise MagicError("%gpu: choose a GPU model or a tier, not both")
+        chose_model = any(
+            "=" not in t or t.lower().startswith(("gpu=", "model=")) for t in tokens if t.lower() not in VERBS
+        )
+        if chose_model and any(t.lower().startswith("tier=") for t in tokens):
+            raise MagicError(f"{line}: choose a GPU model or a tier, not both")
     return cmd
 
 

@@ -1,0 +1,232 @@
+"""From the client's side GPU (auto) behaves like ipykernel: every message kind a frontend uses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import sys
+import uuid
+
+from .conftest import text_of
+
+
+def msgs(outputs, kind):
+    return [m["content"] for m in outputs if m["msg_type"] == kind]
+
+
+async def test_outputs_of_every_kind_are_relayed(start_kernel):
+    k = await start_kernel()
+    await k.run("pass")  # start the remote kernel so its progress output is not part of what we check
+    code = (
+        "import sys\n"
+        "from IPython.display import display, clear_output\n"
+        "print('out'); print('err', file=sys.stderr)\n"
+        "h = display({'text/plain': 'first'}, raw=True, display_id='d1')\n"
+        "h.update({'text/plain': 'second'}, raw=True)\n"
+        "clear_output(wait=False)\n"
+        "42"
+    )
+    reply, outputs = await k.run(code)
+    assert reply["content"]["status"] == "ok"
+    assert {"name": "stdout", "text": "out\n"} in msgs(outputs, "stream")
+    assert any(c["name"] == "stderr" and "err" in c["text"] for c in msgs(outputs, "stream"))
+    assert msgs(outputs, "display_data")[-1]["data"]["text/plain"] == "first"
+    assert msgs(outputs, "update_display_data")[0]["data"]["text/plain"] == "second"
+    assert msgs(outputs, "clear_output")
+    assert msgs(outputs, "execute_result")[0]["data"]["text/plain"] == "42"
+    assert msgs(outputs, "execute_input")[0]["code"] == code
+
+
+async def test_errors_in_user_code_are_relayed_and_the_kernel_stays_usable(start_kernel):
+    k = await start_kernel()
+    reply, outputs = await k.run("1/0")
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "ZeroDivisionError"
+    assert msgs(outputs, "error")[0]["ename"] == "ZeroDivisionError"
+    reply, _ = await k.run("2")
+    assert reply["content"]["status"] == "ok"
+
+
+async def test_execution_count_continues_across_a_release(start_kernel):
+    k = await start_kernel()
+    await k.run("a = 1")
+    reply, _ = await k.run("a")
+    before = reply["content"]["execution_count"]
+    await k.run("%gpu release")
+    reply, _ = await k.run("b = 2")
+    assert reply["content"]["execution_count"] > before
+
+
+async def test_input_over_stdin(start_kernel):
+    k = await start_kernel()
+
+    def answer(msg):
+        k.kc.input(f"hello {msg['content']['prompt']}")
+
+    outputs: list = []
+    reply = await k.kc.execute_interactive(
+        "name = input('who? ')\nprint('got', name)",
+        allow_stdin=True,
+        stdin_hook=answer,
+        output_hook=outputs.append,
+        timeout=60,
+    )
+    assert reply["content"]["status"] == "ok"
+    assert "got hello who? " in text_of(outputs)
+
+
+async def test_complete_inspect_is_complete_and_history_without_and_with_remote(start_kernel):
+    k = await start_kernel()
+    r = await k.kc.complete("pri", 3, reply=True, timeout=10)
+    assert r["content"]["status"] == "ok" and r["content"]["matches"] == []
+    r = await k.kc.is_complete("for i in range(3):", reply=True, timeout=10)
+    assert r["content"]["status"] == "incomplete"
+    r = await k.kc.is_complete("x = 1", reply=True, timeout=10)
+    assert r["content"]["status"] == "complete"
+    assert k.record() is None, "completion and friends must not start a GPU kernel"
+    await k.run("my_variable = 3")
+    r = await k.kc.complete("my_var", 6, reply=True, timeout=30)
+    assert "my_variable" in r["content"]["matches"]
+    r = await k.kc.inspect("my_variable", 11, reply=True, timeout=30)
+    assert r["content"]["found"] is True
+    r = await k.kc.history(hist_access_type="tail", n=5, reply=True, timeout=10)
+    assert [h[2] for h in r["content"]["history"]][-1] == "my_variable = 3"
+
+
+async def test_interrupt_while_running_interrupts_the_cell(start_kernel):
+    k = await start_kernel()
+    await k.run("import time")
+
+    async def interrupt_soon() -> None:
+        await asyncio.sleep(1.5)
+        await k.km.interrupt_kernel()
+
+    task = asyncio.ensure_future(interrupt_soon())
+    reply, _ = await k.run("time.sleep(60)")
+    await task
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+    reply, _ = await k.run("'alive'")
+    assert reply["content"]["status"] == "ok"
+
+
+async def test_interrupt_while_starting_cancels_the_start(start_kernel, tmp_path):
+    slow = tmp_path / "slow-python"
+    slow.write_text(f'#!/bin/sh\nsleep 30\nexec {sys.executable} "$@"\n')
+    slow.chmod(slow.stat().st_mode | stat.S_IEXEC)
+    k = await start_kernel(local_python=str(slow))
+
+    async def interrupt_soon() -> None:
+        await asyncio.sleep(2)
+        await k.km.interrupt_kernel()
+
+    task = asyncio.ensure_future(interrupt_soon())
+    reply, outputs = await k.run("print('never')", timeout=25)
+    await task
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+    assert "cancelled" in text_of(outputs)
+    assert k.record() is None
+    assert k.status_file()["state"] == "cpu_only"
+
+
+async def test_status_comm_publishes_snapshots_and_takes_actions(start_kernel):
+    k = await start_kernel()
+    comm_id = uuid.uuid4().hex
+    seen: list[dict] = []
+
+    async def collect_until(pred, timeout=60.0):
+        end = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < end:
+            msg = await k.kc.get_iopub_msg(timeout=timeout)
+            if msg["msg_type"] == "comm_msg" and msg["content"]["comm_id"] == comm_id:
+                seen.append(msg["content"]["data"])
+                if pred(msg["content"]["data"]):
+                    return msg["content"]["data"]
+        raise AssertionError(f"no matching status among {seen}")
+
+    k.kc.shell_channel.send(
+        k.kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": "mlp_kernel.status", "data": {}})
+    )
+    first = await collect_until(lambda d: d.get("type") == "status")
+    assert first["state"] == "cpu_only" and first["choices"]["gpu_models"] == ["local"]
+    k.kc.execute("z = 1")
+    running = await collect_until(lambda d: d.get("state") == "running")
+    assert running["member"] == "local" and running["decision"]["action"] == "run"
+    k.kc.shell_channel.send(k.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"action": "release"}}))
+    event = await collect_until(lambda d: d.get("type") == "event" and d["kind"] == "released")
+    assert "released" in event["message"]
+    k.kc.shell_channel.send(
+        k.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"action": "request", "options": "zz9"}})
+    )
+    err = await collect_until(lambda d: d.get("type") == "error")
+    assert "zz9" in err["message"]
+    r = await k.kc.comm_info(target_name="mlp_kernel.status", reply=True, timeout=10)
+    assert comm_id in r["content"]["comms"]
+
+
+async def test_ipywidgets_comms_work_through_the_gateway(start_kernel):
+    k = await start_kernel()
+    reply, outputs = await k.run("import ipywidgets as w\ns = w.IntSlider(value=3)\ns")
+    assert reply["content"]["status"] == "ok"
+    opens = msgs(outputs, "comm_open")
+    assert any(o["target_name"] == "jupyter.widget" for o in opens)
+    slider = next(o for o in opens if o["data"]["state"].get("_model_name") == "IntSliderModel")
+    # the frontend moves the slider: a comm_msg from client to kernel
+    k.kc.shell_channel.send(
+        k.kc.session.msg(
+            "comm_msg",
+            {
+                "comm_id": slider["comm_id"],
+                "data": {"method": "update", "state": {"value": 7}, "buffer_paths": []},
+            },
+        )
+    )
+    await asyncio.sleep(1)
+    reply, outputs = await k.run("s.value")
+    assert msgs(outputs, "execute_result")[0]["data"]["text/plain"] == "7"
+    r = await k.kc.comm_info(target_name="jupyter.widget", reply=True, timeout=10)
+    assert slider["comm_id"] in r["content"]["comms"]
+
+
+async def test_debugger_requests_on_control(start_kernel):
+    k = await start_kernel()
+    info = k.kc.session.msg(
+        "debug_request", {"type": "request", "seq": 1, "command": "debugInfo", "arguments": {}}
+    )
+    k.kc.control_channel.send(info)
+    reply = await k.kc.control_channel.get_msg(timeout=10)
+    assert reply["content"]["success"] is True and reply["content"]["body"]["isStarted"] is False
+    assert k.record() is None, "debugInfo must not start a GPU kernel"
+    await k.run("v = 1")
+    init = k.kc.session.msg(
+        "debug_request",
+        {
+            "type": "request",
+            "seq": 2,
+            "command": "initialize",
+            "arguments": {
+                "clientID": "test",
+                "adapterID": "python",
+                "pathFormat": "path",
+                "linesStartAt1": True,
+                "columnsStartAt1": True,
+                "supportsVariableType": True,
+            },
+        },
+    )
+    k.kc.control_channel.send(init)
+    reply = await k.kc.control_channel.get_msg(timeout=30)
+    assert reply["msg_type"] == "debug_reply" and reply["content"]["success"] is True
+
+
+async def test_shell_message_with_a_bad_signature_is_dropped(start_kernel):
+    k = await start_kernel()
+    bad = k.kc.session.msg("kernel_info_request", {})
+    k.kc.session.key = b"not-the-key"
+    k.kc.shell_channel.send(bad)
+    k.kc.session.key = k.km.session.key
+    try:
+        await k.kc.shell_channel.get_msg(timeout=2)
+        raise AssertionError("a forged message was answered")
+    except Exception as exc:  # queue.Empty / TimeoutError
+        assert not isinstance(exc, AssertionError)
+    assert os.path.exists(k.km.connection_file)
