@@ -55,3 +55,28 @@ async def execute(remote: RemoteKernel, code: str, timeout: float = 60) -> dict[
         return {"info": info["content"], "status": reply["content"]["status"], "output": "".join(outputs)}
     finally:
         kc.stop_channels()
+
+
+def blocker(member: Any, name: str, gpus: int, flavor: str = "silver") -> dict[str, Any]:
+    """A plain Kueue-managed pod holding (or waiting for) ``gpus`` of ``flavor`` quota."""
+    return member.create({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "jupyter", "labels": {"kueue.x-k8s.io/queue-name": "kernels"}},
+        "spec": {
+            "restartPolicy": "Never", "nodeSelector": {"mlp.io/gpu-tier": flavor},
+            "containers": [{"name": "c", "image": "busybox", "command": ["python", "-c", "import time; time.sleep(600)"],
+                            "resources": {"requests": {"nvidia.com/gpu": str(gpus)},
+                                          "limits": {"nvidia.com/gpu": str(gpus)}}}],
+        },
+    })
+
+
+def kernel_pods(member: Any, kernel_id: str) -> list[dict[str, Any]]:
+    return [p for p in member.list("v1", "Pod", "jupyter")
+            if (p["metadata"].get("labels") or {}).get("mlp.io/kernel-id") == kernel_id]
+
+
+def gated(member: Any, name: str) -> bool:
+    pod = member.find("v1", "Pod", name, "jupyter")
+    return pod is not None and any(g.get("name") == "kueue.x-k8s.io/admission"
+                                   for g in pod["spec"].get("schedulingGates") or [])

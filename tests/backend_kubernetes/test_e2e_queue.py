@@ -1,0 +1,132 @@
+"""Queued launches: position and reason from Kueue, cancellation leaves nothing, timeouts end with a message."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from mlp_kernel.backends.base import LaunchError, Phase
+from mlp_kernel.backends.kubernetes.lifecycle import Timeouts
+
+from .conftest import make_backend
+from .e2e import blocker, gated, kernel_pods, launch_all, spec
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def fill_silver(member) -> None:
+    blocker(member, "blocker-running", 4)
+    member.wait_for_pod_phase("jupyter", "blocker-running", "Running")
+    blocker(member, "blocker-waiting", 1)
+    member.wait_for(lambda: gated(member, "blocker-waiting") or None, 30, what="blocker-waiting queued")
+
+
+async def test_full_private_queue_reports_position_reason_and_eta(backend, kube_members) -> None:
+    private = kube_members.private
+    fill_silver(private)
+    launch = spec(expected_wait_s=600)
+    events = []
+    async for event in backend.launch(launch):
+        events.append(event)
+        if event.phase == Phase.QUEUED and event.detail.get("position"):
+            break
+    queued = events[-1]
+    assert queued.detail["position"] == 2  # behind blocker-waiting
+    assert queued.detail["local_queue"] == "kernels"
+    assert queued.detail["eta_s"] is not None and 0 < queued.detail["eta_s"] <= 600
+    assert "position 2" in queued.message and "ETA" in queued.message
+    assert queued.detail["reason"]  # Kueue's QuotaReserved reason, e.g. Pending / WaitingForQuota
+    assert len(kernel_pods(private, launch.kernel_id)) == 1
+
+
+async def test_cancelling_a_queued_launch_deletes_its_pod_and_secret(backend, kube_members) -> None:
+    private = kube_members.private
+    fill_silver(private)
+    launch = spec()
+
+    async def until_queued() -> None:
+        async with contextlib.aclosing(backend.launch(launch)) as events:  # as the gateway iterates
+            async for event in events:
+                if event.phase == Phase.QUEUED:
+                    await asyncio.sleep(3600)  # the user waits; then interrupts
+
+    task = asyncio.create_task(until_queued())
+    await asyncio.wait_for(_wait(lambda: kernel_pods(private, launch.kernel_id)), 60)
+    await asyncio.sleep(1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert kernel_pods(private, launch.kernel_id) == []
+    assert [s for s in private.list("v1", "Secret", "jupyter") if launch.kernel_id in s["metadata"]["name"]] == []
+
+
+async def test_aclose_of_the_launch_iterator_cleans_up(backend, kube_members) -> None:
+    private = kube_members.private
+    fill_silver(private)
+    launch = spec()
+    events = backend.launch(launch)
+    async for event in events:
+        if event.phase == Phase.QUEUED:
+            break
+    await events.aclose()
+    assert kernel_pods(private, launch.kernel_id) == []
+
+
+async def test_abandoned_launch_iterator_is_cleaned_up_by_the_loop(backend, kube_members) -> None:
+    private = kube_members.private
+    fill_silver(private)
+    launch = spec()
+
+    async def until_queued() -> None:
+        async for event in backend.launch(launch):  # no aclosing: the loop's asyncgen finalizer closes it
+            if event.phase == Phase.QUEUED:
+                await asyncio.sleep(3600)
+
+    task = asyncio.create_task(until_queued())
+    await asyncio.wait_for(_wait(lambda: kernel_pods(private, launch.kernel_id)), 60)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.wait_for(_wait(lambda: not kernel_pods(private, launch.kernel_id)), 30)
+
+
+async def test_queue_timeout_fails_with_a_clear_message_and_withdraws(kube_members, test_policy) -> None:
+    private = kube_members.private
+    fill_silver(private)
+    backend = make_backend(kube_members, test_policy, timeouts=Timeouts(queued_s=2))
+    launch = spec()
+    with pytest.raises(LaunchError, match="No GPU became free on silver.*withdrawn"):
+        await launch_all(backend, launch)
+    assert kernel_pods(private, launch.kernel_id) == []
+    backend.close()
+
+
+async def test_queued_kernel_starts_when_quota_frees(backend, kube_members) -> None:
+    private = kube_members.private
+    blocker(private, "blocker-running", 4)
+    private.wait_for_pod_phase("jupyter", "blocker-running", "Running")
+    launch = spec()
+    seen = []
+
+    async def run() -> None:
+        async for event in backend.launch(launch):
+            seen.append(event)
+
+    task = asyncio.create_task(run())
+    await asyncio.wait_for(_wait(lambda: any(e.phase == Phase.QUEUED for e in seen)), 60)
+    private.delete("v1", "Pod", "blocker-running", "jupyter")
+    await asyncio.wait_for(task, 120)
+    phases = [e.phase for e in seen]
+    assert phases[0] == Phase.QUEUED and phases[-1] == Phase.CONNECTED
+    assert Phase.ADMITTED in phases or Phase.SCHEDULED in phases
+    await backend.release(seen[-1].remote)
+
+
+async def _wait(check, poll: float = 0.1):
+    while True:
+        value = check()
+        if value:
+            return value
+        await asyncio.sleep(poll)
