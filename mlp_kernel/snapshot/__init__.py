@@ -13,7 +13,15 @@ model.
 - ``policy``  pure rules: ``snapshot_allowed`` for private data classes, ``keep_limit`` for ``%gpu keep=``.
 """
 
-from .codegen import REPORT_EXPR, REPORT_KEY, REPORT_NAME, restore_code, snapshot_code, user_expressions
+from .codegen import (
+    REPORT_EXPR,
+    REPORT_KEY,
+    REPORT_NAME,
+    forget_code,
+    restore_code,
+    snapshot_code,
+    user_expressions,
+)
 from .policy import keep_limit, snapshot_allowed
 from .report import SnapshotError, SnapshotReport, parse_report
 from .store import SnapshotStore, default_root
@@ -26,6 +34,7 @@ __all__ = [
     "SnapshotReport",
     "SnapshotStore",
     "default_root",
+    "forget_code",
     "keep_limit",
     "parse_report",
     "restore_code",

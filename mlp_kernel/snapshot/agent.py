@@ -3,9 +3,10 @@
 Why a separate file: the remote kernel is any image with ipykernel, and mlp_kernel is not installed there.
 The gateway therefore sends this file's *source* (read with importlib.resources by ``codegen``) inside a
 silent execute_request. That is why this module imports only the standard library at the top, reaches for
-cloudpickle, numpy and torch only when the kernel already has them, and exposes exactly two entry points,
-``snapshot`` and ``restore``, that take one JSON string of parameters and return one JSON string report. It
-never prints: a silent request still broadcasts stdout, and the user must see only the gateway's summary.
+cloudpickle, numpy and torch only when the kernel already has them, and exposes three entry points,
+``snapshot``, ``restore`` and ``forget``, that take one JSON string of parameters and return one JSON string
+report. It never prints: a silent request still broadcasts stdout, and the user must see only the gateway's
+summary.
 
 On-disk layout under the snapshot directory (one per notebook kernel)::
 
@@ -91,6 +92,12 @@ def _mkdir_private(path):
 def _open_private(path):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     return os.fdopen(fd, "wb")
+
+
+def _durable(raw):
+    # the manifest is the commit point: every data file must be on disk before it is written
+    raw.flush()
+    os.fsync(raw.fileno())
 
 
 def _remove_tree(path):
@@ -223,6 +230,7 @@ def _dump_pickle(value, path, limit):
     with _open_private(path) as raw:
         out = _CappedWriter(raw, limit)
         pickler_class(out, protocol=5).dump(value)
+        _durable(raw)
         return out.written
 
 
@@ -235,7 +243,7 @@ def _dump_numpy(value, path, limit):
             raise _OverCap()
         # write_array streams a contiguous array straight from its buffer (array.tofile on a real file)
         np.lib.format.write_array(raw, np.asanyarray(value), allow_pickle=False)
-        raw.flush()
+        _durable(raw)
         return raw.tell()
 
 
@@ -248,6 +256,7 @@ def _dump_torch(objects, path, limit):
     with _open_private(path) as raw:
         out = _CappedWriter(raw, limit)
         torch.save(objects, out, pickle_module=pickle_module)
+        _durable(raw)
         return out.written
 
 
@@ -440,11 +449,38 @@ def snapshot(params_json):
                           count=len(entries), bytes=total)
     except Exception as exc:
         report["error"] = f"{type(exc).__name__}: {exc}"
-        if data_dir is not None:
+    finally:
+        # also on KeyboardInterrupt (the user interrupted a long snapshot): no half-written data stays behind
+        if not report["ok"] and data_dir is not None:
             try:
                 _remove_tree(data_dir)
             except OSError:
                 pass
+    report["seconds"] = round(time.monotonic() - started, 3)
+    return json.dumps(report, default=_json_default)
+
+
+def forget(params_json):
+    """Delete the snapshot under ``params["path"]`` from inside a kernel (a volume only pods can reach)."""
+    started = time.monotonic()
+    params = json.loads(params_json)
+    report = {"kind": "forget", "ok": False, "saved": [], "skipped": {}, "notes": {}, "count": 0,
+              "bytes": 0, "seconds": 0.0, "error": None}
+    try:
+        root = params["path"]
+        manifest_path = os.path.join(root, MANIFEST)
+        if os.path.exists(manifest_path):
+            with open(manifest_path, "rb") as f:
+                owner = json.loads(f.read().decode("utf-8")).get("owner")
+            if owner != params["user"]:
+                raise PermissionError("this snapshot belongs to another user; it was not deleted")
+        if os.path.isdir(root) and not os.path.islink(root):
+            _drop_previous(root)
+            if not os.listdir(root):
+                os.rmdir(root)
+        report["ok"] = True
+    except Exception as exc:
+        report["error"] = f"{type(exc).__name__}: {exc}"
     report["seconds"] = round(time.monotonic() - started, 3)
     return json.dumps(report, default=_json_default)
 

@@ -56,6 +56,15 @@ def restore_code(path: str, *, user: str) -> str:
     return _program("restore", {"path": _check_path(path), "user": _check_user(user)})
 
 
+def forget_code(path: str, *, user: str) -> str:
+    """Source that deletes the snapshot under ``path`` from inside a kernel, if ``user`` owns it.
+
+    For stores only pods can reach (the Kubernetes per-user volume); the local store uses
+    ``SnapshotStore.forget`` instead.
+    """
+    return _program("forget", {"path": _check_path(path), "user": _check_user(user)})
+
+
 def _program(entry: str, params: Mapping[str, object]) -> str:
     payload = json.dumps(params, sort_keys=True)
     return (

@@ -120,6 +120,6 @@ def parse_report(user_expressions: Mapping[str, Any]) -> SnapshotReport:
         raise SnapshotError(f"The kernel's snapshot report is not a string: {text[:80]!r}")
     report = SnapshotReport.from_json(payload)
     if not report.ok:
-        action = "Snapshot" if report.kind == "snapshot" else "Restore"
+        action = report.kind.capitalize() if report.kind in ("snapshot", "restore", "forget") else "Snapshot"
         raise SnapshotError(f"{action} failed in the kernel: {report.error or 'unknown error'}", report)
     return report

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from mlp_kernel.snapshot import REPORT_NAME, SnapshotError, parse_report, snapshot_code, user_expressions
+from mlp_kernel.snapshot import (
+    REPORT_NAME,
+    SnapshotError,
+    forget_code,
+    parse_report,
+    snapshot_code,
+    user_expressions,
+)
 
 from .conftest import KernelFactory, shutdown
 from .helpers import restore_into, take_snapshot
@@ -126,3 +133,34 @@ async def test_restore_without_snapshot_fails_clearly(kernels: KernelFactory, tm
         SnapshotError, match="Restore failed in the kernel: FileNotFoundError: no snapshot at"
     ):
         await restore_into(kernel, tmp_path / "nothing-here")
+
+
+async def test_forget_code_deletes_the_snapshot_from_inside_a_kernel(
+    kernels: KernelFactory, tmp_path: Path
+) -> None:
+    kernel = await kernels()
+    await kernel.run("v = 1\n")
+    await take_snapshot(kernel, tmp_path / "snap")
+    reply = await kernel.silent(forget_code(str(tmp_path / "snap"), user="mallory"), user_expressions())
+    with pytest.raises(SnapshotError, match="Forget failed in the kernel: .*belongs to another user"):
+        parse_report(reply.content["user_expressions"])
+    assert (tmp_path / "snap" / "manifest.json").exists()
+    reply = await kernel.silent(forget_code(str(tmp_path / "snap"), user="alice"), user_expressions())
+    assert parse_report(reply.content["user_expressions"]).ok
+    assert not (tmp_path / "snap").exists()
+    assert await kernel.value("v") == 1
+
+
+async def test_an_interrupted_snapshot_leaves_no_data_behind(kernels: KernelFactory, tmp_path: Path) -> None:
+    kernel = await kernels()
+    await kernel.run(
+        "class Slow:\n    def __reduce__(self):\n        raise KeyboardInterrupt\nslow = Slow()\nv = 1\n"
+    )
+    reply = await kernel.silent(
+        snapshot_code(str(tmp_path / "snap"), user="alice", max_bytes=None, exclude=()), user_expressions()
+    )
+    assert reply.content["status"] == "error" and reply.content["ename"] == "KeyboardInterrupt"
+    with pytest.raises(SnapshotError, match="sent no snapshot report"):
+        parse_report(reply.content["user_expressions"])
+    assert list((tmp_path / "snap").iterdir()) == []
+    assert await kernel.value("v") == 1
