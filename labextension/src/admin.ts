@@ -1,0 +1,473 @@
+/**
+ * The admin page: view and edit the GPU (auto) kernelspec files (pod template, kernel defaults i.e.
+ * kernel.json, placement policy) with server-side validation while typing (debounced) and on save, a
+ * dry-run render of the Pod, a diff before saving, history with rollback, and the fleet of GPU kernels.
+ * Who may save is decided by the server (HTTP 403 otherwise); the page only shows what it says.
+ */
+
+import { Widget } from '@lumino/widgets';
+
+import { unifiedDiff } from './diff';
+import { h, replaceChildren } from './dom';
+import { formatCost, formatDuration } from './format';
+import { ApiError, IIssue, postJSON, requestAPI } from './request';
+
+interface IFileInfo {
+  file: string;
+  kind: 'kernel' | 'pod_template' | 'policy';
+}
+
+interface IFileState {
+  info: IFileInfo;
+  saved: string;
+  sha256: string;
+  text: string;
+  issues: IIssue[];
+  validating: boolean;
+}
+
+interface IVersion {
+  version: string;
+  at: string;
+  user: string;
+  action: string;
+  sha256: string;
+  size: number;
+}
+
+interface IFleetKernel {
+  kernel_id: string;
+  user: string;
+  state: string;
+  member: string | null;
+  flavor: string | null;
+  gpu_model: string | null;
+  gpu_count: number;
+  since: string | null;
+  cost_so_far: number;
+  public: boolean;
+}
+
+const KIND_LABEL: Record<string, string> = {
+  pod_template: 'Pod template',
+  kernel: 'Kernel defaults',
+  policy: 'Placement policy'
+};
+
+const VALIDATE_DELAY_MS = 600;
+
+export class AdminWidget extends Widget {
+  constructor(private kernelspec = 'gpu-auto') {
+    super();
+    this.id = 'mlp-kernel-admin';
+    this.addClass('mlp-kernel-Admin');
+    this.title.label = 'GPU (auto) admin';
+    this.title.closable = true;
+    void this._load();
+  }
+
+  private async _load(): Promise<void> {
+    replaceChildren(this.node, h('p', {}, 'Loading…'));
+    try {
+      this._me = await requestAPI('me');
+      const spec = await requestAPI<{ files: IFileInfo[]; members: string[]; flavors: string[] }>(
+        `kernelspecs/${this.kernelspec}`
+      );
+      this._members = spec.members;
+      this._flavors = spec.flavors;
+      const order = ['pod_template', 'kernel', 'policy'];
+      const files = [...spec.files].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
+      for (const info of files) {
+        const f = await requestAPI<{ content: string; sha256: string }>(
+          `kernelspecs/${this.kernelspec}/files/${info.file}`
+        );
+        this._files.set(info.file, {
+          info,
+          saved: f.content,
+          sha256: f.sha256,
+          text: f.content,
+          issues: [],
+          validating: false
+        });
+      }
+      this._tab = this._tab || files[0]?.file || 'fleet';
+    } catch (error) {
+      replaceChildren(this.node, h('p', { className: 'mlp-kernel-error' }, `Cannot load: ${describe(error)}`));
+      return;
+    }
+    this._render();
+    const current = this._files.get(this._tab);
+    if (current) {
+      void this._validate(current);
+    }
+  }
+
+  private _render(): void {
+    const me = this._me;
+    const banner = me?.is_admin
+      ? h('p', { className: 'mlp-kernel-Admin-who' }, `Signed in as ${me.username} (admin).`)
+      : h(
+          'p',
+          { className: 'mlp-kernel-Admin-who mlp-kernel-warning', 'data-mlp-kernel': 'read-only' },
+          `Signed in as ${me?.username ?? '?'}: you can view and check, but the server will refuse saving (${
+            me?.why_not || 'not an admin'
+          }).`
+        );
+    const tabs = h('div', { className: 'mlp-kernel-Admin-tabs', role: 'tablist' });
+    const names = [...this._files.keys(), 'fleet'];
+    for (const name of names) {
+      const label = name === 'fleet' ? 'Fleet' : `${KIND_LABEL[this._files.get(name)!.info.kind]} (${name})`;
+      tabs.appendChild(
+        h(
+          'button',
+          {
+            className: `jp-mod-styled ${name === this._tab ? 'jp-mod-accept' : ''}`,
+            role: 'tab',
+            'data-mlp-kernel-tab': name,
+            onclick: () => {
+              this._tab = name;
+              this._notice = '';
+              this._render();
+              const f = this._files.get(name);
+              if (f) {
+                void this._validate(f);
+              }
+            }
+          },
+          label
+        )
+      );
+    }
+    const body = this._tab === 'fleet' ? this._fleetView() : this._fileView(this._files.get(this._tab)!);
+    replaceChildren(this.node, h('h1', {}, 'GPU (auto) administration'), banner, tabs, body);
+  }
+
+  private _fileView(f: IFileState): HTMLElement {
+    const editor = h('textarea', {
+      className: 'mlp-kernel-Admin-editor',
+      spellcheck: 'false',
+      'data-mlp-kernel': 'editor'
+    }) as HTMLTextAreaElement;
+    editor.value = f.text;
+    editor.addEventListener('input', () => {
+      f.text = editor.value;
+      window.clearTimeout(this._debounce);
+      this._debounce = window.setTimeout(() => void this._validate(f), VALIDATE_DELAY_MS);
+      this._updateDirty(f);
+    });
+    this._editor = editor;
+    return h(
+      'div',
+      { className: 'mlp-kernel-Admin-file' },
+      editor,
+      h('div', { className: 'mlp-kernel-Admin-issues', 'data-mlp-kernel': 'issues' }, ...this._issueNodes(f)),
+      h(
+        'div',
+        { className: 'mlp-kernel-Admin-buttons' },
+        h(
+          'button',
+          { className: 'jp-mod-styled jp-mod-accept', 'data-mlp-kernel': 'review', onclick: () => this._review(f) },
+          'Review and save…'
+        ),
+        h(
+          'button',
+          {
+            className: 'jp-mod-styled',
+            'data-mlp-kernel': 'revert',
+            onclick: () => {
+              f.text = f.saved;
+              this._render();
+              void this._validate(f);
+            }
+          },
+          'Revert'
+        ),
+        h('span', { className: 'mlp-kernel-Admin-dirty', 'data-mlp-kernel': 'dirty' }, f.text !== f.saved ? 'modified' : '')
+      ),
+      h('div', { className: 'mlp-kernel-Admin-review', 'data-mlp-kernel': 'review-area' }),
+      this._notice ? h('p', { className: 'mlp-kernel-notice', 'data-mlp-kernel': 'notice' }, this._notice) : null,
+      this._renderForm(),
+      this._historyView(f)
+    );
+  }
+
+  private _updateDirty(f: IFileState): void {
+    const el = this.node.querySelector('[data-mlp-kernel="dirty"]');
+    if (el) {
+      el.textContent = f.text !== f.saved ? 'modified' : '';
+    }
+  }
+
+  private _issueNodes(f: IFileState): HTMLElement[] {
+    if (f.validating && !f.issues.length) {
+      return [h('p', {}, 'Checking…')];
+    }
+    const errors = f.issues.filter(i => i.severity !== 'warning');
+    const head = errors.length
+      ? h('p', { className: 'mlp-kernel-error', 'data-mlp-kernel': 'invalid' }, `${errors.length} error(s):`)
+      : h('p', { className: 'mlp-kernel-ok', 'data-mlp-kernel': 'valid' }, '✓ Valid');
+    const items = f.issues.map(i =>
+      h(
+        'li',
+        {
+          className: i.severity === 'warning' ? 'mlp-kernel-warning' : 'mlp-kernel-error',
+          onclick: () => i.line && this._goToLine(i.line)
+        },
+        i.line ? `line ${i.line}` : 'file',
+        i.field ? ` · ${i.field}` : '',
+        `: ${i.message}`
+      )
+    );
+    return [head, h('ul', {}, ...items)];
+  }
+
+  private _goToLine(line: number): void {
+    const editor = this._editor;
+    if (!editor) {
+      return;
+    }
+    const lines = editor.value.split('\n');
+    const start = lines.slice(0, line - 1).join('\n').length + (line > 1 ? 1 : 0);
+    editor.focus();
+    editor.setSelectionRange(start, start + (lines[line - 1] ?? '').length);
+  }
+
+  private async _validate(f: IFileState): Promise<void> {
+    const text = f.text;
+    f.validating = true;
+    try {
+      const r = await postJSON<{ issues: IIssue[] }>(
+        `kernelspecs/${this.kernelspec}/files/${f.info.file}/validate`,
+        { content: text }
+      );
+      if (text === f.text) {
+        f.issues = r.issues;
+      }
+    } catch (error) {
+      f.issues = [{ message: `Validation failed: ${describe(error)}`, severity: 'error' }];
+    } finally {
+      f.validating = false;
+    }
+    const el = this.node.querySelector('[data-mlp-kernel="issues"]');
+    if (el && this._tab === f.info.file) {
+      replaceChildren(el, ...this._issueNodes(f));
+    }
+  }
+
+  private _review(f: IFileState): void {
+    const area = this.node.querySelector('[data-mlp-kernel="review-area"]');
+    if (!area) {
+      return;
+    }
+    const diff = unifiedDiff(f.saved, f.text);
+    if (!diff) {
+      replaceChildren(area, h('p', {}, 'No changes to save.'));
+      return;
+    }
+    const pre = h('pre', { className: 'mlp-kernel-Admin-diff', 'data-mlp-kernel': 'diff' });
+    for (const line of diff.split('\n')) {
+      const cls = line.startsWith('+') ? 'add' : line.startsWith('-') ? 'del' : line.startsWith('@@') ? 'hunk' : '';
+      pre.appendChild(h('div', { className: `mlp-kernel-diff-${cls}` }, line));
+    }
+    replaceChildren(
+      area,
+      h('h3', {}, `Changes to ${f.info.file}`),
+      pre,
+      h(
+        'button',
+        { className: 'jp-mod-styled jp-mod-accept', 'data-mlp-kernel': 'confirm-save', onclick: () => void this._save(f) },
+        'Save'
+      ),
+      h('button', { className: 'jp-mod-styled', onclick: () => replaceChildren(area) }, 'Cancel')
+    );
+  }
+
+  private async _save(f: IFileState): Promise<void> {
+    try {
+      const r = await postJSON<{ sha256: string; version: IVersion }>(
+        `kernelspecs/${this.kernelspec}/files/${f.info.file}`,
+        { content: f.text, base_sha256: f.sha256 },
+        'PUT'
+      );
+      f.saved = f.text;
+      f.sha256 = r.sha256;
+      this._notice = `Saved ${f.info.file} (version ${r.version.version}).`;
+    } catch (error) {
+      if (error instanceof ApiError && error.issues.length) {
+        f.issues = error.issues;
+      }
+      const prefix = error instanceof ApiError && error.status === 403 ? 'Saving refused' : 'Not saved';
+      this._notice = `${prefix}: ${describe(error)}`;
+    }
+    this._history.delete(f.info.file);
+    this._render();
+  }
+
+  private _renderForm(): HTMLElement {
+    const member = h('select', { 'data-mlp-kernel': 'render-member' });
+    for (const m of this._members) {
+      member.appendChild(h('option', { value: m }, m));
+    }
+    const flavor = h('select', { 'data-mlp-kernel': 'render-flavor' });
+    for (const fl of this._flavors) {
+      flavor.appendChild(h('option', { value: fl }, fl));
+    }
+    const user = h('input', { type: 'text', placeholder: 'user (default: you)', 'data-mlp-kernel': 'render-user' });
+    const out = h('div', { 'data-mlp-kernel': 'render-output' });
+    const run = async (): Promise<void> => {
+      replaceChildren(out, h('p', {}, 'Rendering…'));
+      const files: Record<string, string> = {};
+      for (const [name, f] of this._files) {
+        if (f.text !== f.saved) {
+          files[name] = f.text;
+        }
+      }
+      try {
+        const r = await postJSON<{ pod: unknown; secret: unknown }>(`kernelspecs/${this.kernelspec}/render`, {
+          member: member.value,
+          flavor: flavor.value,
+          user: user.value || undefined,
+          files
+        });
+        replaceChildren(out, h('pre', { className: 'mlp-kernel-Admin-render' }, JSON.stringify(r.pod, null, 2)));
+      } catch (error) {
+        const issues = error instanceof ApiError ? error.issues : [];
+        replaceChildren(
+          out,
+          h('p', { className: 'mlp-kernel-error' }, describe(error)),
+          h('ul', {}, ...issues.map(i => h('li', {}, i.line ? `line ${i.line}: ${i.message}` : i.message)))
+        );
+      }
+    };
+    return h(
+      'details',
+      { className: 'mlp-kernel-Admin-section' },
+      h('summary', {}, 'Dry run: render the Pod (uses your unsaved edits)'),
+      h('label', {}, 'Member ', member),
+      h('label', {}, ' Flavor ', flavor),
+      h('label', {}, ' ', user),
+      h('button', { className: 'jp-mod-styled', 'data-mlp-kernel': 'render', onclick: () => void run() }, 'Render'),
+      out
+    );
+  }
+
+  private _historyView(f: IFileState): HTMLElement {
+    const list = h('div', { 'data-mlp-kernel': 'history' });
+    const details = h(
+      'details',
+      { className: 'mlp-kernel-Admin-section' },
+      h('summary', {}, 'History'),
+      list
+    ) as HTMLDetailsElement;
+    details.addEventListener('toggle', () => {
+      if (details.open) {
+        void this._loadHistory(f, list);
+      }
+    });
+    return details;
+  }
+
+  private async _loadHistory(f: IFileState, list: HTMLElement): Promise<void> {
+    try {
+      const r = await requestAPI<{ versions: IVersion[] }>(
+        `kernelspecs/${this.kernelspec}/files/${f.info.file}/history`
+      );
+      if (!r.versions.length) {
+        replaceChildren(list, h('p', {}, 'No saved versions yet.'));
+        return;
+      }
+      const rows = r.versions.map(v =>
+        h(
+          'tr',
+          {},
+          h('td', {}, new Date(v.at).toLocaleString()),
+          h('td', {}, v.user),
+          h('td', {}, v.action),
+          h('td', {}, v.sha256.slice(0, 12)),
+          h(
+            'td',
+            {},
+            h(
+              'button',
+              {
+                className: 'jp-mod-styled',
+                onclick: async () => {
+                  const old = await requestAPI<{ content: string }>(
+                    `kernelspecs/${this.kernelspec}/files/${f.info.file}/history/${v.version}`
+                  );
+                  f.text = old.content;
+                  this._notice = `Loaded version ${v.version} into the editor: review and save to roll back.`;
+                  this._render();
+                  void this._validate(f);
+                }
+              },
+              'Load into editor'
+            )
+          )
+        )
+      );
+      replaceChildren(
+        list,
+        h('table', { className: 'mlp-kernel-Admin-table' }, h('tr', {}, ...['When', 'Who', 'What', 'sha256', ''].map(t => h('th', {}, t))), ...rows)
+      );
+    } catch (error) {
+      replaceChildren(list, h('p', { className: 'mlp-kernel-error' }, describe(error)));
+    }
+  }
+
+  private _fleetView(): HTMLElement {
+    const out = h('div', { 'data-mlp-kernel': 'fleet' }, h('p', {}, 'Loading…'));
+    const load = async (): Promise<void> => {
+      try {
+        const r = await requestAPI<{ kernels: IFleetKernel[] }>('fleet');
+        const head = h('tr', {}, ...['User', 'Kernel', 'State', 'Member', 'Flavor', 'GPU', 'Since', 'Cost'].map(t => h('th', {}, t)));
+        const rows = r.kernels.map(k =>
+          h(
+            'tr',
+            {},
+            h('td', {}, k.user),
+            h('td', {}, k.kernel_id.slice(0, 8)),
+            h('td', {}, k.state),
+            h('td', {}, `${k.member ?? '-'}${k.public ? ' (public)' : ''}`),
+            h('td', {}, k.flavor ?? '-'),
+            h('td', {}, k.gpu_model ? `${k.gpu_model} x${k.gpu_count}` : '-'),
+            h('td', {}, k.since ? `${formatDuration((Date.now() - Date.parse(k.since)) / 1000)} ago` : '-'),
+            h('td', {}, formatCost(k.cost_so_far))
+          )
+        );
+        replaceChildren(
+          out,
+          r.kernels.length
+            ? h('table', { className: 'mlp-kernel-Admin-table' }, head, ...rows)
+            : h('p', {}, 'No GPU (auto) kernels on this server.')
+        );
+      } catch (error) {
+        replaceChildren(out, h('p', { className: 'mlp-kernel-error' }, describe(error)));
+      }
+    };
+    void load();
+    return h(
+      'div',
+      {},
+      h('button', { className: 'jp-mod-styled', onclick: () => void load() }, 'Refresh'),
+      out
+    );
+  }
+
+  private _files = new Map<string, IFileState>();
+  private _history = new Map<string, IVersion[]>();
+  private _members: string[] = [];
+  private _flavors: string[] = [];
+  private _me: { username: string; is_admin: boolean; why_not: string } | null = null;
+  private _tab = '';
+  private _notice = '';
+  private _debounce = 0;
+  private _editor: HTMLTextAreaElement | null = null;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof ApiError) {
+    return `${error.message} (HTTP ${error.status})`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

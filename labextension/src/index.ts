@@ -1,0 +1,125 @@
+/**
+ * mlp-kernel's JupyterLab extension: two plugins.
+ *
+ * - `mlp-kernel:plugin` (every user): status bar item and GPU panel for the active GPU (auto) notebook, fed
+ *   by the kernel's `mlp_kernel.status` comm, and notifications for events a user must not miss.
+ * - `mlp-kernel:admin`: the admin page (command palette and launcher), backed by the server extension's
+ *   REST API; the server decides who may save.
+ */
+
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, MainAreaWidget, Notification } from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStatusBar } from '@jupyterlab/statusbar';
+
+import { AdminWidget } from './admin';
+import { eventNotification } from './format';
+import { GpuPanel } from './panel';
+import { StatusConnection } from './statuscomm';
+import { GpuStatusItem } from './statusbar';
+
+const PLUGIN_ID = 'mlp-kernel:plugin';
+
+namespace CommandIDs {
+  export const openPanel = 'mlp-kernel:open-gpu-panel';
+  export const openAdmin = 'mlp-kernel:open-admin';
+}
+
+const statusPlugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'GPU (auto) status bar item, GPU panel and notifications.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [IStatusBar, ISettingRegistry, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    statusBar: IStatusBar | null,
+    settingRegistry: ISettingRegistry | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const connection = new StatusConnection({ kernelSpecNames: ['gpu-auto'], probeAllKernels: false });
+    const panel = new GpuPanel(connection);
+
+    const follow = (): void => connection.setSession(tracker.currentWidget?.sessionContext ?? null);
+    tracker.currentChanged.connect(follow);
+    follow();
+
+    app.commands.addCommand(CommandIDs.openPanel, {
+      label: 'Show GPU (auto) status',
+      execute: () => {
+        if (!panel.isAttached) {
+          app.shell.add(panel, 'right', { rank: 900 });
+        }
+        app.shell.activateById(panel.id);
+      }
+    });
+    if (restorer) {
+      restorer.add(panel, 'mlp-kernel-gpu-panel');
+    }
+
+    connection.event.connect((_, event) => {
+      const n = eventNotification(event, connection.status);
+      const options = { autoClose: n.sticky ? (false as const) : 5000 };
+      Notification[n.level](n.text, options);
+    });
+
+    if (statusBar) {
+      const item = new GpuStatusItem(connection, () => void app.commands.execute(CommandIDs.openPanel));
+      statusBar.registerStatusItem('mlp-kernel:status', {
+        item,
+        align: 'left',
+        rank: 5,
+        isActive: () => item.isActiveItem,
+        activeStateChanged: item.activeStateChanged
+      });
+    }
+
+    if (settingRegistry) {
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          const apply = (): void =>
+            connection.setOptions({
+              kernelSpecNames: settings.get('kernelSpecNames').composite as string[],
+              probeAllKernels: settings.get('probeAllKernels').composite as boolean
+            });
+          settings.changed.connect(apply);
+          apply();
+        })
+        .catch(reason => console.warn('mlp-kernel: cannot load settings', reason));
+    }
+  }
+};
+
+const adminPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'mlp-kernel:admin',
+  description: 'Admin page for the GPU (auto) kernelspec templates, placement policy and fleet.',
+  autoStart: true,
+  optional: [ICommandPalette, ILauncher],
+  activate: (app: JupyterFrontEnd, palette: ICommandPalette | null, launcher: ILauncher | null) => {
+    let widget: MainAreaWidget<AdminWidget> | null = null;
+    app.commands.addCommand(CommandIDs.openAdmin, {
+      label: 'GPU (auto) admin',
+      caption: 'Edit the GPU (auto) pod template, kernel defaults and placement policy; view the fleet',
+      execute: () => {
+        if (!widget || widget.isDisposed) {
+          widget = new MainAreaWidget({ content: new AdminWidget() });
+          widget.id = 'mlp-kernel-admin-page';
+          widget.title.label = 'GPU (auto) admin';
+          widget.title.closable = true;
+        }
+        if (!widget.isAttached) {
+          app.shell.add(widget, 'main');
+        }
+        app.shell.activateById(widget.id);
+      }
+    });
+    palette?.addItem({ command: CommandIDs.openAdmin, category: 'GPU (auto)' });
+    launcher?.add({ command: CommandIDs.openAdmin, category: 'Other', rank: 50 });
+  }
+};
+
+export default [statusPlugin, adminPlugin];
