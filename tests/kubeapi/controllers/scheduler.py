@@ -101,10 +101,11 @@ class Scheduler(Controller):
             p["spec"]["nodeName"] = node
             set_condition(p.setdefault("status", {}), "PodScheduled", "True", reason="", message="")
             return True
-        bound = self.store.mutate(pods_t, ns, name, bind)
-        if bound is not None and bound["spec"].get("nodeName") == node:
-            record_event(self.store, bound, "Scheduled", f"Successfully assigned {ns}/{name} to {node}",
-                         component="default-scheduler")
+        with self.store.lock:  # the event lands before the kubelet can react to the binding
+            bound = self.store.mutate(pods_t, ns, name, bind)
+            if bound is not None and bound["spec"].get("nodeName") == node:
+                record_event(self.store, bound, "Scheduled", f"Successfully assigned {ns}/{name} to {node}",
+                             component="default-scheduler")
 
     def _unschedulable(self, pod: Obj, why: str, total: int) -> None:
         message = f"0/{total} nodes are available: {why or 'no nodes registered'}."

@@ -1,0 +1,142 @@
+"""The test kubelet: real processes, env and Secret volumes, status transitions, kill on delete, OOM, logs."""
+
+from __future__ import annotations
+
+import sys
+
+import psutil
+import pytest
+from kubernetes import client
+
+from .builders import python_pod
+from .fixtures import PRIVATE_NODES
+from .members import Member
+
+
+@pytest.fixture
+def core(kube_member):
+    return client.CoreV1Api(kube_member.api_client())
+
+
+def _reasons(core, name: str) -> list[str]:
+    events = core.list_namespaced_event("default", field_selector=f"involvedObject.name={name}").items
+    return [e.reason for e in sorted(events, key=lambda e: int(e.metadata.resource_version))]
+
+
+def test_pod_runs_to_success_with_exit_code(kube_member, core):
+    core.create_namespaced_pod("default", python_pod("ok", "print('hi')"))
+    pod = kube_member.wait_for_pod_phase("default", "ok", ("Succeeded", "Failed"))
+    assert pod["status"]["phase"] == "Succeeded"
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (term["exitCode"], term["reason"]) == (0, "Completed")
+    assert core.read_namespaced_pod_log("ok", "default").strip() == "hi"
+
+
+def test_failing_process_sets_failed_and_exit_code(kube_member, core):
+    core.create_namespaced_pod("default", python_pod("bad", "raise SystemExit(3)"))
+    pod = kube_member.wait_for_pod_phase("default", "bad", ("Succeeded", "Failed"))
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (pod["status"]["phase"], term["exitCode"], term["reason"]) == ("Failed", 3, "Error")
+
+
+def test_running_pod_has_pod_ip_ready_condition_and_kubelet_events(kube_member, core):
+    core.create_namespaced_pod("default", python_pod("run"))
+    kube_member.wait_for_pod_phase("default", "run", "Running")
+    pod = core.read_namespaced_pod("run", "default")
+    assert pod.status.pod_ip == "127.0.0.1"
+    assert pod.status.container_statuses[0].state.running is not None
+    assert {c.type: c.status for c in pod.status.conditions}["Ready"] == "True"
+    assert _reasons(core, "run") == ["Scheduled", "Pulling", "Pulled", "Created", "Started"]
+
+
+def test_env_and_secret_volume_reach_the_process(kube_member, core):
+    core.create_namespaced_secret("default", {"metadata": {"name": "conn"},
+                                              "stringData": {"connection.json": '{"key": "s3cret"}', "token": "t0k"}})
+    code = ("import json, os; d = json.load(open('/etc/kernel/connection.json')); "
+            "print(d['key'], os.environ['TOKEN'], os.environ['PLAIN'], os.environ['CONN_FILE'].endswith("
+            "'/etc/kernel/connection.json'), os.environ['CONN_FILE'].startswith(os.environ['MLP_TEST_MOUNT_ROOT']))")
+    pod = python_pod("envs", code, env=[
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "conn", "key": "token"}}},
+        {"name": "PLAIN", "value": "v-$(TOKEN)"},
+        {"name": "CONN_FILE", "value": "/etc/kernel/connection.json"}],
+        volume_mounts=[{"name": "conn", "mountPath": "/etc/kernel", "readOnly": True}],
+        volumes=[{"name": "conn", "secret": {"secretName": "conn"}}])
+    core.create_namespaced_pod("default", pod)
+    done = kube_member.wait_for_pod_phase("default", "envs", ("Succeeded", "Failed"))
+    log = core.read_namespaced_pod_log("envs", "default")
+    assert done["status"]["phase"] == "Succeeded", log
+    assert log.split() == ["s3cret", "t0k", "v-t0k", "True", "True"]
+
+
+def test_missing_secret_keeps_pod_pending_with_failed_mount_event(kube_member, core):
+    core.create_namespaced_pod("default", python_pod("nosecret", volume_mounts=[{"name": "v", "mountPath": "/x"}],
+                                                     volumes=[{"name": "v", "secret": {"secretName": "absent"}}]))
+    kube_member.wait_for(lambda: "FailedMount" in _reasons(core, "nosecret"), what="FailedMount event")
+    assert core.read_namespaced_pod("nosecret", "default").status.phase == "Pending"
+    core.create_namespaced_secret("default", {"metadata": {"name": "absent"}, "stringData": {"a": "b"}})
+    kube_member.wait_for_pod_phase("default", "nosecret", "Running")
+
+
+def test_delete_sends_sigterm_then_sigkill_after_grace(kube_member, core):
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); " \
+           "time.sleep(300)"
+    core.create_namespaced_pod("default", python_pod("stubborn", code, grace=1))
+    kube_member.wait_for(lambda: "up" in core.read_namespaced_pod_log("stubborn", "default"), what="process up")
+    proc = psutil.Process(kube_member.kubelet.process("default", "stubborn").pid)
+    deleted = core.delete_namespaced_pod("stubborn", "default")
+    assert deleted.metadata.deletion_timestamp is not None
+    kube_member.wait_for(lambda: kube_member.find("v1", "Pod", "stubborn", "default") is None, timeout=30,
+                         what="pod removal after SIGKILL")
+    assert not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    assert "Killing" in _reasons(core, "stubborn")
+
+
+def test_oom_kill_sets_reason_oomkilled(kube_member, core):
+    core.create_namespaced_pod("default", python_pod("hog"))
+    kube_member.wait_for_pod_phase("default", "hog", "Running")
+    kube_member.oom_kill_pod("default", "hog")
+    pod = kube_member.wait_for_pod_phase("default", "hog", "Failed")
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (term["reason"], term["exitCode"]) == ("OOMKilled", 137)
+
+
+def test_image_pull_delay_shows_container_creating(tmp_path):
+    member = Member("pull", nodes=PRIVATE_NODES, kubelet_options={"root_dir": tmp_path, "pull_delays":
+                                                                   {"big/image:1": 1.5}}).start()
+    try:
+        core = client.CoreV1Api(member.api_client())
+        core.create_namespaced_pod("default", python_pod("slow", image="big/image:1"))
+        member.wait_for(lambda: "Pulling" in _reasons(core, "slow"), what="Pulling event")
+        waiting = core.read_namespaced_pod("slow", "default").status.container_statuses[0].state.waiting
+        assert waiting.reason == "ContainerCreating"
+        member.wait_for_pod_phase("default", "slow", "Running")
+    finally:
+        member.stop()
+
+
+def test_container_without_command_fails_with_clear_event(kube_member, core):
+    pod = python_pod("nocmd")
+    del pod["spec"]["containers"][0]["command"]
+    core.create_namespaced_pod("default", pod)
+    kube_member.wait_for(lambda: "Failed" in _reasons(core, "nocmd"), what="Failed event")
+    events = core.list_namespaced_event("default", field_selector="involvedObject.name=nocmd").items
+    assert any("explicit command" in e.message for e in events)
+
+
+def test_no_orphan_processes_after_teardown(tmp_path):
+    member = Member("orphans", nodes=PRIVATE_NODES, kubelet_options={"root_dir": tmp_path}).start()
+    core = client.CoreV1Api(member.api_client())
+    code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']);" \
+           " print('up', flush=True); time.sleep(300)"
+    for i in range(2):
+        core.create_namespaced_pod("default", python_pod(f"p{i}", code))
+    for i in range(2):
+        member.wait_for(lambda i=i: "up" in core.read_namespaced_pod_log(f"p{i}", "default"), what="processes up")
+    pids = member.kubelet.pids()
+    family = [psutil.Process(pid) for pid in pids]
+    family += [child for proc in family for child in proc.children(recursive=True)]
+    assert len(family) == 4
+    member.stop()
+    alive = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], f"orphan processes after stop: {alive}"
+    assert sys.executable  # the kubelet ran this interpreter for `python`
