@@ -102,7 +102,7 @@ def classify_exit(pod: dict[str, Any] | None, workload: WorkloadState | None, wh
         return ExitInfo(
             "evicted", f"Your GPU kernel on {where} was stopped ({d_reason}: {d_message}). {NEXT}"
         )
-    if term:
+    if term and not pod.get("metadata", {}).get("deletionTimestamp"):  # else: it ended because it was deleted
         code = term.get("exitCode")
         why = term.get("reason") or "Error"
         if code == 0:

@@ -20,7 +20,10 @@ from . import names
 from .exits import classify_exit, kernel_status, terminated
 from .queue import QueuePosition, WorkloadState
 
-FATAL_WAITING = {
+# Container waiting reasons that end a launch once they persisted for ``Timeouts.stuck_s``. The kubelet retries
+# them all, and some clear on their own (a Secret volume mounted a moment after the pod was scheduled, a
+# registry hiccup), so they are not fatal at first sight; but a typo in an image name never clears.
+STUCK_WAITING = {
     "ErrImagePull": "the image cannot be pulled",
     "ImagePullBackOff": "the image cannot be pulled",
     "InvalidImageName": "the image name is invalid",
@@ -37,6 +40,7 @@ class Timeouts:
     scheduling_s: float = 300.0  # admitted, waiting for kube-scheduler to find a node
     pulling_s: float = 900.0  # scheduled, image pull and container start
     connecting_s: float = 120.0  # container running, kernel ports not answering yet
+    stuck_s: float = 60.0  # a container waiting reason in STUCK_WAITING (image pull errors, ...)
 
 
 @dataclass
@@ -59,6 +63,7 @@ class LaunchTracker:
     deleted: bool = False
     last: tuple[Phase, str] | None = None
     phase_since: float = 0.0
+    stuck_since: float | None = None
 
     # --- inputs -----------------------------------------------------------------------------------------
     def on_pod(self, pod: dict[str, Any]) -> None:
@@ -132,7 +137,7 @@ class LaunchTracker:
         }
         return text, detail
 
-    def _fail_if_broken(self) -> None:
+    def _fail_if_broken(self, now: float) -> None:
         pod = self.pod or {}
         if self.deleted:
             info = classify_exit(pod, self.workload, self.where)
@@ -143,8 +148,12 @@ class LaunchTracker:
             info = classify_exit(pod, self.workload, self.where)
             raise LaunchError(f"The GPU kernel failed to start. {info.message}")
         waiting = ((kernel_status(pod) or {}).get("state") or {}).get("waiting") or {}
-        why = FATAL_WAITING.get(str(waiting.get("reason")))
-        if why:
+        why = STUCK_WAITING.get(str(waiting.get("reason")))
+        if not why:
+            self.stuck_since = None
+            return
+        self.stuck_since = now if self.stuck_since is None else self.stuck_since
+        if now - self.stuck_since > self.timeouts.stuck_s:
             raise LaunchError(
                 f"The GPU kernel cannot start on {self.where}: {why} ({waiting.get('reason')}: "
                 f"{waiting.get('message') or 'no detail'}). Ask your admin to check the image in the "
@@ -155,7 +164,7 @@ class LaunchTracker:
         """The event that describes the launch now; raises ``LaunchError`` when it cannot succeed."""
         if self.pod is None:
             return None
-        self._fail_if_broken()
+        self._fail_if_broken(now)
         pod = self.pod
         node = pod.get("spec", {}).get("nodeName")
         flavor = (self.workload.flavor if self.workload else None) or self.flavor
