@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlp_kernel.simulate import generate, generate_sessions
 from mlp_kernel.simulate import distributions as d
+from mlp_kernel.simulate import generate, generate_sessions
 from mlp_kernel.simulate.generator import cell_duration_quantiles
 from mlp_kernel.simulate.trace_stats import compare, samples
 
@@ -51,7 +51,8 @@ def test_cpu_cells_are_the_short_ones_but_pooled_durations_keep_the_published_sh
 
 
 def test_same_seed_same_trace_and_different_seed_different_trace():
-    a, b, c = generate(users=5, days=2, seed=1), generate(users=5, days=2, seed=1), generate(users=5, days=2, seed=2)
+    a, b = generate(users=5, days=2, seed=1), generate(users=5, days=2, seed=1)
+    c = generate(users=5, days=2, seed=2)
     assert a.sessions == b.sessions
     assert a.sessions != c.sessions
 

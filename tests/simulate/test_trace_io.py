@@ -1,4 +1,4 @@
-"""Trace files: JSON lines and CSV read into the same Trace, round trips, and errors that name line and field."""
+"""Trace files: JSON lines and CSV read into the same Trace, round trips, errors naming line and field."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from mlp_kernel.simulate import Cell, Session, Trace, TraceError, generate, read
 
 JSONL = """\
 # exported from jupyter_server logs
-{"event": "open", "session": "s1", "user": "alice", "t": "2026-03-02T09:00:00Z", "burstable": true, "budget": "flex"}
+{"event": "open", "session": "s1", "user": "alice", "t": "2026-03-02T09:00:00Z", "burstable": true, \
+"budget": "flex"}
 {"event": "cell", "session": "s1", "t": "2026-03-02T09:02:00Z", "duration": "6m", "gpus": 1}
 {"event": "cell", "session": "s1", "t": "2026-03-02T09:20:00Z", "duration": 90, "gpus": 0}
 {"event": "close", "session": "s1", "t": "2026-03-02T18:00:00Z"}
@@ -65,15 +66,18 @@ def test_a_generated_trace_round_trips(tmp_path, suffix):
             b.session_id, b.user, b.burstable, b.budget, len(b.cells))
         assert a.close_s == pytest.approx(b.close_s, abs=1e-3)
         for x, y in zip(a.cells, b.cells, strict=True):
-            assert (x.start_s, x.duration_s, x.gpus) == pytest.approx((y.start_s, y.duration_s, y.gpus), abs=1e-3)
+            assert (x.start_s, x.duration_s, x.gpus) == pytest.approx(
+                (y.start_s, y.duration_s, y.gpus), abs=1e-3)
 
 
 @pytest.mark.parametrize(("line", "message"), [
-    ('{"event": "cell", "session": "s1", "t": 5, "duration": "soon", "gpus": 1}', "t.jsonl:2: field 'duration'"),
+    ('{"event": "cell", "session": "s1", "t": 5, "duration": "soon", "gpus": 1}',
+     "t.jsonl:2: field 'duration'"),
     ('{"event": "cell", "session": "s1", "t": 5, "duration": 5, "gpus": 1.5}', "t.jsonl:2: field 'gpus'"),
     ('{"event": "launch", "session": "s1", "t": 5}', "t.jsonl:2: field 'event'"),
     ('{"event": "cell", "t": 5, "duration": 5}', "t.jsonl:2: field 'session' is missing"),
-    ('{"event": "cell", "session": "s1", "t": "2026-01-01T00:00:00Z", "duration": 5}', "mixes ISO timestamps"),
+    ('{"event": "cell", "session": "s1", "t": "2026-01-01T00:00:00Z", "duration": 5}',
+     "mixes ISO timestamps"),
     ("not json", "t.jsonl:2: not valid JSON"),
     ('{"event": "open", "session": "s1", "t": 1}', "session 's1' is opened twice"),
 ])
