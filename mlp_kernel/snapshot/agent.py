@@ -35,7 +35,7 @@ MANIFEST = "manifest.json"
 
 # Names IPython puts in every namespace; names starting with "_" (``_``, ``__``, ``_i3``, ``_oh`` ...) are
 # skipped by the prefix rule.
-_IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
+_IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
 
 
 class _OverCap(Exception):
@@ -157,6 +157,22 @@ def _why_unsaveable(value):
         cls = getattr(module, type_name, None) if module is not None else None
         if isinstance(cls, type) and isinstance(value, cls):
             return reason
+    return None
+
+
+def _has_cloudpickle():
+    try:
+        import cloudpickle  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _needs_cloudpickle(value):
+    """Without cloudpickle, plain pickle would save notebook code *by name*, which a fresh kernel lacks."""
+    code = isinstance(value, (types.FunctionType, type)) and getattr(value, "__module__", None) == "__main__"
+    if (code or type(value).__module__ == "__main__") and not _has_cloudpickle():
+        return "defined in the notebook; install cloudpickle in the kernel image to carry it"
     return None
 
 
@@ -287,7 +303,7 @@ def _write_entries(user_ns, names, data_dir, max_bytes, skipped):
         if isinstance(value, types.ModuleType):
             entries.append({"name": name, "kind": "module", "module": value.__name__, "bytes": 0})
             continue
-        reason = _why_unsaveable(value)
+        reason = _why_unsaveable(value) or _needs_cloudpickle(value)
         if reason is not None:
             skipped[name] = reason
             continue
@@ -604,6 +620,11 @@ def restore(params_json):
             _check_private(data_dir)
             shell, user_ns = _user_namespace()
             restored, skipped, notes, total = _restore_entries(manifest["entries"], data_dir, user_ns)
+            here = ".".join(str(n) for n in sys.version_info[:2])
+            saved_under = ".".join(str(manifest.get("python", "")).split(".")[:2])
+            if saved_under and saved_under != here:
+                for name in skipped:
+                    skipped[name] += f" (saved under Python {saved_under}, this kernel runs {here})"
             for name, reason in (manifest.get("skipped") or {}).items():
                 skipped.setdefault(name, "not saved: " + str(reason))
             count = manifest.get("execution_count")

@@ -76,3 +76,21 @@ async def test_a_value_whose_module_is_gone_is_reported_at_restore(
     assert report.skipped["only_here"].startswith("could not be restored: ModuleNotFoundError")
     assert report.skipped["thing"].startswith("could not be restored: ModuleNotFoundError")
     assert await second.value("fine") == 42
+
+
+async def test_without_cloudpickle_notebook_code_is_named_not_silently_lost(
+    kernels: KernelFactory, tmp_path: Path
+) -> None:
+    """An image without cloudpickle still carries data; notebook-defined code is reported at snapshot time."""
+    first = await kernels()
+    await first.run(
+        "import sys\nsys.modules['cloudpickle'] = None  # as if the image lacked it\n"
+        "def f():\n    return 1\nclass C:\n    pass\nc = C()\ndata = {'k': [1, 2]}\n"
+    )
+    report = await take_snapshot(first, tmp_path / "snap")
+    reason = "defined in the notebook; install cloudpickle in the kernel image to carry it"
+    assert report.skipped == {"f": reason, "C": reason, "c": reason}
+    await shutdown(first)
+    second = await kernels()
+    await restore_into(second, tmp_path / "snap")
+    assert await second.value("data") == {"k": [1, 2]}
