@@ -66,6 +66,8 @@ class KubeApiServer:
         self.context: str = name
         self._http: ApiHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._installing = False
+        self.store.subscribe(self._on_crd_change)
         self.crd_dir = Path(crd_dir) if crd_dir else None
         if self.crd_dir is not None and self.crd_dir.is_dir():
             for crd in load_crds(str(self.crd_dir)):
@@ -140,11 +142,36 @@ class KubeApiServer:
         self.registry.add(rtype)
         crd_type = self.registry.get("apiextensions.k8s.io", "customresourcedefinitions")
         if self.store.find(crd_type, None, crd["metadata"]["name"]) is None:
-            stored = {k: v for k, v in crd.items() if k != "status"}
-            stored["status"] = {"conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}],
-                                "acceptedNames": crd["spec"]["names"], "storedVersions": [rtype.storage_version]}
-            self.store.create(crd_type, stored)
+            # The stored copy elides the (megabyte-sized) schemas: deep-copying them on every read would make
+            # start-up slow, and clients only read CRDs to learn what is installed. Validation uses rtype.schemas.
+            spec = dict(crd["spec"])
+            spec["versions"] = [{**v, "schema": {"openAPIV3Schema": {
+                "type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                "description": "schema elided by the test apiserver (it still validates with the full schema)"}}}
+                for v in crd["spec"]["versions"]]
+            stored = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                      "metadata": {"name": crd["metadata"]["name"],
+                                   "annotations": dict(crd["metadata"].get("annotations") or {})},
+                      "spec": spec,
+                      "status": {"conditions": [{"type": "Established", "status": "True",
+                                                 "reason": "InitialNamesAccepted"}],
+                                 "acceptedNames": crd["spec"]["names"], "storedVersions": [rtype.storage_version]}}
+            self._installing = True
+            try:
+                self.store.create(crd_type, stored)
+            finally:
+                self._installing = False
         return rtype
+
+    def _on_crd_change(self, event: Any) -> None:
+        """CRDs created or deleted through the API start or stop being served, as on a real cluster."""
+        if event.rtype.key != ("apiextensions.k8s.io", "customresourcedefinitions") or self._installing:
+            return
+        if event.type == "ADDED":
+            self.registry.add(resource_from_crd(event.new))
+        elif event.type == "DELETED":
+            spec = event.new["spec"]
+            self.registry.remove(spec["group"], spec["names"]["plural"])
 
     # -- in-process convenience (tests and fixtures; no HTTP) -----------------------------------------
 
