@@ -328,7 +328,7 @@ class GatewayKernel:
                 f"Idle timeout: {format_duration(cmd.idle_s) if cmd.idle_s else 'off (never released)'}"
             )
         if cmd.keep is not None:
-            self.requests.keep, self.requests.keep_max_bytes = cmd.keep, cmd.keep_max_bytes
+            self.requests.set_keep(cmd.keep, cmd.keep_max_bytes)
             out.append(
                 "Variables are kept across releases" if cmd.keep else "Variables are not kept across releases"
             )
@@ -360,7 +360,7 @@ class GatewayKernel:
                 else:
                     out.append(await self._release("user", "on request (%gpu release)"))
             elif verb == "forget":
-                out.append(self.requests.forget())
+                out.append(await self.requests.forget(self.link))
         self._publish_status()
         return "\n".join(out)
 
@@ -459,7 +459,14 @@ class GatewayKernel:
         try:
             self.status.state, self.status.message = "releasing", f"Releasing the GPU {why}"
             self._publish_status()
-            note = await self.requests.before_release(self, link, reason)
+            ok, note = await self.requests.before_release(self, link, reason)
+            if not ok and reason == "idle":
+                # Never drop a user's state unasked: keep the kernel, try again after another idle period.
+                self.status.last_activity = time.time()
+                self.status.state, self.status.message = "running", f"{note} The GPU kernel was kept."
+                self._event("error", self.status.message)
+                self._publish_status()
+                return self.status.message
             self.link = None
             if self._exit_watch:
                 self._exit_watch.cancel()

@@ -20,6 +20,7 @@ from ..backends.base import RemoteKernel
 from ..placement import ClusterState, Policy, PolicyError, decide, load_policy
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import parse_duration
+from .carryover import CarryOver
 from .config import GatewayConfig
 from .launch import LaunchFailed
 from .magic import MagicError, parse_magics
@@ -53,8 +54,7 @@ class RequestState:
             self.idle_timeout_s = parse_duration(str(config.idle_timeout))
         if config.launch_timeout not in (None, ""):
             self.launch_timeout_s = parse_duration(str(config.launch_timeout))
-        self.keep = bool(self.policy.snapshot.enabled) if self.policy else False
-        self.keep_max_bytes: int | None = None
+        self.carry = CarryOver(self.policy, config.kernel_id, config.user)
         self.deferred_silent: list[str] = []
         if self.policy and config.defaults:
             tokens = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in config.defaults.items())
@@ -149,16 +149,21 @@ class RequestState:
         if self.config.record_path:
             Path(self.config.record_path).unlink(missing_ok=True)
 
-    async def before_release(self, kernel: GatewayKernel, link: RemoteLink, reason: str) -> str:
-        """Hook run before a remote kernel is released; returns a note for the user."""
-        return ""
+    async def before_release(self, kernel: GatewayKernel, link: RemoteLink, reason: str) -> tuple[bool, str]:
+        """Run before a release or move: snapshot the variables. (ok, note for the user)."""
+        return await self.carry.save(link, self.current(), kernel.status.public)
 
     async def after_connect(self, kernel: GatewayKernel, link: RemoteLink) -> str:
-        """Hook run after a new remote kernel answered; returns a note for the user."""
-        return ""
+        """Run when a new remote kernel answered: restore the variables saved at the last release."""
+        note = await self.carry.restore(link, self.current(), kernel.status.public)
+        self.carry.saved = False  # restored (or refused): the next release takes a fresh snapshot
+        return note
 
-    def forget(self) -> str:
-        return "No saved variables to forget."
+    def set_keep(self, keep: bool, max_bytes: int | None) -> None:
+        self.carry.set_keep(keep, max_bytes)
+
+    async def forget(self, link: RemoteLink | None) -> str:
+        return await self.carry.forget(link)
 
     async def on_shutdown(self) -> None:
-        return None
+        self.carry.on_shutdown()
