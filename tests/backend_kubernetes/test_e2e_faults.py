@@ -1,0 +1,87 @@
+"""A flaky API server: 5xx answers are retried, dropped watches resume, and no launch makes two pods."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mlp_kernel.backends.base import Phase
+from mlp_kernel.backends.kubernetes.objects import render_kernel_objects
+
+from .conftest import make_backend
+from .e2e import KEY, blocker, execute, kernel_pods, launch_all, spec
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def test_500s_on_create_are_retried_and_make_one_pod(backend, kube_members) -> None:
+    private = kube_members.private
+    private.faults.fail_next(2, path=r"/namespaces/jupyter/pods$", method="POST")
+    private.faults.fail_next(2, path=r"/secrets$", method="POST", code=503, reason="ServiceUnavailable")
+    launch = spec()
+    events = await launch_all(backend, launch)
+    assert events[-1].phase == Phase.CONNECTED
+    assert len(kernel_pods(private, launch.kernel_id)) == 1
+    assert sum(1 for kind, method, _ in private.faults.fired if kind == "error") == 4
+    assert (await execute(events[-1].remote, "1+1"))["output"] == "2"
+    await backend.release(events[-1].remote)
+
+
+async def test_dropped_watches_resume_and_the_launch_completes(backend, kube_members) -> None:
+    private = kube_members.private
+    blocker(private, "blocker-running", 4)
+    private.wait_for_pod_phase("jupyter", "blocker-running", "Running")
+    launch = spec()
+    seen = []
+
+    async def run() -> None:
+        async for event in backend.launch(launch):
+            seen.append(event)
+
+    task = asyncio.create_task(run())
+    while not any(e.phase == Phase.QUEUED for e in seen):
+        await asyncio.sleep(0.1)
+    for clean in (False, True, False):
+        private.faults.drop_watches(clean=clean)
+        await asyncio.sleep(0.5)
+    private.delete("v1", "Pod", "blocker-running", "jupyter")  # the admission happens while watches reconnect
+    private.faults.drop_watches()
+    await asyncio.wait_for(task, 120)
+    assert seen[-1].phase == Phase.CONNECTED
+    assert any(kind == "drop" for kind, _, _ in private.faults.fired)
+    assert len(kernel_pods(private, launch.kernel_id)) == 1
+    await backend.release(seen[-1].remote)
+
+
+async def test_a_create_whose_answer_was_lost_is_adopted(backend, kube_members, test_policy) -> None:
+    """The pod exists already because our own earlier POST succeeded but its answer never came back."""
+    private = kube_members.private
+    launch = spec()
+    _secret, pod = render_kernel_objects(backend.kernelspec_dir, test_policy, "private", "silver", "alice",
+                                         kernel_id=launch.kernel_id, generation=1, key=KEY, ports=backend.ports,
+                                         gateway=backend.gateway_id, cpu="1", memory="1Gi")
+    private.create(pod)
+    events = await launch_all(backend, launch)
+    assert events[-1].phase == Phase.CONNECTED
+    [only] = kernel_pods(private, launch.kernel_id)
+    assert only["metadata"]["name"] == pod["metadata"]["name"]
+    await backend.release(events[-1].remote)
+
+
+async def test_a_leftover_pod_of_another_gateway_is_not_adopted(kube_members, test_policy) -> None:
+    private = kube_members.private
+    launch = spec()
+    old = make_backend(kube_members, test_policy)
+    _secret, pod = render_kernel_objects(old.kernelspec_dir, test_policy, "private", "silver", "alice",
+                                         kernel_id=launch.kernel_id, generation=1, key="old-key",
+                                         ports=old.ports, gateway=old.gateway_id)
+    pod["spec"]["containers"][0]["command"] = ["python", "-c", "import time; time.sleep(600)"]
+    private.create(pod)
+    new = make_backend(kube_members, test_policy)
+    events = await launch_all(new, launch)
+    assert events[-1].remote.handle["pod"].endswith("-2")
+    assert len(kernel_pods(private, launch.kernel_id)) == 2  # the leftover is gc's business, not adopted
+    await new.release(events[-1].remote)
+    old.close()
+    new.close()
