@@ -45,6 +45,8 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
     backend = Unicode("", config=True, help="Force one backend ('local') for every member; '' = per member.")
     defaults = Dict(config=True, help="Default %gpu options of this kernelspec, e.g. {'burst': 'on'}.")
     log_level = Unicode("WARNING", config=True, help="Log level of the gateway process.")
+    kubernetes = Dict(config=True, help="KubernetesBackend options: kubeconfig, karmada_context, image, "
+                      "service_account, curve, lease_duration_s.")
     local_python = Unicode("", config=True, help="Python with ipykernel for local-backend kernels.")
 
     def _runtime(self) -> Path:
@@ -79,6 +81,7 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
             team=env.get("KERNEL_TEAM", ""),
             log_level=self.log_level,
             local_python=self.local_python,
+            kubernetes=dict(self.kubernetes),
         )
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from ..placement import ClusterState, Policy
 from .base import Backend, ExitInfo, LaunchEvent, LaunchSpec, RemoteKernel
 
 
@@ -63,6 +64,15 @@ class BackendRouter:
     def handle_record(self, remote: RemoteKernel) -> dict[str, Any]:
         backend = self._owner_of(remote)
         return {"backend": backend.name, **backend.handle_record(remote)}
+
+    async def cluster_state(self, policy: Policy) -> ClusterState:
+        """Live placement state when a member runs on a backend that can read it, else declared capacity."""
+        names = {self.force or m.backend for m in policy.members.values()}
+        for name in sorted(names):
+            reader = getattr(self.get(name), "cluster_state", None)
+            if reader is not None:
+                return await reader()  # type: ignore[no-any-return]
+        return ClusterState.from_policy(policy)
 
     async def release_record(self, record: dict[str, Any]) -> bool:
         return await self.get(str(record.get("backend") or "local")).release_record(record)

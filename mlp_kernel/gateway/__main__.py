@@ -37,7 +37,7 @@ def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
     def kubernetes() -> Backend:
         from ..backends.kubernetes import KubernetesBackend
 
-        return KubernetesBackend(policy, cfg.kernelspec_dir)  # type: ignore[arg-type]
+        return KubernetesBackend(policy, cfg.kernelspec_dir, **cfg.kubernetes)  # type: ignore[arg-type]
 
     return BackendRouter(member_backend, {"local": local, "kubernetes": kubernetes}, force=cfg.backend)
 

@@ -116,7 +116,7 @@ class Launch:
             self.progress.set("note", f"{k.release_note} Starting a new GPU kernel.")
             k.release_note = None
         k.status.state, k.status.phase = "placing", None
-        decision = rs.decide(0.0)
+        decision = await rs.decide(0.0, k.backend)
         self._show_decision(decision)
         if decision.action is Action.REJECT:
             raise LaunchFailed(decision.summary or "No GPU may serve this request.", "GpuPlacementRejected")
@@ -168,7 +168,7 @@ class Launch:
                 await asyncio.wait({nxt}, timeout=REEVALUATE_S if queued_at else None)
                 if nxt.done() or queued_at is None:
                     continue
-                again = k.requests.decide(time.time() - queued_at)
+                again = await k.requests.decide(time.time() - queued_at, k.backend)
                 if again.action is Action.BURST and again.member != decision.member:
                     nxt.cancel()
                     with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):

@@ -121,14 +121,17 @@ class RequestState:
         }
 
     # ----------------------------------------------------------------------------------------- placement
-    def cluster_state(self) -> ClusterState:
-        assert self.policy is not None
-        return ClusterState.from_policy(self.policy)
-
-    def decide(self, waited_s: float) -> Decision:
+    async def decide(self, waited_s: float, backend: Any) -> Decision:
+        """Ask placement, with live state when the backend can read it (the policy's capacity otherwise)."""
         policy = self.policy_view()
+        reader = getattr(backend, "cluster_state", None)
+        try:
+            state = await reader(policy) if reader else ClusterState.from_policy(policy)
+        except Exception as exc:  # an unreachable cluster must not hang or crash the notebook
+            log.warning("could not read cluster state, using declared capacity: %s", exc)
+            state = ClusterState.from_policy(policy)
         request = replace(self.current(), waited_s=waited_s)
-        return decide(policy, self.cluster_state(), request, datetime.now(timezone.utc))
+        return decide(policy, state, request, datetime.now(timezone.utc))
 
     # ----------------------------------------------------------------------------- records and snapshots
     def write_record(self, record: dict[str, Any], remote: RemoteKernel) -> None:
