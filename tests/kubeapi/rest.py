@@ -20,7 +20,15 @@ from typing import Any
 import yaml
 
 from . import discovery
-from .errors import ApiError, bad_request, gone, method_not_allowed, not_found, unsupported_media_type
+from .errors import (
+    ApiError,
+    bad_request,
+    gone,
+    method_not_allowed,
+    not_found,
+    success_status,
+    unsupported_media_type,
+)
 from .patch import json_patch, merge_patch, strategic_merge_patch
 from .resources import Registry, ResourceType
 from .responses import DropConnection, JsonResponse, Request, StreamResponse
@@ -253,6 +261,12 @@ class KubeRest:
                                       "metadata": {}, "items": [self.out(rtype, d, t.version) for d in deleted]})
         obj = self.store.delete(rtype, ns, t.name, None if grace is None else int(grace), propagation,
                                 opts.get("preconditions"), dry_run=dry_run)
+        removed = self.store.find(rtype, ns, t.name) is None
+        if removed and not (rtype.is_crd or rtype.key == ("", "pods")):
+            # Like the apiserver: an immediately deleted object is answered with a Success Status, except
+            # for kinds whose registry returns the deleted object (pods, custom resources).
+            return JsonResponse(200, success_status({"name": t.name, "group": rtype.group, "kind": rtype.plural,
+                                                     "uid": obj["metadata"]["uid"]}))
         return JsonResponse(200, self.out(rtype, obj, t.version))
 
     def _body(self, req: Request, optional: bool = False, want: type = dict) -> Any:
