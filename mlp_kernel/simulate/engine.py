@@ -57,6 +57,7 @@ class CellRecord:
     first_output_s: float | None = None
     end_s: float | None = None
     cold_start: bool = False
+    cold_wait_s: float = 0.0  # the part of the wait spent on the kernel's cold start (not queueing)
     flavor: str | None = None
     rejected: bool = False
 
@@ -359,6 +360,7 @@ class Engine:
         k.alloc.ready_s = t
         if sr.waiting is not None:
             rec, sr.waiting = sr.waiting, None
+            rec.cold_wait_s = t - max(rec.submit_s, k.alloc.start_s)
             self._start_cell(t, sr, rec, k)
         elif self.strategy.idle_timeout_s is not None:
             self.at(t + self.strategy.idle_timeout_s, self._idle_check, k, k.token)

@@ -4,7 +4,8 @@ Definitions (docs/simulator.md repeats them next to the results):
 - held: GPU-hours from admission to release (cold start included); busy: GPU-hours a GPU cell ran, with
   the cell's own GPU count; idle = held - busy; ratio = held / busy.
 - cold starts: cells whose wait included a kernel start; the share is over GPU cells that ran.
-- waits: submit -> first output over GPU cells that ran (p50, p95, mean), and how many waited > ``slow_s``.
+- waits: submit -> first output over GPU cells that ran (p50, p95, mean), and how many waited > ``slow_s``;
+  ``wait_cold_mean_s`` is the part of the mean spent on cold starts (the rest is queueing).
 - dropped kernels: releases while the session was still open of a kernel that had run cells (its state is
   lost unless the strategy carries state over, then counted as ``carried``).
 - bursts: allocations on a public member; public spend: their GPU-hours times the flavor's price.
@@ -53,6 +54,7 @@ class StrategyResult:
     wait_p50_s: float
     wait_p95_s: float
     wait_mean_s: float
+    wait_cold_mean_s: float
     slow_s: float
     slow_cells: int
     rejected_cells: int
@@ -107,6 +109,7 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
         carried_kernels=sum(a.carried for a in run.allocations), releases=len(run.allocations),
         wait_p50_s=float(np.percentile(waits, 50)), wait_p95_s=float(np.percentile(waits, 95)),
         wait_mean_s=float(waits.mean()), slow_s=slow_s,
+        wait_cold_mean_s=float(np.mean([c.cold_wait_s for c in gpu_cells])) if gpu_cells else 0.0,
         slow_cells=int((waits > slow_s).sum()) if gpu_cells else 0,
         rejected_cells=sum(c.rejected for c in run.cells), bursts=sum(a.burst for a in run.allocations),
         public_spend_usd=spend, decisions=run.decisions, span_h=span_h, flavors=flavors,

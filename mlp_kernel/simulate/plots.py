@@ -71,6 +71,7 @@ def plot_idle_sweep(sweep: Sequence[StrategyResult], path: str | Path) -> Path:
     ratio = [r.held_per_busy for r in sweep]
     cold = [100 * r.cold_start_share for r in sweep]
     wait = [r.wait_mean_s for r in sweep]
+    cold_wait = [r.wait_cold_mean_s for r in sweep]
     labels = [f"{(r.idle_timeout_s or 0) / 60:g} min" for r in sweep]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     a.plot(cold, ratio, "o-", color="tab:blue")
@@ -79,8 +80,10 @@ def plot_idle_sweep(sweep: Sequence[StrategyResult], path: str | Path) -> Path:
     a.set_xlabel("GPU cells with a cold start (%)")
     a.set_ylabel("GPU-hours held / busy")
     a.legend(fontsize=8)
-    b.plot(wait, ratio, "o-", color="tab:purple")
+    b.plot(wait, ratio, "o-", color="tab:purple", label="all waiting (cold starts + queueing)")
+    b.plot(cold_wait, ratio, "s--", color="tab:orange", label="cold starts only")
     b.set_xlabel("mean wait per GPU cell, submit to first output (s)")
+    b.legend(fontsize=8)
     b.set_ylabel("GPU-hours held / busy")
     for ax, xs in ((a, cold), (b, wait)):
         for x, y, text in zip(xs, ratio, labels, strict=True):

@@ -71,12 +71,13 @@ def format_table(results: Sequence[StrategyResult]) -> str:
 def format_sweep(sweep: Sequence[StrategyResult]) -> str:
     """The gpu-auto idle-timeout sweep, one row per timeout, and where the cold-start share crosses 25%."""
     head = (f"{'idle timeout':>12}  {'held/busy':>9}  {'cold starts':>11}  {'wait mean':>9}  "
-            f"{'wait p95':>8}  {'dropped':>7}  {'public $':>9}")
+            f"{'of it cold':>10}  {'wait p95':>8}  {'dropped':>7}  {'public $':>9}")
     lines = [head, "-" * len(head)]
     for r in sweep:
         t = r.idle_timeout_s or 0.0
         lines.append(f"{_s(t):>12}  {r.held_per_busy:>8.2f}x  {r.cold_start_share:>11.0%}  "
-                     f"{_s(r.wait_mean_s):>9}  {_s(r.wait_p95_s):>8}  {r.dropped_kernels:>7,}  "
+                     f"{_s(r.wait_mean_s):>9}  {_s(r.wait_cold_mean_s):>10}  {_s(r.wait_p95_s):>8}  "
+                     f"{r.dropped_kernels:>7,}  "
                      f"{r.public_spend_usd:>9,.0f}")
     crossing = cold_share_crossing(sweep)
     if crossing is None:
