@@ -1,0 +1,275 @@
+"""GPU (auto) gateway overheads against plain ipykernel, measured in the same run on the same machine.
+
+Why: the gateway sits between every Jupyter client and the remote kernel, and there is one per open notebook.
+It must make a notebook ready sooner than ipykernel (it answers kernel_info itself), add little to the first
+cell (which also starts the remote kernel), add next to nothing per request once relaying, not slow output
+streams, and stay small. Targets (ratio = GPU (auto) / ipykernel, both with the local backend):
+
+- notebook ready: start the kernel + kernel_info reply: <= 0.5x, measured twice: as nbclient waits for it
+  (``start_new_async_kernel``, which polls every second and drains iopub for 0.2 s) and to the first
+  kernel_info reply when asked every 0.1 s (the kernel's own readiness)
+- first cell, cold: start + kernel_info + first ``1+1`` cell until idle: <= 1.3x
+- steady-state execute round trip p50 (``pass``, 200 times, warm kernel): <= 1.15x
+- output streaming (a cell printing --stream-mb MB of 1 KB lines, flushed every --chunk-kb, MB/s at the client
+  until idle): >= 0.85x
+- gateway process RSS after the first cell (the provisioner's process): <= 60 MB
+
+Each figure is the median of --repeat runs; the two kernels are measured alternately so that load from other
+processes on a shared machine hits both alike. Exit status 1 when a target fails.
+Run: ``.venv/bin/python benchmarks/bench_gateway.py [--repeat 5] [--rounds 200] [--stream-mb 50] [--json f]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import queue
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+GPU, IPY = "gpu-auto-bench", "python3"
+MB = 10**6
+
+
+def install_gpu_kernelspec(jupyter_path: Path) -> None:
+    """The shipped kernelspec, local backend, long idle timeout (no release during the run)."""
+    target = jupyter_path / "kernels" / GPU
+    shutil.copytree(REPO / "kernelspecs" / "gpu-auto", target)
+    spec = json.loads((target / "kernel.json").read_text())
+    spec["metadata"]["kernel_provisioner"]["config"].update(
+        {"idle_timeout": "60m", "backend": "local", "log_level": "WARNING"}
+    )
+    (target / "kernel.json").write_text(json.dumps(spec, indent=2))
+
+
+@dataclass
+class Samples:
+    values: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, key: str, value: float) -> None:
+        self.values.setdefault(key, []).append(value)
+
+    def median(self, key: str) -> float:
+        return statistics.median(self.values[key])
+
+
+class Kernel:
+    """One kernel started the way notebook clients start it, with its client; output goes to /dev/null."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.km: Any = None
+        self.kc: Any = None
+
+    async def start(self) -> float:
+        """Start as nbclient/papermill do (``start_new_async_kernel``); return the seconds it took."""
+        from jupyter_client.manager import start_new_async_kernel
+
+        t0 = time.perf_counter()
+        self.km, self.kc = await start_new_async_kernel(
+            kernel_name=self.name, startup_timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        return time.perf_counter() - t0
+
+    async def start_to_kernel_info(self) -> float:
+        """Start the kernel; return the seconds to its first kernel_info reply, asking every 0.1 s.
+
+        ``start_new_async_kernel`` resends kernel_info only every second and then drains iopub for 0.2 s, so
+        its figure is partly the client's polling; this one is the kernel's own readiness.
+        """
+        from jupyter_client.manager import AsyncKernelManager
+
+        t0 = time.perf_counter()
+        self.km = AsyncKernelManager(kernel_name=self.name)
+        await self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        while time.perf_counter() - t0 < 120:
+            self.kc.kernel_info()
+            try:
+                reply = await self.kc.get_shell_msg(timeout=0.1)
+            except queue.Empty:
+                continue
+            if reply["msg_type"] == "kernel_info_reply":
+                return time.perf_counter() - t0
+        raise TimeoutError(f"{self.name}: no kernel_info reply in 120 s")
+
+    async def run(self, code: str, on_output: Callable[[dict[str, Any]], None] | None = None) -> float:
+        t0 = time.perf_counter()
+        hook = on_output or (lambda m: None)
+        reply = await self.kc.execute_interactive(code, timeout=600, output_hook=hook)
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"{self.name}: {code[:40]!r} failed: {reply['content']}")
+        return time.perf_counter() - t0
+
+    @property
+    def pid(self) -> int:
+        return int(self.km.provisioner.process.pid)
+
+    async def stop(self) -> None:
+        if self.kc is not None:
+            self.kc.stop_channels()
+        if self.km is not None and await self.km.is_alive():
+            await self.km.shutdown_kernel(now=False)
+
+
+async def cold_starts(samples: Samples, repeat: int) -> None:
+    """Ready and first-cell times of fresh kernels; the kernel process's memory right after its first cell."""
+    for _ in range(repeat):
+        for name in (GPU, IPY):
+            k = Kernel(name)
+            try:
+                samples.add(f"ki/{name}", await k.start_to_kernel_info())
+            finally:
+                await k.stop()
+            k = Kernel(name)
+            try:
+                ready = await k.start()
+                first = ready + await k.run("1+1")
+                samples.add(f"ready/{name}", ready)
+                samples.add(f"first/{name}", first)
+                mem = psutil.Process(k.pid).memory_full_info()
+                samples.add(f"rss/{name}", mem.rss / 2**20)
+                samples.add(f"uss/{name}", mem.uss / 2**20)
+            finally:
+                await k.stop()
+
+
+async def warm_kernels(samples: Samples, rounds: int, stream_mb: int, chunk_kb: int, repeat: int) -> None:
+    """Round trips of ``pass`` and output throughput on one warm kernel of each kind, alternating."""
+    kernels = {GPU: Kernel(GPU), IPY: Kernel(IPY)}
+    try:
+        for k in kernels.values():
+            await k.start()
+            await k.run("1+1")
+        for k in kernels.values():  # warm-up: first executions are slower on both
+            for _ in range(20):
+                await k.run("pass")
+        trips: dict[str, list[float]] = {GPU: [], IPY: []}
+        for _ in range(rounds // 20):
+            for name, k in kernels.items():
+                for _ in range(20):
+                    trips[name].append(await k.run("pass"))
+        for name, values in trips.items():
+            samples.values[f"rtt/{name}"] = [v * 1000 for v in values]
+        # 1 KB lines written chunk_kb at a time and flushed, so the output arrives as many stream messages
+        # (unflushed, ipykernel would send it all as one message and the figure would measure one copy).
+        chunks = stream_mb * 1000 // chunk_kb
+        total = chunks * chunk_kb * 1000
+        code = (
+            f"import sys\n_c = ('x' * 999 + '\\n') * {chunk_kb}\n"
+            f"for _ in range({chunks}):\n    sys.stdout.write(_c)\n    sys.stdout.flush()\n"
+        )
+        for _ in range(repeat):
+            for name, k in kernels.items():
+                got = [0, 0]
+
+                def count(msg: dict[str, Any], got: list[int] = got) -> None:
+                    if msg["msg_type"] == "stream":
+                        got[0] += len(msg["content"]["text"].encode())
+                        got[1] += 1
+
+                elapsed = await k.run(code, count)
+                if got[0] != total:
+                    raise RuntimeError(f"{name}: received {got[0]} of {total} bytes")
+                samples.add(f"stream/{name}", got[0] / MB / elapsed)
+                samples.add(f"messages/{name}", got[1])
+    finally:
+        for k in kernels.values():
+            await k.stop()
+
+
+@dataclass
+class Target:
+    label: str
+    key: str
+    unit: str
+    limit: float
+    ratio: bool = True  # compare GPU/ipykernel against limit; else GPU's absolute value
+    at_least: bool = False
+
+    def evaluate(self, s: Samples) -> tuple[str, str, str, str, bool]:
+        gpu = s.median(f"{self.key}/{GPU}")
+        ipy = s.median(f"{self.key}/{IPY}")
+        value = gpu / ipy if self.ratio else gpu
+        ok = value >= self.limit if self.at_least else value <= self.limit
+        sign = ">=" if self.at_least else "<="
+        target = f"{sign} {self.limit:g}{'x' if self.ratio else ' ' + self.unit}"
+        ratio = f"{gpu / ipy:.2f}x"
+        return f"{gpu:.3g} {self.unit}", f"{ipy:.3g} {self.unit}", ratio, target, ok
+
+
+TARGETS = [
+    Target("ready: start_new_async_kernel", "ready", "s", 0.5),
+    Target("ready: start -> 1st kernel_info reply", "ki", "s", 0.5),
+    Target("first cell, cold (start + 1+1)", "first", "s", 1.3),
+    Target("execute round trip p50 (pass)", "rtt", "ms", 1.15),
+    Target("output streaming", "stream", "MB/s", 0.85, at_least=True),
+    Target("kernel process RSS after 1st cell", "rss", "MiB", 60, ratio=False),
+]
+
+
+def report(s: Samples, args: argparse.Namespace) -> bool:
+    rows = [("metric", "GPU (auto)", "ipykernel", "ratio", "target", "result")]
+    all_ok = True
+    for t in TARGETS:
+        gpu, ipy, ratio, target, ok = t.evaluate(s)
+        all_ok &= ok
+        rows.append((t.label, gpu, ipy, ratio, target, "PASS" if ok else "FAIL"))
+    uss = [f"{s.median(f'uss/{n}'):.3g} MiB" for n in (GPU, IPY)]
+    rows.append(("kernel process USS after 1st cell", *uss, "", "", "info"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print(
+        f"\nGPU (auto) gateway vs ipykernel: median of {args.repeat} cold starts, p50 of {args.rounds} round "
+        f"trips, median of {args.repeat} x {args.stream_mb} MB streamed in {s.median(f'messages/{IPY}'):.0f} "
+        f"messages; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    return all_ok
+
+
+async def main_async(args: argparse.Namespace) -> Samples:
+    samples = Samples()
+    await cold_starts(samples, args.repeat)
+    await warm_kernels(samples, args.rounds, args.stream_mb, args.chunk_kb, args.repeat)
+    return samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="cold starts and stream runs per kernel (5)")
+    parser.add_argument("--rounds", type=int, default=200, help="'pass' round trips per kernel (200)")
+    parser.add_argument("--stream-mb", type=int, default=50, help="MB printed by the streaming cell (50)")
+    parser.add_argument("--chunk-kb", type=int, default=64, help="KB per flushed write when streaming (64)")
+    parser.add_argument("--json", type=Path, help="also write the raw samples here")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+        root = Path(tmp)
+        install_gpu_kernelspec(root)
+        os.environ["JUPYTER_PATH"] = str(root)
+        os.environ["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
+        os.environ["IPYTHONDIR"] = str(root / "ipython")
+        samples = asyncio.run(main_async(args))
+    if args.json:
+        args.json.write_text(json.dumps(samples.values, indent=1))
+    return 0 if report(samples, args) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
