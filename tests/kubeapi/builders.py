@@ -7,13 +7,26 @@ from typing import Any
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 
-def python_pod(name: str, code: str = "import time; time.sleep(300)", *, queue: str | None = None,
-               gpus: int = 0, node_selector: dict[str, str] | None = None,
-               tolerations: list[dict[str, Any]] | None = None, env: list[dict[str, Any]] | None = None,
-               labels: dict[str, str] | None = None, image: str = "python:3.11",
-               volume_mounts: list[dict[str, Any]] | None = None, volumes: list[dict[str, Any]] | None = None,
-               grace: int | None = None, priority_class: str | None = None) -> dict[str, Any]:
-    """A Pod whose only container runs ``python -c code`` (the test kubelet maps ``python`` to this interpreter)."""
+def python_pod(
+    name: str,
+    code: str = "import time; time.sleep(300)",
+    *,
+    queue: str | None = None,
+    gpus: int = 0,
+    node_selector: dict[str, str] | None = None,
+    tolerations: list[dict[str, Any]] | None = None,
+    env: list[dict[str, Any]] | None = None,
+    labels: dict[str, str] | None = None,
+    image: str = "python:3.11",
+    volume_mounts: list[dict[str, Any]] | None = None,
+    volumes: list[dict[str, Any]] | None = None,
+    grace: int | None = None,
+    priority_class: str | None = None,
+) -> dict[str, Any]:
+    """A Pod whose only container runs ``python -c code``.
+
+    The test kubelet maps ``python`` to the interpreter running the tests.
+    """
     all_labels = dict(labels or {})
     if queue:
         all_labels[QUEUE_LABEL] = queue

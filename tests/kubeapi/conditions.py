@@ -7,12 +7,22 @@ from typing import Any
 from .store import now_iso
 
 
-def set_condition(status: dict[str, Any], ctype: str, value: str, reason: str | None = None,
-                  message: str | None = None, **extra: Any) -> bool:
+def set_condition(
+    status: dict[str, Any],
+    ctype: str,
+    value: str,
+    reason: str | None = None,
+    message: str | None = None,
+    **extra: Any,
+) -> bool:
     """Upsert condition ``ctype`` in ``status["conditions"]``; return True when anything changed."""
     conditions = status.setdefault("conditions", [])
-    fields = {"status": value, **({"reason": reason} if reason is not None else {}),
-              **({"message": message} if message is not None else {}), **extra}
+    fields = {
+        "status": value,
+        **({"reason": reason} if reason is not None else {}),
+        **({"message": message} if message is not None else {}),
+        **extra,
+    }
     for cond in conditions:
         if cond.get("type") == ctype:
             if all(cond.get(k) == v for k, v in fields.items()):

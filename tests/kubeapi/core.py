@@ -39,8 +39,17 @@ def apply_defaults(rtype: ResourceType, obj: Obj) -> None:
         status = obj.setdefault("status", {})
         status.setdefault("capacity", {})
         status.setdefault("allocatable", dict(status["capacity"]))
-        status.setdefault("conditions", [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                                          "message": "kubelet is posting ready status"}])
+        status.setdefault(
+            "conditions",
+            [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                }
+            ],
+        )
 
 
 def _pod_defaults(pod: Obj) -> None:
@@ -60,7 +69,9 @@ def _pod_defaults(pod: Obj) -> None:
     ]
     for container in spec.get("containers") or []:
         image = str(container.get("image", ""))
-        default_policy = "Always" if image.endswith(":latest") or ":" not in image.split("/")[-1] else "IfNotPresent"
+        default_policy = (
+            "Always" if image.endswith(":latest") or ":" not in image.split("/")[-1] else "IfNotPresent"
+        )
         container.setdefault("imagePullPolicy", default_policy)
         container.setdefault("terminationMessagePath", "/dev/termination-log")
         container.setdefault("terminationMessagePolicy", "File")
@@ -69,15 +80,28 @@ def _pod_defaults(pod: Obj) -> None:
     status = pod.setdefault("status", {})
     status["phase"] = "Pending"
     status["qosClass"] = _qos_class(spec)
-    status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated",
-                             "message": "Scheduling is blocked due to non-empty scheduling gates",
-                             "lastTransitionTime": None, "lastProbeTime": None}] if gated else []
+    status["conditions"] = (
+        [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "SchedulingGated",
+                "message": "Scheduling is blocked due to non-empty scheduling gates",
+                "lastTransitionTime": None,
+                "lastProbeTime": None,
+            }
+        ]
+        if gated
+        else []
+    )
 
 
 def _qos_class(spec: dict[str, Any]) -> str:
     containers = spec.get("containers") or []
-    if not any((c.get("resources") or {}).get("requests") or (c.get("resources") or {}).get("limits")
-               for c in containers):
+    if not any(
+        (c.get("resources") or {}).get("requests") or (c.get("resources") or {}).get("limits")
+        for c in containers
+    ):
         return "BestEffort"
     for c in containers:
         res = c.get("resources") or {}
@@ -93,14 +117,24 @@ def validate(rtype: ResourceType, new: Obj, old: Obj | None) -> None:
     name = new.get("metadata", {}).get("name", "")
     causes: list[tuple[str, str, str]] = []
     if name and (len(name) > 253 or not _SUBDOMAIN.match(name)) and rtype.group != "kueue.x-k8s.io":
-        causes.append(("metadata.name", "FieldValueInvalid",
-                       f"Invalid value: {name!r}: a lowercase RFC 1123 subdomain must consist of lower case "
-                       "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"))
+        causes.append(
+            (
+                "metadata.name",
+                "FieldValueInvalid",
+                f"Invalid value: {name!r}: a lowercase RFC 1123 subdomain must consist of lower case "
+                "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+            )
+        )
     for key, value in (new.get("metadata", {}).get("labels") or {}).items():
         if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
-            causes.append((f"metadata.labels.{key}", "FieldValueInvalid",
-                           f"Invalid value: {value!r}: a valid label must be an empty string or consist of "
-                           "alphanumeric characters, '-', '_' or '.' (at most 63)"))
+            causes.append(
+                (
+                    f"metadata.labels.{key}",
+                    "FieldValueInvalid",
+                    f"Invalid value: {value!r}: a valid label must be an empty string or consist of "
+                    "alphanumeric characters, '-', '_' or '.' (at most 63)",
+                )
+            )
     if rtype.key == ("", "pods"):
         causes += _pod_causes(new, old)
     elif rtype.key == ("", "secrets"):
@@ -125,9 +159,14 @@ def _pod_causes(new: Obj, old: Obj | None) -> list[tuple[str, str, str]]:
         if not c.get("image"):
             causes.append((f"spec.containers[{i}].image", "FieldValueRequired", "Required value"))
     if spec.get("restartPolicy") not in (None, "Always", "OnFailure", "Never"):
-        causes.append(("spec.restartPolicy", "FieldValueNotSupported",
-                       f'Unsupported value: "{spec.get("restartPolicy")}": supported values: "Always", '
-                       '"OnFailure", "Never"'))
+        causes.append(
+            (
+                "spec.restartPolicy",
+                "FieldValueNotSupported",
+                f'Unsupported value: "{spec.get("restartPolicy")}": supported values: "Always", '
+                '"OnFailure", "Never"',
+            )
+        )
     if old is not None and not causes:
         causes += _pod_update_causes(old.get("spec") or {}, spec)
     return causes
@@ -141,28 +180,50 @@ def _pod_update_causes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[s
     old_gates = [g.get("name") for g in old.get("schedulingGates") or []]
     new_gates = [g.get("name") for g in new.get("schedulingGates") or []]
     if any(g not in old_gates for g in new_gates):
-        causes.append(("spec.schedulingGates", "FieldValueForbidden",
-                       "Forbidden: only deletion is allowed, but found new scheduling gate"))
+        causes.append(
+            (
+                "spec.schedulingGates",
+                "FieldValueForbidden",
+                "Forbidden: only deletion is allowed, but found new scheduling gate",
+            )
+        )
     old_sel, new_sel = old.get("nodeSelector") or {}, new.get("nodeSelector") or {}
     if new_sel != old_sel and not (gated and all(new_sel.get(k) == v for k, v in old_sel.items())):
-        causes.append(("spec.nodeSelector", "FieldValueInvalid",
-                       "Invalid value: only additions to spec.nodeSelector are allowed (no mutations or "
-                       "deletions), and only while the pod has scheduling gates"))
+        causes.append(
+            (
+                "spec.nodeSelector",
+                "FieldValueInvalid",
+                "Invalid value: only additions to spec.nodeSelector are allowed (no mutations or "
+                "deletions), and only while the pod has scheduling gates",
+            )
+        )
     old_tol, new_tol = old.get("tolerations") or [], new.get("tolerations") or []
     if new_tol[: len(old_tol)] != old_tol:
-        causes.append(("spec.tolerations", "FieldValueForbidden", "Forbidden: existing toleration can not be "
-                       "modified except its tolerationSeconds"))
+        causes.append(
+            (
+                "spec.tolerations",
+                "FieldValueForbidden",
+                "Forbidden: existing toleration can not be modified except its tolerationSeconds",
+            )
+        )
     strip = ("schedulingGates", "nodeSelector", "tolerations", "containers", "activeDeadlineSeconds")
     rest_old = {k: v for k, v in old.items() if k not in strip}
     rest_new = {k: v for k, v in new.items() if k not in strip}
-    images_only = [
-        {k: v for k, v in c.items() if k != "image"} for c in old.get("containers") or []
-    ] == [{k: v for k, v in c.items() if k != "image"} for c in new.get("containers") or []]
+    images_only = [{k: v for k, v in c.items() if k != "image"} for c in old.get("containers") or []] == [
+        {k: v for k, v in c.items() if k != "image"} for c in new.get("containers") or []
+    ]
     if rest_old != rest_new or not images_only:
-        changed = sorted({k for k in set(rest_old) | set(rest_new) if rest_old.get(k) != rest_new.get(k)}
-                         | ({"containers"} if not images_only else set()))
-        causes.append(("spec", "FieldValueForbidden",
-                       "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, "
-                       "`spec.activeDeadlineSeconds`, `spec.tolerations` (only additions to existing "
-                       f"tolerations), `spec.schedulingGates` (only removals); changed: {', '.join(changed)}"))
+        changed = sorted(
+            {k for k in set(rest_old) | set(rest_new) if rest_old.get(k) != rest_new.get(k)}
+            | ({"containers"} if not images_only else set())
+        )
+        causes.append(
+            (
+                "spec",
+                "FieldValueForbidden",
+                "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, "
+                "`spec.activeDeadlineSeconds`, `spec.tolerations` (only additions to existing "
+                f"tolerations), `spec.schedulingGates` (only removals); changed: {', '.join(changed)}",
+            )
+        )
     return causes

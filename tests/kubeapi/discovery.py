@@ -23,17 +23,27 @@ def static_route(rest: KubeRest, path: str) -> Any:
     if path == "/version":
         return JsonResponse(200, rest.version_info)
     if path == "/api":
-        return JsonResponse(200, {
-            "kind": "APIVersions",
-            "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": rest.server_address}],
-        })
+        return JsonResponse(
+            200,
+            {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": rest.server_address}
+                ],
+            },
+        )
     if path == "/apis":
-        return JsonResponse(200, {
-            "kind": "APIGroupList",
-            "apiVersion": "v1",
-            "groups": [_group(name, versions) for name, versions in sorted(rest.registry.groups().items())],
-        })
+        return JsonResponse(
+            200,
+            {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [
+                    _group(name, versions) for name, versions in sorted(rest.registry.groups().items())
+                ],
+            },
+        )
     parts = path.strip("/").split("/")
     if len(parts) == 2 and parts[0] == "apis":
         versions = rest.registry.groups().get(parts[1])
@@ -66,8 +76,15 @@ def resource_list(registry: Registry, group: str, version: str) -> dict[str, Any
             resources.append(entry)
         for sub in rtype.subresources:
             verbs = ["get", "patch", "update"] if sub == "status" else ["get", "create"]
-            resources.append({"name": f"{rtype.plural}/{sub}", "singularName": "", "namespaced": rtype.namespaced,
-                              "kind": rtype.kind, "verbs": verbs})
+            resources.append(
+                {
+                    "name": f"{rtype.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": rtype.namespaced,
+                    "kind": rtype.kind,
+                    "verbs": verbs,
+                }
+            )
     if not resources:
         return None
     return {

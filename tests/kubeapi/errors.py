@@ -37,21 +37,33 @@ class ApiError(Exception):
 
 def not_found(plural: str, name: str, group: str = "") -> ApiError:
     what = f"{plural}.{group}" if group else plural
-    return ApiError(404, "NotFound", f'{what} "{name}" not found',
-                    {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural})
+    return ApiError(
+        404,
+        "NotFound",
+        f'{what} "{name}" not found',
+        {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural},
+    )
 
 
 def already_exists(plural: str, name: str, group: str = "") -> ApiError:
     what = f"{plural}.{group}" if group else plural
-    return ApiError(409, "AlreadyExists", f'{what} "{name}" already exists',
-                    {"name": name, "group": group, "kind": plural})
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{what} "{name}" already exists',
+        {"name": name, "group": group, "kind": plural},
+    )
 
 
 def conflict(plural: str, name: str, group: str = "", why: str = "") -> ApiError:
     what = f"{plural}.{group}" if group else plural
     why = why or "the object has been modified; please apply your changes to the latest version and try again"
-    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {what} "{name}": {why}',
-                    {"name": name, "group": group, "kind": plural})
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {what} "{name}": {why}',
+        {"name": name, "group": group, "kind": plural},
+    )
 
 
 def invalid(kind: str, name: str, causes: list[tuple[str, str, str]], group: str = "") -> ApiError:
@@ -84,9 +96,13 @@ def method_not_allowed(message: str) -> ApiError:
 
 
 def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted '
-                    f'media types include: application/json-patch+json, application/merge-patch+json, '
-                    f'application/apply-patch+yaml (got "{content_type}")')
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted "
+        f"media types include: application/json-patch+json, application/merge-patch+json, "
+        f'application/apply-patch+yaml (got "{content_type}")',
+    )
 
 
 def success_status(details: dict[str, Any] | None = None) -> dict[str, Any]:

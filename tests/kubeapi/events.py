@@ -1,4 +1,4 @@
-"""Recording core/v1 Events the way kubelet, scheduler and Kueue do, so products can show progress from them."""
+"""Recording core/v1 Events the way kubelet, scheduler and Kueue do, so products can show progress."""
 
 from __future__ import annotations
 
@@ -8,8 +8,17 @@ from typing import Any
 from .store import Obj, Store, now_iso, now_micro
 
 
-def record_event(store: Store, involved: Obj, reason: str, message: str, *, type_: str = "Normal",
-                 component: str = "kubelet", host: str | None = None, field_path: str | None = None) -> None:
+def record_event(
+    store: Store,
+    involved: Obj,
+    reason: str,
+    message: str,
+    *,
+    type_: str = "Normal",
+    component: str = "kubelet",
+    host: str | None = None,
+    field_path: str | None = None,
+) -> None:
     """Create an Event about ``involved`` (ignored when its namespace is gone)."""
     meta = involved.get("metadata", {})
     namespace = meta.get("namespace") or "default"

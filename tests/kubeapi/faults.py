@@ -46,14 +46,31 @@ class Faults:
         self._drops: list[_Drop] = []
         self.fired: list[tuple[str, str, str]] = []  # (kind, method, path) of every fault that fired
 
-    def fail_next(self, count: int = 1, path: str = ".*", method: str | None = None, code: int = 500,
-                  reason: str = "InternalError", message: str = "") -> None:
+    def fail_next(
+        self,
+        count: int = 1,
+        path: str = ".*",
+        method: str | None = None,
+        code: int = 500,
+        reason: str = "InternalError",
+        message: str = "",
+    ) -> None:
         """Answer the next ``count`` requests matching ``path`` (regex on the URL path) with ``code``."""
         with self._lock:
-            self._errors.append(_Rule(re.compile(path), method, count, code, reason,
-                                      message or f"injected fault: HTTP {code} for {path}"))
+            self._errors.append(
+                _Rule(
+                    re.compile(path),
+                    method,
+                    count,
+                    code,
+                    reason,
+                    message or f"injected fault: HTTP {code} for {path}",
+                )
+            )
 
-    def slow(self, seconds: float, path: str = ".*", method: str | None = None, count: int | None = None) -> None:
+    def slow(
+        self, seconds: float, path: str = ".*", method: str | None = None, count: int | None = None
+    ) -> None:
         """Delay matching requests by ``seconds`` (all of them, or the next ``count``)."""
         with self._lock:
             self._delays.append(_Rule(re.compile(path), method, count, delay=seconds))

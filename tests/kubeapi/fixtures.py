@@ -25,15 +25,24 @@ from .schema import DEFAULT_CRD_DIR
 GPU = "nvidia.com/gpu"
 
 PRIVATE_NODES = [
-    NodeSpec("private-bronze-1", {"mlp.io/gpu-tier": "bronze", "nvidia.com/gpu.product": "Tesla-T4"},
-             capacity={"cpu": "32", "memory": "256Gi", GPU: "4", "pods": "110"}),
-    NodeSpec("private-silver-1", {"mlp.io/gpu-tier": "silver", "nvidia.com/gpu.product": "Tesla-V100"},
-             capacity={"cpu": "32", "memory": "256Gi", GPU: "4", "pods": "110"}),
+    NodeSpec(
+        "private-bronze-1",
+        {"mlp.io/gpu-tier": "bronze", "nvidia.com/gpu.product": "Tesla-T4"},
+        capacity={"cpu": "32", "memory": "256Gi", GPU: "4", "pods": "110"},
+    ),
+    NodeSpec(
+        "private-silver-1",
+        {"mlp.io/gpu-tier": "silver", "nvidia.com/gpu.product": "Tesla-V100"},
+        capacity={"cpu": "32", "memory": "256Gi", GPU: "4", "pods": "110"},
+    ),
 ]
 PUBLIC_NODES = [
-    NodeSpec("public-gold-1", {"mlp.io/gpu-tier": "gold", "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"},
-             taints=({"key": "mlp.io/gpu-tier", "value": "gold", "effect": "NoSchedule"},),
-             capacity={"cpu": "96", "memory": "1024Gi", GPU: "8", "pods": "110"}),
+    NodeSpec(
+        "public-gold-1",
+        {"mlp.io/gpu-tier": "gold", "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"},
+        taints=({"key": "mlp.io/gpu-tier", "value": "gold", "effect": "NoSchedule"},),
+        capacity={"cpu": "96", "memory": "1024Gi", GPU: "8", "pods": "110"},
+    ),
 ]
 
 #: Kueue objects of the private member: Bronze then Silver flavors, 4 GPUs each, cohort ``gpu``.
@@ -63,9 +72,15 @@ spec:
   - coveredResources: [cpu, memory, nvidia.com/gpu]
     flavors:
     - name: bronze
-      resources: [{name: cpu, nominalQuota: 32}, {name: memory, nominalQuota: 256Gi}, {name: nvidia.com/gpu, nominalQuota: 4}]
+      resources:
+      - {name: cpu, nominalQuota: 32}
+      - {name: memory, nominalQuota: 256Gi}
+      - {name: nvidia.com/gpu, nominalQuota: 4}
     - name: silver
-      resources: [{name: cpu, nominalQuota: 32}, {name: memory, nominalQuota: 256Gi}, {name: nvidia.com/gpu, nominalQuota: 4}]
+      resources:
+      - {name: cpu, nominalQuota: 32}
+      - {name: memory, nominalQuota: 256Gi}
+      - {name: nvidia.com/gpu, nominalQuota: 4}
 ---
 apiVersion: kueue.x-k8s.io/v1beta2
 kind: LocalQueue
@@ -97,7 +112,10 @@ spec:
   - coveredResources: [cpu, memory, nvidia.com/gpu]
     flavors:
     - name: gold
-      resources: [{name: cpu, nominalQuota: 96}, {name: memory, nominalQuota: 1024Gi}, {name: nvidia.com/gpu, nominalQuota: 8}]
+      resources:
+      - {name: cpu, nominalQuota: 96}
+      - {name: memory, nominalQuota: 1024Gi}
+      - {name: nvidia.com/gpu, nominalQuota: 8}
 ---
 apiVersion: kueue.x-k8s.io/v1beta2
 kind: LocalQueue
@@ -118,8 +136,10 @@ def kube_crd_dir() -> Path | None:
 @pytest.fixture
 def require_crds(kube_crd_dir: Path | None) -> Path:
     if kube_crd_dir is None:
-        pytest.skip(f"upstream CRD schemas not found at {DEFAULT_CRD_DIR} (expected ../shared/reference/crds "
-                    "relative to the project root); CRD validation cannot be tested without them")
+        pytest.skip(
+            f"upstream CRD schemas not found at {DEFAULT_CRD_DIR} (expected ../shared/reference/crds "
+            "relative to the project root); CRD validation cannot be tested without them"
+        )
     return kube_crd_dir
 
 
@@ -133,15 +153,21 @@ def kube_members_config() -> dict[str, Any]:
         "public_kueue": PUBLIC_KUEUE,
         "kubelet_options": {},
         "karmada_labels": {"private": {"mlp.io/member": "private"}, "public": {"mlp.io/member": "public"}},
-        "karmada_specs": {"private": {"provider": "onprem", "region": "eu-central"},
-                          "public": {"provider": "aws", "region": "eu-central-1"}},
+        "karmada_specs": {
+            "private": {"provider": "onprem", "region": "eu-central"},
+            "public": {"provider": "aws", "region": "eu-central-1"},
+        },
     }
 
 
 @pytest.fixture
-def kube_members(tmp_path: Path, kube_crd_dir: Path | None, kube_members_config: dict[str, Any]) -> Iterator[KubeMembers]:
+def kube_members(
+    tmp_path: Path, kube_crd_dir: Path | None, kube_members_config: dict[str, Any]
+) -> Iterator[KubeMembers]:
     """Private + public members and a Karmada plane (see module docstring)."""
-    if kube_crd_dir is None and (kube_members_config.get("private_kueue") or kube_members_config.get("public_kueue")):
+    if kube_crd_dir is None and (
+        kube_members_config.get("private_kueue") or kube_members_config.get("public_kueue")
+    ):
         # Kueue kinds come from the upstream CRDs; without them the sample queues cannot be served.
         pytest.skip(f"upstream CRD schemas not found at {DEFAULT_CRD_DIR}; kube_members needs them for Kueue")
     members = start_members(tmp_path / "kube", crd_dir=kube_crd_dir, **kube_members_config)
@@ -154,8 +180,9 @@ def kube_members(tmp_path: Path, kube_crd_dir: Path | None, kube_members_config:
 @pytest.fixture
 def kube_member(tmp_path: Path, kube_crd_dir: Path | None) -> Iterator[Member]:
     """One member named ``test`` with the default private nodes and no Kueue queues."""
-    member = Member("test", nodes=PRIVATE_NODES, crd_dir=kube_crd_dir,
-                    kubelet_options={"root_dir": tmp_path / "kubelet"})
+    member = Member(
+        "test", nodes=PRIVATE_NODES, crd_dir=kube_crd_dir, kubelet_options={"root_dir": tmp_path / "kubelet"}
+    )
     member.start()
     member.kubeconfig_path = str(write_kubeconfig(tmp_path / "kubeconfig.yaml", {"test": member.url}))
     try:
@@ -165,6 +192,17 @@ def kube_member(tmp_path: Path, kube_crd_dir: Path | None) -> Iterator[Member]:
 
 
 __all__ = [
-    "GPU", "PRIVATE_KUEUE", "PRIVATE_NODES", "PUBLIC_KUEUE", "PUBLIC_NODES", "KubeMembers", "Member", "NodeSpec",
-    "kube_crd_dir", "kube_member", "kube_members", "kube_members_config", "require_crds",
+    "GPU",
+    "PRIVATE_KUEUE",
+    "PRIVATE_NODES",
+    "PUBLIC_KUEUE",
+    "PUBLIC_NODES",
+    "KubeMembers",
+    "Member",
+    "NodeSpec",
+    "kube_crd_dir",
+    "kube_member",
+    "kube_members",
+    "kube_members_config",
+    "require_crds",
 ]

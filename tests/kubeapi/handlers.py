@@ -61,8 +61,14 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        req = Request(method, url.path, dict(parse_qsl(url.query, keep_blank_values=True)),
-                      {k.lower(): v for k, v in self.headers.items()}, body, raw_path=self.path)
+        req = Request(
+            method,
+            url.path,
+            dict(parse_qsl(url.query, keep_blank_values=True)),
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+            raw_path=self.path,
+        )
         api.record_request(method, self.path)
         try:
             api.faults.before_request(method, url.path)
@@ -71,10 +77,12 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             response = JsonResponse(exc.code, exc.status())
         except Exception as exc:  # a bug in the test server must reach the test as a 500, not a hang
             log.error("test apiserver error on %s %s\n%s", method, self.path, traceback.format_exc())
-            response = JsonResponse(500, ApiError(500, "InternalError", f"test apiserver bug: {exc!r}").status())
+            response = JsonResponse(
+                500, ApiError(500, "InternalError", f"test apiserver bug: {exc!r}").status()
+            )
         try:
             self._send(response)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
     def _send(self, response: Any) -> None:
@@ -87,15 +95,25 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             self._send_stream(response.code, response.content_type, response.chunks, response.headers)
         elif isinstance(response, RawResponse):
             if response.chunks is not None:
-                self._send_stream(response.code, response.headers.get("Content-Type", "application/json"),
-                                  response.chunks, {})
+                self._send_stream(
+                    response.code,
+                    response.headers.get("Content-Type", "application/json"),
+                    response.chunks,
+                    {},
+                )
             else:
-                self._send_bytes(response.code, response.headers.get("Content-Type", "application/json"),
-                                 response.body or b"", {})
+                self._send_bytes(
+                    response.code,
+                    response.headers.get("Content-Type", "application/json"),
+                    response.body or b"",
+                    {},
+                )
         else:
             raise TypeError(f"unknown response {response!r}")
 
-    def _send_bytes(self, code: int, ctype: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send_bytes(
+        self, code: int, ctype: str, payload: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(payload)))

@@ -17,8 +17,9 @@ def write_kubeconfig(path: str | Path, servers: dict[str, str], current: str | N
         "preferences": {},
         "clusters": [{"name": n, "cluster": {"server": url}} for n, url in servers.items()],
         "users": [{"name": f"{n}-user", "user": {"token": f"test-token-{n}"}} for n in names],
-        "contexts": [{"name": n, "context": {"cluster": n, "user": f"{n}-user", "namespace": "default"}}
-                     for n in names],
+        "contexts": [
+            {"name": n, "context": {"cluster": n, "user": f"{n}-user", "namespace": "default"}} for n in names
+        ],
         "current-context": current or (names[0] if names else ""),
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -32,16 +32,27 @@ class NodeSpec:
 
     def manifest(self) -> Obj:
         labels = {"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux", **self.labels}
-        return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.name, "labels": labels},
-                "spec": {"taints": [dict(t) for t in self.taints]} if self.taints else {},
-                "status": {"capacity": dict(self.capacity), "allocatable": dict(self.capacity)}}
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": self.name, "labels": labels},
+            "spec": {"taints": [dict(t) for t in self.taints]} if self.taints else {},
+            "status": {"capacity": dict(self.capacity), "allocatable": dict(self.capacity)},
+        }
 
 
 class Member(KubeApiServer):
     """A member cluster: the API plus scheduler, kubelet and Kueue controllers."""
 
-    def __init__(self, name: str, *, nodes: list[NodeSpec] = (), kueue: bool = True,  # type: ignore[assignment]
-                 kubelet_options: dict[str, Any] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        name: str,
+        *,
+        nodes: list[NodeSpec] = (),
+        kueue: bool = True,  # type: ignore[assignment]
+        kubelet_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(name, **kwargs)
         for node in nodes:
             self.add_node(node)
@@ -62,14 +73,19 @@ class Member(KubeApiServer):
             st = n.setdefault("status", {})
             st.setdefault("capacity", {}).update(values)
             st.setdefault("allocatable", {}).update(values)
+
         updated = self.store.mutate(self.registry.get("", "nodes"), None, node, apply)
         if updated is None:
             raise KeyError(f"no node {node!r} on member {self.name!r}")
         return updated
 
     def set_node_taints(self, node: str, taints: list[dict[str, str]]) -> Obj | None:
-        return self.store.mutate(self.registry.get("", "nodes"), None, node,
-                                 lambda n: n["spec"].__setitem__("taints", copy.deepcopy(taints)))
+        return self.store.mutate(
+            self.registry.get("", "nodes"),
+            None,
+            node,
+            lambda n: n["spec"].__setitem__("taints", copy.deepcopy(taints)),
+        )
 
     # -- Kueue and pods ------------------------------------------------------------------------------
 
@@ -77,8 +93,9 @@ class Member(KubeApiServer):
         """Apply ResourceFlavor / ClusterQueue / LocalQueue / WorkloadPriorityClass (and Namespace) YAML."""
         return self.apply_yaml(yaml_text_or_path)
 
-    def preempt_pod(self, namespace: str, name: str,
-                    message: str = "Preempted to accommodate a higher priority Workload") -> Obj:
+    def preempt_pod(
+        self, namespace: str, name: str, message: str = "Preempted to accommodate a higher priority Workload"
+    ) -> Obj:
         """Do what Kueue does to a preempted plain Pod: evict its Workload and delete the Pod."""
         if self.kueue is None:
             raise RuntimeError(f"member {self.name!r} runs without Kueue")
@@ -92,29 +109,43 @@ class Member(KubeApiServer):
         pod = self.find("v1", "Pod", pod_name, namespace)
         if pod is None:
             return None
-        return next((w for w in self.list("kueue.x-k8s.io/v1beta2", "Workload", namespace)
-                     if (w["metadata"].get("labels") or {}).get("kueue.x-k8s.io/job-uid") == pod["metadata"]["uid"]),
-                    None)
+        return next(
+            (
+                w
+                for w in self.list("kueue.x-k8s.io/v1beta2", "Workload", namespace)
+                if (w["metadata"].get("labels") or {}).get("kueue.x-k8s.io/job-uid") == pod["metadata"]["uid"]
+            ),
+            None,
+        )
 
-    def wait_for_pod_phase(self, namespace: str, name: str, phases: str | tuple[str, ...],
-                           timeout: float = 60.0) -> Obj:
+    def wait_for_pod_phase(
+        self, namespace: str, name: str, phases: str | tuple[str, ...], timeout: float = 60.0
+    ) -> Obj:
         wanted = (phases,) if isinstance(phases, str) else phases
 
         def check() -> Obj | None:
             pod = self.find("v1", "Pod", name, namespace)
             return pod if pod is not None and pod.get("status", {}).get("phase") in wanted else None
+
         return self.wait_for(check, timeout, what=f"pod {namespace}/{name} phase in {wanted}")
 
 
 class KarmadaPlane(KubeApiServer):
     """The Karmada control plane: Cluster objects for the members and the cluster proxy."""
 
-    def __init__(self, name: str, members: dict[str, KubeApiServer], *,
-                 cluster_specs: dict[str, dict[str, Any]] | None = None,
-                 cluster_labels: dict[str, dict[str, str]] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        name: str,
+        members: dict[str, KubeApiServer],
+        *,
+        cluster_specs: dict[str, dict[str, Any]] | None = None,
+        cluster_labels: dict[str, dict[str, str]] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(name, **kwargs)
         self.karmada: Karmada = self.add_controller(  # type: ignore[assignment]
-            Karmada(self, members, cluster_specs, cluster_labels))
+            Karmada(self, members, cluster_specs, cluster_labels)
+        )
 
     def set_member_ready(self, member: str, ready: bool) -> None:
         self.karmada.set_ready(member, ready)
@@ -144,24 +175,45 @@ class KubeMembers:
             server.stop()
 
 
-def start_members(tmp_dir: str | Path, *, crd_dir: str | Path | None, private_nodes: list[NodeSpec],
-                  public_nodes: list[NodeSpec], private_kueue: str | None = None, public_kueue: str | None = None,
-                  kubelet_options: dict[str, Any] | None = None, karmada_labels: dict[str, dict[str, str]] | None = None,
-                  karmada_specs: dict[str, dict[str, Any]] | None = None) -> KubeMembers:
+def start_members(
+    tmp_dir: str | Path,
+    *,
+    crd_dir: str | Path | None,
+    private_nodes: list[NodeSpec],
+    public_nodes: list[NodeSpec],
+    private_kueue: str | None = None,
+    public_kueue: str | None = None,
+    kubelet_options: dict[str, Any] | None = None,
+    karmada_labels: dict[str, dict[str, str]] | None = None,
+    karmada_specs: dict[str, dict[str, Any]] | None = None,
+) -> KubeMembers:
     """Start private + public members and a Karmada plane; write one kubeconfig with three contexts."""
     tmp = Path(tmp_dir)
     started: list[KubeApiServer] = []
     try:
-        private = Member("private", nodes=private_nodes, crd_dir=crd_dir,
-                         kubelet_options={"root_dir": tmp / "kubelet-private", **(kubelet_options or {})})
+        private = Member(
+            "private",
+            nodes=private_nodes,
+            crd_dir=crd_dir,
+            kubelet_options={"root_dir": tmp / "kubelet-private", **(kubelet_options or {})},
+        )
         private.start()
         started.append(private)
-        public = Member("public", nodes=public_nodes, crd_dir=crd_dir,
-                        kubelet_options={"root_dir": tmp / "kubelet-public", **(kubelet_options or {})})
+        public = Member(
+            "public",
+            nodes=public_nodes,
+            crd_dir=crd_dir,
+            kubelet_options={"root_dir": tmp / "kubelet-public", **(kubelet_options or {})},
+        )
         public.start()
         started.append(public)
-        karmada = KarmadaPlane("karmada", {"private": private, "public": public}, crd_dir=crd_dir,
-                               cluster_labels=karmada_labels, cluster_specs=karmada_specs)
+        karmada = KarmadaPlane(
+            "karmada",
+            {"private": private, "public": public},
+            crd_dir=crd_dir,
+            cluster_labels=karmada_labels,
+            cluster_specs=karmada_specs,
+        )
         karmada.start()
         started.append(karmada)
         if private_kueue:

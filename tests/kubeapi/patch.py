@@ -85,7 +85,9 @@ def _merge_list(current: list[Any], patch: list[Any], key: str | None) -> list[A
     for item in patch:
         if not isinstance(item, dict) or key not in item:
             raise bad_request(f"map: {item!r} does not contain declared merge key: {key}")
-        index = next((i for i, cur in enumerate(out) if isinstance(cur, dict) and cur.get(key) == item[key]), None)
+        index = next(
+            (i for i, cur in enumerate(out) if isinstance(cur, dict) and cur.get(key) == item[key]), None
+        )
         if item.get("$patch") == "delete":
             if index is not None:
                 out.pop(index)
@@ -122,8 +124,12 @@ def json_patch(target: Any, operations: list[dict[str, Any]]) -> Any:
         try:
             doc = _apply_op(doc, op)
         except (KeyError, IndexError, ValueError, TypeError) as exc:
-            raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: "
-                           f"jsonpatch {op.get('op')} operation does not apply: {exc!r}") from None
+            raise ApiError(
+                422,
+                "Invalid",
+                f"the server rejected our request due to an error in our request: "
+                f"jsonpatch {op.get('op')} operation does not apply: {exc!r}",
+            ) from None
     return doc
 
 

@@ -55,8 +55,9 @@ class ResourceType:
         return "status" in self.subresources
 
 
-def _core(kind: str, plural: str, namespaced: bool = True, short: tuple[str, ...] = (),
-          sub: tuple[str, ...] = ()) -> ResourceType:
+def _core(
+    kind: str, plural: str, namespaced: bool = True, short: tuple[str, ...] = (), sub: tuple[str, ...] = ()
+) -> ResourceType:
     return ResourceType("", ("v1",), "v1", kind, plural, kind.lower(), namespaced, short, sub)
 
 
@@ -71,19 +72,55 @@ BUILTINS: tuple[ResourceType, ...] = (
     _core("Node", "nodes", namespaced=False, short=("no",), sub=("status",)),
     _core("ResourceQuota", "resourcequotas", short=("quota",), sub=("status",)),
     ResourceType("coordination.k8s.io", ("v1",), "v1", "Lease", "leases", "lease", True),
-    ResourceType("scheduling.k8s.io", ("v1",), "v1", "PriorityClass", "priorityclasses", "priorityclass",
-                 False, ("pc",)),
-    ResourceType("networking.k8s.io", ("v1",), "v1", "NetworkPolicy", "networkpolicies", "networkpolicy",
-                 True, ("netpol",)),
+    ResourceType(
+        "scheduling.k8s.io",
+        ("v1",),
+        "v1",
+        "PriorityClass",
+        "priorityclasses",
+        "priorityclass",
+        False,
+        ("pc",),
+    ),
+    ResourceType(
+        "networking.k8s.io",
+        ("v1",),
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        "networkpolicy",
+        True,
+        ("netpol",),
+    ),
     ResourceType("rbac.authorization.k8s.io", ("v1",), "v1", "Role", "roles", "role", True),
-    ResourceType("rbac.authorization.k8s.io", ("v1",), "v1", "RoleBinding", "rolebindings", "rolebinding", True),
-    ResourceType("apiextensions.k8s.io", ("v1",), "v1", "CustomResourceDefinition",
-                 "customresourcedefinitions", "customresourcedefinition", False, ("crd", "crds"), ("status",)),
+    ResourceType(
+        "rbac.authorization.k8s.io", ("v1",), "v1", "RoleBinding", "rolebindings", "rolebinding", True
+    ),
+    ResourceType(
+        "apiextensions.k8s.io",
+        ("v1",),
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        "customresourcedefinition",
+        False,
+        ("crd", "crds"),
+        ("status",),
+    ),
 )
 
 # Karmada's Cluster is served by karmada-aggregated-apiserver, not by a CRD; we serve it as a built-in.
-KARMADA_CLUSTER = ResourceType("cluster.karmada.io", ("v1alpha1",), "v1alpha1", "Cluster", "clusters", "cluster",
-                               False, (), ("status", "proxy"))
+KARMADA_CLUSTER = ResourceType(
+    "cluster.karmada.io",
+    ("v1alpha1",),
+    "v1alpha1",
+    "Cluster",
+    "clusters",
+    "cluster",
+    False,
+    (),
+    ("status", "proxy"),
+)
 
 
 def resource_from_crd(crd: dict[str, Any]) -> ResourceType:
@@ -114,7 +151,7 @@ def resource_from_crd(crd: dict[str, Any]) -> ResourceType:
 
 
 class Registry:
-    """Resource types by (group, plural) and by (group, version, plural); thread-safe for late CRD creation."""
+    """Resource types by (group, plural) and (group, version, plural); thread-safe for late CRDs."""
 
     def __init__(self, types: Iterable[ResourceType] = ()):
         self._lock = threading.Lock()

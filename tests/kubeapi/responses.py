@@ -1,4 +1,4 @@
-"""What a route returns to the HTTP layer: a JSON body, plain text, or a stream written with chunked encoding."""
+"""What a route returns to the HTTP layer: JSON, plain text, or a stream sent with chunked encoding."""
 
 from __future__ import annotations
 

@@ -66,7 +66,11 @@ def parse_path(path: str) -> Target | None:
     if not rest:
         return Target(group, version, "", None, None, None, "", watch_prefix)
     namespace = None
-    if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
+    if (
+        rest[0] == "namespaces"
+        and len(rest) >= 3
+        and not (len(rest) == 3 and rest[2] in ("status", "finalize"))
+    ):
         namespace, rest = rest[1], rest[2:]
     plural = rest[0]
     name = rest[1] if len(rest) > 1 else None
@@ -140,13 +144,16 @@ class KubeRest:
     def out(self, rtype: ResourceType, obj: Obj, version: str) -> Obj:
         return self.registry.convert(rtype, obj, version)
 
-    def into_storage(self, rtype: ResourceType, obj: Obj, version: str, subresource: str | None = None) -> Obj:
+    def into_storage(
+        self, rtype: ResourceType, obj: Obj, version: str, subresource: str | None = None
+    ) -> Obj:
         if not isinstance(obj, dict):
             raise bad_request("the request body must be a JSON object")
         kind = obj.get("kind")
         if kind and kind != rtype.kind:
-            raise bad_request(f"the kind {kind!r} of the body does not match the resource {rtype.plural!r} "
-                              f"({rtype.kind})")
+            raise bad_request(
+                f"the kind {kind!r} of the body does not match the resource {rtype.plural!r} ({rtype.kind})"
+            )
         obj["apiVersion"] = rtype.api_version(version)
         obj["kind"] = rtype.kind
         schema = rtype.schemas.get(version)
@@ -166,8 +173,12 @@ class KubeRest:
         return JsonResponse(200, self.out(rtype, obj, t.version))
 
     def _list(self, req: Request, t: Target, rtype: ResourceType, ns: str | None) -> JsonResponse:
-        items, rv = self.store.list(rtype, ns, parse_label_selector(req.query.get("labelSelector")),
-                                    parse_field_selector(req.query.get("fieldSelector")))
+        items, rv = self.store.list(
+            rtype,
+            ns,
+            parse_label_selector(req.query.get("labelSelector")),
+            parse_field_selector(req.query.get("fieldSelector")),
+        )
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         start = 0
         if req.query.get("continue"):
@@ -182,17 +193,21 @@ class KubeRest:
             end = start + limit
             if end < len(items):
                 meta["continue"] = base64.urlsafe_b64encode(
-                    json.dumps({"start": end, "rv": rv}).encode()).decode()
+                    json.dumps({"start": end, "rv": rv}).encode()
+                ).decode()
                 meta["remainingItemCount"] = len(items) - end
             items = items[start:end]
         else:
             items = items[start:]
-        return JsonResponse(200, {
-            "kind": rtype.list_kind,
-            "apiVersion": rtype.api_version(t.version),
-            "metadata": meta,
-            "items": [self.out(rtype, item, t.version) for item in items],
-        })
+        return JsonResponse(
+            200,
+            {
+                "kind": rtype.list_kind,
+                "apiVersion": rtype.api_version(t.version),
+                "metadata": meta,
+                "items": [self.out(rtype, item, t.version) for item in items],
+            },
+        )
 
     def _post(self, req: Request, t: Target, rtype: ResourceType, ns: str | None) -> Any:
         if t.name is not None:
@@ -206,8 +221,9 @@ class KubeRest:
         if t.name is None:
             raise method_not_allowed("PUT needs a resource name")
         obj = self.into_storage(rtype, self._body(req), t.version, t.subresource)
-        updated = self.store.update(rtype, obj, ns, t.name, subresource=t.subresource,
-                                    dry_run=req.query.get("dryRun") == "All")
+        updated = self.store.update(
+            rtype, obj, ns, t.name, subresource=t.subresource, dry_run=req.query.get("dryRun") == "All"
+        )
         return JsonResponse(200, self.out(rtype, updated, t.version))
 
     def _patch(self, req: Request, t: Target, rtype: ResourceType, ns: str | None) -> Any:
@@ -233,8 +249,9 @@ class KubeRest:
         if t.subresource == "status" and isinstance(patched, dict):
             patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         obj = self.into_storage(rtype, patched, t.version, t.subresource)
-        updated = self.store.update(rtype, obj, ns, t.name, subresource=t.subresource,
-                                    dry_run=req.query.get("dryRun") == "All")
+        updated = self.store.update(
+            rtype, obj, ns, t.name, subresource=t.subresource, dry_run=req.query.get("dryRun") == "All"
+        )
         return JsonResponse(200, self.out(rtype, updated, t.version))
 
     def _delete(self, req: Request, t: Target, rtype: ResourceType, ns: str | None) -> Any:
@@ -245,28 +262,61 @@ class KubeRest:
             propagation = "Orphan"
         dry_run = req.query.get("dryRun") == "All" or "All" in (opts.get("dryRun") or [])
         if t.name is None:
-            items, _ = self.store.list(rtype, ns, parse_label_selector(req.query.get("labelSelector")),
-                                       parse_field_selector(req.query.get("fieldSelector")))
+            items, _ = self.store.list(
+                rtype,
+                ns,
+                parse_label_selector(req.query.get("labelSelector")),
+                parse_field_selector(req.query.get("fieldSelector")),
+            )
             deleted = []
             for item in items:
                 try:
-                    deleted.append(self.store.delete(rtype, item["metadata"].get("namespace"),
-                                                     item["metadata"]["name"],
-                                                     None if grace is None else int(grace), propagation,
-                                                     dry_run=dry_run))
+                    deleted.append(
+                        self.store.delete(
+                            rtype,
+                            item["metadata"].get("namespace"),
+                            item["metadata"]["name"],
+                            None if grace is None else int(grace),
+                            propagation,
+                            dry_run=dry_run,
+                        )
+                    )
                 except ApiError as exc:
                     if exc.code != 404:
                         raise
-            return JsonResponse(200, {"kind": rtype.list_kind, "apiVersion": rtype.api_version(t.version),
-                                      "metadata": {}, "items": [self.out(rtype, d, t.version) for d in deleted]})
-        obj = self.store.delete(rtype, ns, t.name, None if grace is None else int(grace), propagation,
-                                opts.get("preconditions"), dry_run=dry_run)
+            return JsonResponse(
+                200,
+                {
+                    "kind": rtype.list_kind,
+                    "apiVersion": rtype.api_version(t.version),
+                    "metadata": {},
+                    "items": [self.out(rtype, d, t.version) for d in deleted],
+                },
+            )
+        obj = self.store.delete(
+            rtype,
+            ns,
+            t.name,
+            None if grace is None else int(grace),
+            propagation,
+            opts.get("preconditions"),
+            dry_run=dry_run,
+        )
         removed = self.store.find(rtype, ns, t.name) is None
         if removed and not (rtype.is_crd or rtype.key == ("", "pods")):
             # Like the apiserver: an immediately deleted object is answered with a Success Status, except
             # for kinds whose registry returns the deleted object (pods, custom resources).
-            return JsonResponse(200, success_status({"name": t.name, "group": rtype.group, "kind": rtype.plural,
-                                                     "uid": obj["metadata"]["uid"]}))
+            return JsonResponse(
+                200,
+                success_status(
+                    {
+                        "name": t.name,
+                        "group": rtype.group,
+                        "kind": rtype.plural,
+                        "uid": obj["metadata"]["uid"],
+                    }
+                ),
+            )
         return JsonResponse(200, self.out(rtype, obj, t.version))
 
     def _body(self, req: Request, optional: bool = False, want: type = dict) -> Any:
@@ -300,8 +350,16 @@ class KubeRest:
             return StreamResponse(iter([_line({"type": "ERROR", "object": gone(exc.message).status()})]))
         return StreamResponse(self._stream(watcher, t, rtype, req.path, bookmarks, initial_end, timeout))
 
-    def _stream(self, watcher: Watcher, t: Target, rtype: ResourceType, path: str, bookmarks: bool,
-                initial_end: bool, timeout: float | None) -> Iterator[bytes]:
+    def _stream(
+        self,
+        watcher: Watcher,
+        t: Target,
+        rtype: ResourceType,
+        path: str,
+        bookmarks: bool,
+        initial_end: bool,
+        timeout: float | None,
+    ) -> Iterator[bytes]:
         deadline = time.monotonic() + timeout if timeout else None
         last_bookmark = time.monotonic()
         initial_pending = initial_end and bookmarks
@@ -344,8 +402,12 @@ class KubeRest:
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if initial:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return _line({"type": "BOOKMARK", "object": {"kind": rtype.kind, "apiVersion": rtype.api_version(t.version),
-                                                     "metadata": meta}})
+        return _line(
+            {
+                "type": "BOOKMARK",
+                "object": {"kind": rtype.kind, "apiVersion": rtype.api_version(t.version), "metadata": meta},
+            }
+        )
 
 
 def _line(event: dict[str, Any]) -> bytes:

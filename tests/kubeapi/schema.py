@@ -36,7 +36,8 @@ def load_crds(crd_dir: str) -> tuple[dict[str, Any], ...]:
     """
     paths = sorted(Path(crd_dir).rglob("*.yaml"))
     fingerprint = hashlib.sha256(
-        json.dumps([(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]).encode()).hexdigest()[:16]
+        json.dumps([(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]).encode()
+    ).hexdigest()[:16]
     cache = Path(tempfile.gettempdir()) / f"mlp-kubeapi-crds-{fingerprint}.json"
     try:
         return tuple(json.loads(cache.read_text()))
@@ -90,7 +91,7 @@ def _validator(schema: dict[str, Any]) -> Any:
 
 
 def default_and_prune(obj: Any, schema: dict[str, Any], root: bool = False) -> Any:
-    """Apply ``default`` values and drop fields the structural schema does not declare (like the apiserver)."""
+    """Apply ``default`` values and drop fields the structural schema does not declare."""
     if isinstance(obj, dict):
         props: dict[str, Any] | None = schema.get("properties")
         additional = schema.get("additionalProperties")
@@ -129,13 +130,25 @@ def validate_custom_object(obj: dict[str, Any], schema: dict[str, Any], kind: st
         field = _path(err)
         if err.validator == "required":
             missing = err.message.split("'")[1] if "'" in err.message else "?"
-            causes.append((f"{field}.{missing}" if field else missing, "FieldValueRequired", "Required value"))
+            causes.append(
+                (f"{field}.{missing}" if field else missing, "FieldValueRequired", "Required value")
+            )
         elif err.validator == "enum":
             supported = ", ".join(f'"{v}"' for v in err.validator_value)
-            causes.append((field, "FieldValueNotSupported",
-                           f"Unsupported value: {json.dumps(err.instance)}: supported values: {supported}"))
+            causes.append(
+                (
+                    field,
+                    "FieldValueNotSupported",
+                    f"Unsupported value: {json.dumps(err.instance)}: supported values: {supported}",
+                )
+            )
         else:
-            causes.append((field, "FieldValueInvalid",
-                           f"Invalid value: {json.dumps(err.instance)[:200]}: {err.message[:300]}"))
+            causes.append(
+                (
+                    field,
+                    "FieldValueInvalid",
+                    f"Invalid value: {json.dumps(err.instance)[:200]}: {err.message[:300]}",
+                )
+            )
     name = (obj.get("metadata") or {}).get("name", "")
     raise invalid(kind, name, causes, group)

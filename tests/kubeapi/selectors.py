@@ -42,7 +42,8 @@ def parse_label_selector(text: str | None) -> Matcher:
             key, value = (p.strip() for p in term.replace("==", "=").split("=", 1))
             checks.append(lambda lab, k=key, v=value: lab.get(k) == v)
         elif term.startswith("!"):
-            checks.append(lambda lab, k=term[1:].strip(): k not in lab)
+            missing = term[1:].strip()
+            checks.append(lambda lab, k=missing: k not in lab)
         elif re.fullmatch(r"[A-Za-z0-9_./-]+", term):
             checks.append(lambda lab, k=term: k in lab)
         else:
@@ -72,11 +73,11 @@ def parse_field_selector(text: str | None) -> Matcher:
         if not term:
             continue
         if "!=" in term:
-            path, value = term.split("!=", 1)
-            checks.append(lambda o, p=path.strip(), v=value.strip(): field_value(o, p) != v)
+            path, value = (p.strip() for p in term.split("!=", 1))
+            checks.append(lambda o, p=path, v=value: field_value(o, p) != v)
         elif "=" in term:
-            path, value = term.replace("==", "=").split("=", 1)
-            checks.append(lambda o, p=path.strip(), v=value.strip(): field_value(o, p) == v)
+            path, value = (p.strip() for p in term.replace("==", "=").split("=", 1))
+            checks.append(lambda o, p=path, v=value: field_value(o, p) == v)
         else:
             raise bad_request(f"invalid selector: {text!r}; can't understand {term!r}")
     return lambda obj: all(check(obj) for check in checks)

@@ -46,9 +46,14 @@ VERSION_INFO = {
 class KubeApiServer:
     """A Kubernetes API on ``127.0.0.1:<port>``; ``start()`` / ``stop()`` or use as a context manager."""
 
-    def __init__(self, name: str = "test", *, crd_dir: str | Path | None = None,
-                 namespaces: Iterable[str] = ("default", "kube-system", "kube-public", "kube-node-lease"),
-                 extra_types: Iterable[ResourceType] = ()):
+    def __init__(
+        self,
+        name: str = "test",
+        *,
+        crd_dir: str | Path | None = None,
+        namespaces: Iterable[str] = ("default", "kube-system", "kube-public", "kube-node-lease"),
+        extra_types: Iterable[ResourceType] = (),
+    ):
         self.name = name
         self.registry = Registry(BUILTINS)
         self.registry.add(KARMADA_CLUSTER)
@@ -80,8 +85,12 @@ class KubeApiServer:
     def start(self) -> KubeApiServer:
         self._http = ApiHTTPServer(("127.0.0.1", 0), self)
         self.rest.server_address = f"127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"kubeapi-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"kubeapi-{self.name}",
+            daemon=True,
+        )
         self._thread.start()
         for controller in self.controllers:
             controller.start()
@@ -126,7 +135,7 @@ class KubeApiServer:
         self.requests.append((method, path))
 
     def api_client(self) -> kubernetes.client.ApiClient:
-        """A ``kubernetes`` ApiClient for this server, loaded from the generated kubeconfig when there is one."""
+        """A ``kubernetes`` ApiClient for this server (from the generated kubeconfig when there is one)."""
         from kubernetes import client, config
 
         if self.kubeconfig_path:
@@ -143,19 +152,37 @@ class KubeApiServer:
         crd_type = self.registry.get("apiextensions.k8s.io", "customresourcedefinitions")
         if self.store.find(crd_type, None, crd["metadata"]["name"]) is None:
             # The stored copy elides the (megabyte-sized) schemas: deep-copying them on every read would make
-            # start-up slow, and clients only read CRDs to learn what is installed. Validation uses rtype.schemas.
+            # start-up slow, and clients read CRDs only to learn what is installed. rtype.schemas validates.
             spec = dict(crd["spec"])
-            spec["versions"] = [{**v, "schema": {"openAPIV3Schema": {
-                "type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                "description": "schema elided by the test apiserver (it still validates with the full schema)"}}}
-                for v in crd["spec"]["versions"]]
-            stored = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                      "metadata": {"name": crd["metadata"]["name"],
-                                   "annotations": dict(crd["metadata"].get("annotations") or {})},
-                      "spec": spec,
-                      "status": {"conditions": [{"type": "Established", "status": "True",
-                                                 "reason": "InitialNamesAccepted"}],
-                                 "acceptedNames": crd["spec"]["names"], "storedVersions": [rtype.storage_version]}}
+            spec["versions"] = [
+                {
+                    **v,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                            "description": "schema elided by the test apiserver (it validates with it)",
+                        }
+                    },
+                }
+                for v in crd["spec"]["versions"]
+            ]
+            stored = {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {
+                    "name": crd["metadata"]["name"],
+                    "annotations": dict(crd["metadata"].get("annotations") or {}),
+                },
+                "spec": spec,
+                "status": {
+                    "conditions": [
+                        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}
+                    ],
+                    "acceptedNames": crd["spec"]["names"],
+                    "storedVersions": [rtype.storage_version],
+                },
+            }
             self._installing = True
             try:
                 self.store.create(crd_type, stored)
@@ -189,7 +216,7 @@ class KubeApiServer:
         return self.store.create(rtype, stored, obj.get("metadata", {}).get("namespace"))
 
     def apply(self, obj: Obj) -> Obj:
-        """Create ``obj``, or replace the spec of the existing object of that name (like ``kubectl apply``)."""
+        """Create ``obj``, or replace the existing object of that name (like ``kubectl apply``)."""
         rtype = self.rtype(obj["apiVersion"], obj["kind"])
         m = obj.get("metadata", {})
         existing = self.store.find(rtype, m.get("namespace"), m["name"])
@@ -197,15 +224,20 @@ class KubeApiServer:
             return self.create(obj)
         version = obj["apiVersion"].rpartition("/")[2]
         incoming = self.rest.into_storage(rtype, _copy(obj), version)
-        incoming["metadata"] = {**existing["metadata"], **{k: v for k, v in incoming["metadata"].items()
-                                                           if k in ("labels", "annotations")}}
+        incoming["metadata"] = {
+            **existing["metadata"],
+            **{k: v for k, v in incoming["metadata"].items() if k in ("labels", "annotations")},
+        }
         return self.store.update(rtype, incoming, m.get("namespace"), m["name"])
 
     def apply_yaml(self, text_or_path: str | Path) -> list[Obj]:
         """Apply every document of a YAML string or file."""
-        text = Path(text_or_path).read_text() if isinstance(text_or_path, Path) or (
-            isinstance(text_or_path, str) and "\n" not in text_or_path and Path(text_or_path).exists()) \
+        text = (
+            Path(text_or_path).read_text()
+            if isinstance(text_or_path, Path)
+            or (isinstance(text_or_path, str) and "\n" not in text_or_path and Path(text_or_path).exists())
             else str(text_or_path)
+        )
         return [self.apply(doc) for doc in yaml.safe_load_all(text) if doc]
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj:
@@ -217,8 +249,9 @@ class KubeApiServer:
     def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[Obj]:
         return self.store.list(self.rtype(api_version, kind), namespace)[0]
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
-               grace: int | None = None) -> Obj | None:
+    def delete(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None, grace: int | None = None
+    ) -> Obj | None:
         try:
             return self.store.delete(self.rtype(api_version, kind), namespace, name, grace)
         except ApiError as exc:
@@ -227,15 +260,17 @@ class KubeApiServer:
             raise
 
     def wait_for(self, predicate: Any, timeout: float = 30.0, interval: float = 0.05, what: str = "") -> Any:
-        """Poll ``predicate()`` until it returns a truthy value; raise TimeoutError saying what was awaited."""
+        """Poll ``predicate()`` until it returns a truthy value; TimeoutError says what was awaited."""
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise TimeoutError(f"test apiserver {self.name!r}: timed out after {timeout}s waiting for "
-                                   f"{what or predicate}")
+                raise TimeoutError(
+                    f"test apiserver {self.name!r}: timed out after {timeout}s waiting for "
+                    f"{what or predicate}"
+                )
             time.sleep(interval)
 
 

@@ -1,4 +1,4 @@
-"""The object store: resourceVersions, optimistic concurrency, finalizers, owner-reference GC and watch fan-out.
+"""The object store: resourceVersions, optimistic concurrency, finalizers, owner GC and watch fan-out.
 
 This is the etcd + generic-registry half of an apiserver. Objects are plain dicts stored at their storage
 version; every write bumps one global resourceVersion and is appended to a bounded history so watches can
@@ -163,8 +163,13 @@ class Store:
             obj = self._bucket(rtype).get(self._key(rtype, namespace, name))
             return copy.deepcopy(obj) if obj is not None else None
 
-    def list(self, rtype: ResourceType, namespace: str | None = None, labels: Matcher | None = None,
-             fields: Matcher | None = None) -> tuple[list[Obj], int]:
+    def list(
+        self,
+        rtype: ResourceType,
+        namespace: str | None = None,
+        labels: Matcher | None = None,
+        fields: Matcher | None = None,
+    ) -> tuple[list[Obj], int]:
         with self.lock:
             items = [
                 copy.deepcopy(obj)
@@ -185,14 +190,18 @@ class Store:
 
     # -- writes --------------------------------------------------------------------------------------
 
-    def create(self, rtype: ResourceType, obj: Obj, namespace: str | None = None, dry_run: bool = False) -> Obj:
+    def create(
+        self, rtype: ResourceType, obj: Obj, namespace: str | None = None, dry_run: bool = False
+    ) -> Obj:
         obj = copy.deepcopy(obj)
         m = meta(obj)
         with self.lock:
             if rtype.namespaced:
                 if namespace and m.get("namespace") and m["namespace"] != namespace:
-                    raise bad_request("the namespace of the provided object does not match the namespace sent "
-                                      "on the request")
+                    raise bad_request(
+                        "the namespace of the provided object does not match the namespace sent "
+                        "on the request"
+                    )
                 namespace = namespace or m.get("namespace") or "default"
                 m["namespace"] = namespace
                 ns_type = self.registry.get("", "namespaces")
@@ -200,18 +209,31 @@ class Store:
                 if ns_obj is None:
                     raise not_found("namespaces", namespace)
                 if ns_obj["metadata"].get("deletionTimestamp"):
-                    raise ApiError(403, "Forbidden", f'{rtype.plural} "{m.get("name") or m.get("generateName")}" '
-                                   f"is forbidden: unable to create new content in namespace {namespace} because "
-                                   f"it is being terminated")
+                    raise ApiError(
+                        403,
+                        "Forbidden",
+                        f'{rtype.plural} "{m.get("name") or m.get("generateName")}" '
+                        f"is forbidden: unable to create new content in namespace {namespace} because "
+                        f"it is being terminated",
+                    )
             else:
                 m.pop("namespace", None)
             if not m.get("name"):
                 if m.get("generateName"):
                     m["name"] = m["generateName"] + _random_suffix()
                 else:
-                    raise invalid(rtype.kind, "", [("metadata.name", "FieldValueRequired",
-                                                    "Required value: name or generateName is required")],
-                                  rtype.group)
+                    raise invalid(
+                        rtype.kind,
+                        "",
+                        [
+                            (
+                                "metadata.name",
+                                "FieldValueRequired",
+                                "Required value: name or generateName is required",
+                            )
+                        ],
+                        rtype.group,
+                    )
             key = self._key(rtype, namespace, m["name"])
             if key in self._bucket(rtype):
                 raise already_exists(rtype.plural, m["name"], rtype.group)
@@ -234,20 +256,34 @@ class Store:
             self._commit("ADDED", rtype, None, copy.deepcopy(obj))
             return copy.deepcopy(obj)
 
-    def update(self, rtype: ResourceType, obj: Obj, namespace: str | None, name: str,
-               subresource: str | None = None, check_version: bool = True, dry_run: bool = False) -> Obj:
+    def update(
+        self,
+        rtype: ResourceType,
+        obj: Obj,
+        namespace: str | None,
+        name: str,
+        subresource: str | None = None,
+        check_version: bool = True,
+        dry_run: bool = False,
+    ) -> Obj:
         with self.lock:
             old = self._existing(rtype, namespace, name)
             m = meta(obj)
             if m.get("name") and m["name"] != name:
-                raise bad_request(f"the name of the object ({m['name']}) does not match the name on the URL "
-                                  f"({name})")
+                raise bad_request(
+                    f"the name of the object ({m['name']}) does not match the name on the URL ({name})"
+                )
             sent_rv = m.get("resourceVersion")
             if check_version and sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rtype.plural, name, rtype.group)
             if m.get("uid") and m["uid"] != old["metadata"]["uid"]:
-                raise conflict(rtype.plural, name, rtype.group, "Precondition failed: UID in precondition: "
-                               f"{m['uid']}, UID in object meta: {old['metadata']['uid']}")
+                raise conflict(
+                    rtype.plural,
+                    name,
+                    rtype.group,
+                    "Precondition failed: UID in precondition: "
+                    f"{m['uid']}, UID in object meta: {old['metadata']['uid']}",
+                )
             if subresource == "status":
                 new = copy.deepcopy(old)
                 if "status" in obj:
@@ -262,8 +298,14 @@ class Store:
                     else:
                         new.pop("status", None)
                 nm = meta(new)
-                for fixed in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                              "generation", "namespace"):
+                for fixed in (
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                    "generation",
+                    "namespace",
+                ):
                     if fixed in old["metadata"]:
                         nm[fixed] = old["metadata"][fixed]
                     else:
@@ -273,8 +315,9 @@ class Store:
             new["kind"] = rtype.kind
             return self._write(rtype, old, new, dry_run)
 
-    def mutate(self, rtype: ResourceType, namespace: str | None, name: str,
-               fn: Callable[[Obj], bool | None]) -> Obj | None:
+    def mutate(
+        self, rtype: ResourceType, namespace: str | None, name: str, fn: Callable[[Obj], bool | None]
+    ) -> Obj | None:
         """Read-modify-write for controllers: ``fn`` edits a copy in place (return False to skip).
 
         Returns the stored object, or None when it does not exist (anymore).
@@ -293,9 +336,18 @@ class Store:
         if old["metadata"].get("deletionTimestamp"):
             added = set(nm.get("finalizers") or []) - set(old["metadata"].get("finalizers") or [])
             if added:
-                raise invalid(rtype.kind, nm["name"], [("metadata.finalizers", "FieldValueForbidden",
-                              "Forbidden: no new finalizers can be added if the object is being deleted")],
-                              rtype.group)
+                raise invalid(
+                    rtype.kind,
+                    nm["name"],
+                    [
+                        (
+                            "metadata.finalizers",
+                            "FieldValueForbidden",
+                            "Forbidden: no new finalizers can be added if the object is being deleted",
+                        )
+                    ],
+                    rtype.group,
+                )
         if validate:
             for validator in self.validators:
                 validator(rtype, new, old)
@@ -314,15 +366,27 @@ class Store:
             self._maybe_remove(rtype, key)
         return copy.deepcopy(self._bucket(rtype).get(key, new))
 
-    def delete(self, rtype: ResourceType, namespace: str | None, name: str, grace: int | None = None,
-               propagation: str | None = None, preconditions: dict[str, Any] | None = None,
-               dry_run: bool = False) -> Obj:
+    def delete(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        grace: int | None = None,
+        propagation: str | None = None,
+        preconditions: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
         with self.lock:
             old = self._existing(rtype, namespace, name)
             pre = preconditions or {}
             if pre.get("uid") and pre["uid"] != old["metadata"]["uid"]:
-                raise conflict(rtype.plural, name, rtype.group, f"Precondition failed: UID in precondition: "
-                               f"{pre['uid']}, UID in object meta: {old['metadata']['uid']}")
+                raise conflict(
+                    rtype.plural,
+                    name,
+                    rtype.group,
+                    f"Precondition failed: UID in precondition: "
+                    f"{pre['uid']}, UID in object meta: {old['metadata']['uid']}",
+                )
             if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
                 raise conflict(rtype.plural, name, rtype.group)
             if dry_run:
@@ -333,9 +397,16 @@ class Store:
             is_pod = rtype.key == ("", "pods")
             if grace is None and is_pod:
                 grace = int(old.get("spec", {}).get("terminationGracePeriodSeconds", 30))
-            running = is_pod and bool(old.get("spec", {}).get("nodeName")) and \
-                old.get("status", {}).get("phase") not in ("Succeeded", "Failed")
-            if old["metadata"].get("finalizers") or (running and grace != 0) or rtype.key == ("", "namespaces"):
+            running = (
+                is_pod
+                and bool(old.get("spec", {}).get("nodeName"))
+                and old.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+            )
+            if (
+                old["metadata"].get("finalizers")
+                or (running and grace != 0)
+                or rtype.key == ("", "namespaces")
+            ):
                 new = copy.deepcopy(old)
                 nm = meta(new)
                 if not nm.get("deletionTimestamp"):
@@ -344,8 +415,9 @@ class Store:
                 elif grace == 0:
                     nm["deletionGracePeriodSeconds"] = 0
                 if is_pod and grace == 0:
-                    new.setdefault("status", {})["phase"] = new.get("status", {}).get("phase") \
-                        if not running else "Failed"
+                    new.setdefault("status", {})["phase"] = (
+                        new.get("status", {}).get("phase") if not running else "Failed"
+                    )
                 if new != old:
                     self._bump(new)
                     self._bucket(rtype)[key] = new
@@ -392,8 +464,10 @@ class Store:
                 rtype = self.registry.get(*rtype_key)
                 remaining = [r for r in refs if r.get("uid") != owner_uid]
                 if orphan or any(r.get("uid") in self._uids for r in remaining):
+
                     def strip(o: Obj, keep: list[dict[str, Any]] = remaining) -> None:
                         o["metadata"]["ownerReferences"] = keep
+
                     self.mutate(rtype, key[0], key[1], strip)
                 elif key in bucket:
                     self.delete(rtype, key[0], key[1])
@@ -406,6 +480,7 @@ class Store:
 
         def terminating(o: Obj) -> None:
             o.setdefault("status", {})["phase"] = "Terminating"
+
         self.mutate(ns_type, None, namespace, terminating)
         for rtype_key, bucket in list(self._objects.items()):
             rtype = self.registry.get(*rtype_key)
@@ -415,8 +490,14 @@ class Store:
 
     # -- watches -------------------------------------------------------------------------------------
 
-    def watch(self, rtype: ResourceType, namespace: str | None, labels: Matcher, fields: Matcher,
-              resource_version: str | None) -> Watcher:
+    def watch(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        labels: Matcher,
+        fields: Matcher,
+        resource_version: str | None,
+    ) -> Watcher:
         watcher = Watcher(rtype, namespace, labels, fields)
         with self.lock:
             if resource_version in (None, "", "0"):
@@ -469,5 +550,8 @@ def _spec_of(obj: Obj) -> dict[str, Any]:
 
 def _default_pod_removable(obj: Obj) -> bool:
     status = obj.get("status") or {}
-    return not obj.get("spec", {}).get("nodeName") or status.get("phase") in ("Succeeded", "Failed") \
+    return (
+        not obj.get("spec", {}).get("nodeName")
+        or status.get("phase") in ("Succeeded", "Failed")
         or obj["metadata"].get("deletionGracePeriodSeconds") == 0
+    )

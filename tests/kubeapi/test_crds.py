@@ -24,9 +24,17 @@ def _invalid(exc: client.ApiException) -> dict:
 
 def test_invalid_enum_is_rejected_with_field_path(custom):
     with pytest.raises(client.ApiException) as err:
-        custom.create_cluster_custom_object(G, "v1beta2", "clusterqueues", {
-            "apiVersion": f"{G}/v1beta2", "kind": "ClusterQueue", "metadata": {"name": "cq"},
-            "spec": {"queueingStrategy": "Random"}})
+        custom.create_cluster_custom_object(
+            G,
+            "v1beta2",
+            "clusterqueues",
+            {
+                "apiVersion": f"{G}/v1beta2",
+                "kind": "ClusterQueue",
+                "metadata": {"name": "cq"},
+                "spec": {"queueingStrategy": "Random"},
+            },
+        )
     causes = _invalid(err.value)["details"]["causes"]
     assert causes[0]["field"] == "spec.queueingStrategy"
     assert causes[0]["reason"] == "FieldValueNotSupported"
@@ -34,44 +42,84 @@ def test_invalid_enum_is_rejected_with_field_path(custom):
 
 def test_wrong_type_is_rejected(custom):
     with pytest.raises(client.ApiException) as err:
-        custom.create_cluster_custom_object(G, "v1beta2", "resourceflavors", {
-            "apiVersion": f"{G}/v1beta2", "kind": "ResourceFlavor", "metadata": {"name": "rf"},
-            "spec": {"nodeLabels": ["not", "a", "map"]}})
+        custom.create_cluster_custom_object(
+            G,
+            "v1beta2",
+            "resourceflavors",
+            {
+                "apiVersion": f"{G}/v1beta2",
+                "kind": "ResourceFlavor",
+                "metadata": {"name": "rf"},
+                "spec": {"nodeLabels": ["not", "a", "map"]},
+            },
+        )
     assert _invalid(err.value)["details"]["causes"][0]["field"] == "spec.nodeLabels"
 
 
 def test_missing_required_field_is_rejected(custom):
     with pytest.raises(client.ApiException) as err:
-        custom.create_cluster_custom_object(G, "v1beta2", "workloadpriorityclasses", {
-            "apiVersion": f"{G}/v1beta2", "kind": "WorkloadPriorityClass", "metadata": {"name": "urgent"}})
+        custom.create_cluster_custom_object(
+            G,
+            "v1beta2",
+            "workloadpriorityclasses",
+            {"apiVersion": f"{G}/v1beta2", "kind": "WorkloadPriorityClass", "metadata": {"name": "urgent"}},
+        )
     cause = _invalid(err.value)["details"]["causes"][0]
     assert (cause["field"], cause["reason"]) == ("value", "FieldValueRequired")
 
 
 def test_unknown_fields_are_pruned_and_defaults_applied(custom):
-    created = custom.create_cluster_custom_object(G, "v1beta2", "clusterqueues", {
-        "apiVersion": f"{G}/v1beta2", "kind": "ClusterQueue", "metadata": {"name": "cq"},
-        "spec": {"namespaceSelector": {}, "typoField": 1}})
+    created = custom.create_cluster_custom_object(
+        G,
+        "v1beta2",
+        "clusterqueues",
+        {
+            "apiVersion": f"{G}/v1beta2",
+            "kind": "ClusterQueue",
+            "metadata": {"name": "cq"},
+            "spec": {"namespaceSelector": {}, "typoField": 1},
+        },
+    )
     assert "typoField" not in created["spec"]
     assert created["spec"]["queueingStrategy"] == "BestEffortFIFO"
     assert created["spec"]["stopPolicy"] == "None"
 
 
 def test_v1beta1_writes_are_converted_to_storage_version(kube_member, custom):
-    custom.create_cluster_custom_object(G, "v1beta1", "clusterqueues", {
-        "apiVersion": f"{G}/v1beta1", "kind": "ClusterQueue", "metadata": {"name": "old"},
-        "spec": {"namespaceSelector": {}, "cohort": "gpu"}})
+    custom.create_cluster_custom_object(
+        G,
+        "v1beta1",
+        "clusterqueues",
+        {
+            "apiVersion": f"{G}/v1beta1",
+            "kind": "ClusterQueue",
+            "metadata": {"name": "old"},
+            "spec": {"namespaceSelector": {}, "cohort": "gpu"},
+        },
+    )
     stored = kube_member.get(f"{G}/v1beta2", "ClusterQueue", "old")
     assert stored["spec"]["cohortName"] == "gpu"
-    assert custom.get_cluster_custom_object(G, "v1beta2", "clusterqueues", "old")["spec"]["cohortName"] == "gpu"
+    assert (
+        custom.get_cluster_custom_object(G, "v1beta2", "clusterqueues", "old")["spec"]["cohortName"] == "gpu"
+    )
 
 
 def test_strategic_merge_patch_is_unsupported_for_custom_resources(kube_member, custom):
-    custom.create_cluster_custom_object(G, "v1beta2", "resourceflavors", {
-        "apiVersion": f"{G}/v1beta2", "kind": "ResourceFlavor", "metadata": {"name": "rf"}, "spec": {}})
+    custom.create_cluster_custom_object(
+        G,
+        "v1beta2",
+        "resourceflavors",
+        {"apiVersion": f"{G}/v1beta2", "kind": "ResourceFlavor", "metadata": {"name": "rf"}, "spec": {}},
+    )
     with pytest.raises(client.ApiException) as err:
-        custom.patch_cluster_custom_object(G, "v1beta2", "resourceflavors", "rf", {"spec": {}},
-                                           _content_type="application/strategic-merge-patch+json")
+        custom.patch_cluster_custom_object(
+            G,
+            "v1beta2",
+            "resourceflavors",
+            "rf",
+            {"spec": {}},
+            _content_type="application/strategic-merge-patch+json",
+        )
     assert err.value.status == 415
 
 
@@ -83,18 +131,52 @@ def test_installed_crds_are_listed(kube_member, require_crds):
 
 def test_crd_created_through_the_api_is_served(kube_member):
     ext = client.ApiextensionsV1Api(kube_member.api_client())
-    ext.create_custom_resource_definition({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {"group": "example.com", "scope": "Namespaced",
-                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
-                     "type": "object", "properties": {"spec": {"type": "object", "properties": {
-                         "size": {"type": "integer"}}}}}}}]}})
+    ext.create_custom_resource_definition(
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {
+                "group": "example.com",
+                "scope": "Namespaced",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {
+                            "openAPIV3Schema": {
+                                "type": "object",
+                                "properties": {
+                                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}
+                                },
+                            }
+                        },
+                    }
+                ],
+            },
+        }
+    )
     custom = client.CustomObjectsApi(kube_member.api_client())
-    custom.create_namespaced_custom_object("example.com", "v1", "default", "widgets", {
-        "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 3}})
+    custom.create_namespaced_custom_object(
+        "example.com",
+        "v1",
+        "default",
+        "widgets",
+        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 3}},
+    )
     with pytest.raises(client.ApiException) as err:
-        custom.create_namespaced_custom_object("example.com", "v1", "default", "widgets", {
-            "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w2"}, "spec": {"size": "big"}})
+        custom.create_namespaced_custom_object(
+            "example.com",
+            "v1",
+            "default",
+            "widgets",
+            {
+                "apiVersion": "example.com/v1",
+                "kind": "Widget",
+                "metadata": {"name": "w2"},
+                "spec": {"size": "big"},
+            },
+        )
     assert err.value.status == 422

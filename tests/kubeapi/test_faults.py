@@ -54,7 +54,9 @@ def test_cleanly_closed_watch_is_resumed_by_the_client(kube_member, core):
     start = core.list_namespaced_config_map("default").metadata.resource_version
     timer = _drop_soon(kube_member, clean=True)
     w = watch.Watch()
-    creator = threading.Timer(1.5, lambda: core.create_namespaced_config_map("default", {"metadata": {"name": "x"}}))
+    creator = threading.Timer(
+        1.5, lambda: core.create_namespaced_config_map("default", {"metadata": {"name": "x"}})
+    )
     creator.start()
     names = []
     for event in w.stream(core.list_namespaced_config_map, "default", resource_version=start):

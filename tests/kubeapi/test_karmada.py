@@ -16,14 +16,20 @@ def _cluster(kube_members, name: str) -> dict:
 
 
 def _ready(cluster: dict) -> str | None:
-    return next((c["status"] for c in cluster.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None)
+    return next(
+        (c["status"] for c in cluster.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None
+    )
 
 
 def test_clusters_are_ready_with_resource_summary(kube_members):
-    clusters = client.CustomObjectsApi(kube_members.karmada.api_client()).list_cluster_custom_object(*C)["items"]
+    clusters = client.CustomObjectsApi(kube_members.karmada.api_client()).list_cluster_custom_object(*C)[
+        "items"
+    ]
     assert sorted(c["metadata"]["name"] for c in clusters) == ["private", "public"]
-    public = kube_members.karmada.wait_for(lambda: _ready(_cluster(kube_members, "public")) == "True"
-                                           and _cluster(kube_members, "public"), what="public Ready")
+    public = kube_members.karmada.wait_for(
+        lambda: _ready(_cluster(kube_members, "public")) == "True" and _cluster(kube_members, "public"),
+        what="public Ready",
+    )
     assert public["status"]["resourceSummary"]["allocatable"]["nvidia.com/gpu"] == "8"
     assert public["spec"]["provider"] == "aws"
     assert public["metadata"]["labels"] == {"mlp.io/member": "public"}
@@ -33,8 +39,13 @@ def test_allocated_follows_running_pods(kube_members):
     core = client.CoreV1Api(kube_members.private.api_client())
     core.create_namespaced_pod("jupyter", python_pod("k", queue="kernels", gpus=2))
     kube_members.private.wait_for_pod_phase("jupyter", "k", "Running")
-    kube_members.karmada.wait_for(lambda: _cluster(kube_members, "private")["status"]["resourceSummary"]
-                                  ["allocated"].get("nvidia.com/gpu") == "2", what="allocated 2 GPUs")
+    kube_members.karmada.wait_for(
+        lambda: (
+            _cluster(kube_members, "private")["status"]["resourceSummary"]["allocated"].get("nvidia.com/gpu")
+            == "2"
+        ),
+        what="allocated 2 GPUs",
+    )
 
 
 def test_unready_member_is_tainted_and_proxy_refuses(kube_members):
@@ -70,8 +81,13 @@ def test_proxy_streams_watches(kube_members):
     proxied = client.ApiClient(client.Configuration(host=kube_members.karmada.proxy_url("private")))
     core = client.CoreV1Api(proxied)
     start = core.list_namespaced_config_map("jupyter").metadata.resource_version
-    kube_members.private.create({"apiVersion": "v1", "kind": "ConfigMap",
-                                 "metadata": {"name": "seen", "namespace": "jupyter"}})
-    events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
-        core.list_namespaced_config_map, "jupyter", resource_version=start, timeout_seconds=1)]
+    kube_members.private.create(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "seen", "namespace": "jupyter"}}
+    )
+    events = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(
+            core.list_namespaced_config_map, "jupyter", resource_version=start, timeout_seconds=1
+        )
+    ]
     assert events == [("ADDED", "seen")]

@@ -26,9 +26,13 @@ def test_load_kube_config_into_default_client(kube_members):
 def test_lease_create_and_renew(kube_member):
     leases = client.CoordinationV1Api(kube_member.api_client())
     now = dt.datetime.now(dt.timezone.utc)
-    lease = leases.create_namespaced_lease("default", {
-        "metadata": {"name": "kernel-abc"},
-        "spec": {"holderIdentity": "gateway-1", "leaseDurationSeconds": 30, "renewTime": now.isoformat()}})
+    lease = leases.create_namespaced_lease(
+        "default",
+        {
+            "metadata": {"name": "kernel-abc"},
+            "spec": {"holderIdentity": "gateway-1", "leaseDurationSeconds": 30, "renewTime": now.isoformat()},
+        },
+    )
     lease.spec.renew_time = now + dt.timedelta(seconds=10)
     renewed = leases.replace_namespaced_lease("kernel-abc", "default", lease)
     assert renewed.spec.renew_time > now

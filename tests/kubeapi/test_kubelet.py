@@ -50,17 +50,30 @@ def test_running_pod_has_pod_ip_ready_condition_and_kubelet_events(kube_member, 
 
 
 def test_env_and_secret_volume_reach_the_process(kube_member, core):
-    core.create_namespaced_secret("default", {"metadata": {"name": "conn"},
-                                              "stringData": {"connection.json": '{"key": "s3cret"}', "token": "t0k"}})
-    code = ("import json, os; d = json.load(open('/etc/kernel/connection.json')); "
-            "print(d['key'], os.environ['TOKEN'], os.environ['PLAIN'], os.environ['CONN_FILE'].endswith("
-            "'/etc/kernel/connection.json'), os.environ['CONN_FILE'].startswith(os.environ['MLP_TEST_MOUNT_ROOT']))")
-    pod = python_pod("envs", code, env=[
-        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "conn", "key": "token"}}},
-        {"name": "PLAIN", "value": "v-$(TOKEN)"},
-        {"name": "CONN_FILE", "value": "/etc/kernel/connection.json"}],
+    core.create_namespaced_secret(
+        "default",
+        {
+            "metadata": {"name": "conn"},
+            "stringData": {"connection.json": '{"key": "s3cret"}', "token": "t0k"},
+        },
+    )
+    code = (
+        "import json, os; d = json.load(open('/etc/kernel/connection.json')); "
+        "print(d['key'], os.environ['TOKEN'], os.environ['PLAIN'], os.environ['CONN_FILE'].endswith("
+        "'/etc/kernel/connection.json'), "
+        "os.environ['CONN_FILE'].startswith(os.environ['MLP_TEST_MOUNT_ROOT']))"
+    )
+    pod = python_pod(
+        "envs",
+        code,
+        env=[
+            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "conn", "key": "token"}}},
+            {"name": "PLAIN", "value": "v-$(TOKEN)"},
+            {"name": "CONN_FILE", "value": "/etc/kernel/connection.json"},
+        ],
         volume_mounts=[{"name": "conn", "mountPath": "/etc/kernel", "readOnly": True}],
-        volumes=[{"name": "conn", "secret": {"secretName": "conn"}}])
+        volumes=[{"name": "conn", "secret": {"secretName": "conn"}}],
+    )
     core.create_namespaced_pod("default", pod)
     done = kube_member.wait_for_pod_phase("default", "envs", ("Succeeded", "Failed"))
     log = core.read_namespaced_pod_log("envs", "default")
@@ -69,8 +82,14 @@ def test_env_and_secret_volume_reach_the_process(kube_member, core):
 
 
 def test_missing_secret_keeps_pod_pending_with_failed_mount_event(kube_member, core):
-    core.create_namespaced_pod("default", python_pod("nosecret", volume_mounts=[{"name": "v", "mountPath": "/x"}],
-                                                     volumes=[{"name": "v", "secret": {"secretName": "absent"}}]))
+    core.create_namespaced_pod(
+        "default",
+        python_pod(
+            "nosecret",
+            volume_mounts=[{"name": "v", "mountPath": "/x"}],
+            volumes=[{"name": "v", "secret": {"secretName": "absent"}}],
+        ),
+    )
     kube_member.wait_for(lambda: "FailedMount" in _reasons(core, "nosecret"), what="FailedMount event")
     assert core.read_namespaced_pod("nosecret", "default").status.phase == "Pending"
     core.create_namespaced_secret("default", {"metadata": {"name": "absent"}, "stringData": {"a": "b"}})
@@ -78,15 +97,22 @@ def test_missing_secret_keeps_pod_pending_with_failed_mount_event(kube_member, c
 
 
 def test_delete_sends_sigterm_then_sigkill_after_grace(kube_member, core):
-    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); " \
-           "time.sleep(300)"
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); "
+        "time.sleep(300)"
+    )
     core.create_namespaced_pod("default", python_pod("stubborn", code, grace=1))
-    kube_member.wait_for(lambda: "up" in core.read_namespaced_pod_log("stubborn", "default"), what="process up")
+    kube_member.wait_for(
+        lambda: "up" in core.read_namespaced_pod_log("stubborn", "default"), what="process up"
+    )
     proc = psutil.Process(kube_member.kubelet.process("default", "stubborn").pid)
     deleted = core.delete_namespaced_pod("stubborn", "default")
     assert deleted.metadata.deletion_timestamp is not None
-    kube_member.wait_for(lambda: kube_member.find("v1", "Pod", "stubborn", "default") is None, timeout=30,
-                         what="pod removal after SIGKILL")
+    kube_member.wait_for(
+        lambda: kube_member.find("v1", "Pod", "stubborn", "default") is None,
+        timeout=30,
+        what="pod removal after SIGKILL",
+    )
     assert not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
     assert "Killing" in _reasons(core, "stubborn")
 
@@ -101,8 +127,11 @@ def test_oom_kill_sets_reason_oomkilled(kube_member, core):
 
 
 def test_image_pull_delay_shows_container_creating(tmp_path):
-    member = Member("pull", nodes=PRIVATE_NODES, kubelet_options={"root_dir": tmp_path, "pull_delays":
-                                                                   {"big/image:1": 1.5}}).start()
+    member = Member(
+        "pull",
+        nodes=PRIVATE_NODES,
+        kubelet_options={"root_dir": tmp_path, "pull_delays": {"big/image:1": 1.5}},
+    ).start()
     try:
         core = client.CoreV1Api(member.api_client())
         core.create_namespaced_pod("default", python_pod("slow", image="big/image:1"))
@@ -126,12 +155,17 @@ def test_container_without_command_fails_with_clear_event(kube_member, core):
 def test_no_orphan_processes_after_teardown(tmp_path):
     member = Member("orphans", nodes=PRIVATE_NODES, kubelet_options={"root_dir": tmp_path}).start()
     core = client.CoreV1Api(member.api_client())
-    code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']);" \
-           " print('up', flush=True); time.sleep(300)"
+    code = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']);"
+        " print('up', flush=True); time.sleep(300)"
+    )
     for i in range(2):
         core.create_namespaced_pod("default", python_pod(f"p{i}", code))
     for i in range(2):
-        member.wait_for(lambda i=i: "up" in core.read_namespaced_pod_log(f"p{i}", "default"), what="processes up")
+        member.wait_for(
+            lambda i=i: "up" in core.read_namespaced_pod_log(f"p{i}", "default"), what="processes up"
+        )
     pids = member.kubelet.pids()
     family = [psutil.Process(pid) for pid in pids]
     family += [child for proc in family for child in proc.children(recursive=True)]

@@ -1,4 +1,4 @@
-"""CRUD through the official client: Status bodies, selectors, patches, subresources, namespaces, discovery."""
+"""CRUD through the official client: Status bodies, selectors, patches, subresources, discovery."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ def test_update_with_stale_resource_version_is_409_conflict(core):
 
 def test_invalid_pod_is_422_with_field_causes(core):
     with pytest.raises(client.ApiException) as err:
-        core.create_namespaced_pod("default", {"metadata": {"name": "bad"}, "spec": {"containers": [{"name": "c"}]}})
+        core.create_namespaced_pod(
+            "default", {"metadata": {"name": "bad"}, "spec": {"containers": [{"name": "c"}]}}
+        )
     body = _status(err.value)
     assert err.value.status == 422 and body["reason"] == "Invalid"
     assert body["details"]["causes"][0]["field"] == "spec.containers[0].image"
@@ -62,8 +64,9 @@ def test_create_in_missing_namespace_is_404(core):
 
 
 def test_generate_name_and_server_fields(core):
-    secret = core.create_namespaced_secret("default", {"metadata": {"generateName": "conn-"},
-                                                       "stringData": {"k": "v"}})
+    secret = core.create_namespaced_secret(
+        "default", {"metadata": {"generateName": "conn-"}, "stringData": {"k": "v"}}
+    )
     assert secret.metadata.name.startswith("conn-") and len(secret.metadata.name) == 10
     assert secret.metadata.uid and secret.metadata.resource_version and secret.metadata.creation_timestamp
     assert secret.data == {"k": "dg=="} and secret.type == "Opaque"
@@ -74,9 +77,14 @@ def test_label_and_field_selectors(core):
         core.create_namespaced_config_map("default", {"metadata": {"name": name, "labels": {"tier": tier}}})
     names = lambda items: sorted(i.metadata.name for i in items)  # noqa: E731
     assert names(core.list_namespaced_config_map("default", label_selector="tier=y").items) == ["b", "c"]
-    assert names(core.list_namespaced_config_map("default", label_selector="tier in (x),!missing").items) == ["a"]
+    assert names(core.list_namespaced_config_map("default", label_selector="tier in (x),!missing").items) == [
+        "a"
+    ]
     assert names(core.list_config_map_for_all_namespaces(field_selector="metadata.name=b").items) == ["b"]
-    assert names(core.list_namespaced_config_map("default", field_selector="metadata.namespace!=default").items) == []
+    assert (
+        names(core.list_namespaced_config_map("default", field_selector="metadata.namespace!=default").items)
+        == []
+    )
 
 
 def test_pod_field_selectors_on_phase_and_node(kube_member, core):
@@ -84,7 +92,9 @@ def test_pod_field_selectors_on_phase_and_node(kube_member, core):
     kube_member.wait_for_pod_phase("default", "runner", "Running")
     running = core.list_namespaced_pod("default", field_selector="status.phase=Running")
     assert [p.metadata.name for p in running.items] == ["runner"]
-    on_node = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={running.items[0].spec.node_name}")
+    on_node = core.list_pod_for_all_namespaces(
+        field_selector=f"spec.nodeName={running.items[0].spec.node_name}"
+    )
     assert len(on_node.items) == 1
 
 
@@ -99,8 +109,11 @@ def test_list_pagination_with_limit_and_continue(core):
 
 def test_strategic_merge_patch_merges_lists_by_key(core):
     core.create_namespaced_pod("default", python_pod("p", env=[{"name": "A", "value": "1"}]))
-    patched = core.patch_namespaced_pod("p", "default", {"metadata": {"labels": {"x": "y"}},
-                                                         "spec": {"containers": [{"name": "main", "image": "new"}]}})
+    patched = core.patch_namespaced_pod(
+        "p",
+        "default",
+        {"metadata": {"labels": {"x": "y"}}, "spec": {"containers": [{"name": "main", "image": "new"}]}},
+    )
     assert patched.spec.containers[0].image == "new"
     assert patched.spec.containers[0].env[0].name == "A"  # merged by name, not replaced
     assert patched.metadata.labels == {"x": "y"}
@@ -108,14 +121,16 @@ def test_strategic_merge_patch_merges_lists_by_key(core):
 
 def test_json_patch(core):
     core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}, "data": {"a": "1"}})
-    patched = core.patch_namespaced_config_map("cm", "default", [{"op": "add", "path": "/data/b", "value": "2"},
-                                                                  {"op": "remove", "path": "/data/a"}])
+    patched = core.patch_namespaced_config_map(
+        "cm", "default", [{"op": "add", "path": "/data/b", "value": "2"}, {"op": "remove", "path": "/data/a"}]
+    )
     assert patched.data == {"b": "2"}
 
 
 def test_status_subresource_separates_spec_and_status(core):
-    core.create_namespaced_service("default", {"metadata": {"name": "svc", "labels": {"k": "v"}},
-                                               "spec": {"ports": [{"port": 80}]}})
+    core.create_namespaced_service(
+        "default", {"metadata": {"name": "svc", "labels": {"k": "v"}}, "spec": {"ports": [{"port": 80}]}}
+    )
     svc = core.read_namespaced_service("svc", "default")
     svc.status = {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}}
     svc.metadata.labels["k"] = "changed"
@@ -150,6 +165,7 @@ def test_discovery_serves_dynamic_client(kube_member, require_crds):
 def test_events_are_listed_through_core_api(kube_member, core):
     core.create_namespaced_pod("default", python_pod("ev"))
     kube_member.wait_for_pod_phase("default", "ev", "Running")
-    reasons = {e.reason for e in core.list_namespaced_event("default",
-                                                             field_selector="involvedObject.name=ev").items}
+    reasons = {
+        e.reason for e in core.list_namespaced_event("default", field_selector="involvedObject.name=ev").items
+    }
     assert {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= reasons

@@ -14,9 +14,19 @@ def _scheduled(pod) -> dict:
 def test_unschedulable_pod_reports_why_and_binds_once_capacity_appears(kube_member):
     core = client.CoreV1Api(kube_member.api_client())
     core.create_namespaced_pod("default", python_pod("big", gpus=16))
-    kube_member.wait_for(lambda: (c := [x for x in core.read_namespaced_pod("big", "default").status.conditions or []
-                                        if x.type == "PodScheduled"]) and c[0].reason == "Unschedulable",
-                         what="Unschedulable condition")
+    kube_member.wait_for(
+        lambda: (
+            (
+                c := [
+                    x
+                    for x in core.read_namespaced_pod("big", "default").status.conditions or []
+                    if x.type == "PodScheduled"
+                ]
+            )
+            and c[0].reason == "Unschedulable"
+        ),
+        what="Unschedulable condition",
+    )
     cond = _scheduled(core.read_namespaced_pod("big", "default"))
     assert "Insufficient nvidia.com/gpu" in cond["message"]
     events = core.list_namespaced_event("default", field_selector="involvedObject.name=big").items
@@ -31,15 +41,26 @@ def test_taints_require_tolerations(kube_member):
     for node in ("private-bronze-1", "private-silver-1"):
         kube_member.set_node_taints(node, [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}])
     core.create_namespaced_pod("default", python_pod("plain"))
-    core.create_namespaced_pod("default", python_pod("tolerant", tolerations=[
-        {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]))
+    core.create_namespaced_pod(
+        "default",
+        python_pod(
+            "tolerant", tolerations=[{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]
+        ),
+    )
     kube_member.wait_for_pod_phase("default", "tolerant", "Running")
-    kube_member.wait_for(lambda: "untolerated taint" in (_scheduled(core.read_namespaced_pod("plain", "default"))
-                                                          .get("message") or ""), what="untolerated taint message")
+    kube_member.wait_for(
+        lambda: (
+            "untolerated taint"
+            in (_scheduled(core.read_namespaced_pod("plain", "default")).get("message") or "")
+        ),
+        what="untolerated taint message",
+    )
 
 
 def test_node_selector_picks_matching_node(kube_member):
     core = client.CoreV1Api(kube_member.api_client())
-    core.create_namespaced_pod("default", python_pod("sel", node_selector={"nvidia.com/gpu.product": "Tesla-T4"}))
+    core.create_namespaced_pod(
+        "default", python_pod("sel", node_selector={"nvidia.com/gpu.product": "Tesla-T4"})
+    )
     kube_member.wait_for_pod_phase("default", "sel", "Running")
     assert core.read_namespaced_pod("sel", "default").spec.node_name == "private-bronze-1"

@@ -23,25 +23,38 @@ def test_watch_resumes_from_resource_version(core):
     core.create_namespaced_config_map("default", _cm("a"))
     core.patch_namespaced_config_map("a", "default", {"data": {"v": "1"}})
     core.delete_namespaced_config_map("a", "default")
-    events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
-        core.list_namespaced_config_map, "default", resource_version=listed.metadata.resource_version,
-        timeout_seconds=1)]
+    events = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(
+            core.list_namespaced_config_map,
+            "default",
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=1,
+        )
+    ]
     assert events == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
 
 
 def test_watch_without_resource_version_starts_with_current_state(core):
     core.create_namespaced_config_map("default", _cm("existing"))
-    events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
-        core.list_namespaced_config_map, "default", timeout_seconds=1)]
+    events = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=1)
+    ]
     assert events == [("ADDED", "existing")]
 
 
 def test_bookmarks_carry_the_latest_resource_version(kube_member, core):
     kube_member.rest.bookmark_interval = 0.2
     created = core.create_namespaced_config_map("default", _cm("b"))
-    stream = watch.Watch().stream(core.list_namespaced_config_map, "default", label_selector="none=here",
-                                  resource_version=created.metadata.resource_version, allow_watch_bookmarks=True,
-                                  timeout_seconds=2)
+    stream = watch.Watch().stream(
+        core.list_namespaced_config_map,
+        "default",
+        label_selector="none=here",
+        resource_version=created.metadata.resource_version,
+        allow_watch_bookmarks=True,
+        timeout_seconds=2,
+    )
     bookmarks = [e for e in stream if e["type"] == "BOOKMARK"]
     assert bookmarks, "no BOOKMARK event within 2 s although the interval is 0.2 s"
     rv = bookmarks[-1]["object"]["metadata"]["resourceVersion"]
@@ -54,8 +67,12 @@ def test_expired_resource_version_gets_410_gone(kube_member, core):
     kube_member.store.compact()
     w = watch.Watch()
     with pytest.raises(client.ApiException) as err:
-        for _ in w.stream(core.list_namespaced_config_map, "default", timeout_seconds=1,
-                          resource_version=created.metadata.resource_version):
+        for _ in w.stream(
+            core.list_namespaced_config_map,
+            "default",
+            timeout_seconds=1,
+            resource_version=created.metadata.resource_version,
+        ):
             pass
     assert err.value.status == 410
 
@@ -65,9 +82,16 @@ def test_label_selector_watch_sees_objects_enter_and_leave(core):
     core.create_namespaced_config_map("default", _cm("x"))
     core.patch_namespaced_config_map("x", "default", {"metadata": {"labels": {"team": "gpu"}}})
     core.patch_namespaced_config_map("x", "default", {"metadata": {"labels": {"team": "cpu"}}})
-    events = [e["type"] for e in watch.Watch().stream(core.list_namespaced_config_map, "default",
-                                                      label_selector="team=gpu", resource_version=start,
-                                                      timeout_seconds=1)]
+    events = [
+        e["type"]
+        for e in watch.Watch().stream(
+            core.list_namespaced_config_map,
+            "default",
+            label_selector="team=gpu",
+            resource_version=start,
+            timeout_seconds=1,
+        )
+    ]
     assert events == ["ADDED", "DELETED"]
 
 
@@ -77,7 +101,9 @@ def test_live_events_arrive_while_streaming(core):
     timer.start()
     w = watch.Watch()
     seen = []
-    for event in w.stream(core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=10):
+    for event in w.stream(
+        core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=10
+    ):
         seen.append(event["object"].metadata.name)
         w.stop()
     timer.join()

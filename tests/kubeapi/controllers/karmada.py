@@ -35,9 +35,13 @@ class Karmada(Controller):
     resync = 1.0
     watches = ((GROUP, "clusters"),)
 
-    def __init__(self, server: KubeApiServer, members: dict[str, KubeApiServer],
-                 cluster_specs: dict[str, dict[str, Any]] | None = None,
-                 cluster_labels: dict[str, dict[str, str]] | None = None):
+    def __init__(
+        self,
+        server: KubeApiServer,
+        members: dict[str, KubeApiServer],
+        cluster_specs: dict[str, dict[str, Any]] | None = None,
+        cluster_labels: dict[str, dict[str, str]] | None = None,
+    ):
         super().__init__(server)
         self.members = dict(members)
         self.specs = cluster_specs or {}
@@ -46,9 +50,15 @@ class Karmada(Controller):
         server.rest.add_route(GROUP, "clusters", "proxy", self._proxy)
         for name in members:
             spec = {"syncMode": "Push", **self.specs.get(name, {})}
-            server.store.create(server.registry.get(GROUP, "clusters"), {
-                "apiVersion": f"{GROUP}/v1alpha1", "kind": "Cluster",
-                "metadata": {"name": name, "labels": dict(self.labels.get(name, {}))}, "spec": spec})
+            server.store.create(
+                server.registry.get(GROUP, "clusters"),
+                {
+                    "apiVersion": f"{GROUP}/v1alpha1",
+                    "kind": "Cluster",
+                    "metadata": {"name": name, "labels": dict(self.labels.get(name, {}))},
+                    "spec": spec,
+                },
+            )
 
     def set_ready(self, member: str, ready: bool) -> None:
         """Mark a member (un)healthy: Cluster Ready condition, not-ready taint, and proxy answers 503."""
@@ -57,8 +67,12 @@ class Karmada(Controller):
 
     def _member_up(self, name: str) -> bool:
         member = self.members.get(name)
-        return bool(self.ready.get(name)) and member is not None and member._http is not None \
+        return (
+            bool(self.ready.get(name))
+            and member is not None
+            and member._http is not None
             and not member.rest.stopping.is_set()
+        )
 
     def reconcile(self) -> None:
         ctype = self.server.registry.get(GROUP, "clusters")
@@ -66,12 +80,21 @@ class Karmada(Controller):
             up = self._member_up(name)
             summary = _summary(member) if up else None
 
-            def apply(c: Obj, up: bool = up, summary: dict[str, Any] | None = summary,
-                      member: KubeApiServer = member) -> None:
+            def apply(
+                c: Obj,
+                up: bool = up,
+                summary: dict[str, Any] | None = summary,
+                member: KubeApiServer = member,
+            ) -> None:
                 st = c.setdefault("status", {})
                 if up:
-                    set_condition(st, "Ready", "True", "ClusterReady", "cluster is healthy and ready to accept "
-                                  "workloads")
+                    set_condition(
+                        st,
+                        "Ready",
+                        "True",
+                        "ClusterReady",
+                        "cluster is healthy and ready to accept workloads",
+                    )
                     st["kubernetesVersion"] = member.rest.version_info["gitVersion"]
                     if member._http is not None:
                         c["spec"]["apiEndpoint"] = member.url
@@ -87,6 +110,7 @@ class Karmada(Controller):
                     c["spec"]["taints"] = taints
                 else:
                     c["spec"].pop("taints", None)
+
             self.store.mutate(ctype, None, name, apply)
 
     # -- proxy ---------------------------------------------------------------------------------------
@@ -96,8 +120,12 @@ class Karmada(Controller):
         if self.store.find(self.server.registry.get(GROUP, "clusters"), None, name) is None:
             raise not_found("clusters", name, GROUP)
         if not self._member_up(name):
-            raise ApiError(503, "ServiceUnavailable", f"cluster {name!r} is not reachable: the member apiserver "
-                           "does not answer (test fault or stopped server)")
+            raise ApiError(
+                503,
+                "ServiceUnavailable",
+                f"cluster {name!r} is not reachable: the member apiserver "
+                "does not answer (test fault or stopped server)",
+            )
         member = self.members[name]
         path = target.subpath or "/"
         if req.query:
@@ -144,8 +172,14 @@ def _summary(member: KubeApiServer) -> dict[str, Any]:
         bucket = allocated if pod["spec"].get("nodeName") else allocating
         for res, qty in pod_requests(pod).items():
             bucket[res] = bucket.get(res, Decimal(0)) + qty
-    ready = sum(1 for n in nodes if any(c.get("type") == "Ready" and c.get("status") == "True"
-                                        for c in (n.get("status") or {}).get("conditions") or []))
+    ready = sum(
+        1
+        for n in nodes
+        if any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (n.get("status") or {}).get("conditions") or []
+        )
+    )
     return {
         "resources": {
             "allocatable": {r: fmt(q, r) for r, q in sorted(allocatable.items())},

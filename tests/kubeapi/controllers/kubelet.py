@@ -69,9 +69,18 @@ class Kubelet(Controller):
     watches = (("", "pods"),)
     resync = 1.0
 
-    def __init__(self, server: Any, *, root_dir: str | Path | None = None, pull_delays: dict[str, float] | None = None,
-                 default_pull_delay: float = 0.0, command_aliases: dict[str, str] | None = None,
-                 max_grace: float = 10.0, extra_env: dict[str, str] | None = None, inherit_env: bool = False):
+    def __init__(
+        self,
+        server: Any,
+        *,
+        root_dir: str | Path | None = None,
+        pull_delays: dict[str, float] | None = None,
+        default_pull_delay: float = 0.0,
+        command_aliases: dict[str, str] | None = None,
+        max_grace: float = 10.0,
+        extra_env: dict[str, str] | None = None,
+        inherit_env: bool = False,
+    ):
         super().__init__(server)
         self._own_root = root_dir is None
         self.root = Path(root_dir or tempfile.mkdtemp(prefix=f"kubelet-{server.name}-"))
@@ -79,7 +88,11 @@ class Kubelet(Controller):
         #: seconds to spend "pulling" each image (exact image string -> seconds)
         self.pull_delays = dict(pull_delays or {})
         self.default_pull_delay = default_pull_delay
-        self.command_aliases = {"python": sys.executable, "python3": sys.executable, **(command_aliases or {})}
+        self.command_aliases = {
+            "python": sys.executable,
+            "python3": sys.executable,
+            **(command_aliases or {}),
+        }
         self.max_grace = max_grace
         self.extra_env = dict(extra_env or {})
         self.inherit_env = inherit_env
@@ -94,8 +107,9 @@ class Kubelet(Controller):
             if event.type == "DELETED":
                 run = self.runs.get(event.new["metadata"]["uid"])
                 if run is not None:
-                    self._request_stop(run, grace=float(event.new["metadata"].get("deletionGracePeriodSeconds")
-                                                        or 0))
+                    self._request_stop(
+                        run, grace=float(event.new["metadata"].get("deletionGracePeriodSeconds") or 0)
+                    )
 
     def reconcile(self) -> None:
         pods, _ = self.store.list(self.store.registry.get("", "pods"))
@@ -153,8 +167,9 @@ class Kubelet(Controller):
         m = pod["metadata"]
         root = self.root / f"{m['namespace']}_{m['name']}_{m['uid'][:8]}"
         run = PodRun(m["namespace"], m["name"], m["uid"], root)
-        run.thread = threading.Thread(target=self._run_pod, args=(run, pod), daemon=True,
-                                      name=f"kubelet-{m['name']}")
+        run.thread = threading.Thread(
+            target=self._run_pod, args=(run, pod), daemon=True, name=f"kubelet-{m['name']}"
+        )
         with self._lock:
             self.runs[m["uid"]] = run
         run.thread.start()
@@ -167,8 +182,12 @@ class Kubelet(Controller):
         run.terminate.set()
 
     def _finish_unstarted(self, pod: Obj) -> None:
-        self._update(pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"],
-                     lambda p: p["status"].__setitem__("phase", "Failed"))
+        self._update(
+            pod["metadata"]["namespace"],
+            pod["metadata"]["name"],
+            pod["metadata"]["uid"],
+            lambda p: p["status"].__setitem__("phase", "Failed"),
+        )
 
     def _run_pod(self, run: PodRun, pod: Obj) -> None:
         try:
@@ -186,14 +205,26 @@ class Kubelet(Controller):
         cname, image = container["name"], container.get("image", "")
         node = pod["spec"]["nodeName"]
         self._set_waiting(run, pod, "ContainerCreating", None)
-        record_event(self.store, pod, "Pulling", f'Pulling image "{image}"', host=node,
-                     field_path=f"spec.containers{{{cname}}}")
+        record_event(
+            self.store,
+            pod,
+            "Pulling",
+            f'Pulling image "{image}"',
+            host=node,
+            field_path=f"spec.containers{{{cname}}}",
+        )
         delay = self.pull_delays.get(image, self.default_pull_delay)
         if run.terminate.wait(delay):
             return self._terminated(run, pod, 137, "ContainerStatusUnknown", "killed before start")
-        record_event(self.store, pod, "Pulled", f'Successfully pulled image "{image}" in {delay:.3f}s '
-                     f"({delay:.3f}s including waiting). Image size: 0 bytes.", host=node,
-                     field_path=f"spec.containers{{{cname}}}")
+        record_event(
+            self.store,
+            pod,
+            "Pulled",
+            f'Successfully pulled image "{image}" in {delay:.3f}s '
+            f"({delay:.3f}s including waiting). Image size: 0 bytes.",
+            host=node,
+            field_path=f"spec.containers{{{cname}}}",
+        )
         last_error = None
         while True:
             current = self.store.find(self.store.registry.get("", "pods"), run.namespace, run.name)
@@ -210,23 +241,50 @@ class Kubelet(Controller):
                     self._set_waiting(run, current, "CreateContainerConfigError", exc.message)
                 if run.terminate.wait(0.5):
                     return self._terminated(run, pod, 137, "ContainerStatusUnknown", "killed before start")
-        record_event(self.store, pod, "Created", f"Created container: {cname}", host=node,
-                     field_path=f"spec.containers{{{cname}}}")
+        record_event(
+            self.store,
+            pod,
+            "Created",
+            f"Created container: {cname}",
+            host=node,
+            field_path=f"spec.containers{{{cname}}}",
+        )
         run.log_path = run.root / "container.log"
         with open(run.log_path, "ab") as log:
             try:
-                run.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+                run.proc = subprocess.Popen(
+                    argv,
+                    env=env,
+                    cwd=cwd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             except OSError as exc:
-                record_event(self.store, pod, "Failed", f"Error: failed to start container {cname!r}: {exc}",
-                             type_="Warning", host=node)
+                record_event(
+                    self.store,
+                    pod,
+                    "Failed",
+                    f"Error: failed to start container {cname!r}: {exc}",
+                    type_="Warning",
+                    host=node,
+                )
                 return self._terminated(run, pod, 128, "StartError", str(exc))
         run.started_at = now_iso()
-        record_event(self.store, pod, "Started", f"Started container {cname}", host=node,
-                     field_path=f"spec.containers{{{cname}}}")
+        record_event(
+            self.store,
+            pod,
+            "Started",
+            f"Started container {cname}",
+            host=node,
+            field_path=f"spec.containers{{{cname}}}",
+        )
         self._set_running(run, pod)
         code = self._wait(run, pod, cname, node)
-        reason = run.kill_reason if run.kill_reason == "OOMKilled" else ("Completed" if code == 0 else "Error")
+        reason = (
+            run.kill_reason if run.kill_reason == "OOMKilled" else ("Completed" if code == 0 else "Error")
+        )
         if run.kill_reason == "OOMKilled":
             code = 137
         return self._terminated(run, pod, code, reason, None)
@@ -240,8 +298,14 @@ class Kubelet(Controller):
             except subprocess.TimeoutExpired:
                 pass
             if run.terminate.is_set() and run.kill_reason != "OOMKilled":
-                record_event(self.store, pod, "Killing", f"Stopping container {cname}", host=node,
-                             field_path=f"spec.containers{{{cname}}}")
+                record_event(
+                    self.store,
+                    pod,
+                    "Killing",
+                    f"Stopping container {cname}",
+                    host=node,
+                    field_path=f"spec.containers{{{cname}}}",
+                )
                 _kill_group(run.proc, signal.SIGTERM)
                 try:
                     run.proc.wait(timeout=max(run.grace, 0.05))
@@ -253,16 +317,21 @@ class Kubelet(Controller):
 
     # -- building the process ------------------------------------------------------------------------
 
-    def _prepare(self, run: PodRun, pod: Obj, container: dict[str, Any]) -> tuple[list[str], dict[str, str], str]:
+    def _prepare(
+        self, run: PodRun, pod: Obj, container: dict[str, Any]
+    ) -> tuple[list[str], dict[str, str], str]:
         fs = run.root / "fs"
         fs.mkdir(parents=True, exist_ok=True)
         mounts = self._materialise_volumes(pod, container, fs)
         env = self._environment(pod, container, run)
         command = list(container.get("command") or [])
         if not command:
-            raise ContainerConfigError("Failed", f"Error: container {container['name']!r} has no command: the "
-                                       "test kubelet has no images, so it runs only containers with an explicit "
-                                       "command (add `command` to the pod template)")
+            raise ContainerConfigError(
+                "Failed",
+                f"Error: container {container['name']!r} has no command: the "
+                "test kubelet has no images, so it runs only containers with an explicit "
+                "command (add `command` to the pod template)",
+            )
         argv = [_expand(a, env) for a in command + list(container.get("args") or [])]
         argv = [_rewrite(a, mounts) for a in argv]
         argv[0] = self.command_aliases.get(argv[0], argv[0])
@@ -285,24 +354,34 @@ class Kubelet(Controller):
                 continue
             target = fs / mount["mountPath"].lstrip("/")
             target.mkdir(parents=True, exist_ok=True)
-            for kind, plural, key in (("secret", "secrets", "secretName"), ("configMap", "configmaps", "name")):
+            for kind, plural, key in (
+                ("secret", "secrets", "secretName"),
+                ("configMap", "configmaps", "name"),
+            ):
                 if kind not in volume:
                     continue
                 src = volume[kind]
-                obj = self.store.find(self.store.registry.get("", plural), pod["metadata"]["namespace"],
-                                      src.get(key, ""))
+                obj = self.store.find(
+                    self.store.registry.get("", plural), pod["metadata"]["namespace"], src.get(key, "")
+                )
                 if obj is None:
                     if src.get("optional"):
                         continue
-                    raise ContainerConfigError("FailedMount", f'MountVolume.SetUp failed for volume '
-                                               f'"{volume["name"]}" : {plural[:-1]} "{src.get(key)}" not found')
+                    raise ContainerConfigError(
+                        "FailedMount",
+                        f"MountVolume.SetUp failed for volume "
+                        f'"{volume["name"]}" : {plural[:-1]} "{src.get(key)}" not found',
+                    )
                 data = _decoded(obj, kind)
                 items = src.get("items") or [{"key": k, "path": k} for k in data]
                 mode = src.get("defaultMode", 0o644)
                 for item in items:
                     if item["key"] not in data:
-                        raise ContainerConfigError("FailedMount", f'MountVolume.SetUp failed for volume '
-                                                   f'"{volume["name"]}" : key "{item["key"]}" not found')
+                        raise ContainerConfigError(
+                            "FailedMount",
+                            f"MountVolume.SetUp failed for volume "
+                            f'"{volume["name"]}" : key "{item["key"]}" not found',
+                        )
                     path = target / item["path"]
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_bytes(data[item["key"]])
@@ -311,10 +390,14 @@ class Kubelet(Controller):
         return sorted(mounts, key=lambda m: -len(m[0]))
 
     def _environment(self, pod: Obj, container: dict[str, Any], run: PodRun) -> dict[str, str]:
-        env: dict[str, str] = dict(os.environ) if self.inherit_env else {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
-        }
+        env: dict[str, str] = (
+            dict(os.environ)
+            if self.inherit_env
+            else {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "LANG": os.environ.get("LANG", "C.UTF-8"),
+            }
+        )
         home = run.root / "home"
         home.mkdir(parents=True, exist_ok=True)
         env.update({"HOME": str(home), "HOSTNAME": pod["metadata"]["name"], "PYTHONUNBUFFERED": "1"})
@@ -327,8 +410,9 @@ class Kubelet(Controller):
                     if obj is None:
                         if source[kind].get("optional"):
                             continue
-                        raise ContainerConfigError("Failed", f'Error: {plural[:-1]} "{source[kind]["name"]}" '
-                                                   "not found")
+                        raise ContainerConfigError(
+                            "Failed", f'Error: {plural[:-1]} "{source[kind]["name"]}" not found'
+                        )
                     for key, value in _decoded(obj, "secret" if kind == "secretRef" else "configMap").items():
                         env[source.get("prefix", "") + key] = value.decode(errors="replace")
         for var in container.get("env") or []:
@@ -350,8 +434,12 @@ class Kubelet(Controller):
                 if data is None or ref["key"] not in data:
                     if ref.get("optional"):
                         return None
-                    what = f'{plural[:-1]} "{ref.get("name")}" not found' if data is None else \
-                        f'couldn\'t find key {ref["key"]} in {plural[:-1].capitalize()} {ns}/{ref.get("name")}'
+                    what = (
+                        f'{plural[:-1]} "{ref.get("name")}" not found'
+                        if data is None
+                        else f"couldn't find key {ref['key']} in {plural[:-1].capitalize()} "
+                        f"{ns}/{ref.get('name')}"
+                    )
                     raise ContainerConfigError("Failed", f"Error: {what}")
                 return data[ref["key"]].decode(errors="replace")
         if "fieldRef" in source:
@@ -373,6 +461,7 @@ class Kubelet(Controller):
             pod.setdefault("status", {})
             fn(pod)
             return True
+
         return self.store.mutate(self.store.registry.get("", "pods"), namespace, name, guarded)
 
     def _container_status(self, pod: Obj, state: dict[str, Any], ready: bool, run: PodRun) -> dict[str, Any]:
@@ -398,10 +487,21 @@ class Kubelet(Controller):
             st["containerStatuses"] = [self._container_status(p, {"waiting": waiting}, False, run)]
             set_condition(st, "PodReadyToStartContainers", "True")
             set_condition(st, "Initialized", "True")
-            set_condition(st, "ContainersReady", "False", "ContainersNotReady",
-                          f"containers with unready status: [{p['spec']['containers'][0]['name']}]")
-            set_condition(st, "Ready", "False", "ContainersNotReady",
-                          f"containers with unready status: [{p['spec']['containers'][0]['name']}]")
+            set_condition(
+                st,
+                "ContainersReady",
+                "False",
+                "ContainersNotReady",
+                f"containers with unready status: [{p['spec']['containers'][0]['name']}]",
+            )
+            set_condition(
+                st,
+                "Ready",
+                "False",
+                "ContainersNotReady",
+                f"containers with unready status: [{p['spec']['containers'][0]['name']}]",
+            )
+
         self._update(run.namespace, run.name, run.uid, apply)
 
     def _set_running(self, run: PodRun, pod: Obj) -> None:
@@ -410,25 +510,33 @@ class Kubelet(Controller):
             st["phase"] = "Running"
             st["podIP"] = "127.0.0.1"
             st["podIPs"] = [{"ip": "127.0.0.1"}]
-            st["containerStatuses"] = [self._container_status(p, {"running": {"startedAt": run.started_at}},
-                                                              True, run)]
+            st["containerStatuses"] = [
+                self._container_status(p, {"running": {"startedAt": run.started_at}}, True, run)
+            ]
             set_condition(st, "ContainersReady", "True", "", "")
             set_condition(st, "Ready", "True", "", "")
+
         self._update(run.namespace, run.name, run.uid, apply)
 
     def _terminated(self, run: PodRun, pod: Obj, code: int, reason: str, message: str | None) -> None:
         def apply(p: Obj) -> None:
             st = p["status"]
             st["phase"] = "Succeeded" if code == 0 else "Failed"
-            term = {"exitCode": code, "reason": reason, "startedAt": run.started_at, "finishedAt": now_iso(),
-                    **({"message": message} if message else {}),
-                    **({"containerID": f"test://{run.proc.pid}"} if run.proc is not None else {})}
+            term = {
+                "exitCode": code,
+                "reason": reason,
+                "startedAt": run.started_at,
+                "finishedAt": now_iso(),
+                **({"message": message} if message else {}),
+                **({"containerID": f"test://{run.proc.pid}"} if run.proc is not None else {}),
+            }
             st["containerStatuses"] = [self._container_status(p, {"terminated": term}, False, run)]
             cname = p["spec"]["containers"][0]["name"]
             why = "PodCompleted" if code == 0 else "PodFailed"
             set_condition(st, "ContainersReady", "False", why, f"containers with unready status: [{cname}]")
             set_condition(st, "Ready", "False", why, f"containers with unready status: [{cname}]")
             set_condition(st, "PodReadyToStartContainers", "False")
+
         self._update(run.namespace, run.name, run.uid, apply)
 
     # -- logs ----------------------------------------------------------------------------------------
@@ -441,12 +549,15 @@ class Kubelet(Controller):
         path = self.root / f"{target.namespace}_{target.name}_{pod['metadata']['uid'][:8]}" / "container.log"
         if not path.exists():
             cname = pod["spec"]["containers"][0]["name"]
-            raise ApiError(400, "BadRequest", f'container "{cname}" in pod "{target.name}" is waiting to start: '
-                           "ContainerCreating")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'container "{cname}" in pod "{target.name}" is waiting to start: ContainerCreating',
+            )
         text = path.read_text(errors="replace")
         tail = req.query.get("tailLines")
         if tail:
-            text = "".join(text.splitlines(keepends=True)[-int(tail):])
+            text = "".join(text.splitlines(keepends=True)[-int(tail) :])
         if req.query.get("follow") not in ("true", "1"):
             return TextResponse(200, text)
         uid = pod["metadata"]["uid"]
@@ -467,6 +578,7 @@ class Kubelet(Controller):
                         return
                     time.sleep(0.1)
                     yield b""
+
         return StreamResponse(follow(), content_type="text/plain")
 
 
@@ -483,6 +595,7 @@ def _expand(text: str, env: dict[str, str]) -> str:
         if m.group(0) == "$$":
             return "$"
         return env.get(m.group(1), m.group(0))
+
     return _VAR_REF.sub(sub, text)
 
 
@@ -491,8 +604,11 @@ def _rewrite(text: str, mounts: list[tuple[str, str]]) -> str:
     table = {mount: host for mount, host in mounts if mount != "/"}
     if not table:
         return text
-    pattern = r"(?<![A-Za-z0-9_.\-/])(" + "|".join(re.escape(m) for m in sorted(table, key=len, reverse=True)) \
+    pattern = (
+        r"(?<![A-Za-z0-9_.\-/])("
+        + "|".join(re.escape(m) for m in sorted(table, key=len, reverse=True))
         + r")(?=/|$|[^A-Za-z0-9_.\-])"
+    )
     return re.sub(pattern, lambda m: table[m.group(1)], text)
 
 

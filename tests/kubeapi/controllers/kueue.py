@@ -52,8 +52,14 @@ def is_reserving(wl: Obj) -> bool:
 
 class Kueue(Controller):
     name = "kueue"
-    watches = (("", "pods"), (GROUP, "workloads"), (GROUP, "clusterqueues"), (GROUP, "localqueues"),
-               (GROUP, "resourceflavors"), (GROUP, "workloadpriorityclasses"))
+    watches = (
+        ("", "pods"),
+        (GROUP, "workloads"),
+        (GROUP, "clusterqueues"),
+        (GROUP, "localqueues"),
+        (GROUP, "resourceflavors"),
+        (GROUP, "workloadpriorityclasses"),
+    )
     resync = 1.0
 
     def __init__(self, server: Any):
@@ -87,13 +93,19 @@ class Kueue(Controller):
     # -- reconcile -----------------------------------------------------------------------------------
 
     def reconcile(self) -> None:
-        pods = {p["metadata"]["uid"]: p for p in self.store.list(self._t("pods"))[0]
-                if (p["metadata"].get("labels") or {}).get(MANAGED_LABEL) == "true"}
+        pods = {
+            p["metadata"]["uid"]: p
+            for p in self.store.list(self._t("pods"))[0]
+            if (p["metadata"].get("labels") or {}).get(MANAGED_LABEL) == "true"
+        }
         workloads = self.store.list(self._t("workloads"))[0]
         by_pod = {(w["metadata"].get("labels") or {}).get(JOB_UID_LABEL): w for w in workloads}
         for uid, pod in pods.items():
-            if uid not in by_pod and not pod["metadata"].get("deletionTimestamp") \
-                    and pod.get("status", {}).get("phase") not in TERMINAL:
+            if (
+                uid not in by_pod
+                and not pod["metadata"].get("deletionTimestamp")
+                and pod.get("status", {}).get("phase") not in TERMINAL
+            ):
                 by_pod[uid] = self._create_workload(pod)
         for uid, pod in pods.items():
             self._finish(pod, by_pod.get(uid))
@@ -109,10 +121,20 @@ class Kueue(Controller):
         spec: dict[str, Any] = {
             "active": True,
             "queueName": m["labels"][QUEUE_LABEL],
-            "podSets": [{"name": "main", "count": 1, "template": {
-                "metadata": {k: v for k, v in (("labels", m.get("labels")), ("annotations", m.get("annotations")))
-                             if v},
-                "spec": pod["spec"]}}],
+            "podSets": [
+                {
+                    "name": "main",
+                    "count": 1,
+                    "template": {
+                        "metadata": {
+                            k: v
+                            for k, v in (("labels", m.get("labels")), ("annotations", m.get("annotations")))
+                            if v
+                        },
+                        "spec": pod["spec"],
+                    },
+                }
+            ],
             "priority": priority,
         }
         if priority_ref:
@@ -125,8 +147,16 @@ class Kueue(Controller):
                 "namespace": m["namespace"],
                 "labels": {JOB_UID_LABEL: m["uid"]},
                 "finalizers": [],
-                "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": m["name"], "uid": m["uid"],
-                                     "controller": True, "blockOwnerDeletion": True}],
+                "ownerReferences": [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "name": m["name"],
+                        "uid": m["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
             },
             "spec": spec,
         }
@@ -134,8 +164,13 @@ class Kueue(Controller):
             created = self.store.create(self._t("workloads"), workload)
         except Exception:  # noqa: BLE001 - created concurrently, or the namespace is going away
             return None
-        record_event(self.store, pod, "CreatedWorkload",
-                     f"Created Workload: {m['namespace']}/{created['metadata']['name']}", component="kueue")
+        record_event(
+            self.store,
+            pod,
+            "CreatedWorkload",
+            f"Created Workload: {m['namespace']}/{created['metadata']['name']}",
+            component="kueue",
+        )
         return created
 
     def _priority(self, pod: Obj) -> tuple[int, dict[str, str] | None]:
@@ -143,7 +178,11 @@ class Kueue(Controller):
         if name:
             wpc = self.store.find(self._t("workloadpriorityclasses"), None, name)
             if wpc is not None:
-                return int(wpc.get("value") or 0), {"group": GROUP, "kind": "WorkloadPriorityClass", "name": name}
+                return int(wpc.get("value") or 0), {
+                    "group": GROUP,
+                    "kind": "WorkloadPriorityClass",
+                    "name": name,
+                }
         return int(pod["spec"].get("priority") or 0), None
 
     def _finish(self, pod: Obj, wl: Obj | None) -> None:
@@ -153,17 +192,31 @@ class Kueue(Controller):
         if phase not in TERMINAL and not terminating:
             return
         if wl is not None and not is_true(wl, "Finished"):
-            reason = "Succeeded" if phase == "Succeeded" else ("Failed" if phase == "Failed" else "OwnerDeleted")
+            reason = (
+                "Succeeded" if phase == "Succeeded" else ("Failed" if phase == "Failed" else "OwnerDeleted")
+            )
             message = {"Succeeded": "Job finished successfully", "Failed": "Job failed"}.get(
-                reason, "The pod was deleted")
+                reason, "The pod was deleted"
+            )
 
             def finished(w: Obj) -> None:
-                set_condition(w.setdefault("status", {}), "Finished", "True", reason, message,
-                              observedGeneration=w["metadata"].get("generation", 1))
-            self.store.mutate(self._t("workloads"), wl["metadata"]["namespace"], wl["metadata"]["name"], finished)
+                set_condition(
+                    w.setdefault("status", {}),
+                    "Finished",
+                    "True",
+                    reason,
+                    message,
+                    observedGeneration=w["metadata"].get("generation", 1),
+                )
+
+            self.store.mutate(
+                self._t("workloads"), wl["metadata"]["namespace"], wl["metadata"]["name"], finished
+            )
         if FINALIZER in (pod["metadata"].get("finalizers") or []):
+
             def drop(p: Obj) -> None:
                 p["metadata"]["finalizers"] = [f for f in p["metadata"]["finalizers"] if f != FINALIZER]
+
             self.store.mutate(self._t("pods"), pod["metadata"]["namespace"], pod["metadata"]["name"], drop)
 
     # -- admission -----------------------------------------------------------------------------------
@@ -179,8 +232,10 @@ class Kueue(Controller):
             if not is_reserving(wl) or not admission:
                 continue
             for psa in admission.get("podSetAssignments") or []:
-                amounts = {r: Decimal(str(v)) if not isinstance(v, str) else _q(v)
-                           for r, v in (psa.get("resourceUsage") or {}).items()}
+                amounts = {
+                    r: Decimal(str(v)) if not isinstance(v, str) else _q(v)
+                    for r, v in (psa.get("resourceUsage") or {}).items()
+                }
                 add_usage(usage, admission["clusterQueue"], psa.get("flavors") or {}, amounts)
         return usage
 
@@ -188,8 +243,10 @@ class Kueue(Controller):
         """ClusterQueue name -> pending workloads in queue order (what the visibility API serves)."""
         if workloads is None:
             workloads = self.store.list(self._t("workloads"))[0]
-        lqs = {(q["metadata"]["namespace"], q["metadata"]["name"]): q
-               for q in self.store.list(self._t("localqueues"))[0]}
+        lqs = {
+            (q["metadata"]["namespace"], q["metadata"]["name"]): q
+            for q in self.store.list(self._t("localqueues"))[0]
+        }
         out: dict[str, list[Obj]] = {}
         for wl in workloads:
             if is_reserving(wl) or is_true(wl, "Finished"):
@@ -204,10 +261,14 @@ class Kueue(Controller):
 
     def _schedule(self, workloads: list[Obj], pods: dict[str, Obj]) -> None:
         cqs = {c["metadata"]["name"]: c for c in self.store.list(self._t("clusterqueues"))[0]}
-        lqs = {(q["metadata"]["namespace"], q["metadata"]["name"]): q
-               for q in self.store.list(self._t("localqueues"))[0]}
+        lqs = {
+            (q["metadata"]["namespace"], q["metadata"]["name"]): q
+            for q in self.store.list(self._t("localqueues"))[0]
+        }
         flavors = {f["metadata"]["name"]: f for f in self.store.list(self._t("resourceflavors"))[0]}
-        namespaces = {n["metadata"]["name"]: n for n in self.store.list(self.store.registry.get("", "namespaces"))[0]}
+        namespaces = {
+            n["metadata"]["name"]: n for n in self.store.list(self.store.registry.get("", "namespaces"))[0]
+        }
         live = [w for w in workloads if not self._pod_gone(w, pods)]
         self._drain(live, cqs, lqs)
         usage = self.usage(live)
@@ -224,7 +285,9 @@ class Kueue(Controller):
             cq = cqs[lq["spec"]["clusterQueue"]]
             cq_name = cq["metadata"]["name"]
             if cq_name in blocked:
-                self._pending(wl, "WaitingForQuota", "Waiting for earlier workloads in the StrictFIFO ClusterQueue")
+                self._pending(
+                    wl, "WaitingForQuota", "Waiting for earlier workloads in the StrictFIFO ClusterQueue"
+                )
                 continue
             template = wl["spec"]["podSets"][0]["template"]
             requests = pod_requests(template)
@@ -243,11 +306,20 @@ class Kueue(Controller):
 
     def _pod_gone(self, wl: Obj, pods: dict[str, Obj]) -> bool:
         pod = pods.get((wl["metadata"].get("labels") or {}).get(JOB_UID_LABEL, ""))
-        return pod is None or bool(pod["metadata"].get("deletionTimestamp")) or \
-            pod.get("status", {}).get("phase") in TERMINAL
+        return (
+            pod is None
+            or bool(pod["metadata"].get("deletionTimestamp"))
+            or pod.get("status", {}).get("phase") in TERMINAL
+        )
 
-    def _inadmissible(self, wl: Obj, lq: Obj | None, cqs: dict[str, Obj], flavors: dict[str, Obj],
-                      namespaces: dict[str, Obj]) -> str | None:
+    def _inadmissible(
+        self,
+        wl: Obj,
+        lq: Obj | None,
+        cqs: dict[str, Obj],
+        flavors: dict[str, Obj],
+        namespaces: dict[str, Obj],
+    ) -> str | None:
         if not wl["spec"].get("active", True):
             return "The workload is deactivated"
         if lq is None:
@@ -260,8 +332,9 @@ class Kueue(Controller):
         if not self._cq_active(cq, flavors)[0]:
             return f"ClusterQueue {cq['metadata']['name']} is inactive"
         ns = namespaces.get(wl["metadata"]["namespace"], {})
-        if not label_selector_matches((cq.get("spec") or {}).get("namespaceSelector"),
-                                      ns.get("metadata", {}).get("labels") or {}):
+        if not label_selector_matches(
+            (cq.get("spec") or {}).get("namespaceSelector"), ns.get("metadata", {}).get("labels") or {}
+        ):
             return "Workload namespace doesn't match ClusterQueue selector"
         return None
 
@@ -271,37 +344,74 @@ class Kueue(Controller):
         for group in (cq.get("spec") or {}).get("resourceGroups") or []:
             for fq in group.get("flavors") or []:
                 if fq["name"] not in flavors:
-                    return False, "FlavorNotFound", f"Can't admit new workloads: references missing " \
-                                                    f"ResourceFlavor(s): {fq['name']}"
+                    return (
+                        False,
+                        "FlavorNotFound",
+                        f"Can't admit new workloads: references missing ResourceFlavor(s): {fq['name']}",
+                    )
         return True, "Ready", "Can admit new workloads"
 
     def _pending(self, wl: Obj, reason: str, message: str) -> None:
         def apply(w: Obj) -> None:
-            set_condition(w.setdefault("status", {}), "QuotaReserved", "False", reason, message,
-                          observedGeneration=w["metadata"].get("generation", 1))
+            set_condition(
+                w.setdefault("status", {}),
+                "QuotaReserved",
+                "False",
+                reason,
+                message,
+                observedGeneration=w["metadata"].get("generation", 1),
+            )
+
         self.store.mutate(self._t("workloads"), wl["metadata"]["namespace"], wl["metadata"]["name"], apply)
 
     def _admit(self, wl: Obj, cq: str, result: Assignment) -> None:
-        assignment = {"name": "main", "count": 1, "flavors": dict(result.flavors),
-                      "resourceUsage": {r: fmt(q, r) for r, q in result.usage.items()}}
+        assignment = {
+            "name": "main",
+            "count": 1,
+            "flavors": dict(result.flavors),
+            "resourceUsage": {r: fmt(q, r) for r, q in result.usage.items()},
+        }
 
         def apply(w: Obj) -> None:
             st = w.setdefault("status", {})
             st["admission"] = {"clusterQueue": cq, "podSetAssignments": [assignment]}
             gen = w["metadata"].get("generation", 1)
-            set_condition(st, "QuotaReserved", "True", "QuotaReserved", f"Quota reserved in ClusterQueue {cq}",
-                          observedGeneration=gen)
-            set_condition(st, "Admitted", "True", "Admitted", "The workload is admitted", observedGeneration=gen)
+            set_condition(
+                st,
+                "QuotaReserved",
+                "True",
+                "QuotaReserved",
+                f"Quota reserved in ClusterQueue {cq}",
+                observedGeneration=gen,
+            )
+            set_condition(
+                st, "Admitted", "True", "Admitted", "The workload is admitted", observedGeneration=gen
+            )
             for ctype in ("Evicted", "Preempted"):
                 if condition(w, ctype) is not None:
-                    set_condition(st, ctype, "False", "QuotaReserved", "Previously: evicted", observedGeneration=gen)
-        updated = self.store.mutate(self._t("workloads"), wl["metadata"]["namespace"], wl["metadata"]["name"], apply)
+                    set_condition(
+                        st, ctype, "False", "QuotaReserved", "Previously: evicted", observedGeneration=gen
+                    )
+
+        updated = self.store.mutate(
+            self._t("workloads"), wl["metadata"]["namespace"], wl["metadata"]["name"], apply
+        )
         if updated is None:
             return
-        record_event(self.store, updated, "QuotaReserved", f"Quota reserved in ClusterQueue {cq}, wait time since "
-                     f"queued was {self._waited(wl)}s", component="kueue-admission")
-        record_event(self.store, updated, "Admitted", f"Admitted by ClusterQueue {cq}, wait time since reservation "
-                     "was 0s", component="kueue-admission")
+        record_event(
+            self.store,
+            updated,
+            "QuotaReserved",
+            f"Quota reserved in ClusterQueue {cq}, wait time since queued was {self._waited(wl)}s",
+            component="kueue-admission",
+        )
+        record_event(
+            self.store,
+            updated,
+            "Admitted",
+            f"Admitted by ClusterQueue {cq}, wait time since reservation was 0s",
+            component="kueue-admission",
+        )
 
     def _ungate_admitted(self, workloads: list[Obj], pods: dict[str, Obj]) -> None:
         """Level-triggered second half of admission: inject the flavors' node labels and tolerations."""
@@ -310,7 +420,9 @@ class Kueue(Controller):
             if not is_reserving(wl) or not (wl.get("status") or {}).get("admission"):
                 continue
             pod = pods.get((wl["metadata"].get("labels") or {}).get(JOB_UID_LABEL, ""))
-            if pod is None or not any(g.get("name") == GATE for g in pod["spec"].get("schedulingGates") or []):
+            if pod is None or not any(
+                g.get("name") == GATE for g in pod["spec"].get("schedulingGates") or []
+            ):
                 continue
             names: list[str] = []
             for psa in wl["status"]["admission"].get("podSetAssignments") or []:
@@ -326,15 +438,23 @@ class Kueue(Controller):
                     for tol in (flavor.get("spec") or {}).get("tolerations") or []:
                         if tol not in tolerations:
                             tolerations.append(tol)
-                spec["schedulingGates"] = [g for g in spec.get("schedulingGates") or [] if g.get("name") != GATE]
+                spec["schedulingGates"] = [
+                    g for g in spec.get("schedulingGates") or [] if g.get("name") != GATE
+                ]
                 if not spec["schedulingGates"]:
                     del spec["schedulingGates"]
-            ungated = self.store.mutate(self._t("pods"), pod["metadata"]["namespace"], pod["metadata"]["name"],
-                                        ungate)
+
+            ungated = self.store.mutate(
+                self._t("pods"), pod["metadata"]["namespace"], pod["metadata"]["name"], ungate
+            )
             if ungated is not None:
-                record_event(self.store, ungated, "Started",
-                             f"Admitted by clusterQueue {wl['status']['admission']['clusterQueue']}",
-                             component="kueue-admission")
+                record_event(
+                    self.store,
+                    ungated,
+                    "Started",
+                    f"Admitted by clusterQueue {wl['status']['admission']['clusterQueue']}",
+                    component="kueue-admission",
+                )
 
     @staticmethod
     def _waited(wl: Obj) -> int:
@@ -345,12 +465,23 @@ class Kueue(Controller):
 
     # -- eviction and preemption ---------------------------------------------------------------------
 
-    def preempt(self, namespace: str, pod_name: str, reason: str = "Preempted",
-                message: str = "Preempted to accommodate a higher priority Workload") -> Obj:
+    def preempt(
+        self,
+        namespace: str,
+        pod_name: str,
+        reason: str = "Preempted",
+        message: str = "Preempted to accommodate a higher priority Workload",
+    ) -> Obj:
         """Evict the pod's Workload and delete the pod, as Kueue does to a preempted plain Pod."""
         pod = self.store.get(self._t("pods"), namespace, pod_name)
-        wl = next((w for w in self.store.list(self._t("workloads"), namespace)[0]
-                   if (w["metadata"].get("labels") or {}).get(JOB_UID_LABEL) == pod["metadata"]["uid"]), None)
+        wl = next(
+            (
+                w
+                for w in self.store.list(self._t("workloads"), namespace)[0]
+                if (w["metadata"].get("labels") or {}).get(JOB_UID_LABEL) == pod["metadata"]["uid"]
+            ),
+            None,
+        )
         if wl is not None:
             self._evict(wl, reason, message)
         self._stop_pod(pod, message)
@@ -365,16 +496,26 @@ class Kueue(Controller):
                 set_condition(st, "Preempted", "True", "InClusterQueue", message, observedGeneration=gen)
             set_condition(st, "QuotaReserved", "False", reason, message, observedGeneration=gen)
             if condition(w, "Admitted") is not None:
-                set_condition(st, "Admitted", "False", "NoReservation", "The workload has no reservation",
-                              observedGeneration=gen)
+                set_condition(
+                    st,
+                    "Admitted",
+                    "False",
+                    "NoReservation",
+                    "The workload has no reservation",
+                    observedGeneration=gen,
+                )
             st.pop("admission", None)
-        updated = self.store.mutate(self._t("workloads"), wl["metadata"]["namespace"], wl["metadata"]["name"], apply)
+
+        updated = self.store.mutate(
+            self._t("workloads"), wl["metadata"]["namespace"], wl["metadata"]["name"], apply
+        )
         if updated is not None:
             record_event(self.store, updated, f"EvictedDueTo{reason}", message, component="kueue-admission")
 
     def _stop_pod(self, pod: Obj, message: str) -> None:
         def mark(p: Obj) -> None:
             set_condition(p.setdefault("status", {}), "TerminationTarget", "True", "StoppedByKueue", message)
+
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         marked = self.store.mutate(self._t("pods"), ns, name, mark)
         if marked is not None:
@@ -384,17 +525,25 @@ class Kueue(Controller):
             except Exception:  # noqa: BLE001 - already gone
                 pass
 
-    def _preempt_for(self, wl: Obj, cq: Obj, live: list[Obj], usage: Usage, flavors: dict[str, Obj],
-                     cqs: dict[str, Obj]) -> bool:
+    def _preempt_for(
+        self, wl: Obj, cq: Obj, live: list[Obj], usage: Usage, flavors: dict[str, Obj], cqs: dict[str, Obj]
+    ) -> bool:
         policy = ((cq.get("spec") or {}).get("preemption") or {}).get("withinClusterQueue", "Never")
         if policy not in ("LowerPriority", "LowerOrNewerEqualPriority"):
             return False
         prio = int(wl["spec"].get("priority") or 0)
         cq_name = cq["metadata"]["name"]
         victims = sorted(
-            (w for w in live if is_reserving(w) and w["status"]["admission"]["clusterQueue"] == cq_name
-             and int(w["spec"].get("priority") or 0) < prio),
-            key=lambda w: (int(w["spec"].get("priority") or 0), w["metadata"]["creationTimestamp"]), reverse=False)
+            (
+                w
+                for w in live
+                if is_reserving(w)
+                and w["status"]["admission"]["clusterQueue"] == cq_name
+                and int(w["spec"].get("priority") or 0) < prio
+            ),
+            key=lambda w: (int(w["spec"].get("priority") or 0), w["metadata"]["creationTimestamp"]),
+            reverse=False,
+        )
         victims = sorted(victims, key=lambda w: int(w["spec"].get("priority") or 0))
         chosen: list[Obj] = []
         remaining = [w for w in live if w not in victims]
@@ -402,11 +551,17 @@ class Kueue(Controller):
         for victim in victims:
             chosen.append(victim)
             trial = self.usage(remaining + [v for v in victims if v not in chosen])
-            if isinstance(assign(cq, list(cqs.values()), flavors, trial, template.get("spec") or {},
-                                 pod_requests(template)), Assignment):
-                message = (f"Preempted to accommodate a workload (UID: {wl['metadata']['uid']}, JobUID: "
-                           f"{wl['metadata']['labels'].get(JOB_UID_LABEL)}) due to prioritization in the "
-                           "ClusterQueue")
+            if isinstance(
+                assign(
+                    cq, list(cqs.values()), flavors, trial, template.get("spec") or {}, pod_requests(template)
+                ),
+                Assignment,
+            ):
+                message = (
+                    f"Preempted to accommodate a workload (UID: {wl['metadata']['uid']}, JobUID: "
+                    f"{wl['metadata']['labels'].get(JOB_UID_LABEL)}) due to prioritization in the "
+                    "ClusterQueue"
+                )
                 for v in chosen:
                     self._evict_and_stop(v, "Preempted", message)
                 return True
@@ -439,33 +594,67 @@ class Kueue(Controller):
         lqs = self.store.list(self._t("localqueues"))[0]
         flavors = {f["metadata"]["name"]: f for f in self.store.list(self._t("resourceflavors"))[0]}
         cq_names = {c["metadata"]["name"] for c in cqs}
-        lq_of = {(q["metadata"]["namespace"], q["metadata"]["name"]): q["spec"].get("clusterQueue") for q in lqs}
+        lq_of = {
+            (q["metadata"]["namespace"], q["metadata"]["name"]): q["spec"].get("clusterQueue") for q in lqs
+        }
         pending = self.pending_by_cq(workloads)
         for cq in cqs:
             name = cq["metadata"]["name"]
-            mine = [w for w in workloads if is_reserving(w) and w["status"]["admission"]["clusterQueue"] == name]
+            mine = [
+                w for w in workloads if is_reserving(w) and w["status"]["admission"]["clusterQueue"] == name
+            ]
             usage = self.usage(mine).get(name, {})
             nominal = _nominal(cq)
-            flavors_usage = [{"name": f, "resources": [
-                {"name": r, "total": fmt(usage.get(f, {}).get(r, Decimal(0)), r),
-                 "borrowed": fmt(max(Decimal(0), usage.get(f, {}).get(r, Decimal(0)) - nominal[f][r]), r)}
-                for r in nominal[f]]} for f in nominal]
+            flavors_usage = [
+                {
+                    "name": f,
+                    "resources": [
+                        {
+                            "name": r,
+                            "total": fmt(usage.get(f, {}).get(r, Decimal(0)), r),
+                            "borrowed": fmt(
+                                max(Decimal(0), usage.get(f, {}).get(r, Decimal(0)) - nominal[f][r]), r
+                            ),
+                        }
+                        for r in nominal[f]
+                    ],
+                }
+                for f in nominal
+            ]
             active, reason, message = self._cq_active(cq, flavors)
-            counts = {"pendingWorkloads": len(pending.get(name, [])), "reservingWorkloads": len(mine),
-                      "admittedWorkloads": sum(1 for w in mine if is_true(w, "Admitted"))}
+            counts = {
+                "pendingWorkloads": len(pending.get(name, [])),
+                "reservingWorkloads": len(mine),
+                "admittedWorkloads": sum(1 for w in mine if is_true(w, "Admitted")),
+            }
 
-            def apply(c: Obj, fu: list[Any] = flavors_usage, counts: dict[str, int] = counts,
-                      cond: tuple[bool, str, str] = (active, reason, message)) -> None:
+            def apply(
+                c: Obj,
+                fu: list[Any] = flavors_usage,
+                counts: dict[str, int] = counts,
+                cond: tuple[bool, str, str] = (active, reason, message),
+            ) -> None:
                 st = c.setdefault("status", {})
                 st.update(counts)
                 st["flavorsReservation"] = fu
                 st["flavorsUsage"] = fu
-                set_condition(st, "Active", "True" if cond[0] else "False", cond[1], cond[2],
-                              observedGeneration=c["metadata"].get("generation", 1))
+                set_condition(
+                    st,
+                    "Active",
+                    "True" if cond[0] else "False",
+                    cond[1],
+                    cond[2],
+                    observedGeneration=c["metadata"].get("generation", 1),
+                )
+
             self.store.mutate(self._t("clusterqueues"), None, name, apply)
         for lq in lqs:
             ns, name = lq["metadata"]["namespace"], lq["metadata"]["name"]
-            mine = [w for w in workloads if w["metadata"]["namespace"] == ns and w["spec"].get("queueName") == name]
+            mine = [
+                w
+                for w in workloads
+                if w["metadata"]["namespace"] == ns and w["spec"].get("queueName") == name
+            ]
             reserving = [w for w in mine if is_reserving(w)]
             cq_name = lq_of[(ns, name)]
             usage: dict[str, dict[str, Decimal]] = {}
@@ -473,25 +662,33 @@ class Kueue(Controller):
                 for f, res in cq_usage.items():
                     for r, q in res.items():
                         usage.setdefault(f, {})[r] = usage.get(f, {}).get(r, Decimal(0)) + q
-            fu = [{"name": f, "resources": [{"name": r, "total": fmt(q, r)} for r, q in sorted(res.items())]}
-                  for f, res in sorted(usage.items())]
+            fu = [
+                {"name": f, "resources": [{"name": r, "total": fmt(q, r)} for r, q in sorted(res.items())]}
+                for f, res in sorted(usage.items())
+            ]
             if cq_name not in cq_names:
                 cond = ("False", "ClusterQueueDoesNotExist", "Can't submit new workloads to clusterQueue")
             elif (lq.get("spec") or {}).get("stopPolicy", "None") != "None":
                 cond = ("False", "Stopped", "LocalQueue is stopped")
             else:
                 cond = ("True", "Ready", "Can submit new workloads to localQueue")
-            counts = {"pendingWorkloads": sum(1 for w in mine if not is_reserving(w) and not is_true(w, "Finished")),
-                      "reservingWorkloads": len(reserving),
-                      "admittedWorkloads": sum(1 for w in reserving if is_true(w, "Admitted"))}
+            counts = {
+                "pendingWorkloads": sum(
+                    1 for w in mine if not is_reserving(w) and not is_true(w, "Finished")
+                ),
+                "reservingWorkloads": len(reserving),
+                "admittedWorkloads": sum(1 for w in reserving if is_true(w, "Admitted")),
+            }
 
-            def apply_lq(q: Obj, fu: list[Any] = fu, counts: dict[str, int] = counts,
-                         cond: tuple[str, str, str] = cond) -> None:
+            def apply_lq(
+                q: Obj, fu: list[Any] = fu, counts: dict[str, int] = counts, cond: tuple[str, str, str] = cond
+            ) -> None:
                 st = q.setdefault("status", {})
                 st.update(counts)
                 st["flavorsReservation"] = fu
                 st["flavorsUsage"] = fu
                 set_condition(st, "Active", *cond, observedGeneration=q["metadata"].get("generation", 1))
+
             self.store.mutate(self._t("localqueues"), ns, name, apply_lq)
 
 

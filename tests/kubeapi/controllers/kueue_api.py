@@ -39,8 +39,11 @@ def convert(obj: Obj, version: str) -> Obj:
         if kind == "Workload" and spec is not None and isinstance(spec.get("priorityClassRef"), dict):
             ref = spec.pop("priorityClassRef")
             spec["priorityClassName"] = ref.get("name")
-            spec["priorityClassSource"] = WPC_SOURCE if ref.get("kind") == "WorkloadPriorityClass" \
+            spec["priorityClassSource"] = (
+                WPC_SOURCE
+                if ref.get("kind") == "WorkloadPriorityClass"
                 else "scheduling.k8s.io/priorityclass"
+            )
     else:
         if kind == "ClusterQueue" and spec is not None and "cohort" in spec:
             spec["cohortName"] = spec.pop("cohort")
@@ -48,9 +51,11 @@ def convert(obj: Obj, version: str) -> Obj:
             status["flavorsUsage"] = status.pop("flavorUsage")
         if kind == "Workload" and spec is not None and spec.get("priorityClassName"):
             source = spec.pop("priorityClassSource", WPC_SOURCE)
-            spec["priorityClassRef"] = {"group": GROUP if source == WPC_SOURCE else "scheduling.k8s.io",
-                                        "kind": "WorkloadPriorityClass" if source == WPC_SOURCE else "PriorityClass",
-                                        "name": spec.pop("priorityClassName")}
+            spec["priorityClassRef"] = {
+                "group": GROUP if source == WPC_SOURCE else "scheduling.k8s.io",
+                "kind": "WorkloadPriorityClass" if source == WPC_SOURCE else "PriorityClass",
+                "name": spec.pop("priorityClassName"),
+            }
     obj["apiVersion"] = f"{GROUP}/{version}"
     return obj
 
@@ -58,17 +63,39 @@ def convert(obj: Obj, version: str) -> Obj:
 def install(server: KubeApiServer, kueue: Kueue) -> None:
     for plural in ("clusterqueues", "localqueues", "workloads"):
         server.registry.converters[(GROUP, plural)] = convert
-    for plural, kind, namespaced in (("clusterqueues", "ClusterQueue", False), ("localqueues", "LocalQueue", True)):
-        server.registry.add(ResourceType(VISIBILITY, ("v1beta2", "v1beta1"), "v1beta2", kind, plural,
-                                         plural[:-1], namespaced, (), ("pendingworkloads",), verbs=("get", "list"),
-                                         virtual=True))
+    for plural, kind, namespaced in (
+        ("clusterqueues", "ClusterQueue", False),
+        ("localqueues", "LocalQueue", True),
+    ):
+        server.registry.add(
+            ResourceType(
+                VISIBILITY,
+                ("v1beta2", "v1beta1"),
+                "v1beta2",
+                kind,
+                plural,
+                plural[:-1],
+                namespaced,
+                (),
+                ("pendingworkloads",),
+                verbs=("get", "list"),
+                virtual=True,
+            )
+        )
 
     def summary(req: Request, target: Target) -> JsonResponse:
         items = _pending_items(server, kueue, target)
         offset = int(req.query.get("offset") or 0)
         limit = int(req.query.get("limit") or 1000)
-        return JsonResponse(200, {"kind": "PendingWorkloadsSummary", "apiVersion": f"{VISIBILITY}/{target.version}",
-                                  "metadata": {"creationTimestamp": None}, "items": items[offset:offset + limit]})
+        return JsonResponse(
+            200,
+            {
+                "kind": "PendingWorkloadsSummary",
+                "apiVersion": f"{VISIBILITY}/{target.version}",
+                "metadata": {"creationTimestamp": None},
+                "items": items[offset : offset + limit],
+            },
+        )
 
     server.rest.add_route(VISIBILITY, "clusterqueues", "pendingworkloads", summary)
     server.rest.add_route(VISIBILITY, "localqueues", "pendingworkloads", summary)
@@ -95,12 +122,17 @@ def _pending_items(server: KubeApiServer, kueue: Kueue, target: Target) -> list[
         if target.plural == "localqueues" and key != (target.namespace, target.name):
             continue
         m = wl["metadata"]
-        items.append({
-            "metadata": {k: m[k] for k in ("name", "namespace", "creationTimestamp", "ownerReferences", "labels",
-                                            "uid") if k in m},
-            "priority": int(wl["spec"].get("priority") or 0),
-            "localQueueName": wl["spec"].get("queueName"),
-            "positionInClusterQueue": position,
-            "positionInLocalQueue": lq_position,
-        })
+        items.append(
+            {
+                "metadata": {
+                    k: m[k]
+                    for k in ("name", "namespace", "creationTimestamp", "ownerReferences", "labels", "uid")
+                    if k in m
+                },
+                "priority": int(wl["spec"].get("priority") or 0),
+                "localQueueName": wl["spec"].get("queueName"),
+                "positionInClusterQueue": position,
+                "positionInLocalQueue": lq_position,
+            }
+        )
     return items

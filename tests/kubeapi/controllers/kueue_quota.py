@@ -21,14 +21,14 @@ Usage = dict[str, dict[str, dict[str, Decimal]]]  # cq -> flavor -> resource -> 
 
 @dataclass(frozen=True)
 class Assignment:
-    flavors: dict[str, str]          # resource -> flavor
-    usage: dict[str, Decimal]        # resource -> amount
+    flavors: dict[str, str]  # resource -> flavor
+    usage: dict[str, Decimal]  # resource -> amount
     borrowing: bool
 
 
 @dataclass(frozen=True)
 class NoFit:
-    reason: str                      # WaitingForQuota | NoMatchingFlavor | ExceedsMaxQuota | Inadmissible
+    reason: str  # WaitingForQuota | NoMatchingFlavor | ExceedsMaxQuota | Inadmissible
     message: str
 
 
@@ -37,7 +37,9 @@ def cohort_of(cq: dict[str, Any]) -> str | None:
     return spec.get("cohortName") or spec.get("cohort") or None
 
 
-def _quota(cq: dict[str, Any], flavor: str, resource: str) -> tuple[Decimal, Decimal | None, Decimal | None] | None:
+def _quota(
+    cq: dict[str, Any], flavor: str, resource: str
+) -> tuple[Decimal, Decimal | None, Decimal | None] | None:
     for group in (cq.get("spec") or {}).get("resourceGroups") or []:
         for fq in group.get("flavors") or []:
             if fq.get("name") != flavor:
@@ -46,8 +48,11 @@ def _quota(cq: dict[str, Any], flavor: str, resource: str) -> tuple[Decimal, Dec
                 if rq.get("name") == resource:
                     borrow = rq.get("borrowingLimit")
                     lend = rq.get("lendingLimit")
-                    return (quantity(rq.get("nominalQuota")), None if borrow is None else quantity(borrow),
-                            None if lend is None else quantity(lend))
+                    return (
+                        quantity(rq.get("nominalQuota")),
+                        None if borrow is None else quantity(borrow),
+                        None if lend is None else quantity(lend),
+                    )
     return None
 
 
@@ -55,8 +60,9 @@ def _used(usage: Usage, cq: str, flavor: str, resource: str) -> Decimal:
     return usage.get(cq, {}).get(flavor, {}).get(resource, Decimal(0))
 
 
-def room(cq: dict[str, Any], cqs: list[dict[str, Any]], usage: Usage, flavor: str, resource: str,
-         request: Decimal) -> tuple[bool, bool, Decimal]:
+def room(
+    cq: dict[str, Any], cqs: list[dict[str, Any]], usage: Usage, flavor: str, resource: str, request: Decimal
+) -> tuple[bool, bool, Decimal]:
     """(fits, needs_borrowing, how much is missing) for adding ``request`` of ``resource`` in ``flavor``."""
     name = cq["metadata"]["name"]
     q = _quota(cq, flavor, resource)
@@ -124,21 +130,31 @@ def flavor_mismatch(flavor: dict[str, Any] | None, pod_spec: dict[str, Any], nam
     bad = untolerated(pod_spec.get("tolerations") or [], spec.get("nodeTaints") or [])
     if bad:
         taint = bad[0]
-        return (f"untolerated taint {{{taint.get('key')}={taint.get('value', '')}:{taint.get('effect')}}} "
-                f"in flavor {name}")
+        return (
+            f"untolerated taint {{{taint.get('key')}={taint.get('value', '')}:{taint.get('effect')}}} "
+            f"in flavor {name}"
+        )
     return None
 
 
-def assign(cq: dict[str, Any], cqs: list[dict[str, Any]], flavors: dict[str, dict[str, Any]], usage: Usage,
-           pod_spec: dict[str, Any], requests: dict[str, Decimal]) -> Assignment | NoFit:
+def assign(
+    cq: dict[str, Any],
+    cqs: list[dict[str, Any]],
+    flavors: dict[str, dict[str, Any]],
+    usage: Usage,
+    pod_spec: dict[str, Any],
+    requests: dict[str, Decimal],
+) -> Assignment | NoFit:
     groups = (cq.get("spec") or {}).get("resourceGroups") or []
     wanted = {r: q for r, q in requests.items() if q > 0}
     by_group: dict[int, dict[str, Decimal]] = {}
     for res, qty in wanted.items():
         index = next((i for i, g in enumerate(groups) if res in (g.get("coveredResources") or [])), None)
         if index is None:
-            return NoFit("Inadmissible", f"couldn't assign flavors to pod set main: resource {res} unavailable in "
-                                         f"ClusterQueue")
+            return NoFit(
+                "Inadmissible",
+                f"couldn't assign flavors to pod set main: resource {res} unavailable in ClusterQueue",
+            )
         by_group.setdefault(index, {})[res] = qty
     chosen: dict[str, str] = {}
     borrowing = False
@@ -161,8 +177,10 @@ def assign(cq: dict[str, Any], cqs: list[dict[str, Any]], flavors: dict[str, dic
                 fits, needs_borrow, missing = room(cq, cqs, usage, fname, res, qty)
                 if not fits:
                     fits_all = False
-                    reasons.append(f"insufficient unused quota for {res} in flavor {fname}, "
-                                   f"{fmt(missing, res)} more needed")
+                    reasons.append(
+                        f"insufficient unused quota for {res} in flavor {fname}, "
+                        f"{fmt(missing, res)} more needed"
+                    )
                     break
                 borrow_here = borrow_here or needs_borrow
             if fits_all:

@@ -31,8 +31,11 @@ def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
 
 
 def untolerated(tolerations: list[dict[str, Any]], taints: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [t for t in taints or [] if t.get("effect") in ("NoSchedule", "NoExecute")
-            and not tolerates(tolerations, t)]
+    return [
+        t
+        for t in taints or []
+        if t.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, t)
+    ]
 
 
 class Scheduler(Controller):
@@ -54,7 +57,11 @@ class Scheduler(Controller):
                     bucket[res] = bucket.get(res, Decimal(0)) + qty
         for pod in sorted(pods, key=lambda p: p["metadata"]["creationTimestamp"]):
             spec = pod["spec"]
-            if spec.get("nodeName") or spec.get("schedulingGates") or pod["metadata"].get("deletionTimestamp"):
+            if (
+                spec.get("nodeName")
+                or spec.get("schedulingGates")
+                or pod["metadata"].get("deletionTimestamp")
+            ):
                 continue
             if spec.get("schedulerName", "default-scheduler") != "default-scheduler":
                 continue
@@ -63,11 +70,14 @@ class Scheduler(Controller):
                 self._unschedulable(pod, why, len(nodes))
                 continue
             for res, qty in pod_requests(pod).items():
-                used.setdefault(node["metadata"]["name"], {})[res] = \
+                used.setdefault(node["metadata"]["name"], {})[res] = (
                     used.get(node["metadata"]["name"], {}).get(res, Decimal(0)) + qty
+                )
             self._bind(pod, node["metadata"]["name"])
 
-    def _pick(self, pod: Obj, nodes: list[Obj], used: dict[str, dict[str, Decimal]]) -> tuple[Obj | None, str]:
+    def _pick(
+        self, pod: Obj, nodes: list[Obj], used: dict[str, dict[str, Decimal]]
+    ) -> tuple[Obj | None, str]:
         reasons: dict[str, int] = {}
         selector = pod["spec"].get("nodeSelector") or {}
         requests = pod_requests(pod)
@@ -82,9 +92,14 @@ class Scheduler(Controller):
                 why = f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
             else:
                 allocatable = (node.get("status") or {}).get("allocatable") or {}
-                short = [res for res, qty in requests.items() if qty > 0 and
-                         quantity(allocatable.get(res, 0)) - used.get(node["metadata"]["name"], {}).get(
-                             res, Decimal(0)) < qty]
+                short = [
+                    res
+                    for res, qty in requests.items()
+                    if qty > 0
+                    and quantity(allocatable.get(res, 0))
+                    - used.get(node["metadata"]["name"], {}).get(res, Decimal(0))
+                    < qty
+                ]
                 if not short:
                     return node, ""
                 why = f"Insufficient {short[0]}"
@@ -101,23 +116,40 @@ class Scheduler(Controller):
             p["spec"]["nodeName"] = node
             set_condition(p.setdefault("status", {}), "PodScheduled", "True", reason="", message="")
             return True
+
         with self.store.lock:  # the event lands before the kubelet can react to the binding
             bound = self.store.mutate(pods_t, ns, name, bind)
             if bound is not None and bound["spec"].get("nodeName") == node:
-                record_event(self.store, bound, "Scheduled", f"Successfully assigned {ns}/{name} to {node}",
-                             component="default-scheduler")
+                record_event(
+                    self.store,
+                    bound,
+                    "Scheduled",
+                    f"Successfully assigned {ns}/{name} to {node}",
+                    component="default-scheduler",
+                )
 
     def _unschedulable(self, pod: Obj, why: str, total: int) -> None:
         message = f"0/{total} nodes are available: {why or 'no nodes registered'}."
-        current = next((c for c in pod.get("status", {}).get("conditions") or [] if c["type"] == "PodScheduled"),
-                       None)
+        current = next(
+            (c for c in pod.get("status", {}).get("conditions") or [] if c["type"] == "PodScheduled"), None
+        )
         if current and current.get("message") == message:
             return
         pods_t = self.store.registry.get("", "pods")
-        updated = self.store.mutate(pods_t, pod["metadata"]["namespace"], pod["metadata"]["name"],
-                                    lambda p: set_condition(p.setdefault("status", {}), "PodScheduled", "False",
-                                                                  "Unschedulable", message))
+        updated = self.store.mutate(
+            pods_t,
+            pod["metadata"]["namespace"],
+            pod["metadata"]["name"],
+            lambda p: set_condition(
+                p.setdefault("status", {}), "PodScheduled", "False", "Unschedulable", message
+            ),
+        )
         if updated is not None:
-            record_event(self.store, updated, "FailedScheduling", message, type_="Warning",
-                         component="default-scheduler")
-
+            record_event(
+                self.store,
+                updated,
+                "FailedScheduling",
+                message,
+                type_="Warning",
+                component="default-scheduler",
+            )
