@@ -35,11 +35,12 @@ def test_engine_asks_only_through_the_placer():
     assert "placer" in Engine._ask.__code__.co_names and "ask" in Engine._ask.__code__.co_names
 
 
-def test_same_inputs_give_the_gateway_and_the_simulator_the_same_decision(tiny_policy):
+async def test_same_inputs_give_the_gateway_and_the_simulator_the_same_decision(tiny_policy):
     """With nothing used, the simulator's state equals the gateway's 'declared capacity' state, so both ask
     placement the same question and must get the same answer."""
-    gateway = gateway_requests.RequestState(GatewayConfig(policy=str(HERE / "tiny-policy.yaml")))
-    live = gateway.decide(waited_s=0.0)
+    config = GatewayConfig(kernel_id="simulator-test", policy=str(HERE / "tiny-policy.yaml"))
+    gateway = gateway_requests.RequestState(config)
+    live = await gateway.decide(0.0, backend=None)  # no live state reader: the policy's declared capacity
     simulated = placer.ask(tiny_policy, placer.Pools(tiny_policy), gateway.current(), 0.0,
                            datetime.now(timezone.utc))
     assert (simulated.action, simulated.member, simulated.flavor, simulated.gpu_count, simulated.summary) == (
