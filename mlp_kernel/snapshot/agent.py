@@ -49,10 +49,12 @@ class _CappedWriter:
         self.raw = raw
         self.limit = limit
         self.written = 0
+        self.over = False  # libraries (torch.save) may wrap our exception in their own: remember it here
 
     def write(self, data):
         n = memoryview(data).nbytes
         if self.limit is not None and self.written + n > self.limit:
+            self.over = True
             raise _OverCap()
         self.written += n
         return self.raw.write(data)
@@ -254,11 +256,12 @@ def _dump_numpy(value, path, limit):
     import numpy as np
 
     with _open_private(path) as raw:
-        header_room = 4096
-        if limit is not None and value.nbytes + header_room > limit:
+        if limit is not None and value.nbytes > limit:
             raise _OverCap()
         # write_array streams a contiguous array straight from its buffer (array.tofile on a real file)
-        np.lib.format.write_array(raw, np.asanyarray(value), allow_pickle=False)
+        np.lib.format.write_array(raw, value, allow_pickle=False)
+        if limit is not None and raw.tell() > limit:  # the header tipped it over
+            raise _OverCap()
         _durable(raw)
         return raw.tell()
 
@@ -271,7 +274,12 @@ def _dump_torch(objects, path, limit):
         import pickle as pickle_module
     with _open_private(path) as raw:
         out = _CappedWriter(raw, limit)
-        torch.save(objects, out, pickle_module=pickle_module)
+        try:
+            torch.save(objects, out, pickle_module=pickle_module)
+        except Exception:
+            if out.over:
+                raise _OverCap() from None
+            raise
         _durable(raw)
         return out.written
 

@@ -133,3 +133,11 @@ async def test_an_unpicklable_torch_object_does_not_sink_the_others(
     second = await kernels()
     await restore_into(second, tmp_path / "snap")
     assert await second.value("good.tolist()") == [1, 1, 1]
+
+
+async def test_torch_objects_over_the_cap_are_named_as_such(kernels: KernelFactory, tmp_path: Path) -> None:
+    kernel = await kernels()
+    await kernel.run("import torch\nbig = torch.zeros(1_000_000)\nlayer = torch.nn.Linear(2, 2)\nsmall = 1\n")
+    report = await take_snapshot(kernel, tmp_path / "snap", max_bytes=100_000)
+    assert report.skipped == {"big": "over the size cap", "layer": "over the size cap"}
+    assert "small" in report.saved and report.bytes <= 100_000
