@@ -58,7 +58,11 @@ class Member(KubeApiServer):
             self.add_node(node)
         self.scheduler = self.add_controller(Scheduler(self))
         self.kubelet: Kubelet = self.add_controller(Kubelet(self, **(kubelet_options or {})))  # type: ignore[assignment]
-        self.kueue: Kueue | None = self.add_controller(Kueue(self)) if kueue else None  # type: ignore[assignment]
+        # Kueue kinds come from the upstream CRDs; without them this member runs without Kueue.
+        has_kueue = self.registry.lookup("kueue.x-k8s.io", "v1beta2", "workloads") is not None
+        self.kueue: Kueue | None = (
+            self.add_controller(Kueue(self)) if kueue and has_kueue else None  # type: ignore[assignment]
+        )
 
     # -- nodes ---------------------------------------------------------------------------------------
 

@@ -230,7 +230,16 @@ class KubeRest:
         if t.name is None:
             raise method_not_allowed("PATCH needs a resource name")
         ctype = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
-        current = self.out(rtype, self.store.get(rtype, ns, t.name), t.version)
+        existing = self.store.find(rtype, ns, t.name)
+        if existing is None and ctype == "application/apply-patch+yaml" and t.subresource is None:
+            # Server-side apply creates missing objects (field ownership is not tracked here).
+            body = yaml.safe_load(req.body.decode() or "{}") or {}
+            body.setdefault("metadata", {})["name"] = t.name
+            created = self.store.create(rtype, self.into_storage(rtype, body, t.version), ns)
+            return JsonResponse(201, self.out(rtype, created, t.version))
+        if existing is None:
+            raise not_found(rtype.plural, t.name, rtype.group)
+        current = self.out(rtype, existing, t.version)
         try:
             if ctype == "application/json-patch+json":
                 patched = json_patch(current, self._body(req, want=list))

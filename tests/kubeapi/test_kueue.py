@@ -271,3 +271,16 @@ def test_v1beta1_reads_use_v1beta1_field_names(private, custom):
     )
     assert "flavorsUsage" not in lq["status"]
     assert (_cond(lq, "Active") or {}).get("status") == "True"
+
+
+def test_objects_written_by_the_fake_kueue_match_the_upstream_schemas(private, core, custom, require_crds):
+    """Our Workloads and queue statuses must have the shapes real Kueue writes (the CRD schemas say which)."""
+    from .schema import validate_custom_object
+
+    pod = core.create_namespaced_pod("jupyter", python_pod("shape", queue="kernels", gpus=1))
+    wl = _wait_workload_cond(private, custom, pod.metadata.uid, "Admitted", "True")
+    cq = custom.get_cluster_custom_object(G, V, "clusterqueues", "gpu-private")
+    lq = custom.get_namespaced_custom_object(G, V, "jupyter", "localqueues", "kernels")
+    for obj, plural in ((wl, "workloads"), (cq, "clusterqueues"), (lq, "localqueues")):
+        rtype = private.registry.get(G, plural)
+        validate_custom_object(obj, rtype.schemas[V], rtype.kind, G)

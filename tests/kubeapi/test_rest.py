@@ -169,3 +169,13 @@ def test_events_are_listed_through_core_api(kube_member, core):
         e.reason for e in core.list_namespaced_event("default", field_selector="involvedObject.name=ev").items
     }
     assert {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= reasons
+
+
+def test_server_side_apply_creates_then_updates(kube_member):
+    api = kube_member.api_client()
+    core = client.CoreV1Api(api)
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"a": "1"}}
+    kwargs = {"field_manager": "test", "_content_type": "application/apply-patch+yaml"}
+    core.patch_namespaced_config_map("applied", "default", body, **kwargs)
+    body["data"] = {"a": "2"}
+    assert core.patch_namespaced_config_map("applied", "default", body, **kwargs).data == {"a": "2"}

@@ -15,6 +15,7 @@ period (capped by ``max_grace``). ``oom_kill`` fakes an OOM kill. Containers are
 
 from __future__ import annotations
 
+import atexit
 import base64
 import os
 import re
@@ -36,6 +37,16 @@ from ..store import Event, Obj, now_iso
 from .base import Controller
 
 TERMINAL = ("Succeeded", "Failed")
+#: every live container process of every kubelet in this interpreter, killed at exit if a test crashed
+_LIVE: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in list(_LIVE.values()):
+        _kill_group(proc, signal.SIGKILL)
+
+
 _VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 
@@ -196,6 +207,8 @@ class Kubelet(Controller):
             self.errors.append(repr(exc))
             self._terminated(run, pod, 128, "StartError", str(exc))
         finally:
+            if run.proc is not None:
+                _LIVE.pop(run.proc.pid, None)
             run.done.set()
             with self._lock:
                 self.runs.pop(run.uid, None)
@@ -271,6 +284,7 @@ class Kubelet(Controller):
                     host=node,
                 )
                 return self._terminated(run, pod, 128, "StartError", str(exc))
+        _LIVE[run.proc.pid] = run.proc
         run.started_at = now_iso()
         record_event(
             self.store,
