@@ -20,8 +20,9 @@ REPORT_NAME = "__mlp_snapshot_report__"
 REPORT_EXPR = f"globals().pop({REPORT_NAME!r}, None)"
 REPORT_KEY = "r"
 
-# What an ``exclude`` entry may look like: a Python name, optionally with fnmatch wildcards (``tmp_*``).
-_EXCLUDE = re.compile(r"[A-Za-z_*?][A-Za-z0-9_*?]*")
+# What an ``exclude`` entry may look like: a Python name, optionally with fnmatch wildcards (``tmp_*``,
+# ``df?``, ``[ab]_*``). Patterns travel as data either way; the check only catches typos early.
+_EXCLUDE = re.compile(r"[A-Za-z_*?\[][A-Za-z0-9_*?\[\]!-]*")
 _ENTRY_NAME = "__mlp_snapshot_entry__"
 
 
@@ -46,7 +47,7 @@ def snapshot_code(path: str, *, user: str, max_bytes: int | None, exclude: Seque
         "path": _check_path(path),
         "user": _check_user(user),
         "max_bytes": _check_max_bytes(max_bytes),
-        "exclude": _check_exclude(exclude),
+        "exclude": validate_exclude(exclude),
     }
     return _program("snapshot", params)
 
@@ -100,14 +101,15 @@ def _check_max_bytes(max_bytes: object) -> int | None:
     return max_bytes
 
 
-def _check_exclude(exclude: Sequence[str]) -> list[str]:
+def validate_exclude(exclude: Sequence[str]) -> list[str]:
+    """The ``exclude`` patterns as a list, or ``ValueError`` naming the bad one (for policy loading too)."""
     if isinstance(exclude, str):
         raise ValueError("snapshot exclude must be a list of names, not one string")
     patterns = []
     for item in exclude:
         if not isinstance(item, str) or not _EXCLUDE.fullmatch(item):
             raise ValueError(
-                f"cannot exclude {item!r}: expected a Python name, optionally with * or ? wildcards"
+                f"cannot exclude {item!r}: expected a Python name, optionally with *, ? or [...] wildcards"
             )
         patterns.append(item)
     return patterns

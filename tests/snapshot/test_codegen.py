@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlp_kernel.snapshot import REPORT_EXPR, REPORT_NAME, snapshot_code, user_expressions
-from mlp_kernel.snapshot.codegen import agent_source
+from mlp_kernel.snapshot.codegen import agent_source, validate_exclude
 
 from .conftest import KernelFactory, shutdown
 from .helpers import restore_into, take_snapshot
@@ -49,6 +49,11 @@ def test_bad_paths_are_rejected(path: str) -> None:
 def test_bad_exclude_patterns_are_rejected(pattern: str) -> None:
     with pytest.raises(ValueError, match="cannot exclude"):
         snapshot_code("/tmp/s", user="a", max_bytes=None, exclude=[pattern])
+
+
+@pytest.mark.parametrize("pattern", ["df", "tmp_*", "x?", "[ab]_*", "[!_]*"])
+def test_fnmatch_exclude_patterns_are_accepted(pattern: str) -> None:
+    assert validate_exclude([pattern]) == [pattern]
 
 
 @pytest.mark.parametrize("max_bytes", [-1, 1.5, True, "10"])
