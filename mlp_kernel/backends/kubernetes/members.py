@@ -38,6 +38,29 @@ def _from_kubeconfig(path: str | None, context: str | None) -> client.Configurat
     return cfg
 
 
+def _prefix_host(cfg: client.Configuration, prefix: str) -> None:
+    """Point ``cfg`` at ``prefix`` under its server, and keep it there.
+
+    The kubeconfig loader installs a ``refresh_api_key_hook`` that re-applies the kubeconfig (host included,
+    and a new hook) to the configuration before every request, to refresh expiring tokens (exec plugins,
+    OIDC). Run it against a scratch configuration instead and take only the token from it, so refreshing keeps
+    working while the shared configuration's host (used by several threads at once) is never rewritten.
+    """
+    cfg.host = cfg.host.rstrip("/") + prefix
+    inner = cfg.refresh_api_key_hook
+    if inner is None:
+        return
+
+    def refresh(c: client.Configuration) -> None:
+        nonlocal inner
+        scratch = client.Configuration()
+        inner(scratch)
+        inner = scratch.refresh_api_key_hook or inner
+        c.api_key.update(scratch.api_key)
+
+    cfg.refresh_api_key_hook = refresh
+
+
 def member_configuration(member: Member, connection: Connection) -> client.Configuration:
     """A client configuration that talks to ``member``'s API server."""
     if member.in_cluster:
@@ -48,7 +71,7 @@ def member_configuration(member: Member, connection: Connection) -> client.Confi
         return _from_kubeconfig(connection.kubeconfig, member.kubeconfig_context)
     if member.karmada_cluster:
         cfg = _from_kubeconfig(connection.kubeconfig, connection.karmada_context)
-        cfg.host = cfg.host.rstrip("/") + KARMADA_PROXY.format(name=member.karmada_cluster)
+        _prefix_host(cfg, KARMADA_PROXY.format(name=member.karmada_cluster))
         return cfg
     raise MemberUnreachable(
         f"member {member.name!r} has no kubeconfig_context, karmada_cluster or in_cluster setting in the "
