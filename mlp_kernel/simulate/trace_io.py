@@ -18,7 +18,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ from .trace import DEFAULT_EPOCH, Cell, Session, Trace
 COLUMNS = ("event", "session", "user", "t", "duration", "gpus", "burstable", "budget", "tier", "gpu_model",
            "data_class")
 _OPEN_FIELDS = ("burstable", "budget", "tier", "gpu_model", "data_class")
+
+
+_UNIX = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class TraceError(ValueError):
@@ -121,12 +124,22 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], source: str = "<trace
             last_t = max(last_t, t + duration)
         else:
             b.close_t = t
-    sessions = []
     for sid, b in building.items():
         if b.open_t is None:
             raise TraceError(f"{source}: session {sid!r} has cells or a close but no 'open' row")
-        cells = tuple(sorted(b.cells, key=lambda c: c.start_s))
-        close = b.close_t if b.close_t is not None else max([last_t] + [c.end_s for c in cells])
+    shift = 0.0
+    if clock is not None and clock.iso and epoch is None:
+        # ISO times were read as seconds since 1970; count them from midnight UTC of the earliest day instead
+        first = min(min([b.open_t or 0.0, *(c.start_s for c in b.cells)]) for b in building.values())
+        clock.origin = (_UNIX + timedelta(seconds=first)).replace(hour=0, minute=0, second=0, microsecond=0)
+        shift = (clock.origin - _UNIX).total_seconds()
+    sessions = []
+    for sid, b in building.items():
+        assert b.open_t is not None
+        cells = tuple(sorted((Cell(c.start_s - shift, c.duration_s, c.gpus) for c in b.cells),
+                             key=lambda c: c.start_s))
+        close = (b.close_t if b.close_t is not None else max([last_t] + [c.end_s for c in b.cells])) - shift
+        b.open_t -= shift
         sessions.append(
             Session(session_id=sid, user=b.user, open_s=b.open_t, close_s=close, cells=cells, **b.extra))
     base = clock.origin if clock and clock.origin is not None else (epoch or DEFAULT_EPOCH)
@@ -137,7 +150,8 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], source: str = "<trace
 
 
 class _Clock:
-    """Turns ``t`` values into seconds; ISO timestamps are measured from the earliest one seen in the file."""
+    """Turns ``t`` values into seconds: numbers as they are, ISO timestamps from ``epoch`` (the meta row's)
+    or, without one, from 1970 until ``parse_rows`` rebases them on the earliest day."""
 
     def __init__(self, epoch: datetime | None) -> None:
         self.origin: datetime | None = epoch
@@ -156,10 +170,7 @@ class _Clock:
                 return float(value)
             except (TypeError, ValueError):
                 raise TraceError(f"{where}: expected seconds or an ISO 8601 time, got {value!r}") from None
-        when = _parse_datetime(str(value), where)
-        if self.origin is None:
-            self.origin = when.replace(hour=0, minute=0, second=0, microsecond=0)
-        return (when - self.origin).total_seconds()
+        return (_parse_datetime(str(value), where) - (self.origin or _UNIX)).total_seconds()
 
 
 def _parse_datetime(text: str, where: str) -> datetime:

@@ -103,3 +103,29 @@ def test_missing_file_says_so(tmp_path):
 def test_sessions_are_sorted_by_open_time():
     t = Trace.of([Session("b", "u", 50, 60), Session("a", "u", 10, 20)])
     assert [s.session_id for s in t.sessions] == ["a", "b"]
+
+
+def test_iso_times_count_from_midnight_of_the_earliest_day_even_when_it_comes_later(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        '{"event": "open", "session": "late", "t": "2026-03-03T08:00:00Z"}\n'
+        '{"event": "open", "session": "early", "t": "2026-03-02T23:00:00Z"}\n'
+        '{"event": "close", "session": "early", "t": "2026-03-03T01:00:00Z"}\n'
+        '{"event": "close", "session": "late", "t": "2026-03-03T09:00:00Z"}\n')
+    trace = read_trace(path)
+    assert trace.epoch == datetime(2026, 3, 2, tzinfo=timezone.utc)
+    assert [(s.session_id, s.open_s) for s in trace.sessions] == [("early", 23 * 3600), ("late", 32 * 3600)]
+
+
+def test_the_examples_in_the_docs_parse(tmp_path):
+    from .conftest import REPO
+
+    text = (REPO / "docs/simulator.md").read_text()
+    blocks = text.split("```")[1::2]
+    jsonl = next(b for b in blocks if b.lstrip().startswith('{"event": "open"'))
+    csv_text = next(b for b in blocks if b.lstrip().startswith("event,session"))
+    (tmp_path / "doc.jsonl").write_text(jsonl.strip() + "\n")
+    (tmp_path / "doc.csv").write_text(csv_text.strip() + "\n")
+    from_jsonl, from_csv = read_trace(tmp_path / "doc.jsonl"), read_trace(tmp_path / "doc.csv")
+    assert [c.gpus for c in from_jsonl.sessions[0].cells] == [1, 0]
+    assert from_csv.sessions[0].cells[0].duration_s == 360
