@@ -73,13 +73,13 @@ class CarryOver:
         allowed, why = snapshot_allowed(request.data_class, public, self._private_classes())
         if not allowed:
             return True, f"Variables were not saved: {why}."
-        code = snapshot_code(self.path(), user=self.user, max_bytes=self.max_bytes, exclude=self.exclude)
         try:
+            code = snapshot_code(self.path(), user=self.user, max_bytes=self.max_bytes, exclude=self.exclude)
             reply = await link.execute_silently(
                 code, timeout=SNAPSHOT_TIMEOUT_S, user_expressions=user_expressions()
             )
             report = parse_report(reply.content.get("user_expressions") or {})
-        except (SnapshotError, TimeoutError, ConnectionError) as exc:
+        except (SnapshotError, TimeoutError, ConnectionError, ValueError) as exc:
             return False, f"Saving variables failed: {exc}"
         self.saved, self.saved_public = True, public
         return True, report.summary_line("saved")
@@ -113,7 +113,8 @@ class CarryOver:
             self.store.forget(self.kernel_id)
         elif link is not None:
             try:
-                await link.execute_silently(forget_code(self.path(), user=self.user), timeout=60)
+                code = forget_code(self.path(), user=self.user)
+                await link.execute_silently(code, timeout=60, user_expressions=user_expressions())
             except (TimeoutError, ConnectionError) as exc:
                 log.warning("could not delete the snapshot: %s", exc)
         return "Saved variables dropped; the next GPU kernel starts fresh." if had else "No saved variables."
