@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from mlp_kernel.placement import Policy, load_policy
+from tests.kubeapi.fixtures import kube_crd_dir, kube_members, kube_members_config  # noqa: F401  (test_live)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DUMPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dumps")
@@ -35,7 +36,8 @@ def platform_policy() -> Policy:
 
 @pytest.fixture
 def edited_dump(tmp_path: Any) -> Callable[[str, Callable[[dict[str, Any]], None]], str]:
-    """Copy a dump, let the test edit its objects (``edit(obj)`` is called on every item), return the new path."""
+    """Copy a dump, let the test edit its objects (``edit(obj)`` is called on every item), return the new
+    path."""
 
     def make(name: str, edit: Callable[[dict[str, Any]], None]) -> str:
         with open(dump(name), encoding="utf-8") as fh:

@@ -20,7 +20,10 @@ NOW = "2026-11-28T12:00:00Z"
 def place(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mlp_kernel.cli", "place", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -30,31 +33,69 @@ def place_json(*args: str) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
-STATE = ("--state", f"private={dump('private-v1beta2.yaml')}", "--state", f"aws={dump('aws.yaml')}",
-         "--state", f"aws={dump('karmada-clusters.yaml')}")
+STATE = (
+    "--state",
+    f"private={dump('private-v1beta2.yaml')}",
+    "--state",
+    f"aws={dump('aws.yaml')}",
+    "--state",
+    f"aws={dump('karmada-clusters.yaml')}",
+)
 
 
 def test_json_has_the_decision_fields_and_explanation() -> None:
-    out = place_json("--policy", PLATFORM, *STATE, "--gpu", "rtx", "--burstable", "--budget", "flex",
-                     "--now", NOW)
+    out = place_json(
+        "--policy", PLATFORM, *STATE, "--gpu", "rtx", "--burstable", "--budget", "flex", "--now", NOW
+    )
     assert out["action"] == "queue" and out["member"] == "private" and out["flavor"] == "bronze"
     assert out["local_queue"] == "kernels" and out["expected_wait_s"] == pytest.approx(3000)
     assert out["price_per_hour"] == 0
     assert [r["rule"] for r in out["explanation"]] == [
-        "candidates", "member_health", "private_first", "expected_wait", "burst"]
+        "candidates",
+        "member_health",
+        "private_first",
+        "expected_wait",
+        "burst",
+    ]
     assert all(set(r) == {"rule", "inputs", "result", "detail"} for r in out["explanation"])
 
 
 def test_waited_flag_turns_a_queue_into_a_burst() -> None:
-    out = place_json("--policy", PLATFORM, *STATE, "--count", "3", "--burstable", "--budget", "flex",
-                     "--waited", "12m", "--now", NOW)
+    out = place_json(
+        "--policy",
+        PLATFORM,
+        *STATE,
+        "--count",
+        "3",
+        "--burstable",
+        "--budget",
+        "flex",
+        "--waited",
+        "12m",
+        "--now",
+        NOW,
+    )
     assert (out["action"], out["member"], out["flavor"]) == ("burst", "aws", "gold")
     assert out["price_per_hour"] == pytest.approx(12.3)
 
 
 def test_deadline_flag_accepts_relative_times() -> None:
-    out = place_json("--policy", PLATFORM, *STATE, "--count", "3", "--burstable", "--budget", "flex",
-                     "--waited", "4m", "--deadline", "+20m", "--now", NOW)
+    out = place_json(
+        "--policy",
+        PLATFORM,
+        *STATE,
+        "--count",
+        "3",
+        "--burstable",
+        "--budget",
+        "flex",
+        "--waited",
+        "4m",
+        "--deadline",
+        "+20m",
+        "--now",
+        NOW,
+    )
     assert out["action"] == "burst"
     burst = out["explanation"][-1]
     assert burst["inputs"]["threshold_eff_s"] == pytest.approx(100)
@@ -75,8 +116,19 @@ def test_without_state_members_are_declared_capacity_and_the_output_says_so() ->
 
 
 def test_sensitive_data_never_bursts_from_the_cli() -> None:
-    out = place_json("--policy", DEMO, "--gpu", "a100", "--burstable", "--budget", "flex",
-                     "--data-class", "sensitive", "--now", NOW)
+    out = place_json(
+        "--policy",
+        DEMO,
+        "--gpu",
+        "a100",
+        "--burstable",
+        "--budget",
+        "flex",
+        "--data-class",
+        "sensitive",
+        "--now",
+        NOW,
+    )
     assert out["action"] == "reject" and "must stay private" in out["summary"]
 
 
@@ -110,8 +162,10 @@ def test_gpu_and_tier_are_mutually_exclusive() -> None:
 
 def test_invalid_policy_exits_2_listing_every_error(tmp_path: Any) -> None:
     bad = tmp_path / "policy.yaml"
-    bad.write_text("members:\n  m: {backend: local}\nflavors:\n  f: {member: m, tier: t, gpu_models: [X],"
-                   " price_per_gpu_hour: lots}\nidle_timeout: never\n")
+    bad.write_text(
+        "members:\n  m: {backend: local}\nflavors:\n  f: {member: m, tier: t, gpu_models: [X],"
+        " price_per_gpu_hour: lots}\nidle_timeout: never\n"
+    )
     proc = place("--policy", str(bad))
     assert proc.returncode == 2
     assert "flavors.f.price_per_gpu_hour: expected a number, got a string ('lots') (line 4)" in proc.stderr

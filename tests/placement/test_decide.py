@@ -24,8 +24,9 @@ def full(policy: Policy, *flavors: str, pending: int = 0, rate: float | None = N
     state = ClusterState.from_policy(policy)
     for name in flavors:
         f = policy.flavors[name]
-        state = state.with_usage(f.member, name, used_gpus=f.capacity_gpus, pending=pending,
-                                 admission_rate_per_s=rate)
+        state = state.with_usage(
+            f.member, name, used_gpus=f.capacity_gpus, pending=pending, admission_rate_per_s=rate
+        )
     return state
 
 
@@ -70,7 +71,13 @@ def test_more_gpus_than_the_policy_allows_is_rejected(demo_policy: Policy) -> No
 
 def test_lowest_private_tier_with_free_quota_runs(demo_policy: Policy) -> None:
     d = decide(demo_policy, ClusterState.from_policy(demo_policy), GpuRequest(), NOW)
-    assert (d.action, d.member, d.flavor, d.public, d.price_per_hour) == (Action.RUN, "private", "bronze", False, 0)
+    assert (d.action, d.member, d.flavor, d.public, d.price_per_hour) == (
+        Action.RUN,
+        "private",
+        "bronze",
+        False,
+        0,
+    )
     assert d.summary == "Run on private/bronze (RTX x1) now at $0.00/h"
     assert d.expected_wait_s == 0
 
@@ -140,10 +147,17 @@ def test_a_low_confidence_wait_guess_never_triggers_a_burst(demo_policy: Policy)
 
 @pytest.mark.parametrize(
     ("deadline_in", "x_eff"),
-    [(None, 600.0), (timedelta(hours=4), 600.0), (timedelta(hours=1), 300.0), (timedelta(0), 0.0),
-     (timedelta(hours=-1), 0.0)],
+    [
+        (None, 600.0),
+        (timedelta(hours=4), 600.0),
+        (timedelta(hours=1), 300.0),
+        (timedelta(0), 0.0),
+        (timedelta(hours=-1), 0.0),
+    ],
 )
-def test_deadline_shrinks_the_threshold(demo_policy: Policy, deadline_in: timedelta | None, x_eff: float) -> None:
+def test_deadline_shrinks_the_threshold(
+    demo_policy: Policy, deadline_in: timedelta | None, x_eff: float
+) -> None:
     state = full(demo_policy, "bronze", "silver", pending=0, rate=1 / 30)
     req = GpuRequest(deadline=NOW + deadline_in if deadline_in is not None else None, waited_s=1, **FLEX)
     d = decide(demo_policy, state, req, NOW)
@@ -166,9 +180,12 @@ def test_near_deadline_bursts_where_no_deadline_would_queue(demo_policy: Policy)
 
 @pytest.mark.parametrize(
     ("change", "reason"),
-    [({"burstable": False}, "burstable=false"), ({"budget": "fixed"}, "budget=fixed"),
-     ({"data_class": "sensitive"}, "data class 'sensitive' must stay private"),
-     ({"data_class": "made-up"}, "unknown data class 'made-up' stays private")],
+    [
+        ({"burstable": False}, "burstable=false"),
+        ({"budget": "fixed"}, "budget=fixed"),
+        ({"data_class": "sensitive"}, "data class 'sensitive' must stay private"),
+        ({"data_class": "made-up"}, "unknown data class 'made-up' stays private"),
+    ],
 )
 def test_each_burst_condition_blocks_and_is_named(demo_policy: Policy, change: dict, reason: str) -> None:  # type: ignore[type-arg]
     state = full(demo_policy, "bronze", "silver", pending=0, rate=1 / 60)
@@ -184,7 +201,9 @@ def test_queue_summary_says_position_eta_and_how_to_allow_burst(demo_policy: Pol
     # silver cannot burst (gold is another tier), so no hint is offered
     assert d.summary.startswith("Queued on private/silver, position 4, ETA ~6 min (confidence medium)")
     d = decide(demo_policy, state, GpuRequest(budget="fixed", burstable=True), NOW)
-    assert d.summary.endswith("burst not allowed: budget=fixed. Run %gpu budget=flex to allow AWS gold at $4.10/h.")
+    assert d.summary.endswith(
+        "burst not allowed: budget=fixed. Run %gpu budget=flex to allow AWS gold at $4.10/h."
+    )
 
 
 def test_queue_picks_the_private_candidate_with_the_shortest_wait(demo_policy: Policy) -> None:
@@ -202,7 +221,7 @@ def test_burst_disabled_by_policy_never_bursts(demo_policy: Policy) -> None:
     assert "%gpu" not in d.summary  # nothing the user can change
 
 
-# --- rule 4: only a public flavor can serve ------------------------------------------------------------------
+# --- rule 4: only a public flavor can serve ---
 
 
 def test_public_only_model_bursts_at_once_when_allowed(demo_policy: Policy) -> None:
@@ -228,7 +247,9 @@ def test_public_only_model_with_sensitive_data_is_rejected_without_a_false_hint(
 
 
 def test_member_not_ready_is_never_chosen(demo_policy: Policy) -> None:
-    state = ClusterState.from_policy(demo_policy).with_health("private", ready=False, reason="ClusterNotReachable")
+    state = ClusterState.from_policy(demo_policy).with_health(
+        "private", ready=False, reason="ClusterNotReachable"
+    )
     d = decide(demo_policy, state, GpuRequest(**FLEX), NOW)
     assert d.member != "private"
     assert "private: not Ready (ClusterNotReachable)" in rule(d, "member_health")["detail"]
@@ -236,7 +257,9 @@ def test_member_not_ready_is_never_chosen(demo_policy: Policy) -> None:
 
 
 def test_stopped_cluster_queue_is_never_chosen(demo_policy: Policy) -> None:
-    state = ClusterState.from_policy(demo_policy).with_health("aws", cluster_queue_active=False, reason="Hold")
+    state = ClusterState.from_policy(demo_policy).with_health(
+        "aws", cluster_queue_active=False, reason="Hold"
+    )
     d = decide(demo_policy, state, GpuRequest(gpu_model="a100", **FLEX), NOW)
     assert d.action is Action.REJECT and "public member AWS is unavailable" in d.summary
 
@@ -259,9 +282,23 @@ def test_unhealthy_public_member_blocks_burst_and_queues_privately(demo_policy: 
 def test_explanation_lists_rules_in_order_and_is_json(demo_policy: Policy) -> None:
     state = full(demo_policy, "bronze", "silver", rate=1 / 60)
     d = decide(demo_policy, state, GpuRequest(waited_s=30, deadline=NOW + timedelta(hours=1), **FLEX), NOW)
-    assert [r.rule for r in d.explanation] == ["candidates", "member_health", "private_first", "expected_wait", "burst"]
+    assert [r.rule for r in d.explanation] == [
+        "candidates",
+        "member_health",
+        "private_first",
+        "expected_wait",
+        "burst",
+    ]
     out = json.loads(json.dumps(d.to_json()))
-    assert {"action", "member", "flavor", "local_queue", "expected_wait_s", "price_per_hour", "explanation"} <= set(out)
+    assert {
+        "action",
+        "member",
+        "flavor",
+        "local_queue",
+        "expected_wait_s",
+        "price_per_hour",
+        "explanation",
+    } <= set(out)
     assert set(out["explanation"][0]) == {"rule", "inputs", "result", "detail"}
 
 

@@ -1,4 +1,4 @@
-"""Loading a policy: shipped policies are valid, and every mistake is reported with its field path and line."""
+"""Loading a policy: shipped policies are valid; every mistake is reported with its field path and line."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ def test_platform_policy_fields(platform_policy) -> None:  # type: ignore[no-unt
     assert p.flavors["gold"].node_labels == {"mlp.io/gpu-tier": "gold"}
     assert p.flavors["gold"].price_per_gpu_hour == pytest.approx(4.10)
     assert p.members["aws"].public and p.members["aws"].health == "karmada"
-    assert p.members["private"].local_queue == "kernels" and p.members["private"].cluster_queue == "gpu-private"
+    assert (
+        p.members["private"].local_queue == "kernels" and p.members["private"].cluster_queue == "gpu-private"
+    )
     assert p.burst.threshold_s == 600 and p.burst.deadline_horizon_s == 7200
     assert p.private_data_classes == {"sensitive"} and "internal" in p.data_classes
     assert p.gpu_models() == ["RTX", "V100", "A30", "A100", "H100"]
@@ -145,13 +147,15 @@ def test_flavors_of_a_member_must_share_a_pinning_label_key() -> None:
       a: {member: c, tier: t, gpu_models: [X], price_per_gpu_hour: 0, node_labels: {tier: a}}
       b: {member: c, tier: t, gpu_models: [Y], price_per_gpu_hour: 0, node_labels: {pool: b}}
     """
-    (path, message, line), = issues(text)
+    ((path, message, line),) = issues(text)
     assert path == "flavors.b.node_labels" and "share no node label key" in message and line == 5
 
 
 def test_local_members_need_declared_capacity() -> None:
     found = issues(MINIMAL.replace(", capacity_gpus: 1", ""))
-    assert found == [("flavors.local.capacity_gpus", "required for a local member: how many GPUs this pool has", 4)]
+    assert found == [
+        ("flavors.local.capacity_gpus", "required for a local member: how many GPUs this pool has", 4)
+    ]
 
 
 def test_tier_and_model_references_are_checked() -> None:
@@ -184,8 +188,11 @@ def test_a_mapping_can_be_validated_too_without_lines() -> None:
     with pytest.raises(PolicyError) as info:
         parse_policy({"members": {"a": {"backend": "local"}}, "flavors": {"f": {"member": "a"}}})
     assert all(i.line is None for i in info.value.errors)
-    assert {i.path for i in info.value.errors} >= {"flavors.f.tier", "flavors.f.gpu_models",
-                                                   "flavors.f.price_per_gpu_hour"}
+    assert {i.path for i in info.value.errors} >= {
+        "flavors.f.tier",
+        "flavors.f.gpu_models",
+        "flavors.f.price_per_gpu_hour",
+    }
 
 
 def test_missing_file_is_a_policy_error(tmp_path) -> None:  # type: ignore[no-untyped-def]

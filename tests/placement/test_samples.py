@@ -25,7 +25,9 @@ DUMP_FILES = sorted(glob.glob(os.path.join(DUMPS, "*.yaml")))
 
 def _schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
     if not os.path.isdir(CRDS):
-        pytest.skip(f"upstream CRD schemas not found at {CRDS} (../shared/reference/crds from the project root)")
+        pytest.skip(
+            f"upstream CRD schemas not found at {CRDS} (../shared/reference/crds from the project root)"
+        )
     return _load_schemas()
 
 
@@ -76,8 +78,12 @@ def test_test_dumps_match_the_crd_schemas(path: str) -> None:
 
 def test_a_schema_violation_is_caught() -> None:
     schemas = _schemas()
-    bad = {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue", "metadata": {"name": "x"},
-           "spec": {"queueingStrategy": "Random"}}
+    bad = {
+        "apiVersion": "kueue.x-k8s.io/v1beta2",
+        "kind": "ClusterQueue",
+        "metadata": {"name": "x"},
+        "spec": {"queueingStrategy": "Random"},
+    }
     with pytest.raises(jsonschema.ValidationError):
         _validate(bad, schemas)
 
@@ -94,7 +100,9 @@ def test_samples_agree_with_the_platform_policy(platform_policy: Policy) -> None
         assert cq["metadata"]["name"] == m.cluster_queue
         cq_flavors = {f["name"]: f for g in cq["spec"]["resourceGroups"] for f in g["flavors"]}
         for flavor in platform_policy.flavors_of(member):
-            rf = next(o for o in objs if o["kind"] == "ResourceFlavor" and o["metadata"]["name"] == flavor.name)
+            rf = next(
+                o for o in objs if o["kind"] == "ResourceFlavor" and o["metadata"]["name"] == flavor.name
+            )
             assert rf["spec"]["nodeLabels"] == dict(flavor.node_labels)
             gpu = next(r for r in cq_flavors[flavor.name]["resources"] if r["name"] == flavor.gpu_resource)
             assert gpu["nominalQuota"] == flavor.capacity_gpus

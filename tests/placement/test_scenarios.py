@@ -53,13 +53,20 @@ def test_rtx_queues_behind_four_with_the_observed_rate(platform_policy: Policy) 
     assert "position 5, ETA ~50 min (confidence medium)" in d.summary
 
 
-def test_three_gpus_queue_on_a_low_confidence_guess_then_burst_after_the_threshold(platform_policy: Policy) -> None:
+def test_three_gpus_queue_on_a_low_confidence_guess_then_burst_after_the_threshold(
+    platform_policy: Policy,
+) -> None:
     s = state(platform_policy)
     d = decide(platform_policy, s, GpuRequest(gpu_count=3, **FLEX), NOW)
     assert (d.action, d.flavor) == (Action.QUEUE, "silver")  # no silver admissions in the last hour
     assert "confidence low" in d.summary
     d = decide(platform_policy, s, GpuRequest(gpu_count=3, waited_s=660, **FLEX), NOW)
-    assert (d.action, d.member, d.flavor, d.price_per_hour) == (Action.BURST, "aws", "gold", pytest.approx(12.3))
+    assert (d.action, d.member, d.flavor, d.price_per_hour) == (
+        Action.BURST,
+        "aws",
+        "gold",
+        pytest.approx(12.3),
+    )
 
 
 def test_three_gpus_with_fixed_budget_queue_and_say_how_to_burst(platform_policy: Policy) -> None:
@@ -98,13 +105,19 @@ def test_borrowing_limit_caps_what_the_cohort_lends(platform_policy: Policy, edi
 
 
 @pytest.mark.parametrize("stop", ["Hold", "HoldAndDrain"])
-def test_stopped_private_cluster_queue_is_never_chosen(platform_policy: Policy, edited_dump: Any, stop: str) -> None:
+def test_stopped_private_cluster_queue_is_never_chosen(
+    platform_policy: Policy, edited_dump: Any, stop: str
+) -> None:
     def edit(obj: dict[str, Any]) -> None:
         if obj["kind"] == "ClusterQueue" and obj["metadata"]["name"] == "gpu-private":
             obj["spec"]["stopPolicy"] = stop
 
-    d = decide(platform_policy, state(platform_policy, edited_dump("private-v1beta2.yaml", edit)),
-               GpuRequest(**FLEX), NOW)
+    d = decide(
+        platform_policy,
+        state(platform_policy, edited_dump("private-v1beta2.yaml", edit)),
+        GpuRequest(**FLEX),
+        NOW,
+    )
     assert d.member == "aws" and d.action is Action.BURST
     assert f"stopPolicy {stop}" in next(r for r in d.explanation if r.rule == "member_health").detail
 
@@ -114,8 +127,12 @@ def test_inactive_cluster_queue_condition_is_never_chosen(platform_policy: Polic
         if obj["kind"] == "ClusterQueue" and obj["metadata"]["name"] == "gpu-private":
             obj["status"]["conditions"][0].update(status="False", reason="FlavorNotFound", message="missing")
 
-    d = decide(platform_policy, state(platform_policy, edited_dump("private-v1beta2.yaml", edit)),
-               GpuRequest(gpu_model="v100"), NOW)
+    d = decide(
+        platform_policy,
+        state(platform_policy, edited_dump("private-v1beta2.yaml", edit)),
+        GpuRequest(gpu_model="v100"),
+        NOW,
+    )
     assert d.action is Action.REJECT and "unavailable" in d.summary
 
 
@@ -124,10 +141,14 @@ def test_karmada_cluster_not_ready_takes_the_member_out(platform_policy: Policy,
         if obj["kind"] == "Cluster" and obj["metadata"]["name"] == "aws":
             obj["status"]["conditions"][0].update(status="False", reason="ClusterNotReachable")
 
-    s = state_from_dumps(platform_policy, {
-        "private": [dump("private-v1beta2.yaml")],
-        "aws": [dump("aws.yaml"), edited_dump("karmada-clusters.yaml", edit)],
-    }, now=NOW)
+    s = state_from_dumps(
+        platform_policy,
+        {
+            "private": [dump("private-v1beta2.yaml")],
+            "aws": [dump("aws.yaml"), edited_dump("karmada-clusters.yaml", edit)],
+        },
+        now=NOW,
+    )
     assert not s.members["aws"].ready and "ClusterNotReachable" in s.members["aws"].reason
     d = decide(platform_policy, s, GpuRequest(gpu_model="h100", **FLEX), NOW)
     assert d.action is Action.REJECT and "public member AWS is unavailable" in d.summary
@@ -176,11 +197,15 @@ def test_read_objects_flattens_lists_and_multi_document_files(tmp_path: Any) -> 
 
 def test_typed_lists_give_their_items_a_kind(tmp_path: Any) -> None:
     path = tmp_path / "cqs.yaml"
-    path.write_text("apiVersion: kueue.x-k8s.io/v1beta2\nkind: ClusterQueueList\nitems:\n- metadata: {name: a}\n")
+    path.write_text(
+        "apiVersion: kueue.x-k8s.io/v1beta2\nkind: ClusterQueueList\nitems:\n- metadata: {name: a}\n"
+    )
     assert read_objects(path)[0]["kind"] == "ClusterQueue"
 
 
-@pytest.mark.parametrize(("content", "match"), [("a: [1", "not valid YAML at line"), ("- 1\n- 2\n", "expected Kubernetes")])
+@pytest.mark.parametrize(
+    ("content", "match"), [("a: [1", "not valid YAML at line"), ("- 1\n- 2\n", "expected Kubernetes")]
+)
 def test_bad_dump_files_name_the_file(tmp_path: Any, content: str, match: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(content)

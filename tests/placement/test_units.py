@@ -9,8 +9,18 @@ from mlp_kernel.placement import format_duration, format_size, parse_duration, p
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("15m", 900), ("1h30m", 5400), ("2h", 7200), ("0", 0), ("45", 45), ("1.5h", 5400),
-     ("1d", 86400), (" 10m ", 600), (30, 30)],
+    [
+        ("90s", 90),
+        ("15m", 900),
+        ("1h30m", 5400),
+        ("2h", 7200),
+        ("0", 0),
+        ("45", 45),
+        ("1.5h", 5400),
+        ("1d", 86400),
+        (" 10m ", 600),
+        (30, 30),
+    ],
 )
 def test_parse_duration_accepts_human_units(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -24,8 +34,15 @@ def test_parse_duration_rejects_with_a_message_naming_the_forms(text: str) -> No
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(45, "45 s"), (900, "15 min"), (5400, "1 h 30 min"), (7200, "2 h"), (0, "0 s"), (89, "1 min"),
-     (90000, "1 d 1 h")],
+    [
+        (45, "45 s"),
+        (900, "15 min"),
+        (5400, "1 h 30 min"),
+        (7200, "2 h"),
+        (0, "0 s"),
+        (89, "1 min"),
+        (90000, "1 d 1 h"),
+    ],
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
@@ -33,8 +50,14 @@ def test_format_duration(seconds: float, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("2Gi", 2 * 1024**3), ("500M", 500_000_000), ("100MB", 100_000_000), ("1024", 1024), ("1.5Ki", 1536),
-     ("3k", 3000)],
+    [
+        ("2Gi", 2 * 1024**3),
+        ("500M", 500_000_000),
+        ("100MB", 100_000_000),
+        ("1024", 1024),
+        ("1.5Ki", 1536),
+        ("3k", 3000),
+    ],
 )
 def test_parse_size(text: str, size: int) -> None:
     assert parse_size(text) == size

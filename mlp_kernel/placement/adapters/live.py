@@ -10,6 +10,7 @@ so placement skips it instead of failing the whole decision.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ def state_from_cluster(
     own_workload: str | None = None,
 ) -> ClusterState:
     """Read every kubernetes member's Kueue state (and Karmada health when ``karmada`` is given). Blocking."""
+    import urllib3
     from kubernetes import client as k8s
     from kubernetes.client.rest import ApiException
 
@@ -52,8 +54,8 @@ def state_from_cluster(
                 KARMADA_CLUSTER_GROUP, "v1alpha1", "clusters"
             )
             clusters = {str(o["metadata"]["name"]): o for o in listing.get("items", [])}
-        except ApiException as exc:
-            karmada_error = f"cannot read Karmada Clusters: {exc.status} {exc.reason}"
+        except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
+            karmada_error = f"cannot read Karmada Clusters: {_api_error(exc)}"
     members: dict[str, MemberState] = {}
     for name, member in policy.members.items():
         if karmada is not None and not karmada_error:
@@ -69,10 +71,10 @@ def state_from_cluster(
             continue
         try:
             objects = _read_member(api, member)
-        except ApiException as exc:
+        except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
             members[name] = MemberState(
                 ready=False,
-                reason=f"cannot read Kueue objects: {exc.status} {exc.reason}",
+                reason=f"cannot read Kueue objects: {_api_error(exc)}",
                 cluster_queue_active=False,
                 source="live",
             )
@@ -178,17 +180,34 @@ def _pending_summary(api: k8s.ApiClient, version: str, cq: str, member: Member) 
 
     for path in paths:
         try:
-            result = api.call_api(
-                path,
-                "GET",
-                response_type="object",
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
-            )
-        except ApiException:
+            result = _get_json(api, path)
+        except (ApiException, OSError, ValueError):
             continue
-        if isinstance(result, tuple):
-            result = result[0]
         if isinstance(result, Mapping):
             return dict(result)
     return None
+
+
+def _api_error(exc: BaseException) -> str:
+    status = getattr(exc, "status", None)
+    if status is not None:
+        return f"{status} {getattr(exc, 'reason', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _get_json(api: k8s.ApiClient, path: str) -> Any:
+    """GET a raw API path as JSON with the client's auth; works with old and new generated clients."""
+    from kubernetes.client.rest import ApiException
+
+    if hasattr(api, "param_serialize"):  # kubernetes >= 32 (OpenAPI generator 7)
+        method, url, headers, _, _ = api.param_serialize(
+            "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+        )
+        response = api.call_api(method, url, header_params=headers)
+        response.read()
+        if not 200 <= response.status < 300:
+            raise ApiException(status=response.status, reason=response.reason)
+        return json.loads(response.data)
+    return api.call_api(  # older clients
+        path, "GET", response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True
+    )
