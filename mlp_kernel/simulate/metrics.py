@@ -17,6 +17,7 @@ Definitions (docs/simulator.md repeats them next to the results):
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -66,7 +67,10 @@ class StrategyResult:
     idle_breakdown_gpu_h: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if math.isinf(self.held_per_busy):  # nothing was busy: strict JSON has no Infinity
+            out["held_per_busy"] = None
+        return out
 
 
 def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:

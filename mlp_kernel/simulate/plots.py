@@ -70,8 +70,8 @@ def plot_idle_sweep(sweep: Sequence[StrategyResult], path: str | Path) -> Path:
 
     ratio = [r.held_per_busy for r in sweep]
     cold = [100 * r.cold_start_share for r in sweep]
-    wait = [r.wait_mean_s for r in sweep]
-    cold_wait = [r.wait_cold_mean_s for r in sweep]
+    wait = [max(r.wait_mean_s, 0.1) for r in sweep]
+    cold_wait = [max(r.wait_cold_mean_s, 0.1) for r in sweep]  # log axis: keep 0 visible
     labels = [f"{(r.idle_timeout_s or 0) / 60:g} min" for r in sweep]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     a.plot(cold, ratio, "o-", color="tab:blue")
@@ -82,12 +82,15 @@ def plot_idle_sweep(sweep: Sequence[StrategyResult], path: str | Path) -> Path:
     a.legend(fontsize=8)
     b.plot(wait, ratio, "o-", color="tab:purple", label="all waiting (cold starts + queueing)")
     b.plot(cold_wait, ratio, "s--", color="tab:orange", label="cold starts only")
-    b.set_xlabel("mean wait per GPU cell, submit to first output (s)")
+    b.set_xscale("log")  # cold-start waits are seconds, queueing minutes: both stay readable
+    b.set_xlabel("mean wait per GPU cell, submit to first output (s, log scale)")
     b.legend(fontsize=8)
     b.set_ylabel("GPU-hours held / busy")
     for ax, xs in ((a, cold), (b, wait)):
         for x, y, text in zip(xs, ratio, labels, strict=True):
             ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for x, y, text in zip(cold_wait, ratio, labels, strict=True):
+        b.annotate(text, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7, color="tab:orange")
         ax.grid(alpha=0.3)
     fig.suptitle("gpu-auto idle timeout: GPUs held vs cold starts and added wait")
     fig.tight_layout()
