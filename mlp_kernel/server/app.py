@@ -64,7 +64,7 @@ class MlpKernelExtension(LoggingConfigurable):
         web_app.settings["mlp_kernel"] = self
         web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
         if self.metrics_interval > 0:
-            self._timer = PeriodicCallback(self.refresh_metrics, self.metrics_interval * 1000)
+            self._timer = PeriodicCallback(self._refresh_on_timer, self.metrics_interval * 1000)
             self._timer.start()
         if not self.admin_users and not self.admin_groups:
             self.log.info("mlp-kernel: no admins configured (MlpKernelExtension.admin_users/admin_groups): "
@@ -72,6 +72,12 @@ class MlpKernelExtension(LoggingConfigurable):
 
     def fleet(self) -> list[FleetKernel]:
         return list_fleet(self.serverapp.kernel_manager, self.serverapp.runtime_dir, self.kernelspec_names)
+
+    def _refresh_on_timer(self) -> None:
+        try:
+            self.refresh_metrics()
+        except Exception:  # a bad status file must not stop the timer
+            self.log.exception("mlp-kernel: metrics refresh failed")
 
     def refresh_metrics(self) -> list[FleetKernel]:
         kernels = self.fleet()

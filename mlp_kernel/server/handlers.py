@@ -221,16 +221,16 @@ class RenderHandler(MlpKernelHandler):
             return self.fail(400, f"files.{refused[0]}: not an editable file of {kernelspec} "
                                   f"({', '.join(sorted(allowed))}).")
         kernel_json = overrides.get(KERNEL_JSON, read_text(spec_dir / KERNEL_JSON))
-        args = {k: body.get(k) for k in ("member", "flavor")}
-        for key, value in args.items():
+        member, flavor = body.get("member"), body.get("flavor")
+        for key, value in (("member", member), ("flavor", flavor)):
             if not isinstance(value, str) or not value:
                 return self.fail(400, f"{key}: expected the name of a policy {key}.")
+        assert isinstance(member, str) and isinstance(flavor, str)
         user = body.get("user") or self.username()
         if not isinstance(user, str):
             return self.fail(400, "user: expected a user name.")
         try:
-            out = render_pod(spec_dir, policy_file_name(kernel_json), overrides, args["member"],
-                             args["flavor"], user)
+            out = render_pod(spec_dir, policy_file_name(kernel_json), overrides, member, flavor, user)
         except PreviewError as e:
             return self.fail(e.status, str(e), e.issues)
         self.finish(out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -142,11 +143,16 @@ def validate_policy(text: str, source: str = "policy.yaml") -> list[Issue]:
     return []
 
 
-def validate_pod_template(text: str) -> list[Issue]:
+def _template_validator() -> Callable[[str], list[Any]] | None:
     try:
-        from ..backends.kubernetes import validate_template  # type: ignore[attr-defined]
+        from ..backends.kubernetes import validate_template
     except ImportError:
-        validate_template = None
+        return None
+    return validate_template
+
+
+def validate_pod_template(text: str) -> list[Issue]:
+    validate_template = _template_validator()
     if validate_template is None:
         from jinja2 import TemplateSyntaxError
         from jinja2.sandbox import SandboxedEnvironment
