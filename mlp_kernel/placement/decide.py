@@ -1,11 +1,9 @@
 """The placement decision: private first, burst to public only under the burst rule, and say why.
 
 ``decide`` is a pure function of (policy, cluster state, request, now): no I/O, no clock, no randomness, so
-the
-gateway, the CLI, the simulator and the tests all get the same answer for the same inputs, and a decision
-can be
-replayed from its logged inputs. Each rule appends one ``RuleResult`` (its inputs, its conclusion) to the
-explanation, in the order the rules run:
+the gateway, the CLI, the simulator and the tests all get the same answer for the same inputs, and a decision
+can be replayed from its logged inputs. Each rule appends one ``RuleResult`` (its inputs, its conclusion) to
+the explanation, in the order the rules run:
 
 1. ``candidates``     flavors whose GPU model, tier and size fit the request.
 2. ``member_health``  drop candidates whose member is not Ready or whose ClusterQueue is stopped/inactive.

@@ -2,9 +2,8 @@
 
 An admin writes the policy as YAML (see ``docs/policy.md``); ``policy_load`` turns it into these values after
 validating every field. Everything downstream (``decide``, the gateway's ``%gpu`` validation, the backends,
-the
-simulator) reads these frozen dataclasses and never the raw YAML, so a field's meaning is fixed in one place.
-Field semantics, defaults and validation are documented here, where each field is declared.
+the simulator) reads these frozen dataclasses and never the raw YAML, so a field's meaning is fixed in one
+place. Field semantics, defaults and validation are documented here, where each field is declared.
 """
 
 from __future__ import annotations

@@ -2,10 +2,8 @@
 
 The core never talks to a cluster: adapters (``placement.adapters``) build a ``ClusterState`` from Kueue and
 Karmada objects, the simulator builds one directly, and ``ClusterState.from_policy`` gives the "everything
-free"
-state used when nothing better is known. Values are aggregated per flavor (counts, not workload lists),
-which is
-what keeps ``decide`` O(flavors) however many workloads are pending.
+free" state used when nothing better is known. Values are aggregated per flavor (counts, not workload lists),
+which is what keeps ``decide`` O(flavors) however many workloads are pending.
 """
 
 from __future__ import annotations

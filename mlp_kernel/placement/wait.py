@@ -1,17 +1,14 @@
 """Expected wait in a Kueue queue, and how sure we are of it.
 
-Model (documented in ``docs/placement.md``): a request at 1-based position ``p`` in a queue that admits
-``r`` workloads per second waits about ``p / r`` seconds. ``p`` is the request's own position when the
-visibility
+Model (documented in ``docs/placement.md``): a request at 1-based position ``p`` in a queue that admits ``r``
+workloads per second waits about ``p / r`` seconds. ``p`` is the request's own position when the visibility
 API reports it, else ``pending + 1`` (it joins behind everyone). ``r`` is the admission rate observed over a
 recent window (from Workloads' ``QuotaReserved``/``Admitted`` transitions). Without an observed rate we assume
-each GPU of the flavor turns over once per ``ASSUMED_HOLD_S`` and call the result low confidence; such a
-guess is
-shown to users but never by itself triggers a burst (it must not spend money on a guess).
+each GPU of the flavor turns over once per ``ASSUMED_HOLD_S`` and call the result low confidence; such a guess
+is shown to users but never by itself triggers a burst (it must not spend money on a guess).
 
-Confidence: ``high`` = observed rate and a reported position; ``medium`` = observed rate, position
-estimated from
-the pending count; ``low`` = no observed rate.
+Confidence: ``high`` = observed rate and a reported position; ``medium`` = observed rate, position estimated
+from the pending count; ``low`` = no observed rate.
 """
 
 from __future__ import annotations

@@ -36,8 +36,7 @@ def platform_policy() -> Policy:
 
 @pytest.fixture
 def edited_dump(tmp_path: Any) -> Callable[[str, Callable[[dict[str, Any]], None]], str]:
-    """Copy a dump, let the test edit its objects (``edit(obj)`` is called on every item), return the new
-    path."""
+    """Copy a dump, call ``edit(obj)`` on every item, and return the edited copy's path."""
 
     def make(name: str, edit: Callable[[dict[str, Any]], None]) -> str:
         with open(dump(name), encoding="utf-8") as fh:

@@ -37,8 +37,7 @@ class StateError(ValueError):
 
 @dataclass
 class ObjectIndex:
-    """Objects of one member grouped by kind; Karmada Clusters are kept apart (they live on the control
-    plane)."""
+    """One member's objects grouped by kind, with lookups by name."""
 
     by_kind: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 

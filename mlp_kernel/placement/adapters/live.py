@@ -168,8 +168,7 @@ def _items(listing: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def _pending_summary(api: k8s.ApiClient, version: str, cq: str, member: Member) -> dict[str, Any] | None:
-    """Queue positions from the visibility API; None when it is off or forbidden (counts then come from
-    Workloads)."""
+    """Queue positions from the visibility API; None when it is off or forbidden (then Workloads count)."""
     paths = [f"/apis/{VISIBILITY_GROUP}/{version}/clusterqueues/{cq}/pendingworkloads"]
     if member.namespace and member.local_queue:
         paths.append(
