@@ -13,7 +13,7 @@ import asyncio
 import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # importing kubernetes costs seconds; the CLI and the gateway only pay it when going live
     from kubernetes import client as k8s
@@ -53,7 +53,7 @@ def state_from_cluster(
             listing = k8s.CustomObjectsApi(karmada).list_cluster_custom_object(
                 KARMADA_CLUSTER_GROUP, "v1alpha1", "clusters"
             )
-            clusters = {str(o["metadata"]["name"]): o for o in listing.get("items", [])}
+            clusters = {str(o["metadata"]["name"]): o for o in _items(listing, "Cluster")}
         except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
             karmada_error = f"cannot read Karmada Clusters: {_api_error(exc)}"
     members: dict[str, MemberState] = {}
@@ -158,9 +158,10 @@ def _served_version(custom: k8s.CustomObjectsApi) -> str:
     )
 
 
-def _items(listing: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+def _items(listing: object, kind: str) -> list[dict[str, Any]]:
     out = []
-    for item in listing.get("items") or []:
+    items = listing.get("items") if isinstance(listing, Mapping) else None
+    for item in items or []:
         obj = dict(item)
         obj.setdefault("kind", kind)
         out.append(obj)
@@ -206,7 +207,7 @@ def _get_json(api: k8s.ApiClient, path: str) -> Any:
         response.read()
         if not 200 <= response.status < 300:
             raise ApiException(status=response.status, reason=response.reason)
-        return json.loads(response.data)
-    return api.call_api(  # older clients
+        return json.loads(response.data or b"null")
+    return cast(Any, api).call_api(  # older clients
         path, "GET", response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True
     )
