@@ -46,3 +46,29 @@ def test_rest_start_websocket_execute_and_delete_leave_no_remote_kernel(
     assert deleted == 204 and listed == []
     assert wait_until_gone([remote_pid]) == []
     assert wait_no_remote(server_kernelspec) == []
+
+
+def test_restart_through_the_rest_api_releases_the_remote_kernel_and_the_next_cell_starts_anew(
+    jp_fetch: Any, jp_ws_fetch: Any, run: Any, server_kernelspec: Path
+) -> None:
+    async def scenario() -> tuple[int, int, str, int]:
+        r = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": KERNEL}))
+        kid = json.loads(r.body)["id"]
+        ws = await jp_ws_fetch("api", "kernels", kid, "channels")
+        try:
+            before = int((await run_cell(ws, "import os\nx = 1\nprint(os.getpid())")).stdout)
+            restarted = await jp_fetch("api", "kernels", kid, "restart", method="POST", body="{}")
+            assert restarted.code == 200
+            gone = wait_until_gone([before])
+            after = await run_cell(ws, "import os\nprint(os.getpid(), 'x' in globals())")
+        finally:
+            ws.close()
+        await jp_fetch("api", "kernels", kid, method="DELETE")
+        pid, defined = after.stdout.split()
+        return before, len(gone), defined, int(pid)
+
+    before, still_alive, x_defined, after = run(scenario())
+    assert still_alive == 0  # the restart released the remote kernel of the old gateway
+    assert x_defined == "False" and after != before  # a fresh remote kernel, as after any restart
+    assert wait_until_gone([after]) == []
+    assert wait_no_remote(server_kernelspec) == []
