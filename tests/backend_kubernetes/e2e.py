@@ -13,13 +13,33 @@ from mlp_kernel.placement.types import Action, Decision, GpuRequest
 KEY = "e2e-" + uuid.uuid4().hex
 
 
-def spec(member: str = "private", flavor: str = "silver", gpus: int = 1, user: str = "alice",
-         kernel_id: str | None = None, expected_wait_s: float | None = None, **kw: Any) -> LaunchSpec:
-    decision = Decision(action=Action.RUN, member=member, flavor=flavor, local_queue="kernels",
-                        namespace="jupyter", gpu_count=gpus, expected_wait_s=expected_wait_s)
-    return LaunchSpec(kernel_id=kernel_id or str(uuid.uuid4()), key=KEY, signature_scheme="hmac-sha256",
-                      decision=decision, request=GpuRequest(gpu_count=gpus, cpu="1", memory="1Gi"), user=user,
-                      **kw)
+def spec(
+    member: str = "private",
+    flavor: str = "silver",
+    gpus: int = 1,
+    user: str = "alice",
+    kernel_id: str | None = None,
+    expected_wait_s: float | None = None,
+    **kw: Any,
+) -> LaunchSpec:
+    decision = Decision(
+        action=Action.RUN,
+        member=member,
+        flavor=flavor,
+        local_queue="kernels",
+        namespace="jupyter",
+        gpu_count=gpus,
+        expected_wait_s=expected_wait_s,
+    )
+    return LaunchSpec(
+        kernel_id=kernel_id or str(uuid.uuid4()),
+        key=KEY,
+        signature_scheme="hmac-sha256",
+        decision=decision,
+        request=GpuRequest(gpu_count=gpus, cpu="1", memory="1Gi"),
+        user=user,
+        **kw,
+    )
 
 
 async def launch_all(backend: Any, launch_spec: LaunchSpec) -> list[LaunchEvent]:
@@ -28,11 +48,19 @@ async def launch_all(backend: Any, launch_spec: LaunchSpec) -> list[LaunchEvent]
 
 def client_for(remote: RemoteKernel) -> AsyncKernelClient:
     kc = AsyncKernelClient()
-    kc.load_connection_info({
-        "ip": remote.ip, "transport": remote.transport, "key": KEY, "signature_scheme": "hmac-sha256",
-        "shell_port": remote.shell_port, "iopub_port": remote.iopub_port, "stdin_port": remote.stdin_port,
-        "control_port": remote.control_port, "hb_port": remote.hb_port,
-    })
+    kc.load_connection_info(
+        {
+            "ip": remote.ip,
+            "transport": remote.transport,
+            "key": KEY,
+            "signature_scheme": "hmac-sha256",
+            "shell_port": remote.shell_port,
+            "iopub_port": remote.iopub_port,
+            "stdin_port": remote.stdin_port,
+            "control_port": remote.control_port,
+            "hb_port": remote.hb_port,
+        }
+    )
     return kc
 
 
@@ -59,24 +87,44 @@ async def execute(remote: RemoteKernel, code: str, timeout: float = 60) -> dict[
 
 def blocker(member: Any, name: str, gpus: int, flavor: str = "silver") -> dict[str, Any]:
     """A plain Kueue-managed pod holding (or waiting for) ``gpus`` of ``flavor`` quota."""
-    return member.create({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": "jupyter", "labels": {"kueue.x-k8s.io/queue-name": "kernels"}},
-        "spec": {
-            "restartPolicy": "Never", "nodeSelector": {"mlp.io/gpu-tier": flavor},
-            "containers": [{"name": "c", "image": "busybox", "command": ["python", "-c", "import time; time.sleep(600)"],
-                            "resources": {"requests": {"nvidia.com/gpu": str(gpus)},
-                                          "limits": {"nvidia.com/gpu": str(gpus)}}}],
-        },
-    })
+    return member.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": "jupyter",
+                "labels": {"kueue.x-k8s.io/queue-name": "kernels"},
+            },
+            "spec": {
+                "restartPolicy": "Never",
+                "nodeSelector": {"mlp.io/gpu-tier": flavor},
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "busybox",
+                        "command": ["python", "-c", "import time; time.sleep(600)"],
+                        "resources": {
+                            "requests": {"nvidia.com/gpu": str(gpus)},
+                            "limits": {"nvidia.com/gpu": str(gpus)},
+                        },
+                    }
+                ],
+            },
+        }
+    )
 
 
 def kernel_pods(member: Any, kernel_id: str) -> list[dict[str, Any]]:
-    return [p for p in member.list("v1", "Pod", "jupyter")
-            if (p["metadata"].get("labels") or {}).get("mlp.io/kernel-id") == kernel_id]
+    return [
+        p
+        for p in member.list("v1", "Pod", "jupyter")
+        if (p["metadata"].get("labels") or {}).get("mlp.io/kernel-id") == kernel_id
+    ]
 
 
 def gated(member: Any, name: str) -> bool:
     pod = member.find("v1", "Pod", name, "jupyter")
-    return pod is not None and any(g.get("name") == "kueue.x-k8s.io/admission"
-                                   for g in pod["spec"].get("schedulingGates") or [])
+    return pod is not None and any(
+        g.get("name") == "kueue.x-k8s.io/admission" for g in pod["spec"].get("schedulingGates") or []
+    )

@@ -24,8 +24,9 @@ async def test_preemption_mid_run_says_preempted(backend, kube_members) -> None:
     waiter = asyncio.create_task(backend.wait_exit(remote))
     await asyncio.sleep(0.5)
     assert not waiter.done()
-    kube_members.private.preempt_pod("jupyter", remote.handle["pod"],
-                                     message="Preempted to accommodate a workload of priority high")
+    kube_members.private.preempt_pod(
+        "jupyter", remote.handle["pod"], message="Preempted to accommodate a workload of priority high"
+    )
     info = await asyncio.wait_for(waiter, 60)
     assert info.reason == "preempted"
     assert "preempted by Kueue" in info.message and "priority high" in info.message
@@ -62,11 +63,16 @@ async def test_release_deletes_pod_secret_lease_and_frees_quota_at_once(backend,
     assert private.find("v1", "Secret", remote.handle["secret"], "jupyter") is not None
     assert private.find("coordination.k8s.io/v1", "Lease", remote.handle["lease"], "jupyter") is not None
     await backend.release(remote)
-    private.wait_for(lambda: private.find("v1", "Pod", remote.handle["pod"], "jupyter") is None or None, 30,
-                     what="kernel pod gone")
+    private.wait_for(
+        lambda: private.find("v1", "Pod", remote.handle["pod"], "jupyter") is None or None,
+        30,
+        what="kernel pod gone",
+    )
     assert private.find("v1", "Secret", remote.handle["secret"], "jupyter") is None
     assert private.find("coordination.k8s.io/v1", "Lease", remote.handle["lease"], "jupyter") is None
-    private.wait_for(lambda: not gated(private, "next-in-line") or None, 30, what="quota given to next-in-line")
+    private.wait_for(
+        lambda: not gated(private, "next-in-line") or None, 30, what="quota given to next-in-line"
+    )
     await backend.release(remote)  # idempotent
     assert await backend.release_record(backend.handle_record(remote)) is False
 
@@ -93,5 +99,8 @@ async def test_secret_is_owned_by_the_pod_and_holds_the_only_copy_of_the_key(bac
     result = await execute(remote, "import os; print(any('" + KEY + "' in v for v in os.environ.values()))")
     assert result["output"].strip() == "False"
     private.delete("v1", "Pod", remote.handle["pod"], "jupyter")
-    private.wait_for(lambda: private.find("v1", "Secret", remote.handle["secret"], "jupyter") is None or None, 30,
-                     what="Secret garbage-collected with its pod")
+    private.wait_for(
+        lambda: private.find("v1", "Secret", remote.handle["secret"], "jupyter") is None or None,
+        30,
+        what="Secret garbage-collected with its pod",
+    )

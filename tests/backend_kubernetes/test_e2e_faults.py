@@ -58,9 +58,20 @@ async def test_a_create_whose_answer_was_lost_is_adopted(backend, kube_members, 
     """The pod exists already because our own earlier POST succeeded but its answer never came back."""
     private = kube_members.private
     launch = spec()
-    _secret, pod = render_kernel_objects(backend.kernelspec_dir, test_policy, "private", "silver", "alice",
-                                         kernel_id=launch.kernel_id, generation=1, key=KEY, ports=backend.ports,
-                                         gateway=backend.gateway_id, cpu="1", memory="1Gi")
+    _secret, pod = render_kernel_objects(
+        backend.kernelspec_dir,
+        test_policy,
+        "private",
+        "silver",
+        "alice",
+        kernel_id=launch.kernel_id,
+        generation=1,
+        key=KEY,
+        ports=backend.ports,
+        gateway=backend.gateway_id,
+        cpu="1",
+        memory="1Gi",
+    )
     private.create(pod)
     events = await launch_all(backend, launch)
     assert events[-1].phase == Phase.CONNECTED
@@ -73,9 +84,18 @@ async def test_a_leftover_pod_of_another_gateway_is_not_adopted(kube_members, te
     private = kube_members.private
     launch = spec()
     old = make_backend(kube_members, test_policy)
-    _secret, pod = render_kernel_objects(old.kernelspec_dir, test_policy, "private", "silver", "alice",
-                                         kernel_id=launch.kernel_id, generation=1, key="old-key",
-                                         ports=old.ports, gateway=old.gateway_id)
+    _secret, pod = render_kernel_objects(
+        old.kernelspec_dir,
+        test_policy,
+        "private",
+        "silver",
+        "alice",
+        kernel_id=launch.kernel_id,
+        generation=1,
+        key="old-key",
+        ports=old.ports,
+        gateway=old.gateway_id,
+    )
     pod["spec"]["containers"][0]["command"] = ["python", "-c", "import time; time.sleep(600)"]
     private.create(pod)
     new = make_backend(kube_members, test_policy)

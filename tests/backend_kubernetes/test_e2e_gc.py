@@ -16,13 +16,28 @@ pytestmark = pytest.mark.timeout(240)
 
 
 def gc(policy_file, kubeconfig, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlp_kernel.cli", "gc", "--policy", str(policy_file),
-                           "--kubeconfig", kubeconfig, *extra], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlp_kernel.cli",
+            "gc",
+            "--policy",
+            str(policy_file),
+            "--kubeconfig",
+            kubeconfig,
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 async def test_gc_deletes_the_kernel_whose_lease_expired_and_keeps_the_renewed_one(
-        kube_members, test_policy, tmp_path) -> None:
+    kube_members, test_policy, tmp_path
+) -> None:
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(TEST_MEMBERS_POLICY)
     abandoned = make_backend(kube_members, test_policy, lease_duration_s=1)
@@ -51,8 +66,10 @@ async def test_gc_deletes_the_kernel_whose_lease_expired_and_keeps_the_renewed_o
 
 async def test_renew_moves_the_lease_forward(backend, kube_members) -> None:
     remote = (await launch_all(backend, spec()))[-1].remote
-    lease = lambda: kube_members.private.find("coordination.k8s.io/v1", "Lease", remote.handle["lease"],  # noqa: E731
-                                              "jupyter")
+
+    def lease() -> dict:
+        return kube_members.private.find("coordination.k8s.io/v1", "Lease", remote.handle["lease"], "jupyter")
+
     before = lease()["spec"]["renewTime"]
     await asyncio.sleep(1.1)
     await backend.renew(remote)

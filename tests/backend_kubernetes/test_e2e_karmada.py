@@ -27,12 +27,15 @@ async def test_public_member_through_the_karmada_proxy_runs_a_gold_kernel(kube_m
     assert events[-1].phase == Phase.CONNECTED
     pod = kube_members.public.find("v1", "Pod", events[-1].remote.handle["pod"], "jupyter")
     assert pod["spec"]["nodeName"] == "public-gold-1"
-    assert {"key": "mlp.io/gpu-tier", "operator": "Equal", "value": "gold", "effect": "NoSchedule"} in \
-        pod["spec"]["tolerations"]
+    assert {"key": "mlp.io/gpu-tier", "operator": "Equal", "value": "gold", "effect": "NoSchedule"} in pod[
+        "spec"
+    ]["tolerations"]
     assert (await execute(events[-1].remote, "print('gold')"))["output"].strip() == "gold"
     await backend.release(events[-1].remote)
     public = kube_members.public
-    public.wait_for(lambda: not kernel_pods(public, launch.kernel_id) or None, 30, what="released through proxy")
+    public.wait_for(
+        lambda: not kernel_pods(public, launch.kernel_id) or None, 30, what="released through proxy"
+    )
     backend.close()
 
 

@@ -1,4 +1,4 @@
-"""Queued launches: position and reason from Kueue, cancellation leaves nothing, timeouts end with a message."""
+"""Queued launches: position and reason from Kueue, cancellation leaves nothing, timeouts explain."""
 
 from __future__ import annotations
 
@@ -59,7 +59,9 @@ async def test_cancelling_a_queued_launch_deletes_its_pod_and_secret(backend, ku
     with pytest.raises(asyncio.CancelledError):
         await task
     assert kernel_pods(private, launch.kernel_id) == []
-    assert [s for s in private.list("v1", "Secret", "jupyter") if launch.kernel_id in s["metadata"]["name"]] == []
+    assert [
+        s for s in private.list("v1", "Secret", "jupyter") if launch.kernel_id in s["metadata"]["name"]
+    ] == []
 
 
 async def test_aclose_of_the_launch_iterator_cleans_up(backend, kube_members) -> None:

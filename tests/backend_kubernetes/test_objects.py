@@ -50,8 +50,9 @@ def test_pod_carries_queue_flavor_pin_gpus_and_labels() -> None:
 
 def test_tainted_flavor_gets_its_toleration() -> None:
     _secret, pod = render(member="aws", flavor="gold")
-    assert {"key": "mlp.io/gpu-tier", "operator": "Equal", "value": "gold", "effect": "NoSchedule"} in \
-        pod["spec"]["tolerations"]
+    assert {"key": "mlp.io/gpu-tier", "operator": "Equal", "value": "gold", "effect": "NoSchedule"} in pod[
+        "spec"
+    ]["tolerations"]
 
 
 def test_kernel_runs_ipykernel_on_the_mounted_connection_file() -> None:
@@ -63,7 +64,9 @@ def test_kernel_runs_ipykernel_on_the_mounted_connection_file() -> None:
     assert vol["secret"]["secretName"] == secret["metadata"]["name"] == "mlpk-k-1-1-conn"
     info = connection(secret)
     assert info["ip"] == "0.0.0.0" and info["key"] == KEY
-    assert [info[f"{ch}_port"] for ch in ("shell", "iopub", "stdin", "control", "hb")] == list(range(50000, 50005))
+    assert [info[f"{ch}_port"] for ch in ("shell", "iopub", "stdin", "control", "hb")] == list(
+        range(50000, 50005)
+    )
     assert sorted(p["containerPort"] for p in c["ports"]) == list(range(50000, 50005))
 
 
@@ -103,10 +106,13 @@ def test_template_gpu_count_is_overridden_by_the_request() -> None:
 
 
 def test_gpus_smuggled_into_a_sidecar_are_rejected() -> None:
-    template = SHIPPED.replace("  volumes:", """  - name: sidecar
+    template = SHIPPED.replace(
+        "  volumes:",
+        """  - name: sidecar
     image: busybox
     resources: {limits: {nvidia.com/gpu: 8}}
-  volumes:""")
+  volumes:""",
+    )
     with pytest.raises(KernelObjectsError, match="allows at most 4"):
         render(template_text=template)
 

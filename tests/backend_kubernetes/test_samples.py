@@ -26,7 +26,9 @@ def docs(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-@pytest.mark.parametrize("path", ["rbac/kernel-launcher.yaml", "rbac/karmada-proxy.yaml", "networkpolicy.yaml"])
+@pytest.mark.parametrize(
+    "path", ["rbac/kernel-launcher.yaml", "rbac/karmada-proxy.yaml", "networkpolicy.yaml"]
+)
 def test_core_samples_pass_the_kubernetes_schema(path: str) -> None:
     for obj in docs(SAMPLES / path):
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
@@ -34,8 +36,12 @@ def test_core_samples_pass_the_kubernetes_schema(path: str) -> None:
 
 def test_role_grants_exactly_the_least_verbs_the_backend_uses() -> None:
     [role] = [d for d in docs(SAMPLES / "rbac/kernel-launcher.yaml") if d["kind"] == "Role"]
-    granted = {(g, r): sorted(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"]
-               for r in rule["resources"]}
+    granted = {
+        (g, r): sorted(rule["verbs"])
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+    }
     assert granted == {
         ("", "pods"): sorted(["create", "get", "list", "watch", "delete"]),
         ("", "secrets"): sorted(["create", "get", "delete"]),
@@ -78,8 +84,11 @@ def test_propagation_policy_validates_against_the_karmada_crd() -> None:
     assert (pp["apiVersion"], pp["kind"]) == ("policy.karmada.io/v1alpha1", "PropagationPolicy")
     jsonschema.validate(pp, schema)
     selected = {(s["kind"], s["name"]) for s in pp["spec"]["resourceSelectors"]}
-    shipped = {(d["kind"], d["metadata"]["name"]) for p in ("rbac/kernel-launcher.yaml", "networkpolicy.yaml")
-               for d in docs(SAMPLES / p)}
+    shipped = {
+        (d["kind"], d["metadata"]["name"])
+        for p in ("rbac/kernel-launcher.yaml", "networkpolicy.yaml")
+        for d in docs(SAMPLES / p)
+    }
     assert shipped <= selected  # every namespaced object we ship is propagated
     assert all(s["kind"] not in ("Pod", "Secret") for s in pp["spec"]["resourceSelectors"])
 
@@ -105,11 +114,15 @@ def test_constraint_matches_its_template_and_its_parameter_schema() -> None:
     assert constraint["apiVersion"] == "constraints.gatekeeper.sh/v1beta1"
     schema = template["spec"]["crd"]["spec"]["validation"]["openAPIV3Schema"]
     jsonschema.validate(constraint["spec"]["parameters"], schema)
-    assert constraint["spec"]["match"]["labelSelector"]["matchLabels"] == {names.MANAGED_BY: names.MANAGED_BY_VALUE}
+    assert constraint["spec"]["match"]["labelSelector"]["matchLabels"] == {
+        names.MANAGED_BY: names.MANAGED_BY_VALUE
+    }
 
 
 def violations(pod: dict, parameters: dict) -> list[str]:
-    regopy = pytest.importorskip("regopy", reason="regopy (Rego interpreter) is needed to run the Gatekeeper policy")
+    regopy = pytest.importorskip(
+        "regopy", reason="regopy (Rego interpreter) is needed to run the Gatekeeper policy"
+    )
     template, _ = _gatekeeper()
     rego = template["spec"]["targets"][0]["rego"]
     interpreter = regopy.Interpreter()
@@ -130,8 +143,9 @@ def test_gatekeeper_admits_a_pod_rendered_by_mlp_kernel() -> None:
 def test_gatekeeper_rejects_too_many_gpus() -> None:
     _, constraint = _gatekeeper()
     _secret, pod = render_kernel_objects(KERNELSPEC, _platform(), "private", "silver", "alice", gpus=2)
-    pod["spec"]["initContainers"] = [{"name": "grab", "image": "busybox",
-                                      "resources": {"limits": {"nvidia.com/gpu": "7"}}}]
+    pod["spec"]["initContainers"] = [
+        {"name": "grab", "image": "busybox", "resources": {"limits": {"nvidia.com/gpu": "7"}}}
+    ]
     [msg] = violations(pod, constraint["spec"]["parameters"])
     assert "asks for 9 nvidia.com/gpu; at most 8" in msg
 
@@ -148,6 +162,8 @@ def test_gatekeeper_rejects_a_flavor_the_namespace_may_not_use() -> None:
 
 def test_gatekeeper_ignores_pods_that_are_not_kernels() -> None:
     _, constraint = _gatekeeper()
-    pod = {"metadata": {"labels": {"app": "other"}},
-           "spec": {"containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": "64"}}}]}}
+    pod = {
+        "metadata": {"labels": {"app": "other"}},
+        "spec": {"containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": "64"}}}]},
+    }
     assert violations(pod, constraint["spec"]["parameters"]) == []

@@ -60,8 +60,18 @@ def test_shipped_template_is_valid() -> None:
 
 
 @pytest.mark.parametrize("payload", INJECTIONS)
-@pytest.mark.parametrize("name", ["kernel_username", "kernel_image", "kernel_cpus", "kernel_memory",
-                                  "kernel_pod_name", "kernel_connection_file", "kernel_gpu_resource"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "kernel_username",
+        "kernel_image",
+        "kernel_cpus",
+        "kernel_memory",
+        "kernel_pod_name",
+        "kernel_connection_file",
+        "kernel_gpu_resource",
+    ],
+)
 def test_injected_value_adds_no_fields_or_documents(name: str, payload: str) -> None:
     benign = render_pod_template(SHIPPED, values_with(name, "benign"))
     pod = render_pod_template(SHIPPED, values_with(name, payload))
@@ -109,8 +119,9 @@ def test_filtering_a_string_value_is_reported_not_silently_wrong() -> None:
 
 
 def test_sandbox_blocks_template_code_execution() -> None:
-    template = SHIPPED.replace("workingDir: /tmp",
-                               "workingDir: {{ ''.__class__.__mro__[1].__subclasses__() }}")
+    template = SHIPPED.replace(
+        "workingDir: /tmp", "workingDir: {{ ''.__class__.__mro__[1].__subclasses__() }}"
+    )
     issues = validate_template(template)
     assert issues and "unsafe" in issues[0].message
     assert issues[0].line == SHIPPED[: SHIPPED.index("workingDir")].count("\n") + 1

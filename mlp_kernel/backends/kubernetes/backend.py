@@ -33,7 +33,7 @@ from ...placement.policy import Flavor, Member, Policy
 from ..base import ExitInfo, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel
 from . import names
 from .calls import call_json, describe, status_of
-from .connection import CHANNELS, DEFAULT_PORTS, CurveKeys
+from .connection import DEFAULT_PORTS, CurveKeys
 from .exits import classify_exit, terminated
 from .leases import DEFAULT_LEASE_S, Orphan, find_orphans, lease_body, micro_time
 from .lifecycle import LaunchTracker, Timeouts
@@ -317,8 +317,9 @@ class KubernetesBackend:
                 step = tracker.step(now)
                 if step is not None:
                     yield step
-                if tracker.running() and await _port_open(tracker.pod["status"]["podIP"], self.ports["hb"]):
-                    yield self._connected(spec, member, flavor, tracker.pod, curve)
+                running = tracker.pod if tracker.running() else None
+                if running is not None and await _port_open(running["status"]["podIP"], self.ports["hb"]):
+                    yield self._connected(spec, member, flavor, running, curve)
                     return
         finally:
             for w in watches:
@@ -407,7 +408,11 @@ class KubernetesBackend:
         remote = RemoteKernel(
             kernel_id=spec.kernel_id,
             ip=pod["status"]["podIP"],
-            **{f"{ch}_port": self.ports[ch] for ch in CHANNELS},
+            shell_port=self.ports["shell"],
+            iopub_port=self.ports["iopub"],
+            stdin_port=self.ports["stdin"],
+            control_port=self.ports["control"],
+            hb_port=self.ports["hb"],
             member=member.name,
             flavor=flavor.name,
             node=node,

@@ -20,9 +20,9 @@ from . import names
 from .exits import classify_exit, kernel_status, terminated
 from .queue import QueuePosition, WorkloadState
 
-# Container waiting reasons that end a launch once they persisted for ``Timeouts.stuck_s``. The kubelet retries
-# them all, and some clear on their own (a Secret volume mounted a moment after the pod was scheduled, a
-# registry hiccup), so they are not fatal at first sight; but a typo in an image name never clears.
+# Container waiting reasons that end a launch once they persisted for ``Timeouts.stuck_s``. The kubelet
+# retries them all, and some clear on their own (a Secret volume mounted a moment after the pod was
+# scheduled, a registry hiccup), so they are not fatal at first sight; a typo in an image name never clears.
 STUCK_WAITING = {
     "ErrImagePull": "the image cannot be pulled",
     "ImagePullBackOff": "the image cannot be pulled",
@@ -175,19 +175,17 @@ class LaunchTracker:
                 {"node": node, "pod_ip": pod["status"]["podIP"]},
             )
         if node:
+            waiting = ((kernel_status(pod) or {}).get("state") or {}).get("waiting") or {}
+            reason = str(waiting.get("reason") or "")
+            quiet = ("", "ContainerCreating", "PodInitializing")
+            note = "" if reason in quiet else f" (waiting: {reason})"
+            detail = {"node": node, "message": self.pull_message, "waiting": reason or None}
             if self.pull_message and not self.pulled:
-                return LaunchEvent(
-                    Phase.PULLING,
-                    f"On node {node}: {self.pull_message}",
-                    {"node": node, "message": self.pull_message},
-                )
+                return LaunchEvent(Phase.PULLING, f"On node {node}: {self.pull_message}{note}", detail)
             if self.pulled:
-                return LaunchEvent(
-                    Phase.STARTING,
-                    f"On node {node}: image ready, starting the kernel",
-                    {"node": node, "message": self.pull_message},
-                )
-            return LaunchEvent(Phase.SCHEDULED, f"Scheduled on node {node} ({flavor})", {"node": node})
+                text = f"On node {node}: image ready, starting the kernel{note}"
+                return LaunchEvent(Phase.STARTING, text, detail)
+            return LaunchEvent(Phase.SCHEDULED, f"Scheduled on node {node} ({flavor}){note}", detail)
         if self.gated() and not (self.workload and self.workload.quota_reserved):
             text, detail = self._queued(now)
             return LaunchEvent(Phase.QUEUED, text, detail)

@@ -108,7 +108,7 @@ def _replace_named(
 
 
 def _quantities_as_strings(spec: dict[str, Any]) -> None:
-    """Resource quantities as strings (``cpu: 2`` in YAML is an int; the API and its client expect strings)."""
+    """Resource quantities as strings (``cpu: 2`` in YAML is an int; the API client expects strings)."""
     for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
         for part in (c.get("resources") or {}).values():
             if isinstance(part, dict):

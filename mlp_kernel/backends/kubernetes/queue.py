@@ -18,7 +18,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from . import names
-from .calls import call
+from .calls import call, call_json
 
 KUEUE_GROUP = "kueue.x-k8s.io"
 KUEUE_VERSIONS = ("v1beta2", "v1beta1")
@@ -91,7 +91,7 @@ async def find_workload(api: client.ApiClient, namespace: str, pod_uid: str) -> 
     custom = client.CustomObjectsApi(api)
     for version in KUEUE_VERSIONS:
         try:
-            body = await call(
+            body = await call_json(
                 custom.list_namespaced_custom_object,
                 KUEUE_GROUP,
                 version,
@@ -104,7 +104,7 @@ async def find_workload(api: client.ApiClient, namespace: str, pod_uid: str) -> 
                 continue
             raise
         items = body.get("items") or []
-        return items[0] if items else None
+        return dict(items[0]) if items else None
     return None
 
 
@@ -116,7 +116,7 @@ def _get_json(api: client.ApiClient, path: str, _request_timeout: float | None =
     resp.read()
     if not 200 <= resp.status <= 299:
         raise ApiException(status=resp.status, reason=resp.reason)
-    return json.loads(resp.data)
+    return json.loads(resp.data or b"{}")
 
 
 async def queue_position(
