@@ -74,13 +74,38 @@ def servers(tmp_path: Path, reaper: Path) -> Iterator[tuple[str, str]]:
     procs = []
     try:
         kg_log = tmp_path / "kernelgateway.log"
-        procs.append(_start([str(BIN / "jupyter"), "kernelgateway", "--KernelGatewayApp.ip=127.0.0.1",
-                             f"--KernelGatewayApp.port={kg_port}", "--KernelGatewayApp.port_retries=0",
-                             "--JupyterWebsocketPersonality.list_kernels=True"], kg_env, kg_log))
+        procs.append(
+            _start(
+                [
+                    str(BIN / "jupyter"),
+                    "kernelgateway",
+                    "--KernelGatewayApp.ip=127.0.0.1",
+                    f"--KernelGatewayApp.port={kg_port}",
+                    "--KernelGatewayApp.port_retries=0",
+                    "--JupyterWebsocketPersonality.list_kernels=True",
+                ],
+                kg_env,
+                kg_log,
+            )
+        )
         srv_log = tmp_path / "server.log"
-        procs.append(_start([str(BIN / "jupyter"), "server", "--no-browser", "--allow-root",
-                             f"--port={srv_port}", "--port-retries=0", f"--IdentityProvider.token={TOKEN}",
-                             f"--gateway-url={kg_url}", f"--ServerApp.root_dir={srv_dir}"], srv_env, srv_log))
+        procs.append(
+            _start(
+                [
+                    str(BIN / "jupyter"),
+                    "server",
+                    "--no-browser",
+                    "--allow-root",
+                    f"--port={srv_port}",
+                    "--port-retries=0",
+                    f"--IdentityProvider.token={TOKEN}",
+                    f"--gateway-url={kg_url}",
+                    f"--ServerApp.root_dir={srv_dir}",
+                ],
+                srv_env,
+                srv_log,
+            )
+        )
         _wait_http(f"{kg_url}/api", procs[0], kg_log)
         _wait_http(f"{srv_url}/api/status", procs[1], srv_log)
         yield kg_url, srv_url
@@ -90,8 +115,13 @@ def servers(tmp_path: Path, reaper: Path) -> Iterator[tuple[str, str]]:
 
 
 async def _api(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    req = HTTPRequest(url, method=method, headers={"Authorization": f"token {TOKEN}"}, request_timeout=120,
-                      body=json.dumps(body) if body is not None else (b"" if method == "POST" else None))
+    req = HTTPRequest(
+        url,
+        method=method,
+        headers={"Authorization": f"token {TOKEN}"},
+        request_timeout=120,
+        body=json.dumps(body) if body is not None else (b"" if method == "POST" else None),
+    )
     try:
         r = await AsyncHTTPClient().fetch(req)
     except HTTPClientError as e:

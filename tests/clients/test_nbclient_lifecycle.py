@@ -61,7 +61,11 @@ def test_nbclient_timeout_interrupts_the_remote_cell_and_the_kernel_stays_usable
         ]
     )
     client = NotebookClient(
-        nb, kernel_name=KERNEL, startup_timeout=120, allow_errors=True, interrupt_on_timeout=True,
+        nb,
+        kernel_name=KERNEL,
+        startup_timeout=120,
+        allow_errors=True,
+        interrupt_on_timeout=True,
         timeout=180,
     )
     with client.setup_kernel():

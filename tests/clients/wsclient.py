@@ -35,8 +35,14 @@ async def run_cell(ws: WebSocketClientConnection, code: str, timeout: float = 18
     session = Session(username="client-test")
     msg = session.msg(
         "execute_request",
-        {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False,
-         "stop_on_error": True},
+        {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
     )
     msg["channel"] = "shell"
     await ws.write_message(json.dumps(msg, default=json_default))
