@@ -1,0 +1,63 @@
+"""CurveZMQ: with curve=True the remote kernel encrypts its channels; the secret key stays in the Secret."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import zmq
+import zmq.asyncio
+from jupyter_client.session import Session
+
+from mlp_kernel.backends.base import Phase
+
+from .e2e import KEY, launch_all, spec
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def kernel_info(remote, *, curve: bool, timeout_ms: int = 5000) -> dict | None:
+    ctx = zmq.asyncio.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    if curve:
+        public, secret = zmq.curve_keypair()  # the gateway's own keypair; only the server key is shared
+        sock.curve_publickey, sock.curve_secretkey = public, secret
+        sock.curve_serverkey = remote.handle["curve_publickey"].encode()
+    sock.connect(remote.url("shell"))
+    session = Session(key=KEY.encode(), signature_scheme="hmac-sha256")
+    try:
+        session.send(sock, "kernel_info_request", {})
+        if not await sock.poll(timeout_ms):
+            return None
+        _idents, msg = session.feed_identities(await sock.recv_multipart())
+        return session.deserialize(msg)
+    finally:
+        sock.close()
+
+
+@pytest.fixture
+def curve_backend(kube_members, test_policy):
+    from .conftest import make_backend
+
+    backend = make_backend(kube_members, test_policy, curve=True)
+    yield backend
+    backend.close()
+
+
+async def test_curve_kernel_answers_curve_clients_only(curve_backend, kube_members) -> None:
+    events = await launch_all(curve_backend, spec())
+    assert events[-1].phase == Phase.CONNECTED
+    remote = events[-1].remote
+    reply = await kernel_info(remote, curve=True)
+    assert reply is not None and reply["content"]["status"] == "ok"
+    assert await kernel_info(remote, curve=False, timeout_ms=1500) is None  # plaintext clients get nothing
+
+    secret = kube_members.private.find("v1", "Secret", remote.handle["secret"], "jupyter")
+    info = json.loads(base64.b64decode(secret["data"]["connection.json"]))
+    assert info["curve_publickey"] == remote.handle["curve_publickey"]
+    pod = kube_members.private.find("v1", "Pod", remote.handle["pod"], "jupyter")
+    assert info["curve_secretkey"] not in json.dumps(pod)
+    assert info["curve_secretkey"] not in json.dumps(remote.handle)
+    await curve_backend.release(remote)
