@@ -8,6 +8,7 @@ Kueue objects from YAML, preempting a pod, OOM-killing its process. ``KubeMember
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ class Member(KubeApiServer):
         self,
         name: str,
         *,
-        nodes: list[NodeSpec] = (),
+        nodes: Sequence[NodeSpec] = (),
         kueue: bool = True,  # type: ignore[assignment]
         kubelet_options: dict[str, Any] | None = None,
         **kwargs: Any,

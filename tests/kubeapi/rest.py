@@ -385,10 +385,10 @@ class KubeRest:
                 try:
                     item = watcher.queue.get(timeout=0.1)
                 except queue.Empty:
-                    item = "idle"
+                    item = IDLE
                 if item is None:
                     return
-                if item == "idle":
+                if item is IDLE:
                     if initial_pending:
                         initial_pending = False
                         yield self._bookmark(watcher, rtype, t, initial=True)
@@ -417,6 +417,9 @@ class KubeRest:
                 "object": {"kind": rtype.kind, "apiVersion": rtype.api_version(t.version), "metadata": meta},
             }
         )
+
+
+IDLE: tuple[str, dict[str, Any]] = ("IDLE", {})  # sentinel: no event within the poll interval
 
 
 def _line(event: dict[str, Any]) -> bytes:

@@ -23,6 +23,16 @@ def _reasons(core, name: str) -> list[str]:
     return [e.reason for e in sorted(events, key=lambda e: int(e.metadata.resource_version))]
 
 
+def _log(core, name: str) -> str:
+    """The pod's log, or "" while its container is still being created (the API answers 400 then)."""
+    try:
+        return core.read_namespaced_pod_log(name, "default")
+    except client.ApiException as exc:
+        if exc.status == 400:
+            return ""
+        raise
+
+
 def test_pod_runs_to_success_with_exit_code(kube_member, core):
     core.create_namespaced_pod("default", python_pod("ok", "print('hi')"))
     pod = kube_member.wait_for_pod_phase("default", "ok", ("Succeeded", "Failed"))
@@ -102,9 +112,7 @@ def test_delete_sends_sigterm_then_sigkill_after_grace(kube_member, core):
         "time.sleep(300)"
     )
     core.create_namespaced_pod("default", python_pod("stubborn", code, grace=1))
-    kube_member.wait_for(
-        lambda: "up" in core.read_namespaced_pod_log("stubborn", "default"), what="process up"
-    )
+    kube_member.wait_for(lambda: "up" in _log(core, "stubborn"), what="process up")
     proc = psutil.Process(kube_member.kubelet.process("default", "stubborn").pid)
     deleted = core.delete_namespaced_pod("stubborn", "default")
     assert deleted.metadata.deletion_timestamp is not None
@@ -163,9 +171,7 @@ def test_no_orphan_processes_after_teardown(tmp_path):
     for i in range(2):
         core.create_namespaced_pod("default", python_pod(f"p{i}", code))
     for i in range(2):
-        member.wait_for(
-            lambda i=i: "up" in core.read_namespaced_pod_log(f"p{i}", "default"), what="processes up"
-        )
+        member.wait_for(lambda i=i: "up" in _log(core, f"p{i}"), what="processes up")
     pids = member.kubelet.pids()
     family = [psutil.Process(pid) for pid in pids]
     family += [child for proc in family for child in proc.children(recursive=True)]

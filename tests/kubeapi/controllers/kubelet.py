@@ -427,8 +427,8 @@ class Kubelet(Controller):
                         raise ContainerConfigError(
                             "Failed", f'Error: {plural[:-1]} "{source[kind]["name"]}" not found'
                         )
-                    for key, value in _decoded(obj, "secret" if kind == "secretRef" else "configMap").items():
-                        env[source.get("prefix", "") + key] = value.decode(errors="replace")
+                    for key, raw in _decoded(obj, "secret" if kind == "secretRef" else "configMap").items():
+                        env[source.get("prefix", "") + key] = raw.decode(errors="replace")
         for var in container.get("env") or []:
             if "value" in var or "valueFrom" not in var:
                 env[var["name"]] = _expand(str(var.get("value", "")), env)

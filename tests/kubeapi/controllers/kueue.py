@@ -106,7 +106,9 @@ class Kueue(Controller):
                 and not pod["metadata"].get("deletionTimestamp")
                 and pod.get("status", {}).get("phase") not in TERMINAL
             ):
-                by_pod[uid] = self._create_workload(pod)
+                created = self._create_workload(pod)
+                if created is not None:
+                    by_pod[uid] = created
         for uid, pod in pods.items():
             self._finish(pod, by_pod.get(uid))
         workloads = self.store.list(self._t("workloads"))[0]
@@ -657,14 +659,14 @@ class Kueue(Controller):
             ]
             reserving = [w for w in mine if is_reserving(w)]
             cq_name = lq_of[(ns, name)]
-            usage: dict[str, dict[str, Decimal]] = {}
+            lq_usage: dict[str, dict[str, Decimal]] = {}
             for cq_usage in self.usage(reserving).values():
                 for f, res in cq_usage.items():
                     for r, q in res.items():
-                        usage.setdefault(f, {})[r] = usage.get(f, {}).get(r, Decimal(0)) + q
+                        lq_usage.setdefault(f, {})[r] = lq_usage.get(f, {}).get(r, Decimal(0)) + q
             fu = [
                 {"name": f, "resources": [{"name": r, "total": fmt(q, r)} for r, q in sorted(res.items())]}
-                for f, res in sorted(usage.items())
+                for f, res in sorted(lq_usage.items())
             ]
             if cq_name not in cq_names:
                 cond = ("False", "ClusterQueueDoesNotExist", "Can't submit new workloads to clusterQueue")
