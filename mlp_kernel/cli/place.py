@@ -16,6 +16,7 @@ from typing import Any
 
 from ..placement import Decision, GpuRequest, Policy, PolicyError, decide, load_policy
 from ..placement.adapters import StateError, state_from_dumps
+from ..placement.policy_load import QUANTITY
 from ..placement.units import format_duration, parse_duration
 
 
@@ -44,6 +45,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--count", type=int, metavar="N", help="number of GPUs (with --tier or the default request)"
     )
+    p.add_argument("--cpu", metavar="Q", help="CPU for the GPU kernel, e.g. 4 or 500m")
+    p.add_argument("--memory", metavar="Q", help="memory for the GPU kernel, e.g. 16Gi")
     burst = p.add_mutually_exclusive_group()
     burst.add_argument(
         "--burstable",
@@ -113,6 +116,12 @@ def build_request(policy: Policy, args: argparse.Namespace, now: datetime) -> Gp
         raise UsageError(
             f"{req.gpu_count} GPUs requested; the policy allows at most {policy.max_gpus} per kernel"
         )
+    for flag in ("cpu", "memory"):
+        value = getattr(args, flag)
+        if value is not None:
+            if not QUANTITY.match(value):
+                raise UsageError(f"--{flag} {value}: expected a Kubernetes quantity such as 4, 500m or 16Gi")
+            req = replace(req, **{flag: value})
     if args.burstable is not None:
         req = replace(req, burstable=args.burstable)
     if args.budget:

@@ -170,19 +170,20 @@ def _burst_or_queue(
                 rules,
                 f"Cannot place {what}: member(s) {', '.join(down)} unavailable now; try again later.",
             )
+        private_down = sorted({m.name for _, m, _ in candidates if not m.public})
+        why_public = (
+            f"the private member(s) {', '.join(private_down)} that could serve it are unavailable"
+            if private_down
+            else "only a public flavor can serve this request"
+        )
         if not blockers:
-            rules.append(
-                RuleResult("public_only", inputs, "burst", "only a public flavor can serve; burst allowed")
-            )
-            return _burst(target, model, count, rules, "only a public flavor can serve this request")
+            rules.append(RuleResult("public_only", inputs, "burst", f"{why_public}; burst allowed"))
+            return _burst(target, model, count, rules, why_public)
         reason = "; ".join(blockers)
         rules.append(RuleResult("public_only", inputs, "reject", reason))
         hint = _hint(request, policy, target, offer)
-        return _reject(
-            count,
-            rules,
-            f"Cannot place {what}: only {offer} can serve it and burst is not allowed: {reason}.{hint}",
-        )
+        where = f"{why_public}, " if private_down else f"only {offer} can serve it "
+        return _reject(count, rules, f"Cannot place {what}: {where}and burst is not allowed: {reason}.{hint}")
 
     (qf, qm, _), qw = queue
     waited_over = request.waited_s > x_eff or x_eff <= 0
@@ -192,7 +193,7 @@ def _burst_or_queue(
     due = waited_over or wait_over
     if target is None:
         rules.append(RuleResult("burst", inputs, "queue", "no public flavor serves this request"))
-        return _queue(qf, qm, model, count, qw, rules, "no public flavor serves this request")
+        return _queue(qf, qm, model, count, qw, rules, "no public flavor serves this request.")
     if due and not blockers:
         why = (
             f"waited {format_duration(request.waited_s)} > threshold {format_duration(x_eff)}"
@@ -226,7 +227,7 @@ def _burst_or_queue(
         count,
         qw,
         rules,
-        f"will burst to {offer} if still queued in {format_duration(remaining)}",
+        f"will burst to {offer} if still queued in {format_duration(remaining)}.",
     )
 
 

@@ -25,7 +25,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)$")
-_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 
 TOP_FIELDS = (
     "version",
@@ -639,7 +639,7 @@ class _Checker:
         value = obj.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not _QUANTITY.match(str(value)):
+        if isinstance(value, bool) or not QUANTITY.match(str(value)):
             self.err(path + (key,), f"expected a Kubernetes quantity such as 4, 500m or 16Gi, got {value!r}")
             return None
         return str(value)

@@ -175,3 +175,9 @@ def test_invalid_policy_exits_2_listing_every_error(tmp_path: Any) -> None:
 def test_state_for_an_unknown_member_exits_2(tmp_path: Any) -> None:
     proc = place("--policy", PLATFORM, "--state", f"gcp={dump('aws.yaml')}")
     assert proc.returncode == 2 and "unknown member(s) gcp" in proc.stderr
+
+
+def test_cpu_and_memory_flags_are_validated() -> None:
+    proc = place("--policy", DEMO, "--cpu", "lots")
+    assert proc.returncode == 2 and "--cpu lots: expected a Kubernetes quantity" in proc.stderr
+    assert place("--policy", DEMO, "--cpu", "500m", "--memory", "16Gi", "--json").returncode == 0

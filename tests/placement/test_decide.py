@@ -311,3 +311,20 @@ def test_decide_is_deterministic(demo_policy: Policy) -> None:
     state = full(demo_policy, "bronze", "silver", pending=3, rate=1 / 60)
     req = GpuRequest(waited_s=30, **FLEX)
     assert decide(demo_policy, state, req, NOW) == decide(demo_policy, state, req, NOW)
+
+
+def test_model_and_tier_together_are_rejected(demo_policy: Policy) -> None:
+    d = decide(
+        demo_policy, ClusterState.from_policy(demo_policy), GpuRequest(gpu_model="V100", tier="silver"), NOW
+    )
+    assert d.action is Action.REJECT and d.summary == "Give a GPU model or a tier, not both."
+
+
+def test_private_down_and_no_burst_says_the_private_member_is_unavailable(demo_policy: Policy) -> None:
+    state = ClusterState.from_policy(demo_policy).with_health("private", ready=False, reason="NotReachable")
+    d = decide(demo_policy, state, GpuRequest(), NOW)
+    assert d.action is Action.REJECT
+    assert d.summary.startswith(
+        "Cannot place a GPU x1: the private member(s) private that could serve it are "
+    )
+    assert d.summary.endswith("Run %gpu burst=on budget=flex to allow AWS gold at $4.10/h.")

@@ -212,3 +212,18 @@ def test_bad_dump_files_name_the_file(tmp_path: Any, content: str, match: str) -
     with pytest.raises(StateError, match=match) as info:
         read_objects(path)
     assert "bad.yaml" in str(info.value)
+
+
+def test_resource_flavor_labels_that_disagree_with_the_policy_are_noted(
+    platform_policy: Policy, edited_dump: Any
+) -> None:
+    def edit(obj: dict[str, Any]) -> None:
+        if obj["kind"] == "ResourceFlavor" and obj["metadata"]["name"] == "silver":
+            obj["spec"]["nodeLabels"] = {"mlp.io/gpu-tier": "silver-v2"}
+
+    s = state(platform_policy, edited_dump("private-v1beta2.yaml", edit))
+    assert (
+        "ResourceFlavor 'silver' nodeLabels {'mlp.io/gpu-tier': 'silver-v2'} differ"
+        in s.members["private"].reason
+    )
+    assert s.members["private"].usable  # a note for the admin, not a health verdict

@@ -121,6 +121,7 @@ def member_state_from_objects(
     if not active:
         notes.append(why)
     mine = policy.flavors_of(member.name)
+    notes += _flavor_mismatches(mine, idx)
     wl = _summarise(cq_name, {f.gpu_resource for f in mine}, idx)
     flavors = {f.name: _flavor_state(f, cq, cq_name, idx, now, own_workload, window_s, wl) for f in mine}
     return MemberState(
@@ -130,6 +131,25 @@ def member_state_from_objects(
         flavors=MappingProxyType(flavors),
         source=source,
     )
+
+
+def _flavor_mismatches(flavors: list[Flavor], idx: ObjectIndex) -> list[str]:
+    """Notes for the admin when the policy and the cluster's ResourceFlavors disagree on pinning labels."""
+    if not idx.of("ResourceFlavor"):
+        return []  # not part of this state; nothing to compare
+    notes = []
+    for f in flavors:
+        rf = idx.named("ResourceFlavor", f.name)
+        if rf is None:
+            notes.append(f"note: ResourceFlavor {f.name!r} not found on the member")
+            continue
+        labels = (rf.get("spec") or {}).get("nodeLabels") or {}
+        if f.node_labels and dict(f.node_labels) != labels:
+            notes.append(
+                f"note: ResourceFlavor {f.name!r} nodeLabels {labels} differ from the policy's "
+                f"{dict(f.node_labels)}; pods pinned by the policy's labels may never be admitted"
+            )
+    return notes
 
 
 # --- per flavor ---------------------------------------------------------------------------------------------
