@@ -23,7 +23,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from .conftest import KERNEL, free_port, install_kernelspec, kill_tree, remote_kernels, wait_no_remote
-from .wsclient import run_cell
+from .wsclient import V1, run_cell
 
 BIN = Path(sys.executable).parent
 TOKEN = "client-test-token"
@@ -143,7 +143,9 @@ async def test_notebook_server_in_gateway_mode_lists_runs_and_deletes_the_kernel
     code, kernel = await _api("POST", f"{srv_url}/api/kernels", {"name": KERNEL})
     assert code == 201 and kernel["name"] == KERNEL, kernel
     ws_url = f"{srv_url.replace('http', 'ws', 1)}/api/kernels/{kernel['id']}/channels?token={TOKEN}"
-    ws = await websocket_connect(HTTPRequest(ws_url, connect_timeout=120))
+    # Ask for the binary protocol as JupyterLab 4 does; jupyter_server 2.21's gateway websocket connection
+    # selects the legacy JSON protocol instead (run_cell speaks both).
+    ws = await websocket_connect(HTTPRequest(ws_url, connect_timeout=120), subprotocols=[V1])
     try:
         first = await run_cell(ws, "import os\nx = 6 * 7\nprint('pid', os.getpid())")
         second = await run_cell(ws, "x + 1")

@@ -10,19 +10,24 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ..conftest import KERNEL, remote_kernels, wait_no_remote, wait_until_gone
-from ..wsclient import run_cell
+from ..wsclient import V1, run_cell
 
 
+@pytest.mark.parametrize("protocol", ["json", V1])
 def test_rest_start_websocket_execute_and_delete_leave_no_remote_kernel(
-    jp_fetch: Any, jp_ws_fetch: Any, run: Any, server_kernelspec: Path
+    jp_fetch: Any, jp_ws_fetch: Any, run: Any, server_kernelspec: Path, protocol: str
 ) -> None:
     async def scenario() -> tuple[Any, ...]:
         specs = json.loads((await jp_fetch("api", "kernelspecs")).body)
         assert KERNEL in specs["kernelspecs"]
         r = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": KERNEL}))
         kernel = json.loads(r.body)
-        ws = await jp_ws_fetch("api", "kernels", kernel["id"], "channels")
+        subprotocols = [V1] if protocol == V1 else None
+        ws = await jp_ws_fetch("api", "kernels", kernel["id"], "channels", subprotocols=subprotocols)
+        assert ws.selected_subprotocol == (V1 if protocol == V1 else None)
         try:
             first = await run_cell(ws, "import os\nx = 6 * 7\nprint('pid', os.getpid())")
             second = await run_cell(ws, "x + 1")
