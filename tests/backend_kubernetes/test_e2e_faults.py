@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from mlp_kernel.backends.base import Phase
+from mlp_kernel.backends.base import LaunchError, Phase
 from mlp_kernel.backends.kubernetes.objects import render_kernel_objects
 
 from .conftest import make_backend
@@ -105,3 +105,12 @@ async def test_a_leftover_pod_of_another_gateway_is_not_adopted(kube_members, te
     await new.release(events[-1].remote)
     old.close()
     new.close()
+
+
+async def test_persistent_500s_end_with_a_clear_error_and_no_pod(backend, kube_members) -> None:
+    private = kube_members.private
+    private.faults.fail_next(20, path=r"/namespaces/jupyter/pods$", method="POST")
+    launch = spec()
+    with pytest.raises(LaunchError, match="Cannot create the kernel pod .* answered 500"):
+        await launch_all(backend, launch)
+    assert kernel_pods(private, launch.kernel_id) == []

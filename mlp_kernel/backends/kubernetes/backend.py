@@ -146,7 +146,7 @@ class KubernetesBackend:
         curve = CurveKeys.generate() if self.curve else None
         where = self._where(member, flavor)
         created: dict[str, Any] | None = None
-        pod_name = ""
+        attempted: list[str] = []  # pod names this launch tried to create (some may exist, some be leftovers)
         connected = False
         create_task: asyncio.Future[Any] | None = None
         try:
@@ -154,7 +154,7 @@ class KubernetesBackend:
                 generation = self._generations.get(spec.kernel_id, 0) + 1
                 self._generations[spec.kernel_id] = generation
                 secret, pod = self._render(spec, member, flavor, generation, curve)
-                pod_name = pod["metadata"]["name"]
+                attempted.append(pod["metadata"]["name"])
                 create_task = asyncio.ensure_future(self._create_or_adopt(core, ns, pod))
                 created = await asyncio.shield(create_task)
                 create_task = None
@@ -181,15 +181,26 @@ class KubernetesBackend:
                 yield event
                 if connected:
                     return
-            raise LaunchError(f"Lost track of the GPU kernel pod {pod_name} on {where}.")
+            raise LaunchError(f"Lost track of the GPU kernel pod {attempted[-1]} on {where}.")
         finally:
-            if not connected:
+            if not connected and attempted:
                 if create_task is not None:  # cancelled mid-create: let it land so the delete catches it
                     with contextlib.suppress(BaseException):
                         await asyncio.wait_for(asyncio.shield(create_task), 40)
-                if pod_name:
-                    with contextlib.suppress(BaseException):
-                        await asyncio.shield(self._delete(api, ns, pod_name))
+                # Only the last name can be ours (earlier ones were leftovers of other gateways); a create
+                # that failed after retries may still have landed, so check the owner before deleting.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(self._delete_if_ours(api, ns, attempted[-1]))
+
+    async def _delete_if_ours(self, api: client.ApiClient, ns: str, name: str) -> None:
+        try:
+            pod = await call_json(client.CoreV1Api(api).read_namespaced_pod, name, ns)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        if pod.get("metadata", {}).get("annotations", {}).get(names.GATEWAY_ANNOTATION) == self.gateway_id:
+            await self._delete(api, ns, name)
 
     def _render(
         self, spec: LaunchSpec, member: Member, flavor: Flavor, generation: int, curve: CurveKeys | None
