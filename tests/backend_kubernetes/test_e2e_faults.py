@@ -114,3 +114,13 @@ async def test_persistent_500s_end_with_a_clear_error_and_no_pod(backend, kube_m
     with pytest.raises(LaunchError, match="Cannot create the kernel pod .* answered 500"):
         await launch_all(backend, launch)
     assert kernel_pods(private, launch.kernel_id) == []
+
+
+async def test_forbidden_watch_fails_fast_with_rbac_advice(backend, kube_members) -> None:
+    private = kube_members.private
+    private.faults.fail_next(100, path=r"/namespaces/jupyter/pods$", method="GET", code=403, reason="Forbidden")
+    launch = spec()
+    with pytest.raises(LaunchError, match="403 Forbidden.*docs/samples/rbac"):
+        await asyncio.wait_for(launch_all(backend, launch), 60)
+    private.faults.clear()
+    private.wait_for(lambda: not kernel_pods(private, launch.kernel_id) or None, 30, what="pod cleaned up")

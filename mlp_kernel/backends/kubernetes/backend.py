@@ -382,6 +382,8 @@ class KubernetesBackend:
     @staticmethod
     def _feed(tracker: LaunchTracker, event: WatchEvent, name: str, flavor: Flavor) -> None:
         if event.source == "pod":
+            if event.type == "ERROR" and event.error is not None:  # e.g. 403: no watch on pods (RBAC)
+                raise LaunchError(describe(event.error, f"watch the kernel pod {name}", tracker.where))
             if event.type == "DELETED":
                 tracker.on_pod_deleted(event.obj)
             elif event.type == "SYNCED" and name not in event.names:
