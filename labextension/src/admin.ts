@@ -304,14 +304,13 @@ export class AdminWidget extends Widget {
   }
 
   private _renderForm(): HTMLElement {
-    const member = h('select', { 'data-mlp-kernel': 'render-member' });
-    for (const m of this._members) {
-      member.appendChild(h('option', { value: m }, m));
-    }
-    const flavor = h('select', { 'data-mlp-kernel': 'render-flavor' });
-    for (const fl of this._flavors) {
-      flavor.appendChild(h('option', { value: fl }, fl));
-    }
+    // Free text with suggestions: an unsaved kernel.json may point at another policy with other members.
+    const member = h('input', { type: 'text', list: 'mlp-kernel-members', 'data-mlp-kernel': 'render-member' });
+    member.value = this._members[0] ?? '';
+    const flavor = h('input', { type: 'text', list: 'mlp-kernel-flavors', 'data-mlp-kernel': 'render-flavor' });
+    flavor.value = this._flavors[0] ?? '';
+    const members = h('datalist', { id: 'mlp-kernel-members' }, ...this._members.map(m => h('option', { value: m })));
+    const flavors = h('datalist', { id: 'mlp-kernel-flavors' }, ...this._flavors.map(f => h('option', { value: f })));
     const user = h('input', { type: 'text', placeholder: 'user (default: you)', 'data-mlp-kernel': 'render-user' });
     const out = h('div', { 'data-mlp-kernel': 'render-output' });
     const run = async (): Promise<void> => {
@@ -343,8 +342,8 @@ export class AdminWidget extends Widget {
       'details',
       { className: 'mlp-kernel-Admin-section' },
       h('summary', {}, 'Dry run: render the Pod (uses your unsaved edits)'),
-      h('label', {}, 'Member ', member),
-      h('label', {}, ' Flavor ', flavor),
+      h('label', {}, 'Member ', member, members),
+      h('label', {}, ' Flavor ', flavor, flavors),
       h('label', {}, ' ', user),
       h('button', { className: 'jp-mod-styled', 'data-mlp-kernel': 'render', onclick: () => void run() }, 'Render'),
       out

@@ -5,13 +5,13 @@
 
 import { IStatus, IStatusEvent } from './types';
 
-/** "<1 min", "4 min", "1 h 5 min", "2 h" for a number of seconds. */
+/** "25 s", "4 min", "1 h 5 min", "2 h" for a number of seconds (same spellings as the kernel's messages). */
 export function formatDuration(seconds: number): string {
   if (!isFinite(seconds) || seconds < 0) {
     return '-';
   }
   if (seconds < 60) {
-    return '<1 min';
+    return `${Math.round(seconds)} s`;
   }
   const minutes = Math.round(seconds / 60);
   if (minutes < 60) {

@@ -151,6 +151,27 @@ def test_admin_breaks_the_policy_sees_the_error_then_saves_a_fix(browser: Any, l
         expect(notice).to_contain_text("Saved policy.yaml", timeout=30_000)
         assert "idle_timeout: 16m" in (lab.spec_dir / "policy.yaml").read_text()
         shot(page, "ui-admin-saved")
+
+        # Dry run with an unsaved kernel.json that points at the platform policy (private/aws members).
+        admin.locator('[data-mlp-kernel-tab="kernel.json"]').click()
+        editor = admin.locator('[data-mlp-kernel="editor"]')
+        platform = editor.input_value().replace('"policy": "policy.yaml"', '"policy": "platform-policy.yaml"')
+        editor.fill(platform)
+        expect(admin.locator('[data-mlp-kernel="valid"]')).to_be_visible(timeout=30_000)
+        admin.get_by_text("Dry run: render the Pod").click()
+        admin.locator('[data-mlp-kernel="render-member"]').fill("private")
+        admin.locator('[data-mlp-kernel="render-flavor"]').fill("silver")
+        admin.locator('[data-mlp-kernel="render"]').click()
+        output = admin.locator('[data-mlp-kernel="render-output"]')
+        expect(output).to_contain_text('"kind": "Pod"', timeout=30_000)
+        expect(output).to_contain_text('"mlp.io/flavor": "silver"')
+        output.scroll_into_view_if_needed()
+        shot(page, "ui-admin-render")
+
+        admin.locator('[data-mlp-kernel-tab="fleet"]').click()
+        fleet = admin.locator('[data-mlp-kernel="fleet"] table')
+        expect(fleet).to_contain_text(re.compile(r"released|running|cpu_only"), timeout=30_000)
+        shot(page, "ui-admin-fleet")
     finally:
         page.context.close()
 

@@ -61,7 +61,7 @@ describe('statusText', () => {
 
 describe('formatting', () => {
   it('formats durations for people', () => {
-    expect(formatDuration(30)).toBe('<1 min');
+    expect(formatDuration(30)).toBe('30 s');
     expect(formatDuration(240)).toBe('4 min');
     expect(formatDuration(3900)).toBe('1 h 5 min');
     expect(formatDuration(7200)).toBe('2 h');
