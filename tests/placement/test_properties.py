@@ -6,6 +6,7 @@ generated cases, and several members so health combinations matter.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -180,4 +181,5 @@ def test_unusable_members_are_never_chosen_and_explanations_are_complete(
         price = POLICY.flavors[d.flavor or ""].price_per_gpu_hour
         assert d.price_per_hour == pytest.approx(price * d.gpu_count)
     assert d.summary and d.explanation[0].rule == "candidates"
+    assert json.loads(json.dumps(d.to_json()))["action"] == d.action.value  # inputs stay plain JSON
     assert d.explanation[-1].rule in {"burst", "public_only", "candidates"}
