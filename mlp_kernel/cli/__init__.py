@@ -15,10 +15,11 @@ import sys
 SUBCOMMANDS = ("install", "place", "render", "gc", "simulate")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand, or only ``only`` (so one command does not import the others)."""
     parser = argparse.ArgumentParser(prog="mlp-kernel", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    for name in SUBCOMMANDS if only is None else (only,):
         try:
             module = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:
@@ -30,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    parser = build_parser(chosen)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
