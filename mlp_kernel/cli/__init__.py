@@ -17,7 +17,7 @@ SUBCOMMANDS = ("install", "place", "render", "gc", "simulate")
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser with every subcommand, or only ``only`` (so one command does not import the others)."""
-    parser = argparse.ArgumentParser(prog="mlp-kernel", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mlp-kernel", description="Admin tools for GPU (auto) kernels.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS if only is None else (only,):
         try:

@@ -122,7 +122,8 @@ class SnapshotSettings:
     """Variable snapshots across a GPU release (used by the gateway, not by placement).
 
     - ``enabled``: snapshot the namespace before releasing an idle kernel. Default True.
-    - ``max_bytes``: skip the snapshot when larger. Default 2 GiB.
+    - ``max_bytes``: cap on bytes written; the smallest variables are saved first and the rest are named
+      "over the size cap". Default 2 GiB.
     - ``exclude``: variable names (globs) never snapshotted.
     - ``storage``: where snapshots go; ``{"kind": "local"}`` by default.
     """
