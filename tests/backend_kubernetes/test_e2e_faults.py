@@ -118,7 +118,9 @@ async def test_persistent_500s_end_with_a_clear_error_and_no_pod(backend, kube_m
 
 async def test_forbidden_watch_fails_fast_with_rbac_advice(backend, kube_members) -> None:
     private = kube_members.private
-    private.faults.fail_next(100, path=r"/namespaces/jupyter/pods$", method="GET", code=403, reason="Forbidden")
+    private.faults.fail_next(
+        100, path=r"/namespaces/jupyter/pods$", method="GET", code=403, reason="Forbidden"
+    )
     launch = spec()
     with pytest.raises(LaunchError, match="403 Forbidden.*docs/samples/rbac"):
         await asyncio.wait_for(launch_all(backend, launch), 60)
