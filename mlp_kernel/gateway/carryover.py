@@ -73,6 +73,8 @@ class CarryOver:
         allowed, why = snapshot_allowed(request.data_class, public, self._private_classes())
         if not allowed:
             return True, f"Variables were not saved: {why}."
+        if public and self.kind != "local":
+            return True, "Variables were not saved: the snapshot volume lives on the private member."
         try:
             code = snapshot_code(self.path(), user=self.user, max_bytes=self.max_bytes, exclude=self.exclude)
             reply = await link.execute_silently(
@@ -90,6 +92,8 @@ class CarryOver:
         allowed, why = snapshot_allowed(request.data_class, public, self._private_classes())
         if not allowed:
             return f"Saved variables were not restored: {why}."
+        if public and self.kind != "local":
+            return "Saved variables were not restored: the snapshot volume lives on the private member."
         try:
             code = restore_code(self.path(), user=self.user)
             reply = await link.execute_silently(
