@@ -52,7 +52,15 @@ def test_queued_ipykernel_pod_executes_code(kube_members, tmp_path):
         kc.wait_for_ready(timeout=90)
         reply = kc.execute_interactive("print(6 * 7)", timeout=60, output_hook=outputs.append)
         assert reply["content"]["status"] == "ok"
-        assert any(m["msg_type"] == "stream" and m["content"]["text"].strip() == "42" for m in outputs)
+        assert any(m["msg_type"] == "stream" and m["content"]["text"].strip() == "42" for m in outputs), (
+            outputs
+        )
+    except Exception as exc:
+        pod_now = private.find("v1", "Pod", "kernel", "jupyter")
+        log = core.read_namespaced_pod_log("kernel", "jupyter")
+        raise AssertionError(
+            f"kernel pod did not answer: {exc!r}\nstatus: {pod_now and pod_now.get('status')}\nlog:\n{log}"
+        ) from exc
     finally:
         kc.stop_channels()
     core.delete_namespaced_pod("kernel", "jupyter")
