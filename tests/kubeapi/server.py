@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from . import core
+from . import core, pod_routes
 from .errors import ApiError
 from .faults import Faults
 from .handlers import ApiHTTPServer
@@ -65,6 +65,7 @@ class KubeApiServer:
         self.rest = KubeRest(self.store, self.registry, dict(VERSION_INFO))
         self.faults = Faults()
         self.rest.watch_fault = self.faults.watch_drop
+        pod_routes.install(self)
         self.controllers: list[Controller] = []
         self.requests: deque[tuple[str, str]] = deque(maxlen=5000)
         self.kubeconfig_path: str | None = None

@@ -179,3 +179,18 @@ def test_server_side_apply_creates_then_updates(kube_member):
     core.patch_namespaced_config_map("applied", "default", body, **kwargs)
     body["data"] = {"a": "2"}
     assert core.patch_namespaced_config_map("applied", "default", body, **kwargs).data == {"a": "2"}
+
+
+def test_member_without_crds_serves_core_kinds_and_runs_no_kueue(tmp_path):
+    from .fixtures import PRIVATE_NODES
+    from .members import Member
+
+    member = Member("bare", nodes=PRIVATE_NODES, crd_dir=None, kubelet_options={"root_dir": tmp_path}).start()
+    try:
+        core = client.CoreV1Api(member.api_client())
+        pod = core.create_namespaced_pod("default", python_pod("p", queue="kernels"))
+        assert not pod.spec.scheduling_gates  # no Kueue webhook without the Kueue CRDs
+        assert member.kueue is None
+        member.wait_for_pod_phase("default", "p", "Running")
+    finally:
+        member.stop()

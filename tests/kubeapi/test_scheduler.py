@@ -64,3 +64,28 @@ def test_node_selector_picks_matching_node(kube_member):
     )
     kube_member.wait_for_pod_phase("default", "sel", "Running")
     assert core.read_namespaced_pod("sel", "default").spec.node_name == "private-bronze-1"
+
+
+def test_binding_and_eviction_subresources(kube_member):
+    core = client.CoreV1Api(kube_member.api_client())
+    pod = python_pod("manual")
+    pod["spec"]["schedulerName"] = "my-scheduler"  # the tiny scheduler leaves it alone
+    core.create_namespaced_pod("default", pod)
+    # Like the real apiserver, both answer a Success Status, which the v37 client cannot parse as the
+    # declared Binding/Eviction model: read the raw response.
+    binding = client.V1Binding(
+        metadata=client.V1ObjectMeta(name="manual"),
+        target=client.V1ObjectReference(api_version="v1", kind="Node", name="private-bronze-1"),
+    )
+    raw = core.create_namespaced_pod_binding("manual", "default", binding, _preload_content=False)
+    assert raw.status == 201
+    kube_member.wait_for_pod_phase("default", "manual", "Running")
+    assert core.read_namespaced_pod("manual", "default").spec.node_name == "private-bronze-1"
+    eviction = client.V1Eviction(metadata=client.V1ObjectMeta(name="manual", namespace="default"))
+    assert (
+        core.create_namespaced_pod_eviction("manual", "default", eviction, _preload_content=False).status
+        == 201
+    )
+    kube_member.wait_for(
+        lambda: kube_member.find("v1", "Pod", "manual", "default") is None, what="evicted pod gone"
+    )

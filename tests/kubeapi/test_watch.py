@@ -115,3 +115,13 @@ async def test_server_is_usable_from_asyncio_code(kube_member, core):
     await asyncio.to_thread(core.create_namespaced_config_map, "default", _cm("from-async"))
     got = await asyncio.to_thread(core.read_namespaced_config_map, "from-async", "default")
     assert got.metadata.name == "from-async"
+
+
+async def test_event_loop_is_not_blocked_by_the_server(kube_member):
+    """An asyncio HTTP client in the test's own event loop talks to the server directly."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=kube_member.url) as http:
+        first, second = await asyncio.gather(http.get("/api/v1/namespaces"), http.get("/version"))
+    assert first.status_code == 200 and first.json()["kind"] == "NamespaceList"
+    assert second.json()["gitVersion"].startswith("v1.")
