@@ -108,7 +108,16 @@ def test_phases_follow_admission_scheduling_pulling_and_running() -> None:
     assert t.step(1).phase == Phase.ADMITTED
     t.on_pod(pod(node="gpu-1"))
     assert t.step(2).phase == Phase.SCHEDULED
-    t.on_event({"reason": "Pulling", "message": 'Pulling image "pytorch:cuda12"'})
+    container = {"involvedObject": {"kind": "Pod", "name": "p", "fieldPath": "spec.containers{kernel}"}}
+    t.on_event(
+        {
+            "reason": "Started",
+            "message": "Admitted by clusterQueue gpu-private",
+            "involvedObject": {"kind": "Pod", "name": "p"},
+        }
+    )  # Kueue's event, not the container's
+    assert t.step(2.5) is None
+    t.on_event({"reason": "Pulling", "message": 'Pulling image "pytorch:cuda12"', **container})
     event = t.step(3)
     assert event.phase == Phase.PULLING and "pytorch:cuda12" in event.message
     t.on_pod(pod(node="gpu-1", phase="Running", running=True, ip="10.0.0.5"))

@@ -83,6 +83,8 @@ class LaunchTracker:
     def on_event(self, event: dict[str, Any]) -> None:
         reason = event.get("reason")
         message = str(event.get("message") or "")
+        if not str((event.get("involvedObject") or {}).get("fieldPath") or "").startswith("spec.containers"):
+            return  # not about a container (Kueue, for one, reports admission as reason "Started" on the pod)
         if reason == "Pulling":
             self.pull_message = message
         elif reason in ("Pulled", "Created", "Started"):
