@@ -26,7 +26,7 @@ from typing import Any
 from ...placement.policy import Flavor, Member, Policy
 from . import names
 from .connection import CONNECTION_DIR, CONNECTION_KEY, DEFAULT_PORTS, CurveKeys, connection_info, redacted
-from .template import Scalar, TemplateIssue, render_pod_template
+from .template import Scalar, TemplateError, render_pod_template
 from .validation import kernel_container, policy_issues, schema_issues
 
 TEMPLATE_FILE = "pod-template.yaml.j2"
@@ -237,8 +237,6 @@ def render_kernel_objects(
         "kernel_service_account_name": service_account or config.get("service_account"),
         **{f"kernel_{ch}_port": int(port) for ch, port in ports.items()},
     }
-    from .template import TemplateError
-
     try:
         pod = render_pod_template(template_text, values)
     except TemplateError as exc:
@@ -307,4 +305,4 @@ def redact_secret(secret: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["KernelObjectsError", "TemplateIssue", "redact_secret", "render_kernel_objects"]
+__all__ = ["KernelObjectsError", "redact_secret", "render_kernel_objects"]

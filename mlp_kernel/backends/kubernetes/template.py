@@ -29,6 +29,8 @@ import jinja2.meta
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from .validation import schema_issues
+
 Scalar = str | int | bool | None
 
 # The variables a template may use. Names follow Enterprise Gateway's kernel-pod.yaml.j2 where they mean the
@@ -240,8 +242,6 @@ def validate_template(text: str, values: Mapping[str, Scalar] | None = None) -> 
     Checks Jinja syntax, unknown variable names, sandbox violations, that it renders (with ``values`` or
     sample values) into exactly one Pod, and that the Pod passes the Kubernetes schema.
     """
-    from .validation import schema_issues  # late: validation imports this module's error types
-
     env = _environment()
     try:
         ast = env.parse(text)
