@@ -95,7 +95,7 @@ def validate_kernel_json(text: str) -> list[Issue]:
         p = config["policy"]
         need(isinstance(p, str) and bool(POLICY_FILE_NAME.match(p)), prefix + "policy",
              "expected a file name in the kernelspec directory ending in .yaml or .yml (no directories).")
-    if "idle_timeout" in config:
+    if config.get("idle_timeout") is not None:  # null: the policy's idle timeout
         from ..placement.units import parse_duration
 
         try:
@@ -103,8 +103,9 @@ def validate_kernel_json(text: str) -> list[Issue]:
                 raise ValueError("must not be negative")
         except ValueError as e:
             need(False, prefix + "idle_timeout", str(e))
-    if "backend" in config:
-        need(config["backend"] in BACKENDS, prefix + "backend", f"expected one of {', '.join(BACKENDS)}.")
+    if config.get("backend"):  # "" or null: each member's own backend
+        need(config["backend"] in BACKENDS, prefix + "backend",
+             f"expected one of {', '.join(BACKENDS)}, or \"\" for each member's own backend.")
     return issues
 
 

@@ -86,6 +86,19 @@ def test_release_gpu_button_releases_the_running_kernel(notebook_page: Any) -> N
     shot(page, "ui-panel-released-by-user")
 
 
+def test_status_item_reconnects_after_a_kernel_restart(notebook_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = notebook_page
+    item = page.locator(ITEM)
+    _run_first_cell(page)
+    expect(item).to_have_text(RUNNING, timeout=180_000)
+    page.get_by_role("button", name="Restart the kernel", exact=True).click()
+    page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
+    # A restart starts a new gateway process; the item re-opens the comm and shows its first snapshot.
+    expect(item).to_have_text("CPU only", timeout=120_000)
+
+
 def test_status_item_is_hidden_for_other_kernels(browser: Any, lab: Lab) -> None:
     from playwright.sync_api import expect
 

@@ -204,3 +204,13 @@ def test_shipped_kernelspec_files_are_valid() -> None:
                        (policy_file_name(kernel_json), "policy")):
         issues = validate(kind, (spec / name).read_text(), name)
         assert not has_errors(issues), (name, issues)
+
+
+def test_kernel_json_accepts_the_provisioners_defaults(api: Any, spec_dir: Path) -> None:
+    spec = json.loads((spec_dir / "kernel.json").read_text())
+    spec["metadata"]["kernel_provisioner"]["config"].update({"idle_timeout": None, "backend": ""})
+    status, body = api("POST", f"{F}/kernel.json/validate", body={"content": json.dumps(spec)})
+    assert status == 200 and body["valid"] is True, body
+    spec["metadata"]["kernel_provisioner"]["config"]["backend"] = "slurm"
+    status, body = api("POST", f"{F}/kernel.json/validate", body={"content": json.dumps(spec)})
+    assert body["valid"] is False and body["issues"][0]["field"].endswith("backend")
