@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mlp_kernel.backends.kubernetes.template import (
@@ -98,9 +98,21 @@ def test_value_used_as_a_mapping_key_stays_a_key() -> None:
     assert "a: b\nc" in pod["spec"]["containers"][0]["resources"]["limits"]
 
 
+def keys(node: object) -> set[str]:
+    if isinstance(node, dict):
+        return set(node).union(*(keys(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(keys(v) for v in node))
+    return set()
+
+
+TEMPLATE_KEYS = keys(render_pod_template(SHIPPED, SAMPLE_VALUES))
+
+
 @settings(max_examples=150, deadline=None)
 @given(name=st.sampled_from(STRING_VARS), payload=st.text(max_size=60))
 def test_any_text_in_any_string_variable_keeps_the_structure(name: str, payload: str) -> None:
+    assume(payload not in TEMPLATE_KEYS)  # a variable used as a key may not spell another key of the pod
     benign = render_pod_template(SHIPPED, values_with(name, "benign"))
     assert shape(render_pod_template(SHIPPED, values_with(name, payload)), payload) == shape(benign, "benign")
 
