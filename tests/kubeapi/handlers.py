@@ -10,6 +10,7 @@ import json
 import logging
 import select
 import socket
+import sys
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,19 @@ class ApiHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], api: KubeApiServer):
         super().__init__(address, ApiRequestHandler)
         self.api = api
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client hanging up mid-request is normal in tests (dropped watches, teardown): not an error."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, OSError, ValueError)):
+            log.debug("connection from %s ended: %r", client_address, exc)
+            return
+        log.error(
+            "test apiserver %s: unhandled error for %s\n%s",
+            self.api.name,
+            client_address,
+            traceback.format_exc(),
+        )
 
 
 class ApiRequestHandler(BaseHTTPRequestHandler):

@@ -33,6 +33,13 @@ def _log(core, name: str) -> str:
         raise
 
 
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def test_pod_runs_to_success_with_exit_code(kube_member, core):
     core.create_namespaced_pod("default", python_pod("ok", "print('hi')"))
     pod = kube_member.wait_for_pod_phase("default", "ok", ("Succeeded", "Failed"))
@@ -121,7 +128,7 @@ def test_delete_sends_sigterm_then_sigkill_after_grace(kube_member, core):
         timeout=30,
         what="pod removal after SIGKILL",
     )
-    assert not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    assert not _alive(proc)
     assert "Killing" in _reasons(core, "stubborn")
 
 
@@ -177,6 +184,6 @@ def test_no_orphan_processes_after_teardown(tmp_path):
     family += [child for proc in family for child in proc.children(recursive=True)]
     assert len(family) == 4
     member.stop()
-    alive = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    alive = [p for p in family if _alive(p)]
     assert alive == [], f"orphan processes after stop: {alive}"
     assert sys.executable  # the kubelet ran this interpreter for `python`
