@@ -185,7 +185,13 @@ export class AdminWidget extends Widget {
         h('span', { className: 'mlp-kernel-Admin-dirty', 'data-mlp-kernel': 'dirty' }, f.text !== f.saved ? 'modified' : '')
       ),
       h('div', { className: 'mlp-kernel-Admin-review', 'data-mlp-kernel': 'review-area' }),
-      this._notice ? h('p', { className: 'mlp-kernel-notice', 'data-mlp-kernel': 'notice' }, this._notice) : null,
+      this._notice
+        ? h(
+            'p',
+            { className: `mlp-kernel-notice ${this._noticeIsError ? 'mlp-kernel-error' : 'mlp-kernel-ok'}`, 'data-mlp-kernel': 'notice' },
+            this._notice
+          )
+        : null,
       this._renderForm(),
       this._historyView(f)
     );
@@ -292,12 +298,14 @@ export class AdminWidget extends Widget {
       f.saved = f.text;
       f.sha256 = r.sha256;
       this._notice = `Saved ${f.info.file} (version ${r.version.version}).`;
+      this._noticeIsError = false;
     } catch (error) {
       if (error instanceof ApiError && error.issues.length) {
         f.issues = error.issues;
       }
       const prefix = error instanceof ApiError && error.status === 403 ? 'Saving refused' : 'Not saved';
       this._notice = `${prefix}: ${describe(error)}`;
+      this._noticeIsError = true;
     }
     this._history.delete(f.info.file);
     this._render();
@@ -396,6 +404,7 @@ export class AdminWidget extends Widget {
                   );
                   f.text = old.content;
                   this._notice = `Loaded version ${v.version} into the editor: review and save to roll back.`;
+                  this._noticeIsError = false;
                   this._render();
                   void this._validate(f);
                 }
@@ -460,6 +469,7 @@ export class AdminWidget extends Widget {
   private _me: { username: string; is_admin: boolean; why_not: string } | null = null;
   private _tab = '';
   private _notice = '';
+  private _noticeIsError = false;
   private _debounce = 0;
   private _editor: HTMLTextAreaElement | null = null;
 }
