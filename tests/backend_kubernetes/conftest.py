@@ -11,34 +11,10 @@ import pytest
 from mlp_kernel.backends.kubernetes.backend import KubernetesBackend
 from mlp_kernel.backends.kubernetes.lifecycle import Timeouts
 from mlp_kernel.placement.policy import Policy
-from mlp_kernel.placement.policy_load import parse_policy
 from tests.kubeapi.fixtures import *  # noqa: F401,F403
 from tests.kubeapi.members import KubeMembers
 
-from .policies import KERNELSPEC
-
-TEST_MEMBERS_POLICY = """
-version: 1
-tiers: [bronze, silver, gold]
-members:
-  private: {backend: kubernetes, namespace: jupyter, local_queue: kernels, cluster_queue: gpu-private,
-            kubeconfig_context: private}
-  public: {backend: kubernetes, public: true, namespace: jupyter, local_queue: kernels,
-           cluster_queue: gpu-public, kubeconfig_context: public}
-flavors:
-  bronze: {member: private, tier: bronze, gpu_models: [T4], node_labels: {mlp.io/gpu-tier: bronze},
-           price_per_gpu_hour: 0}
-  silver: {member: private, tier: silver, gpu_models: [V100], node_labels: {mlp.io/gpu-tier: silver},
-           price_per_gpu_hour: 0}
-  gold:
-    member: public
-    tier: gold
-    gpu_models: [A100]
-    node_labels: {mlp.io/gpu-tier: gold}
-    tolerations: [{key: mlp.io/gpu-tier, operator: Equal, value: gold, effect: NoSchedule}]
-    price_per_gpu_hour: 4.1
-max_gpus: 4
-"""
+from .policies import KERNELSPEC, members_policy
 
 
 def free_ports(n: int = 5) -> dict[str, int]:
@@ -56,7 +32,7 @@ def free_ports(n: int = 5) -> dict[str, int]:
 
 @pytest.fixture
 def test_policy() -> Policy:
-    return parse_policy(TEST_MEMBERS_POLICY)
+    return members_policy()
 
 
 def make_backend(kube_members: KubeMembers, policy: Policy, **kw: Any) -> KubernetesBackend:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -44,6 +45,24 @@ def spec(
 
 async def launch_all(backend: Any, launch_spec: LaunchSpec) -> list[LaunchEvent]:
     return [event async for event in backend.launch(launch_spec)]
+
+
+def collect(backend: Any, launch_spec: LaunchSpec) -> tuple[asyncio.Task[None], list[LaunchEvent]]:
+    """Run a launch in the background; the list fills with its events as they come."""
+    seen: list[LaunchEvent] = []
+
+    async def run() -> None:
+        async for event in backend.launch(launch_spec):
+            seen.append(event)
+
+    return asyncio.create_task(run()), seen
+
+
+async def until(check: Any, poll: float = 0.1) -> Any:
+    """Wait until ``check()`` is truthy and return it (wrap in asyncio.wait_for for a limit)."""
+    while not (value := check()):
+        await asyncio.sleep(poll)
+    return value
 
 
 def client_for(remote: RemoteKernel) -> AsyncKernelClient:

@@ -11,19 +11,21 @@ ROOT = Path(__file__).resolve().parents[2]
 KERNELSPEC = ROOT / "kernelspecs" / "gpu-auto"
 PLATFORM_POLICY = KERNELSPEC / "platform-policy.yaml"
 
-TWO_MEMBERS = """
+TEST_MEMBERS_POLICY = """
 version: 1
-tiers: [silver, gold]
+tiers: [bronze, silver, gold]
 members:
   private: {backend: kubernetes, namespace: jupyter, local_queue: kernels, cluster_queue: gpu-private,
             kubeconfig_context: private}
-  aws: {backend: kubernetes, public: true, namespace: jupyter, local_queue: kernels, cluster_queue: gpu-aws,
-        kubeconfig_context: aws}
+  public: {backend: kubernetes, public: true, namespace: jupyter, local_queue: kernels,
+           cluster_queue: gpu-public, kubeconfig_context: public}
 flavors:
+  bronze: {member: private, tier: bronze, gpu_models: [T4], node_labels: {mlp.io/gpu-tier: bronze},
+           price_per_gpu_hour: 0}
   silver: {member: private, tier: silver, gpu_models: [V100], node_labels: {mlp.io/gpu-tier: silver},
            price_per_gpu_hour: 0}
   gold:
-    member: aws
+    member: public
     tier: gold
     gpu_models: [A100]
     node_labels: {mlp.io/gpu-tier: gold}
@@ -33,5 +35,6 @@ max_gpus: 4
 """
 
 
-def two_members() -> Policy:
-    return parse_policy(TWO_MEMBERS)
+def members_policy() -> Policy:
+    """The members of tests/kubeapi's fixtures: private (bronze, silver) and public (gold)."""
+    return parse_policy(TEST_MEMBERS_POLICY)

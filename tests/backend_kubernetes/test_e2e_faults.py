@@ -10,7 +10,7 @@ from mlp_kernel.backends.base import LaunchError, Phase
 from mlp_kernel.backends.kubernetes.objects import render_kernel_objects
 
 from .conftest import make_backend
-from .e2e import KEY, blocker, execute, kernel_pods, launch_all, spec
+from .e2e import KEY, blocker, collect, execute, kernel_pods, launch_all, spec
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -33,13 +33,7 @@ async def test_dropped_watches_resume_and_the_launch_completes(backend, kube_mem
     blocker(private, "blocker-running", 4)
     private.wait_for_pod_phase("jupyter", "blocker-running", "Running")
     launch = spec()
-    seen = []
-
-    async def run() -> None:
-        async for event in backend.launch(launch):
-            seen.append(event)
-
-    task = asyncio.create_task(run())
+    task, seen = collect(backend, launch)
     while not any(e.phase == Phase.QUEUED for e in seen):
         await asyncio.sleep(0.1)
     for clean in (False, True, False):

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from .conftest import TEST_MEMBERS_POLICY, make_backend
+from .conftest import make_backend
 from .e2e import kernel_pods, launch_all, spec
-from .policies import ROOT
+from .policies import ROOT, TEST_MEMBERS_POLICY
 
 pytestmark = pytest.mark.timeout(240)
 

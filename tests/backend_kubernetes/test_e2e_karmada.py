@@ -8,8 +8,9 @@ from mlp_kernel.backends.base import LaunchError, Phase
 from mlp_kernel.backends.kubernetes.members import KARMADA_PROXY, Connection, member_configuration
 from mlp_kernel.placement.policy_load import parse_policy
 
-from .conftest import TEST_MEMBERS_POLICY, make_backend
+from .conftest import make_backend
 from .e2e import execute, kernel_pods, launch_all, spec
+from .policies import TEST_MEMBERS_POLICY
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -11,7 +11,7 @@ from mlp_kernel.backends.base import LaunchError, Phase
 from mlp_kernel.backends.kubernetes.lifecycle import Timeouts
 
 from .conftest import make_backend
-from .e2e import blocker, gated, kernel_pods, launch_all, spec
+from .e2e import blocker, collect, gated, kernel_pods, launch_all, spec, until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -53,7 +53,7 @@ async def test_cancelling_a_queued_launch_deletes_its_pod_and_secret(backend, ku
                     await asyncio.sleep(3600)  # the user waits; then interrupts
 
     task = asyncio.create_task(until_queued())
-    await asyncio.wait_for(_wait(lambda: kernel_pods(private, launch.kernel_id)), 60)
+    await asyncio.wait_for(until(lambda: kernel_pods(private, launch.kernel_id)), 60)
     await asyncio.sleep(1)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -87,11 +87,11 @@ async def test_abandoned_launch_iterator_is_cleaned_up_by_the_loop(backend, kube
                 await asyncio.sleep(3600)
 
     task = asyncio.create_task(until_queued())
-    await asyncio.wait_for(_wait(lambda: kernel_pods(private, launch.kernel_id)), 60)
+    await asyncio.wait_for(until(lambda: kernel_pods(private, launch.kernel_id)), 60)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.wait_for(_wait(lambda: not kernel_pods(private, launch.kernel_id)), 30)
+    await asyncio.wait_for(until(lambda: not kernel_pods(private, launch.kernel_id)), 30)
 
 
 async def test_queue_timeout_fails_with_a_clear_message_and_withdraws(kube_members, test_policy) -> None:
@@ -110,25 +110,11 @@ async def test_queued_kernel_starts_when_quota_frees(backend, kube_members) -> N
     blocker(private, "blocker-running", 4)
     private.wait_for_pod_phase("jupyter", "blocker-running", "Running")
     launch = spec()
-    seen = []
-
-    async def run() -> None:
-        async for event in backend.launch(launch):
-            seen.append(event)
-
-    task = asyncio.create_task(run())
-    await asyncio.wait_for(_wait(lambda: any(e.phase == Phase.QUEUED for e in seen)), 60)
+    task, seen = collect(backend, launch)
+    await asyncio.wait_for(until(lambda: any(e.phase == Phase.QUEUED for e in seen)), 60)
     private.delete("v1", "Pod", "blocker-running", "jupyter")
     await asyncio.wait_for(task, 120)
     phases = [e.phase for e in seen]
     assert phases[0] == Phase.QUEUED and phases[-1] == Phase.CONNECTED
     assert Phase.ADMITTED in phases or Phase.SCHEDULED in phases
     await backend.release(seen[-1].remote)
-
-
-async def _wait(check, poll: float = 0.1):
-    while True:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(poll)

@@ -11,7 +11,7 @@ from mlp_kernel.backends.kubernetes import names
 from mlp_kernel.backends.kubernetes.connection import CurveKeys
 from mlp_kernel.backends.kubernetes.objects import KernelObjectsError, redact_secret, render_kernel_objects
 
-from .policies import KERNELSPEC, two_members
+from .policies import KERNELSPEC, members_policy
 
 SHIPPED = (KERNELSPEC / "pod-template.yaml.j2").read_text()
 KEY = "0123456789abcdef-secret-hmac-key"
@@ -20,7 +20,7 @@ KEY = "0123456789abcdef-secret-hmac-key"
 def render(**kw: object) -> tuple[dict, dict]:
     args = {"member": "private", "flavor": "silver", "user": "alice", "key": KEY, "kernel_id": "k-1"}
     args.update(kw)
-    return render_kernel_objects(KERNELSPEC, two_members(), **args)  # type: ignore[arg-type]
+    return render_kernel_objects(KERNELSPEC, members_policy(), **args)  # type: ignore[arg-type]
 
 
 def kernel(pod: dict) -> dict:
@@ -49,7 +49,7 @@ def test_pod_carries_queue_flavor_pin_gpus_and_labels() -> None:
 
 
 def test_tainted_flavor_gets_its_toleration() -> None:
-    _secret, pod = render(member="aws", flavor="gold")
+    _secret, pod = render(member="public", flavor="gold")
     assert {"key": "mlp.io/gpu-tier", "operator": "Equal", "value": "gold", "effect": "NoSchedule"} in pod[
         "spec"
     ]["tolerations"]
@@ -95,7 +95,7 @@ def test_more_gpus_than_policy_allows_is_rejected() -> None:
 
 
 def test_flavor_of_another_member_is_rejected() -> None:
-    with pytest.raises(KernelObjectsError, match="belongs to member 'aws'"):
+    with pytest.raises(KernelObjectsError, match="belongs to member 'public'"):
         render(member="private", flavor="gold")
 
 
@@ -118,7 +118,7 @@ def test_gpus_smuggled_into_a_sidecar_are_rejected() -> None:
 
 
 def test_unknown_member_or_flavor_names_the_choices() -> None:
-    with pytest.raises(KernelObjectsError, match="the policy has: private, aws"):
+    with pytest.raises(KernelObjectsError, match="the policy has: private, public"):
         render(member="nowhere")
 
 

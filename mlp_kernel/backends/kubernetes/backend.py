@@ -13,8 +13,8 @@ If the gateway stops iterating (cancel, ``aclose``) or anything fails, the ``fin
 frees the Kueue quota at once), the Secret and the Lease. To move a queued kernel elsewhere, the gateway
 cancels the launch (queued events repeat as the wait grows, with ``waited_s`` and the position in ``detail``,
 so it can re-run placement) and launches again on the other member. Iterate the launch inside
-``contextlib.aclosing(backend.launch(spec))``: then the clean-up runs when the iteration stops, not whenever the
-event loop finalises an abandoned generator.
+``contextlib.aclosing(backend.launch(spec))``: then the clean-up runs when the iteration stops, not whenever
+the event loop finalises an abandoned generator.
 """
 
 from __future__ import annotations
