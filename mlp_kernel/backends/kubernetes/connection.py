@@ -13,7 +13,6 @@ kernel; the secret key stays in the Secret and the public key goes to the gatewa
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +72,3 @@ def redacted(info: dict[str, Any]) -> dict[str, Any]:
         if field in out:
             out[field] = REDACTED
     return out
-
-
-def to_bytes(info: dict[str, Any]) -> bytes:
-    return json.dumps(info, indent=1, sort_keys=True).encode()

@@ -123,7 +123,8 @@ class LaunchTracker:
             parts.append(f"position {self.position.in_local_queue}")
         if eta is not None:
             parts.append(f"ETA ~{format_duration(eta)}")
-        parts.append(f"waiting {format_duration(waited)}")
+        if waited >= 60:  # whole minutes: the message (so the event) changes once a minute, not every tick
+            parts.append(f"waiting {format_duration(waited // 60 * 60)}")
         text = ", ".join(parts)
         if wl and wl.reason:
             text += f" ({wl.reason}" + (f": {wl.message}" if wl.message else "") + ")"
