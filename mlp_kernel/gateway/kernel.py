@@ -59,10 +59,9 @@ class GatewayKernel:
         self.signer = Signer(connection.get("key", ""), connection.get("signature_scheme", "hmac-sha256"))
         self.session = Session(self.signer)
         self.ctx = zmq.asyncio.Context()
-        self.status = GatewayStatus(kernel_id=requests.config.kernel_id)
-        self.status.idle_timeout_s = requests.idle_timeout_s
-        self.status.choices = requests.choices()
-        self.status.request = requests.current()
+        self.status = GatewayStatus(kernel_id=requests.config.kernel_id, user=requests.config.user)
+        self._loaded = False
+        self._publish_handle: asyncio.TimerHandle | None = None
         self.link: RemoteLink | None = None
         self.launch: Launch | None = None
         self.pending: list[tuple[str, Message]] = []  # (channel, request) waiting for a remote kernel
@@ -75,6 +74,16 @@ class GatewayKernel:
         self._stopping = asyncio.Event()
         self._exit_watch: asyncio.Task[None] | None = None
         self._busy_since: float | None = None
+
+    def _ensure_loaded(self) -> None:
+        """Read the policy and fill the status on first need, not during start-up (ready must be quick)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        self.status.idle_timeout_s = self.requests.idle_timeout_s
+        self.status.choices = self.requests.choices()
+        self.status.request = self.requests.current()
+        self._publish_status()
 
     # ------------------------------------------------------------------------------------------------ sockets
     def _bind(self) -> None:
@@ -108,17 +117,30 @@ class GatewayKernel:
         with contextlib.suppress(zmq.ContextTerminated, zmq.ZMQError):
             zmq.proxy(s, s)
 
+    async def _welcome_subscribers(self) -> None:
+        """Tell each new iopub subscriber it is connected (JEP 65 ``iopub_welcome``, as ipykernel 7 does).
+
+        Without it a client cannot know when iopub works, so it nudges with kernel_info or, like jupyter
+        console, loses the first outputs. XPUB delivers subscriptions as ``b"\\x01" + topic``.
+        """
+        sock = self.sockets["iopub"]
+        while True:
+            event = await sock.recv()
+            if event[:1] == b"\x01":
+                self._publish("iopub_welcome", {"subscription": event[1:].decode(errors="replace")}, None)
+
     async def run(self) -> None:
         self._bind()
-        self._publish_status(write_only=True)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.3, self._ensure_loaded)
         tasks = [
+            asyncio.ensure_future(self._welcome_subscribers()),
             asyncio.ensure_future(self._serve("shell")),
             asyncio.ensure_future(self._serve("control")),
             asyncio.ensure_future(self._serve_stdin()),
             asyncio.ensure_future(self._idle_loop()),
             asyncio.ensure_future(self._parent_watch()),
         ]
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.shutdown("signal")))
         with contextlib.suppress(NotImplementedError):
@@ -158,6 +180,8 @@ class GatewayKernel:
     # ------------------------------------------------------------------------------------------- dispatching
     async def _dispatch(self, channel: str, msg: Message) -> None:
         t = msg.msg_type
+        if t not in LOCAL_WHEN_IDLE:
+            self._ensure_loaded()
         if t == "execute_request":
             await self._execute(channel, msg)
         elif t == "shutdown_request":
@@ -420,7 +444,17 @@ class GatewayKernel:
         self.status.busy = False
         self._busy_since = None
         self.status.last_activity = time.time()
-        self._publish_status()
+        self._publish_status_soon()
+
+    def _publish_status_soon(self) -> None:
+        """Publish a little later, coalescing bursts: keeps file writes off the reply/idle hot path."""
+        if self._publish_handle is None:
+
+            def publish() -> None:
+                self._publish_handle = None
+                self._publish_status()
+
+            self._publish_handle = asyncio.get_running_loop().call_later(0.25, publish)
 
     async def _watch_exit(self, link: RemoteLink) -> None:
         info = await self.backend.wait_exit(link.remote)
@@ -543,6 +577,8 @@ class GatewayKernel:
         await self._teardown(restart=restart)
         self._send_reply(channel, msg, "shutdown_reply", {"status": "ok", "restart": restart})
         self._publish("status", {"execution_state": "dead"}, msg.header)
+        if not restart and self.requests.config.status_path:
+            Path(self.requests.config.status_path).unlink(missing_ok=True)  # no server clean-up may follow
         await asyncio.sleep(0.05)  # let the reply leave before the sockets close
         self._stopping.set()
 

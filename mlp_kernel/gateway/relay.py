@@ -48,12 +48,14 @@ class RemoteLink:
         for channel, kind in (("shell", zmq.DEALER), ("control", zmq.DEALER), ("stdin", zmq.DEALER)):
             s = ctx.socket(kind)
             s.linger = 0
+            s.reconnect_ivl = 10  # ms: the remote kernel binds a moment after we connect; retry quickly
             if channel != "control":
                 s.routing_id = ident
             s.connect(remote.url(channel))
             self.sockets[channel] = s
         sub = ctx.socket(zmq.SUB)
         sub.linger = 0
+        sub.reconnect_ivl = 10
         sub.subscribe(b"")
         sub.connect(remote.url("iopub"))
         self.sockets["iopub"] = sub

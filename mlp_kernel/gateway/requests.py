@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import RemoteKernel
-from ..placement import ClusterState, Policy, PolicyError, decide, load_policy
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import parse_duration
-from .carryover import CarryOver
 from .config import GatewayConfig
 from .launch import LaunchFailed
 from .magic import MagicError, parse_magics
 
 if TYPE_CHECKING:
+    from ..placement import Policy
+    from .carryover import CarryOver
     from .kernel import GatewayKernel
     from .relay import RemoteLink
 
@@ -33,35 +33,83 @@ log = logging.getLogger(__name__)
 
 
 class RequestState:
+    """Loaded lazily: the policy, YAML and snapshot code are read on first use, not at gateway start-up."""
+
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
-        self.policy: Policy | None = None
-        self.policy_error = ""
+        self._loaded = False
+        self._policy: Policy | None = None
+        self._policy_error = ""
+        self.defaults: dict[str, Any] = {}
+        self.overrides: dict[str, Any] = {}
+        self.deferred_silent: list[str] = []
+        self._idle_timeout_s: float | None = None
+        self._launch_timeout_s = 1800.0
+        self._carry: CarryOver | None = None
+
+    def load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        from ..placement import PolicyError, load_policy
+
+        config = self.config
         try:
-            self.policy = load_policy(config.policy_path())
+            self._policy = load_policy(config.policy_path())
         except (PolicyError, OSError) as exc:
-            self.policy_error = (
+            self._policy_error = (
                 f"The GPU policy {config.policy_path()} cannot be used:\n{exc}\n"
                 "Ask an admin to fix it (mlp-kernel place --policy FILE shows the problems). "
                 "Nothing was started; this kernel stays usable."
             )
-            log.error("%s", self.policy_error)
-        self.defaults: dict[str, Any] = {}
-        self.overrides: dict[str, Any] = {}
-        self.idle_timeout_s = self.policy.idle_timeout_s if self.policy else 900.0
-        self.launch_timeout_s = self.policy.launch_timeout_s if self.policy else 1800.0
-        if config.idle_timeout not in (None, ""):
-            self.idle_timeout_s = parse_duration(str(config.idle_timeout))
+            log.error("%s", self._policy_error)
+        policy = self._policy
+        if self._idle_timeout_s is None:
+            self._idle_timeout_s = policy.idle_timeout_s if policy else 900.0
+            if config.idle_timeout not in (None, ""):
+                self._idle_timeout_s = parse_duration(str(config.idle_timeout))
+        self._launch_timeout_s = policy.launch_timeout_s if policy else 1800.0
         if config.launch_timeout not in (None, ""):
-            self.launch_timeout_s = parse_duration(str(config.launch_timeout))
-        self.carry = CarryOver(self.policy, config.kernel_id, config.user)
-        self.deferred_silent: list[str] = []
-        if self.policy and config.defaults:
+            self._launch_timeout_s = parse_duration(str(config.launch_timeout))
+        if policy and config.defaults:
             tokens = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in config.defaults.items())
             try:
-                self.defaults = parse_magics([f"%gpu {tokens}"], self.policy).request
+                self.defaults = parse_magics([f"%gpu {tokens}"], policy).request
             except MagicError as exc:
-                self.policy_error = f"The kernelspec's default GPU options are invalid: {exc}"
+                self._policy_error = f"The kernelspec's default GPU options are invalid: {exc}"
+
+    @property
+    def policy(self) -> Policy | None:
+        self.load()
+        return self._policy
+
+    @property
+    def policy_error(self) -> str:
+        self.load()
+        return self._policy_error
+
+    @property
+    def idle_timeout_s(self) -> float:
+        self.load()
+        return float(self._idle_timeout_s or 0.0)
+
+    @idle_timeout_s.setter
+    def idle_timeout_s(self, value: float) -> None:
+        self.load()
+        self._idle_timeout_s = value
+
+    @property
+    def launch_timeout_s(self) -> float:
+        self.load()
+        return self._launch_timeout_s
+
+    @property
+    def carry(self) -> CarryOver:
+        if self._carry is None:
+            from .carryover import CarryOver
+
+            self._carry = CarryOver(self.policy, self.config.kernel_id, self.config.user)
+        return self._carry
 
     # ------------------------------------------------------------------------------------------- request
     def policy_view(self) -> Policy:
@@ -123,6 +171,8 @@ class RequestState:
     # ----------------------------------------------------------------------------------------- placement
     async def decide(self, waited_s: float, backend: Any) -> Decision:
         """Ask placement, with live state when the backend can read it (the policy's capacity otherwise)."""
+        from ..placement import ClusterState, decide
+
         policy = self.policy_view()
         reader = getattr(backend, "cluster_state", None)
         try:
@@ -169,4 +219,5 @@ class RequestState:
         return await self.carry.forget(link)
 
     async def on_shutdown(self) -> None:
-        self.carry.on_shutdown()
+        if self._carry is not None:
+            self._carry.on_shutdown()

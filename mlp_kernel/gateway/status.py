@@ -28,6 +28,7 @@ def _iso(ts: float | None) -> str | None:
 @dataclass
 class GatewayStatus:
     kernel_id: str
+    user: str = ""
     state: str = "cpu_only"  # cpu_only|placing|queued|starting|running|releasing|released|error
     phase: str | None = None
     message: str = "CPU only: no GPU kernel yet; the next cell that runs code starts one"
@@ -65,6 +66,7 @@ class GatewayStatus:
             "type": "status",
             "version": 1,
             "kernel_id": self.kernel_id,
+            "user": self.user,
             "state": self.state,
             "phase": self.phase,
             "message": self.message,

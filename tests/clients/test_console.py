@@ -80,11 +80,6 @@ def test_console_session_runs_cells_and_exit_releases_the_remote_kernel(
     assert not list((gpu_kernelspec / "runtime").glob("mlp-kernel-remote-*"))  # no record left to clean
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="console exit sends only a shutdown_request, so the provisioner's cleanup (which deletes the "
-    "status file) never runs; the gateway could delete its own status file on a non-restart shutdown",
-)
 def test_console_exit_leaves_no_status_file(console: pexpect.spawn, gpu_kernelspec: Path) -> None:
     console.expect(_prompt(1))
     _exit(console)

@@ -35,6 +35,8 @@ async def test_kernel_is_ready_without_starting_a_remote_kernel(start_kernel):
     assert k.record() is None
     children = psutil.Process(k.gateway_pid).children(recursive=True)
     assert children == [], f"nothing may run besides the gateway before a cell: {children}"
+    status = k.runtime / f"mlp-kernel-status-{k.kernel_id}.json"
+    assert await wait_until(status.exists, 10), "the gateway writes its status file soon after start"
     assert k.status_file()["state"] == "cpu_only"
 
 
