@@ -168,7 +168,13 @@ class KubernetesBackend:
                     "wait for `mlp-kernel gc` to remove them or ask your admin."
                 )
             await self._create_owned(
-                core.create_namespaced_secret, ns, secret, created, "create the Secret", where
+                core.create_namespaced_secret,
+                ns,
+                secret,
+                created,
+                "create the Secret",
+                where,
+                echo_body=False,
             )
             await self._create_owned(
                 client.CoordinationV1Api(api).create_namespaced_lease,
@@ -263,6 +269,7 @@ class KubernetesBackend:
         owner: dict[str, Any] | None,
         action: str,
         where: str,
+        echo_body: bool = True,
     ) -> None:
         if owner is not None:
             meta = owner["metadata"]
@@ -279,7 +286,7 @@ class KubernetesBackend:
             await call_json(create, ns, body)
         except ApiException as exc:
             if exc.status != 409:
-                raise LaunchError(describe(exc, action, where)) from None
+                raise LaunchError(describe(exc, action, where, echo_body=echo_body)) from None
 
     async def _follow(
         self,

@@ -68,8 +68,11 @@ async def call_json(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await call(_json, fn, *args, **kwargs)
 
 
-def describe(exc: BaseException, action: str, where: str) -> str:
-    """A message users can act on for a failed call: what failed, why, what to do."""
+def describe(exc: BaseException, action: str, where: str, echo_body: bool = True) -> str:
+    """A message users can act on for a failed call: what failed, why, what to do.
+
+    ``echo_body=False`` for calls that carried secret data: the API server's rejection may quote it.
+    """
     status = status_of(exc)
     if status == 403:
         return (
@@ -86,7 +89,7 @@ def describe(exc: BaseException, action: str, where: str) -> str:
             f"Cannot {action} on {where}: not found (404). Check the namespace and that the API is installed."
         )
     if status == 422 or status == 400:
-        reason = getattr(exc, "body", "") or str(exc)
+        reason = (getattr(exc, "body", "") or str(exc)) if echo_body else "details withheld (secret data)"
         return (
             f"Cannot {action} on {where}: the API server rejected the object ({status}): {reason}. "
             "Run `mlp-kernel render` to see the object and fix the pod template."
