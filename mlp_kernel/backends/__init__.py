@@ -9,10 +9,12 @@ Backends are created lazily, so a notebook that only uses the local backend neve
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..placement import ClusterState, Policy
 from .base import Backend, ExitInfo, LaunchEvent, LaunchSpec, RemoteKernel
+
+if TYPE_CHECKING:
+    from ..placement import ClusterState, Policy
 
 
 class BackendRouter:
@@ -66,13 +68,24 @@ class BackendRouter:
         return {"backend": backend.name, **backend.handle_record(remote)}
 
     async def cluster_state(self, policy: Policy) -> ClusterState:
-        """Live placement state when a member runs on a backend that can read it, else declared capacity."""
-        names = {self.force or m.backend for m in policy.members.values()}
-        for name in sorted(names):
-            reader = getattr(self.get(name), "cluster_state", None)
-            if reader is not None:
-                return await reader()  # type: ignore[no-any-return]
-        return ClusterState.from_policy(policy)
+        """Live Kueue state for Kubernetes members (read through the backend's own clients); members on the
+        local backend count with their declared capacity."""
+        from ..placement import ClusterState
+
+        kube = [m for m in policy.members.values() if (self.force or m.backend) == "kubernetes"]
+        if not kube:
+            return ClusterState.from_policy(policy)
+        from ..placement.adapters.live import astate_from_cluster
+
+        backend: Any = self.get("kubernetes")
+        clients = {m.name: backend.clients.get(m) for m in kube}
+        return await astate_from_cluster(policy, clients)
+
+    async def renew(self, remote: RemoteKernel) -> None:
+        """Keep the remote kernel's lease alive where the backend has one (Kubernetes: a Lease object)."""
+        renew = getattr(self._owner_of(remote), "renew", None)
+        if renew is not None:
+            await renew(remote)
 
     async def release_record(self, record: dict[str, Any]) -> bool:
         return await self.get(str(record.get("backend") or "local")).release_record(record)

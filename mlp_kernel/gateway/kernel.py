@@ -49,6 +49,7 @@ LOCAL_WHEN_IDLE = {
     "is_complete_request",
 }
 STATUS_REFRESH_S = 30.0
+LEASE_RENEW_S = 60.0  # a third of the backends' default 5 min lease
 
 
 class GatewayKernel:
@@ -406,6 +407,8 @@ class GatewayKernel:
             return
         self.link = link
         self._exit_watch = asyncio.ensure_future(self._watch_exit(link))
+        if getattr(self.backend, "renew", None) is not None:
+            asyncio.ensure_future(self._renew_lease(link))
         self.status.last_activity = time.time()
         for channel, msg in pending:
             self._forward(channel, msg)
@@ -455,6 +458,20 @@ class GatewayKernel:
                 self._publish_status()
 
             self._publish_handle = asyncio.get_running_loop().call_later(0.25, publish)
+
+    async def _renew_lease(self, link: RemoteLink) -> None:
+        """Renew the remote kernel's lease while it is ours, so `mlp-kernel gc` leaves it alone."""
+        interval = LEASE_RENEW_S
+        while self.link is link:
+            await asyncio.sleep(interval)
+            if self.link is not link:
+                return
+            try:
+                await self.backend.renew(link.remote)  # type: ignore[attr-defined]
+                interval = LEASE_RENEW_S
+            except Exception as exc:  # a flaky API server: retry sooner, never end the kernel for it
+                log.warning("could not renew the kernel lease: %s", exc)
+                interval = 10.0
 
     async def _watch_exit(self, link: RemoteLink) -> None:
         info = await self.backend.wait_exit(link.remote)
