@@ -16,9 +16,7 @@ period (capped by ``max_grace``). ``oom_kill`` fakes an OOM kill. Containers are
 from __future__ import annotations
 
 import atexit
-import base64
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -32,9 +30,9 @@ from typing import Any
 
 from ..conditions import set_condition
 from ..events import record_event
-from ..selectors import field_value
 from ..store import Event, Obj, now_iso
 from .base import Controller
+from .container_setup import ContainerConfigError, environment, expand, materialise_volumes, rewrite
 
 TERMINAL = ("Succeeded", "Failed")
 #: every live container process of every kubelet in this interpreter, killed at exit if a test crashed
@@ -45,18 +43,6 @@ _LIVE: dict[int, subprocess.Popen[bytes]] = {}
 def _kill_leftovers() -> None:
     for proc in list(_LIVE.values()):
         _kill_group(proc, signal.SIGKILL)
-
-
-_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
-
-
-class ContainerConfigError(Exception):
-    """A referenced Secret/ConfigMap (or key) is missing: the kubelet retries, the pod stays Pending."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 @dataclass
@@ -336,8 +322,20 @@ class Kubelet(Controller):
     ) -> tuple[list[str], dict[str, str], str]:
         fs = run.root / "fs"
         fs.mkdir(parents=True, exist_ok=True)
-        mounts = self._materialise_volumes(pod, container, fs)
-        env = self._environment(pod, container, run)
+        mounts = materialise_volumes(self.store, pod, container, fs)
+        home = run.root / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        base = (
+            dict(os.environ)
+            if self.inherit_env
+            else {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "LANG": os.environ.get("LANG", "C.UTF-8"),
+            }
+        )
+        base.update({"HOME": str(home), "HOSTNAME": pod["metadata"]["name"], "PYTHONUNBUFFERED": "1"})
+        base.update(self.extra_env)
+        env = environment(self.store, pod, container, base)
         command = list(container.get("command") or [])
         if not command:
             raise ContainerConfigError(
@@ -346,127 +344,18 @@ class Kubelet(Controller):
                 "test kubelet has no images, so it runs only containers with an explicit "
                 "command (add `command` to the pod template)",
             )
-        argv = [_expand(a, env) for a in command + list(container.get("args") or [])]
-        argv = [_rewrite(a, mounts) for a in argv]
+        argv = [expand(a, env) for a in command + list(container.get("args") or [])]
+        argv = [rewrite(a, mounts) for a in argv]
         argv[0] = self.command_aliases.get(argv[0], argv[0])
-        env = {k: _rewrite(v, mounts) for k, v in env.items()}
+        env = {k: rewrite(v, mounts) for k, v in env.items()}
         env["MLP_TEST_MOUNT_ROOT"] = str(fs)
         cwd = fs
         if container.get("workingDir"):
-            cwd = Path(_rewrite(container["workingDir"], mounts))
+            cwd = Path(rewrite(container["workingDir"], mounts))
             if not cwd.is_absolute() or not str(cwd).startswith(str(fs)):
                 cwd = fs / str(container["workingDir"]).lstrip("/")
             cwd.mkdir(parents=True, exist_ok=True)
         return argv, env, str(cwd)
-
-    def _materialise_volumes(self, pod: Obj, container: dict[str, Any], fs: Path) -> list[tuple[str, str]]:
-        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
-        mounts: list[tuple[str, str]] = []
-        for mount in container.get("volumeMounts") or []:
-            volume = volumes.get(mount["name"])
-            if volume is None:
-                continue
-            target = fs / mount["mountPath"].lstrip("/")
-            target.mkdir(parents=True, exist_ok=True)
-            for kind, plural, key in (
-                ("secret", "secrets", "secretName"),
-                ("configMap", "configmaps", "name"),
-            ):
-                if kind not in volume:
-                    continue
-                src = volume[kind]
-                obj = self.store.find(
-                    self.store.registry.get("", plural), pod["metadata"]["namespace"], src.get(key, "")
-                )
-                if obj is None:
-                    if src.get("optional"):
-                        continue
-                    raise ContainerConfigError(
-                        "FailedMount",
-                        f"MountVolume.SetUp failed for volume "
-                        f'"{volume["name"]}" : {plural[:-1]} "{src.get(key)}" not found',
-                    )
-                data = _decoded(obj, kind)
-                items = src.get("items") or [{"key": k, "path": k} for k in data]
-                mode = src.get("defaultMode", 0o644)
-                for item in items:
-                    if item["key"] not in data:
-                        raise ContainerConfigError(
-                            "FailedMount",
-                            f"MountVolume.SetUp failed for volume "
-                            f'"{volume["name"]}" : key "{item["key"]}" not found',
-                        )
-                    path = target / item["path"]
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(data[item["key"]])
-                    os.chmod(path, item.get("mode", mode) | 0o600)
-            mounts.append((mount["mountPath"].rstrip("/") or "/", str(target)))
-        return sorted(mounts, key=lambda m: -len(m[0]))
-
-    def _environment(self, pod: Obj, container: dict[str, Any], run: PodRun) -> dict[str, str]:
-        env: dict[str, str] = (
-            dict(os.environ)
-            if self.inherit_env
-            else {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "LANG": os.environ.get("LANG", "C.UTF-8"),
-            }
-        )
-        home = run.root / "home"
-        home.mkdir(parents=True, exist_ok=True)
-        env.update({"HOME": str(home), "HOSTNAME": pod["metadata"]["name"], "PYTHONUNBUFFERED": "1"})
-        env.update(self.extra_env)
-        ns = pod["metadata"]["namespace"]
-        for source in container.get("envFrom") or []:
-            for kind, plural in (("secretRef", "secrets"), ("configMapRef", "configmaps")):
-                if kind in source:
-                    obj = self.store.find(self.store.registry.get("", plural), ns, source[kind]["name"])
-                    if obj is None:
-                        if source[kind].get("optional"):
-                            continue
-                        raise ContainerConfigError(
-                            "Failed", f'Error: {plural[:-1]} "{source[kind]["name"]}" not found'
-                        )
-                    for key, raw in _decoded(obj, "secret" if kind == "secretRef" else "configMap").items():
-                        env[source.get("prefix", "") + key] = raw.decode(errors="replace")
-        for var in container.get("env") or []:
-            if "value" in var or "valueFrom" not in var:
-                env[var["name"]] = _expand(str(var.get("value", "")), env)
-                continue
-            value = self._value_from(pod, var["name"], var["valueFrom"])
-            if value is not None:
-                env[var["name"]] = value
-        return env
-
-    def _value_from(self, pod: Obj, name: str, source: dict[str, Any]) -> str | None:
-        ns = pod["metadata"]["namespace"]
-        for kind, plural in (("secretKeyRef", "secrets"), ("configMapKeyRef", "configmaps")):
-            if kind in source:
-                ref = source[kind]
-                obj = self.store.find(self.store.registry.get("", plural), ns, ref.get("name", ""))
-                data = _decoded(obj, "secret" if kind == "secretKeyRef" else "configMap") if obj else None
-                if data is None or ref["key"] not in data:
-                    if ref.get("optional"):
-                        return None
-                    what = (
-                        f'{plural[:-1]} "{ref.get("name")}" not found'
-                        if data is None
-                        else f"couldn't find key {ref['key']} in {plural[:-1].capitalize()} "
-                        f"{ns}/{ref.get('name')}"
-                    )
-                    raise ContainerConfigError("Failed", f"Error: {what}")
-                return data[ref["key"]].decode(errors="replace")
-        if "fieldRef" in source:
-            path = source["fieldRef"]["fieldPath"]
-            match = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
-            if match:
-                return (pod["metadata"].get(match.group(1)) or {}).get(match.group(2), "")
-            if path in ("status.podIP", "status.hostIP"):
-                return "127.0.0.1"
-            return field_value(pod, path)
-        return None
-
-    # -- status --------------------------------------------------------------------------------------
 
     def _update(self, namespace: str, name: str, uid: str, fn: Any) -> Obj | None:
         def guarded(pod: Obj) -> bool:
@@ -594,36 +483,6 @@ class Kubelet(Controller):
                     yield b""
 
         return StreamResponse(follow(), content_type="text/plain")
-
-
-def _decoded(obj: Obj, kind: str) -> dict[str, bytes]:
-    if kind == "secret":
-        return {k: base64.b64decode(v or "") for k, v in (obj.get("data") or {}).items()}
-    data = {k: str(v).encode() for k, v in (obj.get("data") or {}).items()}
-    data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
-    return data
-
-
-def _expand(text: str, env: dict[str, str]) -> str:
-    def sub(m: re.Match[str]) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        return env.get(m.group(1), m.group(0))
-
-    return _VAR_REF.sub(sub, text)
-
-
-def _rewrite(text: str, mounts: list[tuple[str, str]]) -> str:
-    """Replace mountPath prefixes (longest first, one pass, only at path boundaries) with host paths."""
-    table = {mount: host for mount, host in mounts if mount != "/"}
-    if not table:
-        return text
-    pattern = (
-        r"(?<![A-Za-z0-9_.\-/])("
-        + "|".join(re.escape(m) for m in sorted(table, key=len, reverse=True))
-        + r")(?=/|$|[^A-Za-z0-9_.\-])"
-    )
-    return re.sub(pattern, lambda m: table[m.group(1)], text)
 
 
 def _kill_group(proc: subprocess.Popen[bytes] | None, sig: int) -> None:
