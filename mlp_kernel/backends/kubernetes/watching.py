@@ -8,11 +8,18 @@ on errors, and relists when the server says the version is too old (HTTP 410). A
 a ``SYNCED`` event naming the objects that exist, so a consumer notices an object deleted during a gap.
 Daemon threads (not the default executor) so a watch blocked in a read never delays interpreter or loop
 shutdown; a stopped watch's thread ends at the latest when its server-side timeout expires.
+
+The requests are the client's own watch calls (``list_*(watch=True)``, read with the client's
+``iter_resp_lines``) rather than ``kubernetes.watch.Watch.stream``: that helper either deserialises every
+object into models (slow, and strict about shapes) or, with ``deserialize=False``, fails with a KeyError on
+the server's ERROR events (it reads ``raw_object``, which only the deserialising path sets), which is exactly
+the 410 Gone that resuming must handle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import threading
@@ -21,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
 from .calls import is_transient
 
@@ -64,7 +71,7 @@ class ResumableWatch:
         self._kwargs = kwargs
         self._timeout_s = timeout_s
         self._stopped = threading.Event()
-        self._watch: watch.Watch | None = None
+        self._resp: Any = None
         self._thread = threading.Thread(target=self._run, name=f"mlp-watch-{source}", daemon=True)
 
     def start(self) -> ResumableWatch:
@@ -73,9 +80,10 @@ class ResumableWatch:
 
     def stop(self) -> None:
         self._stopped.set()
-        w = self._watch
-        if w is not None:
-            w.stop()
+        resp = self._resp
+        if resp is not None:  # unblock a read in progress; the thread notices it was stopped
+            with contextlib.suppress(Exception):
+                resp.close()
 
     def _post(self, event: WatchEvent) -> None:
         if self._stopped.is_set():
@@ -104,43 +112,57 @@ class ResumableWatch:
             try:
                 if version is None:
                     version = self._list()
-                self._watch = watch.Watch()
-                for raw in self._watch.stream(
-                    self._list_fn,
-                    *self._args,
-                    resource_version=version,
-                    timeout_seconds=self._timeout_s,
-                    allow_watch_bookmarks=True,
-                    _request_timeout=self._timeout_s + 10,
-                    deserialize=False,
-                    **self._kwargs,
-                ):
-                    if self._stopped.is_set():
-                        return
-                    obj = raw.get("object") or {}
-                    version = str(obj.get("metadata", {}).get("resourceVersion") or version)
-                    if raw.get("type") == "BOOKMARK":
-                        continue
-                    if raw.get("type") == "ERROR":
-                        if obj.get("code") == 410:
-                            version = None
-                            break
-                        raise ApiException(status=obj.get("code") or 500, reason=obj.get("message", ""))
-                    self._post(WatchEvent(self.source, str(raw.get("type")), obj))
+                version = self._stream(version)
                 failures = 0
             except ApiException as exc:
-                if exc.status == 410:
+                if exc.status == 410:  # too old: relist (the SYNCED event reveals deletions in the gap)
                     version = None
                     continue
                 failures += 1
-                if not is_transient(exc):
+                if not is_transient(exc):  # 401/403/404: tell the consumer, keep trying slowly
                     self._post(WatchEvent(self.source, "ERROR", error=exc))
                 self._pause(failures)
-            except Exception as exc:  # dropped connection, timeouts, bad chunk: resume from `version`
+            except Exception:  # dropped connection, read timeout, torn chunk: resume from `version`
                 failures += 1
-                if not is_transient(exc):
-                    self._post(WatchEvent(self.source, "ERROR", error=exc))
                 self._pause(failures)
+
+    def _stream(self, version: str) -> str | None:
+        """One watch request from ``version``; returns the version to resume from (None: relist)."""
+        resp = self._list_fn(
+            *self._args,
+            watch=True,
+            resource_version=version,
+            timeout_seconds=self._timeout_s,
+            allow_watch_bookmarks=True,
+            _preload_content=False,
+            _request_timeout=self._timeout_s + 10,
+            **self._kwargs,
+        )
+        self._resp = resp
+        try:
+            status = getattr(resp, "status", 200)
+            if not 200 <= status <= 299:
+                raise ApiException(status=status, reason=getattr(resp, "reason", "") or "watch failed")
+            for line in iter_resp_lines(resp):
+                if self._stopped.is_set():
+                    return version
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                obj = event.get("object") or {}
+                kind = str(event.get("type"))
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        return None
+                    raise ApiException(status=obj.get("code") or 500, reason=obj.get("message", ""))
+                version = str(obj.get("metadata", {}).get("resourceVersion") or version)
+                if kind != "BOOKMARK":
+                    self._post(WatchEvent(self.source, kind, obj))
+            return version
+        finally:
+            self._resp = None
+            with contextlib.suppress(Exception):
+                resp.release_conn()
 
     def _pause(self, failures: int) -> None:
         delay = min(10.0, 0.2 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
