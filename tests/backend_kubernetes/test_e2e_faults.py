@@ -120,3 +120,24 @@ async def test_forbidden_watch_fails_fast_with_rbac_advice(backend, kube_members
         await asyncio.wait_for(launch_all(backend, launch), 60)
     private.faults.clear()
     private.wait_for(lambda: not kernel_pods(private, launch.kernel_id) or None, 30, what="pod cleaned up")
+
+
+async def test_pod_deleted_while_the_watch_was_down_and_history_expired_is_noticed(
+    backend, kube_members
+) -> None:
+    private = kube_members.private
+    remote = (await launch_all(backend, spec()))[-1].remote
+    waiter = asyncio.create_task(backend.wait_exit(remote))
+    await asyncio.sleep(1)
+    private.faults.fail_next(
+        3, path=r"/namespaces/jupyter/pods$", method="GET"
+    )  # reconnects fail for a while
+    private.faults.drop_watches()
+    private.delete("v1", "Pod", remote.handle["pod"], "jupyter")
+    private.wait_for(lambda: private.find("v1", "Pod", remote.handle["pod"], "jupyter") is None or None, 30)
+    private.store.compact()  # the resumed watch gets 410 Gone and must relist
+    info = await asyncio.wait_for(waiter, 60)
+    assert info.reason == "deleted"
+    pod_requests = [p for _m, p in private.requests if "/pods?" in p and remote.handle["pod"] in p]
+    first_watch = next(i for i, p in enumerate(pod_requests) if "watch=true" in p)
+    assert any("watch=true" not in p for p in pod_requests[first_watch:])  # 410 Gone -> relisted
