@@ -94,3 +94,13 @@ def test_gc_with_a_bad_duration_is_a_usage_error(tmp_path) -> None:
     policy_file.write_text(TEST_MEMBERS_POLICY)
     result = gc(policy_file, str(tmp_path / "none"), "--expire-after", "soon")
     assert result.returncode == 2 and "--expire-after" in result.stderr
+
+
+def test_gc_with_an_unknown_context_fails_naming_the_member(kube_members, tmp_path) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(
+        TEST_MEMBERS_POLICY.replace("kubeconfig_context: public}", "kubeconfig_context: nope}")
+    )
+    result = gc(policy_file, kube_members.kubeconfig_path)
+    assert result.returncode == 1
+    assert "member 'public'" in result.stderr and "nope" in result.stderr
