@@ -171,3 +171,47 @@ def test_unknown_pod_field_is_a_schema_issue() -> None:
 def test_invalid_yaml_reports_output_line() -> None:
     issues = validate_template("apiVersion: v1\nkind: Pod\nmetadata: {name: [\n")
     assert issues and "YAML" in issues[0].message and issues[0].line
+
+
+EG_STYLE = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: "{{ kernel_pod_name }}"
+  namespace: "{{ kernel_namespace }}"
+  labels:
+    kernel_id: "{{ kernel_id }}"
+    app: enterprise-gateway
+    component: kernel
+spec:
+  restartPolicy: Never
+  serviceAccountName: "{{ kernel_service_account_name }}"
+  containers:
+  - image: "{{ kernel_image }}"
+    name: "{{ kernel_pod_name }}"
+    {% if kernel_cpus is defined or kernel_memory is defined or kernel_gpus is defined %}
+    resources:
+      requests:
+        {% if kernel_cpus is defined %}
+        cpu: "{{ kernel_cpus }}"
+        {% endif %}
+        {% if kernel_memory is defined %}
+        memory: "{{ kernel_memory }}"
+        {% endif %}
+    {% endif %}
+"""
+
+
+def test_an_enterprise_gateway_style_template_works_unchanged() -> None:
+    assert validate_template(EG_STYLE) == []
+    pod = render_pod_template(EG_STYLE, SAMPLE_VALUES)
+    assert pod["metadata"]["labels"]["kernel_id"] == SAMPLE_VALUES["kernel_id"]
+    assert pod["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "4", "memory": "16Gi"}
+
+
+def test_eg_variables_we_do_not_provide_are_named() -> None:
+    template = EG_STYLE.replace(
+        "restartPolicy: Never", "restartPolicy: Never\n  {% if kernel_uid is defined %}{% endif %}"
+    )
+    [issue] = validate_template(template)
+    assert "kernel_uid" in issue.message and issue.line == 12
