@@ -118,3 +118,21 @@ async def test_queued_kernel_starts_when_quota_frees(backend, kube_members) -> N
     assert phases[0] == Phase.QUEUED and phases[-1] == Phase.CONNECTED
     assert Phase.ADMITTED in phases or Phase.SCHEDULED in phases
     await backend.release(seen[-1].remote)
+
+
+async def test_cancelling_the_pending_next_event_withdraws_the_queued_pod(backend, kube_members) -> None:
+    """What the gateway does to move a queued kernel to another member: cancel the awaited __anext__."""
+    private = kube_members.private
+    fill_silver(private)
+    launch = spec()
+    events = backend.launch(launch)
+    it = events.__aiter__()
+    while (await it.__anext__()).phase != Phase.QUEUED:
+        pass
+    pending = asyncio.ensure_future(it.__anext__())
+    await asyncio.sleep(0.5)
+    pending.cancel()
+    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+        await pending
+    await events.aclose()
+    assert kernel_pods(private, launch.kernel_id) == []
