@@ -138,3 +138,20 @@ def test_distinct_users_never_share_a_sanitised_label() -> None:
 def test_deterministic_names_per_generation() -> None:
     assert names.pod_name("K-1", 2) == "mlpk-k-1-2"
     assert names.is_dns_label(names.pod_name("x" * 80, 1))
+
+
+def test_backend_options_from_kernel_json_are_plain_json() -> None:
+    from mlp_kernel.backends.kubernetes.backend import KubernetesBackend
+
+    options = {
+        "image": "python:3.12",
+        "ports": {"shell": 1, "iopub": 2, "stdin": 3, "control": 4, "hb": 5},
+        "timeouts": {"pulling_s": 1800},
+        "lease_duration_s": 120,
+        "curve": True,
+    }
+    backend = KubernetesBackend(members_policy(), KERNELSPEC, **options)
+    assert (
+        backend.timeouts.pulling_s == 1800 and backend.timeouts.queued_s == members_policy().launch_timeout_s
+    )
+    assert backend.ports["hb"] == 5 and backend.curve

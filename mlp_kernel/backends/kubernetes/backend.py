@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ class KubernetesBackend:
         kubeconfig: str | None = None,
         karmada_context: str | None = None,
         api_clients: dict[str, client.ApiClient] | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | Mapping[str, float] | None = None,
         ports: dict[str, int] | None = None,
         image: str | None = None,
         service_account: str | None = None,
@@ -73,6 +73,8 @@ class KubernetesBackend:
         self.policy = policy
         self.kernelspec_dir = Path(kernelspec_dir)
         self.clients = MemberClients(Connection(kubeconfig, karmada_context), api_clients)
+        if isinstance(timeouts, Mapping):  # from kernel.json: {"pulling_s": 1800, ...}
+            timeouts = Timeouts(**{"queued_s": policy.launch_timeout_s, **timeouts})
         self.timeouts = timeouts or Timeouts(queued_s=policy.launch_timeout_s)
         self.ports = dict(ports or DEFAULT_PORTS)
         self.image = image
