@@ -22,9 +22,19 @@ def test_simulator_decides_with_the_placement_function_itself():
     assert placer.DECIDE is mlp_kernel.placement.decide
 
 
-def test_gateway_and_place_cli_call_that_same_function():
-    assert gateway_requests.decide is placer.DECIDE
+async def test_gateway_and_place_cli_call_that_same_function(monkeypatch):
+    """The gateway imports ``decide`` when it first decides (start-up stays light): spy on the module."""
     assert place_cli.decide is placer.DECIDE
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return placer.DECIDE(*args, **kwargs)
+
+    monkeypatch.setattr(mlp_kernel.placement, "decide", spy)
+    config = GatewayConfig(kernel_id="same-function", policy=str(HERE / "tiny-policy.yaml"))
+    await gateway_requests.RequestState(config).decide(0.0, backend=None)
+    assert len(calls) == 1
 
 
 def test_engine_asks_only_through_the_placer():
