@@ -1,0 +1,124 @@
+"""Fixtures: a real GPU (auto) kernel (provisioner + gateway + Kubernetes backend) on the test members.
+
+The kernelspec is the shipped ``kernelspecs/gpu-auto`` with the test members' policy (short burst threshold)
+and ``kubernetes`` options pointing at ``kube_members``' kubeconfig; the gateway runs as a real process
+started by ``AsyncKernelManager``, the remote kernels as real pods the test kubelet runs on this host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpecManager
+
+from tests.backend_kubernetes.conftest import free_ports
+from tests.backend_kubernetes.policies import TEST_MEMBERS_POLICY
+from tests.gateway.conftest import Kernel, make_kernelspec, runtime_dir  # noqa: F401
+from tests.kubeapi.fixtures import *  # noqa: F401,F403
+from tests.kubeapi.members import KubeMembers
+
+BURST_THRESHOLD_S = 20
+
+#: The backend tests' members policy, plus a burst rule that is due after 20 s of queueing.
+E2E_POLICY = (
+    TEST_MEMBERS_POLICY
+    + f"""
+burst: {{enabled: true, threshold: {BURST_THRESHOLD_S}s, deadline_horizon: 2m}}
+idle_timeout: 15m
+launch_timeout: 3m
+"""
+)
+
+
+def kernel_pods(member: Any, kernel_id: str) -> list[dict[str, Any]]:
+    """Kernel pods of ``kernel_id`` on ``member`` that are not being deleted."""
+    return [
+        p
+        for p in member.list("v1", "Pod", "jupyter")
+        if (p["metadata"].get("labels") or {}).get("mlp.io/kernel-id") == kernel_id
+        and not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def all_kernel_pods(kube_members: KubeMembers) -> list[dict[str, Any]]:
+    """Every kernel pod (managed by mlp-kernel) on both members, deleting or not."""
+    return [
+        p
+        for m in (kube_members.private, kube_members.public)
+        for p in m.list("v1", "Pod", "jupyter")
+        if (p["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "mlp-kernel"
+    ]
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, step: float = 0.2) -> Any:
+    """Poll ``predicate`` until truthy (returned) or fail the test saying what was awaited."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(step)
+    value = predicate()
+    assert value, f"timed out after {timeout} s waiting for {getattr(predicate, '__name__', predicate)}"
+    return value
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture
+async def start_kube_kernel(
+    tmp_path: Path, runtime_dir: Path, kube_members: KubeMembers  # noqa: F811
+) -> AsyncIterator[Callable[..., Any]]:
+    """``await start(defaults={...}, kubernetes={...}, **config)`` -> a started GPU (auto) ``Kernel``.
+
+    Every kernel is shut down at the end, and the test fails if a kernel pod is left on either member.
+    """
+    started: list[Kernel] = []
+
+    async def start(
+        policy: str = E2E_POLICY, kubernetes: dict[str, Any] | None = None, **config: Any
+    ) -> Kernel:
+        name = f"gpu-auto-kube-{len(started)}"
+        options: dict[str, Any] = {
+            "kubeconfig": kube_members.kubeconfig_path,
+            "ports": free_ports(),
+            "tick_s": 0.2,
+            "queue_refresh_s": 0.5,
+            "timeouts": {"queued_s": 180, "scheduling_s": 60, "pulling_s": 60, "connecting_s": 60},
+        }
+        options.update(kubernetes or {})
+        make_kernelspec(tmp_path, name, policy, kubernetes=options, log_level="INFO", **config)
+        ksm = KernelSpecManager(kernel_dirs=[str(tmp_path / "kernels")])
+        km = AsyncKernelManager(kernel_name=name, kernel_spec_manager=ksm)
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=60)
+        k = Kernel(km, kc, runtime_dir)
+        started.append(k)
+        return k
+
+    yield start
+    for k in started:
+        k.kc.stop_channels()
+        if await k.km.is_alive():
+            await k.km.shutdown_kernel(now=False)
+        else:
+            await k.km.cleanup_resources()
+
+    def no_kernel_pod_left() -> bool:
+        return not all_kernel_pods(kube_members)
+
+    await wait_until(no_kernel_pod_left, 30)
