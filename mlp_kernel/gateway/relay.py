@@ -30,6 +30,13 @@ from .wire import DELIM, Message, Session
 log = logging.getLogger(__name__)
 
 
+def _secure(sock: zmq.Socket, server_key: str, client_keys: tuple[bytes, bytes] | None) -> None:
+    """CurveZMQ to a remote kernel that published a server key (the Kubernetes backend with ``curve``)."""
+    if server_key and client_keys:
+        sock.curve_serverkey = server_key.encode("ascii")
+        sock.curve_publickey, sock.curve_secretkey = client_keys
+
+
 class RemoteLink:
     def __init__(
         self,
@@ -45,9 +52,12 @@ class RemoteLink:
         self.on_reply = on_reply
         ident = f"mlp-gw-{uuid.uuid4().hex[:12]}".encode()
         self.sockets: dict[str, zmq.asyncio.Socket] = {}
+        server_key = str(remote.handle.get("curve_publickey") or "")
+        client_keys = zmq.curve_keypair() if server_key else None
         for channel, kind in (("shell", zmq.DEALER), ("control", zmq.DEALER), ("stdin", zmq.DEALER)):
             s = ctx.socket(kind)
             s.linger = 0
+            _secure(s, server_key, client_keys)
             s.reconnect_ivl = 10  # ms: the remote kernel binds a moment after we connect; retry quickly
             if channel != "control":
                 s.routing_id = ident
@@ -55,6 +65,7 @@ class RemoteLink:
             self.sockets[channel] = s
         sub = ctx.socket(zmq.SUB)
         sub.linger = 0
+        _secure(sub, server_key, client_keys)
         sub.reconnect_ivl = 10
         sub.subscribe(b"")
         sub.connect(remote.url("iopub"))

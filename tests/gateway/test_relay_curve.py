@@ -1,0 +1,64 @@
+"""The relay speaks CurveZMQ to a remote kernel that publishes a server key (Kubernetes, curve=true)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from mlp_kernel.backends.base import RemoteKernel
+from mlp_kernel.backends.local import _free_ports
+from mlp_kernel.gateway.relay import RemoteLink
+from mlp_kernel.gateway.wire import Session, Signer
+
+
+@pytest.fixture
+def curve_kernel(tmp_path):
+    public, secret = zmq.curve_keypair()
+    ports = dict(zip(("shell", "iopub", "stdin", "control", "hb"), _free_ports(5), strict=True))
+    info = {f"{c}_port": p for c, p in ports.items()}
+    info.update(ip="127.0.0.1", transport="tcp", key="k3y", signature_scheme="hmac-sha256",
+                curve_publickey=public.decode(), curve_secretkey=secret.decode())  # fmt: skip
+    path = tmp_path / "kernel.json"
+    path.write_text(json.dumps(info))
+    proc = subprocess.Popen([sys.executable, "-m", "ipykernel_launcher", "-f", str(path)])
+    remote = RemoteKernel(kernel_id="curve", ip="127.0.0.1", shell_port=ports["shell"],
+                          iopub_port=ports["iopub"], stdin_port=ports["stdin"], control_port=ports["control"],
+                          hb_port=ports["hb"], handle={"curve_publickey": public.decode()})  # fmt: skip
+    yield remote
+    proc.kill()
+    proc.wait()
+
+
+async def link_to(remote: RemoteKernel) -> tuple[RemoteLink, zmq.asyncio.Context]:
+    ctx = zmq.asyncio.Context()
+    client = {name: ctx.socket(zmq.ROUTER if name != "iopub" else zmq.PUB) for name in
+              ("shell", "control", "stdin", "iopub")}  # fmt: skip
+    return RemoteLink(ctx, remote, Session(Signer("k3y")), client, lambda frames: None), ctx
+
+
+async def test_relay_encrypts_to_a_curve_kernel(curve_kernel):
+    link, ctx = await link_to(curve_kernel)
+    try:
+        reply = await link.execute_silently("x = 6 * 7", timeout=60)
+        assert reply.content["status"] == "ok"
+    finally:
+        await link.close()
+        ctx.destroy(linger=0)
+
+
+async def test_without_the_server_key_the_kernel_does_not_answer(curve_kernel):
+    plain = RemoteKernel(**{**curve_kernel.__dict__, "handle": {}})
+    link, ctx = await link_to(plain)
+    try:
+        await asyncio.sleep(3)  # let the kernel start, so silence means refusal, not a slow start
+        with pytest.raises(asyncio.TimeoutError):
+            await link.execute_silently("x = 1", timeout=5)
+    finally:
+        await link.close()
+        ctx.destroy(linger=0)
