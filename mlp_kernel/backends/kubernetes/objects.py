@@ -169,6 +169,19 @@ def _enforce(
     ]
 
 
+def _snapshot_values(policy: Policy, member: Member) -> dict[str, Scalar]:
+    """The per-user snapshot volume (policy ``snapshot.storage: {kind: volume, claim, path}``), private only:
+    variables saved before a release are written there and read back by the next kernel pod."""
+    storage = policy.snapshot.storage
+    wanted = policy.snapshot.enabled and storage.get("kind") == "volume" and storage.get("claim")
+    if not wanted or member.public:
+        return {}
+    return {
+        "kernel_snapshot_claim": str(storage["claim"]),
+        "kernel_snapshot_dir": str(storage.get("path") or "/home/jovyan/.mlp-kernel/snapshots"),
+    }
+
+
 def render_kernel_objects(
     kernelspec_dir: str | Path,
     policy: Policy,
@@ -235,6 +248,7 @@ def render_kernel_objects(
         "kernel_connection_dir": CONNECTION_DIR,
         "kernel_connection_file": connection_file,
         "kernel_service_account_name": service_account or config.get("service_account"),
+        **_snapshot_values(policy, m),
         **{f"kernel_{ch}_port": int(port) for ch, port in ports.items()},
     }
     try:
