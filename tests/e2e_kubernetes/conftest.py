@@ -57,8 +57,10 @@ def all_kernel_pods(kube_members: KubeMembers) -> list[dict[str, Any]]:
     ]
 
 
-async def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, step: float = 0.2) -> Any:
-    """Poll ``predicate`` until truthy (returned) or fail the test saying what was awaited."""
+async def wait_until(
+    predicate: Callable[[], Any], timeout: float = 60.0, step: float = 0.2, seen: Callable[[], Any] = str
+) -> Any:
+    """Poll ``predicate`` until truthy (returned), or fail saying what was awaited and ``seen()``."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = predicate()
@@ -66,7 +68,8 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, step: 
             return value
         await asyncio.sleep(step)
     value = predicate()
-    assert value, f"timed out after {timeout} s waiting for {getattr(predicate, '__name__', predicate)}"
+    what = getattr(predicate, "__name__", predicate)
+    assert value, f"timed out after {timeout} s waiting for {what}; seen: {seen()}"
     return value
 
 
