@@ -87,5 +87,11 @@ class BackendRouter:
         if renew is not None:
             await renew(remote)
 
+    def renew_interval_s(self, remote: RemoteKernel, at_most: float) -> float:
+        """How often to renew ``remote``'s lease: a third of its backend's lease duration, at most
+        ``at_most`` (a lease shorter than the gateway's interval would otherwise expire while in use)."""
+        lease = getattr(self._owner_of(remote), "lease_duration_s", None)
+        return min(at_most, float(lease) / 3) if lease else at_most
+
     async def release_record(self, record: dict[str, Any]) -> bool:
         return await self.get(str(record.get("backend") or "local")).release_record(record)

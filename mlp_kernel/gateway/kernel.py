@@ -49,7 +49,7 @@ LOCAL_WHEN_IDLE = {
     "is_complete_request",
 }
 STATUS_REFRESH_S = 30.0
-LEASE_RENEW_S = 60.0  # a third of the backends' default 5 min lease
+LEASE_RENEW_S = 60.0  # at most; a third of the backends' default 5 min lease
 
 
 class GatewayKernel:
@@ -460,18 +460,22 @@ class GatewayKernel:
             self._publish_handle = asyncio.get_running_loop().call_later(0.25, publish)
 
     async def _renew_lease(self, link: RemoteLink) -> None:
-        """Renew the remote kernel's lease while it is ours, so `mlp-kernel gc` leaves it alone."""
-        interval = LEASE_RENEW_S
+        """Renew the remote kernel's lease while it is ours, so `mlp-kernel gc` leaves it alone: at once
+        (a long start may have used up the lease), then every third of the backend's lease duration."""
+        every = LEASE_RENEW_S
+        with contextlib.suppress(AttributeError):
+            every = self.backend.renew_interval_s(link.remote, LEASE_RENEW_S)  # type: ignore[attr-defined]
+        interval = 0.0
         while self.link is link:
             await asyncio.sleep(interval)
             if self.link is not link:
                 return
             try:
                 await self.backend.renew(link.remote)  # type: ignore[attr-defined]
-                interval = LEASE_RENEW_S
+                interval = every
             except Exception as exc:  # a flaky API server: retry sooner, never end the kernel for it
                 log.warning("could not renew the kernel lease: %s", exc)
-                interval = 10.0
+                interval = min(10.0, every)
 
     async def _watch_exit(self, link: RemoteLink) -> None:
         info = await self.backend.wait_exit(link.remote)
