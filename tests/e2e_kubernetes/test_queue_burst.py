@@ -104,3 +104,19 @@ async def test_budget_fixed_stays_queued_saying_why_and_interrupt_withdraws(
     ] == []
     with contextlib.suppress(Exception):
         cell.cancel()
+
+
+async def test_an_observed_long_private_wait_bursts_at_once(start_kube_kernel, kube_members) -> None:
+    """Jobs were just admitted (an observed rate): the expected wait beats the threshold; no private queue."""
+    private = kube_members.private
+    fill_private(private)
+    k = await start_kube_kernel(defaults={"burst": "on", "budget": "flex"})
+    reply, outputs = await k.run("print('ran on', 6 * 7)", timeout=150)
+    text = text_of(outputs)
+    assert reply["content"]["status"] == "ok" and "ran on 42" in text, text
+    assert "Burst to public/gold (A100 x1) now at $4.10/h: expected private wait" in text, text
+    assert "Queued on private" not in text and "will burst" not in text, text  # (gold may queue briefly)
+    assert kernel_pods(private, k.kernel_id) == []
+    assert len(kernel_pods(kube_members.public, k.kernel_id)) == 1
+    _, outputs = await k.run("%gpu explain")
+    assert "expected private wait" in text_of(outputs) and "burst" in text_of(outputs), text_of(outputs)
