@@ -98,12 +98,6 @@ async def test_killed_gateway_leaves_an_orphan_that_gc_deletes_after_the_lease_e
                      seen=lambda: kernel_objects(private, k.kernel_id))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: the Lease is renewed only once the kernel is connected (gateway _renew_lease); while "
-    "a launch is queued or starting nobody renews it, so gc deletes a queued kernel after one lease period "
-    "(5 min by default). Fix: renew in KubernetesBackend._follow while the launch is iterated.",
-)
 async def test_a_queued_kernel_is_not_an_orphan(start_kube_kernel, kube_members, tmp_path) -> None:
     """Queue waits are longer than a lease; a gateway waiting for quota still holds its pod."""
     private = kube_members.private

@@ -315,6 +315,8 @@ class KubernetesBackend:
         queue: asyncio.Queue[WatchEvent] = asyncio.Queue()
         watches = await self._watches(api, member, queue, pod, with_events=True)
         next_position = 0.0
+        renew_every = max(1.0, self.lease_duration_s / 3)
+        next_renew = time.monotonic() + renew_every
         try:
             while True:
                 try:
@@ -336,6 +338,11 @@ class KubernetesBackend:
                         tracker.on_position(
                             await queue_position(api, ns, str(member.local_queue), tracker.workload.name)
                         )
+                if now >= next_renew:
+                    # Queue waits outlast a lease: keep ours fresh so gc never takes a kernel still waiting.
+                    next_renew = now + renew_every
+                    with contextlib.suppress(Exception):
+                        await self._touch_lease(api, ns, names.lease_name(name))
                 step = tracker.step(now)
                 if step is not None:
                     yield step
@@ -525,6 +532,12 @@ class KubernetesBackend:
                 if fn == core.delete_namespaced_pod:
                     existed = False
         return existed
+
+    async def _touch_lease(self, api: client.ApiClient, ns: str, lease: str) -> None:
+        coordination = client.CoordinationV1Api(api)
+        patch = {"spec": {"renewTime": micro_time(_now()), "holderIdentity": self.gateway_id}}
+        merge = "application/merge-patch+json"
+        await call_json(coordination.patch_namespaced_lease, lease, ns, patch, _content_type=merge)
 
     async def renew(self, remote: RemoteKernel) -> None:
         """Refresh the kernel's Lease so `mlp-kernel gc` knows its gateway is alive (every ~1/3 of it)."""
