@@ -24,9 +24,9 @@ from tests.gateway.conftest import Kernel, make_kernelspec, runtime_dir  # noqa:
 from tests.kubeapi.fixtures import *  # noqa: F401,F403
 from tests.kubeapi.members import KubeMembers
 
-BURST_THRESHOLD_S = 20
+BURST_THRESHOLD_S = 12
 
-#: The backend tests' members policy, plus a burst rule that is due after 20 s of queueing.
+#: The backend tests' members policy, plus a burst rule that is due after 12 s of queueing.
 E2E_POLICY = (
     TEST_MEMBERS_POLICY
     + f"""

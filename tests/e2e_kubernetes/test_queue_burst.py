@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from jupyter_client.asynchronous.client import AsyncKernelClient
 
 from tests.backend_kubernetes.e2e import blocker
 from tests.gateway.conftest import text_of
@@ -41,8 +43,9 @@ def fill_private(private: Any, admitted_ago_s: float = 0) -> None:
 
 
 def queued_with_position(outputs: list[dict[str, Any]]) -> str:
+    """The cell's text once the backend reports the live Kueue position (not just placement's estimate)."""
     text = text_of(outputs)
-    return text if "Queued" in text and "position" in text else ""
+    return text if re.search(r"Queued for \w+ \(LocalQueue kernels\), position \d+", text) else ""
 
 
 async def test_full_private_queues_then_bursts_to_public_with_reason_and_price(
@@ -72,7 +75,8 @@ async def test_full_private_queues_then_bursts_to_public_with_reason_and_price(
     assert pod["spec"]["nodeName"] == "public-gold-1"
     assert k.record()["member"] == "public"
     _, outputs = await k.run("%gpu")
-    assert "public" in text_of(outputs) and "gold" in text_of(outputs), text_of(outputs)
+    status = text_of(outputs)
+    assert "where:  public / gold (public), GPU A100 x1" in status and "$4.10/h" in status, status
 
 
 async def test_budget_fixed_stays_queued_saying_why_and_interrupt_withdraws(
@@ -86,7 +90,17 @@ async def test_budget_fixed_stays_queued_saying_why_and_interrupt_withdraws(
         k.kc.execute_interactive("print('never')", output_hook=outputs.append, timeout=200)
     )
     await wait_until(lambda: queued_with_position(outputs), 60, seen=lambda: text_of(outputs))
-    await asyncio.sleep(BURST_THRESHOLD_S + 8)  # past the threshold: with budget=flex it would have moved
+    await asyncio.sleep(BURST_THRESHOLD_S + 8)  # past the threshold and a re-evaluation: flex would move
+    # A second frontend with its own session (a shared Session rejects the other's iopub copies as replays).
+    other = AsyncKernelClient()
+    other.load_connection_info(k.km.get_connection_info())
+    other.start_channels()
+    try:
+        status: list[dict[str, Any]] = []
+        await other.execute_interactive("%gpu", output_hook=status.append, timeout=30)  # while the cell waits
+    finally:
+        other.stop_channels()
+    assert "GPU (auto): queued" in text_of(status) and "position" in text_of(status), text_of(status)
     text = text_of(outputs)
     assert "burst not allowed: budget=fixed" in text and "%gpu budget=flex" in text, text
     assert "Burst to" not in text and not cell.done(), text

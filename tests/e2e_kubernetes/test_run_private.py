@@ -29,7 +29,8 @@ async def test_free_silver_quota_runs_the_cell_in_a_private_pod(start_kube_kerne
 
     reply, outputs = await k.run("%gpu")
     status = text_of(outputs)
-    assert "private" in status and "silver" in status, status
+    assert "GPU (auto): running" in status, status
+    assert "where:  private / silver (private), GPU V100 x1" in status, status
 
     reply, outputs = await k.run("x + 1")
     results = [m["content"]["data"]["text/plain"] for m in outputs if m["msg_type"] == "execute_result"]
