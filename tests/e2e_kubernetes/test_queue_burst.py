@@ -5,7 +5,6 @@ user interrupts, and the interrupt withdraws the queued pod."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -111,13 +110,9 @@ async def test_budget_fixed_stays_queued_saying_why_and_interrupt_withdraws(
     reply = await asyncio.wait_for(cell, 60)
     text = text_of(outputs)
     assert reply["content"]["status"] == "error" and "Interrupted" in text, text
-    assert "never" not in text.replace("print('never')", "")
+    assert "never" not in text, "the cell's code never ran"
     await wait_until(lambda: not kernel_pods(private, k.kernel_id), 30)
-    assert [
-        s for s in private.list("v1", "Secret", "jupyter") if k.kernel_id in str(s["metadata"].get("labels"))
-    ] == []
-    with contextlib.suppress(Exception):
-        cell.cancel()
+    assert [s for s in private.list("v1", "Secret", "jupyter") if k.kernel_id in str(s["metadata"])] == []
 
 
 async def test_an_observed_long_private_wait_bursts_at_once(start_kube_kernel, kube_members) -> None:
