@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,11 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
     backend = Unicode("", config=True, help="Force one backend ('local') for every member; '' = per member.")
     defaults = Dict(config=True, help="Default %gpu options of this kernelspec, e.g. {'burst': 'on'}.")
     log_level = Unicode("WARNING", config=True, help="Log level of the gateway process.")
-    kubernetes = Dict(config=True, help="KubernetesBackend options: kubeconfig, karmada_context, image, "
-                      "service_account, curve, lease_duration_s.")
+    kubernetes = Dict(
+        config=True,
+        help="KubernetesBackend options: kubeconfig, karmada_context, image, "
+        "service_account, curve, lease_duration_s.",
+    )
     local_python = Unicode("", config=True, help="Python with ipykernel for local-backend kernels.")
 
     def _runtime(self) -> Path:
@@ -88,10 +92,53 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
         kwargs = await super().pre_launch(**kwargs)
         env = dict(kwargs.get("env") or os.environ)
         env[ENV] = self.gateway_config(env).to_env()
+        fds = self._listen_early()
+        if fds:
+            env["MLP_KERNEL_FDS"] = json.dumps(fds)
+            kwargs["pass_fds"] = tuple(fds.values())
         kwargs["env"] = env
         return kwargs
 
+    def _listen_early(self) -> dict[str, int]:
+        """Listen on the kernel's TCP ports now and hand the sockets to the gateway (see gateway/sockets.py).
+
+        Clients connect the moment the kernel is started; with the ports already listening their first
+        attempt succeeds instead of waiting out ZeroMQ's reconnect interval. Best effort: any problem and the
+        gateway simply binds the ports itself.
+        """
+        km = self.parent
+        if getattr(km, "transport", "tcp") != "tcp":
+            return {}
+        self._early_sockets: list[socket.socket] = []
+        fds: dict[str, int] = {}
+        try:
+            for channel in ("shell", "control", "stdin", "iopub", "hb"):
+                port = int(getattr(km, f"{channel}_port"))
+                family = socket.AF_INET6 if ":" in km.ip else socket.AF_INET
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(("" if km.ip in ("*", "0.0.0.0") else km.ip, port))
+                sock.listen(128)
+                sock.set_inheritable(True)
+                self._early_sockets.append(sock)
+                fds[channel] = sock.fileno()
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            self.log.debug("mlp-kernel: not pre-binding kernel ports: %s", exc)
+            self._close_early()
+            return {}
+        return fds
+
+    def _close_early(self) -> None:
+        for sock in getattr(self, "_early_sockets", []):
+            sock.close()
+        self._early_sockets = []
+
+    async def post_launch(self, **kwargs: Any) -> None:
+        self._close_early()  # the gateway holds its own copies now
+        await super().post_launch(**kwargs)
+
     async def cleanup(self, restart: bool = False) -> None:
+        self._close_early()
         await super().cleanup(restart=restart)
         await self.release_remote()
         if not restart:

@@ -1,30 +1,32 @@
 """``python -m mlp_kernel.gateway -f CONNECTION_FILE``: the kernel command of the GPU (auto) kernelspec.
 
-Imports are kept to what the gateway needs (zmq, asyncio, yaml, the placement core), so the process starts
-in a fraction of ipykernel's time and stays small: there is one per open notebook.
+Start-up order matters (one gateway per open notebook, and "kernel ready" is measured): read the connection
+file and bind the sockets with nothing but ``zmq`` imported, then import asyncio and the gateway, and only on
+first need the policy, YAML and the snapshot code.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import logging
+import os
 import sys
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..backends import BackendRouter
-from ..backends.base import Backend
-from .config import GatewayConfig
-from .kernel import GatewayKernel
-from .requests import RequestState
+if TYPE_CHECKING:
+    from ..backends import BackendRouter
+    from .requests import RequestState
 
 
 def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
-    policy = state.policy
+    from ..backends import BackendRouter
+    from ..backends.base import Backend
+
     cfg = state.config
 
     def member_backend(member: str) -> str:
+        policy = state.policy
         if policy is not None and member in policy.members:
             return policy.members[member].backend
         return "local"
@@ -37,26 +39,62 @@ def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
     def kubernetes() -> Backend:
         from ..backends.kubernetes import KubernetesBackend
 
-        return KubernetesBackend(policy, cfg.kernelspec_dir, **cfg.kubernetes)  # type: ignore[arg-type]
+        return KubernetesBackend(state.policy, cfg.kernelspec_dir, **cfg.kubernetes)  # type: ignore[arg-type]
 
     return BackendRouter(member_backend, {"local": local, "kubernetes": kubernetes}, force=cfg.backend)
 
 
+def _connection_file(argv: list[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg in ("-f", "--connection-file") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--connection-file="):
+            return arg.split("=", 1)[1]
+    sys.exit("usage: python -m mlp_kernel.gateway -f CONNECTION_FILE")
+
+
+def _import_gateway(failed: list[BaseException], done: threading.Event) -> None:
+    """Import the gateway (into ``sys.modules``) off the main thread, which answers kernel_info meanwhile."""
+    try:
+        import asyncio  # noqa: F401
+
+        from . import kernel, requests  # noqa: F401
+    except BaseException as exc:  # re-raised by main() in the main thread
+        failed.append(exc)
+    finally:
+        done.set()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlp_kernel.gateway")
-    parser.add_argument("-f", "--connection-file", required=True)
-    args, _unknown = parser.parse_known_args(argv)
+    conn_path = Path(_connection_file(sys.argv[1:] if argv is None else argv))
+    connection = json.loads(conn_path.read_text())
+    kernel_id = json.loads(os.environ.get("MLP_KERNEL_CONFIG") or "{}").get("kernel_id") or conn_path.stem
+    from .sockets import bind
+
+    bound = bind(connection)  # clients can connect from here on
+    failed: list[BaseException] = []
+    done = threading.Event()
+    threading.Thread(target=_import_gateway, args=(failed, done), daemon=True).start()
+    from .early import serve_until_ready
+
+    early = serve_until_ready(bound, connection, done, kernel_id.removeprefix("kernel-"))
+    if failed:
+        raise failed[0]
+    import asyncio  # already imported by the thread: these are dictionary look-ups now
+    import logging
+
+    from .config import GatewayConfig
+    from .kernel import GatewayKernel
+    from .requests import RequestState
+
     config = GatewayConfig.from_env()
     logging.basicConfig(
         level=config.log_level, stream=sys.stderr, format="[mlp-kernel %(levelname)s %(asctime)s] %(message)s"
     )
-    conn_path = Path(args.connection_file)
-    connection = json.loads(conn_path.read_text())
     if not config.kernel_id:
         config.kernel_id = conn_path.stem.removeprefix("kernel-")
     requests = RequestState(config)
-    backend = make_backend(requests, conn_path.parent)
-    kernel = GatewayKernel(connection, requests, backend)
+    kernel = GatewayKernel(connection, requests, make_backend(requests, conn_path.parent), bound, early)
     asyncio.run(kernel.run())
     return 0
 

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import signal
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +33,7 @@ from .launch import Launch, LaunchFailed
 from .magic import USAGE, GpuCommand, MagicError, parse_magics, split_cell
 from .relay import RemoteLink
 from .requests import RequestState
+from .sockets import BoundSockets
 from .status import COMM_TARGET, GatewayStatus, write_status_file
 from .wire import DELIM, Message, Session, Signer
 
@@ -53,13 +53,22 @@ LEASE_RENEW_S = 60.0  # at most; a third of the backends' default 5 min lease
 
 
 class GatewayKernel:
-    def __init__(self, connection: dict[str, Any], requests: RequestState, backend: Backend) -> None:
+    def __init__(
+        self,
+        connection: dict[str, Any],
+        requests: RequestState,
+        backend: Backend,
+        bound: BoundSockets,
+        early: list[tuple[str, list[bytes]]] | None = None,
+    ) -> None:
         self.conn = connection
         self.requests = requests  # policy, defaults, overrides, placement calls
         self.backend = backend
         self.signer = Signer(connection.get("key", ""), connection.get("signature_scheme", "hmac-sha256"))
         self.session = Session(self.signer)
-        self.ctx = zmq.asyncio.Context()
+        self.ctx = zmq.asyncio.Context.shadow(bound.context.underlying)
+        self._adopt(bound)
+        self._early = early or []  # messages that arrived while the gateway was importing (early.py)
         self.status = GatewayStatus(kernel_id=requests.config.kernel_id, user=requests.config.user)
         self._loaded = False
         self._publish_handle: asyncio.TimerHandle | None = None
@@ -87,36 +96,11 @@ class GatewayKernel:
         self._publish_status()
 
     # ------------------------------------------------------------------------------------------------ sockets
-    def _bind(self) -> None:
-        c = self.conn
-        url = f"{c.get('transport', 'tcp')}://{c['ip']}:"
-        self.sockets: dict[str, zmq.asyncio.Socket] = {}
-        for name, kind in (
-            ("shell", zmq.ROUTER),
-            ("control", zmq.ROUTER),
-            ("stdin", zmq.ROUTER),
-            ("iopub", zmq.PUB),
-        ):
-            s = self.ctx.socket(kind)
-            s.linger = 1000
-            if kind == zmq.ROUTER:
-                s.router_handover = 1
-            s.bind(url + str(c[f"{name}_port"]))
-            self.sockets[name] = s
-        self._hb_thread = threading.Thread(
-            target=self._heartbeat, args=(url + str(c["hb_port"]),), daemon=True
-        )
-        self._hb_thread.start()
-
-    @staticmethod
-    def _heartbeat(addr: str) -> None:
-        """Echo heartbeats on a plain zmq context in a thread, like ipykernel: alive even while we work."""
-        ctx = zmq.Context.instance()
-        s = ctx.socket(zmq.ROUTER)
-        s.linger = 0
-        s.bind(addr)
-        with contextlib.suppress(zmq.ContextTerminated, zmq.ZMQError):
-            zmq.proxy(s, s)
+    def _adopt(self, bound: BoundSockets) -> None:
+        """Use the sockets the entry point bound before importing us (see ``sockets.py``)."""
+        self.sockets: dict[str, zmq.asyncio.Socket] = {
+            name: zmq.asyncio.Socket.from_socket(sock) for name, sock in bound.sockets.items()
+        }
 
     async def _welcome_subscribers(self) -> None:
         """Tell each new iopub subscriber it is connected (JEP 65 ``iopub_welcome``, as ipykernel 7 does).
@@ -131,7 +115,9 @@ class GatewayKernel:
                 self._publish("iopub_welcome", {"subscription": event[1:].decode(errors="replace")}, None)
 
     async def run(self) -> None:
-        self._bind()
+        early, self._early = self._early, []
+        for channel, raw in early:
+            await self._handle(channel, raw)
         loop = asyncio.get_running_loop()
         loop.call_later(0.3, self._ensure_loaded)
         tasks = [
@@ -156,19 +142,21 @@ class GatewayKernel:
     async def _serve(self, channel: str) -> None:
         sock = self.sockets[channel]
         while True:
-            raw = await sock.recv_multipart()
-            try:
-                msg = Message(raw)
-            except (ValueError, json.JSONDecodeError):
-                log.warning("dropping a malformed message on %s", channel)
-                continue
-            if not self.signer.verify(msg.frames):
-                log.warning("dropping a message with an invalid signature on %s", channel)
-                continue
-            try:
-                await self._dispatch(channel, msg)
-            except Exception:  # never let one bad message take the kernel down
-                log.exception("error handling %s on %s", msg.msg_type, channel)
+            await self._handle(channel, await sock.recv_multipart())
+
+    async def _handle(self, channel: str, raw: list[bytes]) -> None:
+        try:
+            msg = Message(raw)
+        except (ValueError, json.JSONDecodeError):
+            log.warning("dropping a malformed message on %s", channel)
+            return
+        if not self.signer.verify(msg.frames):
+            log.warning("dropping a message with an invalid signature on %s", channel)
+            return
+        try:
+            await self._dispatch(channel, msg)
+        except Exception:  # never let one bad message take the kernel down
+            log.exception("error handling %s on %s", msg.msg_type, channel)
 
     async def _serve_stdin(self) -> None:
         sock = self.sockets["stdin"]
