@@ -61,6 +61,8 @@ class RemoteKernel:
 
     def url(self, channel: str) -> str:
         port = getattr(self, f"{channel}_port")
+        if self.transport == "ipc":  # jupyter_client's convention: the "ip" is a path prefix
+            return f"ipc://{self.ip}-{port}"
         return f"{self.transport}://{self.ip}:{port}"
 
 

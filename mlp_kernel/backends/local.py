@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -66,8 +67,11 @@ class LocalBackend:
         python: str | None = None,
         runtime_dir: str | os.PathLike[str] | None = None,
         extra_args: list[str] | None = None,
+        transport: str = "ipc",
     ) -> None:
         self.python = python or sys.executable
+        self.transport = transport
+        self._dirs: dict[str, Path] = {}
         self.runtime_dir = Path(runtime_dir or tempfile.gettempdir())
         self.extra_args = extra_args or []
         self._procs: dict[str, asyncio.subprocess.Process] = {}
@@ -77,16 +81,22 @@ class LocalBackend:
         d = spec.decision
         where = f"{d.member}/{d.flavor}"
         yield LaunchEvent(Phase.STARTING, f"Starting a local kernel on {where}", {"member": d.member})
-        ports = dict(zip(CHANNELS, _free_ports(len(CHANNELS)), strict=True))
-        info = {f"{c}_port": p for c, p in ports.items()}
+        self.runtime_dir.mkdir(parents=True, exist_ok=True)
+        if self.transport == "ipc":
+            # Unix sockets in a private directory: faster than loopback TCP, and only this user can connect.
+            sock_dir = Path(tempfile.mkdtemp(prefix="mlp-ipc-", dir=self.runtime_dir))
+            ip, ports = str(sock_dir / "k"), {c: i + 1 for i, c in enumerate(CHANNELS)}
+            self._dirs[spec.kernel_id] = sock_dir
+        else:
+            ip, ports = "127.0.0.1", dict(zip(CHANNELS, _free_ports(len(CHANNELS)), strict=True))
+        info: dict[str, Any] = {f"{c}_port": p for c, p in ports.items()}
         info.update(
-            ip="127.0.0.1",
-            transport="tcp",
+            ip=ip,
+            transport=self.transport,
             key=spec.key,
             signature_scheme=spec.signature_scheme,
             kernel_name="python3",
         )
-        self.runtime_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix="mlp-remote-", suffix=".json", dir=self.runtime_dir)
         with os.fdopen(fd, "w") as f:  # mkstemp creates the file 0600: the key stays private
             json.dump(info, f)
@@ -118,7 +128,8 @@ class LocalBackend:
         self._files[spec.kernel_id] = Path(name)
         remote = RemoteKernel(
             kernel_id=spec.kernel_id,
-            ip="127.0.0.1",
+            ip=ip,
+            transport=self.transport,
             shell_port=ports["shell"],
             iopub_port=ports["iopub"],
             stdin_port=ports["stdin"],
@@ -161,6 +172,9 @@ class LocalBackend:
                 await proc.wait()
         if path is not None:
             path.unlink(missing_ok=True)
+        sock_dir = self._dirs.pop(remote.kernel_id, None)
+        if sock_dir is not None:
+            shutil.rmtree(sock_dir, ignore_errors=True)
 
     def handle_record(self, remote: RemoteKernel) -> dict[str, Any]:
         return {

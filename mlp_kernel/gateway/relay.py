@@ -85,32 +85,54 @@ class RemoteLink:
         self.sockets[channel].send_multipart(frames, copy=False)
 
     # -- remote -> client ---------------------------------------------------------------------------------
-    async def _reply_loop(self, channel: str) -> None:
-        src, dst = self.sockets[channel], self.client[channel]
+    # Hot path: wait for the first message with asyncio, then drain whatever else is queued with plain
+    # non-blocking reads, and send to the client side synchronously (ROUTER and XPUB never block), so a
+    # relayed message costs no futures beyond the first wait.
+    async def _relay(self, channel: str, handle: Callable[[list[Any]], bool]) -> None:
+        src = self.sockets[channel]
+        raw = zmq.Socket.shadow(src.underlying)
         while True:
             frames = await src.recv_multipart()
+            while True:
+                handle(frames)
+                try:
+                    frames = raw.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+
+    def _client_sender(self, channel: str) -> zmq.Socket[Any]:
+        return zmq.Socket.shadow(self.client[channel].underlying)
+
+    async def _reply_loop(self, channel: str) -> None:
+        dst = self._client_sender(channel)
+
+        def handle(frames: list[Any]) -> bool:
             if frames[0] == DELIM:  # a reply to one of our own requests
                 msg = Message(frames)
                 fut = self._private.pop(str(msg.parent.get("msg_id")), None)
                 if fut is not None and not fut.done():
                     fut.set_result(msg)
-                continue
-            await dst.send_multipart(frames)
+                return False
+            dst.send_multipart(frames)
             self.on_reply(frames)
+            return True
+
+        await self._relay(channel, handle)
 
     async def _stdin_loop(self) -> None:
-        src, dst = self.sockets["stdin"], self.client["stdin"]
-        while True:
-            frames = await src.recv_multipart()
-            await dst.send_multipart(frames)
+        dst = self._client_sender("stdin")
+        await self._relay("stdin", lambda frames: dst.send_multipart(frames) or True)
 
     async def _iopub_loop(self) -> None:
-        src, dst = self.sockets["iopub"], self.client["iopub"]
-        while True:
-            frames = await src.recv_multipart(copy=False)
-            if self._private_idle and self._is_private([f.bytes for f in frames]):
-                continue
-            await dst.send_multipart(frames, copy=False)
+        dst = self._client_sender("iopub")
+
+        def handle(frames: list[Any]) -> bool:
+            if self._private_idle and self._is_private(frames):
+                return False
+            dst.send_multipart(frames)
+            return True
+
+        await self._relay("iopub", handle)
 
     def _is_private(self, frames: list[bytes]) -> bool:
         try:
