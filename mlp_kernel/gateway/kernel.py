@@ -141,8 +141,15 @@ class GatewayKernel:
 
     async def _serve(self, channel: str) -> None:
         sock = self.sockets[channel]
+        raw = zmq.Socket.shadow(sock.underlying)
         while True:
             await self._handle(channel, await sock.recv_multipart())
+            while True:  # drain what is already queued without a future per message
+                try:
+                    frames = raw.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                await self._handle(channel, frames)
 
     async def _handle(self, channel: str, raw: list[bytes]) -> None:
         try:

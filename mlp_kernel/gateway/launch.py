@@ -197,20 +197,22 @@ class Launch:
         k = self.kernel
         link = RemoteLink(k.ctx, remote, k.session, k.sockets, k.on_remote_reply)
         k.requests.write_record(k.backend.handle_record(remote), remote)
+        exit_wait = asyncio.ensure_future(k.backend.wait_exit(remote))
+        boot = asyncio.ensure_future(self._bootstrap(link))
         try:
-            exit_wait = asyncio.ensure_future(k.backend.wait_exit(remote))
-            boot = asyncio.ensure_future(self._bootstrap(link))
             done, _ = await asyncio.wait({exit_wait, boot}, return_when=asyncio.FIRST_COMPLETED)
             if exit_wait in done:
-                boot.cancel()
                 raise LaunchFailed(f"The GPU kernel stopped while starting: {exit_wait.result().message}")
-            exit_wait.cancel()
             note = boot.result()
         except BaseException:
+            for task in (exit_wait, boot):
+                task.cancel()
+            await asyncio.gather(exit_wait, boot, return_exceptions=True)  # nothing left unretrieved
             await link.close()
             await k.backend.release(remote)
             k.requests.clear_record()
             raise
+        exit_wait.cancel()
         s = k.status
         s.state, s.phase, s.queue, s.since = "running", "connected", None, time.time()
         gpu = f"{decision.gpu_model} x{decision.gpu_count}" if decision.gpu_model else "no GPU"

@@ -70,6 +70,7 @@ class RemoteLink:
         sub.subscribe(b"")
         sub.connect(remote.url("iopub"))
         self.sockets["iopub"] = sub
+        self._sync = {name: zmq.Socket.shadow(sock.underlying) for name, sock in self.sockets.items()}
         self._private: dict[str, asyncio.Future[Message]] = {}
         self._private_idle: dict[str, asyncio.Event] = {}
         self._private_output: dict[str, list[Message]] = {}
@@ -82,7 +83,10 @@ class RemoteLink:
 
     # -- client -> remote ---------------------------------------------------------------------------------
     def send(self, channel: str, frames: list[Any]) -> None:
-        self.sockets[channel].send_multipart(frames, copy=False)
+        try:  # the common case: room in the queue, no future needed
+            self._sync[channel].send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:  # the remote kernel is not reading (high-water mark): queue without blocking
+            self.sockets[channel].send_multipart(frames)
 
     # -- remote -> client ---------------------------------------------------------------------------------
     # Hot path: wait for the first message with asyncio, then drain whatever else is queued with plain
