@@ -15,12 +15,10 @@ from typing import Any
 
 import psutil
 import pytest
-from jupyter_client import AsyncKernelManager
-from jupyter_client.kernelspec import KernelSpecManager
 
 from tests.backend_kubernetes.conftest import free_ports
 from tests.backend_kubernetes.policies import TEST_MEMBERS_POLICY
-from tests.gateway.conftest import Kernel, make_kernelspec, runtime_dir  # noqa: F401
+from tests.gateway.conftest import Kernel, launch, make_kernelspec, runtime_dir, shutdown_all  # noqa: F401
 from tests.kubeapi.fixtures import *  # noqa: F401,F403
 from tests.kubeapi.members import KubeMembers
 
@@ -103,23 +101,12 @@ async def start_kube_kernel(
         }
         options.update(kubernetes or {})
         make_kernelspec(tmp_path, name, policy, kubernetes=options, log_level="INFO", **config)
-        ksm = KernelSpecManager(kernel_dirs=[str(tmp_path / "kernels")])
-        km = AsyncKernelManager(kernel_name=name, kernel_spec_manager=ksm)
-        await km.start_kernel()
-        kc = km.client()
-        kc.start_channels()
-        await kc.wait_for_ready(timeout=60)
-        k = Kernel(km, kc, runtime_dir)
+        k = await launch(tmp_path, name, runtime_dir)
         started.append(k)
         return k
 
     yield start
-    for k in started:
-        k.kc.stop_channels()
-        if await k.km.is_alive():
-            await k.km.shutdown_kernel(now=False)
-        else:
-            await k.km.cleanup_resources()
+    await shutdown_all(started)
 
     def no_kernel_pod_left() -> bool:
         return not all_kernel_pods(kube_members)

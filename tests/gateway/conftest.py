@@ -90,18 +90,29 @@ async def start_kernel(tmp_path: Path, runtime_dir: Path) -> AsyncIterator[Calla
     async def start(policy: str | None = None, **config: Any) -> Kernel:
         name = f"gpu-auto-test-{len(started)}"
         make_kernelspec(tmp_path, name, policy, **config)
-        ksm = KernelSpecManager(kernel_dirs=[str(tmp_path / "kernels")])
-        km = AsyncKernelManager(kernel_name=name, kernel_spec_manager=ksm)
-        await km.start_kernel()
-        kc = km.client()
-        kc.start_channels()
-        await kc.wait_for_ready(timeout=60)
-        k = Kernel(km, kc, runtime_dir)
+        k = await launch(tmp_path, name, runtime_dir)
         started.append(k)
         return k
 
     yield start
-    for k in started:
+    await shutdown_all(started)
+
+
+async def launch(base: Path, name: str, runtime: Path) -> Kernel:
+    """Start kernelspec ``name`` from ``base/kernels`` and wait until it answers, like a frontend does."""
+    ksm = KernelSpecManager(kernel_dirs=[str(base / "kernels")])
+    km = AsyncKernelManager(kernel_name=name, kernel_spec_manager=ksm)
+    await km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=60)
+    return Kernel(km, kc, runtime)
+
+
+async def shutdown_all(kernels: list[Kernel]) -> None:
+    for k in kernels:
         k.kc.stop_channels()
         if await k.km.is_alive():
             await k.km.shutdown_kernel(now=False)
+        else:
+            await k.km.cleanup_resources()
