@@ -8,7 +8,6 @@ Backends are created lazily, so a notebook that only uses the local backend neve
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +15,6 @@ from .base import Backend, ExitInfo, LaunchEvent, LaunchSpec, RemoteKernel
 
 if TYPE_CHECKING:
     from ..placement import ClusterState, Policy
-
-STATE_RETRY_DELAYS_S = (0.5, 2.0)  # reading live Kueue state again after an API error
 
 
 class BackendRouter:
@@ -82,13 +79,7 @@ class BackendRouter:
 
         backend: Any = self.get("kubernetes")
         clients = {m.name: backend.clients.get(m) for m in kube}
-        state = await astate_from_cluster(policy, clients)
-        for delay in STATE_RETRY_DELAYS_S:  # one transient API error must not mark a member down (reject)
-            if not any(s.reason.startswith("cannot read") for s in state.members.values()):
-                break
-            await asyncio.sleep(delay)
-            state = await astate_from_cluster(policy, clients)
-        return state
+        return await astate_from_cluster(policy, clients)  # retries transient API errors itself
 
     async def renew(self, remote: RemoteKernel) -> None:
         """Keep the remote kernel's lease alive where the backend has one (Kubernetes: a Lease object)."""

@@ -39,8 +39,12 @@ def state_from_cluster(
     karmada: k8s.ApiClient | None = None,
     now: datetime | None = None,
     own_workload: str | None = None,
+    retry_delays_s: tuple[float, ...] = (0.5, 2.0),
 ) -> ClusterState:
-    """Read every kubernetes member's Kueue state (and Karmada health when ``karmada`` is given). Blocking."""
+    """Read every kubernetes member's Kueue state (and Karmada health when ``karmada`` is given). Blocking.
+
+    A member whose read still fails after the retries is reported not Ready, with the reason.
+    """
     import urllib3
     from kubernetes import client as k8s
     from kubernetes.client.rest import ApiException
@@ -70,7 +74,7 @@ def state_from_cluster(
             )
             continue
         try:
-            objects = _read_member(api, member)
+            objects = _read_with_retry(api, member, retry_delays_s)
         except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
             members[name] = MemberState(
                 ready=False,
@@ -109,6 +113,30 @@ async def astate_from_cluster(
     return await asyncio.to_thread(
         state_from_cluster, policy, api_clients_by_member, karmada=karmada, now=now, own_workload=own_workload
     )
+
+
+def _read_with_retry(api: k8s.ApiClient, member: Member, delays: tuple[float, ...]) -> list[dict[str, Any]]:
+    """Read a member, retrying transient failures (5xx, 429, connection errors) after each delay.
+
+    One flaky API answer must not mark a member unusable: that would reject or burst a cell for nothing.
+    Permanent errors (403, 404) are raised at once. Blocking: called from a worker thread.
+    """
+    import time
+
+    import urllib3
+    from kubernetes.client.rest import ApiException
+
+    for delay in (*delays, None):
+        try:
+            return _read_member(api, member)
+        except ApiException as exc:
+            if delay is None or not (exc.status in (429,) or (exc.status or 0) >= 500):
+                raise
+        except (OSError, urllib3.exceptions.HTTPError):
+            if delay is None:
+                raise
+        time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def _read_member(api: k8s.ApiClient, member: Member) -> list[dict[str, Any]]:
