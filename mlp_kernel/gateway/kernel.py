@@ -72,6 +72,7 @@ class GatewayKernel:
         self.status = GatewayStatus(kernel_id=requests.config.kernel_id, user=requests.config.user)
         self._loaded = False
         self._publish_handle: asyncio.TimerHandle | None = None
+        self._last_publish = 0.0
         self.link: RemoteLink | None = None
         self.launch: Launch | None = None
         self.pending: list[tuple[str, Message]] = []  # (channel, request) waiting for a remote kernel
@@ -555,8 +556,8 @@ class GatewayKernel:
             timeout = self.status.idle_timeout_s
             await asyncio.sleep(min(5.0, max(0.2, (timeout or 60) / 10)))
             s = self.status
-            if s.state == "running" and s.since and int(time.time() - s.since) % STATUS_REFRESH_S < 5:
-                self._publish_status()
+            if s.state == "running" and time.time() - self._last_publish >= STATUS_REFRESH_S:
+                self._publish_status()  # keeps cost and countdowns fresh for clients without timers
             if (
                 self.link is None
                 or self.releasing
@@ -663,11 +664,11 @@ class GatewayKernel:
     def _comm_send(self, comm_id: str, data: dict[str, Any], parent: dict[str, Any] | None) -> None:
         self._publish("comm_msg", {"comm_id": comm_id, "data": data}, parent)
 
-    def _publish_status(self, write_only: bool = False) -> None:
+    def _publish_status(self) -> None:
+        self._last_publish = time.time()
         snap = self.status.snapshot()
-        if not write_only:
-            for comm_id in list(self.status_comms):
-                self._comm_send(comm_id, snap, None)
+        for comm_id in list(self.status_comms):
+            self._comm_send(comm_id, snap, None)
         try:
             write_status_file(
                 Path(self.requests.config.status_path) if self.requests.config.status_path else None, snap
