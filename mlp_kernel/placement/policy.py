@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from .release import ReleaseRule
 from .types import GpuRequest
 
 Backend = Literal["local", "kubernetes"]
@@ -136,7 +137,11 @@ class SnapshotSettings:
 
 @dataclass(frozen=True)
 class Policy:
-    """A validated placement policy. Build with ``load_policy`` / ``parse_policy``, not by hand."""
+    """A validated placement policy. Build with ``load_policy`` / ``parse_policy``, not by hand.
+
+    ``idle_timeout_s`` is how long a 1-GPU kernel may sit idle; ``release`` says how that applies to bigger
+    kernels (``release.idle_limit_s`` computes it; default ``gpu-minutes`` with a 3 min floor).
+    """
 
     members: Mapping[str, Member]
     flavors: Mapping[str, Flavor]
@@ -145,6 +150,7 @@ class Policy:
     private_data_classes: frozenset[str] = frozenset()
     data_classes: frozenset[str] = frozenset()
     idle_timeout_s: float = 900.0
+    release: ReleaseRule = field(default_factory=ReleaseRule)
     default_request: GpuRequest = field(default_factory=GpuRequest)
     snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
     launch_timeout_s: float = 1800.0

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .policy import BurstSettings, Flavor, Member, Policy, SnapshotSettings, _frozen_map
+from .release import DEFAULT_MIN_IDLE_S, RULE_KINDS, ReleaseRule
 from .types import GpuRequest
 from .units import parse_duration, parse_size
 
@@ -35,6 +36,7 @@ TOP_FIELDS = (
     "burst",
     "data_classes",
     "idle_timeout",
+    "release",
     "launch_timeout",
     "max_gpus",
     "default_request",
@@ -67,6 +69,7 @@ BURST_FIELDS = ("enabled", "threshold", "deadline_horizon")
 DATA_CLASS_FIELDS = ("known", "keep_private")
 REQUEST_FIELDS = ("gpu_model", "gpu_count", "tier", "cpu", "memory", "burstable", "budget", "data_class")
 SNAPSHOT_FIELDS = ("enabled", "max_size", "exclude", "storage")
+RELEASE_FIELDS = ("rule", "min_idle")
 
 
 @dataclass(frozen=True)
@@ -339,6 +342,7 @@ class _Checker:
         burst = self.burst(top.get("burst", _MISSING))
         known, private = self.data_classes(top.get("data_classes", _MISSING))
         idle = self.duration(top, "idle_timeout", (), 900.0, positive=True)
+        release = self.release(top.get("release", _MISSING))
         launch = self.duration(top, "launch_timeout", (), 1800.0, positive=True)
         snapshot = self.snapshot(top.get("snapshot", _MISSING))
         request = self.default_request(top.get("default_request", _MISSING), flavors, tiers, known, max_gpus)
@@ -352,6 +356,7 @@ class _Checker:
             private_data_classes=frozenset(private),
             data_classes=frozenset(known | private),
             idle_timeout_s=idle,
+            release=release,
             default_request=request,
             snapshot=snapshot,
             launch_timeout_s=launch,
@@ -560,6 +565,17 @@ class _Checker:
             deadline_horizon_s=self.duration(obj, "deadline_horizon", p, 7200.0, positive=True),
             enabled=self.boolean(obj, "enabled", p, True),
         )
+
+    def release(self, raw: Any) -> ReleaseRule:
+        p: Path = ("release",)
+        obj = self.mapping(raw, p, "a mapping with rule and min_idle")
+        self.known_fields(obj, p, RELEASE_FIELDS)
+        kind = self.string(obj, "rule", p, "gpu-minutes")
+        if kind not in RULE_KINDS:
+            self.err(p + ("rule",), f"expected {' or '.join(RULE_KINDS)}, got {kind!r} (flat releases every "
+                     "kernel after idle_timeout; gpu-minutes divides it by the kernel's GPU count)")
+            kind = "gpu-minutes"
+        return ReleaseRule(kind=kind, min_idle_s=self.duration(obj, "min_idle", p, DEFAULT_MIN_IDLE_S))
 
     def data_classes(self, raw: Any) -> tuple[set[str], set[str]]:
         p: Path = ("data_classes",)

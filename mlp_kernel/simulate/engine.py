@@ -12,6 +12,8 @@ Model (docs/simulator.md has the long form):
   the kernel is usable after the cold start (private or public). ``queue`` waits; queued requests are asked
   again whenever GPUs are freed and, for strategies that may burst, when their wait crosses the burst
   threshold and every ``reask_s`` after, with ``waited_s`` set (so bursts happen per the rule).
+- An idle kernel (no cell running) is released after ``release.idle_limit_s`` (the gateway's own rule, fed
+  the strategy's idle timeout, the kernel's GPU count and the strategy's or else the policy's release rule).
 - GPUs are *held* from admission to release (cold start included) and *busy* while a GPU cell runs, with
   the cell's own GPU count. A cell with no GPU runs on the live GPU kernel if there is one (held, not busy)
   and otherwise without a GPU and without waiting.
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..placement import Action, GpuRequest, Policy
+from ..placement import Action, GpuRequest, Policy, release
 from . import placer
 from .strategies import Strategy
 from .trace import Session, Trace
@@ -108,6 +110,7 @@ class RunRecord:
     start_s: float
     end_s: float
     capacity: dict[str, int]
+    release_rule: release.ReleaseRule = release.FLAT  # the rule the replay applied (strategy's or policy's)
 
 
 class _Kernel:
@@ -156,6 +159,7 @@ class Engine:
         self.trace = trace
         self.strategy = strategy
         self.config = config
+        self.release_rule = strategy.release_rule if strategy.release_rule is not None else policy.release
         self.pools = placer.Pools(policy, config.capacity)
         self._heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = itertools.count()
@@ -181,7 +185,7 @@ class Engine:
             self.now = end = t
             fn(t, *args)
         return RunRecord(self.strategy, self.cells, self.allocations, self.busy, self.decisions, start, end,
-                         dict(self.pools.capacity))
+                         dict(self.pools.capacity), self.release_rule)
 
     # -- session lifecycle ----------------------------------------------------------------------------------
     def _open(self, t: float, sr: _SessionRun) -> None:
@@ -255,8 +259,8 @@ class Engine:
             k.token += 1
             if self.strategy.release_after_cell:
                 self._release(t, k)
-            elif self.strategy.idle_timeout_s is not None:
-                self.at(t + self.strategy.idle_timeout_s, self._idle_check, k, k.token)
+            else:
+                self._arm_idle_check(t, k)
         self._next_or_close(t, sr)
 
     def _close(self, t: float, sr: _SessionRun) -> None:
@@ -273,6 +277,12 @@ class Engine:
     def _linger_end(self, t: float, k: _Kernel) -> None:
         if k.alive:
             self._release(t, k)
+
+    def _arm_idle_check(self, t: float, k: _Kernel) -> None:
+        """The kernel just went idle: release it after the release rule's limit unless a cell comes first."""
+        limit = release.idle_limit_s(self.strategy.idle_timeout_s, k.alloc.gpus, self.release_rule)
+        if limit is not None:
+            self.at(t + limit, self._idle_check, k, k.token)
 
     def _idle_check(self, t: float, k: _Kernel, token: int) -> None:
         if k.alive and not k.busy and k.token == token:
@@ -362,8 +372,8 @@ class Engine:
             rec, sr.waiting = sr.waiting, None
             rec.cold_wait_s = t - max(rec.submit_s, k.alloc.start_s)
             self._start_cell(t, sr, rec, k)
-        elif self.strategy.idle_timeout_s is not None:
-            self.at(t + self.strategy.idle_timeout_s, self._idle_check, k, k.token)
+        else:
+            self._arm_idle_check(t, k)
 
     def _release(self, t: float, k: _Kernel) -> None:
         k.alive = False

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..placement.release import describe
 from .engine import RunRecord
 
 HOUR = 3600.0
@@ -42,6 +43,7 @@ class StrategyResult:
     strategy: str
     description: str
     idle_timeout_s: float | None
+    release_rule: str  # the idle release in words, e.g. "15 GPU-min idle (1 GPU 15 min, 8 GPUs 3 min, ...)"
     gpu_h_held: float
     gpu_h_busy: float
     held_per_busy: float
@@ -105,7 +107,7 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
     cold_gpu = sum(c.cold_start for c in gpu_cells)
     return StrategyResult(
         strategy=run.strategy.name, description=run.strategy.description,
-        idle_timeout_s=run.strategy.idle_timeout_s,
+        idle_timeout_s=run.strategy.idle_timeout_s, release_rule=_release_label(run),
         gpu_h_held=held, gpu_h_busy=busy, held_per_busy=held / busy if busy else float("inf"),
         gpu_h_idle=held - busy, gpu_cells=len(gpu_cells), cold_start_cells=cold,
         cold_start_share=cold_gpu / len(gpu_cells) if gpu_cells else 0.0,
@@ -120,3 +122,12 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
         idle_breakdown_gpu_h={"cold_start": cold_h, "cpu_cells": cpu_h, "oversized": oversized_h,
                               "waiting": held - busy - cold_h - cpu_h - oversized_h},
     )
+
+
+def _release_label(run: RunRecord) -> str:
+    st = run.strategy
+    if st.release_after_cell:
+        return "after each cell"
+    if st.idle_timeout_s is None:
+        return f"at close + {st.linger_after_close_s / 60:g} min" if st.linger_after_close_s else "at close"
+    return describe(st.idle_timeout_s, run.release_rule)

@@ -23,6 +23,7 @@ def _s(x: float) -> str:
 
 
 _ROWS: tuple[tuple[str, Callable[[StrategyResult], str]], ...] = (
+    ("idle release", lambda r: r.release_rule),
     ("GPU-hours held", lambda r: _h(r.gpu_h_held)),
     ("GPU-hours busy", lambda r: _h(r.gpu_h_busy)),
     ("held / busy", lambda r: f"{r.held_per_busy:.2f}x"),

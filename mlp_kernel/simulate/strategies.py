@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from ..placement.release import FLAT, ReleaseRule, describe
+
 HOUR = 3600.0
 
 
@@ -23,6 +25,9 @@ class Strategy:
     - ``size``: ``"session"`` holds the most GPUs any cell of the session uses (a profile/kernelspec chosen
       up front); ``"cell"`` holds what the submitting cell uses (a bigger cell re-places).
     - ``idle_timeout_s``: give the GPUs back after this long with no cell running; None = never while open.
+    - ``release_rule``: how ``idle_timeout_s`` applies to a kernel's GPU count
+      (``mlp_kernel.placement.release``, the gateway's rule); None = the policy's ``release``. The baselines
+      are ``FLAT``: conventional cullers do not look at the GPU count.
     - ``release_after_cell``: give the GPUs back as soon as each cell ends (per-cell pods).
     - ``linger_after_close_s``: GPUs stay held this long after the user closes the session.
     - ``restart_on_any_cell``: after a release, any cell (CPU ones too) starts the GPU kernel again,
@@ -43,6 +48,7 @@ class Strategy:
     restart_on_any_cell: bool = False
     may_burst: bool = False
     state_carry_over: bool = False
+    release_rule: ReleaseRule | None = FLAT
 
 
 SERVER_HELD = Strategy(
@@ -67,14 +73,17 @@ PER_CELL = Strategy(
 )
 
 
-def gpu_auto(idle_timeout_s: float, state_carry_over: bool = False) -> Strategy:
-    """Ours: start on the first GPU cell, private first, the burst rule, release after the idle timeout."""
+def gpu_auto(idle_timeout_s: float, state_carry_over: bool = False,
+             release_rule: ReleaseRule | None = None) -> Strategy:
+    """Ours: start on the first GPU cell, private first, the burst rule, release per the release rule
+    (``None``: the policy's) after the idle timeout."""
+    rule = "the policy's release rule" if release_rule is None else describe(idle_timeout_s, release_rule)
     return Strategy(
         name="gpu-auto",
         description=f"GPU (auto): start on the first GPU cell, private first, burst per the rule, release "
-        f"after {idle_timeout_s / 60:g} min idle",
+        f"after {idle_timeout_s / 60:g} min idle ({rule})",
         start="gpu_cell", size="cell", idle_timeout_s=idle_timeout_s, may_burst=True,
-        state_carry_over=state_carry_over,
+        state_carry_over=state_carry_over, release_rule=release_rule,
     )
 
 
@@ -82,10 +91,12 @@ BASELINES = (SERVER_HELD, KERNEL_CULLED, PER_CELL)
 NAMES = ("server-held", "kernel-culled", "per-cell", "gpu-auto")
 
 
-def by_name(name: str, idle_timeout_s: float, state_carry_over: bool = False) -> Strategy:
-    """The strategy called ``name``; ``gpu-auto`` gets the given idle timeout."""
+def by_name(name: str, idle_timeout_s: float, state_carry_over: bool = False,
+            release_rule: ReleaseRule | None = None) -> Strategy:
+    """The strategy called ``name``; ``gpu-auto`` gets the given idle timeout and release rule (None: the
+    policy's)."""
     if name == "gpu-auto":
-        return gpu_auto(idle_timeout_s, state_carry_over)
+        return gpu_auto(idle_timeout_s, state_carry_over, release_rule)
     for s in BASELINES:
         if s.name == name:
             return s
@@ -94,5 +105,5 @@ def by_name(name: str, idle_timeout_s: float, state_carry_over: bool = False) ->
 
 def with_idle_timeout(strategy: Strategy, idle_timeout_s: float) -> Strategy:
     return replace(strategy, idle_timeout_s=idle_timeout_s,
-                   description=gpu_auto(idle_timeout_s).description if strategy.name == "gpu-auto"
-                   else strategy.description)
+                   description=gpu_auto(idle_timeout_s, release_rule=strategy.release_rule).description
+                   if strategy.name == "gpu-auto" else strategy.description)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..placement import Policy
+from ..placement.release import ReleaseRule
 from .engine import RunRecord, SimConfig, simulate
 from .metrics import StrategyResult, summarise
 from .strategies import Strategy, gpu_auto
@@ -35,9 +36,10 @@ def compare(policy: Policy, trace: Trace, strategies: Sequence[Strategy], config
 
 
 def idle_sweep(policy: Policy, trace: Trace, timeouts_s: Sequence[float], config: SimConfig | None = None,
-               slow_s: float = 120.0, state_carry_over: bool = False) -> list[StrategyResult]:
-    """gpu-auto once per idle timeout."""
-    return [summarise(simulate(policy, trace, gpu_auto(t, state_carry_over), config), slow_s)
+               slow_s: float = 120.0, state_carry_over: bool = False,
+               release_rule: ReleaseRule | None = None) -> list[StrategyResult]:
+    """gpu-auto once per base idle timeout (a 1-GPU kernel's), under ``release_rule`` (None: the policy's)."""
+    return [summarise(simulate(policy, trace, gpu_auto(t, state_carry_over, release_rule), config), slow_s)
             for t in timeouts_s]
 
 

@@ -22,6 +22,7 @@ SECTIONS = {
     "DATA_CLASS_FIELDS": policy_load.DATA_CLASS_FIELDS,
     "REQUEST_FIELDS": policy_load.REQUEST_FIELDS,
     "SNAPSHOT_FIELDS": policy_load.SNAPSHOT_FIELDS,
+    "RELEASE_FIELDS": policy_load.RELEASE_FIELDS,
 }
 
 

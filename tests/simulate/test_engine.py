@@ -1,7 +1,9 @@
 """The event engine on tiny hand-made traces, against answers computed by hand in each test's docstring.
 
 Policy (tiny-policy.yaml): private flavor ``small`` with 2 GPUs, public ``big`` with 8 at $2/GPU-hour,
-burst threshold 10 min. Cold starts: private 30 s, public 90 s. gpu-auto idle timeout 15 min (900 s).
+burst threshold 10 min. Cold starts: private 30 s, public 90 s. gpu-auto idle timeout 15 min (900 s) under
+the policy's release rule, the default ``gpu-minutes`` (the file has no ``release:``): a 1-GPU kernel is
+released after 900 s idle, a 2-GPU one after 900 / 2 = 450 s (tests/simulate/test_release_rule.py has more).
 """
 
 from __future__ import annotations
@@ -111,12 +113,13 @@ def test_cpu_cells_run_without_gpu_before_the_first_gpu_cell_and_on_it_after(tin
 
 def test_a_bigger_cell_releases_and_re_places(tiny_policy):
     """1-GPU cell 0-100 (runs 30-130), then a 2-GPU cell at 200 (230 after the delay): the 1-GPU kernel is
-    released (state dropped) and 2 GPUs are admitted at 230, ready 260, run 260-360, released 1260."""
+    released (state dropped) and 2 GPUs are admitted at 230, ready 260, run 260-360, released after
+    900 / 2 = 450 s idle at 810."""
     trace = one_session(Cell(0, 100, 1), Cell(200, 100, 2))
     run = simulate(tiny_policy, trace, gpu_auto(900), CONFIG)
     assert [(a.gpus, a.start_s, a.end_s, a.dropped) for a in run.allocations] == [
-        (1, 0, 230, True), (2, 230, 1260, True)]
-    assert summarise(run).gpu_h_held == pytest.approx((230 + 2 * 1030) / H)
+        (1, 0, 230, True), (2, 230, 810, True)]
+    assert summarise(run).gpu_h_held == pytest.approx((230 + 2 * 580) / H)
 
 
 def test_queued_cell_waits_for_freed_gpus_when_it_may_not_burst(tiny_policy):
@@ -134,17 +137,17 @@ def test_queued_cell_waits_for_freed_gpus_when_it_may_not_burst(tiny_policy):
 def test_burst_when_the_observed_private_wait_exceeds_the_threshold(tiny_policy):
     """B may burst. At 60 the private queue has admitted 1 workload in the last 30 min, so placement
     expects (0 pending + 1) / (1/1800 s) = 1800 s > 10 min and bursts at once: big, ready 150, runs
-    150-750, released 750+900 = 1650. Spend: 2 GPUs x 1590 s x $2/h."""
+    150-750, released after 900 / 2 = 450 s idle at 1200. Spend: 2 GPUs x 1140 s x $2/h."""
     a = Session("a", "alice", 0, 4000, (Cell(0, 3600, 2),))
     b = Session("b", "bob", 0, 9000, (Cell(60, 600, 2),), burstable=True, budget="flex")
     run = simulate(tiny_policy, Trace.of([a, b]), gpu_auto(900), CONFIG)
     burst = [x for x in run.allocations if x.burst]
-    assert [(x.flavor, x.start_s, x.end_s) for x in burst] == [("big", 60, 1650)]
+    assert [(x.flavor, x.start_s, x.end_s) for x in burst] == [("big", 60, 1200)]
     assert "Burst to cloud/big" in burst[0].summary
     r = summarise(run)
     assert r.bursts == 1
-    assert r.public_spend_usd == pytest.approx(2 * 1590 / H * 2.0)
-    assert r.flavors["big"].held_gpu_h == pytest.approx(2 * 1590 / H)
+    assert r.public_spend_usd == pytest.approx(2 * 1140 / H * 2.0)
+    assert r.flavors["big"].held_gpu_h == pytest.approx(2 * 1140 / H)
 
 
 def test_re_ask_bursts_once_the_wait_passes_the_threshold(tiny_policy):
