@@ -8,11 +8,15 @@ into the one line the user reads. Rules:
   deleted on shutdown, and a new gateway process never restores a snapshot it did not take);
 - a failed snapshot before an idle release keeps the kernel running (the user is told); when the user asked
   for the release it goes ahead and says what was lost;
-- a data class that must stay private is never written on, or restored onto, a public member.
+- a data class that must stay private is never written on, or restored onto, a public member, nor into a
+  bucket outside the private cluster (``snapshot.storage: {kind: s3, public: true}``);
+- with ``kind: s3`` the bucket's credentials stay in this process: the kernel gets only short-lived grants
+  for this user's and kernel's prefix (``mlp_kernel.snapshot.s3``); bucket calls run in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -23,10 +27,14 @@ from ..snapshot import (
     forget_code,
     parse_report,
     restore_code,
+    restore_s3_code,
     snapshot_allowed,
     snapshot_code,
+    snapshot_s3_code,
     user_expressions,
 )
+from ..snapshot.s3 import S3Snapshots, S3StoreError
+from ..snapshot.s3_config import S3ConfigError, parse_s3_storage
 from ..snapshot.store import user_dirname
 
 if TYPE_CHECKING:
@@ -55,7 +63,15 @@ class CarryOver:
             self.store = SnapshotStore(Path(str(root)) if root else None, user=self.user)
             self.store.delete_all_for(kernel_id)  # left by an earlier gateway of this id: never restored
         self.mount = str(storage.get("path") or "/home/jovyan/.mlp-kernel/snapshots")
+        self.bucket: S3Snapshots | None = None
+        self.bucket_error = ""  # a policy mistake in snapshot.storage, said at the first release
+        if self.kind == "s3":
+            try:
+                self.bucket = S3Snapshots(parse_s3_storage(storage), user=self.user, kernel_id=kernel_id)
+            except (S3ConfigError, ValueError) as exc:
+                self.bucket_error = str(exc)
         self.saved = False  # a snapshot taken by this gateway process exists
+        self.wrote_bucket = False  # this process may have put objects in the bucket (deleted at shutdown)
         self.saved_public = False
 
     def path(self) -> str:
@@ -73,6 +89,8 @@ class CarryOver:
         allowed, why = snapshot_allowed(request.data_class, public, self._private_classes())
         if not allowed:
             return True, f"Variables were not saved: {why}."
+        if self.kind == "s3":
+            return await self._save_to_bucket(link, request, public)
         if public and self.kind != "local":
             return True, "Variables were not saved: the snapshot volume lives on the private member."
         try:
@@ -92,6 +110,8 @@ class CarryOver:
         allowed, why = snapshot_allowed(request.data_class, public, self._private_classes())
         if not allowed:
             return f"Saved variables were not restored: {why}."
+        if self.kind == "s3":
+            return await self._restore_from_bucket(link, request, public)
         if public and self.kind != "local":
             return "Saved variables were not restored: the snapshot volume lives on the private member."
         try:
@@ -115,6 +135,14 @@ class CarryOver:
         self.saved = False
         if self.store is not None:
             self.store.forget(self.kernel_id)
+        elif self.bucket is not None:
+            if not self.wrote_bucket:
+                return "No saved variables."
+            try:
+                await asyncio.to_thread(self.bucket.clear)
+            except S3StoreError as exc:
+                return f"The saved variables could not be deleted from the bucket: {exc}"
+            self.wrote_bucket = False
         elif link is not None:
             try:
                 code = forget_code(self.path(), user=self.user)
@@ -127,3 +155,72 @@ class CarryOver:
         self.saved = False
         if self.store is not None:
             self.store.delete_all_for(self.kernel_id)
+        elif self.bucket is not None and self.wrote_bucket:
+            # blocking, bounded by the client's short timeouts and retries: the kernel is going away anyway
+            try:
+                self.bucket.clear()
+                self.wrote_bucket = False
+            except S3StoreError as exc:
+                log.warning("could not delete the snapshot of kernel %s: %s", self.kernel_id, exc)
+
+    # ------------------------------------------------------------------------------------- S3 bucket
+    def _bucket_refusal(self, data_class: str | None, public: bool, action: str) -> str:
+        """Why variables may not go into (or come from) the bucket here; "" when they may."""
+        if self.bucket is None:
+            return f"the snapshot bucket is misconfigured ({self.bucket_error})"
+        if self.bucket.settings.public:
+            allowed, _ = snapshot_allowed(data_class, True, self._private_classes())
+            if not allowed:
+                return (
+                    f"data class {data_class!r} must stay on the private cluster and the snapshot bucket is "
+                    f"outside it, so its variables are never {action} there"
+                )
+        elif public:
+            return "the snapshot bucket lives on the private cluster, which this kernel cannot use"
+        return ""
+
+    async def _save_to_bucket(self, link: RemoteLink, request: GpuRequest, public: bool) -> tuple[bool, str]:
+        refusal = self._bucket_refusal(request.data_class, public, "written")
+        if refusal:
+            return True, f"Variables were not saved: {refusal}."
+        assert self.bucket is not None
+        try:
+            self.wrote_bucket = True  # from here on something may be in the bucket: shutdown deletes it
+            upload = await asyncio.to_thread(self.bucket.prepare_upload, self.max_bytes)
+            code = snapshot_s3_code(upload, user=self.user, max_bytes=self.max_bytes, exclude=self.exclude)
+            reply = await link.execute_silently(
+                code, timeout=SNAPSHOT_TIMEOUT_S, user_expressions=user_expressions()
+            )
+            report = parse_report(reply.content.get("user_expressions") or {})
+        except S3StoreError as exc:
+            return False, f"Saving variables failed: {exc} The kernel keeps running."
+        except (SnapshotError, TimeoutError, ConnectionError, ValueError) as exc:
+            await self._discard_partial_upload()
+            return False, f"Saving variables failed: {exc}"
+        self.saved, self.saved_public = True, public
+        return True, report.summary_line("saved")
+
+    async def _discard_partial_upload(self) -> None:
+        assert self.bucket is not None
+        try:
+            await asyncio.to_thread(self.bucket.clear)
+        except S3StoreError as exc:
+            log.warning("could not delete a failed snapshot from the bucket: %s", exc)
+
+    async def _restore_from_bucket(self, link: RemoteLink, request: GpuRequest, public: bool) -> str:
+        refusal = self._bucket_refusal(request.data_class, public, "loaded")
+        if refusal:
+            return f"Saved variables were not restored: {refusal}; this kernel starts fresh."
+        assert self.bucket is not None
+        try:
+            plan = await asyncio.to_thread(self.bucket.restore_plan)
+            if plan is None:
+                return "Saved variables were not found in the snapshot bucket; this kernel starts fresh."
+            code = restore_s3_code(plan, user=self.user)
+            reply = await link.execute_silently(
+                code, timeout=SNAPSHOT_TIMEOUT_S, user_expressions=user_expressions()
+            )
+            report = parse_report(reply.content.get("user_expressions") or {})
+        except (S3StoreError, SnapshotError, TimeoutError, ConnectionError, ValueError) as exc:
+            return f"Restoring saved variables failed ({exc}); this kernel starts fresh."
+        return report.summary_line("restored")

@@ -10,6 +10,8 @@ model.
 - ``codegen`` the self-contained source sent to the kernel (``snapshot_code``, ``restore_code``);
 - ``agent``   that source, run inside the kernel (stdlib; cloudpickle, numpy, torch when present);
 - ``report``  the kernel's answer (``parse_report``, ``SnapshotReport``, ``SnapshotError``);
+- ``s3`` / ``s3_config`` snapshots in an S3-compatible bucket: the gateway's side (boto3, imported lazily)
+  and the policy settings; ``agent_s3`` is the in-kernel side (presigned POST/GET with the stdlib);
 - ``policy``  pure rules: ``snapshot_allowed`` for private data classes, ``keep_limit`` for ``%gpu keep=``.
 """
 
@@ -19,7 +21,9 @@ from .codegen import (
     REPORT_NAME,
     forget_code,
     restore_code,
+    restore_s3_code,
     snapshot_code,
+    snapshot_s3_code,
     user_expressions,
 )
 from .policy import keep_limit, snapshot_allowed
@@ -38,7 +42,9 @@ __all__ = [
     "keep_limit",
     "parse_report",
     "restore_code",
+    "restore_s3_code",
     "snapshot_allowed",
     "snapshot_code",
+    "snapshot_s3_code",
     "user_expressions",
 ]

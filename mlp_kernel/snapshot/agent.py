@@ -42,6 +42,15 @@ class _OverCap(Exception):
     """Raised by the capped writer when a variable would take the snapshot past its size cap."""
 
 
+class _TransferError(Exception):
+    """Moving a file to or from the snapshot bucket failed: the whole snapshot or restore stops."""
+
+
+# The local store fsyncs every data file before the manifest (its commit point); files that are uploaded to a
+# bucket and deleted right after need not reach the disk (the bucket's manifest is the commit point there).
+_FSYNC = True
+
+
 class _CappedWriter:
     """A binary file wrapper that counts bytes and stops a streaming write at the size cap."""
 
@@ -99,7 +108,8 @@ def _open_private(path):
 def _durable(raw):
     # the manifest is the commit point: every data file must be on disk before it is written
     raw.flush()
-    os.fsync(raw.fileno())
+    if _FSYNC:
+        os.fsync(raw.fileno())
 
 
 def _remove_tree(path):
@@ -300,8 +310,26 @@ def _torch_devices(value):
     return sorted(devices)
 
 
-def _write_entries(user_ns, names, data_dir, max_bytes, skipped):
-    """Write each name to its own file, smallest first; returns (entries, total bytes)."""
+def _limit(remaining, file_limit):
+    """The byte limit for the next file and the reason to give when it is passed."""
+    if file_limit is not None and (remaining is None or file_limit < remaining):
+        return file_limit, f"larger than the {_size_text(file_limit)} one bucket upload may hold"
+    return remaining, "over the size cap"
+
+
+def _size_text(n):
+    for unit, size in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def _write_entries(user_ns, names, data_dir, max_bytes, skipped, on_file=None, file_limit=None):
+    """Write each name to its own file, smallest first; returns (entries, total bytes).
+
+    ``on_file(filename, path)`` runs after each file is complete (the bucket back-end uploads and deletes it
+    there; a ``_TransferError`` from it stops the snapshot). ``file_limit`` caps each file on its own.
+    """
     entries = []
     total = 0
     torch_names = []
@@ -337,66 +365,76 @@ def _write_entries(user_ns, names, data_dir, max_bytes, skipped):
     for number, (_, name) in enumerate(sized):
         remaining = None if max_bytes is None else max(0, max_bytes - total)
         if name is None:
-            written, torch_entries = _write_torch_group(user_ns, torch_names, data_dir, remaining, skipped)
+            written, torch_entries = _write_torch_group(user_ns, torch_names, data_dir, remaining, skipped,
+                                                        on_file, file_limit)
             entries.extend(torch_entries)
             total += written
             continue
+        limit, over_reason = _limit(remaining, file_limit)
         value = user_ns[name]
         is_array = numpy is not None and type(value) is numpy.ndarray and not value.dtype.hasobject
         filename = "{:04d}.{}".format(number, "npy" if is_array else "pkl")
         path = os.path.join(data_dir, filename)
         try:
-            written = (_dump_numpy if is_array else _dump_pickle)(value, path, remaining)
+            written = (_dump_numpy if is_array else _dump_pickle)(value, path, limit)
         except _OverCap:
             _unlink_quietly(path)
-            skipped[name] = "over the size cap"
+            skipped[name] = over_reason
             continue
         except Exception as exc:
             _unlink_quietly(path)
             skipped[name] = _explain_pickle_error(exc)
             continue
+        if on_file is not None:
+            on_file(filename, path)
         entries.append({"name": name, "kind": "numpy" if is_array else "pickle", "file": filename,
                         "bytes": written})
         total += written
     return entries, total
 
 
-def _write_torch_group(user_ns, names, data_dir, remaining, skipped):
+def _write_torch_group(user_ns, names, data_dir, remaining, skipped, on_file=None, file_limit=None):
     """Save all torch objects together (shared tensors stay shared); fall back to one by one on failure."""
     path = os.path.join(data_dir, "torch.pt")
+    limit, over_reason = _limit(remaining, file_limit)
     try:
-        written = _dump_torch({name: user_ns[name] for name in names}, path, remaining)
+        written = _dump_torch({name: user_ns[name] for name in names}, path, limit)
     except _OverCap:
         _unlink_quietly(path)
         for name in names:
-            skipped[name] = "over the size cap"
+            skipped[name] = over_reason
         return 0, []
     except Exception:
         _unlink_quietly(path)
-        return _write_torch_one_by_one(user_ns, names, data_dir, remaining, skipped)
+        return _write_torch_one_by_one(user_ns, names, data_dir, remaining, skipped, on_file, file_limit)
+    if on_file is not None:
+        on_file("torch.pt", path)
     entries = [{"name": name, "kind": "torch", "file": "torch.pt", "key": name,
                 "devices": _torch_devices(user_ns[name]), "bytes": written if i == 0 else 0}
                for i, name in enumerate(names)]
     return written, entries
 
 
-def _write_torch_one_by_one(user_ns, names, data_dir, remaining, skipped):
+def _write_torch_one_by_one(user_ns, names, data_dir, remaining, skipped, on_file=None, file_limit=None):
     entries = []
     total = 0
     for number, name in enumerate(names):
         filename = f"torch-{number:04d}.pt"
         path = os.path.join(data_dir, filename)
         left = None if remaining is None else max(0, remaining - total)
+        limit, over_reason = _limit(left, file_limit)
         try:
-            written = _dump_torch({name: user_ns[name]}, path, left)
+            written = _dump_torch({name: user_ns[name]}, path, limit)
         except _OverCap:
             _unlink_quietly(path)
-            skipped[name] = "over the size cap"
+            skipped[name] = over_reason
             continue
         except Exception as exc:
             _unlink_quietly(path)
             skipped[name] = _explain_pickle_error(exc)
             continue
+        if on_file is not None:
+            on_file(filename, path)
         entries.append({"name": name, "kind": "torch", "file": filename, "key": name,
                         "devices": _torch_devices(user_ns[name]), "bytes": written})
         total += written
@@ -432,6 +470,21 @@ def _drop_previous(root, keep_dir=None):
             _unlink_quietly(full)
 
 
+def _manifest(user, shell, data, names, entries, skipped):
+    order = {name: i for i, name in enumerate(names)}
+    entries.sort(key=lambda e: (e["kind"] != "module", order[e["name"]]))
+    return {
+        "format": FORMAT,
+        "owner": user,
+        "created": time.time(),
+        "python": ".".join(str(n) for n in sys.version_info[:3]),
+        "execution_count": getattr(shell, "execution_count", None),
+        "data": data,
+        "entries": entries,
+        "skipped": skipped,
+    }
+
+
 def snapshot(params_json):
     """Save the user namespace under ``params["path"]``; returns the JSON report."""
     started = time.monotonic()
@@ -456,18 +509,7 @@ def snapshot(params_json):
             names = _candidates(shell, user_ns, params.get("exclude") or [])
             skipped = {}
             entries, total = _write_entries(user_ns, names, data_dir, params.get("max_bytes"), skipped)
-            order = {name: i for i, name in enumerate(names)}
-            entries.sort(key=lambda e: (e["kind"] != "module", order[e["name"]]))
-            manifest = {
-                "format": FORMAT,
-                "owner": params["user"],
-                "created": time.time(),
-                "python": ".".join(str(n) for n in sys.version_info[:3]),
-                "execution_count": getattr(shell, "execution_count", None),
-                "data": "data-" + snapshot_id,
-                "entries": entries,
-                "skipped": skipped,
-            }
+            manifest = _manifest(params["user"], shell, "data-" + snapshot_id, names, entries, skipped)
             _write_manifest(root, manifest)
             report.update(ok=True, saved=[e["name"] for e in entries], skipped=skipped,
                           count=len(entries), bytes=total)
@@ -541,6 +583,19 @@ def _load_numpy(path):
     import numpy as np
 
     return np.load(path, allow_pickle=False)
+
+
+def _load_file(loader, fetch, release, filename):
+    path = fetch(filename)
+    try:
+        return loader(path)
+    finally:
+        if release is not None:
+            release(path)
+
+
+def _load_torch_for(notes, names):
+    return lambda path: _load_torch(path, notes, names)
 
 
 def _load_torch(path, notes, names):
@@ -620,33 +675,44 @@ def restore(params_json):
             _check_private(manifest_path)
             with open(manifest_path, "rb") as f:
                 manifest = json.loads(f.read().decode("utf-8"))
-            if manifest.get("format") != FORMAT:
-                raise ValueError("unknown snapshot format {!r}".format(manifest.get("format")))
-            if manifest.get("owner") != params["user"]:
-                raise PermissionError("this snapshot belongs to another user; it was not restored")
+            _check_manifest(manifest, params["user"])
             data_dir = os.path.join(root, os.path.basename(str(manifest["data"])))
             _check_private(data_dir)
-            shell, user_ns = _user_namespace()
-            restored, skipped, notes, total = _restore_entries(manifest["entries"], data_dir, user_ns)
-            here = ".".join(str(n) for n in sys.version_info[:2])
-            saved_under = ".".join(str(manifest.get("python", "")).split(".")[:2])
-            if saved_under and saved_under != here:
-                for name in skipped:
-                    skipped[name] += f" (saved under Python {saved_under}, this kernel runs {here})"
-            for name, reason in (manifest.get("skipped") or {}).items():
-                skipped.setdefault(name, "not saved: " + str(reason))
-            count = manifest.get("execution_count")
-            if shell is not None and isinstance(count, int) and count > getattr(shell, "execution_count", 0):
-                shell.execution_count = count
-            report.update(ok=True, saved=restored, skipped=skipped, notes=notes, count=len(restored),
-                          bytes=total)
+            _restore_manifest(manifest, lambda filename: _safe_file(data_dir, filename), None, report)
     except Exception as exc:
         report["error"] = f"{type(exc).__name__}: {exc}"
     report["seconds"] = round(time.monotonic() - started, 3)
     return json.dumps(report, default=_json_default)
 
 
-def _restore_entries(entries, data_dir, user_ns):
+def _check_manifest(manifest, user):
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError("unknown snapshot format {!r}".format(
+            manifest.get("format") if isinstance(manifest, dict) else None))
+    if manifest.get("owner") != user:
+        raise PermissionError("this snapshot belongs to another user; it was not restored")
+
+
+def _restore_manifest(manifest, fetch, release, report):
+    """Load a checked manifest's entries into the user namespace and fill in ``report``."""
+    shell, user_ns = _user_namespace()
+    restored, skipped, notes, total = _restore_entries(manifest["entries"], fetch, release, user_ns)
+    here = ".".join(str(n) for n in sys.version_info[:2])
+    saved_under = ".".join(str(manifest.get("python", "")).split(".")[:2])
+    if saved_under and saved_under != here:
+        for name in skipped:
+            skipped[name] += f" (saved under Python {saved_under}, this kernel runs {here})"
+    for name, reason in (manifest.get("skipped") or {}).items():
+        skipped.setdefault(name, "not saved: " + str(reason))
+    count = manifest.get("execution_count")
+    if shell is not None and isinstance(count, int) and count > getattr(shell, "execution_count", 0):
+        shell.execution_count = count
+    report.update(ok=True, saved=restored, skipped=skipped, notes=notes, count=len(restored), bytes=total)
+
+
+def _restore_entries(entries, fetch, release, user_ns):
+    """Load each entry; ``fetch(filename)`` gives a local path to read, ``release(path)`` (if any) is called
+    once it is loaded. A ``_TransferError`` stops the restore; any other error skips that one variable."""
     restored = []
     skipped = {}
     notes = {}
@@ -666,15 +732,18 @@ def _restore_entries(entries, data_dir, user_ns):
                 filename = entry["file"]
                 if filename not in torch_loaded:
                     group = [e["name"] for e in entries if e.get("file") == filename]
-                    torch_loaded[filename] = _load_torch(_safe_file(data_dir, filename), notes, group)
+                    loader = _load_torch_for(notes, group)
+                    torch_loaded[filename] = _load_file(loader, fetch, release, filename)
                 value = torch_loaded[filename][entry["key"]]
             elif kind == "numpy":
-                value = _load_numpy(_safe_file(data_dir, entry["file"]))
+                value = _load_file(_load_numpy, fetch, release, entry["file"])
             elif kind == "pickle":
-                value = _load_pickle(_safe_file(data_dir, entry["file"]))
+                value = _load_file(_load_pickle, fetch, release, entry["file"])
             else:
                 skipped[name] = f"unknown entry kind {kind!r}"
                 continue
+        except _TransferError:
+            raise
         except Exception as exc:
             skipped[name] = f"could not be restored: {type(exc).__name__}: {str(exc)[:120]}"
             continue

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 REPORT_NAME = "__mlp_snapshot_report__"
 REPORT_EXPR = f"globals().pop({REPORT_NAME!r}, None)"
@@ -26,10 +27,10 @@ _EXCLUDE = re.compile(r"[A-Za-z_*?\[][A-Za-z0-9_*?\[\]!-]*")
 _ENTRY_NAME = "__mlp_snapshot_entry__"
 
 
-@lru_cache(maxsize=1)
-def agent_source() -> str:
-    """The source of the in-kernel agent, read from the package (works from a wheel or a source tree)."""
-    return resources.files("mlp_kernel.snapshot").joinpath("agent.py").read_text(encoding="utf-8")
+@lru_cache(maxsize=4)
+def agent_source(name: str = "agent.py") -> str:
+    """The source of an in-kernel agent file, read from the package (works from a wheel or a source tree)."""
+    return resources.files("mlp_kernel.snapshot").joinpath(name).read_text(encoding="utf-8")
 
 
 def user_expressions() -> dict[str, str]:
@@ -66,12 +67,75 @@ def forget_code(path: str, *, user: str) -> str:
     return _program("forget", {"path": _check_path(path), "user": _check_user(user)})
 
 
-def _program(entry: str, params: Mapping[str, object]) -> str:
+def snapshot_s3_code(
+    upload: Mapping[str, Any], *, user: str, max_bytes: int | None, exclude: Sequence[str] = ()
+) -> str:
+    """Source that saves the namespace to a bucket with the grants of ``S3Snapshots.prepare_upload``.
+
+    ``upload`` holds presigned POST policies (short-lived, limited to one kernel's prefix), never a
+    credential; see ``s3.py``.
+    """
+    params = {
+        "user": _check_user(user),
+        "max_bytes": _check_max_bytes(max_bytes),
+        "exclude": validate_exclude(exclude),
+        "data": _check_str(upload, "data"),
+        "max_file_bytes": _check_max_bytes(upload.get("max_file_bytes")),
+        "data_post": _check_post(upload.get("data_post"), "key_prefix"),
+        "manifest_post": _check_post(upload.get("manifest_post"), "key"),
+    }
+    return _program("snapshot_s3", params, s3=True)
+
+
+def restore_s3_code(plan: Mapping[str, Any], *, user: str) -> str:
+    """Source that loads the snapshot of ``S3Snapshots.restore_plan`` (checked manifest, signed GETs)."""
+    files = plan.get("files")
+    if not isinstance(plan.get("manifest"), Mapping) or not isinstance(files, Mapping):
+        raise ValueError("a restore plan needs a manifest and files")
+    for name, info in files.items():
+        if not isinstance(name, str) or not isinstance(info, Mapping):
+            raise ValueError(f"invalid file {name!r} in the restore plan")
+        _check_url(info.get("url"))
+    params = {"user": _check_user(user), "manifest": dict(plan["manifest"]),
+              "files": {name: dict(info) for name, info in files.items()}}  # fmt: skip
+    return _program("restore_s3", params, s3=True)
+
+
+def _check_str(mapping: Mapping[str, Any], key: str) -> str:
+    value = mapping.get(key)
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise ValueError(f"{key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _check_url(url: object) -> str:
+    if not isinstance(url, str) or not re.match(r"https?://[^\s]+$", url):
+        raise ValueError("a presigned URL must be an http(s) URL")
+    return url
+
+
+def _check_post(post: object, key_field: str) -> dict[str, Any]:
+    if not isinstance(post, Mapping) or not isinstance(post.get("fields"), Mapping):
+        raise ValueError("a presigned POST needs a url and fields")
+    fields = {str(k): str(v) for k, v in post["fields"].items()}
+    if any(ch in text for text in (*fields, *fields.values()) for ch in '"\r\n'):
+        raise ValueError("presigned POST fields must not hold quotes or line breaks")
+    return {"url": _check_url(post.get("url")), "fields": fields, key_field: _check_str(post, key_field)}
+
+
+def _program(entry: str, params: Mapping[str, object], s3: bool = False) -> str:
     payload = json.dumps(params, sort_keys=True)
+    extra = (
+        f"    exec(compile({agent_source('agent_s3.py')!r}, '<mlp-kernel snapshot agent s3>', 'exec'),"
+        " agent)\n"
+        if s3
+        else ""
+    )
     return (
         f"def {_ENTRY_NAME}():\n"
         f"    agent = {{'__name__': '__mlp_snapshot_agent__'}}\n"
         f"    exec(compile({agent_source()!r}, '<mlp-kernel snapshot agent>', 'exec'), agent)\n"
+        f"{extra}"
         f"    return agent[{entry!r}]({payload!r})\n"
         f"try:\n"
         f"    {REPORT_NAME} = {_ENTRY_NAME}()\n"

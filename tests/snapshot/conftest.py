@@ -135,3 +135,60 @@ def python_has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+# ------------------------------------------------------------------------------------------- S3 bucket
+TEST_SECRET = "mlp-test-secret-" + "7f3c9a1e5b2d4c6e8a0b"  # grep-able: must never reach a kernel or a message
+TEST_KEY_ID = "MLPTESTKEYID0001"
+
+
+@dataclass
+class S3Server:
+    """A real S3 HTTP endpoint (moto's server mode) on a free local port."""
+
+    endpoint: str
+
+    def client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id=TEST_KEY_ID,
+            aws_secret_access_key=TEST_SECRET, config=Config(signature_version="s3v4"),
+        )  # fmt: skip
+
+    def new_bucket(self) -> str:
+        import uuid
+
+        name = f"snaps-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def keys(self, bucket: str) -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Any:
+    moto_server = pytest.importorskip("moto.server", reason="S3 tests need moto[server] (test extra)")
+    pytest.importorskip("boto3", reason="S3 tests need boto3 (the s3 extra)")
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield S3Server(f"http://127.0.0.1:{port}")
+    server.stop()
+
+
+@pytest.fixture
+def credentials_dir(tmp_path: Path) -> Path:
+    """The bucket credentials as a Kubernetes Secret mount would present them: one file per key."""
+    path = tmp_path / "secret-mount"
+    path.mkdir(mode=0o700)
+    (path / "access_key_id").write_text(TEST_KEY_ID + "\n")
+    (path / "secret_access_key").write_text(TEST_SECRET + "\n")
+    return path
