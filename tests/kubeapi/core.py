@@ -2,7 +2,9 @@
 
 Only the rules a product can trip over are here: pods need named containers with images, names must be
 DNS labels/subdomains, Secret data must be base64, ``stringData`` folds into ``data``, and a running pod's
-spec is immutable except for the fields Kubernetes lets Kueue change on a gated pod.
+spec is immutable except for the fields Kubernetes lets Kueue change on a gated pod. A PersistentVolumeClaim
+needs access modes and a storage request, and is bound at once (as by a dynamic provisioner with
+``volumeBindingMode: Immediate``); its spec is immutable except for a larger storage request.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import uuid
 from typing import Any
 
 from .errors import invalid
@@ -31,6 +34,8 @@ def apply_defaults(rtype: ResourceType, obj: Obj) -> None:
         for key, value in string_data.items():
             assert data is not None
             data[key] = base64.b64encode(str(value).encode()).decode()
+    elif rtype.key == ("", "persistentvolumeclaims"):
+        _claim_defaults(obj)
     elif rtype.key == ("", "namespaces"):
         obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         obj.setdefault("status", {})["phase"] = "Active"
@@ -50,6 +55,20 @@ def apply_defaults(rtype: ResourceType, obj: Obj) -> None:
                 }
             ],
         )
+
+
+def _claim_defaults(claim: Obj) -> None:
+    """Bound at once to a fresh volume of the requested size (tests may patch ``status.phase`` to Pending)."""
+    spec = claim.setdefault("spec", {})
+    spec.setdefault("volumeMode", "Filesystem")
+    spec.setdefault("storageClassName", "standard")
+    spec.setdefault("volumeName", f"pvc-{uuid.uuid4()}")
+    storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+    claim["status"] = {
+        "phase": "Bound",
+        "accessModes": list(spec.get("accessModes") or []),
+        **({"capacity": {"storage": storage}} if storage else {}),
+    }
 
 
 def _pod_defaults(pod: Obj) -> None:
@@ -137,6 +156,8 @@ def validate(rtype: ResourceType, new: Obj, old: Obj | None) -> None:
             )
     if rtype.key == ("", "pods"):
         causes += _pod_causes(new, old)
+    elif rtype.key == ("", "persistentvolumeclaims"):
+        causes += _claim_causes(new, old)
     elif rtype.key == ("", "secrets"):
         for key, value in (new.get("data") or {}).items():
             try:
@@ -145,6 +166,46 @@ def validate(rtype: ResourceType, new: Obj, old: Obj | None) -> None:
                 causes.append((f"data[{key}]", "FieldValueInvalid", "Invalid value: illegal base64 data"))
     if causes:
         raise invalid(rtype.kind, name, causes, rtype.group)
+
+
+ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
+
+
+def _claim_causes(new: Obj, old: Obj | None) -> list[tuple[str, str, str]]:
+    spec = new.get("spec") or {}
+    causes: list[tuple[str, str, str]] = []
+    modes = spec.get("accessModes") or []
+    if not modes:
+        causes.append(
+            ("spec.accessModes", "FieldValueRequired", "Required value: at least 1 access mode is required")
+        )
+    for mode in modes:
+        if mode not in ACCESS_MODES:
+            supported = ", ".join(f'"{m}"' for m in ACCESS_MODES)
+            causes.append(
+                (
+                    "spec.accessModes",
+                    "FieldValueNotSupported",
+                    f'Unsupported value: "{mode}": supported values: {supported}',
+                )
+            )
+    if not ((spec.get("resources") or {}).get("requests") or {}).get("storage"):
+        causes.append(("spec.resources[storage]", "FieldValueRequired", "Required value"))
+    if old is not None and not causes:
+
+        def fixed(s: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in s.items() if k not in ("resources", "volumeName")}
+
+        if fixed(old.get("spec") or {}) != fixed(spec):
+            causes.append(
+                (
+                    "spec",
+                    "FieldValueForbidden",
+                    "Forbidden: spec is immutable after creation except resources.requests and "
+                    "volumeAttributesClassName for bound claims",
+                )
+            )
+    return causes
 
 
 def _pod_causes(new: Obj, old: Obj | None) -> list[tuple[str, str, str]]:

@@ -66,6 +66,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     _core("Pod", "pods", short=("po",), sub=("status", "log", "binding", "eviction")),
     _core("Secret", "secrets"),
     _core("ConfigMap", "configmaps", short=("cm",)),
+    _core("PersistentVolumeClaim", "persistentvolumeclaims", short=("pvc",), sub=("status",)),
     _core("Service", "services", short=("svc",), sub=("status",)),
     _core("ServiceAccount", "serviceaccounts", short=("sa",)),
     _core("Event", "events", short=("ev",)),

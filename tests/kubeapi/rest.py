@@ -312,9 +312,9 @@ class KubeRest:
             dry_run=dry_run,
         )
         removed = self.store.find(rtype, ns, t.name) is None
-        if removed and not (rtype.is_crd or rtype.key == ("", "pods")):
+        if removed and not (rtype.is_crd or rtype.key in (("", "pods"), ("", "persistentvolumeclaims"))):
             # Like the apiserver: an immediately deleted object is answered with a Success Status, except
-            # for kinds whose registry returns the deleted object (pods, custom resources).
+            # for kinds whose registry returns the deleted object (pods, claims, custom resources).
             return JsonResponse(
                 200,
                 success_status(

@@ -1,7 +1,9 @@
-"""The test kubelet: real processes, env and Secret volumes, status transitions, kill on delete, OOM, logs."""
+"""The test kubelet: real processes, env, Secret and claim volumes, status transitions, kill on delete, OOM,
+logs."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import psutil
@@ -187,3 +189,111 @@ def test_no_orphan_processes_after_teardown(tmp_path):
     alive = [p for p in family if _alive(p)]
     assert alive == [], f"orphan processes after stop: {alive}"
     assert sys.executable  # the kubelet ran this interpreter for `python`
+
+
+def _claim(name: str, mode: str = "ReadWriteMany") -> dict:
+    return {
+        "metadata": {"name": name},
+        "spec": {"accessModes": [mode], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+
+
+def _claim_pod(name: str, code: str, mount_path: str, claim: str = "home", **mount: str) -> dict:
+    return python_pod(
+        name,
+        code,
+        volume_mounts=[{"name": "home", "mountPath": mount_path, **mount}],
+        volumes=[{"name": "home", "persistentVolumeClaim": {"claimName": claim}}],
+    )
+
+
+def test_claim_volume_is_one_directory_shared_by_pods_and_outlives_them(kube_member, core):
+    core.create_namespaced_persistent_volume_claim("default", _claim("home"))
+    write = "import sys; open(sys.argv[1], 'w').write('kept')"
+    pod = _claim_pod("writer", write, "/home/jovyan")
+    pod["spec"]["containers"][0]["args"] += ["/home/jovyan/notes.txt"]
+    core.create_namespaced_pod("default", pod)
+    assert kube_member.wait_for_pod_phase("default", "writer", ("Succeeded", "Failed"))["status"][
+        "phase"
+    ] == ("Succeeded"), core.read_namespaced_pod_log("writer", "default")
+    host = kube_member.kubelet.claims.directory("default", "home")
+    assert (host / "notes.txt").read_text() == "kept"
+
+    read = "import sys; print(open(sys.argv[1]).read(), open(sys.argv[2]).read())"
+    pod = _claim_pod("reader", read, "/mnt/data")  # another pod, another mount path, the same files
+    pod["spec"]["containers"][0]["args"] += ["/mnt/data/notes.txt", "/mnt/sub/notes.txt"]
+    pod["spec"]["containers"][0]["volumeMounts"].append(
+        {"name": "home", "mountPath": "/mnt/sub", "subPath": "s"}
+    )
+    (host / "s").mkdir()
+    (host / "s" / "notes.txt").write_text("below")
+    core.create_namespaced_pod("default", pod)
+    kube_member.wait_for_pod_phase("default", "reader", ("Succeeded", "Failed"))
+    assert core.read_namespaced_pod_log("reader", "default").split() == ["kept", "below"]
+
+
+def test_pod_with_a_missing_claim_stays_pending_until_the_claim_exists(kube_member, core):
+    core.create_namespaced_pod("default", _claim_pod("waits", "print('mounted')", "/data", claim="late"))
+    kube_member.wait_for(lambda: "FailedScheduling" in _reasons(core, "waits"), what="FailedScheduling event")
+    pod = core.read_namespaced_pod("waits", "default")
+    scheduled = {c.type: c for c in pod.status.conditions}["PodScheduled"]
+    assert (pod.status.phase, scheduled.status, scheduled.reason) == ("Pending", "False", "Unschedulable")
+    assert scheduled.message == '0/2 nodes are available: persistentvolumeclaim "late" not found.'
+    core.create_namespaced_persistent_volume_claim("default", _claim("late"))
+    done = kube_member.wait_for_pod_phase("default", "waits", ("Succeeded", "Failed"))
+    assert done["status"]["phase"] == "Succeeded"
+    assert core.read_namespaced_pod_log("waits", "default").strip() == "mounted"
+
+
+def test_pod_bound_to_a_node_without_its_claim_waits_with_failed_mount(kube_member, core):
+    """The scheduler is bypassed (nodeName set): the kubelet itself refuses to start it, as upstream."""
+    pod = _claim_pod("bound", "print('mounted')", "/data", claim="absent")
+    pod["spec"]["nodeName"] = PRIVATE_NODES[0].name
+    core.create_namespaced_pod("default", pod)
+    kube_member.wait_for(lambda: "FailedMount" in _reasons(core, "bound"), what="FailedMount event")
+    events = core.list_namespaced_event("default", field_selector="involvedObject.name=bound").items
+    message = next(e.message for e in events if e.reason == "FailedMount")
+    assert (
+        "error processing PVC default/absent" in message
+        and 'persistentvolumeclaims "absent" not found' in message
+    )
+    waiting = core.read_namespaced_pod("bound", "default").status.container_statuses[0].state.waiting
+    assert waiting.reason == "ContainerCreating"
+    core.create_namespaced_persistent_volume_claim("default", _claim("absent"))
+    kube_member.wait_for_pod_phase("default", "bound", ("Succeeded", "Failed"))
+
+
+def test_claim_under_the_view_root_is_visible_at_its_in_pod_path_only_while_mounted(kube_member, core):
+    """A path that reaches the process outside argv/env (as a snapshot path in an execute_request does)."""
+    claims = kube_member.kubelet.claims
+    in_pod = claims.view_path("/home/jovyan/.snapshots")
+    core.create_namespaced_persistent_volume_claim("default", _claim("home"))
+    hidden = in_pod.encode().hex()  # not in argv as a path, so the kubelet's rewrite cannot touch it
+    code = (
+        f"import os, time; p = bytes.fromhex('{hidden}').decode(); os.makedirs(p + '/alice', mode=0o700); "
+        "open(p + '/alice/manifest.json', 'w').write('{}'); print('wrote', flush=True); time.sleep(300)"
+    )
+    core.create_namespaced_pod("default", _claim_pod("kernel", code, in_pod))
+    kube_member.wait_for(
+        lambda: "wrote" in _log(core, "kernel"), what="the pod wrote through its in-pod path"
+    )
+    assert os.path.islink(in_pod)
+    host = claims.directory("default", "home")
+    assert (host / "alice" / "manifest.json").read_text() == "{}"
+    core.delete_namespaced_pod("kernel", "default", grace_period_seconds=0)
+    kube_member.wait_for(lambda: not os.path.lexists(in_pod), what="the link removed with the pod")
+    assert (host / "alice" / "manifest.json").exists(), "the data stays on the claim"
+
+
+def test_claim_data_goes_with_the_claim(kube_member, core):
+    core.create_namespaced_persistent_volume_claim("default", _claim("scratch"))
+    core.create_namespaced_pod(
+        "default", _claim_pod("w", "open('/data/f', 'w').write('x')", "/data", "scratch")
+    )
+    kube_member.wait_for_pod_phase("default", "w", ("Succeeded", "Failed"))
+    host = kube_member.kubelet.claims.directory("default", "scratch")
+    assert (host / "f").exists()
+    core.delete_namespaced_persistent_volume_claim("scratch", "default")
+    kube_member.wait_for(lambda: not host.exists(), what="the claim's data removed (reclaim policy Delete)")
+    core.create_namespaced_persistent_volume_claim("default", _claim("scratch"))
+    assert kube_member.kubelet.claims.directory("default", "scratch") != host, "a new claim starts empty"

@@ -194,3 +194,24 @@ def test_member_without_crds_serves_core_kinds_and_runs_no_kueue(tmp_path):
         member.wait_for_pod_phase("default", "p", "Running")
     finally:
         member.stop()
+
+
+def test_claim_needs_access_modes_and_a_size_and_is_bound_at_once(core):
+    with pytest.raises(client.ApiException) as err:
+        core.create_namespaced_persistent_volume_claim("default", {"metadata": {"name": "c"}, "spec": {}})
+    fields = [c["field"] for c in _status(err.value)["details"]["causes"]]
+    assert err.value.status == 422 and fields == ["spec.accessModes", "spec.resources[storage]"]
+    spec = {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "5Gi"}}}
+    claim = core.create_namespaced_persistent_volume_claim(
+        "default", {"metadata": {"name": "c"}, "spec": spec}
+    )
+    assert (claim.status.phase, claim.status.access_modes, claim.status.capacity) == (
+        "Bound",
+        ["ReadWriteMany"],
+        {"storage": "5Gi"},
+    )
+    with pytest.raises(client.ApiException) as err:
+        core.patch_namespaced_persistent_volume_claim(
+            "c", "default", {"spec": {"accessModes": ["ReadWriteOnce"]}}
+        )
+    assert err.value.status == 422

@@ -1,9 +1,10 @@
 """Turning a container spec into a process: volumes on disk, environment, argv with mount paths rewritten.
 
 The test kubelet has no images and no mount namespaces, so a container's view of the filesystem is emulated:
-Secret / ConfigMap / emptyDir volumes are written under a per-pod directory and every ``mountPath`` prefix in
-command, args, env values and workingDir is rewritten to that directory (only at path boundaries, longest
-mount first, in one pass so a rewritten path is never rewritten again).
+Secret / ConfigMap / emptyDir volumes are written under a per-pod directory, a PersistentVolumeClaim is the
+claim's own host directory (``claims.py``: shared by every pod that mounts it), and every ``mountPath``
+prefix in command, args, env values and workingDir is rewritten to that directory (only at path boundaries,
+longest mount first, in one pass so a rewritten path is never rewritten again).
 """
 
 from __future__ import annotations
@@ -12,25 +13,36 @@ import base64
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..selectors import field_value
 from ..store import Obj, Store
+
+if TYPE_CHECKING:
+    from .claims import ClaimVolumes
 
 VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 
 class ContainerConfigError(Exception):
-    """A referenced Secret/ConfigMap (or key) is missing: the kubelet retries, the pod stays Pending."""
+    """A referenced Secret/ConfigMap/claim (or key) is missing: the kubelet retries, the pod stays Pending.
 
-    def __init__(self, reason: str, message: str):
+    ``waiting`` is the container's waiting reason meanwhile: ``CreateContainerConfigError`` for what the
+    container's configuration references, ``ContainerCreating`` for a volume that cannot be mounted.
+    """
+
+    def __init__(self, reason: str, message: str, waiting: str = "CreateContainerConfigError"):
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.waiting = waiting
 
 
-def materialise_volumes(store: Store, pod: Obj, container: dict[str, Any], fs: Path) -> list[tuple[str, str]]:
-    """Write Secret/ConfigMap volumes under ``fs``; return (mountPath, host path) pairs, longest first."""
+def materialise_volumes(
+    store: Store, pod: Obj, container: dict[str, Any], fs: Path, claims: ClaimVolumes | None = None
+) -> list[tuple[str, str]]:
+    """Write Secret/ConfigMap/emptyDir volumes under ``fs`` and mount claims (``claims``); return
+    (mountPath, host path) pairs, longest first."""
     volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
     mounts: list[tuple[str, str]] = []
     for mount in container.get("volumeMounts") or []:
@@ -38,6 +50,13 @@ def materialise_volumes(store: Store, pod: Obj, container: dict[str, Any], fs: P
         if volume is None:
             continue
         target = fs / mount["mountPath"].lstrip("/")
+        if "persistentVolumeClaim" in volume and claims is not None:
+            host = claims.mount(pod, volume, mount)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.is_symlink():  # code that builds paths from MLP_TEST_MOUNT_ROOT finds it too
+                target.symlink_to(host, target_is_directory=True)
+            mounts.append((mount["mountPath"].rstrip("/") or "/", str(host)))
+            continue
         target.mkdir(parents=True, exist_ok=True)
         for kind, plural, key in (
             ("secret", "secrets", "secretName"),

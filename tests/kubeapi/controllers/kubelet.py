@@ -3,7 +3,8 @@
 What a pod needs to really run here: its first container's ``command`` + ``args`` (no image entrypoints:
 there are no images; ``command_aliases`` maps e.g. ``python`` to this interpreter), its ``env`` (values,
 ``secretKeyRef``, ``configMapKeyRef``, ``fieldRef``, ``envFrom``, with ``$(VAR)`` expansion) and its Secret /
-ConfigMap / emptyDir volumes. Volumes are materialised under a per-pod temp directory and every
+ConfigMap / emptyDir / PersistentVolumeClaim volumes. Volumes are materialised under a per-pod temp directory
+(a claim is one host directory shared by every pod that mounts it, see ``claims.py``) and every
 ``mountPath`` prefix in command, args, env values and workingDir is rewritten to that directory, so a
 container that reads ``/etc/kernel/connection.json`` finds the file; ``MLP_TEST_MOUNT_ROOT`` names the root.
 
@@ -32,6 +33,7 @@ from ..conditions import set_condition
 from ..events import record_event
 from ..store import Event, Obj, now_iso
 from .base import Controller
+from .claims import ClaimVolumes
 from .container_setup import ContainerConfigError, environment, expand, materialise_volumes, rewrite
 
 TERMINAL = ("Succeeded", "Failed")
@@ -94,6 +96,8 @@ class Kubelet(Controller):
         self.extra_env = dict(extra_env or {})
         self.inherit_env = inherit_env
         self.runs: dict[str, PodRun] = {}
+        #: PersistentVolumeClaim directories and view-root links (``claims.view_path``, ``claims.directory``)
+        self.claims = ClaimVolumes(self.store, self.root)
         self._lock = threading.Lock()
         server.rest.add_route("", "pods", "log", self._log_route)
 
@@ -123,6 +127,7 @@ class Kubelet(Controller):
                     self._request_stop(run, grace=float(m.get("deletionGracePeriodSeconds") or 0))
             elif run is None:
                 self._start(pod)
+        self.claims.prune()
 
     def stop(self) -> None:
         super().stop()
@@ -195,6 +200,7 @@ class Kubelet(Controller):
         finally:
             if run.proc is not None:
                 _LIVE.pop(run.proc.pid, None)
+            self.claims.release(run.uid)
             run.done.set()
             with self._lock:
                 self.runs.pop(run.uid, None)
@@ -237,7 +243,7 @@ class Kubelet(Controller):
                     last_error = exc.message
                     reason = "FailedMount" if exc.reason == "FailedMount" else "Failed"
                     record_event(self.store, current, reason, exc.message, type_="Warning", host=node)
-                    self._set_waiting(run, current, "CreateContainerConfigError", exc.message)
+                    self._set_waiting(run, current, exc.waiting, exc.message)
                 if run.terminate.wait(0.5):
                     return self._terminated(run, pod, 137, "ContainerStatusUnknown", "killed before start")
         record_event(
@@ -322,7 +328,7 @@ class Kubelet(Controller):
     ) -> tuple[list[str], dict[str, str], str]:
         fs = run.root / "fs"
         fs.mkdir(parents=True, exist_ok=True)
-        mounts = materialise_volumes(self.store, pod, container, fs)
+        mounts = materialise_volumes(self.store, pod, container, fs, self.claims)
         home = run.root / "home"
         home.mkdir(parents=True, exist_ok=True)
         base = (
@@ -352,7 +358,7 @@ class Kubelet(Controller):
         cwd = fs
         if container.get("workingDir"):
             cwd = Path(rewrite(container["workingDir"], mounts))
-            if not cwd.is_absolute() or not str(cwd).startswith(str(fs)):
+            if not cwd.is_absolute() or not (cwd.is_relative_to(fs) or cwd.is_relative_to(self.claims.root)):
                 cwd = fs / str(container["workingDir"]).lstrip("/")
             cwd.mkdir(parents=True, exist_ok=True)
         return argv, env, str(cwd)

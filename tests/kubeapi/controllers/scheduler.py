@@ -2,7 +2,9 @@
 
 Kueue only removes the scheduling gate; the scheduler still has to find a node whose labels match the
 merged nodeSelector and whose taints the pod tolerates. Capacity is checked against node allocatable minus
-the requests of pods already bound there, so tests can exhaust a node with ``set_node_capacity``.
+the requests of pods already bound there, so tests can exhaust a node with ``set_node_capacity``. A pod
+whose PersistentVolumeClaim is missing, being deleted or not Bound stays Pending, as with upstream's
+VolumeBinding plugin (``persistentvolumeclaim "x" not found``).
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ class Scheduler(Controller):
                 continue
             if spec.get("schedulerName", "default-scheduler") != "default-scheduler":
                 continue
+            unresolvable = self._claims_problem(pod)
+            if unresolvable:
+                self._unschedulable(pod, unresolvable, len(nodes))
+                continue
             node, why = self._pick(pod, nodes, used)
             if node is None:
                 self._unschedulable(pod, why, len(nodes))
@@ -74,6 +80,22 @@ class Scheduler(Controller):
                     used.get(node["metadata"]["name"], {}).get(res, Decimal(0)) + qty
                 )
             self._bind(pod, node["metadata"]["name"])
+
+    def _claims_problem(self, pod: Obj) -> str:
+        """Upstream VolumeBinding PreFilter: why no node can take the pod because of its claims, or ""."""
+        claims_t = self.store.registry.get("", "persistentvolumeclaims")
+        unbound = False
+        for volume in pod["spec"].get("volumes") or []:
+            name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if not name:
+                continue
+            claim = self.store.find(claims_t, pod["metadata"]["namespace"], name)
+            if claim is None:
+                return f'persistentvolumeclaim "{name}" not found'
+            if claim["metadata"].get("deletionTimestamp"):
+                return f'persistentvolumeclaim "{name}" is being deleted'
+            unbound = unbound or (claim.get("status") or {}).get("phase") != "Bound"
+        return "pod has unbound immediate PersistentVolumeClaims" if unbound else ""
 
     def _pick(
         self, pod: Obj, nodes: list[Obj], used: dict[str, dict[str, Decimal]]
