@@ -62,7 +62,10 @@ def plot_held_vs_busy(runs: Sequence[RunRecord], path: str | Path, bin_s: float 
     return _save(fig, path)
 
 
-def plot_idle_sweep(sweep: Sequence[StrategyResult], path: str | Path) -> Path:
+def plot_idle_sweep(sweep: Sequence[StrategyResult], path: str | Path, label: str = "gpu-auto",
+                    compare: Sequence[StrategyResult] = (), compare_label: str = "flat") -> Path:
+    """The sweep as trade-off curves; ``compare`` (e.g. the same sweep under the flat release rule) is drawn
+    next to it on the left panel, so two rules can be compared at equal cold-start share."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,7 +77,13 @@ def plot_idle_sweep(sweep: Sequence[StrategyResult], path: str | Path) -> Path:
     cold_wait = [max(r.wait_cold_mean_s, 0.1) for r in sweep]  # log axis: keep 0 visible
     labels = [f"{(r.idle_timeout_s or 0) / 60:g} min" for r in sweep]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
-    a.plot(cold, ratio, "o-", color="tab:blue")
+    a.plot(cold, ratio, "o-", color="tab:blue", label=label)
+    if compare:
+        a.plot([100 * r.cold_start_share for r in compare], [r.held_per_busy for r in compare], "^:",
+               color="grey", label=compare_label)
+        for r in compare:
+            a.annotate(f"{(r.idle_timeout_s or 0) / 60:g}", (100 * r.cold_start_share, r.held_per_busy),
+                       textcoords="offset points", xytext=(4, -10), fontsize=7, color="grey")
     a.axvline(100 * COLD_SHARE_LIMIT, color="tab:red", ls="--", lw=1,
               label=f"{COLD_SHARE_LIMIT:.0%} cold starts")
     a.set_xlabel("GPU cells with a cold start (%)")
@@ -91,8 +100,9 @@ def plot_idle_sweep(sweep: Sequence[StrategyResult], path: str | Path) -> Path:
             ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     for x, y, text in zip(cold_wait, ratio, labels, strict=True):
         b.annotate(text, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7, color="tab:orange")
-        ax.grid(alpha=0.3)
-    fig.suptitle("gpu-auto idle timeout: GPUs held vs cold starts and added wait")
+    a.grid(alpha=0.3)
+    b.grid(alpha=0.3)
+    fig.suptitle(f"{label}, idle timeout swept: GPUs held vs cold starts and added wait")
     fig.tight_layout()
     return _save(fig, path)
 
