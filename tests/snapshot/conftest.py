@@ -192,3 +192,6 @@ def credentials_dir(tmp_path: Path) -> Path:
     (path / "access_key_id").write_text(TEST_KEY_ID + "\n")
     (path / "secret_access_key").write_text(TEST_SECRET + "\n")
     return path
+
+
+ROOT_POLICY = Path(__file__).resolve().parents[2] / "kernelspecs" / "gpu-auto" / "policy.yaml"
