@@ -602,6 +602,11 @@ class _Checker:
         if not isinstance(storage.get("kind", "local"), str):
             self.err(p + ("storage", "kind"), "expected a string such as local or s3")
         storage.setdefault("kind", "local")
+        if storage["kind"] == "s3":  # checked here so a mistake (or an inline secret) fails at load time
+            from ..snapshot.s3_config import storage_errors
+
+            for sub, message in storage_errors(storage):
+                self.err(p + ("storage", *sub), message)
         return SnapshotSettings(
             enabled=self.boolean(obj, "enabled", p, True),
             max_bytes=max_bytes,

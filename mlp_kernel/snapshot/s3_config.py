@@ -95,7 +95,7 @@ def storage_errors(storage: Mapping[str, Any]) -> list[tuple[tuple[str | int, ..
     try:
         parse_s3_storage(storage)
     except S3ConfigError as exc:
-        return [(getattr(exc, "path", ()), str(exc))]
+        return [(getattr(exc, "path", ()), getattr(exc, "detail", str(exc)))]
     return []
 
 
@@ -144,6 +144,7 @@ def parse_s3_storage(storage: Mapping[str, Any]) -> S3Settings:
 def _err(path: tuple[str | int, ...], message: str) -> S3ConfigError:
     exc = S3ConfigError(f"snapshot.storage.{'.'.join(str(p) for p in path)}: {message}")
     exc.path = path  # type: ignore[attr-defined]
+    exc.detail = message  # type: ignore[attr-defined]
     return exc
 
 
