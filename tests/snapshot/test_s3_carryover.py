@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from mlp_kernel.gateway.carryover import CarryOver
-from mlp_kernel.placement import parse_policy
+from mlp_kernel.placement import PolicyError, parse_policy
 from mlp_kernel.placement.types import GpuRequest
 
 from .conftest import ROOT_POLICY, TEST_SECRET, Kernel, KernelFactory, Reply, S3Server
@@ -155,9 +157,15 @@ async def test_storage_mistakes_are_said_without_echoing_a_secret(
     kernel = await kernels()
     await kernel.run("x = 1")
     link = ClientLink(kernel)
+    # the policy loader refuses a secret in the policy; a Policy built around it still never echoes it
     inline = {**s3_storage(s3_server, "b-x", credentials_dir), "secret_access_key": TEST_SECRET}
-    ok, line = await CarryOver(policy_with(inline), "k1", "alice").save(link, GpuRequest(), public=False)
-    assert ok and "snapshot.storage.secret_access_key: a secret must never be written into the policy" in line
+    with pytest.raises(PolicyError) as info:
+        policy_with(inline)
+    assert "snapshot.storage.secret_access_key" in str(info.value) and TEST_SECRET not in str(info.value)
+    base = policy_with(s3_storage(s3_server, "b-x", credentials_dir))
+    policy = replace(base, snapshot=replace(base.snapshot, storage=inline))
+    ok, line = await CarryOver(policy, "k1", "alice").save(link, GpuRequest(), public=False)
+    assert ok and "misconfigured" in line and "a secret must never be written into the policy" in line
     assert TEST_SECRET not in line
     env_creds = {**s3_storage(s3_server, "b-x", credentials_dir),
                  "credentials": {"from": "env", "access_key_id_env": "MLP_NO_SUCH_KEY_ID",
