@@ -7,7 +7,8 @@ One command: ``.venv/bin/python benchmarks/bench_simulate.py [--plots docs/img]`
    spend against a budget, and the gpu-auto idle-timeout sweep under both rules;
 3. the same headline figures over five seeds (how much one trace's luck matters);
 4. the runtime of a week of 300 users (pools scaled x15 so the load per GPU matches the default trace);
-5. each target from the issue with MET / MISSED.
+5. each target from the issue with MET / MISSED;
+6. the release-rule candidates that were measured before ``gpu-minutes`` was chosen (five seeds each).
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mlp_kernel.placement import load_policy  # noqa: E402
-from mlp_kernel.placement.release import FLAT, describe  # noqa: E402
+from mlp_kernel.placement.release import FLAT, ReleaseRule, describe, idle_limit_s  # noqa: E402
 from mlp_kernel.simulate import (  # noqa: E402
     SimConfig,
     by_name,
@@ -36,7 +41,8 @@ from mlp_kernel.simulate import (  # noqa: E402
     gpu_auto,
     idle_sweep,
 )
-from mlp_kernel.simulate.metrics import StrategyResult  # noqa: E402
+from mlp_kernel.simulate.engine import Engine  # noqa: E402
+from mlp_kernel.simulate.metrics import StrategyResult, summarise  # noqa: E402
 from mlp_kernel.simulate.strategies import NAMES  # noqa: E402
 from mlp_kernel.simulate.study import DEFAULT_SWEEP_MIN  # noqa: E402
 from mlp_kernel.simulate.trace_stats import compare as calibration  # noqa: E402
@@ -142,7 +148,65 @@ def main() -> int:
     ]
     for text, ok in checks:
         print(f"  {'MET   ' if ok else 'MISSED'} {text}")
+
+    print("\n== 6. release-rule candidates, gpu-auto at the 15 min default, five seeds ==")
+    print(f"  {'rule':34s} {'held/busy per seed':30s} {'worst':>6s} {'cold starts':>11s} {'wait p95':>9s} "
+          f"{'dropped':>7s}")
+    traces = [generate(users=20, days=7, seed=seed) for seed in range(5)]
+    for label, limit in CANDIDATES:
+        rs = [summarise(CandidateEngine(policy, t, gpu_auto(idle), SimConfig(), limit).run()) for t in traces]
+        hb = [r.held_per_busy for r in rs]
+        print(f"  {label:34s} {'  '.join(f'{x:.3f}' for x in hb):30s} {max(hb):>6.3f} "
+              f"{sum(r.cold_start_share for r in rs) / 5:>11.0%} {sum(r.wait_p95_s for r in rs) / 5:>8.0f}s "
+              f"{sum(r.dropped_kernels for r in rs) / 5:>7.0f}")
     return 0
+
+
+Limit = Callable[[float, int, list[float]], float]
+
+
+class CandidateEngine(Engine):
+    """The engine with a candidate release limit ``limit(idle_timeout_s, gpus, session_gaps_s)`` in place of
+    the shipped rule: only for comparing candidates here; the product's rule is ``release.idle_limit_s``."""
+
+    def __init__(self, policy: Any, trace: Any, strategy: Any, config: SimConfig, limit: Limit) -> None:
+        super().__init__(policy, trace, strategy, config)
+        self.limit = limit
+
+    def _arm_idle_check(self, t: float, k: Any) -> None:
+        cells = k.sess.s.cells
+        gaps = [max(0.0, cells[j].start_s - cells[j - 1].end_s) for j in range(1, min(k.sess.i, len(cells)))]
+        base = self.strategy.idle_timeout_s or 0.0
+        self.at(t + self.limit(base, k.alloc.gpus, gaps), self._idle_check, k, k.token)
+
+
+def _shipped(rule: ReleaseRule) -> Limit:
+    return lambda base, gpus, gaps: idle_limit_s(base, gpus, rule) or 0.0
+
+
+def _adaptive(mult: float, floor_s: float) -> Limit:
+    """``mult`` x the session's own p75 gap so far, over the GPU count, within [floor, base]; before three
+    gaps are seen, the gpu-minutes rule."""
+    def limit(base: float, gpus: int, gaps: list[float]) -> float:
+        if len(gaps) < 3:
+            return min(base, max(floor_s, base / max(1, gpus)))
+        return min(base, max(floor_s, mult * float(np.quantile(gaps, 0.75)) / max(1, gpus)))
+    return limit
+
+
+CANDIDATES: list[tuple[str, Limit]] = [
+    ("flat (the old rule)", _shipped(FLAT)),
+    ("gpu-minutes, no floor", _shipped(ReleaseRule(min_idle_s=0))),
+    ("gpu-minutes, floor 2 min", _shipped(ReleaseRule(min_idle_s=120))),
+    ("gpu-minutes, floor 3 min (shipped)", _shipped(ReleaseRule())),
+    ("gpu-minutes, floor 4 min", _shipped(ReleaseRule(min_idle_s=240))),
+    ("gpu-minutes, floor 5 min", _shipped(ReleaseRule(min_idle_s=300))),
+    ("timeout / GPUs^0.75, floor 3 min", lambda b, g, _: min(b, max(180.0, b / max(1, g) ** 0.75))),
+    ("4+ GPUs: 3 min, else timeout", lambda b, g, _: b if g < 4 else min(b, 180.0)),
+    ("adaptive: 2 x own p75 gap / GPUs", _adaptive(2.0, 180.0)),
+    ("adaptive: 3 x own p75 gap / GPUs", _adaptive(3.0, 180.0)),
+    ("flat 5 min", lambda b, g, _: 300.0),
+]
 
 
 if __name__ == "__main__":
