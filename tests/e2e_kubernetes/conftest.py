@@ -112,3 +112,42 @@ async def start_kube_kernel(
         return not all_kernel_pods(kube_members)
 
     await wait_until(no_kernel_pod_left, 30)
+
+
+SNAPSHOT_CLAIM = "mlp-snapshots"
+
+
+def volume_policy(member: Any, claim: str = SNAPSHOT_CLAIM) -> str:
+    """``E2E_POLICY`` with snapshots on the per-user volume ``claim`` of the private member.
+
+    The mount path is a view path of ``member``'s test kubelet (``tests/kubeapi/controllers/claims.py``): the
+    gateway sends it to the kernel inside an execute_request, so the kernel process must be able to open the
+    in-pod path itself, which it can while its pod mounts the claim there.
+    """
+    path = member.kubelet.claims.view_path("/home/jovyan/.mlp-kernel/snapshots")
+    return (
+        E2E_POLICY
+        + f"""
+data_classes: {{known: [public, internal, sensitive], keep_private: [sensitive]}}
+snapshot:
+  storage: {{kind: volume, claim: {claim}, path: "{path}"}}
+"""
+    )
+
+
+def create_claim(member: Any, name: str = SNAPSHOT_CLAIM, namespace: str = "jupyter") -> dict[str, Any]:
+    """A ReadWriteMany claim, as the platform's per-user home volume (bound at once by the test API)."""
+    return member.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "10Gi"}}},
+        }
+    )
+
+
+def snapshot_dirs(member: Any, kernel_id: str, claim: str = SNAPSHOT_CLAIM) -> list[Path]:
+    """``<claim>/<user>/<kernel_id>`` directories of ``kernel_id`` on the claim's host directory."""
+    root = member.kubelet.claims.directory("jupyter", claim)
+    return sorted(root.glob(f"*/{kernel_id}")) if root.is_dir() else []
