@@ -11,6 +11,11 @@ same generated code the gateway sends, over namespaces of 1 MB, 100 MB and 2 GB 
 
 The namespace mixes what notebooks hold: ~60% numpy arrays, ~30% a pandas DataFrame, ~10% plain Python
 (a list of strings and a dict of records). Run: ``.venv/bin/python benchmarks/bench_snapshot.py [--quick]``.
+
+``--s3`` stores the snapshots in a bucket instead (``kind: s3``: presigned POST uploads and GET downloads
+with the standard library in the kernel), served by moto's S3 server inside this process, so the figures
+include moto's own cost on the same CPUs and say little about MinIO or AWS S3; they show the agent's overhead
+and memory. Needs the ``s3`` extra and moto[server].
 """
 
 from __future__ import annotations
@@ -34,7 +39,14 @@ from jupyter_client.manager import AsyncKernelManager
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mlp_kernel.snapshot import parse_report, restore_code, snapshot_code, user_expressions  # noqa: E402
+from mlp_kernel.snapshot import (  # noqa: E402
+    parse_report,
+    restore_code,
+    restore_s3_code,
+    snapshot_code,
+    snapshot_s3_code,
+    user_expressions,
+)
 
 MB = 10**6
 SIZES = {"1MB": 1 * MB, "100MB": 100 * MB, "2GB": 2000 * MB}
@@ -148,7 +160,47 @@ async def timed(coro: Any) -> tuple[Any, float]:
     return value, time.perf_counter() - start
 
 
-async def bench_one(label: str, total: int, workdir: Path) -> Result:
+class Bucket:
+    """``--s3``: a moto S3 server on a free local port and the gateway's side of one kernel's snapshot."""
+
+    def __init__(self) -> None:
+        import socket
+
+        import boto3
+        from moto.server import ThreadedMotoServer
+
+        from mlp_kernel.snapshot.s3 import S3Snapshots
+        from mlp_kernel.snapshot.s3_config import CredentialSource, S3Settings
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.server.start()
+        endpoint = f"http://127.0.0.1:{port}"
+        env = {"BENCH_KEY_ID": "bench", "BENCH_SECRET": "bench-secret"}
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
+                              aws_secret_access_key="bench-secret")  # fmt: skip
+        client.create_bucket(Bucket="bench-snapshots")
+        creds = CredentialSource(access_key_id_env="BENCH_KEY_ID", secret_access_key_env="BENCH_SECRET")
+        settings = S3Settings(bucket="bench-snapshots", endpoint=endpoint, public=False, credentials=creds,
+                              addressing_style="path")  # fmt: skip
+        self.snaps = S3Snapshots(settings, user="bench", kernel_id="bench", environ=env)
+
+    def snapshot_code(self) -> str:
+        return snapshot_s3_code(self.snaps.prepare_upload(None), user="bench", max_bytes=None)
+
+    def restore_code(self) -> str:
+        plan = self.snaps.restore_plan()
+        if plan is None:
+            raise RuntimeError("no snapshot in the bucket")
+        return restore_s3_code(plan, user="bench")
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+async def bench_one(label: str, total: int, workdir: Path, bucket: Bucket | None = None) -> Result:
     snap = workdir / f"snap-{label}"
     first = await Kernel.start(str(workdir))
     _, fresh_cell = await timed(first.execute("y = 1"))
@@ -158,7 +210,10 @@ async def bench_one(label: str, total: int, workdir: Path) -> Result:
         "sum(a.nbytes for a in arrays) + int(frame.memory_usage().sum()) + len(texts) * 1000 "
         "+ len(records) * 200"
     )
-    code = snapshot_code(str(snap), user="bench", max_bytes=None, exclude=())
+    if bucket is None:
+        code = snapshot_code(str(snap), user="bench", max_bytes=None, exclude=())
+    else:
+        code = await asyncio.to_thread(bucket.snapshot_code)
     with RssSampler(first.pid) as sampler:
         base = sampler.rss()
         request = first.execute(code, silent=True, user_expressions=user_expressions())
@@ -168,7 +223,10 @@ async def bench_one(label: str, total: int, workdir: Path) -> Result:
     await first.stop()
 
     second = await Kernel.start(str(workdir))
-    restore = restore_code(str(snap), user="bench")
+    if bucket is None:
+        restore = restore_code(str(snap), user="bench")
+    else:
+        restore = await asyncio.to_thread(bucket.restore_code)
     with RssSampler(second.pid) as sampler:
         request = second.execute(restore, silent=True, user_expressions=user_expressions())
         content, restore_s = await timed(request)
@@ -180,6 +238,8 @@ async def bench_one(label: str, total: int, workdir: Path) -> Result:
     ok = bool(await second.value(CHECK))
     await second.stop()
     shutil.rmtree(snap, ignore_errors=True)
+    if bucket is not None:
+        await asyncio.to_thread(bucket.snaps.clear)
 
     written = saved.bytes / MB
     return Result(
@@ -215,13 +275,15 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip the 2 GB namespace")
     parser.add_argument("--dir", type=Path, default=None, help="where to write snapshots (default: temp dir)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    parser.add_argument("--s3", action="store_true", help="snapshot to a bucket (a local moto S3 server)")
     args = parser.parse_args(argv)
     sizes = {k: v for k, v in SIZES.items() if not (args.quick and k == "2GB")}
     workdir = Path(tempfile.mkdtemp(prefix="bench-snapshot-", dir=args.dir))
+    bucket = Bucket() if args.s3 else None
     try:
         results = []
         for label, total in sizes.items():
-            results.append(await bench_one(label, total, workdir))
+            results.append(await bench_one(label, total, workdir, bucket))
             print(json.dumps(asdict(results[-1])), flush=True)
         print_table(results)
         if args.json:
@@ -229,6 +291,8 @@ async def main(argv: list[str] | None = None) -> int:
         return 0 if all(r.restored_ok for r in results) else 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if bucket is not None:
+            bucket.stop()
 
 
 if __name__ == "__main__":
