@@ -93,7 +93,7 @@ class S3Snapshots:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one boto3 call, turning its errors into a message the user can act on."""
         try:
-            from botocore.exceptions import BotoCoreError, ClientError
+            from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
         except ImportError:
             raise S3StoreError(_NO_BOTO3) from None
 
@@ -114,6 +114,11 @@ class S3Snapshots:
             ) from None
         except S3ConfigError as exc:
             raise S3StoreError(str(exc)) from None
+        except NoCredentialsError:
+            raise S3StoreError(
+                f"No credentials for the snapshot {self.where}: the gateway looked in "
+                f"{self.settings.credentials.describe()}; see snapshot.storage.credentials in the policy."
+            ) from None
         except BotoCoreError as exc:
             raise S3StoreError(
                 f"Cannot reach the snapshot {self.where} ({type(exc).__name__}); check that the endpoint is "

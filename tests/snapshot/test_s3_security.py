@@ -176,3 +176,20 @@ async def test_a_bucket_the_kernel_cannot_reach_fails_the_snapshot_and_the_kerne
     assert s3_server.keys(bucket) == []
     assert await kernel.value("x + 1") == 42
     assert ast.literal_eval(repr(await kernel.value("sorted(k for k in globals() if 'mlp' in k)"))) == []
+
+
+def test_missing_credentials_in_the_default_chain_are_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from mlp_kernel.snapshot.s3 import S3Snapshots
+    from mlp_kernel.snapshot.s3_config import CredentialSource, S3Settings
+
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    settings = S3Settings(bucket="snaps-x", endpoint=f"http://127.0.0.1:{closed_port()}",
+                          credentials=CredentialSource(source="default"))  # fmt: skip
+    with pytest.raises(S3StoreError, match="No credentials for the snapshot bucket snaps-x .* default"):
+        S3Snapshots(settings, user="alice", kernel_id="k1").prepare_upload(None)
