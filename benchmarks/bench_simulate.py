@@ -97,12 +97,17 @@ def main() -> int:
     seeds: dict[str, list[float]] = {n: [] for n in names}
     autos: dict[str, list[StrategyResult]] = {"gpu-auto": [], "gpu-auto flat": []}
     crossings: dict[str, list[float | None]] = {"gpu-auto": [], "gpu-auto flat": []}
+    by_size: dict[tuple[str, int], list[tuple[bool, float]]] = {}
     for seed in range(5):
         t = generate(users=20, days=7, seed=seed)
-        for r in compare(policy, t, strategies).results:
+        c = compare(policy, t, strategies)
+        for r, run in zip(c.results, c.runs, strict=True):
             seeds[r.strategy].append(r.held_per_busy)
             if r.strategy in autos:
                 autos[r.strategy].append(r)
+                for cell in run.cells:
+                    if cell.gpus > 0 and cell.first_output_s is not None and not cell.rejected:
+                        by_size.setdefault((r.strategy, cell.gpus), []).append((cell.cold_start, cell.wait_s))
         crossings["gpu-auto"].append(cold_share_crossing(idle_sweep(policy, t, sweep_s)))
         flat_t = idle_sweep(policy, t, sweep_s, release_rule=FLAT)
         crossings["gpu-auto flat"].append(cold_share_crossing(flat_t))
@@ -117,6 +122,16 @@ def main() -> int:
         print(f"  {name:14s} dropped kernels  " + "  ".join(f"{r.dropped_kernels}" for r in results))
         print(f"  {name:14s} 25% crossing (min) "
               + "  ".join(f"{c / 60:.0f}" if c is not None else "-" for c in crossings[name]))
+    print("  by kernel size, five seeds pooled:      cold starts       wait mean (s)      wait p95 (s)")
+    print("                             GPU cells   flat  gpu-min      flat  gpu-min      flat  gpu-min")
+    for g in sorted({g for _, g in by_size}):
+        f, a = by_size.get(("gpu-auto flat", g), []), by_size.get(("gpu-auto", g), [])
+        cold = [100 * float(np.mean([x[0] for x in v])) for v in (f, a)]
+        mean = [float(np.mean([x[1] for x in v])) for v in (f, a)]
+        p95 = [float(np.percentile([x[1] for x in v], 95)) for v in (f, a)]
+        size = f"{g} GPU{'s' if g > 1 else ''}"
+        print(f"  {size:24s} {len(a):>9,}   {cold[0]:>3.0f}%  {cold[1]:>6.0f}%"
+              f"   {mean[0]:>7.0f}  {mean[1]:>7.0f}   {p95[0]:>7.0f}  {p95[1]:>7.0f}")
     worst = max(seeds["gpu-auto"])
 
     print("\n== 4. runtime: a week of 300 users, pools x15 ==")
