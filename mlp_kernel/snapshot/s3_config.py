@@ -9,7 +9,7 @@ never go into the policy, the code sent to the kernel, a log line or an error me
 snapshot:
   storage:
     kind: s3
-    endpoint: http://minio.storage.svc:9000   # omit for AWS S3
+    endpoint: http://minio.storage.svc:9000   # AWS S3: https://s3.<region>.amazonaws.com
     bucket: notebook-snapshots
     prefix: mlp-kernel                        # keys: <prefix>/<user>/<kernel id>/...
     region: us-east-1
@@ -125,7 +125,10 @@ def parse_s3_storage(storage: Mapping[str, Any]) -> S3Settings:
     verify = storage.get("verify", True)
     if not isinstance(verify, (bool, str)):
         raise _err(("verify",), "expected true, false or the path of a CA bundle on the gateway")
-    style = storage.get("addressing_style", "path" if endpoint else "auto")
+    # MinIO and most S3-compatible servers want path-style keys; AWS (any endpoint of it) picks for itself
+    host = urlsplit(endpoint).hostname or "" if endpoint else ""
+    on_aws = endpoint is None or host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+    style = storage.get("addressing_style", "auto" if on_aws else "path")
     if style not in ("auto", "path", "virtual"):
         raise _err(("addressing_style",), f"expected auto, path or virtual, got {style!r}")
     try:

@@ -27,6 +27,12 @@ def test_defaults_are_safe() -> None:
     assert settings.addressing_style == "auto"
 
 
+def test_aws_endpoints_keep_virtual_hosted_addressing() -> None:
+    aws = {**BASE, "endpoint": "https://s3.eu-west-1.amazonaws.com", "region": "eu-west-1"}
+    settings = parse_s3_storage(aws)
+    assert settings.addressing_style == "auto"
+
+
 def test_a_minio_bucket_on_the_private_member() -> None:
     settings = parse_s3_storage({
         **BASE, "endpoint": "http://minio.storage.svc:9000/", "prefix": "team-a/snaps", "public": False,
