@@ -8,6 +8,7 @@ directory, so what the first pod saved is what the next pod restores.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 from typing import Any
@@ -112,6 +113,26 @@ async def test_shutdown_deletes_the_snapshot_on_the_volume(start_kube_kernel, ku
     )
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="gateway bug: CarryOver.forget deletes a volume snapshot only through a live kernel; after a "
+    "release it says 'dropped' and the files stay (see the issue-7 kubernetes carry-over report)",
+)
+async def test_forget_after_a_release_deletes_the_snapshot_on_the_volume(
+    start_kube_kernel, kube_members
+) -> None:
+    private = kube_members.private
+    create_claim(private)
+    k = await start_kube_kernel(policy=volume_policy(private))
+    reply, outputs = await k.run("x = 1", timeout=150)
+    assert reply["content"]["status"] == "ok", text_of(outputs)
+    await k.run("%gpu release")
+    [saved] = snapshot_dirs(private, k.kernel_id)
+    _, outputs = await k.run("%gpu forget")
+    assert "dropped" in text_of(outputs), text_of(outputs)
+    assert not (saved / "manifest.json").exists(), "the user was told the saved variables were dropped"
+
+
 async def test_a_kernel_that_bursts_starts_fresh_and_sensitive_variables_are_never_saved_on_public(
     start_kube_kernel, kube_members
 ) -> None:
@@ -156,3 +177,51 @@ async def test_a_kernel_that_bursts_starts_fresh_and_sensitive_variables_are_nev
         for e in json.loads((d / "manifest.json").read_text())["entries"]
     ]
     assert "token" not in on_volume, "the public kernel's variables never reached the volume"
+
+
+async def test_a_missing_snapshot_claim_is_named_in_the_cell_and_the_kernel_starts_once_it_exists(
+    start_kube_kernel, kube_members
+) -> None:
+    """The configured claim does not exist: the pod cannot be scheduled, and the user reads why."""
+    private = kube_members.private
+    k = await start_kube_kernel(policy=volume_policy(private))
+    outputs: list[dict[str, Any]] = []
+    cell = asyncio.ensure_future(
+        k.kc.execute_interactive("print('ran', 6 * 7)", output_hook=outputs.append, timeout=200)
+    )
+    await wait_until(
+        lambda: f'persistentvolumeclaim "{SNAPSHOT_CLAIM}" not found' in text_of(outputs),
+        90,
+        seen=lambda: text_of(outputs),
+    )
+    assert not cell.done()
+    create_claim(private)
+    reply = await asyncio.wait_for(cell, 120)
+    text = text_of(outputs)
+    assert reply["content"]["status"] == "ok" and "ran 42" in text, text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gateway bug: Launch._follow leaves the backend's launch generator running in its __anext__ task "
+    "on interrupt (aclose() of a running generator fails, suppressed), so an admitted pod that waits for a "
+    "node is not withdrawn until the gateway exits (see the issue-7 kubernetes carry-over report)",
+)
+async def test_interrupt_while_the_pod_waits_for_its_claim_withdraws_the_pod(
+    start_kube_kernel, kube_members
+) -> None:
+    private = kube_members.private
+    k = await start_kube_kernel(policy=volume_policy(private))
+    outputs: list[dict[str, Any]] = []
+    cell = asyncio.ensure_future(
+        k.kc.execute_interactive("print('ran')", output_hook=outputs.append, timeout=200)
+    )
+    await wait_until(
+        lambda: f'persistentvolumeclaim "{SNAPSHOT_CLAIM}" not found' in text_of(outputs),
+        90,
+        seen=lambda: text_of(outputs),
+    )
+    await k.km.interrupt_kernel()
+    reply = await asyncio.wait_for(cell, 60)
+    assert reply["content"]["status"] == "error" and "ran" not in text_of(outputs), text_of(outputs)
+    await wait_until(lambda: not kernel_pods(private, k.kernel_id), 30)  # its Kueue quota is freed with it
