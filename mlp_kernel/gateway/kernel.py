@@ -6,8 +6,10 @@ rest; the first cell that runs code triggers placement and a launch through the 
 in that cell; then frames are relayed both ways (see ``relay.py``). An idle timer releases the remote kernel
 while the notebook stays open, and the next cell starts a new one.
 
-Concurrency: one asyncio loop; every socket is read by exactly one task; the launch runs in its own task so
-interrupts, status requests and ``%gpu`` cells are served while a GPU kernel is queued or starting.
+Concurrency: the sockets belong to one I/O thread (``pump.py``) that relays the hot path by itself and hands
+everything else to one asyncio loop, where each client channel is served by one task; the launch runs in its
+own task so interrupts, status requests and ``%gpu`` cells are served while a GPU kernel is queued or
+starting. Code called from the I/O thread (``fast_forward``, ``on_remote_reply``) only updates plain state.
 """
 
 from __future__ import annotations
@@ -23,14 +25,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import zmq
-import zmq.asyncio
-
 from ..backends.base import Backend, ExitInfo
 from ..placement.units import format_duration
 from . import replies
 from .launch import Launch, LaunchFailed
 from .magic import USAGE, GpuCommand, MagicError, parse_magics, split_cell
+from .pump import CLIENT_CHANNELS, Pump
 from .relay import RemoteLink
 from .requests import RequestState
 from .sockets import BoundSockets
@@ -48,6 +48,8 @@ LOCAL_WHEN_IDLE = {
     "inspect_request",
     "is_complete_request",
 }
+# Requests the loop always handles itself, even while a remote kernel runs.
+LOOP_ONLY = {"shutdown_request", "interrupt_request", "comm_info_request", "history_request"}
 STATUS_REFRESH_S = 30.0
 LEASE_RENEW_S = 60.0  # at most; a third of the backends' default 5 min lease
 
@@ -66,8 +68,7 @@ class GatewayKernel:
         self.backend = backend
         self.signer = Signer(connection.get("key", ""), connection.get("signature_scheme", "hmac-sha256"))
         self.session = Session(self.signer)
-        self.ctx = zmq.asyncio.Context.shadow(bound.context.underlying)
-        self._adopt(bound)
+        self.pump = Pump(bound.context, bound.sockets, self.fast_forward, self.on_remote_reply)
         self._early = early or []  # messages that arrived while the gateway was importing (early.py)
         self.status = GatewayStatus(kernel_id=requests.config.kernel_id, user=requests.config.user)
         self._loaded = False
@@ -97,35 +98,31 @@ class GatewayKernel:
         self._publish_status()
 
     # ------------------------------------------------------------------------------------------------ sockets
-    def _adopt(self, bound: BoundSockets) -> None:
-        """Use the sockets the entry point bound before importing us (see ``sockets.py``)."""
-        self.sockets: dict[str, zmq.asyncio.Socket] = {
-            name: zmq.asyncio.Socket.from_socket(sock) for name, sock in bound.sockets.items()
-        }
-
-    async def _welcome_subscribers(self) -> None:
+    def _welcome(self, subscription: bytes) -> None:
         """Tell each new iopub subscriber it is connected (JEP 65 ``iopub_welcome``, as ipykernel 7 does).
 
         Without it a client cannot know when iopub works, so it nudges with kernel_info or, like jupyter
-        console, loses the first outputs. XPUB delivers subscriptions as ``b"\\x01" + topic``.
+        console, loses the first outputs.
         """
-        sock = self.sockets["iopub"]
-        while True:
-            event = await sock.recv()
-            if event[:1] == b"\x01":
-                self._publish("iopub_welcome", {"subscription": event[1:].decode(errors="replace")}, None)
+        self._publish("iopub_welcome", {"subscription": subscription.decode(errors="replace")}, None)
 
     async def run(self) -> None:
+        self._queues: dict[str, asyncio.Queue[tuple[list[bytes], bool]]] = {
+            name: asyncio.Queue() for name in CLIENT_CHANNELS
+        }
         early, self._early = self._early, []
-        for channel, raw in early:
-            await self._handle(channel, raw)
+        for channel, raw in early:  # before the pump starts: they come first
+            self._queues[channel].put_nowait((raw, False))
+        self.pump.start()
         loop = asyncio.get_running_loop()
         loop.call_later(0.3, self._ensure_loaded)
         tasks = [
-            asyncio.ensure_future(self._welcome_subscribers()),
+            asyncio.ensure_future(
+                self.pump.serve(self._from_pump, self._welcome, self._publish_status)
+            ),
             asyncio.ensure_future(self._serve("shell")),
             asyncio.ensure_future(self._serve("control")),
-            asyncio.ensure_future(self._serve_stdin()),
+            asyncio.ensure_future(self._serve("stdin")),
             asyncio.ensure_future(self._idle_loop()),
             asyncio.ensure_future(self._parent_watch()),
         ]
@@ -137,20 +134,23 @@ class GatewayKernel:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for s in self.sockets.values():
-            s.close(linger=500)
+        self.pump.stop()  # sends what is queued (the shutdown reply) and closes the sockets
+
+    def _from_pump(self, channel: str, frames: list[bytes]) -> None:
+        self._queues[channel].put_nowait((frames, True))
 
     async def _serve(self, channel: str) -> None:
-        sock = self.sockets[channel]
-        raw = zmq.Socket.shadow(sock.underlying)
+        queue = self._queues[channel]
         while True:
-            await self._handle(channel, await sock.recv_multipart())
-            while True:  # drain what is already queued without a future per message
-                try:
-                    frames = raw.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                await self._handle(channel, frames)
+            frames, counted = await queue.get()
+            try:
+                if channel == "stdin":
+                    self._stdin(frames)
+                else:
+                    await self._handle(channel, frames)
+            finally:
+                if counted:
+                    self.pump.done(channel)
 
     async def _handle(self, channel: str, raw: list[bytes]) -> None:
         try:
@@ -166,13 +166,34 @@ class GatewayKernel:
         except Exception:  # never let one bad message take the kernel down
             log.exception("error handling %s on %s", msg.msg_type, channel)
 
-    async def _serve_stdin(self) -> None:
-        sock = self.sockets["stdin"]
-        while True:
-            raw = await sock.recv_multipart()
-            if self.link is not None:
-                self.status.last_activity = time.time()
-                self.link.send("stdin", raw)
+    def _stdin(self, frames: list[bytes]) -> None:
+        if self.link is not None:
+            self.status.last_activity = time.time()
+            self.link.send("stdin", frames)
+
+    def fast_forward(self, channel: str, frames: list[bytes]) -> bool:
+        """I/O thread: may this client request go straight to the running remote kernel?
+
+        Yes unless the loop must see it (``%gpu`` lines, the status comm, ``LOOP_ONLY``) or it is not a valid
+        signed message; does what ``_forward`` does to the gateway's state, without I/O.
+        """
+        try:
+            msg = Message(frames)
+        except (ValueError, json.JSONDecodeError):
+            return False
+        t = msg.msg_type
+        if t in LOOP_ONLY or not self.signer.verify(msg.frames):
+            return False
+        if t == "execute_request":
+            code = str(msg.content.get("code", ""))
+            if "%gpu" in code:
+                return False
+            if msg.content.get("store_history", True) and not msg.content.get("silent"):
+                self.history.append(code)
+        elif t.startswith("comm_") and self._is_status_comm(msg):
+            return False
+        self._track(channel, msg)
+        return True
 
     # ------------------------------------------------------------------------------------------- dispatching
     async def _dispatch(self, channel: str, msg: Message) -> None:
@@ -222,9 +243,7 @@ class GatewayKernel:
     # ------------------------------------------------------------------------------------- message helpers
     def _publish(self, msg_type: str, content: dict[str, Any], parent: dict[str, Any] | None) -> None:
         topic = f"kernel.{self.status.kernel_id}.{msg_type}".encode()
-        self.sockets["iopub"].send_multipart(
-            self.session.serialize(msg_type, content, parent, idents=[topic])
-        )
+        self.pump.to_client("iopub", self.session.serialize(msg_type, content, parent, idents=[topic]))
 
     def _busy(self, parent: dict[str, Any]) -> None:
         self._publish("status", {"execution_state": "busy"}, parent)
@@ -234,7 +253,7 @@ class GatewayKernel:
 
     def _send_reply(self, channel: str, msg: Message, reply_type: str, content: dict[str, Any]) -> None:
         frames = self.session.serialize(reply_type, content, msg.header, idents=msg.idents)
-        self.sockets[channel].send_multipart(frames)
+        self.pump.to_client(channel, frames)
 
     def _reply_local(self, channel: str, msg: Message, reply_type: str, content: dict[str, Any]) -> None:
         self._busy(msg.header)
@@ -408,25 +427,31 @@ class GatewayKernel:
         self.status.last_activity = time.time()
         for channel, msg in pending:
             self._forward(channel, msg)
+        self.pump.fast = True  # after the pending requests: nothing may overtake them
         self._publish_status()
 
     def _forward(self, channel: str, msg: Message) -> None:
         assert self.link is not None
+        self._track(channel, msg)
+        self.link.send(channel, msg.raw())
+
+    def _track(self, channel: str, msg: Message) -> None:
+        """A request goes to the remote kernel: remember it until its reply; a cell makes the kernel busy."""
         if msg.msg_type.endswith("_request"):
             self.inflight[msg.msg_id] = (channel, msg)
             if msg.msg_type == "execute_request" and not self.status.busy:
                 self.status.busy = True
                 self._busy_since = time.time()
         self.status.last_activity = time.time()
-        self.link.send(channel, msg.raw())
 
-    def on_remote_reply(self, frames: list[bytes]) -> None:
-        """A reply went from the remote kernel to a client: track in-flight requests and activity."""
+    def on_remote_reply(self, frames: list[bytes]) -> bool:
+        """I/O thread: a reply went from the remote kernel to a client: track in-flight requests and
+        activity. True when the last running cell ended (the pump then asks the loop to publish status)."""
         try:
             i = frames.index(DELIM)
             parent_id = json.loads(frames[i + 3]).get("msg_id")
         except (ValueError, json.JSONDecodeError):
-            return
+            return False
         entry = self.inflight.pop(str(parent_id), None)
         self.status.last_activity = time.time()
         if entry and entry[1].msg_type == "execute_request":
@@ -434,8 +459,10 @@ class GatewayKernel:
                 count = json.loads(frames[i + 5]).get("execution_count")
                 if isinstance(count, int) and count > 0:
                     self.exec_count = count
-            if not any(m.msg_type == "execute_request" for _, m in self.inflight.values()):
+            if not any(m.msg_type == "execute_request" for _, m in list(self.inflight.values())):
                 self._end_busy()
+                return True
+        return False
 
     def _end_busy(self) -> None:
         if self.status.busy and self._busy_since:
@@ -443,7 +470,6 @@ class GatewayKernel:
         self.status.busy = False
         self._busy_since = None
         self.status.last_activity = time.time()
-        self._publish_status_soon()
 
     def _publish_status_soon(self) -> None:
         """Publish a little later, coalescing bursts: keeps file writes off the reply/idle hot path."""
@@ -480,6 +506,7 @@ class GatewayKernel:
 
     async def _remote_died(self, info: ExitInfo) -> None:
         log.warning("remote kernel died: %s", info.message)
+        self.pump.fast = False
         link, self.link = self.link, None
         if link is not None:
             await link.close()
@@ -491,6 +518,7 @@ class GatewayKernel:
                 self._stream(msg.header, f"\n[GPU (auto)] {info.message}\n", "stderr")
             self._fail_request(channel, msg, "GpuKernelLost", info.message)
         self._end_busy()
+        self._publish_status_soon()
         self.requests.clear_record()
         self._mark_released(info.reason, info.message)
         self._event(
@@ -507,6 +535,7 @@ class GatewayKernel:
         if link is None or self.releasing:
             return "No GPU kernel is running."
         self.releasing = True
+        self.pump.fast = False  # from here on the loop sees every request
         try:
             self.status.state, self.status.message = "releasing", f"Releasing the GPU {why}"
             self._publish_status()
@@ -515,6 +544,7 @@ class GatewayKernel:
                 # Never drop a user's state unasked: keep the kernel, try again after another idle period.
                 self.status.last_activity = time.time()
                 self.status.state, self.status.message = "running", f"{note} The GPU kernel was kept."
+                self.pump.fast = self.link is link
                 self._event("error", self.status.message)
                 self._publish_status()
                 return self.status.message
@@ -602,6 +632,7 @@ class GatewayKernel:
     async def _teardown(self, restart: bool = False) -> None:
         if self.launch is not None:
             await self.launch.cancel("The kernel is shutting down.")
+        self.pump.fast = False
         link, self.link = self.link, None
         if link is not None:
             if self._exit_watch:

@@ -195,7 +195,7 @@ class Launch:
 
     async def _connect(self, remote: RemoteKernel, decision: Decision, started: float) -> RemoteLink:
         k = self.kernel
-        link = RemoteLink(k.ctx, remote, k.session, k.sockets, k.on_remote_reply)
+        link = RemoteLink(k.pump, remote, k.session)
         k.requests.write_record(k.backend.handle_record(remote), remote)
         exit_wait = asyncio.ensure_future(k.backend.wait_exit(remote))
         boot = asyncio.ensure_future(self._bootstrap(link))

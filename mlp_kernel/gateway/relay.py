@@ -1,14 +1,15 @@
-"""The relay between the gateway's client-facing sockets and one remote kernel.
+"""One remote kernel as the gateway sees it: where it is, and the gateway's own requests to it.
 
-Client ROUTER ⇄ DEALER keeps client identities: the DEALER forwards the client's identity frames as the first
-frames, the remote ROUTER prepends ours, and on the way back the remote strips ours so the frames we receive
-start with the client's identity, which our ROUTER routes on. Shell and stdin DEALERs share one routing id so
+The frames themselves travel through the I/O thread (``pump.py``), which owns the sockets. Client ROUTER ⇄
+DEALER keeps client identities: the DEALER forwards the client's identity frames as the first frames, the
+remote ROUTER prepends ours, and on the way back the remote strips ours so the frames we receive start with
+the client's identity, which our ROUTER routes on. Shell and stdin DEALERs share one routing id so
 ``input_request``s (which ipykernel addresses to the shell requester's identity) find their way back.
 
 The hot path (iopub, shell replies) forwards frames untouched; the remote kernel was started with the same
 HMAC key. The gateway's own requests to the remote kernel (bootstrap, snapshots) carry no client identity, so
-their replies start with the delimiter and are kept here instead of being forwarded; their iopub messages are
-filtered only while such a request is in flight, so normal output pays no JSON parsing at all.
+their replies start with the delimiter and are handed here instead of being forwarded; their iopub messages
+are filtered only while such a request is in flight, so normal output pays no JSON parsing at all.
 """
 
 from __future__ import annotations
@@ -18,141 +19,63 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import zmq
-import zmq.asyncio
 
 from ..backends.base import RemoteKernel
-from .wire import DELIM, Message, Session
+from .pump import REMOTE_CHANNELS, Pump
+from .wire import Message, Session
 
 log = logging.getLogger(__name__)
 
 
-def _secure(sock: zmq.Socket, server_key: str, client_keys: tuple[bytes, bytes] | None) -> None:
-    """CurveZMQ to a remote kernel that published a server key (the Kubernetes backend with ``curve``)."""
-    if server_key and client_keys:
-        sock.curve_serverkey = server_key.encode("ascii")
-        sock.curve_publickey, sock.curve_secretkey = client_keys
-
-
 class RemoteLink:
-    def __init__(
-        self,
-        ctx: zmq.asyncio.Context,
-        remote: RemoteKernel,
-        session: Session,
-        client: dict[str, zmq.asyncio.Socket],
-        on_reply: Callable[[list[bytes]], None],
-    ) -> None:
+    def __init__(self, pump: Pump, remote: RemoteKernel, session: Session) -> None:
+        self.pump = pump
         self.remote = remote
         self.session = session
-        self.client = client
-        self.on_reply = on_reply
-        ident = f"mlp-gw-{uuid.uuid4().hex[:12]}".encode()
-        self.sockets: dict[str, zmq.asyncio.Socket] = {}
+        self.id = uuid.uuid4().hex
+        config: dict[str, Any] = {
+            "urls": {channel: remote.url(channel) for channel in REMOTE_CHANNELS},
+            "ident": f"mlp-gw-{self.id[:12]}",
+        }
         server_key = str(remote.handle.get("curve_publickey") or "")
-        client_keys = zmq.curve_keypair() if server_key else None
-        for channel, kind in (("shell", zmq.DEALER), ("control", zmq.DEALER), ("stdin", zmq.DEALER)):
-            s = ctx.socket(kind)
-            s.linger = 0
-            _secure(s, server_key, client_keys)
-            s.reconnect_ivl = 10  # ms: the remote kernel binds a moment after we connect; retry quickly
-            if channel != "control":
-                s.routing_id = ident
-            s.connect(remote.url(channel))
-            self.sockets[channel] = s
-        sub = ctx.socket(zmq.SUB)
-        sub.linger = 0
-        _secure(sub, server_key, client_keys)
-        sub.reconnect_ivl = 10
-        sub.subscribe(b"")
-        sub.connect(remote.url("iopub"))
-        self.sockets["iopub"] = sub
-        self._sync = {name: zmq.Socket.shadow(sock.underlying) for name, sock in self.sockets.items()}
+        if server_key:  # CurveZMQ to a remote kernel that published a server key (Kubernetes, curve=true)
+            public, secret = zmq.curve_keypair()
+            config["curve"] = {"server": server_key, "public": public.decode(), "secret": secret.decode()}
         self._private: dict[str, asyncio.Future[Message]] = {}
         self._private_idle: dict[str, asyncio.Event] = {}
         self._private_output: dict[str, list[Message]] = {}
-        self._tasks = [
-            asyncio.ensure_future(self._reply_loop("shell")),
-            asyncio.ensure_future(self._reply_loop("control")),
-            asyncio.ensure_future(self._stdin_loop()),
-            asyncio.ensure_future(self._iopub_loop()),
-        ]
+        self.closed = False
+        pump.attach(self, config)
 
     # -- client -> remote ---------------------------------------------------------------------------------
-    def send(self, channel: str, frames: list[Any]) -> None:
-        try:  # the common case: room in the queue, no future needed
-            self._sync[channel].send_multipart(frames, zmq.NOBLOCK)
-        except zmq.Again:  # the remote kernel is not reading (high-water mark): queue without blocking
-            self.sockets[channel].send_multipart(frames)
+    def send(self, channel: str, frames: list[bytes]) -> None:
+        self.pump.to_remote(self.id, channel, frames)
 
-    # -- remote -> client ---------------------------------------------------------------------------------
-    # Hot path: wait for the first message with asyncio, then drain whatever else is queued with plain
-    # non-blocking reads, and send to the client side synchronously (ROUTER and XPUB never block), so a
-    # relayed message costs no futures beyond the first wait.
-    async def _relay(self, channel: str, handle: Callable[[list[Any]], bool]) -> None:
-        src = self.sockets[channel]
-        raw = zmq.Socket.shadow(src.underlying)
-        while True:
-            frames = await src.recv_multipart()
-            while True:
-                handle(frames)
-                try:
-                    frames = raw.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-
-    def _client_sender(self, channel: str) -> zmq.Socket[Any]:
-        return zmq.Socket.shadow(self.client[channel].underlying)
-
-    async def _reply_loop(self, channel: str) -> None:
-        dst = self._client_sender(channel)
-
-        def handle(frames: list[Any]) -> bool:
-            if frames[0] == DELIM:  # a reply to one of our own requests
-                msg = Message(frames)
-                fut = self._private.pop(str(msg.parent.get("msg_id")), None)
-                if fut is not None and not fut.done():
-                    fut.set_result(msg)
-                return False
-            dst.send_multipart(frames)
-            self.on_reply(frames)
-            return True
-
-        await self._relay(channel, handle)
-
-    async def _stdin_loop(self) -> None:
-        dst = self._client_sender("stdin")
-        await self._relay("stdin", lambda frames: dst.send_multipart(frames) or True)
-
-    async def _iopub_loop(self) -> None:
-        dst = self._client_sender("iopub")
-
-        def handle(frames: list[Any]) -> bool:
-            if self._private_idle and self._is_private(frames):
-                return False
-            dst.send_multipart(frames)
-            return True
-
-        await self._relay("iopub", handle)
-
-    def _is_private(self, frames: list[bytes]) -> bool:
+    # -- remote -> gateway (called by the pump's loop side) --------------------------------------------------
+    def on_private_reply(self, frames: list[bytes]) -> None:
         try:
             msg = Message(frames)
         except (ValueError, json.JSONDecodeError):
-            return False
-        if msg.msg_type == "iopub_welcome":
-            return True
+            return
+        fut = self._private.pop(str(msg.parent.get("msg_id")), None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+    def on_private_iopub(self, frames: list[bytes]) -> None:
+        try:
+            msg = Message(frames)
+        except (ValueError, json.JSONDecodeError):
+            return
         parent_id = str(msg.parent.get("msg_id"))
         if parent_id not in self._private_idle:
-            return False
+            return  # the remote's iopub_welcome, or output of a request that timed out
         if msg.msg_type == "status" and msg.content.get("execution_state") == "idle":
             self._private_idle[parent_id].set()
         else:
             self._private_output[parent_id].append(msg)
-        return True
 
     # -- the gateway's own requests -------------------------------------------------------------------------
     async def request(
@@ -162,16 +85,20 @@ class RemoteLink:
         frames = self.session.serialize(msg_type, content)
         msg_id = json.loads(frames[2])["msg_id"]
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        if self.closed:
+            raise ConnectionError("the remote kernel is gone")
         self._private[msg_id] = fut
         self._private_idle[msg_id] = idle = asyncio.Event()
         self._private_output[msg_id] = []
+        self.pump.private_ids.add(msg_id)
         try:
-            self.sockets[channel].send_multipart(frames)
+            self.send(channel, frames)
             reply = await asyncio.wait_for(fut, timeout)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(idle.wait(), 5.0)
             return reply, self._private_output[msg_id]
         finally:
+            self.pump.private_ids.discard(msg_id)
             self._private.pop(msg_id, None)
             self._private_idle.pop(msg_id, None)
             self._private_output.pop(msg_id, None)
@@ -190,13 +117,10 @@ class RemoteLink:
         return reply
 
     async def close(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        for s in self.sockets.values():
-            s.close(linger=0)
+        if self.closed:
+            return
+        self.closed = True
+        self.pump.detach(self)
         for fut in self._private.values():
             if not fut.done():
                 fut.set_exception(ConnectionError("the remote kernel is gone"))

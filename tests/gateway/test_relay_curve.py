@@ -9,10 +9,10 @@ import sys
 
 import pytest
 import zmq
-import zmq.asyncio
 
 from mlp_kernel.backends.base import RemoteKernel
 from mlp_kernel.backends.local import _free_ports
+from mlp_kernel.gateway.pump import Pump
 from mlp_kernel.gateway.relay import RemoteLink
 from mlp_kernel.gateway.wire import Session, Signer
 
@@ -35,30 +35,40 @@ def curve_kernel(tmp_path):
     proc.wait()
 
 
-async def link_to(remote: RemoteKernel) -> tuple[RemoteLink, zmq.asyncio.Context]:
-    ctx = zmq.asyncio.Context()
-    client = {name: ctx.socket(zmq.ROUTER if name != "iopub" else zmq.PUB) for name in
-              ("shell", "control", "stdin", "iopub")}  # fmt: skip
-    return RemoteLink(ctx, remote, Session(Signer("k3y")), client, lambda frames: None), ctx
+class Linked:
+    """A RemoteLink through a running Pump (the gateway's I/O thread) with unconnected client sockets."""
+
+    def __init__(self, remote: RemoteKernel) -> None:
+        self.ctx: zmq.Context = zmq.Context()
+        client = {name: self.ctx.socket(zmq.ROUTER if name != "iopub" else zmq.XPUB) for name in
+                  ("shell", "control", "stdin", "iopub")}  # fmt: skip
+        self.pump = Pump(self.ctx, client)
+        self.pump.start()
+        self.serving = asyncio.ensure_future(self.pump.serve(lambda channel, frames: None))
+        self.link = RemoteLink(self.pump, remote, Session(Signer("k3y")))
+
+    async def close(self) -> None:
+        await self.link.close()
+        self.serving.cancel()
+        self.pump.stop()
+        self.ctx.destroy(linger=0)
 
 
 async def test_relay_encrypts_to_a_curve_kernel(curve_kernel):
-    link, ctx = await link_to(curve_kernel)
+    linked = Linked(curve_kernel)
     try:
-        reply = await link.execute_silently("x = 6 * 7", timeout=60)
+        reply = await linked.link.execute_silently("x = 6 * 7", timeout=60)
         assert reply.content["status"] == "ok"
     finally:
-        await link.close()
-        ctx.destroy(linger=0)
+        await linked.close()
 
 
 async def test_without_the_server_key_the_kernel_does_not_answer(curve_kernel):
     plain = RemoteKernel(**{**curve_kernel.__dict__, "handle": {}})
-    link, ctx = await link_to(plain)
+    linked = Linked(plain)
     try:
         await asyncio.sleep(3)  # let the kernel start, so silence means refusal, not a slow start
         with pytest.raises(asyncio.TimeoutError):
-            await link.execute_silently("x = 1", timeout=5)
+            await linked.link.execute_silently("x = 1", timeout=5)
     finally:
-        await link.close()
-        ctx.destroy(linger=0)
+        await linked.close()

@@ -1,0 +1,323 @@
+"""The gateway's I/O thread: every socket of the relay's hot path, served by one plain ``zmq.Poller`` loop.
+
+Why a thread and not the event loop: relaying is most of what the gateway does, and each message relayed
+through asyncio costs a loop iteration, a future and its callbacks, while a blocking poll in a thread costs
+one system call and releases the GIL while it waits. Measured on the 2-core development machine with a
+bare relay between a client and an ipykernel (`pass` round trips): +0.46 ms per round trip through asyncio,
++0.30 ms through a poll loop (docs/benchmarks.md). So this thread owns the client-facing sockets (shell,
+control, stdin ROUTERs and the iopub XPUB) and the sockets to the remote kernel, and relays without the
+event loop whenever nothing about a message needs it:
+
+- client -> remote: a request goes straight to the remote kernel when a remote kernel is connected and the
+  gateway's ``fast_forward`` hook (plain bookkeeping, no I/O) accepts it; everything else (``%gpu`` cells,
+  shutdown, interrupt, the status comm, anything while no remote kernel runs) is handed to the event loop,
+  in order: once a message of a channel went to the loop, that channel's later messages follow it there
+  until the loop has handled it, so nothing overtakes a ``%gpu`` cell;
+- remote -> client: replies, stdin and iopub are forwarded untouched; replies to the gateway's own requests
+  (they carry no client identity) and their iopub output go to the loop;
+- the loop's own messages (replies it authors, status, progress) and its requests to the remote kernel come
+  to this thread over an inproc PAIR and are sent in order.
+
+Only this thread touches these sockets (ZeroMQ sockets are not thread-safe). The event loop side uses the
+methods marked "loop side"; the hooks run in this thread and must only update plain Python state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import zmq
+import zmq.asyncio
+
+from .wire import DELIM, Message
+
+if TYPE_CHECKING:
+    from .relay import RemoteLink
+
+log = logging.getLogger(__name__)
+
+CLIENT_CHANNELS = ("shell", "control", "stdin")
+REMOTE_CHANNELS = ("shell", "control", "stdin", "iopub")
+STATUS_COALESCE_S = 0.25  # a finished cell's status update waits this long, so bursts publish once
+
+_send = zmq.backend.Socket.send  # the Cython method: pyzmq's send_multipart costs ~16 us a message in
+_recv = zmq.backend.Socket.recv  # flag and argument handling, these loops ~2 us (docs/benchmarks.md)
+_get = zmq.backend.Socket.get
+_SNDMORE, _NOBLOCK, _RCVMORE = int(zmq.SNDMORE), int(zmq.NOBLOCK), int(zmq.RCVMORE)
+
+
+def send_frames(sock: zmq.Socket[Any], frames: list[bytes]) -> None:
+    """``sock.send_multipart(frames)`` for bytes frames, without the per-call overhead."""
+    *head, last = frames
+    for frame in head:
+        _send(sock, frame, _SNDMORE)
+    _send(sock, last, 0)
+
+
+def recv_frames(sock: zmq.Socket[Any]) -> list[bytes]:
+    """``sock.recv_multipart(zmq.NOBLOCK)`` (raises ``zmq.Again``), without the per-call overhead."""
+    frames = [_recv(sock, _NOBLOCK)]
+    while _get(sock, _RCVMORE):
+        frames.append(_recv(sock, 0))
+    return frames
+
+
+# pump -> loop
+REQUEST, PRIVATE_REPLY, PRIVATE_IOPUB, SUBSCRIBE, STATUS = b"req", b"rep", b"pio", b"sub", b"sts"
+# loop -> pump
+TO_CLIENT, TO_REMOTE, ATTACH, DETACH, QUIT = b"c", b"r", b"a", b"d", b"q"
+
+
+class Pump:
+    def __init__(
+        self,
+        ctx: zmq.Context[Any],
+        client: dict[str, zmq.Socket[Any]],
+        fast_forward: Callable[[str, list[bytes]], bool] = lambda channel, frames: False,
+        on_reply: Callable[[list[bytes]], bool] = lambda frames: False,
+    ) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.fast_forward = fast_forward  # pump thread: may this client request go straight to the remote?
+        self.on_reply = on_reply  # pump thread: a reply was relayed; True when the kernel's status changed
+        # Shared state. Each counter is written by one thread only, so no lock is needed.
+        self.fast = False  # loop sets: a remote kernel is connected and serving
+        self.private_ids: set[str] = set()  # loop sets: msg_ids of the gateway's own requests in flight
+        self.handed = dict.fromkeys(CLIENT_CHANNELS, 0)  # pump: requests handed to the loop
+        self.handled = dict.fromkeys(CLIENT_CHANNELS, 0)  # loop: requests it has finished handling
+        self.links: dict[str, RemoteLink] = {}  # loop side only
+        # Two one-way pairs: a socket both sent on synchronously and awaited by asyncio could lose the
+        # edge-triggered wake-up of its file descriptor (a send may consume it), and the loop would hang.
+        addr = f"inproc://mlp-pump-{uuid.uuid4().hex}"
+        self._inner = self._pair(ctx.socket(zmq.PAIR))  # pump thread: commands in
+        self._inner.bind(addr + "-down")
+        self._outer_sync = self._pair(ctx.socket(zmq.PAIR))  # loop: commands out
+        self._outer_sync.connect(addr + "-down")
+        self._up = self._pair(ctx.socket(zmq.PAIR))  # pump thread: hand-overs out
+        self._up.bind(addr + "-up")
+        actx = zmq.asyncio.Context.shadow(ctx.underlying)
+        self._outer: zmq.asyncio.Socket = self._pair(actx.socket(zmq.PAIR))  # loop: hand-overs in
+        self._outer.connect(addr + "-up")
+        self._remote: dict[str, zmq.Socket[Any]] = {}
+        self._remote_id = b""
+        self._notify_at: float | None = None
+        self._poller = zmq.Poller()
+        self._route: dict[Any, tuple[Callable[[str, list[bytes]], None], str]] = {}
+        self._thread = threading.Thread(target=self._run, name="mlp-pump", daemon=True)
+
+    @staticmethod
+    def _pair(sock: Any) -> Any:
+        sock.sndhwm = sock.rcvhwm = 0  # never drop or block between the threads
+        sock.linger = 0
+        return sock
+
+    # -- loop side ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def to_client(self, channel: str, frames: list[bytes]) -> None:
+        send_frames(self._outer_sync, [TO_CLIENT, channel.encode(), *frames])
+
+    def to_remote(self, link_id: str, channel: str, frames: list[bytes]) -> None:
+        send_frames(self._outer_sync, [TO_REMOTE, link_id.encode(), channel.encode(), *frames])
+
+    def attach(self, link: RemoteLink, config: dict[str, Any]) -> None:
+        """Connect to a remote kernel (replacing any other); ``config``: urls, routing id, Curve keys."""
+        self.links = {link.id: link}
+        send_frames(self._outer_sync, [ATTACH, link.id.encode(), json.dumps(config).encode()])
+
+    def detach(self, link: RemoteLink) -> None:
+        self.links.pop(link.id, None)
+        send_frames(self._outer_sync, [DETACH, link.id.encode()])
+
+    def done(self, channel: str) -> None:
+        """The loop finished a request handed to it; the channel may take the fast path again."""
+        self.handled[channel] += 1
+
+    async def serve(
+        self,
+        on_request: Callable[[str, list[bytes]], None],
+        on_subscribe: Callable[[bytes], None] = lambda event: None,
+        on_status: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Loop side: take what the pump hands over, until cancelled."""
+        raw = zmq.Socket.shadow(self._outer.underlying)  # receive-only, like the awaited socket
+        while True:
+            parts = await self._outer.recv_multipart()
+            while True:
+                self._dispatch(parts, on_request, on_subscribe, on_status)
+                try:
+                    parts = raw.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+
+    def _dispatch(self, parts: list[bytes], on_request: Any, on_subscribe: Any, on_status: Any) -> None:
+        kind = parts[0]
+        if kind == REQUEST:
+            on_request(parts[1].decode(), parts[2:])
+        elif kind in (PRIVATE_REPLY, PRIVATE_IOPUB):
+            link = self.links.get(parts[1].decode())
+            if link is not None:
+                (link.on_private_reply if kind == PRIVATE_REPLY else link.on_private_iopub)(parts[2:])
+        elif kind == SUBSCRIBE:
+            on_subscribe(parts[1])
+        elif kind == STATUS:
+            on_status()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Send what is queued, close every socket this thread owns, and end the thread."""
+        if self._thread.is_alive():
+            send_frames(self._outer_sync, [QUIT])
+            self._thread.join(timeout)
+        self._outer.close(linger=0)
+        self._outer_sync.close(linger=0)
+
+    # -- pump thread ----------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        poller = self._poller
+        poller.register(self._inner, zmq.POLLIN)
+        for name in CLIENT_CHANNELS:
+            poller.register(self.client[name], zmq.POLLIN)
+            self._route[self.client[name]] = (self._from_client, name)
+        poller.register(self.client["iopub"], zmq.POLLIN)  # subscriptions
+        self._route[self.client["iopub"]] = (self._from_subscriber, "iopub")
+        try:
+            while self._serve_once():
+                pass
+        except zmq.ContextTerminated:
+            pass
+        except Exception:  # pragma: no cover - a bug here would silence the kernel; say so loudly
+            log.exception("the gateway's I/O thread failed")
+        finally:
+            self._close_remote()
+            for sock in self.client.values():
+                sock.close(linger=1000)
+            self._inner.close(linger=0)
+            self._up.close(linger=0)
+
+    def _serve_once(self) -> bool:
+        timeout = None
+        if self._notify_at is not None:
+            timeout = max(0, int((self._notify_at - time.monotonic()) * 1000))
+        ready = self._poller.poll(timeout)
+        if not self._commands():
+            return False
+        for sock, _ in ready:
+            if sock is self._inner:
+                continue
+            handler, name = self._route.get(sock, (None, ""))
+            while handler is not None:
+                try:
+                    frames = recv_frames(sock)
+                except zmq.Again:
+                    break
+                handler(name, frames)
+        if self._notify_at is not None and time.monotonic() >= self._notify_at:
+            self._notify_at = None
+            send_frames(self._up, [STATUS])
+        return True
+
+    def _commands(self) -> bool:
+        """Carry out everything the loop has queued, in order; False once told to quit."""
+        inner = self._inner
+        while True:
+            try:
+                parts = recv_frames(inner)
+            except zmq.Again:
+                return True
+            op = parts[0]
+            if op == TO_CLIENT:
+                send_frames(self.client[parts[1].decode()], parts[2:])
+            elif op == TO_REMOTE:
+                if parts[1] == self._remote_id and self._remote:
+                    send_frames(self._remote[parts[2].decode()], parts[3:])
+            elif op == ATTACH:
+                self._attach(parts[1], json.loads(parts[2]))
+            elif op == DETACH:
+                if parts[1] == self._remote_id:
+                    self._close_remote()
+            elif op == QUIT:
+                return False
+
+    def _from_client(self, channel: str, frames: list[bytes]) -> None:
+        if channel == "stdin":  # input_reply: to the kernel that asked, if it is still there
+            if self._remote:
+                send_frames(self._remote["stdin"], frames)
+            return
+        if self.fast and self.handed[channel] == self.handled[channel] and self._remote:
+            self._commands()  # whatever the loop forwarded before finishing goes first
+            if self._remote and self.fast_forward(channel, frames):
+                send_frames(self._remote[channel], frames)
+                return
+        self.handed[channel] += 1
+        send_frames(self._up, [REQUEST, channel.encode(), *frames])
+
+    def _from_subscriber(self, _: str, frames: list[bytes]) -> None:
+        if frames and frames[0][:1] == b"\x01":
+            send_frames(self._up, [SUBSCRIBE, frames[0][1:]])
+
+    def _from_remote_reply(self, channel: str, frames: list[bytes]) -> None:
+        if frames[0] == DELIM:  # no client identity: a reply to one of the gateway's own requests
+            send_frames(self._up, [PRIVATE_REPLY, self._remote_id, *frames])
+            return
+        send_frames(self.client[channel], frames)
+        if self.on_reply(frames) and self._notify_at is None:
+            self._notify_at = time.monotonic() + STATUS_COALESCE_S
+
+    def _from_remote_stdin(self, _: str, frames: list[bytes]) -> None:
+        send_frames(self.client["stdin"], frames)
+
+    def _from_remote_iopub(self, _: str, frames: list[bytes]) -> None:
+        if self.private_ids and self._is_private(frames):
+            send_frames(self._up, [PRIVATE_IOPUB, self._remote_id, *frames])
+            return
+        send_frames(self.client["iopub"], frames)
+
+    def _is_private(self, frames: list[bytes]) -> bool:
+        """Output of the gateway's own requests (and the remote's welcome) is not for clients."""
+        try:
+            msg = Message(frames)
+        except (ValueError, json.JSONDecodeError):
+            return False
+        return msg.msg_type == "iopub_welcome" or str(msg.parent.get("msg_id")) in self.private_ids
+
+    def _attach(self, link_id: bytes, config: dict[str, Any]) -> None:
+        self._close_remote()
+        keys = config.get("curve")
+        for channel in REMOTE_CHANNELS:
+            sock = self.ctx.socket(zmq.SUB if channel == "iopub" else zmq.DEALER)
+            sock.linger = 0
+            sock.sndhwm = 0  # a remote kernel that is slow to read must not make us drop or block
+            if keys:
+                sock.curve_serverkey = keys["server"].encode("ascii")
+                sock.curve_publickey = keys["public"].encode("ascii")
+                sock.curve_secretkey = keys["secret"].encode("ascii")
+            sock.reconnect_ivl = 10  # ms: the remote kernel binds a moment after we connect; retry quickly
+            if channel == "iopub":
+                sock.subscribe(b"")
+            elif channel != "control":
+                sock.routing_id = config["ident"].encode()  # shell and stdin share it: input_request routing
+            sock.connect(config["urls"][channel])
+            self._remote[channel] = sock
+            handler = {
+                "iopub": self._from_remote_iopub,
+                "stdin": self._from_remote_stdin,
+            }.get(channel, self._from_remote_reply)
+            self._route[sock] = (handler, channel)
+            self._poller.register(sock, zmq.POLLIN)
+        self._remote_id = link_id
+
+    def _close_remote(self) -> None:
+        for sock in self._remote.values():
+            self._route.pop(sock, None)
+            self._poller.unregister(sock)
+            sock.close(linger=0)
+        self._remote = {}
+        self._remote_id = b""
+
