@@ -137,7 +137,13 @@ export class GpuPanel extends Widget {
   private _idle(s: IStatus): HTMLElement | null {
     if (s.state !== 'running') {
       return s.idle_timeout_s
-        ? h('p', {}, `Idle release after ${formatDuration(s.idle_timeout_s)} without activity.`)
+        ? h(
+            'p',
+            {},
+            s.idle_rule
+              ? `Idle release: ${s.idle_rule} (the more GPUs, the sooner).`
+              : `Idle release after ${formatDuration(s.idle_timeout_s)} without activity.`
+          )
         : null;
     }
     if (s.busy) {

@@ -62,6 +62,8 @@ export interface IStatus {
   price_per_hour?: number;
   cost_so_far?: number;
   idle_timeout_s?: number;
+  idle_limit_s?: number | null;
+  idle_rule?: string;
   idle_deadline?: string | null;
   busy?: boolean;
   last_release?: { reason?: string; at?: string; idle_s?: number; message?: string } | null;

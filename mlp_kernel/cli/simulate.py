@@ -45,8 +45,11 @@ def register(subparsers: Any) -> None:
                    help="strategy to run (repeat or comma-separate): server-held, kernel-culled, per-cell, "
                    "gpu-auto; default all")
     p.add_argument("--idle-timeout", metavar="DURATION", help="gpu-auto idle timeout (default: the policy's)")
-    p.add_argument("--idle-sweep", nargs="?", const="0,2,5,10,15,30,60", metavar="MINUTES",
-                   help="also sweep gpu-auto's idle timeout over these minutes (default 0,2,5,10,15,30,60)")
+    from ..simulate.study import DEFAULT_SWEEP_MIN
+
+    sweep = ",".join(f"{m:g}" for m in DEFAULT_SWEEP_MIN)
+    p.add_argument("--idle-sweep", nargs="?", const=sweep, metavar="MINUTES",
+                   help=f"also sweep gpu-auto's idle timeout over these minutes (default {sweep})")
     p.add_argument("--cold-start-private", default="30s", metavar="DURATION", help="default 30s")
     p.add_argument("--cold-start-public", default="90s", metavar="DURATION", help="default 90s (image pull)")
     p.add_argument("--capacity", action="append", metavar="FLAVOR=GPUS", default=[],

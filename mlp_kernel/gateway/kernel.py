@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend, ExitInfo
+from ..placement.release import FLAT
 from ..placement.units import format_duration
 from . import replies
 from .launch import Launch, LaunchFailed
@@ -93,6 +94,7 @@ class GatewayKernel:
             return
         self._loaded = True
         self.status.idle_timeout_s = self.requests.idle_timeout_s
+        self.status.release_rule = self.requests.release_rule
         self.status.choices = self.requests.choices()
         self.status.request = self.requests.current()
         self._publish_status()
@@ -363,6 +365,7 @@ class GatewayKernel:
         out: list[str] = []
         if cmd.idle_s is not None:
             self.requests.idle_timeout_s = self.status.idle_timeout_s = cmd.idle_s
+            self.requests.release_rule = self.status.release_rule = FLAT  # the user's number, as stated
             self.status.last_activity = time.time()
             out.append(
                 f"Idle timeout: {format_duration(cmd.idle_s) if cmd.idle_s else 'off (never released)'}"
@@ -574,7 +577,7 @@ class GatewayKernel:
         s.last_release = {
             "reason": reason,
             "at": datetime.now(timezone.utc).isoformat(),
-            "idle_s": s.idle_timeout_s if reason == "idle" else None,
+            "idle_s": s.idle_limit() if reason == "idle" else None,
             "message": message,
         }
         s.message = message + " The next cell starts a new GPU kernel."
@@ -583,15 +586,16 @@ class GatewayKernel:
 
     async def _idle_loop(self) -> None:
         while True:
-            timeout = self.status.idle_timeout_s
+            timeout = self.status.idle_limit()
             await asyncio.sleep(min(5.0, max(0.2, (timeout or 60) / 10)))
+            timeout = self.status.idle_limit()  # the rule may have changed while asleep
             s = self.status
             if s.state == "running" and time.time() - self._last_publish >= STATUS_REFRESH_S:
                 self._publish_status()  # keeps cost and countdowns fresh for clients without timers
             if (
                 self.link is None
                 or self.releasing
-                or not timeout
+                or timeout is None
                 or self.inflight
                 or time.time() - s.last_activity < timeout
             ):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import RemoteKernel
+from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import parse_duration
 from .config import GatewayConfig
@@ -44,6 +45,7 @@ class RequestState:
         self.overrides: dict[str, Any] = {}
         self.deferred_silent: list[str] = []
         self._idle_timeout_s: float | None = None
+        self._release_rule: ReleaseRule | None = None  # set by %gpu idle= (flat); else the policy's
         self._launch_timeout_s = 1800.0
         self._carry: CarryOver | None = None
 
@@ -97,6 +99,19 @@ class RequestState:
     def idle_timeout_s(self, value: float) -> None:
         self.load()
         self._idle_timeout_s = value
+
+    @property
+    def release_rule(self) -> ReleaseRule:
+        """How the idle timeout applies to this kernel's size: the policy's ``release`` rule (default
+        ``gpu-minutes``), or flat once the user set ``%gpu idle=``."""
+        if self._release_rule is not None:
+            return self._release_rule
+        policy = self.policy
+        return policy.release if policy else ReleaseRule()
+
+    @release_rule.setter
+    def release_rule(self, rule: ReleaseRule) -> None:
+        self._release_rule = rule
 
     @property
     def launch_timeout_s(self) -> float:

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..placement import release
+from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import format_duration
 
@@ -41,7 +43,8 @@ class GatewayStatus:
     queue: dict[str, Any] | None = None
     price_per_hour: float = 0.0
     cost_before: float = 0.0  # cost of earlier remote kernels of this notebook
-    idle_timeout_s: float = 900.0
+    idle_timeout_s: float = 900.0  # the base: a 1-GPU kernel's limit; 0 = never released automatically
+    release_rule: ReleaseRule = field(default_factory=ReleaseRule)  # flat after a user's %gpu idle=
     last_activity: float = field(default_factory=time.time)
     busy: bool = False
     last_release: dict[str, Any] | None = None
@@ -56,10 +59,19 @@ class GatewayStatus:
             running = ((now or time.time()) - self.since) / 3600.0 * self.price_per_hour
         return round(self.cost_before + running, 4)
 
+    def idle_limit(self) -> float | None:
+        """How long this kernel may stay idle: the policy's release rule applied to the GPUs it holds (the
+        same function the simulator uses); None when it is never released automatically."""
+        return release.idle_limit_s(self.idle_timeout_s or None, max(1, self.gpu_count), self.release_rule)
+
+    def idle_rule(self) -> str:
+        return release.describe(self.idle_timeout_s or None, self.release_rule)
+
     def idle_deadline(self) -> float | None:
-        if self.state != "running" or self.busy or not self.idle_timeout_s:
+        limit = self.idle_limit()
+        if self.state != "running" or self.busy or limit is None:
             return None
-        return self.last_activity + self.idle_timeout_s
+        return self.last_activity + limit
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -80,6 +92,8 @@ class GatewayStatus:
             "price_per_hour": self.price_per_hour,
             "cost_so_far": self.cost_so_far(),
             "idle_timeout_s": self.idle_timeout_s,
+            "idle_limit_s": self.idle_limit(),
+            "idle_rule": self.idle_rule(),
             "idle_deadline": _iso(self.idle_deadline()),
             "busy": self.busy,
             "last_release": self.last_release,
@@ -119,13 +133,14 @@ class GatewayStatus:
             elif deadline:
                 lines.append(
                     f"  idle:   released in {format_duration(max(0.0, deadline - now))} without activity "
-                    f"(idle timeout {format_duration(self.idle_timeout_s)})"
+                    f"(idle limit {format_duration(self.idle_limit() or 0)} for {max(1, self.gpu_count)} "
+                    f"GPU(s): {self.idle_rule()})"
                 )
             else:
                 lines.append("  idle:   never released automatically (idle=0)")
         else:
             lines.append(
-                f"  idle timeout: {format_duration(self.idle_timeout_s) if self.idle_timeout_s else 'off'}"
+                f"  idle release: {self.idle_rule() if self.idle_timeout_s else 'off'}"
             )
         if self.last_release:
             lines.append(

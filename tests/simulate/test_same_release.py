@@ -1,8 +1,8 @@
 """The simulator releases idle kernels with the very rule the gateway is to call: ``release.idle_limit_s``.
 
 If the engine ever grew its own copy of the release arithmetic, its held/busy figures would stop describing
-the product's behaviour; these tests fail first. (The gateway half, that the gateway's idle timer calls the
-same function, belongs next to the gateway's tests once it is wired.)
+the product's behaviour; these tests fail first. The gateway half (its idle timer asks the same function) is
+tests/gateway/test_release_rule.py.
 """
 
 from __future__ import annotations
