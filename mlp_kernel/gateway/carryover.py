@@ -6,9 +6,14 @@ into the one line the user reads. Rules:
 
 - only releases and moves carry variables over; restart and shutdown mean a fresh kernel (the snapshot is
   deleted on shutdown, and a new gateway process never restores a snapshot it did not take);
+- a snapshot is used once: deleted as soon as the next kernel restored it (or was refused it);
+- a volume snapshot (``kind: volume``) lives where only pods see it, unless the admin says where this
+  process sees the same volume (``gateway_path``, e.g. the notebook server's mount of the RWX home): without
+  it, files the gateway cannot reach are deleted by the next kernel before anything else;
 - a failed snapshot before an idle release keeps the kernel running (the user is told); when the user asked
   for the release it goes ahead and says what was lost;
-- a data class that must stay private is never written on, or restored onto, a public member, nor into a
+- a data class that must stay private is never written on, or restored onto, a public member (the class
+  the snapshot was *taken* under counts too: relabelling a notebook does not move its saved data), nor into a
   bucket outside the private cluster (``snapshot.storage: {kind: s3, public: true}``);
 - with ``kind: s3`` the bucket's credentials stay in this process: the kernel gets only short-lived grants
   for this user's and kernel's prefix (``mlp_kernel.snapshot.s3``); bucket calls run in a worker thread.
@@ -63,6 +68,10 @@ class CarryOver:
             self.store = SnapshotStore(Path(str(root)) if root else None, user=self.user)
             self.store.delete_all_for(kernel_id)  # left by an earlier gateway of this id: never restored
         self.mount = str(storage.get("path") or "/home/jovyan/.mlp-kernel/snapshots")
+        self.volume_view: SnapshotStore | None = None  # the volume as this process sees it, if it does
+        if self.kind == "volume" and storage.get("gateway_path"):
+            self.volume_view = SnapshotStore(Path(str(storage["gateway_path"])), user=self.user)
+        self.delete_pending = False  # volume files to delete through the next kernel, before any restore
         self.bucket: S3Snapshots | None = None
         self.bucket_error = ""  # a policy mistake in snapshot.storage, said at the first release
         if self.kind == "s3":
@@ -73,6 +82,7 @@ class CarryOver:
         self.saved = False  # a snapshot taken by this gateway process exists
         self.wrote_bucket = False  # this process may have put objects in the bucket (deleted at shutdown)
         self.saved_public = False
+        self.saved_class: str | None = None  # the data class the snapshot was taken under
 
     def path(self) -> str:
         if self.store is not None:
@@ -82,10 +92,31 @@ class CarryOver:
     def _private_classes(self) -> frozenset[str]:
         return self.policy.private_data_classes if self.policy else frozenset()
 
-    async def save(self, link: RemoteLink, request: GpuRequest, public: bool) -> tuple[bool, str]:
+    def _may_restore(self, request: GpuRequest, public: bool) -> tuple[bool, str]:
+        """Both the notebook's class now and the class the snapshot was taken under must allow the member."""
+        for data_class in (self.saved_class, request.data_class):
+            allowed, why = snapshot_allowed(data_class, public, self._private_classes())
+            if not allowed:
+                return False, why
+        return True, ""
+
+    def _off_machine(self, member: str | None) -> bool:
+        """``kind: local`` is this server's disk: a kernel pod on a cluster cannot write or read it."""
+        m = self.policy.members.get(member or "") if self.policy else None
+        return self.kind == "local" and m is not None and m.backend != "local"
+
+    async def save(
+        self, link: RemoteLink, request: GpuRequest, public: bool, member: str | None = None
+    ) -> tuple[bool, str]:
         """Snapshot the remote kernel. Returns (ok, the line for the user)."""
         if not self.enabled:
             return True, "Variables were not kept (%gpu keep=off)."
+        if self._off_machine(member):
+            return True, (
+                f"Variables were not saved: snapshots are kept on this server's disk (snapshot.storage "
+                f"kind: local), which the GPU kernel on {member} cannot reach; ask an admin for a volume or "
+                "bucket (docs/snapshots.md)."
+            )
         allowed, why = snapshot_allowed(request.data_class, public, self._private_classes())
         if not allowed:
             return True, f"Variables were not saved: {why}."
@@ -93,6 +124,7 @@ class CarryOver:
             return await self._save_to_bucket(link, request, public)
         if public and self.kind != "local":
             return True, "Variables were not saved: the snapshot volume lives on the private member."
+        self.saved_class = request.data_class
         try:
             code = snapshot_code(self.path(), user=self.user, max_bytes=self.max_bytes, exclude=self.exclude)
             reply = await link.execute_silently(
@@ -105,15 +137,20 @@ class CarryOver:
         return True, report.summary_line("saved")
 
     async def restore(self, link: RemoteLink, request: GpuRequest, public: bool) -> str:
+        if self.delete_pending and not public:  # dropped while no kernel could reach the volume
+            await self._delete_through(link)
         if not self.saved or not self.enabled:
             return ""
-        allowed, why = snapshot_allowed(request.data_class, public, self._private_classes())
+        allowed, why = self._may_restore(request, public)
         if not allowed:
             return f"Saved variables were not restored: {why}."
         if self.kind == "s3":
             return await self._restore_from_bucket(link, request, public)
         if public and self.kind != "local":
-            return "Saved variables were not restored: the snapshot volume lives on the private member."
+            return (
+                "Saved variables were not restored: the snapshot volume lives on the private member; "
+                "this kernel starts fresh."
+            )
         try:
             code = restore_code(self.path(), user=self.user)
             reply = await link.execute_silently(
@@ -130,9 +167,53 @@ class CarryOver:
             policy_cap = self.policy.snapshot.max_bytes if self.policy else None
             self.max_bytes = min(max_bytes, policy_cap) if policy_cap else max_bytes
 
+    async def consume(self, link: RemoteLink, public: bool) -> None:
+        """The next kernel restored the snapshot (or was refused it): it is not needed any more; the next
+        release takes a fresh one."""
+        if self.saved:
+            await self._drop(None if public else link)
+        self.saved = False
+
+    async def _drop(self, link: RemoteLink | None) -> bool:
+        """Delete the snapshot wherever it lives; False when only a later kernel can (volume, no view)."""
+        if self.store is not None:
+            self.store.forget(self.kernel_id)
+        elif self.bucket is not None:
+            if self.wrote_bucket:
+                try:
+                    await asyncio.to_thread(self.bucket.clear)
+                    self.wrote_bucket = False
+                except S3StoreError as exc:
+                    log.warning("could not delete the snapshot from the bucket: %s", exc)
+        elif self.volume_view is not None:
+            self.volume_view.delete_all_for(self.kernel_id)
+        elif link is not None:
+            await self._delete_through(link)
+        else:
+            self.delete_pending = True
+            return False
+        return True
+
+    async def _delete_through(self, link: RemoteLink) -> None:
+        try:
+            code = forget_code(self.path(), user=self.user)
+            await link.execute_silently(code, timeout=60, user_expressions=user_expressions())
+            self.delete_pending = False
+        except (TimeoutError, ConnectionError) as exc:
+            log.warning("could not delete the snapshot: %s", exc)
+
     async def forget(self, link: RemoteLink | None) -> str:
         had = self.saved
         self.saved = False
+        if self.kind == "volume":
+            if not had:
+                return "No saved variables."
+            if await self._drop(link):
+                return "Saved variables dropped; the next GPU kernel starts fresh."
+            return (
+                "Saved variables dropped: the next GPU kernel starts fresh and deletes their files on the "
+                "volume first (this server cannot reach that volume)."
+            )
         if self.store is not None:
             self.store.forget(self.kernel_id)
         elif self.bucket is not None:
@@ -152,9 +233,19 @@ class CarryOver:
         return "Saved variables dropped; the next GPU kernel starts fresh." if had else "No saved variables."
 
     def on_shutdown(self) -> None:
+        had = self.saved or self.delete_pending
         self.saved = False
         if self.store is not None:
             self.store.delete_all_for(self.kernel_id)
+        elif self.volume_view is not None:
+            self.volume_view.delete_all_for(self.kernel_id)
+        elif self.kind == "volume" and had:
+            log.warning(
+                "the saved variables of kernel %s stay on the snapshot volume (%s): this server cannot "
+                "reach it; set snapshot.storage.gateway_path where it can (docs/snapshots.md)",
+                self.kernel_id,
+                self.path(),
+            )
         elif self.bucket is not None and self.wrote_bucket:
             # blocking, bounded by the client's short timeouts and retries: the kernel is going away anyway
             try:
@@ -184,6 +275,7 @@ class CarryOver:
         if refusal:
             return True, f"Variables were not saved: {refusal}."
         assert self.bucket is not None
+        self.saved_class = request.data_class
         try:
             self.wrote_bucket = True  # from here on something may be in the bucket: shutdown deletes it
             upload = await asyncio.to_thread(self.bucket.prepare_upload, self.max_bytes)

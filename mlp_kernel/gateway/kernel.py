@@ -410,9 +410,13 @@ class GatewayKernel:
     # -------------------------------------------------------------------------------------------- launching
     def _queue(self, channel: str, msg: Message) -> None:
         self.pending.append((channel, msg))
-        if self.launch is None:
-            self.launch = Launch(self, first=msg if msg.msg_type == "execute_request" else None)
-            self.launch.start()
+        if self.launch is None and not self.releasing:  # during a release: launched when it is over
+            self._launch_pending()
+
+    def _launch_pending(self) -> None:
+        first = next((m for _, m in self.pending if m.msg_type == "execute_request"), None)
+        self.launch = Launch(self, first=first)
+        self.launch.start()
 
     def on_launch_done(self, link: RemoteLink | None, error: LaunchFailed | None) -> None:
         """Called by ``Launch`` when it connected a remote kernel or gave up."""
@@ -569,6 +573,8 @@ class GatewayKernel:
             return message
         finally:
             self.releasing = False
+            if self.pending and self.link is None and self.launch is None:
+                self._launch_pending()  # cells run while the GPU was being released: a new kernel for them
 
     def _mark_released(self, reason: str, message: str) -> None:
         s = self.status

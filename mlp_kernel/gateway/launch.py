@@ -162,36 +162,45 @@ class Launch:
         k = self.kernel
         queued_at: float | None = None
         it = events.__aiter__()
-        while True:
-            nxt: asyncio.Future[LaunchEvent] = asyncio.ensure_future(it.__anext__())
-            while not nxt.done():
-                await asyncio.wait({nxt}, timeout=REEVALUATE_S if queued_at else None)
-                if nxt.done() or queued_at is None:
-                    continue
-                again = await k.requests.decide(time.time() - queued_at, k.backend)
-                if again.action is Action.BURST and again.member != decision.member:
-                    nxt.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
-                        await nxt
-                    return again
-            try:
-                ev = nxt.result()
-            except StopAsyncIteration:
-                raise LaunchFailed("The backend stopped before the GPU kernel was connected.") from None
-            s = k.status
-            if ev.phase is Phase.QUEUED:
-                queued_at = queued_at or time.time()
-                s.state, s.queue = (
-                    "queued",
-                    {k2: ev.detail.get(k2) for k2 in ("local_queue", "position", "eta_s", "reason")},
-                )
-            elif ev.phase is not Phase.CONNECTED:
-                s.state, s.queue = "starting", None
-            s.phase, s.message = ev.phase.value, ev.message
-            self.progress.set(ev.phase.value, f"{ev.message} ({format_duration(time.time() - started)})")
-            k._publish_status()
-            if ev.phase is Phase.CONNECTED and ev.remote is not None:
-                return ev.remote
+        nxt: asyncio.Future[LaunchEvent] | None = None
+        try:
+            while True:
+                nxt = asyncio.ensure_future(it.__anext__())
+                while not nxt.done():
+                    await asyncio.wait({nxt}, timeout=REEVALUATE_S if queued_at else None)
+                    if nxt.done() or queued_at is None:
+                        continue
+                    again = await k.requests.decide(time.time() - queued_at, k.backend)
+                    if again.action is Action.BURST and again.member != decision.member:
+                        nxt.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+                            await nxt
+                        return again
+                try:
+                    ev = nxt.result()
+                except StopAsyncIteration:
+                    raise LaunchFailed("The backend stopped before the GPU kernel was connected.") from None
+                s = k.status
+                if ev.phase is Phase.QUEUED:
+                    queued_at = queued_at or time.time()
+                    s.state, s.queue = (
+                        "queued",
+                        {k2: ev.detail.get(k2) for k2 in ("local_queue", "position", "eta_s", "reason")},
+                    )
+                elif ev.phase is not Phase.CONNECTED:
+                    s.state, s.queue = "starting", None
+                s.phase, s.message = ev.phase.value, ev.message
+                self.progress.set(ev.phase.value, f"{ev.message} ({format_duration(time.time() - started)})")
+                k._publish_status()
+                if ev.phase is Phase.CONNECTED and ev.remote is not None:
+                    return ev.remote
+        finally:
+            # Cancelled (interrupt, shutdown, timeout) while the backend's generator was inside __anext__:
+            # cancel that step and let it finish, or the generator cannot be closed and what it created (an
+            # admitted pod waiting for a node, its Secret and Lease) would stay until the gateway exits.
+            if nxt is not None and not nxt.done():
+                nxt.cancel()
+                await asyncio.gather(nxt, return_exceptions=True)
 
     async def _connect(self, remote: RemoteKernel, decision: Decision, started: float) -> RemoteLink:
         k = self.kernel

@@ -50,6 +50,12 @@ _send = zmq.backend.Socket.send  # the Cython method: pyzmq's send_multipart cos
 _recv = zmq.backend.Socket.recv  # flag and argument handling, these loops ~2 us (docs/benchmarks.md)
 _get = zmq.backend.Socket.get
 _SNDMORE, _NOBLOCK, _RCVMORE = int(zmq.SNDMORE), int(zmq.NOBLOCK), int(zmq.RCVMORE)
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+
+
+def readable(sock: zmq.Socket[Any]) -> bool:
+    """Whether a message waits (checking first is cheaper than a non-blocking recv raising ``zmq.Again``)."""
+    return bool(_get(sock, _EVENTS) & _POLLIN)
 
 
 def send_frames(sock: zmq.Socket[Any], frames: list[bytes]) -> None:
@@ -107,7 +113,7 @@ class Pump:
         self._remote: dict[str, zmq.Socket[Any]] = {}
         self._remote_id = b""
         self._notify_at: float | None = None
-        self._poller = zmq.Poller()
+        self._poll_items: list[tuple[Any, int]] = []  # zmq_poll's (socket, POLLIN) list
         self._route: dict[Any, tuple[Callable[[str, list[bytes]], None], str]] = {}
         self._thread = threading.Thread(target=self._run, name="mlp-pump", daemon=True)
 
@@ -180,12 +186,11 @@ class Pump:
 
     # -- pump thread ----------------------------------------------------------------------------------------
     def _run(self) -> None:
-        poller = self._poller
-        poller.register(self._inner, zmq.POLLIN)
+        self._watch(self._inner)
         for name in CLIENT_CHANNELS:
-            poller.register(self.client[name], zmq.POLLIN)
+            self._watch(self.client[name])
             self._route[self.client[name]] = (self._from_client, name)
-        poller.register(self.client["iopub"], zmq.POLLIN)  # subscriptions
+        self._watch(self.client["iopub"])  # subscriptions
         self._route[self.client["iopub"]] = (self._from_subscriber, "iopub")
         try:
             while self._serve_once():
@@ -202,22 +207,20 @@ class Pump:
             self._up.close(linger=0)
 
     def _serve_once(self) -> bool:
-        timeout = None
+        timeout = -1
         if self._notify_at is not None:
             timeout = max(0, int((self._notify_at - time.monotonic()) * 1000))
-        ready = self._poller.poll(timeout)
+        ready = zmq.zmq_poll(self._poll_items, timeout)
         if not self._commands():
             return False
         for sock, _ in ready:
             if sock is self._inner:
                 continue
             handler, name = self._route.get(sock, (None, ""))
-            while handler is not None:
-                try:
-                    frames = recv_frames(sock)
-                except zmq.Again:
-                    break
-                handler(name, frames)
+            if handler is None:
+                continue
+            while readable(sock):
+                handler(name, recv_frames(sock))
         if self._notify_at is not None and time.monotonic() >= self._notify_at:
             self._notify_at = None
             send_frames(self._up, [STATUS])
@@ -226,11 +229,8 @@ class Pump:
     def _commands(self) -> bool:
         """Carry out everything the loop has queued, in order; False once told to quit."""
         inner = self._inner
-        while True:
-            try:
-                parts = recv_frames(inner)
-            except zmq.Again:
-                return True
+        while readable(inner):
+            parts = recv_frames(inner)
             op = parts[0]
             if op == TO_CLIENT:
                 send_frames(self.client[parts[1].decode()], parts[2:])
@@ -244,6 +244,7 @@ class Pump:
                     self._close_remote()
             elif op == QUIT:
                 return False
+        return True
 
     def _from_client(self, channel: str, frames: list[bytes]) -> None:
         if channel == "stdin":  # input_reply: to the kernel that asked, if it is still there
@@ -287,6 +288,9 @@ class Pump:
             return False
         return msg.msg_type == "iopub_welcome" or str(msg.parent.get("msg_id")) in self.private_ids
 
+    def _watch(self, sock: Any) -> None:
+        self._poll_items.append((sock, _POLLIN))
+
     def _attach(self, link_id: bytes, config: dict[str, Any]) -> None:
         self._close_remote()
         keys = config.get("curve")
@@ -310,13 +314,13 @@ class Pump:
                 "stdin": self._from_remote_stdin,
             }.get(channel, self._from_remote_reply)
             self._route[sock] = (handler, channel)
-            self._poller.register(sock, zmq.POLLIN)
+            self._watch(sock)
         self._remote_id = link_id
 
     def _close_remote(self) -> None:
         for sock in self._remote.values():
             self._route.pop(sock, None)
-            self._poller.unregister(sock)
+            self._poll_items.remove((sock, _POLLIN))
             sock.close(linger=0)
         self._remote = {}
         self._remote_id = b""

@@ -219,12 +219,12 @@ class RequestState:
 
     async def before_release(self, kernel: GatewayKernel, link: RemoteLink, reason: str) -> tuple[bool, str]:
         """Run before a release or move: snapshot the variables. (ok, note for the user)."""
-        return await self.carry.save(link, self.current(), kernel.status.public)
+        return await self.carry.save(link, self.current(), kernel.status.public, kernel.status.member)
 
     async def after_connect(self, kernel: GatewayKernel, link: RemoteLink) -> str:
         """Run when a new remote kernel answered: restore the variables saved at the last release."""
         note = await self.carry.restore(link, self.current(), kernel.status.public)
-        self.carry.saved = False  # restored (or refused): the next release takes a fresh snapshot
+        await self.carry.consume(link, kernel.status.public)  # used once: the next release takes a new one
         return note
 
     def set_keep(self, keep: bool, max_bytes: int | None) -> None:

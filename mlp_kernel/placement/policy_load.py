@@ -602,6 +602,15 @@ class _Checker:
         if not isinstance(storage.get("kind", "local"), str):
             self.err(p + ("storage", "kind"), "expected a string such as local or s3")
         storage.setdefault("kind", "local")
+        if storage["kind"] not in ("local", "volume", "s3"):
+            self.err(p + ("storage", "kind"), f"expected local, volume or s3, got {storage['kind']!r}")
+        if storage["kind"] == "volume":
+            if not isinstance(storage.get("claim"), str) or not storage.get("claim"):
+                self.err(p + ("storage", "claim"), "a volume needs its PersistentVolumeClaim (claim: NAME)")
+            for key in ("path", "gateway_path"):
+                value = storage.get(key)
+                if value is not None and not (isinstance(value, str) and value.startswith("/")):
+                    self.err(p + ("storage", key), f"expected an absolute path, got {value!r}")
         if storage["kind"] == "s3":  # checked here so a mistake (or an inline secret) fails at load time
             from ..snapshot.s3_config import storage_errors
 

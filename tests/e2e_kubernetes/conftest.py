@@ -117,20 +117,24 @@ async def start_kube_kernel(
 SNAPSHOT_CLAIM = "mlp-snapshots"
 
 
-def volume_policy(member: Any, claim: str = SNAPSHOT_CLAIM) -> str:
+def volume_policy(member: Any, claim: str = SNAPSHOT_CLAIM, gateway_sees_volume: bool = False) -> str:
     """``E2E_POLICY`` with snapshots on the per-user volume ``claim`` of the private member.
 
     The mount path is a view path of ``member``'s test kubelet (``tests/kubeapi/controllers/claims.py``): the
     gateway sends it to the kernel inside an execute_request, so the kernel process must be able to open the
-    in-pod path itself, which it can while its pod mounts the claim there.
+    in-pod path itself, which it can while its pod mounts the claim there. ``gateway_sees_volume``: the
+    gateway also sees the claim (``gateway_path``), as a notebook server mounting the user's RWX home does.
     """
     path = member.kubelet.claims.view_path("/home/jovyan/.mlp-kernel/snapshots")
+    view = ""
+    if gateway_sees_volume:  # the notebook server mounts the same RWX volume (call after create_claim)
+        view = f', gateway_path: "{member.kubelet.claims.directory("jupyter", claim)}"'
     return (
         E2E_POLICY
         + f"""
 data_classes: {{known: [public, internal, sensitive], keep_private: [sensitive]}}
 snapshot:
-  storage: {{kind: volume, claim: {claim}, path: "{path}"}}
+  storage: {{kind: volume, claim: {claim}, path: "{path}"{view}}}
 """
     )
 

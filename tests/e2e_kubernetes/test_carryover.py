@@ -91,15 +91,11 @@ async def test_variables_and_a_function_survive_an_idle_release_through_the_snap
     assert results(outputs) == ["1.0"], text_of(outputs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: CarryOver.on_shutdown deletes only local snapshots; a volume snapshot stays "
-    "(see the issue-7 kubernetes carry-over report)",
-)
 async def test_shutdown_deletes_the_snapshot_on_the_volume(start_kube_kernel, kube_members) -> None:
+    """No GPU kernel runs after a release: the gateway deletes through its own view of the volume."""
     private = kube_members.private
     create_claim(private)
-    k = await start_kube_kernel(policy=volume_policy(private))
+    k = await start_kube_kernel(policy=volume_policy(private, gateway_sees_volume=True))
     reply, outputs = await k.run("x = list(range(1000))", timeout=150)
     assert reply["content"]["status"] == "ok", text_of(outputs)
     reply, outputs = await k.run("%gpu release")
@@ -113,14 +109,26 @@ async def test_shutdown_deletes_the_snapshot_on_the_volume(start_kube_kernel, ku
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: CarryOver.forget deletes a volume snapshot only through a live kernel; after a "
-    "release it says 'dropped' and the files stay (see the issue-7 kubernetes carry-over report)",
-)
 async def test_forget_after_a_release_deletes_the_snapshot_on_the_volume(
     start_kube_kernel, kube_members
 ) -> None:
+    private = kube_members.private
+    create_claim(private)
+    k = await start_kube_kernel(policy=volume_policy(private, gateway_sees_volume=True))
+    reply, outputs = await k.run("x = 1", timeout=150)
+    assert reply["content"]["status"] == "ok", text_of(outputs)
+    await k.run("%gpu release")
+    [saved] = snapshot_dirs(private, k.kernel_id)
+    _, outputs = await k.run("%gpu forget")
+    assert "dropped" in text_of(outputs), text_of(outputs)
+    assert not (saved / "manifest.json").exists(), "the user was told the saved variables were dropped"
+
+
+async def test_forget_without_a_view_of_the_volume_deletes_through_the_next_kernel(
+    start_kube_kernel, kube_members
+) -> None:
+    """The gateway cannot reach the volume and no kernel runs: the user is told, and the next kernel deletes
+    the files before anything else (and restores nothing)."""
     private = kube_members.private
     create_claim(private)
     k = await start_kube_kernel(policy=volume_policy(private))
@@ -129,8 +137,11 @@ async def test_forget_after_a_release_deletes_the_snapshot_on_the_volume(
     await k.run("%gpu release")
     [saved] = snapshot_dirs(private, k.kernel_id)
     _, outputs = await k.run("%gpu forget")
-    assert "dropped" in text_of(outputs), text_of(outputs)
-    assert not (saved / "manifest.json").exists(), "the user was told the saved variables were dropped"
+    assert "deletes their files on the volume first" in text_of(outputs), text_of(outputs)
+    reply, outputs = await k.run("print('x' in globals())", timeout=150)
+    assert reply["content"]["status"] == "ok" and "False" in text_of(outputs), text_of(outputs)
+    assert "Restored" not in text_of(outputs)
+    assert not (saved / "manifest.json").exists()
 
 
 async def test_a_kernel_that_bursts_starts_fresh_and_sensitive_variables_are_never_saved_on_public(
@@ -201,12 +212,6 @@ async def test_a_missing_snapshot_claim_is_named_in_the_cell_and_the_kernel_star
     assert reply["content"]["status"] == "ok" and "ran 42" in text, text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: Launch._follow leaves the backend's launch generator running in its __anext__ task "
-    "on interrupt (aclose() of a running generator fails, suppressed), so an admitted pod that waits for a "
-    "node is not withdrawn until the gateway exits (see the issue-7 kubernetes carry-over report)",
-)
 async def test_interrupt_while_the_pod_waits_for_its_claim_withdraws_the_pod(
     start_kube_kernel, kube_members
 ) -> None:

@@ -50,8 +50,9 @@ class Linked:
     async def close(self) -> None:
         await self.link.close()
         self.serving.cancel()
-        self.pump.stop()
-        self.ctx.destroy(linger=0)
+        await asyncio.gather(self.serving, return_exceptions=True)
+        self.pump.stop()  # the I/O thread closes the sockets it owns
+        self.ctx.term()
 
 
 async def test_relay_encrypts_to_a_curve_kernel(curve_kernel):
