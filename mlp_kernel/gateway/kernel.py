@@ -520,7 +520,7 @@ class GatewayKernel:
             with contextlib.suppress(Exception):
                 await self.backend.release(link.remote)
         inflight, self.inflight = self.inflight, {}
-        for channel, msg in inflight.values():
+        for channel, msg in list(inflight.values()):  # the I/O thread may still add one
             if msg.msg_type == "execute_request":
                 self._stream(msg.header, f"\n[GPU (auto)] {info.message}\n", "stderr")
             self._fail_request(channel, msg, "GpuKernelLost", info.message)
