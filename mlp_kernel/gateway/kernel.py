@@ -52,6 +52,17 @@ LOCAL_WHEN_IDLE = {
 # Requests the loop always handles itself, even while a remote kernel runs.
 LOOP_ONLY = {"shutdown_request", "interrupt_request", "comm_info_request", "history_request"}
 STATUS_REFRESH_S = 30.0
+
+
+def exit_event_kind(reason: str) -> str:
+    """The status-comm event for a remote kernel that ended unasked (``ExitInfo.reason``): preemption by
+    Kueue is ``preempted``; a pod evicted, lost with its node or deleted by someone else is ``evicted``
+    (the GPU was taken away); a crash or an OOM kill is an ``error`` of the user's code or image."""
+    if reason == "preempted":
+        return "preempted"
+    if reason in ("evicted", "node-lost", "deleted"):
+        return "evicted"
+    return "error"
 LEASE_RENEW_S = 60.0  # at most; a third of the backends' default 5 min lease
 
 
@@ -528,9 +539,7 @@ class GatewayKernel:
         self._publish_status_soon()
         self.requests.clear_record()
         self._mark_released(info.reason, info.message)
-        self._event(
-            "evicted" if info.reason in ("preempted", "evicted", "node-lost") else "error", info.message
-        )
+        self._event(exit_event_kind(info.reason), info.message)
 
     # ------------------------------------------------------------------------------------------- releasing
     async def _release(self, reason: str, why: str) -> str:
