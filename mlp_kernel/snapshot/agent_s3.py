@@ -151,13 +151,18 @@ def snapshot_s3(params_json):
         report["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         # also on KeyboardInterrupt; the gateway deletes what was uploaded of a failed snapshot
-        if tmp is not None:
-            try:
-                _remove_tree(tmp)
-            except OSError:
-                pass
+        _remove_temp(tmp)
     report["seconds"] = round(time.monotonic() - started, 3)
     return json.dumps(report, default=_json_default)
+
+
+def _remove_temp(tmp):
+    """Remove the pod-side temp directory of a snapshot or restore, if one was made; never raise."""
+    if tmp is not None:
+        try:
+            _remove_tree(tmp)
+        except OSError:
+            pass
 
 
 def restore_s3(params_json):
@@ -191,10 +196,6 @@ def restore_s3(params_json):
     except Exception as exc:
         report["error"] = f"{type(exc).__name__}: {exc}"
     finally:
-        if tmp is not None:
-            try:
-                _remove_tree(tmp)
-            except OSError:
-                pass
+        _remove_temp(tmp)
     report["seconds"] = round(time.monotonic() - started, 3)
     return json.dumps(report, default=_json_default)
