@@ -94,6 +94,7 @@ class GatewayKernel:
         self.history: list[str] = []
         self.status_comms: set[str] = set()
         self.release_note: str | None = None
+        self._status_file_done = False  # shut down: the status file is gone for good
         self.releasing = False
         self._stopping = asyncio.Event()
         self._exit_watch: asyncio.Task[None] | None = None
@@ -644,6 +645,7 @@ class GatewayKernel:
         self._send_reply(channel, msg, "shutdown_reply", {"status": "ok", "restart": restart})
         self._publish("status", {"execution_state": "dead"}, msg.header)
         if not restart and self.requests.config.status_path:
+            self._status_file_done = True  # a late timer (first load, coalesced publish) must not rewrite it
             Path(self.requests.config.status_path).unlink(missing_ok=True)  # no server clean-up may follow
         await asyncio.sleep(0.05)  # let the reply leave before the sockets close
         self._stopping.set()
@@ -719,6 +721,8 @@ class GatewayKernel:
         snap = self.status.snapshot()
         for comm_id in list(self.status_comms):
             self._comm_send(comm_id, snap, None)
+        if self._status_file_done:
+            return
         try:
             write_status_file(
                 Path(self.requests.config.status_path) if self.requests.config.status_path else None, snap
