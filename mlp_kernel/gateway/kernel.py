@@ -9,7 +9,8 @@ while the notebook stays open, and the next cell starts a new one.
 Concurrency: the sockets belong to one I/O thread (``pump.py``) that relays the hot path by itself and hands
 everything else to one asyncio loop, where each client channel is served by one task; the launch runs in its
 own task so interrupts, status requests and ``%gpu`` cells are served while a GPU kernel is queued or
-starting. Code called from the I/O thread (``fast_forward``, ``on_remote_reply``) only updates plain state.
+starting. Code called from the I/O thread (``fast_forward``, ``after_forward``, ``on_remote_reply``) only
+updates plain state.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import time
 from datetime import datetime, timezone
@@ -49,6 +51,9 @@ LOCAL_WHEN_IDLE = {
     "inspect_request",
     "is_complete_request",
 }
+# An execute_reply's count, read without parsing its content: unescaped quotes around the name can only be
+# a key, and the one key with a number value is the reply's own.
+_EXECUTION_COUNT = re.compile(rb'"execution_count"\s*:\s*(\d+)')
 # Requests the loop always handles itself, even while a remote kernel runs.
 LOOP_ONLY = {"shutdown_request", "interrupt_request", "comm_info_request", "history_request"}
 STATUS_REFRESH_S = 30.0
@@ -63,6 +68,8 @@ def exit_event_kind(reason: str) -> str:
     if reason in ("evicted", "node-lost", "deleted"):
         return "evicted"
     return "error"
+
+
 LEASE_RENEW_S = 60.0  # at most; a third of the backends' default 5 min lease
 
 
@@ -80,7 +87,9 @@ class GatewayKernel:
         self.backend = backend
         self.signer = Signer(connection.get("key", ""), connection.get("signature_scheme", "hmac-sha256"))
         self.session = Session(self.signer)
-        self.pump = Pump(bound.context, bound.sockets, self.fast_forward, self.on_remote_reply)
+        self.pump = Pump(
+            bound.context, bound.sockets, self.fast_forward, self.after_forward, self.on_remote_reply
+        )
         self._early = early or []  # messages that arrived while the gateway was importing (early.py)
         self.status = GatewayStatus(kernel_id=requests.config.kernel_id, user=requests.config.user)
         self._loaded = False
@@ -91,7 +100,7 @@ class GatewayKernel:
         self.pending: list[tuple[str, Message]] = []  # (channel, request) waiting for a remote kernel
         self.inflight: dict[str, tuple[str, Message]] = {}  # msg_id -> (channel, request) sent to the remote
         self.exec_count = 0
-        self.history: list[str] = []
+        self.history: list[str | bytes] = []  # code, or the raw content of a relayed execute_request
         self.status_comms: set[str] = set()
         self.release_note: str | None = None
         self._status_file_done = False  # shut down: the status file is gone for good
@@ -131,9 +140,7 @@ class GatewayKernel:
         loop = asyncio.get_running_loop()
         loop.call_later(0.3, self._ensure_loaded)
         tasks = [
-            asyncio.ensure_future(
-                self.pump.serve(self._from_pump, self._welcome, self._publish_status)
-            ),
+            asyncio.ensure_future(self.pump.serve(self._from_pump, self._welcome, self._publish_status)),
             asyncio.ensure_future(self._serve("shell")),
             asyncio.ensure_future(self._serve("control")),
             asyncio.ensure_future(self._serve("stdin")),
@@ -185,29 +192,34 @@ class GatewayKernel:
             self.status.last_activity = time.time()
             self.link.send("stdin", frames)
 
-    def fast_forward(self, channel: str, frames: list[bytes]) -> bool:
-        """I/O thread: may this client request go straight to the running remote kernel?
+    def fast_forward(self, channel: str, frames: list[bytes]) -> Message | None:
+        """I/O thread, before sending: may this client request go straight to the running remote kernel?
 
-        Yes unless the loop must see it (``%gpu`` lines, the status comm, ``LOOP_ONLY``) or it is not a valid
-        signed message; does what ``_forward`` does to the gateway's state, without I/O.
+        Yes (the parsed message) unless the loop must see it (``%gpu`` lines, the status comm, ``LOOP_ONLY``)
+        or it is not a valid signed message. On every request's path, so it reads only the header and the raw
+        content bytes: a cell without the bytes ``%gpu`` and without JSON escapes holds no ``%gpu`` line.
         """
         try:
             msg = Message(frames)
-        except (ValueError, json.JSONDecodeError):
-            return False
-        t = msg.msg_type
-        if t in LOOP_ONLY or not self.signer.verify(msg.frames):
-            return False
-        if t == "execute_request":
-            code = str(msg.content.get("code", ""))
-            if "%gpu" in code:
-                return False
-            if msg.content.get("store_history", True) and not msg.content.get("silent"):
-                self.history.append(code)
-        elif t.startswith("comm_") and self._is_status_comm(msg):
-            return False
+            t = msg.msg_type
+            if t in LOOP_ONLY or not self.signer.verify(msg.frames):
+                return None
+            if t == "execute_request":
+                raw = msg.frames[4]
+                if b"%gpu" in raw or (b"\\u" in raw and "%gpu" in str(msg.content["code"])):
+                    return None
+            elif t.startswith("comm_") and self._is_status_comm(msg):
+                return None
+        except (ValueError, IndexError, KeyError, TypeError, AttributeError):  # incl. JSONDecodeError
+            return None
+        return msg
+
+    def after_forward(self, channel: str, msg: Message) -> None:
+        """I/O thread, a moment after ``fast_forward`` let a request through: what ``_forward`` does to the
+        gateway's state. The cell's code is kept as raw content and read only if history is asked for."""
+        if msg.msg_type == "execute_request":
+            self.history.append(msg.frames[4])
         self._track(channel, msg)
-        return True
 
     # ------------------------------------------------------------------------------------------- dispatching
     async def _dispatch(self, channel: str, msg: Message) -> None:
@@ -225,7 +237,7 @@ class GatewayKernel:
         elif t == "comm_info_request":
             await self._comm_info(channel, msg)
         elif t == "history_request":
-            self._reply_local(channel, msg, "history_reply", replies.history(msg.content, 1, self.history))
+            self._reply_local(channel, msg, "history_reply", replies.history(msg.content, 1, self._history()))
         elif self.link is not None:
             self._forward(channel, msg)
         elif t in LOCAL_WHEN_IDLE:
@@ -241,6 +253,21 @@ class GatewayKernel:
             self._queue(channel, msg)
         else:
             log.info("ignoring %s while no GPU kernel runs", t)
+
+    def _history(self) -> list[str]:
+        """The cells run so far, as IPython would store them (not silent, ``store_history``)."""
+        codes = []
+        for entry in self.history:
+            if isinstance(entry, bytes):
+                try:
+                    c = json.loads(entry)
+                    if not c.get("store_history", True) or c.get("silent"):
+                        continue
+                    entry = str(c.get("code", ""))
+                except (ValueError, AttributeError):
+                    continue
+            codes.append(entry)
+        return codes
 
     def _answer_idle(self, channel: str, msg: Message) -> None:
         t = msg.msg_type
@@ -468,20 +495,20 @@ class GatewayKernel:
         activity. True when the last running cell ended (the pump then asks the loop to publish status)."""
         try:
             i = frames.index(DELIM)
-            parent_id = json.loads(frames[i + 3]).get("msg_id")
-        except (ValueError, json.JSONDecodeError):
+            parent_id = str(json.loads(frames[i + 3]).get("msg_id"))
+        except (ValueError, IndexError, AttributeError):
             return False
-        entry = self.inflight.pop(str(parent_id), None)
+        entry = self.inflight.pop(parent_id, None)
         self.status.last_activity = time.time()
-        if entry and entry[1].msg_type == "execute_request":
-            with contextlib.suppress(ValueError, json.JSONDecodeError, TypeError):
-                count = json.loads(frames[i + 5]).get("execution_count")
-                if isinstance(count, int) and count > 0:
-                    self.exec_count = count
-            if not any(m.msg_type == "execute_request" for _, m in list(self.inflight.values())):
-                self._end_busy()
-                return True
-        return False
+        if entry is None or entry[1].msg_type != "execute_request":
+            return False
+        count = _EXECUTION_COUNT.search(frames[i + 5]) if len(frames) > i + 5 else None
+        if count is not None and int(count[1]) > 0:
+            self.exec_count = int(count[1])
+        if any(m.msg_type == "execute_request" for _, m in list(self.inflight.values())):
+            return False
+        self._end_busy()
+        return True
 
     def _end_busy(self) -> None:
         if self.status.busy and self._busy_since:
@@ -526,13 +553,14 @@ class GatewayKernel:
     async def _remote_died(self, info: ExitInfo) -> None:
         log.warning("remote kernel died: %s", info.message)
         self.pump.fast = False
+        await self.pump.flush()  # requests relayed a moment ago are in ``inflight`` now: answer them too
         link, self.link = self.link, None
         if link is not None:
             await link.close()
             with contextlib.suppress(Exception):
                 await self.backend.release(link.remote)
         inflight, self.inflight = self.inflight, {}
-        for channel, msg in list(inflight.values()):  # the I/O thread may still add one
+        for channel, msg in list(inflight.values()):
             if msg.msg_type == "execute_request":
                 self._stream(msg.header, f"\n[GPU (auto)] {info.message}\n", "stderr")
             self._fail_request(channel, msg, "GpuKernelLost", info.message)
@@ -554,6 +582,10 @@ class GatewayKernel:
         self.releasing = True
         self.pump.fast = False  # from here on the loop sees every request
         try:
+            await self.pump.flush()  # requests relayed a moment ago are in ``inflight`` now
+            if reason == "idle" and self.inflight:  # a cell started just now: not idle after all
+                self.pump.fast = self.link is link
+                return "A cell started; the GPU kernel was kept."
             self.status.state, self.status.message = "releasing", f"Releasing the GPU {why}"
             self._publish_status()
             ok, note = await self.requests.before_release(self, link, reason)

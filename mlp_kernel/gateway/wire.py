@@ -53,7 +53,10 @@ class Signer:
     def verify(self, msg_frames: list[bytes]) -> bool:
         if not self.key:
             return True
-        return hmac.compare_digest(msg_frames[0], self.sign(msg_frames[1:5]))
+        # One-shot HMAC over the joined parts: about half the cost of hmac.new() and four updates, and this
+        # runs for every request the gateway relays.
+        digest = hmac.digest(self.key, b"".join(msg_frames[1:5]), self.digest)
+        return hmac.compare_digest(msg_frames[0], digest.hex().encode())
 
 
 class Session:

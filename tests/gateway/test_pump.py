@@ -1,0 +1,144 @@
+"""The gateway's I/O thread on its own: real ZeroMQ sockets on both sides, the hooks recorded.
+
+What is checked here is the contract the gateway relies on: frames are relayed untouched and in order, the
+deferred bookkeeping (``after_forward``, ``on_reply``) always runs before anything is handed to the loop and
+before ``flush()`` returns, and a request is never relayed on the fast path once ``fast`` was cleared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from types import SimpleNamespace
+
+import pytest
+import zmq
+
+from mlp_kernel.gateway.pump import Pump
+
+DELIM = b"<IDS|MSG>"
+
+
+def message(tag: bytes, size: int = 0) -> list[bytes]:
+    return [DELIM, b"sig", b'{"msg_type": "x"}', b"{}", b"{}", tag + b"." * size]
+
+
+class Rig:
+    """A Pump between a client (DEALER + SUB) and a fake remote kernel (ROUTERs + PUB), all in-process."""
+
+    def __init__(self) -> None:
+        self.ctx: zmq.Context = zmq.Context()
+        base = f"inproc://pump-{uuid.uuid4().hex}"
+        kinds = {"shell": zmq.ROUTER, "control": zmq.ROUTER, "stdin": zmq.ROUTER, "iopub": zmq.XPUB}
+        client = {}
+        for name, kind in kinds.items():
+            client[name] = self.ctx.socket(kind)
+            client[name].bind(f"{base}-client-{name}")
+        self.events: list[tuple[str, object]] = []
+        self.handed: list[tuple[str, list[bytes]]] = []
+        self.pump = Pump(self.ctx, client, self.fast_forward, self.after_forward, self.on_reply)
+        self.remote = {n: self.ctx.socket(zmq.ROUTER) for n in ("shell", "control", "stdin")}
+        self.remote["iopub"] = self.ctx.socket(zmq.PUB)
+        urls = {}
+        for name, sock in self.remote.items():
+            urls[name] = f"{base}-remote-{name}"
+            sock.bind(urls[name])
+        self.user = self.ctx.socket(zmq.DEALER)
+        self.user.connect(f"{base}-client-shell")
+        self.sub = self.ctx.socket(zmq.SUB)
+        self.sub.subscribe(b"")
+        self.sub.connect(f"{base}-client-iopub")
+        self.pump.start()
+        self.serving = asyncio.ensure_future(self.pump.serve(self.on_request))
+        self.pump.attach(SimpleNamespace(id="link-1"), {"urls": urls, "ident": "gw"})
+        self.pump.fast = True
+
+    # hooks (I/O thread)
+    def fast_forward(self, channel: str, frames: list[bytes]) -> object:
+        self.events.append(("decide", frames[-1][:4]))
+        return {"tag": frames[-1][:4]} if frames[-1].startswith(b"fast") else None
+
+    def after_forward(self, channel: str, parsed: object) -> None:
+        self.events.append(("after", parsed["tag"]))  # type: ignore[index]
+
+    def on_reply(self, frames: list[bytes]) -> bool:
+        self.events.append(("reply", frames[-1][:4]))
+        return False
+
+    # loop side
+    def on_request(self, channel: str, frames: list[bytes]) -> None:
+        self.events.append(("handed", frames[-1][:4]))
+        self.handed.append((channel, frames))
+        self.pump.done(channel)
+
+    async def recv(self, sock: zmq.Socket, timeout: float = 5.0) -> list[bytes]:
+        for _ in range(int(timeout / 0.01)):
+            try:
+                return sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                await asyncio.sleep(0.01)
+        raise TimeoutError("nothing arrived")
+
+    async def close(self) -> None:
+        self.serving.cancel()
+        await asyncio.gather(self.serving, return_exceptions=True)
+        self.pump.stop()
+        for sock in [*self.remote.values(), self.user, self.sub]:
+            sock.close(linger=0)
+        self.ctx.term()
+
+
+@pytest.fixture
+async def rig():
+    r = Rig()
+    await asyncio.sleep(0.2)  # inproc connects and the SUB subscription reach the sockets
+    yield r
+    await r.close()
+
+
+async def test_fast_request_and_reply_are_relayed_untouched_and_booked_by_flush(rig):
+    rig.user.send_multipart(message(b"fast-1"))
+    got = await rig.recv(rig.remote["shell"])
+    # the gateway's routing id, then the client's identity (the gateway's ROUTER added it), then as sent
+    assert got[0] == b"gw" and got[2:] == message(b"fast-1")
+    rig.remote["shell"].send_multipart([*got[:-1], b"fast-1-reply"])  # a reply keeps the client's identity
+    reply = await rig.recv(rig.user)
+    assert reply == [*message(b"fast-1")[:-1], b"fast-1-reply"]
+    await rig.pump.flush()
+    assert ("after", b"fast") in rig.events and ("reply", b"fast") in rig.events
+    assert rig.events.index(("after", b"fast")) < rig.events.index(("reply", b"fast"))
+
+
+async def test_bookkeeping_runs_before_a_hand_over(rig):
+    rig.user.send_multipart(message(b"fast-2"))
+    rig.user.send_multipart(message(b"slow-3"))  # not for the fast path: goes to the loop
+    for _ in range(300):
+        if rig.handed:
+            break
+        await asyncio.sleep(0.01)
+    assert rig.handed and rig.handed[0][1][-1] == b"slow-3"
+    order = [e for e in rig.events if e[0] in ("after", "handed")]
+    assert order == [("after", b"fast"), ("handed", b"slow")]  # the loop sees the fast request booked
+
+
+async def test_no_fast_path_once_fast_is_cleared(rig):
+    rig.pump.fast = False
+    await rig.pump.flush()
+    rig.user.send_multipart(message(b"fast-4"))
+    for _ in range(300):
+        if rig.handed:
+            break
+        await asyncio.sleep(0.01)
+    assert rig.handed and rig.handed[0][1][-1] == b"fast-4"
+    assert not any(e[0] == "decide" for e in rig.events)  # not even considered for relaying
+    with pytest.raises(zmq.Again):
+        rig.remote["shell"].recv_multipart(zmq.NOBLOCK)
+
+
+async def test_iopub_stream_keeps_order_and_bytes(rig):
+    sizes = [64_000 if i % 3 == 0 else 10 for i in range(300)]  # stream chunks and small messages
+    sent = [[b"kernel.x.stream", *message(str(i).encode(), size)] for i, size in enumerate(sizes)]
+    for frames in sent:
+        rig.remote["iopub"].send_multipart(frames)
+    received = [await rig.recv(rig.sub) for _ in sent]
+    assert received == sent
