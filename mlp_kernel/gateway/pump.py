@@ -277,7 +277,10 @@ class Pump:
             handler, name = self._route.get(sock, (None, ""))
             if handler is None:  # closed by a command just now
                 continue
-            handler(name, recv_message(sock))  # zmq_poll saw it, so no readable() check for the first
+            try:
+                handler(name, recv_message(sock))  # zmq_poll saw it, so no readable() check for the first
+            except zmq.Again:  # pragma: no cover - nothing else reads this socket
+                continue
             while readable(sock):
                 handler(name, recv_message(sock))
         if self._later and time.monotonic() >= self._later_due:
@@ -295,7 +298,10 @@ class Pump:
     def _run_later(self) -> None:
         later, self._later = self._later, []
         for fn, arg in later:
-            fn(arg)
+            try:
+                fn(arg)
+            except Exception:  # bookkeeping must never stop the relaying
+                log.exception("the gateway's bookkeeping failed for one message")
 
     def _forwarded(self, channel: str) -> Callable[[Any], None]:
         return lambda parsed: self.after_forward(channel, parsed)

@@ -63,6 +63,8 @@ class Rig:
 
     def on_reply(self, frames: list[bytes]) -> bool:
         self.events.append(("reply", frames[-1][:4]))
+        if frames[-1].startswith(b"boom"):
+            raise RuntimeError("a bookkeeping bug")
         return False
 
     # loop side
@@ -142,3 +144,17 @@ async def test_iopub_stream_keeps_order_and_bytes(rig):
         rig.remote["iopub"].send_multipart(frames)
     received = [await rig.recv(rig.sub) for _ in sent]
     assert received == sent
+
+
+async def test_a_failing_hook_does_not_stop_the_relay(rig):
+    rig.user.send_multipart(message(b"fast-5"))
+    got = await rig.recv(rig.remote["shell"])
+    rig.remote["shell"].send_multipart([*got[:-1], b"boom-reply"])
+    assert (await rig.recv(rig.user))[-1] == b"boom-reply"
+    await rig.pump.flush()  # runs the failing bookkeeping
+    rig.user.send_multipart(message(b"fast-6"))
+    got = await rig.recv(rig.remote["shell"])
+    rig.remote["shell"].send_multipart([*got[:-1], b"fast-6-reply"])
+    assert (await rig.recv(rig.user))[-1] == b"fast-6-reply"
+    await rig.pump.flush()
+    assert ("reply", b"boom") in rig.events and rig.events[-1] == ("reply", b"fast")
