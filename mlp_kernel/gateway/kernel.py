@@ -20,7 +20,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import signal
 import time
 from datetime import datetime, timezone
@@ -51,9 +50,6 @@ LOCAL_WHEN_IDLE = {
     "inspect_request",
     "is_complete_request",
 }
-# An execute_reply's count, read without parsing its content: unescaped quotes around the name can only be
-# a key, and the one key with a number value is the reply's own.
-_EXECUTION_COUNT = re.compile(rb'"execution_count"\s*:\s*(\d+)')
 # Requests the loop always handles itself, even while a remote kernel runs.
 LOOP_ONLY = {"shutdown_request", "interrupt_request", "comm_info_request", "history_request"}
 STATUS_REFRESH_S = 30.0
@@ -100,7 +96,7 @@ class GatewayKernel:
         self.pending: list[tuple[str, Message]] = []  # (channel, request) waiting for a remote kernel
         self.inflight: dict[str, tuple[str, Message]] = {}  # msg_id -> (channel, request) sent to the remote
         self.exec_count = 0
-        self.history: list[str | bytes] = []  # code, or the raw content of a relayed execute_request
+        self.history: list[bytes] = []  # raw content of each execute_request, parsed when history is asked
         self.status_comms: set[str] = set()
         self.release_note: str | None = None
         self._status_file_done = False  # shut down: the status file is gone for good
@@ -257,16 +253,13 @@ class GatewayKernel:
     def _history(self) -> list[str]:
         """The cells run so far, as IPython would store them (not silent, ``store_history``)."""
         codes = []
-        for entry in self.history:
-            if isinstance(entry, bytes):
-                try:
-                    c = json.loads(entry)
-                    if not c.get("store_history", True) or c.get("silent"):
-                        continue
-                    entry = str(c.get("code", ""))
-                except (ValueError, AttributeError):
-                    continue
-            codes.append(entry)
+        for raw in self.history:
+            try:
+                c = json.loads(raw)
+                if c.get("store_history", True) and not c.get("silent"):
+                    codes.append(str(c.get("code", "")))
+            except (ValueError, AttributeError):
+                continue
         return codes
 
     def _answer_idle(self, channel: str, msg: Message) -> None:
@@ -345,8 +338,7 @@ class GatewayKernel:
     async def _execute(self, channel: str, msg: Message) -> None:
         code = str(msg.content.get("code", ""))
         magics, rest = split_cell(code)
-        if msg.content.get("store_history", True) and not msg.content.get("silent"):
-            self.history.append(code)
+        self.history.append(msg.frames[4])
         if magics:
             self._busy(msg.header)
             try:
@@ -502,9 +494,10 @@ class GatewayKernel:
         self.status.last_activity = time.time()
         if entry is None or entry[1].msg_type != "execute_request":
             return False
-        count = _EXECUTION_COUNT.search(frames[i + 5]) if len(frames) > i + 5 else None
-        if count is not None and int(count[1]) > 0:
-            self.exec_count = int(count[1])
+        with contextlib.suppress(ValueError, IndexError, AttributeError):
+            count = json.loads(frames[i + 5]).get("execution_count")
+            if isinstance(count, int) and count > 0:
+                self.exec_count = count
         if any(m.msg_type == "execute_request" for _, m in list(self.inflight.values())):
             return False
         self._end_busy()

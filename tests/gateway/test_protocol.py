@@ -92,6 +92,12 @@ async def test_complete_inspect_is_complete_and_history_without_and_with_remote(
     assert r["content"]["found"] is True
     r = await k.kc.history(hist_access_type="tail", n=5, reply=True, timeout=10)
     assert [h[2] for h in r["content"]["history"]][-1] == "my_variable = 3"
+    # relayed straight to the running kernel: kept as IPython keeps them (silent and unstored cells are not)
+    await k.run("other = 4")
+    await k.kc.execute("hidden = 5", silent=True, reply=True, timeout=30)
+    await k.kc.execute("unstored = 6", store_history=False, reply=True, timeout=30)
+    r = await k.kc.history(hist_access_type="tail", n=5, reply=True, timeout=10)
+    assert [h[2] for h in r["content"]["history"]][-2:] == ["my_variable = 3", "other = 4"]
 
 
 async def test_interrupt_while_running_interrupts_the_cell(start_kernel):
