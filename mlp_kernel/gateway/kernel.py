@@ -553,15 +553,16 @@ class GatewayKernel:
             with contextlib.suppress(Exception):
                 await self.backend.release(link.remote)
         inflight, self.inflight = self.inflight, {}
+        summary = info.message.split("\n", 1)[0]  # a quoted kernel output goes in the error only
         for channel, msg in list(inflight.values()):
             if msg.msg_type == "execute_request":
-                self._stream(msg.header, f"\n[GPU (auto)] {info.message}\n", "stderr")
+                self._stream(msg.header, f"\n[GPU (auto)] {summary}\n", "stderr")
             self._fail_request(channel, msg, "GpuKernelLost", info.message)
         self._end_busy()
         self._publish_status_soon()
         self.requests.clear_record()
-        self._mark_released(info.reason, info.message)
-        self._event(exit_event_kind(info.reason), info.message)
+        self._mark_released(info.reason, summary)
+        self._event(exit_event_kind(info.reason), summary)
 
     # ------------------------------------------------------------------------------------------- releasing
     async def _release(self, reason: str, why: str) -> str:

@@ -104,9 +104,10 @@ class Launch:
 
     def _failed(self, exc: LaunchFailed) -> None:
         k = self.kernel
-        self.progress.set("end", f"Failed: {exc}")
-        k.status.state, k.status.phase, k.status.queue, k.status.message = "error", None, None, str(exc)
-        k._event("error", str(exc))
+        summary = str(exc).split("\n", 1)[0]  # the kernel's last output, if quoted, is in the error itself
+        self.progress.set("end", f"Failed: {summary}")
+        k.status.state, k.status.phase, k.status.queue, k.status.message = "error", None, None, summary
+        k._event("error", summary)
         k.on_launch_done(None, exc)
 
     async def _place_and_start(self) -> RemoteLink:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import random
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,17 +19,38 @@ from tests.kubeapi.members import KubeMembers
 
 from .policies import KERNELSPEC, members_policy
 
+_CHOSEN: set[int] = set()
+_PICK = random.Random(os.urandom(8))
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
 
 def free_ports(n: int = 5) -> dict[str, int]:
-    """Five ports free right now (the test kubelet runs kernels on this host, so pods share its ports)."""
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
+    """Five ports free right now, below the ephemeral range.
+
+    The test kubelet runs kernels on this host, so pods share its ports, and a kernel binds the same fixed
+    ports every time it (re)starts during a test. A port from the ephemeral range can meanwhile become the
+    local end of any outgoing connection (an HTTP request to the test API, say) and the next kernel pod then
+    dies with "Address already in use"; nothing takes a port below that range unless asked to.
+    """
+    high = _ephemeral_low()
+    ports: list[int] = []
+    while len(ports) < n:
+        port = _PICK.randrange(20000, high)
+        if port in _CHOSEN:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        _CHOSEN.add(port)
+        ports.append(port)
     return dict(zip(("shell", "iopub", "stdin", "control", "hb"), ports, strict=True))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from mlp_kernel.backends.base import LaunchError, Phase
@@ -50,3 +52,22 @@ async def test_an_image_pull_longer_than_its_timeout_fails_and_cleans_up(kube_me
         p["metadata"].get("deletionTimestamp") for p in kernel_pods(kube_members.private, launch.kernel_id)
     )
     backend.close()
+
+
+async def test_a_kernel_that_cannot_start_shows_why_from_its_output(kube_members, test_policy) -> None:
+    """A port of the kernel is taken (a sidecar's, say): ipykernel exits with a traceback, the kubelet keeps
+    its end (the pod says FallbackToLogsOnError) and the launch error quotes it."""
+    backend = make_backend(kube_members, test_policy)
+    taken = socket.socket()
+    taken.bind(("0.0.0.0", backend.ports["shell"]))
+    taken.listen()
+    launch = spec()
+    try:
+        with pytest.raises(LaunchError) as failed:
+            await launch_all(backend, launch)
+    finally:
+        taken.close()
+        backend.close()
+    message = str(failed.value)
+    assert "failed to start" in message and "exited with code 1" in message, message
+    assert f"ZMQError: Address already in use (addr='tcp://0.0.0.0:{backend.ports['shell']}')" in message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlp_kernel.backends.base import LaunchError, Phase
-from mlp_kernel.backends.kubernetes.exits import classify_exit
+from mlp_kernel.backends.kubernetes.exits import TAIL_CHARS, TAIL_LINES, classify_exit
 from mlp_kernel.backends.kubernetes.lifecycle import LaunchTracker, Timeouts
 from mlp_kernel.backends.kubernetes.queue import QueuePosition, WorkloadState
 
@@ -170,6 +170,20 @@ def test_container_that_exits_during_start_fails_the_launch() -> None:
     t.on_pod(pod(node="n", phase="Failed", terminated={"exitCode": 1, "reason": "Error"}))
     with pytest.raises(LaunchError, match="failed to start.*exited with code 1"):
         t.step(0)
+
+
+def test_a_failed_start_quotes_the_end_of_the_kernel_output() -> None:
+    t = tracker()
+    tb = "Traceback (most recent call last):\n" + "  frame\n" * 40
+    tb += "ModuleNotFoundError: No module named 'ipykernel'"
+    t.on_pod(pod(node="n", phase="Failed", terminated={"exitCode": 1, "reason": "Error", "message": tb}))
+    with pytest.raises(LaunchError) as failed:
+        t.step(0)
+    shown = str(failed.value)
+    assert "exited with code 1" in shown and shown.endswith("No module named 'ipykernel'"), shown
+    assert shown.count("frame") == TAIL_LINES - 1 and "Traceback" not in shown
+    long = classify_exit(pod(terminated={"exitCode": 1, "reason": "Error", "message": "x" * 5000}), None, "w")
+    assert long.message.endswith("x" * TAIL_CHARS) and "..." + "x" * TAIL_CHARS in long.message
 
 
 def test_pod_deleted_while_queued_fails_the_launch() -> None:

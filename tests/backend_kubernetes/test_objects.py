@@ -99,6 +99,15 @@ def test_flavor_of_another_member_is_rejected() -> None:
         render(member="private", flavor="gold")
 
 
+def test_a_failing_kernel_leaves_its_last_output_in_the_pod_status_unless_the_template_objects() -> None:
+    assert kernel(render()[1])["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    bare = SHIPPED.replace("    terminationMessagePolicy: FallbackToLogsOnError\n", "")
+    assert bare != SHIPPED
+    assert kernel(render(template_text=bare)[1])["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    own = SHIPPED.replace("terminationMessagePolicy: FallbackToLogsOnError", "terminationMessagePolicy: File")
+    assert kernel(render(template_text=own)[1])["terminationMessagePolicy"] == "File"
+
+
 def test_template_gpu_count_is_overridden_by_the_request() -> None:
     template = SHIPPED.replace("{{ kernel_gpu_resource }}: {{ kernel_gpus }}", "nvidia.com/gpu: 64")
     _secret, pod = render(template_text=template, gpus=1)

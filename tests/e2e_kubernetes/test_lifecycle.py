@@ -60,6 +60,32 @@ async def test_preemption_mid_cell_ends_it_with_the_reason_and_the_next_cell_pla
     assert new["metadata"]["name"] != pod["metadata"]["name"]
 
 
+async def test_a_kernel_that_crashes_mid_cell_shows_its_last_output_and_the_next_cell_starts_again(
+    start_kube_kernel, kube_members
+) -> None:
+    """A native library writes to the process's stderr and the process exits (as after a CUDA fault): the end
+    of the pod's log is in the error that ends the cell, so the user sees why."""
+    private = kube_members.private
+    k = await start_kube_kernel()
+    # ipykernel forwards fd 2 through a pipe and a thread that echoes it to the container's stderr: the pause
+    # lets that thread run before the process is gone.
+    crash = "import os, time\nos.write(2, b'CUDA error: an illegal memory access was encountered\\n')\n"
+    crash += "time.sleep(1)\nos._exit(3)"
+    reply, outputs = await k.run(crash, timeout=120)
+    text = text_of(outputs)
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "GpuKernelLost", text
+    evalue = reply["content"]["evalue"]
+    assert "exited with code 3 (Error)" in evalue, evalue
+    assert evalue.endswith("Its last output:\nCUDA error: an illegal memory access was encountered"), evalue
+    assert "--existing" not in evalue and "IPKernelApp" not in evalue, "ipykernel's banner is not the reason"
+    streamed = [m["content"]["text"] for m in outputs if m["msg_type"] == "stream"]
+    assert any("exited with code 3" in t and "CUDA error" not in t for t in streamed), streamed
+    await wait_until(lambda: not kernel_pods(private, k.kernel_id), 30)
+
+    reply, outputs = await k.run("print('again', 6 * 7)", timeout=120)
+    assert reply["content"]["status"] == "ok" and "again 42" in text_of(outputs), text_of(outputs)
+
+
 async def test_idle_release_frees_pod_secret_and_quota_and_the_next_cell_starts_a_new_pod(
     start_kube_kernel, kube_members
 ) -> None:

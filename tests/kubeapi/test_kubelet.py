@@ -58,6 +58,20 @@ def test_failing_process_sets_failed_and_exit_code(kube_member, core):
     assert (pod["status"]["phase"], term["exitCode"], term["reason"]) == ("Failed", 3, "Error")
 
 
+def test_fallback_to_logs_on_error_puts_the_end_of_the_log_in_the_termination_message(kube_member, core):
+    code = "import sys\nfor i in range(200): print('line', i)\nsys.exit('boom: no GPU here')"
+    failing = python_pod("fails", code)
+    failing["spec"]["containers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    core.create_namespaced_pod("default", failing)
+    core.create_namespaced_pod("default", python_pod("plain", "raise SystemExit('no policy')"))
+    pod = kube_member.wait_for_pod_phase("default", "fails", ("Succeeded", "Failed"))
+    message = pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
+    assert message.endswith("line 199\nboom: no GPU here"), message
+    assert len(message.encode()) <= 2048 and len(message.splitlines()) <= 80 and "line 0\n" not in message
+    plain = kube_member.wait_for_pod_phase("default", "plain", ("Succeeded", "Failed"))
+    assert "message" not in plain["status"]["containerStatuses"][0]["state"]["terminated"]
+
+
 def test_running_pod_has_pod_ip_ready_condition_and_kubelet_events(kube_member, core):
     core.create_namespaced_pod("default", python_pod("run"))
     kube_member.wait_for_pod_phase("default", "run", "Running")

@@ -156,6 +156,8 @@ def _enforce(
             resources[part] = section
         else:
             resources.pop(part, None)
+    # The kubelet puts the end of the log in the pod status when the kernel fails: the user is told why.
+    container.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
     if not container.get("command") and not container.get("args"):
         container["command"] = ["python", "-m", "ipykernel_launcher", "-f", connection_file]
     _quantities_as_strings(spec)

@@ -10,8 +10,10 @@ container that reads ``/etc/kernel/connection.json`` finds the file; ``MLP_TEST_
 
 Pod status follows the process (Pending/ContainerCreating -> Running with podIP 127.0.0.1 -> Succeeded or
 Failed with the exit code) and Events are emitted like a kubelet's (Pulling, Pulled, Created, Started,
-Killing, FailedMount). Deleting a pod sends SIGTERM to its process group, then SIGKILL after the grace
-period (capped by ``max_grace``). ``oom_kill`` fakes an OOM kill. Containers are never restarted.
+Killing, FailedMount); a container that fails under ``terminationMessagePolicy: FallbackToLogsOnError``
+gets the end of its log as ``terminated.message``. Deleting a pod sends SIGTERM to its process group, then
+SIGKILL after the grace period (capped by ``max_grace``). ``oom_kill`` fakes an OOM kill. Containers are
+never restarted.
 """
 
 from __future__ import annotations
@@ -293,7 +295,10 @@ class Kubelet(Controller):
         )
         if run.kill_reason == "OOMKilled":
             code = 137
-        return self._terminated(run, pod, code, reason, None)
+        message = None
+        if code != 0 and container.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            message = _log_tail(run.log_path)
+        return self._terminated(run, pod, code, reason, message)
 
     def _wait(self, run: PodRun, pod: Obj, cname: str, node: str) -> int:
         assert run.proc is not None
@@ -489,6 +494,17 @@ class Kubelet(Controller):
                     yield b""
 
         return StreamResponse(follow(), content_type="text/plain")
+
+
+def _log_tail(path: Path) -> str | None:
+    """What a kubelet puts in ``terminated.message`` under ``FallbackToLogsOnError``: the end of the log,
+    at most 80 lines and 2048 bytes (there is no termination message file here)."""
+    try:
+        data = path.read_bytes()[-2048:]
+    except OSError:
+        return None
+    text = "\n".join(data.decode("utf-8", "replace").splitlines()[-80:])
+    return text or None
 
 
 def _kill_group(proc: subprocess.Popen[bytes] | None, sig: int) -> None:
