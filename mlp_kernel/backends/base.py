@@ -6,13 +6,12 @@ Lifecycle (who calls what, when):
    async iterator of ``LaunchEvent``s: ``queued`` / ``admitted`` / ``scheduled`` / ``pulling`` / ``starting``
    as they happen, ending with exactly one ``connected`` event whose ``remote`` holds the connection info the
    gateway should connect its DEALER/SUB sockets to, or with an exception (``LaunchError``) that says why.
-   Cancelling the iteration (the user interrupted while queued) must leave nothing behind: the
-   backend's
+   Cancelling the iteration (the user interrupted while queued) must leave nothing behind: the backend's
    ``finally`` clean-up deletes what it created. Once the ``connected`` event has been yielded the remote
    kernel belongs to the gateway: closing the iterator after that must not release it.
-2. While the kernel runs, the gateway awaits ``backend.wait_exit(remote)``; it returns an ``ExitInfo``
-  when the
-   remote kernel is gone for any reason the gateway did not ask for (OOMKilled, preempted, node lost, crash).
+2. While the kernel runs, the gateway awaits ``backend.wait_exit(remote)``; it returns an ``ExitInfo`` when
+   the remote kernel is gone for any reason the gateway did not ask for (OOMKilled, preempted, node lost,
+   crash).
 3. ``backend.release(remote)`` shuts the remote kernel down and frees what it held (pod, Secret, quota,
    process). It is idempotent and safe to call on a kernel that already died.
 4. ``backend.handle_record(remote)`` is a small JSON-able dict persisted next to the connection file so that
@@ -81,7 +80,34 @@ class ExitInfo:
     """Why a remote kernel went away without being asked to."""
 
     reason: str  # short machine-readable: "exited", "oomkilled", "preempted", "evicted", "node-lost"
-    message: str  # what the user reads: what happened, why, what to do
+    message: str  # what the user reads: what happened, why, what to do (first line: the summary)
+
+
+#: How much of a dead kernel's last output an exit message quotes: the end of a Python traceback (or a native
+#: library's last words on stderr) is what tells a user why a kernel died or did not start.
+TAIL_LINES = 12
+TAIL_CHARS = 1500
+#: ipykernel's start-up banner ends with this line and the ``--existing`` line after it; the banner, and
+#: whatever came before it, is not why a kernel ended.
+BANNER_END = "To connect another client to this kernel, use:"
+NOISE = ("[IPKernelApp] WARNING | Kernel is running over TCP without encryption",)
+
+
+def output_tail(output: str) -> str:
+    """The last lines of a kernel's output without ipykernel's banner, bounded; "" when nothing is left."""
+    lines = [line.rstrip() for line in output.strip().splitlines() if line.strip()]
+    if BANNER_END in lines:
+        lines = lines[lines.index(BANNER_END) + 2 :]
+    lines = [line for line in lines if not line.startswith(NOISE)]
+    tail = "\n".join(lines[-TAIL_LINES:])
+    return tail if len(tail) <= TAIL_CHARS else "..." + tail[-TAIL_CHARS:]
+
+
+def with_output(message: str, output: str) -> str:
+    """``message``, then the kernel's last output when it has any: the gateway shows the first line as the
+    cell's status and the whole text in the cell's error."""
+    tail = output_tail(output)
+    return f"{message}\nIts last output:\n{tail}" if tail else message
 
 
 @dataclass(frozen=True)

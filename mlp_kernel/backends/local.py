@@ -6,6 +6,11 @@ several members and flavors all on ``backend: local`` it models the platform's p
 kernel gets ``MLP_MEMBER``/``MLP_FLAVOR``/``MLP_GPU_MODEL`` in its environment
 so a demo can show where it runs.
 
+Output: the kernel's stdout and stderr (its start-up banner, what native libraries write to the process's file
+descriptors) are copied to the gateway's stderr, where they went before (the server's log), and the last few
+KB are kept, so a kernel that exits with an error is explained with its last output, as the Kubernetes backend
+does with the pod's termination message.
+
 Orphans: the kernel gets ``JPY_PARENT_PID`` set to the gateway's pid, so ipykernel's own parent poller ends it
 within a second if the gateway is killed; the provisioner also kills it from the handle record.
 """
@@ -13,6 +18,7 @@ within a second if the gateway is killed; the provisioner also kills it from the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -24,7 +30,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .base import ExitInfo, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel
+from .base import ExitInfo, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel, with_output
 
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 
@@ -39,6 +45,32 @@ def _free_ports(n: int) -> list[int]:
     for s in socks:
         s.close()
     return ports
+
+
+class _OutputTail:
+    """Copies a kernel's output to the gateway's stderr and keeps its end (a kernel's traceback fits)."""
+
+    KEEP = 4096
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.data = b""
+        self.task = asyncio.ensure_future(self._copy(stream))
+
+    async def _copy(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(65536):
+            self.data = (self.data + chunk)[-self.KEEP :]
+            try:
+                sys.stderr.buffer.write(chunk)
+                sys.stderr.flush()
+            except (OSError, ValueError, AttributeError):  # no usable stderr: the tail is still kept
+                pass
+
+    async def text(self, timeout: float = 1.0) -> str:
+        """The output's end, once the kernel's end of the pipe closed (or after ``timeout``: a process the
+        kernel started may still hold it)."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.task), timeout)
+        return self.data.decode("utf-8", "replace")
 
 
 def _start_time(pid: int) -> str | None:
@@ -76,6 +108,7 @@ class LocalBackend:
         self.extra_args = extra_args or []
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._files: dict[str, Path] = {}
+        self._output: dict[str, _OutputTail] = {}
 
     async def launch(self, spec: LaunchSpec) -> AsyncIterator[LaunchEvent]:
         d = spec.decision
@@ -119,12 +152,16 @@ class LocalBackend:
                 *self.extra_args,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
             )
         except OSError as exc:
             os.unlink(name)
             raise LaunchError(f"Could not start a local kernel with {self.python}: {exc}") from exc
         self._procs[spec.kernel_id] = proc
+        assert proc.stdout is not None
+        self._output[spec.kernel_id] = _OutputTail(proc.stdout)
         self._files[spec.kernel_id] = Path(name)
         remote = RemoteKernel(
             kernel_id=spec.kernel_id,
@@ -148,6 +185,8 @@ class LocalBackend:
         if proc is None:
             return ExitInfo("exited", "The GPU kernel is gone.")
         rc = await proc.wait()
+        tail = self._output.get(remote.kernel_id)
+        output = await tail.text() if tail is not None and rc != 0 else ""
         if rc < 0 and -rc == signal.SIGKILL:
             return ExitInfo(
                 "killed",
@@ -155,14 +194,15 @@ class LocalBackend:
                 "Its variables are lost; the next cell starts a new kernel.",
             )
         if rc < 0:
-            return ExitInfo(
-                "killed", f"The GPU kernel was stopped by signal {-rc}; the next cell starts a new one."
-            )
-        return ExitInfo("exited", f"The GPU kernel exited (code {rc}); the next cell starts a new one.")
+            stopped = f"The GPU kernel was stopped by signal {-rc}; the next cell starts a new one."
+            return ExitInfo("killed", with_output(stopped, output))
+        exited = f"The GPU kernel exited (code {rc}); the next cell starts a new one."
+        return ExitInfo("exited", with_output(exited, output))
 
     async def release(self, remote: RemoteKernel) -> None:
         proc = self._procs.pop(remote.kernel_id, None)
         path = self._files.pop(remote.kernel_id, None)
+        tail = self._output.pop(remote.kernel_id, None)
         if proc is not None and proc.returncode is None:
             _kill_group(proc.pid, signal.SIGTERM)
             try:
@@ -170,6 +210,9 @@ class LocalBackend:
             except asyncio.TimeoutError:
                 _kill_group(proc.pid, signal.SIGKILL)
                 await proc.wait()
+        if tail is not None:
+            with contextlib.suppress(asyncio.TimeoutError):  # the rest of its output still reaches the log
+                await asyncio.wait_for(tail.task, 1.0)
         if path is not None:
             path.unlink(missing_ok=True)
         sock_dir = self._dirs.pop(remote.kernel_id, None)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlp_kernel.backends.base import LaunchError, Phase
-from mlp_kernel.backends.kubernetes.exits import TAIL_CHARS, TAIL_LINES, classify_exit
+from mlp_kernel.backends.base import TAIL_CHARS, TAIL_LINES, LaunchError, Phase
+from mlp_kernel.backends.kubernetes.exits import classify_exit
 from mlp_kernel.backends.kubernetes.lifecycle import LaunchTracker, Timeouts
 from mlp_kernel.backends.kubernetes.queue import QueuePosition, WorkloadState
 

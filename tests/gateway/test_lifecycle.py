@@ -100,6 +100,24 @@ async def test_remote_kernel_killed_mid_cell_ends_the_cell_with_an_error(start_k
     assert reply["content"]["status"] == "ok" and "recovered" in text_of(outputs)
 
 
+async def test_remote_kernel_that_exits_mid_cell_quotes_its_last_output(start_kernel):
+    """A native library's last words on stderr (then the process ends): the cell's error quotes them, the
+    status line stays one line, and the next cell gets a new kernel."""
+    k = await start_kernel()
+    crash = "import os, time\nos.write(2, b'Fatal Python error: Segmentation fault\\n')\n"
+    crash += "time.sleep(1)\nos._exit(7)"  # the pause: ipykernel's thread echoes fd 2 to the real stderr
+    reply, outputs = await k.run(crash, timeout=60)
+    assert reply["content"]["ename"] == "GpuKernelLost"
+    evalue = reply["content"]["evalue"]
+    assert evalue.startswith("The GPU kernel exited (code 7)"), evalue
+    assert evalue.endswith("Its last output:\nFatal Python error: Segmentation fault"), evalue
+    assert "--existing" not in evalue, "ipykernel's banner is not why it ended"
+    streamed = [m["content"]["text"] for m in outputs if m["msg_type"] == "stream"]
+    assert any("exited (code 7)" in t and "Its last output" not in t for t in streamed), streamed
+    reply, outputs = await k.run("print('recovered')")
+    assert reply["content"]["status"] == "ok" and "recovered" in text_of(outputs)
+
+
 async def test_shutdown_leaves_no_remote_kernel(start_kernel):
     k = await start_kernel()
     await k.run("1")

@@ -11,33 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import ExitInfo
+from ..base import ExitInfo, with_output
 from .queue import WorkloadState
 
 NEXT = "Your variables on the GPU are lost; run the cell again to get a new GPU kernel."
-
-#: How much of the container's last output (``terminated.message``, filled by the kubelet from the log when
-#: the pod says ``terminationMessagePolicy: FallbackToLogsOnError``) an exit message quotes: the end of a
-#: Python traceback is what tells a user why a kernel did not start.
-TAIL_LINES = 12
-TAIL_CHARS = 1500
-
-
-#: ipykernel's start-up banner ends with this line and the ``--existing`` line after it; what a kernel printed
-#: before it (and the banner itself) is not why it ended.
-BANNER_END = "To connect another client to this kernel, use:"
-NOISE = ("[IPKernelApp] WARNING | Kernel is running over TCP without encryption",)
-
-
-def output_tail(message: str) -> str:
-    """The last lines of a container's termination message without ipykernel's banner, bounded; "" when
-    nothing is left."""
-    lines = [line.rstrip() for line in message.strip().splitlines() if line.strip()]
-    if BANNER_END in lines:
-        lines = lines[lines.index(BANNER_END) + 2 :]
-    lines = [line for line in lines if not line.startswith(NOISE)]
-    tail = "\n".join(lines[-TAIL_LINES:])
-    return tail if len(tail) <= TAIL_CHARS else "..." + tail[-TAIL_CHARS:]
 
 
 def kernel_status(pod: dict[str, Any]) -> dict[str, Any] | None:
@@ -130,11 +107,13 @@ def classify_exit(pod: dict[str, Any] | None, workload: WorkloadState | None, wh
         why = term.get("reason") or "Error"
         if code == 0:
             return ExitInfo("exited", f"The GPU kernel on {where} shut down (exit code 0). {NEXT}")
-        tail = output_tail(str(term.get("message") or ""))
+        # ``terminated.message``: the end of the log, when the pod says FallbackToLogsOnError
         return ExitInfo(
             "exited",
-            f"The GPU kernel process on {where} exited with code {code} ({why}). {NEXT}"
-            + (f"\nIts last output:\n{tail}" if tail else ""),
+            with_output(
+                f"The GPU kernel process on {where} exited with code {code} ({why}). {NEXT}",
+                str(term.get("message") or ""),
+            ),
         )
     return ExitInfo(
         "deleted",
