@@ -19,7 +19,7 @@ from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import Dict, Unicode
+from traitlets import Dict, List, Unicode
 
 from .gateway.config import ENV, GatewayConfig
 
@@ -52,6 +52,14 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
         "service_account, curve, lease_duration_s.",
     )
     local_python = Unicode("", config=True, help="Python with ipykernel for local-backend kernels.")
+    local_kernel_args = List(
+        Unicode(),
+        None,
+        allow_none=True,
+        config=True,
+        help="ipykernel options of local-backend kernels. Default (None): "
+        "['--HistoryManager.hist_file=:memory:'] (the gateway keeps the history; docs/admin-guide.md).",
+    )
 
     def _runtime(self) -> Path:
         path = Path(jupyter_runtime_dir())
@@ -85,6 +93,7 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
             team=env.get("KERNEL_TEAM", ""),
             log_level=self.log_level,
             local_python=self.local_python,
+            local_kernel_args=None if self.local_kernel_args is None else list(self.local_kernel_args),
             kubernetes=dict(self.kubernetes),
         )
 

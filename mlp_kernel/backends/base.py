@@ -83,6 +83,15 @@ class ExitInfo:
     message: str  # what the user reads: what happened, why, what to do (first line: the summary)
 
 
+#: ipykernel options every remote kernel gets unless configured otherwise (the local backend's
+#: ``local_kernel_args``; the pod template's command, and the command mlp-kernel sets when a template has
+#: none): IPython's input history in memory, not in ``~/.ipython/.../history.sqlite``. The gateway keeps the
+#: notebook's history itself (it outlives each kernel); SQLite on a network home (NFS, EFS) hangs kernels
+#: (IPython's own advice is ``:memory:``); and the write of every cell costs a ``pass`` cell ~0.65 ms on two
+#: cores, ~17% of its round trip (docs/benchmarks.md). ``In``, ``_i``, ``%history`` and ``%recall`` work as
+#: before within a kernel.
+KERNEL_ARGS = ("--HistoryManager.hist_file=:memory:",)
+
 #: How much of a dead kernel's last output an exit message quotes: the end of a Python traceback (or a native
 #: library's last words on stderr) is what tells a user why a kernel died or did not start.
 TAIL_LINES = 12

@@ -30,9 +30,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .base import ExitInfo, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel, with_output
+from .base import (
+    KERNEL_ARGS,
+    ExitInfo,
+    LaunchError,
+    LaunchEvent,
+    LaunchSpec,
+    Phase,
+    RemoteKernel,
+    with_output,
+)
 
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
+
 
 
 def _free_ports(n: int) -> list[int]:
@@ -98,14 +108,14 @@ class LocalBackend:
         self,
         python: str | None = None,
         runtime_dir: str | os.PathLike[str] | None = None,
-        extra_args: list[str] | None = None,
+        extra_args: list[str] | tuple[str, ...] | None = None,
         transport: str = "ipc",
     ) -> None:
         self.python = python or sys.executable
         self.transport = transport
         self._dirs: dict[str, Path] = {}
         self.runtime_dir = Path(runtime_dir or tempfile.gettempdir())
-        self.extra_args = extra_args or []
+        self.extra_args = list(KERNEL_ARGS if extra_args is None else extra_args)
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._files: dict[str, Path] = {}
         self._output: dict[str, _OutputTail] = {}

@@ -34,7 +34,9 @@ def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
     def local() -> Backend:
         from ..backends.local import LocalBackend
 
-        return LocalBackend(python=cfg.local_python or None, runtime_dir=runtime_dir)
+        return LocalBackend(
+            python=cfg.local_python or None, runtime_dir=runtime_dir, extra_args=cfg.local_kernel_args
+        )
 
     def kubernetes() -> Backend:
         from ..backends.kubernetes import KubernetesBackend

@@ -32,6 +32,7 @@ class GatewayConfig:
     launch_timeout: str | None = None
     kubernetes: dict[str, Any] = field(default_factory=dict)  # KubernetesBackend options (kubeconfig, ..)
     local_python: str = ""  # interpreter for local-backend kernels ("" = the gateway's own)
+    local_kernel_args: list[str] | None = None  # ipykernel options of local kernels (None = the backend's)
     start_timeout_s: float = 120.0  # how long a started kernel may take to answer its first request
     log_level: str = "WARNING"
 

@@ -58,7 +58,14 @@ def test_tainted_flavor_gets_its_toleration() -> None:
 def test_kernel_runs_ipykernel_on_the_mounted_connection_file() -> None:
     secret, pod = render()
     c = kernel(pod)
-    assert c["command"] == ["python", "-m", "ipykernel_launcher", "-f", "/var/run/mlp-kernel/connection.json"]
+    assert c["command"] == [
+        "python", "-m", "ipykernel_launcher", "-f", "/var/run/mlp-kernel/connection.json",
+        "--HistoryManager.hist_file=:memory:",
+    ]  # fmt: skip
+    lines = SHIPPED.splitlines(keepends=True)
+    no_command = "".join(line for line in lines if not line.startswith("    command:"))
+    assert no_command != SHIPPED
+    assert kernel(render(template_text=no_command)[1])["command"] == c["command"]
     assert {"name": "connection", "mountPath": "/var/run/mlp-kernel", "readOnly": True} in c["volumeMounts"]
     vol = next(v for v in pod["spec"]["volumes"] if v["name"] == "connection")
     assert vol["secret"]["secretName"] == secret["metadata"]["name"] == "mlpk-k-1-1-conn"

@@ -100,6 +100,26 @@ async def test_complete_inspect_is_complete_and_history_without_and_with_remote(
     assert [h[2] for h in r["content"]["history"]][-2:] == ["my_variable = 3", "other = 4"]
 
 
+async def test_the_kernel_keeps_its_input_history_in_memory_and_it_still_works(start_kernel):
+    """No history.sqlite write per cell (the gateway keeps the history), yet ``In``, ``_i`` and ``%history``
+    answer as in any IPython kernel."""
+    k = await start_kernel()
+    await k.run("a = 1")
+    await k.run("b = a + 1")
+    reply, outputs = await k.run(
+        "print(get_ipython().history_manager.hist_file, repr(In[1]), repr(_i))\n%history -n 1-2"
+    )
+    text = text_of(outputs)
+    assert reply["content"]["status"] == "ok", text
+    assert ":memory: 'a = 1' 'b = a + 1'" in text and "1: a = 1" in text and "2: b = a + 1" in text, text
+
+
+async def test_local_kernel_args_replace_the_default_options(start_kernel, tmp_path):
+    k = await start_kernel(local_kernel_args=[f"--HistoryManager.hist_file={tmp_path / 'own.sqlite'}"])
+    reply, outputs = await k.run("print(get_ipython().history_manager.hist_file)")
+    assert str(tmp_path / "own.sqlite") in text_of(outputs), text_of(outputs)
+
+
 async def test_interrupt_while_running_interrupts_the_cell(start_kernel):
     k = await start_kernel()
     await k.run("import time")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ...placement.policy import Flavor, Member, Policy
+from ..base import KERNEL_ARGS
 from . import names
 from .connection import CONNECTION_DIR, CONNECTION_KEY, DEFAULT_PORTS, CurveKeys, connection_info, redacted
 from .template import Scalar, TemplateError, render_pod_template
@@ -159,7 +160,7 @@ def _enforce(
     # The kubelet puts the end of the log in the pod status when the kernel fails: the user is told why.
     container.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
     if not container.get("command") and not container.get("args"):
-        container["command"] = ["python", "-m", "ipykernel_launcher", "-f", connection_file]
+        container["command"] = ["python", "-m", "ipykernel_launcher", "-f", connection_file, *KERNEL_ARGS]
     _quantities_as_strings(spec)
     volume = {"name": CONNECTION_VOLUME, "secret": {"secretName": secret_name, "defaultMode": 0o440}}
     spec["volumes"] = _replace_named(list(spec.get("volumes") or []), volume)
