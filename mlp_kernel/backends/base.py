@@ -112,6 +112,12 @@ def output_tail(output: str) -> str:
     return tail if len(tail) <= TAIL_CHARS else "..." + tail[-TAIL_CHARS:]
 
 
+def summary(message: str) -> str:
+    """The first line of an exit or launch message: what status lines and notifications show (a quoted kernel
+    output, see ``with_output``, goes in the cell's error only)."""
+    return message.split("\n", 1)[0]
+
+
 def with_output(message: str, output: str) -> str:
     """``message``, then the kernel's last output when it has any: the gateway shows the first line as the
     cell's status and the whole text in the cell's error."""

@@ -195,14 +195,14 @@ class LocalBackend:
         if proc is None:
             return ExitInfo("exited", "The GPU kernel is gone.")
         rc = await proc.wait()
-        tail = self._output.get(remote.kernel_id)
-        output = await tail.text() if tail is not None and rc != 0 else ""
         if rc < 0 and -rc == signal.SIGKILL:
             return ExitInfo(
                 "killed",
                 "The GPU kernel was killed (SIGKILL), for example by the out-of-memory killer. "
                 "Its variables are lost; the next cell starts a new kernel.",
             )
+        tail = self._output.get(remote.kernel_id)
+        output = await tail.text() if tail is not None and rc != 0 else ""
         if rc < 0:
             stopped = f"The GPU kernel was stopped by signal {-rc}; the next cell starts a new one."
             return ExitInfo("killed", with_output(stopped, output))

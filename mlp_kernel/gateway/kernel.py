@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import Backend, ExitInfo
+from ..backends.base import Backend, ExitInfo, summary
 from ..placement.release import FLAT
 from ..placement.units import format_duration
 from . import replies
@@ -553,16 +553,16 @@ class GatewayKernel:
             with contextlib.suppress(Exception):
                 await self.backend.release(link.remote)
         inflight, self.inflight = self.inflight, {}
-        summary = info.message.split("\n", 1)[0]  # a quoted kernel output goes in the error only
+        line = summary(info.message)
         for channel, msg in list(inflight.values()):
             if msg.msg_type == "execute_request":
-                self._stream(msg.header, f"\n[GPU (auto)] {summary}\n", "stderr")
+                self._stream(msg.header, f"\n[GPU (auto)] {line}\n", "stderr")
             self._fail_request(channel, msg, "GpuKernelLost", info.message)
         self._end_busy()
         self._publish_status_soon()
         self.requests.clear_record()
-        self._mark_released(info.reason, summary)
-        self._event(exit_event_kind(info.reason), summary)
+        self._mark_released(info.reason, line)
+        self._event(exit_event_kind(info.reason), line)
 
     # ------------------------------------------------------------------------------------------- releasing
     async def _release(self, reason: str, why: str) -> str:

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel
+from ..backends.base import LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel, summary
 from ..placement.types import Action, Decision
 from ..placement.units import format_duration
 from .relay import RemoteLink
@@ -104,10 +104,10 @@ class Launch:
 
     def _failed(self, exc: LaunchFailed) -> None:
         k = self.kernel
-        summary = str(exc).split("\n", 1)[0]  # the kernel's last output, if quoted, is in the error itself
-        self.progress.set("end", f"Failed: {summary}")
-        k.status.state, k.status.phase, k.status.queue, k.status.message = "error", None, None, summary
-        k._event("error", summary)
+        line = summary(str(exc))
+        self.progress.set("end", f"Failed: {line}")
+        k.status.state, k.status.phase, k.status.queue, k.status.message = "error", None, None, line
+        k._event("error", line)
         k.on_launch_done(None, exc)
 
     async def _place_and_start(self) -> RemoteLink:
