@@ -103,6 +103,7 @@ class GatewayKernel:
         self.releasing = False
         self._stopping = asyncio.Event()
         self._exit_watch: asyncio.Task[None] | None = None
+        self._teardown_task: asyncio.Future[None] | None = None
         self._busy_since: float | None = None
 
     def _ensure_loaded(self) -> None:
@@ -667,16 +668,26 @@ class GatewayKernel:
 
     async def _shutdown_request(self, channel: str, msg: Message) -> None:
         restart = bool(msg.content.get("restart"))
-        await self._teardown(restart=restart)
+        await self._teardown()
         self._send_reply(channel, msg, "shutdown_reply", {"status": "ok", "restart": restart})
         self._publish("status", {"execution_state": "dead"}, msg.header)
-        if not restart and self.requests.config.status_path:
-            self._status_file_done = True  # a late timer (first load, coalesced publish) must not rewrite it
-            Path(self.requests.config.status_path).unlink(missing_ok=True)  # no server clean-up may follow
+        if not restart:
+            self._drop_status_file()
         await asyncio.sleep(0.05)  # let the reply leave before the sockets close
         self._stopping.set()
 
-    async def _teardown(self, restart: bool = False) -> None:
+    async def _teardown(self) -> None:
+        """Release the remote kernel, once, however many ways out ask for it at the same time.
+
+        jupyter console sends shutdown_request and exits at once, so the parent watch (or a signal) asks again
+        while the release is under way. The second caller joins it: a teardown of its own would find no link,
+        stop the gateway and cut the first one short (a pod or a record left behind).
+        """
+        if self._teardown_task is None or self._teardown_task.done():
+            self._teardown_task = asyncio.ensure_future(self._release_all())
+        await asyncio.shield(self._teardown_task)
+
+    async def _release_all(self) -> None:
         if self.launch is not None:
             await self.launch.cancel("The kernel is shutting down.")
         self.pump.fast = False
@@ -701,7 +712,18 @@ class GatewayKernel:
         log.info("shutting down: %s", why)
         with contextlib.suppress(Exception):
             await self._teardown()
+        self._drop_status_file()
         self._stopping.set()
+
+    def _drop_status_file(self) -> None:
+        """Remove the status file for good: on every way out, since no server clean-up may follow.
+
+        A client that only sends shutdown_request and exits at once (jupyter console) can lose that request;
+        the gateway then ends through the parent watch, and a file left behind would show a ghost kernel.
+        """
+        self._status_file_done = True  # a late timer (first load, coalesced publish) must not rewrite it
+        if self.requests.config.status_path:
+            Path(self.requests.config.status_path).unlink(missing_ok=True)
 
     # -------------------------------------------------------------------------------------- status comm
     def _is_status_comm(self, msg: Message) -> bool:

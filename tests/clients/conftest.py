@@ -81,14 +81,23 @@ def wait_until_gone(pids: list[int], timeout: float = 60.0) -> list[int]:
     return left
 
 
-def wait_no_remote(root: Path, timeout: float = 60.0) -> list[psutil.Process]:
-    """Wait until no remote kernel under ``root`` is left; return what is still alive after ``timeout``."""
+def wait_gone_under(root: Path, marker: str = "", timeout: float = 60.0) -> list[psutil.Process]:
+    """Wait until no process naming a file under ``root`` (with ``marker``) is left; return the stragglers.
+
+    A client that only sends ``shutdown_request`` (jupyter console) exits before the kernel has finished
+    shutting down, so "nothing left" is a state to wait for, not one to expect the instant the client ends.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        left = remote_kernels(root)
+        left = processes_under(root, marker)
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.2)
+
+
+def wait_no_remote(root: Path, timeout: float = 60.0) -> list[psutil.Process]:
+    """Wait until no remote kernel under ``root`` is left; return what is still alive after ``timeout``."""
+    return wait_gone_under(root, REMOTE_MARKER, timeout)
 
 
 def kill_tree(pid: int) -> None:

@@ -128,6 +128,36 @@ async def test_shutdown_leaves_no_remote_kernel(start_kernel):
     assert k.record() is None
 
 
+SLOW_SHUTDOWN = """
+import time
+_kernel = get_ipython().kernel
+_do_shutdown = _kernel.do_shutdown
+async def _slow_shutdown(restart):
+    time.sleep(1.0)  # a GPU kernel freeing device memory can take a while to answer
+    return await _do_shutdown(restart)
+_kernel.do_shutdown = _slow_shutdown
+"""
+
+
+async def test_a_second_way_out_waits_for_the_release_under_way(start_kernel):
+    """jupyter console sends shutdown_request and exits at once: while the gateway is still releasing the
+    remote kernel, its parent watch (or a SIGTERM) asks it to stop as well. That must not cut the release
+    short: no remote kernel, no record and no status file may be left."""
+    k = await start_kernel()
+    reply, _ = await k.run(SLOW_SHUTDOWN)
+    assert reply["content"]["status"] == "ok"
+    pid, gateway = k.record()["pid"], k.gateway_pid
+    assert (k.runtime / f"mlp-kernel-status-{k.kernel_id}.json").exists()
+    k.kc.shutdown()  # like the console: send and do not wait
+    await asyncio.sleep(0.4)  # the gateway is now waiting for the remote kernel's shutdown_reply
+    assert alive(gateway) and k.record() is not None
+    os.kill(gateway, signal.SIGTERM)
+    assert await wait_until(lambda: not alive(gateway), 15), "gateway did not end"
+    assert not alive(pid)
+    assert k.record() is None, "the remote kernel's record was left behind"
+    assert not (k.runtime / f"mlp-kernel-status-{k.kernel_id}.json").exists()
+
+
 async def test_restart_leaves_no_remote_kernel_and_starts_fresh(start_kernel):
     k = await start_kernel()
     await k.run("x = 1")
@@ -184,5 +214,7 @@ async def test_remote_kernel_gone_when_parent_of_gateway_dies(tmp_path, runtime_
         server.wait()
         assert await wait_until(lambda: not alive(info["gw"]), 15), "gateway outlived its parent"
         assert await wait_until(lambda: not alive(record["pid"]), 10), "remote kernel outlived the gateway"
+        assert not (runtime_dir / f"mlp-kernel-remote-{info['id']}.json").exists(), "record left behind"
+        assert not (runtime_dir / f"mlp-kernel-status-{info['id']}.json").exists(), "status file left behind"
     finally:
         server.kill()
