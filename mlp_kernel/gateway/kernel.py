@@ -716,10 +716,10 @@ class GatewayKernel:
         self._stopping.set()
 
     def _drop_status_file(self) -> None:
-        """Remove the status file for good: on every way out, since no server clean-up may follow.
+        """Remove the status file for good, on every way out (shutdown_request, a signal, the parent watch).
 
-        A client that only sends shutdown_request and exits at once (jupyter console) can lose that request;
-        the gateway then ends through the parent watch, and a file left behind would show a ghost kernel.
+        No server clean-up may follow (a console that exited, a server that crashed), and a file left behind
+        would show a ghost kernel in the server's fleet view.
         """
         self._status_file_done = True  # a late timer (first load, coalesced publish) must not rewrite it
         if self.requests.config.status_path:
