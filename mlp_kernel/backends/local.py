@@ -44,7 +44,6 @@ from .base import (
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 
 
-
 def _free_ports(n: int) -> list[int]:
     socks, ports = [], []
     for _ in range(n):
