@@ -45,9 +45,7 @@ class HistoryStore:
     def _dir(self, kernelspec: str, name: str, create: bool = False) -> Path:
         d = self.root / kernelspec / name
         if create:
-            for p in (self.root, self.root / kernelspec, d):
-                p.mkdir(mode=0o700, exist_ok=True)
-                os.chmod(p, 0o700)
+            _mkdir_private(d, self.root)
         return d
 
     def list(self, kernelspec: str, name: str) -> list[Version]:
@@ -93,6 +91,19 @@ class HistoryStore:
         for meta in metas[self.limit:]:
             meta.unlink(missing_ok=True)
             meta.with_suffix(".txt").unlink(missing_ok=True)
+
+
+def _mkdir_private(path: Path, root: Path) -> None:
+    """Create ``path`` and every missing ancestor 0700; directories from ``root`` down are made 0700 even
+    when they exist. On a fresh install not even ``{jupyter_data_dir}/mlp-kernel`` exists yet, and the first
+    admin save must create it rather than fail."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for p in reversed(missing):
+        p.mkdir(mode=0o700, exist_ok=True)
+    for p in (path, *path.parents):
+        os.chmod(p, 0o700)
+        if p == root:
+            break
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -214,3 +214,22 @@ def test_kernel_json_accepts_the_provisioners_defaults(api: Any, spec_dir: Path)
     spec["metadata"]["kernel_provisioner"]["config"]["backend"] = "slurm"
     status, body = api("POST", f"{F}/kernel.json/validate", body={"content": json.dumps(spec)})
     assert body["valid"] is False and body["issues"][0]["field"].endswith("backend")
+
+
+@pytest.fixture
+def fresh_install(jp_server_config: dict[str, Any]) -> dict[str, Any]:
+    """No history_dir configured: the default under {jupyter_data_dir}/mlp-kernel/ does not exist yet."""
+    jp_server_config["MlpKernelExtension"]["history_dir"] = ""
+    return jp_server_config
+
+
+def test_the_first_save_on_a_fresh_install_creates_the_history_directories(
+        fresh_install: dict[str, Any], api: Any, spec_dir: Path, jp_data_dir: Path) -> None:
+    assert not (jp_data_dir / "mlp-kernel").exists()
+    text = (spec_dir / "policy.yaml").read_text().replace("idle_timeout: 15m", "idle_timeout: 25m")
+    status, body = api("PUT", f"{F}/policy.yaml", body={"content": text})
+    assert status == 200, body
+    for d in (jp_data_dir / "mlp-kernel", jp_data_dir / "mlp-kernel" / "history"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+    _, hist = api("GET", f"{F}/policy.yaml/history")
+    assert [v["action"] for v in hist["versions"]] == ["save", "original"]
