@@ -5,13 +5,15 @@ status comes from a small file each gateway writes and keeps current,
 ``{runtime_dir}/mlp-kernel-status-{kernel_id}.json``, holding the same JSON as the status snapshot of the
 ``mlp_kernel.status`` comm (docs/status-comm.md), optionally with a ``user`` field. Reading a file is cheap
 and needs no connection to the kernel, so listing the fleet never disturbs a running notebook. A kernel
-whose file is missing or unreadable is listed with state ``unknown`` rather than hidden.
+whose file is missing, unreadable or malformed (wrong types, NaN, binary, too big) is listed with state
+``unknown`` and the reason rather than hidden, and never fails the listing for the other kernels.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,13 +26,39 @@ def status_path(runtime_dir: str | Path, kernel_id: str) -> Path:
     return Path(runtime_dir) / f"{STATUS_FILE_PREFIX}{kernel_id}.json"
 
 
+MAX_STATUS_BYTES = 1 << 20  # a real snapshot is a few kilobytes
+
+
+class MalformedStatus(ValueError):
+    """A status file that is there but is not a status snapshot; the message says what is wrong with it."""
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a status file may hold")
+
+
 def read_status(runtime_dir: str | Path, kernel_id: str) -> dict[str, Any] | None:
-    """The kernel's last status snapshot, or ``None`` when there is none (yet) or it is unreadable."""
+    """The kernel's last status snapshot, or ``None`` when there is none (yet).
+
+    Raises ``MalformedStatus`` when the file exists but cannot be a snapshot (unreadable, binary, too big,
+    not a JSON object, NaN or infinity).
+    """
     try:
-        data = json.loads(status_path(runtime_dir, kernel_id).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open(status_path(runtime_dir, kernel_id), "rb") as f:
+            raw = f.read(MAX_STATUS_BYTES + 1)
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) else None
+    except OSError as e:
+        raise MalformedStatus(f"cannot be read ({e.strerror})") from None
+    if len(raw) > MAX_STATUS_BYTES:
+        raise MalformedStatus(f"larger than {MAX_STATUS_BYTES} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        raise MalformedStatus(f"not JSON ({str(e)[:200]})") from None
+    if not isinstance(data, dict):
+        raise MalformedStatus("not a JSON object")
+    return data
 
 
 def server_owner() -> str:
@@ -62,27 +90,75 @@ class FleetKernel:
         return asdict(self)
 
 
+MAX_TEXT = 4096
+NUMBER = (int, float)
+KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "an object",
+              NUMBER: "a number"}
+
+
+def _field(s: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = s.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise MalformedStatus(f"{key}: expected {KIND_NAMES[kind]}, got {type(value).__name__}")
+    if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
+        raise MalformedStatus(f"{key}: expected a finite number >= 0, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value < 2**31:
+        raise MalformedStatus(f"{key}: expected a number >= 0, got {value!r}")
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise MalformedStatus(f"{key}: longer than {MAX_TEXT} characters")
+    return value
+
+
+def _checked(s: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot's fields the fleet shows, type-checked; ``MalformedStatus`` names the first bad one.
+
+    The file is written by a gateway, but it sits in the user's runtime directory and one bad file must not
+    take the fleet view (or the metrics, whose counters must never see NaN or a negative step) down for
+    every admin: a file that fails here is shown as ``unknown`` with the reason.
+    """
+    queue = _field(s, "queue", dict, {})
+    return {
+        "user": _field(s, "user", str, ""),
+        "state": _field(s, "state", str, ""),
+        "member": _field(s, "member", str, None),
+        "flavor": _field(s, "flavor", str, None),
+        "gpu_model": _field(s, "gpu_model", str, None),
+        "gpu_count": _field(s, "gpu_count", int, 0),
+        "public": _field(s, "public", bool, False),
+        "since": _field(s, "since", str, None),
+        "price_per_hour": float(_field(s, "price_per_hour", NUMBER, 0.0)),
+        "cost_so_far": float(_field(s, "cost_so_far", NUMBER, 0.0)),
+        "queue_position": _field(queue, "position", int, None),
+        "queue_eta_s": _field(queue, "eta_s", NUMBER, None),
+        "busy": _field(s, "busy", bool, False),
+        "message": _field(s, "message", str, ""),
+    }
+
+
 def fleet_kernel(model: dict[str, Any], status: dict[str, Any] | None, owner: str) -> FleetKernel:
-    s = status or {}
-    queue = s.get("queue") or {}
+    """One fleet row; raises ``MalformedStatus`` when a field of ``status`` has the wrong type or range."""
+    s = _checked(status or {})
+    message = "no status file yet" if status is None else ""
     return FleetKernel(
         kernel_id=str(model.get("id")),
         kernelspec=str(model.get("name")),
-        user=str(s.get("user") or owner),
-        state=str(s.get("state") or "unknown"),
-        member=s.get("member"),
-        flavor=s.get("flavor"),
-        gpu_model=s.get("gpu_model"),
-        gpu_count=int(s.get("gpu_count") or 0),
-        public=bool(s.get("public")),
-        since=s.get("since"),
-        price_per_hour=float(s.get("price_per_hour") or 0.0),
-        cost_so_far=float(s.get("cost_so_far") or 0.0),
-        queue_position=queue.get("position"),
-        queue_eta_s=queue.get("eta_s"),
-        busy=bool(s.get("busy")),
+        user=s["user"] or owner,
+        state=s["state"] or "unknown",
+        member=s["member"],
+        flavor=s["flavor"],
+        gpu_model=s["gpu_model"],
+        gpu_count=s["gpu_count"],
+        public=s["public"],
+        since=s["since"],
+        price_per_hour=s["price_per_hour"],
+        cost_so_far=s["cost_so_far"],
+        queue_position=s["queue_position"],
+        queue_eta_s=s["queue_eta_s"],
+        busy=s["busy"],
         execution_state=model.get("execution_state"),
-        message=str(s.get("message") or ("no status file yet" if status is None else "")),
+        message=s["message"] or message,
     )
 
 
@@ -93,5 +169,8 @@ def list_fleet(kernel_manager: Any, runtime_dir: str | Path,
     for model in kernel_manager.list_kernels():
         if model.get("name") not in kernelspec_names:
             continue
-        out.append(fleet_kernel(model, read_status(runtime_dir, model["id"]), owner))
+        try:
+            out.append(fleet_kernel(model, read_status(runtime_dir, model["id"]), owner))
+        except MalformedStatus as e:
+            out.append(fleet_kernel(model, {"message": f"status file ignored: {e}"}, owner))
     return sorted(out, key=lambda k: (k.user, k.since or "", k.kernel_id))

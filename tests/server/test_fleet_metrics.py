@@ -124,3 +124,33 @@ def test_queue_wait_is_the_longest_current_wait_per_flavor() -> None:
         _kernel("q2", state="queued", flavor="gold", since=(now - timedelta(seconds=90)).isoformat()),
     ], now=now)
     assert _value("mlp_kernel_queue_wait_seconds", flavor="gold") == pytest.approx(90)
+
+
+MALFORMED = {
+    b"\x1f\x8b\x08\x00binary": "not JSON",
+    b"[]": "not a JSON object",
+    b'{"state": "running", "gpu_count": "many"}': "gpu_count: expected an integer",
+    b'{"state": "running", "queue": 5}': "queue: expected an object",
+    b'{"state": "running", "price_per_hour": NaN}': "not JSON",
+    b'{"state": "running", "cost_so_far": 1e400}': "cost_so_far: expected a finite number",
+    b'{"state": "running", "cost_so_far": -3}': "cost_so_far: expected a number >= 0",
+    b'{"state": "running", "since": 5}': "since: expected a string",
+    b'{"state": "running", "busy": "yes"}': "busy: expected true or false",
+    b'{"state": "running", "queue": {"position": true}}': "position: expected an integer",
+    b"[" * 100_000: "not JSON",
+    b'{"message": "' + b"x" * (2 << 20) + b'"}': "larger than",
+}
+
+
+def test_a_malformed_status_file_is_shown_as_unknown_and_never_fails_the_fleet(
+        api: Any, jp_serverapp: Any, kernel_id: str) -> None:
+    path = status_path(jp_serverapp.runtime_dir, kernel_id)
+    for raw, reason in MALFORMED.items():
+        path.write_bytes(raw)
+        status, body = api("GET", "fleet")
+        assert status == 200, (raw[:60], body)
+        (k,) = [k for k in body["kernels"] if k["kernel_id"] == kernel_id]
+        assert k["state"] == "unknown", raw[:60]
+        assert k["message"].startswith("status file ignored: ") and reason in k["message"], k["message"]
+        status, text = api("GET", "/metrics")
+        assert status == 200 and 'mlp_kernel_kernels{member="none",state="unknown"} 1.0' in text
