@@ -4,6 +4,12 @@
 not know the magic and may not even exist yet). Parsing is an allow-list: every token must be a known verb or
 ``key=value`` option whose value is checked against the policy, so nothing a user types reaches a pod spec
 except as a validated, typed value. Any error rejects the whole cell before anything changes.
+
+Every value also has a range (``RANGES``, documented in docs/user-guide.md). A value that parses is not
+necessarily one the rest of the kernel can hold: ``idle=1e12`` overflows the release timer,
+``deadline=+1e308`` a ``datetime``, ``memory=`` with hundreds of digits ``int(float(...))``; each of those
+used to escape as an ``OverflowError`` (no reply to the cell) or to end a serving task. So the only exception
+that leaves ``parse_magics`` is ``MagicError``, and a value it accepts is within its range.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from ..placement.units import parse_duration, parse_size
+from ..placement.units import MAX_DURATION_S, format_duration, format_size, parse_duration, parse_size
 
 VERBS = ("status", "release", "explain", "forget", "help", "reset")
 MAGIC_RE = re.compile(r"^\s*%gpu(\s|$)")
@@ -32,6 +38,18 @@ USAGE = """\
 %gpu cpu=4 memory=16Gi    CPU and memory for the GPU kernel
 %gpu idle=20m             release after 20 minutes idle (0 = never)
 %gpu keep=on|off|2Gi      carry variables over a release (on/off, or on with a size cap)"""
+
+MIN_IDLE_S = 1.0
+MAX_CPU = 1024.0
+MIN_BYTES, MAX_BYTES = 2**20, 16 * 2**40
+RANGES = {
+    "gpus": "1 to the policy's max_gpus",
+    "deadline": f"after now, at most {format_duration(MAX_DURATION_S)} ahead",
+    "idle": f"0 (never) or {format_duration(MIN_IDLE_S)} to {format_duration(MAX_DURATION_S)}",
+    "cpu": f"1m (a thousandth of a core) to {MAX_CPU:g}",
+    "memory": f"{format_size(MIN_BYTES)} to {format_size(MAX_BYTES)}",
+    "keep": f"on, off, or a size from {format_size(MIN_BYTES)} to {format_size(MAX_BYTES)}",
+}
 
 
 class PolicyView(Protocol):
@@ -94,21 +112,39 @@ def _parse_bool(key: str, value: str) -> bool:
         return True
     if v in ("off", "false", "no", "0"):
         return False
-    raise MagicError(f"%gpu {key}={value}: expected on or off")
+    raise MagicError(f"%gpu {key}={_short(value)}: expected on or off")
 
 
 def _parse_deadline(value: str, now: datetime) -> datetime | None:
     if value.lower() in ("none", "off", ""):
         return None
     if value.startswith("+"):
-        return now + timedelta(seconds=parse_duration(value[1:]))
+        seconds = parse_duration(value[1:])
+        if not 0 < seconds <= MAX_DURATION_S:
+            raise MagicError(f"%gpu deadline={_short(value)}: must be {RANGES['deadline']}")
+        return now + timedelta(seconds=seconds)
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:
         raise MagicError(
-            f"%gpu deadline={value}: expected an ISO 8601 time (2026-12-01T18:00), +DURATION (+2h) or none"
+            f"%gpu deadline={_short(value)}: expected an ISO 8601 time (2026-12-01T18:00), +DURATION (+2h) "
+            "or none"
         ) from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=now.tzinfo or timezone.utc)
+    dt = dt if dt.tzinfo else dt.replace(tzinfo=now.tzinfo or timezone.utc)
+    if not now < dt <= now + timedelta(seconds=MAX_DURATION_S):
+        when = "is in the past" if dt <= now else "is too far ahead"
+        raise MagicError(f"%gpu deadline={_short(value)}: {when}; a deadline must be {RANGES['deadline']}")
+    return dt
+
+
+def _short(text: str) -> str:
+    """A value as echoed in a message, cut so a thousand-character input stays one readable line."""
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _within(token: str, key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise MagicError(f"%gpu {_short(token)}: out of range; {key} must be {RANGES[key]}")
 
 
 def _model(token: str, policy: PolicyView) -> tuple[str, int | None]:
@@ -117,18 +153,22 @@ def _model(token: str, policy: PolicyView) -> tuple[str, int | None]:
     canonical = models.get(name.lower())
     if canonical is None:
         raise MagicError(
-            f"%gpu {token}: unknown option or GPU model {name!r}. "
+            f"%gpu {_short(token)}: unknown option or GPU model {_short(name)!r}. "
             f"GPU models: {', '.join(policy.gpu_models()) or 'none'}; run %gpu help for all options"
         )
     return canonical, (_count(count, policy, token) if count else None)
 
 
 def _count(value: str, policy: PolicyView, token: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise MagicError(f"%gpu {token}: the GPU count must be a whole number from 1 to {policy.max_gpus}")
+    if not re.fullmatch(r"[0-9]{1,4}", value) or int(value) < 1:  # isdigit() takes "²", int() 5,000 digits
+        raise MagicError(
+            f"%gpu {_short(token)}: the GPU count must be a whole number from 1 to {policy.max_gpus}"
+        )
     n = int(value)
     if n > policy.max_gpus:
-        raise MagicError(f"%gpu {token}: at most {policy.max_gpus} GPUs per kernel are allowed by the policy")
+        raise MagicError(
+            f"%gpu {_short(token)}: at most {policy.max_gpus} GPUs per kernel are allowed by the policy"
+        )
     return n
 
 
@@ -140,7 +180,7 @@ def parse_magics(lines: list[str], policy: PolicyView, now: datetime | None = No
         try:
             tokens = shlex.split(line)[1:]
         except ValueError as exc:
-            raise MagicError(f"{line}: {exc}") from None
+            raise MagicError(f"{_short(line)}: {exc}") from None
         if not tokens:
             cmd.verbs.append("status")
         for token in tokens:
@@ -149,7 +189,7 @@ def parse_magics(lines: list[str], policy: PolicyView, now: datetime | None = No
             "=" not in t or t.lower().startswith(("gpu=", "model=")) for t in tokens if t.lower() not in VERBS
         )
         if chose_model and any(t.lower().startswith("tier=") for t in tokens):
-            raise MagicError(f"{line}: choose a GPU model or a tier, not both")
+            raise MagicError(f"{_short(line)}: choose a GPU model or a tier, not both")
     return cmd
 
 
@@ -176,43 +216,49 @@ def _apply_token(cmd: GpuCommand, token: str, policy: PolicyView, now: datetime)
         elif key == "tier":
             tiers = {t.lower(): t for t in policy.tiers}
             if value.lower() not in tiers:
-                raise MagicError(f"%gpu tier={value}: unknown tier. Tiers: {', '.join(policy.tiers)}")
+                raise MagicError(f"%gpu tier={_short(value)}: unknown tier. Tiers: {', '.join(policy.tiers)}")
             cmd.request.update(tier=tiers[value.lower()], gpu_model=None)
         elif key == "burst":
             cmd.request["burstable"] = _parse_bool(key, value)
         elif key == "budget":
             if value.lower() not in ("flex", "fixed"):
-                raise MagicError(f"%gpu budget={value}: expected flex or fixed")
+                raise MagicError(f"%gpu budget={_short(value)}: expected flex or fixed")
             cmd.request["budget"] = value.lower()
         elif key == "deadline":
             cmd.request["deadline"] = _parse_deadline(value, now)
         elif key in ("data", "data_class", "data-class"):
             if value not in policy.data_classes:
                 known = ", ".join(sorted(policy.data_classes)) or "none defined in the policy"
-                raise MagicError(f"%gpu data={value}: unknown data class. Known: {known}")
+                raise MagicError(f"%gpu data={_short(value)}: unknown data class. Known: {known}")
             cmd.request["data_class"] = value
         elif key == "cpu":
-            if not re.fullmatch(r"\d+(\.\d+)?|\d+m", value):
-                raise MagicError(f"%gpu cpu={value}: expected a CPU count such as 4, 0.5 or 500m")
+            if not re.fullmatch(r"\d{1,6}(\.\d{1,3})?|\d{1,9}m", value):
+                raise MagicError(f"%gpu cpu={_short(value)}: expected a CPU count such as 4, 0.5 or 500m")
+            cores = float(value[:-1]) / 1000 if value.endswith("m") else float(value)
+            _within(token, "cpu", cores, 0.001, MAX_CPU)
             cmd.request["cpu"] = value
         elif key in ("memory", "mem"):
-            parse_size(value)
-            if not re.fullmatch(r"\d+(\.\d+)?([KMGT]i?)?B?", value):
-                raise MagicError(f"%gpu memory={value}: expected a size such as 16Gi or 512Mi")
+            if not re.fullmatch(r"\d{1,20}(\.\d{1,6})?([KMGT]i?)?B?", value):
+                raise MagicError(f"%gpu memory={_short(value)}: expected a size such as 16Gi or 512Mi")
+            _within(token, "memory", parse_size(value), MIN_BYTES, MAX_BYTES)
             cmd.request["memory"] = value
         elif key == "idle":
             seconds = parse_duration(value)
-            if seconds < 0:
-                raise MagicError(f"%gpu idle={value}: must not be negative")
+            if seconds != 0:
+                _within(token, "idle", seconds, MIN_IDLE_S, MAX_DURATION_S)
             cmd.idle_s = seconds
         elif key == "keep":
             if value.lower() in ("on", "off", "true", "false", "yes", "no"):
                 cmd.keep = _parse_bool(key, value)
             else:
-                cmd.keep, cmd.keep_max_bytes = True, parse_size(value)
+                size = parse_size(value)
+                _within(token, "keep", size, MIN_BYTES, MAX_BYTES)
+                cmd.keep, cmd.keep_max_bytes = True, size
         else:
-            raise MagicError(f"%gpu {token}: unknown option {key!r}; run %gpu help for the options")
+            raise MagicError(
+                f"%gpu {_short(token)}: unknown option {_short(key)!r}; run %gpu help for the options"
+            )
     except MagicError:
         raise
-    except ValueError as exc:
-        raise MagicError(f"%gpu {token}: {exc}") from None
+    except (ValueError, OverflowError) as exc:
+        raise MagicError(f"%gpu {_short(token)}: {exc}") from None

@@ -14,6 +14,11 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.IGNORECASE)
 _DURATION_FULL = re.compile(r"(?:\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+", re.IGNORECASE)
 _DURATION_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
+MAX_DURATION_S = 30 * 86400.0
+"""The longest duration any ``%gpu`` option, policy field or CLI flag may give (30 days). Every one of them
+ends up in a timer or a ``datetime``; a larger value (``1e12`` seconds) overflows those far from where it was
+typed, so it is refused where it is typed."""
+
 _DURATION_HELP = "expected e.g. 90s, 15m, 1h30m, 2h or a number of seconds"
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgtpe]i?)?(b)?\s*", re.IGNORECASE)
 _SIZE_FACTOR = {
@@ -49,10 +54,10 @@ def parse_duration(text: str | int | float) -> float:
             value = float(s)
         except ValueError:
             if not s or not _DURATION_FULL.fullmatch(s):
-                raise ValueError(f"invalid duration {text!r}: {_DURATION_HELP}") from None
+                raise ValueError(f"invalid duration {_short(text)}: {_DURATION_HELP}") from None
             value = sum(float(n) * _DURATION_UNIT_S[u.lower()] for n, u in _DURATION_PART.findall(s))
     if math.isnan(value) or math.isinf(value) or value < 0:
-        raise ValueError(f"invalid duration {text!r}: must be a finite number of seconds >= 0")
+        raise ValueError(f"invalid duration {_short(text)}: must be a finite number of seconds >= 0")
     return value
 
 
@@ -92,9 +97,18 @@ def parse_size(text: str | int) -> int:
         return text
     m = _SIZE.fullmatch(str(text))
     if not m:
-        raise ValueError(f"invalid size {text!r}: expected e.g. 2Gi, 500M, 100MB or a number of bytes")
+        raise ValueError(f"invalid size {_short(text)}: expected e.g. 2Gi, 500M, 100MB or a number of bytes")
     number, suffix, _ = m.groups()
-    return int(float(number) * _SIZE_FACTOR[(suffix or "").lower()])
+    value = float(number) * _SIZE_FACTOR[(suffix or "").lower()]
+    if not math.isfinite(value):  # hundreds of digits: float() says inf, and int(inf) raises OverflowError
+        raise ValueError(f"invalid size {_short(text)}: far too large")
+    return int(value)
+
+
+def _short(text: object) -> str:
+    """``repr`` of a value for an error message, cut so a thousand-digit input stays one readable line."""
+    r = repr(text)
+    return r if len(r) <= 40 else r[:37] + "..."
 
 
 def format_size(n: int | float) -> str:
