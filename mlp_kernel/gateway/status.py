@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -150,12 +151,24 @@ class GatewayStatus:
         return "\n".join(lines)
 
 
+NEW_PRIVATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+
+
 def write_status_file(path: Path | None, snapshot: dict[str, Any]) -> None:
-    """Atomically replace the status file (readers never see half a JSON document)."""
+    """Atomically replace the status file (readers never see half a JSON document).
+
+    The temporary file gets an unpredictable name and is created with ``O_EXCL | O_NOFOLLOW``: with a fixed
+    name, whoever could write to the directory could plant a symbolic link there and have the gateway
+    overwrite the file it points to. ``os.replace`` renames over ``path`` itself, never through a link.
+    """
     if path is None:
         return
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(snapshot, f)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, NEW_PRIVATE_FILE, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(snapshot, f)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
