@@ -66,6 +66,29 @@ async def test_a_snapshot_others_can_write_to_is_refused(kernels: KernelFactory,
         await restore_into(kernel, path, user="alice")
 
 
+@pytest.mark.skipif(getattr(os, "geteuid", lambda: -1)() != 0, reason="chown to another uid needs root")
+async def test_a_snapshot_file_owned_by_another_uid_is_refused(kernels: KernelFactory,
+                                                               tmp_path: Path) -> None:
+    path = await _alice_snapshot(kernels, SnapshotStore(tmp_path, user="alice"))
+    os.chown(path / "manifest.json", 12345, 12345)  # mode stays 0600: the mode check alone passes it
+    kernel = await kernels()
+    with pytest.raises(SnapshotError, match="belongs to uid 12345"):
+        await restore_into(kernel, path, user="alice")
+
+
+def test_the_owner_check_compares_the_files_uid_with_the_kernels(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlp_kernel.snapshot import agent
+
+    private = tmp_path / "manifest.json"
+    private.write_text("{}")
+    os.chmod(private, 0o600)
+    agent._check_private(str(private))
+    monkeypatch.setattr(agent.os, "geteuid", lambda: private.stat().st_uid + 1)
+    with pytest.raises(PermissionError, match=f"belongs to uid {private.stat().st_uid}"):
+        agent._check_private(str(private))
+
+
 async def test_a_manifest_pointing_outside_the_snapshot_is_refused(
     kernels: KernelFactory, tmp_path: Path
 ) -> None:
