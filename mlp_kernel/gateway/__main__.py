@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     requests = RequestState(config)
     kernel = GatewayKernel(connection, requests, make_backend(requests, conn_path.parent), bound, early)
     asyncio.run(kernel.run())
-    return 0
+    return kernel.exit_code
 
 
 if __name__ == "__main__":

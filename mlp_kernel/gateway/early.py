@@ -3,8 +3,10 @@
 A client considers a kernel ready when it answers ``kernel_info`` (and iopub shows it is connected). Importing
 asyncio and the gateway takes about as long as everything else in start-up, so the entry point does it in a
 thread while this loop, on plain zmq sockets, answers ``kernel_info`` requests and welcomes iopub subscribers.
-Any other message is kept, in order, and handed to the gateway when it takes over the sockets. The GIL is
-released while polling, so the import thread runs at nearly full speed.
+Any other signed message is kept, in order, and handed to the gateway when it takes over the sockets;
+frames that are not a signed message are dropped here, their signature checked before any JSON is read (a
+header that was not an object once ended the whole process). The GIL is released while polling, so the
+import thread runs at nearly full speed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from typing import Any
 import zmq
 
 from . import replies
-from .wire import Message, Session, Signer
+from .wire import Malformed, Message, Session, Signer
+
+
+def _dropped(channel: str, exc: Malformed) -> None:
+    """Log a dropped message the way the gateway does (``logging`` is imported here only when needed)."""
+    import logging
+
+    logging.getLogger("mlp_kernel.gateway").warning("dropping a message on %s: %s", channel, exc)
 
 
 def serve_until_ready(
@@ -47,11 +56,11 @@ def serve_until_ready(
                 continue
             raw = sock.recv_multipart()
             try:
-                msg = Message(raw)
-                is_info = msg.msg_type == "kernel_info_request" and signer.verify(msg.frames) and not kept
-            except ValueError:
-                is_info = False
-            if not is_info:
+                msg = Message(raw, signer).complete()  # the signature before anything is parsed
+            except Malformed as exc:
+                _dropped(name, exc)
+                continue
+            if msg.msg_type != "kernel_info_request" or kept:
                 kept.append((name, raw))  # order matters: once anything is kept, everything is
                 continue
             publish("status", {"execution_state": "busy"}, msg.header)

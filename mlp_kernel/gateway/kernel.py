@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,12 @@ from ..placement.units import format_duration
 from . import replies
 from .launch import Launch, LaunchFailed
 from .magic import USAGE, GpuCommand, MagicError, parse_magics, split_cell
-from .pump import CLIENT_CHANNELS, Pump
+from .pump import CLIENT_CHANNELS, Pump, PumpFailed
 from .relay import RemoteLink
 from .requests import RequestState
 from .sockets import BoundSockets
 from .status import COMM_TARGET, GatewayStatus, write_status_file
-from .wire import DELIM, Message, Session, Signer
+from .wire import DELIM, Malformed, Message, Session, Signer, load_dict
 
 log = logging.getLogger("mlp_kernel.gateway")
 
@@ -105,6 +106,7 @@ class GatewayKernel:
         self._exit_watch: asyncio.Task[None] | None = None
         self._teardown_task: asyncio.Future[None] | None = None
         self._busy_since: float | None = None
+        self.exit_code = 0  # the process's: 1 when the gateway ended on a failure of its own
 
     def _ensure_loaded(self) -> None:
         """Read the policy and fill the status on first need, not during start-up (ready must be quick)."""
@@ -137,12 +139,12 @@ class GatewayKernel:
         loop = asyncio.get_running_loop()
         loop.call_later(0.3, self._ensure_loaded)
         tasks = [
-            asyncio.ensure_future(self.pump.serve(self._from_pump, self._welcome, self._publish_status)),
-            asyncio.ensure_future(self._serve("shell")),
-            asyncio.ensure_future(self._serve("control")),
-            asyncio.ensure_future(self._serve("stdin")),
-            asyncio.ensure_future(self._idle_loop()),
-            asyncio.ensure_future(self._parent_watch()),
+            asyncio.ensure_future(self._supervise("pump", self._serve_pump)),
+            asyncio.ensure_future(self._supervise("shell", lambda: self._serve("shell"))),
+            asyncio.ensure_future(self._supervise("control", lambda: self._serve("control"))),
+            asyncio.ensure_future(self._supervise("stdin", lambda: self._serve("stdin"))),
+            asyncio.ensure_future(self._supervise("idle", self._idle_loop)),
+            asyncio.ensure_future(self._supervise("parent watch", self._parent_watch)),
         ]
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.shutdown("signal")))
@@ -153,6 +155,37 @@ class GatewayKernel:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.pump.stop()  # sends what is queued (the shutdown reply) and closes the sockets
+
+    async def _supervise(self, name: str, serve: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the tasks that serve the notebook for as long as the kernel lives.
+
+        Each handler already catches what one message can raise; this is the net under them. A task that ends
+        anyway is logged and restarted (after a pause that grows if it keeps failing, so a bug cannot spin
+        the CPU), because a silently ended task is the worst outcome: every later request of its channel, and
+        then every cell, would wait forever. Only the I/O thread's end is fatal: without it nothing reaches
+        the client, so the kernel ends loudly and the client sees a dead kernel instead of a hung one.
+        """
+        pause = 0.05
+        while not self._stopping.is_set():
+            try:
+                await serve()
+                if self._stopping.is_set():
+                    return
+                log.error("the gateway's %s task ended unexpectedly; restarting it", name)
+            except asyncio.CancelledError:
+                raise
+            except PumpFailed:
+                self.exit_code = 1
+                log.critical("the gateway's I/O thread failed; the kernel ends (see the error above)")
+                await self.shutdown("I/O thread failed")
+                return
+            except Exception:
+                log.exception("the gateway's %s task failed; restarting it", name)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    async def _serve_pump(self) -> None:
+        await self.pump.serve(self._from_pump, self._welcome, self._publish_status)
 
     def _from_pump(self, channel: str, frames: list[bytes]) -> None:
         self._queues[channel].put_nowait((frames, True))
@@ -166,18 +199,17 @@ class GatewayKernel:
                     self._stdin(frames)
                 else:
                     await self._handle(channel, frames)
+            except Exception:  # never let one message end the task that serves the channel
+                log.exception("error handling a message on %s", channel)
             finally:
                 if counted:
                     self.pump.done(channel)
 
     async def _handle(self, channel: str, raw: list[bytes]) -> None:
         try:
-            msg = Message(raw)
-        except (ValueError, json.JSONDecodeError):
-            log.warning("dropping a malformed message on %s", channel)
-            return
-        if not self.signer.verify(msg.frames):
-            log.warning("dropping a message with an invalid signature on %s", channel)
+            msg = Message(raw, self.signer).complete()  # the signature first, then every part
+        except Malformed as exc:
+            log.warning("dropping a message on %s: %s", channel, exc)
             return
         try:
             await self._dispatch(channel, msg)
@@ -197,9 +229,9 @@ class GatewayKernel:
         content bytes: a cell without the bytes ``%gpu`` and without JSON escapes holds no ``%gpu`` line.
         """
         try:
-            msg = Message(frames)
+            msg = Message(frames, self.signer)  # the signature first
             t = msg.msg_type
-            if t in LOOP_ONLY or not self.signer.verify(msg.frames):
+            if t in LOOP_ONLY:
                 return None
             if t == "execute_request":
                 raw = msg.frames[4]
@@ -207,7 +239,7 @@ class GatewayKernel:
                     return None
             elif t.startswith("comm_") and self._is_status_comm(msg):
                 return None
-        except (ValueError, IndexError, KeyError, TypeError, AttributeError):  # incl. JSONDecodeError
+        except Exception:  # Malformed, or a content without "code": the loop drops or answers it
             return None
         return msg
 
@@ -488,15 +520,15 @@ class GatewayKernel:
         activity. True when the last running cell ended (the pump then asks the loop to publish status)."""
         try:
             i = frames.index(DELIM)
-            parent_id = str(json.loads(frames[i + 3]).get("msg_id"))
-        except (ValueError, IndexError, AttributeError):
+            parent_id = str(load_dict(frames[i + 3], "parent header").get("msg_id"))
+        except (ValueError, IndexError):  # incl. Malformed: relayed anyway, the client judges it
             return False
         entry = self.inflight.pop(parent_id, None)
         self.status.last_activity = time.time()
         if entry is None or entry[1].msg_type != "execute_request":
             return False
-        with contextlib.suppress(ValueError, IndexError, AttributeError):
-            count = json.loads(frames[i + 5]).get("execution_count")
+        with contextlib.suppress(ValueError, IndexError):
+            count = load_dict(frames[i + 5], "content").get("execution_count")
             if isinstance(count, int) and count > 0:
                 self.exec_count = count
         if any(m.msg_type == "execute_request" for _, m in list(self.inflight.values())):
@@ -766,7 +798,11 @@ class GatewayKernel:
 
     def _publish_status(self) -> None:
         self._last_publish = time.time()
-        snap = self.status.snapshot()
+        try:
+            snap = self.status.snapshot()
+        except Exception:  # called from every handler: a status bug must not cost a cell its reply
+            log.exception("could not build the status snapshot")
+            return
         for comm_id in list(self.status_comms):
             self._comm_send(comm_id, snap, None)
         if self._status_file_done:

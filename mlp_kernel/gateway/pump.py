@@ -26,6 +26,7 @@ methods marked "loop side"; the hooks run in this thread and must only update pl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 import zmq.asyncio
 
-from .wire import DELIM, Message
+from .wire import DELIM, Malformed, Message
 
 if TYPE_CHECKING:
     from .relay import RemoteLink
@@ -103,9 +104,13 @@ def as_bytes(frames: list[zmq.Frame]) -> list[bytes]:
 
 # pump -> loop
 REQUEST, PRIVATE_REPLY, PRIVATE_IOPUB, SUBSCRIBE, STATUS = b"req", b"rep", b"pio", b"sub", b"sts"
-FLUSHED = b"fl"
+FLUSHED, FAILED = b"fl", b"die"
 # loop -> pump
 TO_CLIENT, TO_REMOTE, ATTACH, DETACH, QUIT, FLUSH = b"c", b"r", b"a", b"d", b"q", b"f"
+
+
+class PumpFailed(RuntimeError):
+    """The I/O thread ended on an error: nothing reaches the client any more (``serve`` raises it)."""
 
 
 class Pump:
@@ -212,7 +217,12 @@ class Pump:
         while True:
             parts = await self._outer.recv_multipart()
             while True:
-                self._dispatch(parts, on_request, on_subscribe, on_status)
+                if parts[0] == FAILED:
+                    raise PumpFailed("the gateway's I/O thread failed")
+                try:
+                    self._dispatch(parts, on_request, on_subscribe, on_status)
+                except Exception:  # one hand-over (a remote's odd reply, a status bug) must not end serving
+                    log.exception("error handling a hand-over from the I/O thread")
                 try:
                     parts = raw.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
@@ -256,8 +266,10 @@ class Pump:
                 pass
         except zmq.ContextTerminated:
             pass
-        except Exception:  # pragma: no cover - a bug here would silence the kernel; say so loudly
+        except Exception:  # a bug here would silence the kernel: say so loudly, and have the loop end it
             log.exception("the gateway's I/O thread failed")
+            with contextlib.suppress(zmq.ZMQError):
+                send_frames(self._up, [FAILED])
         finally:
             self._close_remote()
             for sock in self.client.values():
@@ -279,10 +291,14 @@ class Pump:
                 continue
             try:
                 handler(name, recv_message(sock))  # zmq_poll saw it, so no readable() check for the first
+                while readable(sock):
+                    handler(name, recv_message(sock))
             except zmq.Again:  # pragma: no cover - nothing else reads this socket
                 continue
-            while readable(sock):
-                handler(name, recv_message(sock))
+            except zmq.ContextTerminated:
+                raise
+            except Exception:  # drops that one message; zmq_poll is level-triggered, the rest wait their turn
+                log.exception("dropping a message on %s that the I/O thread could not handle", name)
         if self._later and time.monotonic() >= self._later_due:
             self._run_later()
         if self._notify_at is not None and not self._later and time.monotonic() >= self._notify_at:
@@ -377,9 +393,9 @@ class Pump:
         """Output of the gateway's own requests (and the remote's welcome) is not for clients."""
         try:
             msg = Message(frames)
-        except (ValueError, json.JSONDecodeError):
+            return msg.msg_type == "iopub_welcome" or str(msg.parent.get("msg_id")) in self.private_ids
+        except Malformed:
             return False
-        return msg.msg_type == "iopub_welcome" or str(msg.parent.get("msg_id")) in self.private_ids
 
     def _watch(self, sock: Any) -> None:
         self._poll_items.append((sock, _POLLIN))

@@ -25,7 +25,7 @@ import zmq
 
 from ..backends.base import RemoteKernel
 from .pump import REMOTE_CHANNELS, Pump
-from .wire import Message, Session
+from .wire import Malformed, Message, Session
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,9 @@ class RemoteLink:
     # -- remote -> gateway (called by the pump's loop side) --------------------------------------------------
     def on_private_reply(self, frames: list[bytes]) -> None:
         try:
-            msg = Message(frames)
-        except (ValueError, json.JSONDecodeError):
+            msg = Message(frames, self.session.signer).complete()
+        except Malformed as exc:
+            log.warning("dropping a reply from the remote kernel: %s", exc)
             return
         fut = self._private.pop(str(msg.parent.get("msg_id")), None)
         if fut is not None and not fut.done():
@@ -66,8 +67,9 @@ class RemoteLink:
 
     def on_private_iopub(self, frames: list[bytes]) -> None:
         try:
-            msg = Message(frames)
-        except (ValueError, json.JSONDecodeError):
+            msg = Message(frames, self.session.signer).complete()
+        except Malformed as exc:
+            log.warning("dropping output from the remote kernel: %s", exc)
             return
         parent_id = str(msg.parent.get("msg_id"))
         if parent_id not in self._private_idle:

@@ -20,10 +20,31 @@ DELIM = b"<IDS|MSG>"
 PROTOCOL_VERSION = "5.3"
 
 
+class Malformed(ValueError):
+    """Frames that are not a signed Jupyter message. Whoever received them drops them and logs why; nothing
+    else happens (anyone who reaches a kernel port can send any frames, with or without the key)."""
+
+
 def split(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     """Split raw frames into (identities, [signature, header, parent, metadata, content, *buffers])."""
-    i = frames.index(DELIM)
+    try:
+        i = frames.index(DELIM)
+    except ValueError:
+        raise Malformed("no <IDS|MSG> delimiter") from None
+    if len(frames) - i - 1 < 5:
+        raise Malformed(f"{len(frames) - i - 1} frames after the delimiter, at least 5 expected")
     return frames[:i], frames[i + 1 :]
+
+
+def load_dict(frame: bytes, part: str) -> dict[str, Any]:
+    """One JSON object of a message (header, parent, metadata, content); anything else is ``Malformed``."""
+    try:
+        value = json.loads(frame)
+    except (ValueError, TypeError, RecursionError) as exc:  # bad JSON or UTF-8, not bytes, 10^5-deep nesting
+        raise Malformed(f"the {part} is not JSON ({type(exc).__name__})") from None
+    if not isinstance(value, dict):
+        raise Malformed(f"the {part} is a JSON {type(value).__name__}, not an object")
+    return value
 
 
 def now_iso() -> str:
@@ -103,13 +124,21 @@ class Session:
 
 
 class Message:
-    """A parsed incoming message; ``frames`` keeps the raw bytes for relaying untouched."""
+    """A parsed incoming message; ``frames`` keeps the raw bytes for relaying untouched.
+
+    Raises ``Malformed`` (a ``ValueError``) for anything that is not a message, and only that: with a
+    ``signer`` the signature is checked before a byte of JSON is read, so frames from someone without the key
+    cost one HMAC and are never parsed. The header is parsed at once, the other parts on first use (the hot
+    path reads only the header); ``complete()`` parses them all, for code that must not fail half-way.
+    """
 
     __slots__ = ("idents", "frames", "header", "_parent", "_metadata", "_content")
 
-    def __init__(self, raw: list[bytes]) -> None:
+    def __init__(self, raw: list[bytes], signer: Signer | None = None) -> None:
         self.idents, self.frames = split(raw)
-        self.header: dict[str, Any] = json.loads(self.frames[1])
+        if signer is not None and not signer.verify(self.frames):
+            raise Malformed("invalid signature")
+        self.header: dict[str, Any] = load_dict(self.frames[1], "header")
         self._parent: dict[str, Any] | None = None
         self._metadata: dict[str, Any] | None = None
         self._content: dict[str, Any] | None = None
@@ -125,20 +154,25 @@ class Message:
     @property
     def parent(self) -> dict[str, Any]:
         if self._parent is None:
-            self._parent = json.loads(self.frames[2])
+            self._parent = load_dict(self.frames[2], "parent header")
         return self._parent
 
     @property
     def metadata(self) -> dict[str, Any]:
         if self._metadata is None:
-            self._metadata = json.loads(self.frames[3])
+            self._metadata = load_dict(self.frames[3], "metadata")
         return self._metadata
 
     @property
     def content(self) -> dict[str, Any]:
         if self._content is None:
-            self._content = json.loads(self.frames[4])
+            self._content = load_dict(self.frames[4], "content")
         return self._content
+
+    def complete(self) -> Message:
+        """Parse every part now (``Malformed`` if one is not a JSON object); returns the message."""
+        _ = self.parent, self.metadata, self.content
+        return self
 
     def raw(self) -> list[bytes]:
         return [*self.idents, DELIM, *self.frames]

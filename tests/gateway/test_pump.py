@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 import zmq
 
-from mlp_kernel.gateway.pump import Pump
+from mlp_kernel.gateway.pump import Pump, PumpFailed
 
 DELIM = b"<IDS|MSG>"
 
@@ -56,6 +56,8 @@ class Rig:
     # hooks (I/O thread)
     def fast_forward(self, channel: str, frames: list[bytes]) -> object:
         self.events.append(("decide", frames[-1][:4]))
+        if frames[-1].startswith(b"crash"):
+            raise RuntimeError("a hook bug in the I/O thread")
         return {"tag": frames[-1][:4]} if frames[-1].startswith(b"fast") else None
 
     def after_forward(self, channel: str, parsed: object) -> None:
@@ -72,6 +74,8 @@ class Rig:
         self.events.append(("handed", frames[-1][:4]))
         self.handed.append((channel, frames))
         self.pump.done(channel)
+        if frames[-1].startswith(b"bang"):
+            raise RuntimeError("a handler bug on the loop side")
 
     async def recv(self, sock: zmq.Socket, timeout: float = 5.0) -> list[bytes]:
         for _ in range(int(timeout / 0.01)):
@@ -158,3 +162,30 @@ async def test_a_failing_hook_does_not_stop_the_relay(rig):
     assert (await rig.recv(rig.user))[-1] == b"fast-6-reply"
     await rig.pump.flush()
     assert ("reply", b"boom") in rig.events and rig.events[-1] == ("reply", b"fast")
+
+
+async def test_an_exception_on_either_side_drops_one_message_and_serving_goes_on(rig):
+    """Neither the I/O thread nor the loop task that takes its hand-overs may end on one message."""
+    rig.user.send_multipart(message(b"crash-7"))  # fast_forward raises in the I/O thread
+    rig.user.send_multipart(message(b"fast-8"))
+    got = await rig.recv(rig.remote["shell"])
+    assert got[-1] == b"fast-8"
+    rig.pump.fast = False
+    await rig.pump.flush()
+    rig.user.send_multipart(message(b"bang-9"))  # the loop-side handler raises
+    rig.user.send_multipart(message(b"slow-10"))
+    for _ in range(300):
+        if len(rig.handed) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert [h[1][-1] for h in rig.handed] == [b"bang-9", b"slow-10"] and not rig.serving.done()
+
+
+async def test_a_failed_io_thread_ends_serving_loudly(rig):
+    def broken() -> bool:
+        raise RuntimeError("a bug in the I/O thread itself")
+
+    rig.pump._commands = broken  # type: ignore[method-assign]
+    rig.pump.to_client("iopub", message(b"x"))  # wakes the thread, which fails
+    with pytest.raises(PumpFailed):
+        await asyncio.wait_for(rig.serving, 5)
