@@ -7,6 +7,11 @@ process ends (shutdown, restart, kill, crash) ``cleanup`` releases whatever that
 
 Configuration: traitlets (``c.GpuAutoProvisioner.idle_timeout = "30m"``) or the kernelspec's
 ``metadata.kernel_provisioner.config`` (which wins), like any provisioner.
+
+The user and team a kernel runs for are decided here, from the server's own identity (``identity.py``), and
+handed to the gateway inside ``MLP_KERNEL_CONFIG``, which this provisioner always sets last. Whatever a
+client put in the start request's environment (``KERNEL_USERNAME``, ``KERNEL_TEAM``, ``MLP_KERNEL_*``) is
+overwritten or dropped before the gateway starts.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Dict, List, Unicode
 
 from .gateway.config import ENV, GatewayConfig
+from .identity import server_team, server_user
+
+# set by this provisioner only; a client-supplied value must never reach the gateway
+PROVISIONER_ONLY = (ENV, "MLP_KERNEL_FDS")
 
 
 class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
@@ -44,6 +53,19 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
         help="Give up starting a GPU kernel after this long. Default: the policy's.",
     )
     backend = Unicode("", config=True, help="Force one backend ('local') for every member; '' = per member.")
+    user = Unicode(
+        "",
+        config=True,
+        help="Who this server's kernels belong to (pod labels, kernel_username, snapshot directory). "
+        "Default: JUPYTERHUB_USER of the server's own environment, else the OS account running the server. "
+        "Never taken from the kernel start request.",
+    )
+    team = Unicode(
+        "",
+        config=True,
+        help="The user's team (label mlp.io/team, kernel_team). Default: MLP_KERNEL_TEAM of the server's "
+        "own environment. Never taken from the kernel start request.",
+    )
     defaults = Dict(config=True, help="Default %gpu options of this kernelspec, e.g. {'burst': 'on'}.")
     log_level = Unicode("WARNING", config=True, help="Log level of the gateway process.")
     kubernetes = Dict(
@@ -75,6 +97,8 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
         return self._runtime() / f"mlp-kernel-status-{self.kernel_id}.json"
 
     def gateway_config(self, env: dict[str, str] | None = None) -> GatewayConfig:
+        """The gateway's configuration; ``env`` is the kernel's environment, which a client may have set:
+        only the notebook's name is read from it, never who the user is."""
         env = env or {}
         return GatewayConfig(
             kernel_id=str(self.kernel_id),
@@ -86,11 +110,9 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
             record_path=str(self.record_path),
             status_path=str(self.status_path),
             kernelspec_dir=str(self.kernel_spec.resource_dir) if self.kernel_spec else "",
-            user=env.get("KERNEL_USERNAME")
-            or os.environ.get("JUPYTERHUB_USER")
-            or os.environ.get("USER", ""),
+            user=self.user or server_user(),
             notebook=env.get("JPY_SESSION_NAME", ""),
-            team=env.get("KERNEL_TEAM", ""),
+            team=self.team or server_team(),
             log_level=self.log_level,
             local_python=self.local_python,
             local_kernel_args=None if self.local_kernel_args is None else list(self.local_kernel_args),
@@ -99,8 +121,15 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         kwargs = await super().pre_launch(**kwargs)
-        env = dict(kwargs.get("env") or os.environ)
-        env[ENV] = self.gateway_config(env).to_env()
+        env = {k: v for k, v in (kwargs.get("env") or os.environ).items() if k not in PROVISIONER_ONLY}
+        config = self.gateway_config(env)
+        env[ENV] = config.to_env()
+        # code in the kernels that reads these sees who the server says the user is, not the client's claim
+        env["KERNEL_USERNAME"] = config.user
+        if config.team:
+            env["KERNEL_TEAM"] = config.team
+        else:
+            env.pop("KERNEL_TEAM", None)
         fds = self._listen_early()
         if fds:
             env["MLP_KERNEL_FDS"] = json.dumps(fds)

@@ -2,7 +2,9 @@
 
 The provisioner passes one JSON object in the ``MLP_KERNEL_CONFIG`` environment variable (merged from the
 kernelspec's ``metadata.kernel_provisioner.config`` and traitlets). It holds no secrets: the connection key
-travels only in the connection file, which the gateway reads with ``-f`` like any kernel.
+travels only in the connection file, which the gateway reads with ``-f`` like any kernel. The user and team
+come only from here (the provisioner decides them from the server's identity): ``KERNEL_USERNAME`` and
+``KERNEL_TEAM`` in the gateway's environment may have been set by a client and are never read.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..identity import os_user
 
 ENV = "MLP_KERNEL_CONFIG"
 
@@ -42,10 +46,8 @@ class GatewayConfig:
         raw = json.loads(environ.get(ENV) or "{}")
         known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
         cfg = cls(**known)
-        if not cfg.user:
-            cfg.user = (
-                environ.get("KERNEL_USERNAME") or environ.get("JUPYTERHUB_USER") or environ.get("USER", "")
-            )
+        if not cfg.user:  # started without the provisioner: the OS account, never a variable a client can set
+            cfg.user = os_user()
         return cfg
 
     def policy_path(self) -> Path:

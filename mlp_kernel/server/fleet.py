@@ -14,10 +14,11 @@ from __future__ import annotations
 import getpass
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from ..identity import server_user
 
 STATUS_FILE_PREFIX = "mlp-kernel-status-"
 
@@ -63,7 +64,7 @@ def read_status(runtime_dir: str | Path, kernel_id: str) -> dict[str, Any] | Non
 
 def server_owner() -> str:
     """Whose server this is: the JupyterHub user when spawned by a hub, else the OS user."""
-    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+    return server_user() or getpass.getuser()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,94 @@
+"""Who the user is: the server's own identity, never ``KERNEL_USERNAME``/``KERNEL_TEAM`` of a start request.
+
+A Jupyter Kernel Gateway copies every ``KERNEL_*`` variable of a ``POST /api/kernels`` body's ``env`` into the
+kernel's environment, so any client that can reach it could name itself someone else: that name becomes pod
+labels, the template's ``kernel_username``, the snapshot directory and the bucket prefix. Here a real kernel
+gateway runs as "alice" (``JUPYTERHUB_USER`` in its own environment, as JupyterHub's spawner sets it) and a
+client tries to start a GPU (auto) kernel as "mallory".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from mlp_kernel.provisioner import GpuAutoProvisioner
+
+from .conftest import KERNEL, free_port, install_kernelspec
+from .test_gateway_mode import BIN, _api, _start, _stop, _wait_http
+
+IMPERSONATION = {"KERNEL_USERNAME": "mallory", "KERNEL_TEAM": "evil-team", "JUPYTERHUB_USER": "mallory",
+                 "MLP_KERNEL_CONFIG": json.dumps({"user": "mallory"}), "MLP_KERNEL_FDS": '{"shell": 0}'}
+
+
+def _wait_file(path: Path, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            time.sleep(0.2)
+    raise TimeoutError(f"{path} did not appear in {timeout} s")
+
+
+def _gateway_env(connection_file_part: str) -> dict[str, str]:
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if "mlp_kernel.gateway" in cmd and connection_file_part in cmd:
+            return p.environ()
+    raise LookupError(f"no gateway process for {connection_file_part}")
+
+
+async def test_a_start_request_cannot_choose_the_user_or_team(tmp_path: Path, reaper: Path) -> None:
+    kg_dir = tmp_path / "kg"
+    install_kernelspec(kg_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "KERNEL_", "MLP_KERNEL_"))}
+    env.update(JUPYTER_PATH=str(kg_dir), JUPYTER_RUNTIME_DIR=str(kg_dir / "runtime"),
+               JUPYTER_CONFIG_DIR=str(tmp_path / "config"), IPYTHONDIR=str(tmp_path / "ipython"),
+               JUPYTERHUB_USER="alice", MLP_KERNEL_TEAM="vision", KG_AUTH_TOKEN="client-test-token")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "kernelgateway.log"
+    proc = _start([str(BIN / "jupyter"), "kernelgateway", "--KernelGatewayApp.ip=127.0.0.1",
+                   f"--KernelGatewayApp.port={port}", "--KernelGatewayApp.port_retries=0"], env, log)
+    try:
+        _wait_http(f"{url}/api", proc, log)
+        code, model = await _api("POST", f"{url}/api/kernels", {"name": KERNEL, "env": IMPERSONATION})
+        assert code == 201, (model, log.read_text())
+        status = _wait_file(kg_dir / "runtime" / f"mlp-kernel-status-{model['id']}.json")
+        assert status["user"] == "alice"
+        gateway_env = _gateway_env(model["id"])
+        assert gateway_env["KERNEL_USERNAME"] == "alice"
+        assert gateway_env["KERNEL_TEAM"] == "vision"
+        config = json.loads(gateway_env["MLP_KERNEL_CONFIG"])
+        assert (config["user"], config["team"]) == ("alice", "vision")
+        assert gateway_env.get("MLP_KERNEL_FDS") != IMPERSONATION["MLP_KERNEL_FDS"]
+        code, _ = await _api("DELETE", f"{url}/api/kernels/{model['id']}")
+        assert code == 204
+    finally:
+        _stop(proc)
+
+
+def test_the_provisioner_ignores_the_kernel_environment_for_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    monkeypatch.delenv("MLP_KERNEL_TEAM", raising=False)
+    prov = GpuAutoProvisioner(kernel_id="k1", kernel_spec=None)
+    config = prov.gateway_config(dict(IMPERSONATION))
+    assert (config.user, config.team) == ("alice", "")
+    prov.user, prov.team = "carol", "vision"  # an admin's explicit setting wins over the environment
+    config = prov.gateway_config(dict(IMPERSONATION))
+    assert (config.user, config.team) == ("carol", "vision")
+
+
+def test_the_gateway_never_reads_the_user_from_its_environment() -> None:
+    from mlp_kernel.gateway.config import GatewayConfig
+    from mlp_kernel.identity import os_user
+
+    environ = {"KERNEL_USERNAME": "mallory", "JUPYTERHUB_USER": "mallory", "USER": "mallory"}
+    assert GatewayConfig.from_env(environ).user == os_user() != "mallory"
