@@ -12,6 +12,11 @@ jupyter_server's ``User`` has no groups, so groups come from, in order: the conf
 a ``groups`` attribute on the identity's user object (identity providers that carry one, such as a
 JupyterHub-aware provider); the ``MLP_KERNEL_USER_GROUPS`` environment variable (comma-separated, for a
 single-user server whose spawner knows its owner's groups). With no admin configured, nobody may save.
+
+The environment variable describes the server's *owner*, so it applies only to the identity whose name is
+the server's own user (``JUPYTERHUB_USER``): a single-user server can be reached by other identities too
+(JupyterHub admins, users a server is shared with, any identity of a custom provider), and before this
+rule every one of them inherited the owner's groups, so setting the variable made everybody an admin.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class AdminRule:
         groups = getattr(user, "groups", None)
         if groups:
             return {str(g) for g in groups}
+        if getattr(user, "username", None) != os.environ.get("JUPYTERHUB_USER"):
+            return set()  # the variable names the owner's groups, not those of whoever is asking
         env = os.environ.get(GROUPS_ENV, "")
         return {g.strip() for g in env.split(",") if g.strip()}
 

@@ -38,7 +38,8 @@ class MlpKernelExtension(LoggingConfigurable):
     user_groups = AnyTrait(None, allow_none=True,
                            help="Callable user -> list of group names, or its import string "
                                 "'package.module:function'. Default: the identity's `groups` attribute, "
-                                "else the MLP_KERNEL_USER_GROUPS environment variable (comma-separated)."
+                                "else, for the server's owner (JUPYTERHUB_USER) only, the "
+                                "MLP_KERNEL_USER_GROUPS environment variable (comma-separated)."
                            ).tag(config=True)
     kernelspec_names = List(Unicode(), default_value=["gpu-auto"],
                             help="Kernelspecs managed by mlp-kernel (admin page, fleet).").tag(config=True)

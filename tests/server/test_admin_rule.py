@@ -44,9 +44,18 @@ def test_groups_from_the_identity_when_it_carries_them() -> None:
 
 
 def test_groups_from_the_environment_for_single_user_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTERHUB_USER", "frank")
     monkeypatch.setenv(GROUPS_ENV, "staff, gpu-admins")
     assert rule(groups=("gpu-admins",)).is_admin(User(username="frank"))
     monkeypatch.setenv(GROUPS_ENV, "staff")
+    assert not rule(groups=("gpu-admins",)).is_admin(User(username="frank"))
+
+
+def test_the_owners_groups_in_the_environment_are_not_everyones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTERHUB_USER", "frank")
+    monkeypatch.setenv(GROUPS_ENV, "gpu-admins")
+    assert not rule(groups=("gpu-admins",)).is_admin(User(username="mallory"))
+    monkeypatch.delenv("JUPYTERHUB_USER")  # no hub: the variable names nobody's groups
     assert not rule(groups=("gpu-admins",)).is_admin(User(username="frank"))
 
 
