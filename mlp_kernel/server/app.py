@@ -7,7 +7,8 @@ Configured like any jupyter_server component, e.g. in ``jupyter_server_config.py
     c.MlpKernelExtension.user_groups = "my_site.identity:groups_of"   # user -> list of group names
 
 It registers the REST handlers under ``{base_url}mlp-kernel/api/`` and refreshes the Prometheus metrics from
-the kernels' status files on a timer.
+the kernels' status files on a timer. Validation, renders and placement previews run in worker processes
+with a time and memory limit (``worker.py``), never on the server's event loop.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .files import KernelspecFiles
 from .fleet import FleetKernel, list_fleet
 from .history import HistoryStore
 from .metrics import FleetMetrics
+from .worker import WorkerPool
 
 
 class MlpKernelExtension(LoggingConfigurable):
@@ -46,6 +48,14 @@ class MlpKernelExtension(LoggingConfigurable):
     history_dir = Unicode("", help="Where previous versions of saved files are kept (0700/0600). "
                                    "Default: {jupyter_data_dir}/mlp-kernel/history.").tag(config=True)
     history_limit = Int(50, help="Versions kept per file.").tag(config=True)
+    max_body_bytes = Int(1 << 20, help="Largest request body the API accepts (bytes); larger ones get 413 "
+                                       "before anything is parsed.").tag(config=True)
+    work_timeout = Float(10.0, help="Seconds a validate, render or placement preview may take before its "
+                                    "worker process is killed and the request answered 400.").tag(config=True)
+    work_memory_mb = Int(1024, help="Address-space limit of each worker process (MB; 0 = none)."
+                         ).tag(config=True)
+    work_processes = Int(2, help="Worker processes for validate, render and preview (requests beyond wait "
+                                 "for one; the server's event loop never does the work).").tag(config=True)
     metrics_interval = Float(15.0, help="Seconds between metric refreshes from the status files "
                                         "(0 disables the timer; fleet requests still refresh)."
                              ).tag(config=True)
@@ -61,6 +71,7 @@ class MlpKernelExtension(LoggingConfigurable):
         self.admin_rule = AdminRule(frozenset(self.admin_users), frozenset(self.admin_groups),
                                     load_callable(self.user_groups))
         self.metrics = FleetMetrics()
+        self.pool = WorkerPool(self.work_processes, self.work_timeout, self.work_memory_mb)
         web_app = serverapp.web_app
         web_app.settings["mlp_kernel"] = self
         web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))

@@ -4,7 +4,8 @@ Every handler is a jupyter_server ``APIHandler``: authenticated and XSRF-protect
 server, and authorized through the server's ``Authorizer`` on resource ``mlp_kernel``. Reading and dry runs
 need ``read``; saving and rolling back need ``write`` **and** mlp-kernel admin membership (``admin``), checked
 here on the server whatever the UI shows. Errors are JSON ``{"message": ..., "issues": [...]}`` where each
-issue names the line and field.
+issue names the line and field. A body over ``max_body_bytes`` is refused with 413 before it is parsed, and
+the parsing of what users send (validate, render, preview) runs in worker processes with a time limit.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from tornado import web
 
 from .app import MlpKernelExtension
 from .files import KERNEL_JSON, FileRefused, SpecFile, policy_file_name, read_text, sha256, write_atomic
-from .preview import PreviewError, parse_policy_text, place, render_pod
+from .preview import PreviewError, place, policy_names, render_pod
 from .validation import Issue, has_errors, validate
+from .worker import WorkFailed, WorkTimeout
 
 RESOURCE = "mlp_kernel"
 
@@ -32,6 +34,28 @@ class MlpKernelHandler(APIHandler):
     @property
     def ext(self) -> MlpKernelExtension:
         return self.settings["mlp_kernel"]
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        limit = self.ext.max_body_bytes
+        if len(self.request.body or b"") > limit:
+            raise web.HTTPError(413, f"Request body too large: {len(self.request.body)} bytes, the limit is "
+                                     f"{limit} (MlpKernelExtension.max_body_bytes).")
+
+    async def work(self, what: str, func: Any, *args: Any) -> Any:
+        """``func(*args)`` in a worker process; a limit exceeded becomes ``PreviewError`` saying which."""
+        ext = self.ext
+        try:
+            return await ext.pool.run(func, *args)
+        except WorkTimeout:
+            self.log.warning("mlp-kernel: %s by %s stopped after %g s", what, self.username(),
+                             ext.work_timeout)
+            raise PreviewError(400, f"Stopped {what} after {ext.work_timeout:g} s (the limit, "
+                                    "MlpKernelExtension.work_timeout): the text is too expensive to process "
+                                    "(YAML aliases expanding, deep nesting or heavy template arithmetic?). "
+                                    "Simplify it.") from None
+        except WorkFailed as e:
+            raise PreviewError(400, f"Could not finish {what}: {e}.") from None
 
     def body(self) -> dict[str, Any]:
         try:
@@ -70,8 +94,9 @@ class MlpKernelHandler(APIHandler):
             self.log.warning("mlp-kernel: refused %s by %s: %s", what, self.username(), why)
             raise web.HTTPError(403, f"Only mlp-kernel admins may {what}: {why}.")
 
-    def validate_file(self, f: SpecFile, text: str) -> list[Issue]:
-        issues = validate(f.kind, text, source=f.name)
+    async def validate_file(self, f: SpecFile, text: str) -> list[Issue]:
+        """Issues of ``text`` as ``f``; ``PreviewError`` when the check itself was stopped (limits)."""
+        issues = await self.work(f"checking {f.name}", validate, f.kind, text, f.name)
         if f.kind == "kernel" and not has_errors(issues):
             policy = policy_file_name(text)
             if not (f.path.parent / policy).is_file():
@@ -123,9 +148,8 @@ class KernelspecHandler(MlpKernelHandler):
         out: dict[str, Any] = {"name": kernelspec, "files": files, "members": [], "flavors": []}
         policy_name = policy_file_name(read_text(spec_dir / KERNEL_JSON))
         try:
-            policy = parse_policy_text(read_text(spec_dir / policy_name), policy_name)
-            out["members"] = list(policy.members)
-            out["flavors"] = list(policy.flavors)
+            out["members"], out["flavors"] = await self.work(
+                f"reading {policy_name}", policy_names, read_text(spec_dir / policy_name), policy_name)
         except (PreviewError, ImportError):
             pass
         self.finish(out)
@@ -153,7 +177,10 @@ class FileHandler(MlpKernelHandler):
         if base is not None and base != sha256(current):
             return self.fail(409, f"{kernelspec}/{name} changed on the server since you loaded it: reload, "
                                   "re-apply your edit and save again.")
-        issues = self.validate_file(f, text)
+        try:
+            issues = await self.validate_file(f, text)
+        except PreviewError as e:
+            return self.fail(e.status, f"Not saved: {e}", e.issues)
         if has_errors(issues):
             return self.fail(400, f"Not saved: {name} has {sum(i.severity == 'error' for i in issues)} "
                                   "error(s); fix them and save again.", issues)
@@ -168,7 +195,10 @@ class ValidateHandler(MlpKernelHandler):
         text = self.body().get("content")
         if not isinstance(text, str):
             return self.fail(400, "content: expected the file's full text as a string.")
-        issues = self.validate_file(f, text)
+        try:
+            issues = await self.validate_file(f, text)
+        except PreviewError as e:
+            return self.fail(e.status, str(e), [Issue(str(e))])
         self.finish({"valid": not has_errors(issues), "issues": [i.to_json() for i in issues]})
 
 
@@ -197,7 +227,10 @@ class RollbackHandler(MlpKernelHandler):
             text = self.ext.history.read(f.kernelspec, f.name, str(version))
         except KeyError as e:
             raise web.HTTPError(404, f"Cannot roll back: {e.args[0]}.") from None
-        issues = self.validate_file(f, text)
+        try:
+            issues = await self.validate_file(f, text)
+        except PreviewError as e:
+            return self.fail(e.status, f"Not rolled back: {e}", e.issues)
         if has_errors(issues):
             return self.fail(400, f"Not rolled back: version {version} of {name} is invalid now.", issues)
         self.finish(self.store(f, text, "rollback"))
@@ -230,7 +263,8 @@ class RenderHandler(MlpKernelHandler):
         if not isinstance(user, str):
             return self.fail(400, "user: expected a user name.")
         try:
-            out = render_pod(spec_dir, policy_file_name(kernel_json), overrides, member, flavor, user)
+            out = await self.work("the render", render_pod, spec_dir, policy_file_name(kernel_json),
+                                  overrides, member, flavor, user)
         except PreviewError as e:
             return self.fail(e.status, str(e), e.issues)
         self.finish(out)
@@ -253,7 +287,8 @@ class PlacementPreviewHandler(MlpKernelHandler):
         if not isinstance(policy_text, str):
             return self.fail(400, "policy: expected the policy YAML text (omit it to use the saved policy).")
         try:
-            self.finish(place(policy_text, policy_name, body.get("request") or {}))
+            self.finish(await self.work("the placement preview", place, policy_text, policy_name,
+                                        body.get("request") or {}))
         except PreviewError as e:
             self.fail(e.status, str(e), e.issues)
 

@@ -31,6 +31,9 @@ class PreviewError(Exception):
         self.status = status
         self.issues = issues or []
 
+    def __reduce__(self) -> Any:  # it crosses from the worker process (worker.py) with all three fields
+        return (type(self), (self.status, str(self), self.issues))
+
 
 def _find(name: str, modules: tuple[str, ...]) -> Any:
     for mod in modules:
@@ -60,6 +63,12 @@ def parse_policy_text(text: str, source: str) -> Any:
     except PolicyError as e:
         issues = [Issue(err.message, line=err.line, field=err.path) for err in e.errors]
         raise PreviewError(400, f"The policy {source} is invalid: fix it before a dry run.", issues) from None
+
+
+def policy_names(text: str, source: str) -> tuple[list[str], list[str]]:
+    """The members and flavors a policy declares (for the render form), or ``PreviewError(400)``."""
+    policy = parse_policy_text(text, source)
+    return list(policy.members), list(policy.flavors)
 
 
 def _as_dict(obj: Any) -> Any:

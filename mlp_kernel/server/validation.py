@@ -16,8 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import yaml
-
+from ..safe_yaml import YamlInputError, load_yaml
 from .files import POLICY_FILE_NAME
 
 
@@ -109,10 +108,8 @@ def validate_kernel_json(text: str) -> list[Issue]:
     return issues
 
 
-def _yaml_issue(e: yaml.YAMLError) -> Issue:
-    mark = getattr(e, "problem_mark", None)
-    problem = getattr(e, "problem", None) or str(e)
-    return Issue(f"Invalid YAML: {problem}.", line=(mark.line + 1) if mark is not None else None)
+def _yaml_issue(e: YamlInputError) -> Issue:
+    return Issue(f"Invalid YAML: {e.problem}.", line=e.line)
 
 
 def _placement_api() -> Any:
@@ -128,8 +125,8 @@ def validate_policy(text: str, source: str = "policy.yaml") -> list[Issue]:
     placement = _placement_api()
     if placement is None:
         try:
-            yaml.safe_load(text)
-        except yaml.YAMLError as e:
+            load_yaml(text, source=source)  # bounded: size, depth and alias expansion (safe_yaml.py)
+        except YamlInputError as e:
             return [_yaml_issue(e)]
         return [Issue("Only YAML syntax was checked: the policy schema check (mlp_kernel.placement."
                       "parse_policy) is not available in this install.", severity="warning")]
