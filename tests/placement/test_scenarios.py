@@ -204,7 +204,8 @@ def test_typed_lists_give_their_items_a_kind(tmp_path: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("content", "match"), [("a: [1", "not valid YAML at line"), ("- 1\n- 2\n", "expected Kubernetes")]
+    ("content", "match"),
+    [("a: [1", "bad.yaml: line 2: not valid YAML"), ("- 1\n- 2\n", "expected Kubernetes")],
 )
 def test_bad_dump_files_name_the_file(tmp_path: Any, content: str, match: str) -> None:
     path = tmp_path / "bad.yaml"

@@ -13,52 +13,54 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-import yaml
-
+from ...safe_yaml import YamlInputError, load_yaml_all, read_yaml_text
 from ..policy import Policy
 from ..state import ClusterState, MemberState, declared_member_state
 from .kueue import StateError, index_objects, karmada_health, member_state_from_objects
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # dumps of 10,000 workloads: the C parser matters
+from .shapes import check_object
 
 
 def read_objects(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every Kubernetes object in a dump file, Lists flattened. Raises ``StateError`` with the file name."""
     name = os.fspath(path)
+    try:  # bounded and typed at the edge: a dump may be gzip'd, binary, an alias bomb or hand-edited
+        text = read_yaml_text(name)
+    except YamlInputError as exc:
+        raise StateError(f"cannot read state file {name}: {exc.problem}") from None
     try:
-        with open(name, encoding="utf-8") as fh:
-            docs = list(yaml.load_all(fh, Loader=_LOADER))
-    except OSError as exc:
-        raise StateError(f"cannot read state file {name}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise StateError(
-            f"state file {name} is not valid YAML{where}: {getattr(exc, 'problem', exc)}"
-        ) from None
+        docs = load_yaml_all(text, source=name)
+    except YamlInputError as exc:
+        raise StateError(f"state file {exc}") from None
     out: list[dict[str, Any]] = []
     for doc in docs:
-        if doc is None:
-            continue
         if not isinstance(doc, Mapping) or "kind" not in doc:
             raise StateError(
                 f"state file {name}: expected Kubernetes objects (a mapping with 'kind'), as printed by "
                 f"`kubectl get clusterqueues,localqueues,workloads -A -o yaml`"
             )
-        out.extend(_flatten(doc))
+        try:
+            for obj in _flatten(doc):
+                check_object(obj)
+                out.append(obj)
+        except StateError as exc:
+            raise StateError(f"state file {name}: {exc}") from None
     return out
 
 
 def _flatten(doc: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
     kind = str(doc.get("kind", ""))
     if kind == "List" or (kind.endswith("List") and isinstance(doc.get("items"), list)):
+        items = doc.get("items") or []
+        if not isinstance(items, list):
+            raise StateError(f"{kind}: items: expected a list of objects, got {type(items).__name__}")
         item_kind = kind[:-4] if kind != "List" else ""
-        for item in doc.get("items") or []:
-            if isinstance(item, Mapping):
-                obj = dict(item)
-                if item_kind and "kind" not in obj:
-                    obj["kind"] = item_kind  # typed lists (ClusterQueueList) leave kind off their items
-                yield from _flatten(obj)
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise StateError(f"{kind}: items[{i}]: expected an object, got {type(item).__name__}")
+            obj = dict(item)
+            if item_kind and "kind" not in obj:
+                obj["kind"] = item_kind  # typed lists (ClusterQueueList) leave kind off their items
+            yield from _flatten(obj)
         return
     yield dict(doc)
 

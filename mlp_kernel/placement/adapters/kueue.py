@@ -17,6 +17,8 @@ What is derived, per flavor of the member's ClusterQueue (details in docs/placem
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -416,31 +418,52 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
+QUANTITY = re.compile(
+    r"^\+?(?P<number>\d{1,18}(\.\d{0,9})?|\.\d{1,9})(?P<suffix>[eE][+-]?\d{1,2}|[numkMGTPE]|[KMGTPE]i)?$"
+)
 _SUFFIX = {
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
+    "n": 1e-9,
+    "u": 1e-6,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
+    "Pi": 2.0**50,
+    "Ei": 2.0**60,
 }
 
 
 def quantity(value: Any) -> int:
-    """A Kubernetes quantity as a whole number (GPU counts: ``8``, ``"8"``; ``"500m"`` rounds down to 0)."""
-    if isinstance(value, bool) or value is None:
+    """A Kubernetes quantity as a whole number (GPU counts: ``8``, ``"8"``; ``"500m"`` rounds down to 0).
+
+    Anything else (``"lots"``, ``true``, NaN, a negative or absurdly large number) raises ``StateError``:
+    reading it as 0 GPUs would silently change where kernels go.
+    """
+    if value is None:
         return 0
-    if isinstance(value, (int, float)):
-        return int(value)
-    text = str(value).strip()
-    if text.endswith("m"):
-        return int(float(text[:-1]) / 1000)
-    for suffix in sorted(_SUFFIX, key=len, reverse=True):
-        if text.endswith(suffix):
-            return int(float(text[: -len(suffix)]) * _SUFFIX[suffix])
-    try:
-        return int(float(text))
-    except ValueError:
-        return 0
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        m = QUANTITY.match(str(value).strip()) if isinstance(value, str) else None
+        if m is None:
+            raise StateError(f"{_short(value)} is not a Kubernetes quantity such as 8 or 500m")
+        suffix = m.group("suffix") or ""
+        if suffix[:1] in ("e", "E") and len(suffix) > 1:
+            number = float(m.group("number") + suffix)
+        else:
+            number = float(m.group("number")) * _SUFFIX.get(suffix, 1.0)
+    if not (math.isfinite(number) and 0 <= number < 2**62):
+        raise StateError(f"{_short(value)} is not a usable quantity (must be finite, >= 0 and < 2**62)")
+    return int(number)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
