@@ -7,6 +7,7 @@ is composed into nodes (not just loaded) so each value keeps the line it came fr
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -15,10 +16,11 @@ from typing import Any
 
 import yaml
 
+from ..safe_yaml import YamlInputError, compose_yaml_all, read_yaml_text
 from .policy import BurstSettings, Flavor, Member, Policy, SnapshotSettings, _frozen_map
 from .release import DEFAULT_MIN_IDLE_S, RULE_KINDS, ReleaseRule
 from .types import GpuRequest
-from .units import parse_duration, parse_size
+from .units import MAX_DURATION_S, format_duration, parse_duration, parse_size
 
 Path = tuple[str | int, ...]
 
@@ -27,6 +29,10 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)$")
 QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+
+MAX_GPUS = 1024  # per kernel
+MAX_CAPACITY = 1_000_000  # GPUs in one flavor
+MAX_PRICE = 100_000.0  # dollars per GPU-hour: a typo guard; NaN and infinity are refused too
 
 TOP_FIELDS = (
     "version",
@@ -96,17 +102,21 @@ class PolicyError(ValueError):
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
 
+    def describe(self) -> str:
+        """For a command's stderr: ``invalid policy FILE: problem``, one line when there is one problem (a
+        binary file, an alias bomb), else that header and one problem per line."""
+        head = f"invalid policy {self.source}:"
+        return f"{head} {self.errors[0]}" if len(self.errors) == 1 else f"{head}\n{self}"
+
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Read and validate the policy file at ``path``. Raises ``PolicyError`` listing every problem."""
     source = os.fspath(path)
     try:
-        with open(source, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise PolicyError(
-            [PolicyIssue("", f"cannot read policy file {source}: {exc.strerror or exc}")], source
-        ) from None
+        text = read_yaml_text(source)  # refuses gzip'd, binary and oversized files with one line
+    except YamlInputError as exc:
+        issue = PolicyIssue("", f"cannot read policy file {source}: {exc.problem}")
+        raise PolicyError([issue], source) from None
     return parse_policy(text, source=source)
 
 
@@ -117,7 +127,7 @@ def parse_policy(text_or_mapping: str | Mapping[str, Any], source: str = "<strin
     if isinstance(text_or_mapping, Mapping):
         data: Any = text_or_mapping
     else:
-        data = _compose(str(text_or_mapping), lines, issues)
+        data = _compose(text_or_mapping, source, lines, issues)
         if issues:
             raise PolicyError(issues, source)
     checker = _Checker(lines)
@@ -132,15 +142,12 @@ def parse_policy(text_or_mapping: str | Mapping[str, Any], source: str = "<strin
 # --- YAML with line numbers -------------------------------------------------------------------------------
 
 
-def _compose(text: str, lines: dict[Path, int], issues: list[PolicyIssue]) -> Any:
-    try:
-        docs = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        issues.append(PolicyIssue("", f"not valid YAML: {problem}", mark.line + 1 if mark else None))
+def _compose(text: str | bytes, source: str, lines: dict[Path, int], issues: list[PolicyIssue]) -> Any:
+    try:  # bounded: an alias bomb or cyclic alias would make _node_to_python below run forever
+        docs = compose_yaml_all(text, source=source)
+    except YamlInputError as exc:
+        issues.append(PolicyIssue("", exc.problem, exc.line))
         return None
-    docs = [d for d in docs if d is not None]
     if not docs:
         issues.append(
             PolicyIssue("", "the policy is empty; expected a mapping with at least members and flavors")
@@ -151,7 +158,13 @@ def _compose(text: str, lines: dict[Path, int], issues: list[PolicyIssue]) -> An
             PolicyIssue("", "expected one YAML document, found several", docs[1].start_mark.line + 1)
         )
         return None
-    return _node_to_python(docs[0], (), lines, issues, yaml.constructor.SafeConstructor())
+    try:
+        return _node_to_python(docs[0], (), lines, issues, yaml.constructor.SafeConstructor())
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # a scalar such as 2020-13-45 (a bad date)
+        mark = getattr(exc, "problem_mark", None)
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        issues.append(PolicyIssue("", f"not valid YAML: {problem}", mark.line + 1 if mark else None))
+        return None
 
 
 def _node_to_python(
@@ -261,6 +274,7 @@ class _Checker:
         default: Any = None,
         required: bool = False,
         minimum: float = 0.0,
+        maximum: float = math.inf,
     ) -> Any:
         value = obj.get(key, _MISSING)
         if value is _MISSING or value is None:
@@ -270,8 +284,8 @@ class _Checker:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.err(path + (key,), f"expected a number, got {_kind(value)}")
             return default
-        if value < minimum or value != value:
-            self.err(path + (key,), f"must be >= {minimum:g}, got {value}")
+        if not math.isfinite(value) or not minimum <= value <= maximum:  # YAML reads .nan and .inf as floats
+            self.err(path + (key,), f"must be a number from {minimum:g} to {maximum:g}, got {value}")
             return default
         return float(value)
 
@@ -310,6 +324,9 @@ class _Checker:
         if positive and seconds <= 0:
             self.err(path + (key,), "must be longer than 0")
             return default
+        if seconds > MAX_DURATION_S:  # 1e12 s overflows the gateway's timers
+            self.err(path + (key,), f"must be at most {format_duration(MAX_DURATION_S)}, got {value!r}")
+            return default
         return seconds
 
     def string_list(self, obj: Mapping[str, Any], key: str, path: Path) -> list[str]:
@@ -337,7 +354,7 @@ class _Checker:
             self.err(("version",), f"unsupported policy version {version!r}; this release reads version 1")
         members = self.members(top.get("members", _MISSING))
         tiers = self.tiers(top)
-        max_gpus = self.integer(top, "max_gpus", (), 8, minimum=1)
+        max_gpus = self.integer(top, "max_gpus", (), 8, minimum=1, maximum=MAX_GPUS)
         flavors = self.flavors(top.get("flavors", _MISSING), members, tiers)
         burst = self.burst(top.get("burst", _MISSING))
         known, private = self.data_classes(top.get("data_classes", _MISSING))
@@ -477,8 +494,8 @@ class _Checker:
                     "e.g. {mlp.io/gpu-tier: silver}",
                 )
             tolerations = self.tolerations(obj.get("tolerations", _MISSING), p + ("tolerations",))
-            price = self.number(obj, "price_per_gpu_hour", p, 0.0, required=True)
-            capacity = self.integer(obj, "capacity_gpus", p, None, minimum=0)
+            price = self.number(obj, "price_per_gpu_hour", p, 0.0, required=True, maximum=MAX_PRICE)
+            capacity = self.integer(obj, "capacity_gpus", p, None, minimum=0, maximum=MAX_CAPACITY)
             if (
                 member_obj is not None
                 and member_obj.backend == "local"
