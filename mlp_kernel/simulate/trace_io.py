@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..placement.units import parse_duration
+from ..safe_yaml import YamlInputError, read_yaml_text
 from .trace import DEFAULT_EPOCH, Cell, Session, Trace
 
 COLUMNS = ("event", "session", "user", "t", "duration", "gpus", "burstable", "budget", "tier", "gpu_model",
@@ -31,6 +33,9 @@ _OPEN_FIELDS = ("burstable", "budget", "tier", "gpu_model", "data_class")
 
 
 _UNIX = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MAX_SPAN_S = 10 * 366 * 86400.0  # times and durations: within ten years (NaN, infinity, 1e308 are refused)
+MAX_GPUS = 1024
+_LAST = datetime(2200, 1, 1, tzinfo=timezone.utc)
 
 
 class TraceError(ValueError):
@@ -50,12 +55,12 @@ class _Building:
 def read_trace(path: str | Path) -> Trace:
     """Read a ``.jsonl``/``.json`` or ``.csv`` trace (chosen by suffix)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TraceError(f"{p}: cannot read trace file: {exc.strerror or exc}") from exc
+    try:  # size-bounded; gzip'd, binary and non-UTF-8 files are refused with one line
+        text = read_yaml_text(p)
+    except YamlInputError as exc:
+        raise TraceError(f"{p}: cannot read trace file: {exc.problem}") from None
     if p.suffix.lower() == ".csv":
-        return parse_rows(_csv_rows(text), source=str(p))
+        return parse_rows(_csv_rows(text, str(p)), source=str(p))
     return parse_rows(_jsonl_rows(text, str(p)), source=str(p))
 
 
@@ -124,13 +129,18 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], source: str = "<trace
             last_t = max(last_t, t + duration)
         else:
             b.close_t = t
+    if not building:
+        raise TraceError(f"{source}: the trace has no sessions; expected open/cell/close rows")
     for sid, b in building.items():
         if b.open_t is None:
             raise TraceError(f"{source}: session {sid!r} has cells or a close but no 'open' row")
+    first = min(min([b.open_t or 0.0, *(c.start_s for c in b.cells)]) for b in building.values())
+    if last_t - first > MAX_SPAN_S:
+        days = (last_t - first) / 86400
+        raise TraceError(f"{source}: the trace spans more than ten years ({days:.0f} days)")
     shift = 0.0
     if clock is not None and clock.iso and epoch is None:
         # ISO times were read as seconds since 1970; count them from midnight UTC of the earliest day instead
-        first = min(min([b.open_t or 0.0, *(c.start_s for c in b.cells)]) for b in building.values())
         clock.origin = (_UNIX + timedelta(seconds=first)).replace(hour=0, minute=0, second=0, microsecond=0)
         shift = (clock.origin - _UNIX).total_seconds()
     sessions = []
@@ -167,18 +177,45 @@ class _Clock:
             raise TraceError(f"{where}: mixes ISO timestamps and numbers of seconds; use one kind per file")
         if not is_iso:
             try:
-                return float(value)
-            except (TypeError, ValueError):
-                raise TraceError(f"{where}: expected seconds or an ISO 8601 time, got {value!r}") from None
-        return (_parse_datetime(str(value), where) - (self.origin or _UNIX)).total_seconds()
+                if isinstance(value, bool):
+                    raise TypeError
+                seconds = float(value)
+            except (TypeError, ValueError, OverflowError):
+                raise TraceError(
+                    f"{where}: expected seconds or an ISO 8601 time, got {_short(value)}"
+                ) from None
+            return _bounded(seconds, where, "seconds from the trace start", -MAX_SPAN_S)
+        seconds = (_parse_datetime(str(value), where) - (self.origin or _UNIX)).total_seconds()
+        if self.origin is not None:
+            return _bounded(seconds, where, "seconds from the meta row's epoch", -MAX_SPAN_S)
+        return seconds  # seconds since 1970, rebased on the earliest day by parse_rows
+
+
+def _bounded(value: float, where: str, what: str, low: float = 0.0) -> float:
+    """``value`` if finite and within ten years, else a ``TraceError`` (NaN/inf break the event engine)."""
+    if not (math.isfinite(value) and low <= value <= MAX_SPAN_S):
+        raise TraceError(
+            f"{where}: {what} must be a finite number from {low:g} to {MAX_SPAN_S:g}, got {value}"
+        )
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _parse_datetime(text: str, where: str) -> datetime:
     try:
         when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise TraceError(f"{where}: not an ISO 8601 time: {text!r} (e.g. 2026-01-05T09:00:00Z)") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        raise TraceError(
+            f"{where}: not an ISO 8601 time: {_short(text)} (e.g. 2026-01-05T09:00:00Z)"
+        ) from None
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    if not _UNIX <= when <= _LAST:  # the simulator adds years of seconds to these: 9999-12-31 overflows
+        raise TraceError(f"{where}: {_short(text)} is outside 1970 to {_LAST.year}")
+    return when
 
 
 def _open_fields(row: dict[str, Any], where: str) -> dict[str, Any]:
@@ -206,7 +243,9 @@ def _duration(value: Any, where: str) -> float:
     if value is None or value == "":
         raise TraceError(f"{where} is missing; cells need a duration (seconds or e.g. 6m)")
     try:
-        return parse_duration(value)
+        if isinstance(value, (dict, list)):
+            raise ValueError(f"expected seconds or e.g. 6m, got a JSON {type(value).__name__}")
+        return _bounded(parse_duration(value), where, "a duration in seconds")
     except ValueError as exc:
         raise TraceError(f"{where}: {exc}") from None
 
@@ -215,11 +254,15 @@ def _int(value: Any, where: str) -> int:
     if value is None or value == "":
         return 0
     try:
+        if isinstance(value, bool):
+            raise TypeError
         number = float(value)
-    except (TypeError, ValueError):
-        raise TraceError(f"{where}: expected a whole number of GPUs, got {value!r}") from None
-    if number < 0 or number != int(number):
-        raise TraceError(f"{where}: expected a whole number of GPUs >= 0, got {value!r}")
+    except (TypeError, ValueError, OverflowError):
+        raise TraceError(f"{where}: expected a whole number of GPUs, got {_short(value)}") from None
+    if not (math.isfinite(number) and 0 <= number <= MAX_GPUS) or number != int(number):
+        raise TraceError(
+            f"{where}: expected a whole number of GPUs from 0 to {MAX_GPUS}, got {_short(value)}"
+        )
     return int(number)
 
 
@@ -231,16 +274,22 @@ def _jsonl_rows(text: str, source: str) -> Iterator[tuple[int, dict[str, Any]]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise TraceError(f"{source}:{n}: not valid JSON ({exc.msg}); one JSON object per line") from None
+        except (ValueError, RecursionError) as exc:  # 5,000 digits in a number; arrays nested 100,000 deep
+            problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+            raise TraceError(f"{source}:{n}: not usable JSON ({problem})") from None
         if not isinstance(row, dict):
             raise TraceError(f"{source}:{n}: expected a JSON object, got {type(row).__name__}")
         yield n, row
 
 
-def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _csv_rows(text: str, source: str = "<trace>") -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text))
-    for row in reader:
-        yield reader.line_num, {k.strip(): (v.strip() if isinstance(v, str) else v)
-                                for k, v in row.items() if k}
+    try:
+        for row in reader:
+            yield reader.line_num, {k.strip(): (v.strip() if isinstance(v, str) else v)
+                                    for k, v in row.items() if k}
+    except csv.Error as exc:  # a field over csv's size limit, a stray NUL
+        raise TraceError(f"{source}:{reader.line_num}: not valid CSV ({exc})") from None
 
 
 def _csv_value(value: Any) -> Any:
