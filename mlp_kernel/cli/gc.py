@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_collect(args, expire))
     except PolicyError as exc:
-        print(f"mlp-kernel gc: invalid policy {exc.source}:\n{exc}", file=sys.stderr)
+        print(f"mlp-kernel gc: {exc.describe()}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"mlp-kernel gc: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 load_policy(args.policy)
             except PolicyError as exc:
-                print(f"mlp-kernel install: {args.policy} is not a valid policy:\n{exc}", file=sys.stderr)
+                print(f"mlp-kernel install: {exc.describe()}", file=sys.stderr)
                 return 2
             shutil.copy(args.policy, dest / "policy.yaml")
             config["policy"] = "policy.yaml"

@@ -17,7 +17,7 @@ from typing import Any
 from ..placement import Decision, GpuRequest, Policy, PolicyError, decide, load_policy
 from ..placement.adapters import StateError, state_from_dumps
 from ..placement.policy_load import QUANTITY
-from ..placement.units import format_duration, parse_duration
+from ..placement.units import MAX_DURATION_S, format_duration, parse_duration
 
 
 class UsageError(ValueError):
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         policy = load_policy(args.policy)
     except PolicyError as exc:
-        print(f"mlp-kernel place: invalid policy {args.policy}:\n{exc}", file=sys.stderr)
+        print(f"mlp-kernel place: {exc.describe()}", file=sys.stderr)
         return 2
     try:
         now = _time(args.now, "--now", None) if args.now else datetime.now(timezone.utc)
@@ -136,11 +136,19 @@ def build_request(policy: Policy, args: argparse.Namespace, now: datetime) -> Gp
             )
         req = replace(req, data_class=args.data_class)
     if args.waited:
-        try:
-            req = replace(req, waited_s=parse_duration(args.waited))
-        except ValueError as exc:
-            raise UsageError(f"--waited: {exc}") from None
+        req = replace(req, waited_s=_duration(args.waited, "--waited"))
     return req
+
+
+def _duration(text: str, flag: str) -> float:
+    """Seconds, at most ``MAX_DURATION_S`` (larger values overflow datetimes and timers downstream)."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    if seconds > MAX_DURATION_S:
+        raise UsageError(f"{flag}: at most {format_duration(MAX_DURATION_S)}, got {text!r}")
+    return seconds
 
 
 def render(d: Decision) -> str:
@@ -175,9 +183,9 @@ def _count(text: str, flag: str) -> int:
 def _time(text: str, flag: str, now: datetime | None) -> datetime:
     if text.startswith("+") and now is not None:
         try:
-            return now + timedelta(seconds=parse_duration(text[1:]))
-        except ValueError as exc:
-            raise UsageError(f"{flag}: {exc}") from None
+            return now + timedelta(seconds=_duration(text[1:], flag))
+        except OverflowError:
+            raise UsageError(f"{flag}: {text!r} is too far ahead") from None
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -185,6 +193,8 @@ def _time(text: str, flag: str, now: datetime | None) -> datetime:
             f"{flag}: {text!r} is not an ISO 8601 time such as 2026-12-01T18:00 or "
             f"2026-12-01T18:00:00+01:00" + (" (or +2h)" if now is not None else "")
         ) from None
+    if not 1970 <= t.year < 2200:  # placement adds durations to it: 9999-12-31 would overflow
+        raise UsageError(f"{flag}: {text!r} is outside the years 1970 to 2199")
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  - {issue}", file=sys.stderr)
         return 2
     except PolicyError as exc:
-        print(f"mlp-kernel render: invalid policy {exc.source}:\n{exc}", file=sys.stderr)
+        print(f"mlp-kernel render: {exc.describe()}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"mlp-kernel render: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)

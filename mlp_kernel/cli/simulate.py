@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from ..placement import PolicyError, load_policy
-from ..placement.units import parse_duration
+from ..placement.units import MAX_DURATION_S, parse_duration
 
 DEFAULT_GENERATE = {"users": 20, "days": 7.0, "seed": 0, "burst_share": 0.5}
+GENERATE_RANGES = {"users": (1, 10_000), "days": (0.01, 366.0), "seed": (0, 2**32 - 1),
+                   "burst_share": (0.0, 1.0)}
 
 
 def default_policy_path() -> Path:
@@ -92,17 +95,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         policy = load_policy(policy_path)
     except PolicyError as exc:
-        return _fail(str(exc))
+        return _fail(exc.describe())
     try:
-        idle = parse_duration(args.idle_timeout) if args.idle_timeout else policy.idle_timeout_s
-        config = SimConfig(cold_start_private_s=parse_duration(args.cold_start_private),
-                           cold_start_public_s=parse_duration(args.cold_start_public),
+        idle = _duration("--idle-timeout", args.idle_timeout) if args.idle_timeout else policy.idle_timeout_s
+        config = SimConfig(cold_start_private_s=_duration("--cold-start-private", args.cold_start_private),
+                           cold_start_public_s=_duration("--cold-start-public", args.cold_start_public),
                            capacity=_capacity(policy, args.capacity, args.capacity_scale))
-        slow = parse_duration(args.slow)
+        slow = _duration("--slow", args.slow)
         wanted = args.strategy or [",".join(NAMES)]
         names = [n.strip() for item in wanted for n in item.split(",") if n.strip()]
         strategies = [by_name(n, idle, args.state_carry_over) for n in names]
-        sweep_s = [60 * float(m) for m in args.idle_sweep.split(",")] if args.idle_sweep else []
+        sweep_s = [60 * _number("--idle-sweep", m, 0.0, MAX_DURATION_S / 60)
+                   for m in args.idle_sweep.split(",")] if args.idle_sweep else []
+        if args.budget is not None:
+            _number("--budget", args.budget, 0.0, 1e12)
         gen = _generate_args(args.generate) if args.generate is not None or not args.trace else None
     except ValueError as exc:
         return _fail(str(exc))
@@ -161,12 +167,32 @@ def _generate_args(text: str | None) -> dict[str, Any]:
             out[key] = type(DEFAULT_GENERATE[key])(value)
         except ValueError:
             raise ValueError(f"--generate: {key} must be a number, got {value!r}") from None
+        _number(f"--generate {key}", out[key], *GENERATE_RANGES[key])
     return out
 
 
+def _number(flag: str, value: Any, low: float, high: float, low_open: bool = False) -> float:
+    """``value`` as a float within [low, high] (or (low, high]); NaN and infinity are never in range."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{flag}: expected a number, got {value!r}") from None
+    if not (math.isfinite(number) and low <= number <= high) or (low_open and number == low):
+        lowest = "more than" if low_open else "from"
+        raise ValueError(f"{flag}: must be {lowest} {low:g} to {high:g}, got {value}")
+    return number
+
+
+def _duration(flag: str, text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"{flag}: {exc}") from None
+    return _number(flag, seconds, 0.0, MAX_DURATION_S)
+
+
 def _capacity(policy: Any, overrides: list[str], scale: float) -> dict[str, int]:
-    if scale <= 0:
-        raise ValueError("--capacity-scale must be > 0")
+    _number("--capacity-scale", scale, 0.0, 1000.0, low_open=True)
     out = {name: int(round((f.capacity_gpus if f.capacity_gpus is not None else policy.max_gpus) * scale))
            for name, f in policy.flavors.items()}
     for item in overrides:
@@ -174,7 +200,8 @@ def _capacity(policy: Any, overrides: list[str], scale: float) -> dict[str, int]
         if not sep or name not in policy.flavors:
             raise ValueError(f"--capacity: expected FLAVOR=GPUS with FLAVOR one of "
                              f"{', '.join(policy.flavors)}, got {item!r}")
-        if not value.strip().isdigit():
-            raise ValueError(f"--capacity {name}: GPUs must be a whole number >= 0, got {value!r}")
+        if not value.strip().isascii() or not value.strip().isdigit() or len(value.strip()) > 7:
+            raise ValueError(f"--capacity {name}: GPUs must be a whole number from 0 to 9999999, "
+                             f"got {value!r}")
         out[name] = int(value)
     return out
