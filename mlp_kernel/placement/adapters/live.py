@@ -27,6 +27,7 @@ from .kueue import (
     karmada_health,
     member_state_from_objects,
 )
+from .shapes import check_object
 
 KUEUE_VERSIONS = ("v1beta2", "v1beta1")
 VISIBILITY_GROUP = "visibility.kueue.x-k8s.io"
@@ -84,6 +85,8 @@ def state_from_cluster(
             )
             continue
         try:
+            for obj in objects:  # the API server checks CRD schemas, but a stale or schemaless CRD does not
+                check_object(obj)
             members[name] = member_state_from_objects(
                 policy,
                 member,
