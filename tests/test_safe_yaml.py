@@ -114,3 +114,24 @@ def test_yaml_punctuation_soup_loads_or_raises_only_yaml_input_error(text: str) 
     except YamlInputError:
         return
     yaml.safe_dump_all(docs)  # whatever loads is an ordinary, finite tree
+
+
+# --- its users: the pod template's rendered output goes through it too -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "template, expected",
+    [
+        ("apiVersion: v1\nkind: Pod\n" + laughs(), "alias bomb"),
+        ("apiVersion: v1\nkind: Pod\nspec: &s {x: *s}\n", "refers to itself"),
+        ("apiVersion: v1\nkind: Pod\nspec: {% for i in range(300) %}[{% endfor %}1"
+         "{% for i in range(300) %}]{% endfor %}\n", "nest"),
+    ],
+)
+def test_a_template_that_renders_a_yaml_bomb_is_a_template_issue(template: str, expected: str) -> None:
+    from mlp_kernel.backends.kubernetes.template import validate_template
+
+    start = time.monotonic()
+    issues = validate_template(template)
+    assert time.monotonic() - start < 1.0
+    assert issues and "rendered YAML is invalid" in issues[0].message and expected in issues[0].message

@@ -5,9 +5,10 @@ template injection through ``KERNEL_POD_NAME`` (GHSA-f49j-v924-fx9w) and YAML in
 values (GHSA-cfw7-6c5v-2wjq). Here the template is rendered in Jinja2's ``ImmutableSandboxedEnvironment``
 with every *string* value replaced by an opaque token (``mlpv<nonce>n<i>z``: letters and digits only, so it
 is a plain YAML scalar wherever it lands). The rendered text therefore depends only on the template, never on
-what a user typed. It is parsed with ``yaml.safe_load``, and only then are the tokens in the parsed tree
-replaced by the real strings: a value holding ``a\\nkind: Secret``, ``{x: y}``, ``---`` or ``{{7*7}}`` ends
-up as the characters of one string field, because no parser or template engine ever sees it again.
+what a user typed. It is parsed with ``safe_yaml.load_yaml_all`` (bounded), and only then are the tokens in
+the parsed tree replaced by the real strings: a value holding ``a\\nkind: Secret``, ``{x: y}``, ``---`` or
+``{{7*7}}`` ends up as the characters of one string field, because no parser or template engine ever sees it
+again.
 
 Integers and booleans (GPU count, ports) are passed as themselves, so templates can compute on them
 (``{% if kernel_gpus > 0 %}``); their text form cannot carry YAML syntax. Strings are opaque in the template:
@@ -26,9 +27,9 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
-import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from ...safe_yaml import YamlInputError, load_yaml_all
 from .validation import schema_issues
 
 Scalar = str | int | bool | None
@@ -216,14 +217,11 @@ def render_pod_template(text: str, values: Mapping[str, Scalar]) -> dict[str, An
         ) from None
     except Exception as exc:  # any error inside the template is the template's, reported with its line
         raise TemplateError([TemplateIssue(_template_line(exc), f"template error: {exc}")]) from None
-    try:
-        docs = [d for d in yaml.safe_load_all(rendered) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
+    try:  # bounded: a template can loop out an alias bomb or thousands of nesting levels
+        docs = load_yaml_all(rendered, source="rendered template")
+    except YamlInputError as exc:
         raise TemplateError(
-            [TemplateIssue(line, f"rendered YAML is invalid: {problem} (line in output)")]
+            [TemplateIssue(exc.line, f"rendered YAML is invalid: {exc.problem} (line in output)")]
         ) from None
     if len(docs) != 1:
         raise TemplateError(
