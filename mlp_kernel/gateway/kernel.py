@@ -106,6 +106,8 @@ class GatewayKernel:
         self._exit_watch: asyncio.Task[None] | None = None
         self._teardown_task: asyncio.Future[None] | None = None
         self._busy_since: float | None = None
+        self._announced: set[str] = set()  # requests we said busy for and have not ended (nor forwarded)
+        self._own_input: set[str] = set()  # ... and published execute_input for
         self.exit_code = 0  # the process's: 1 when the gateway ended on a failure of its own
 
     def _ensure_loaded(self) -> None:
@@ -314,9 +316,13 @@ class GatewayKernel:
 
     def _busy(self, parent: dict[str, Any]) -> None:
         self._publish("status", {"execution_state": "busy"}, parent)
+        if parent.get("msg_id"):
+            self._announced.add(str(parent["msg_id"]))
 
     def _idle(self, parent: dict[str, Any]) -> None:
         self._publish("status", {"execution_state": "idle"}, parent)
+        self._announced.discard(str(parent.get("msg_id")))
+        self._own_input.discard(str(parent.get("msg_id")))
 
     def _send_reply(self, channel: str, msg: Message, reply_type: str, content: dict[str, Any]) -> None:
         frames = self.session.serialize(reply_type, content, msg.header, idents=msg.idents)
@@ -335,7 +341,10 @@ class GatewayKernel:
         if not msg.content.get("silent"):
             self.exec_count += 1
         err = {"ename": ename, "evalue": evalue, "traceback": [f"\x1b[0;31m{ename}\x1b[0m: {evalue}"]}
-        self._publish("error", {**err, "execution_count": self.exec_count}, msg.header)
+        # The iopub error is exactly ename, evalue, traceback (as ipykernel sends it): frontends save its
+        # content as the notebook's output, and nbformat's schema rejects any other key (execution_count
+        # made every notebook saved after a %gpu error invalid). The count belongs to the reply.
+        self._publish("error", err, msg.header)
         reply = {"status": "error", "execution_count": self.exec_count, **err}
         self._send_reply(channel, msg, "execute_reply", reply)
         self._idle(msg.header)
@@ -374,6 +383,10 @@ class GatewayKernel:
         self.history.append(msg.frames[4])
         if magics:
             self._busy(msg.header)
+            if not msg.content.get("silent"):  # as ipykernel: the cell as sent, then its outputs
+                content = {"code": code, "execution_count": self.exec_count + 1}
+                self._publish("execute_input", content, msg.header)
+                self._own_input.add(msg.msg_id)  # the remote's would show the code without the %gpu lines
             try:
                 cmd = parse_magics(magics, self.requests.policy_view(), datetime.now(timezone.utc))
             except MagicError as exc:
@@ -504,6 +517,12 @@ class GatewayKernel:
     def _forward(self, channel: str, msg: Message) -> None:
         assert self.link is not None
         self._track(channel, msg)
+        if msg.msg_id in self._announced:  # the client saw our busy: the remote's would be a second one
+            self._announced.discard(msg.msg_id)
+            self.pump.announced.add(msg.msg_id)
+        if msg.msg_id in self._own_input:  # and our execute_input, with the cell as the user wrote it
+            self._own_input.discard(msg.msg_id)
+            self.pump.own_input.add(msg.msg_id)
         self.link.send(channel, msg.raw())
 
     def _track(self, channel: str, msg: Message) -> None:
@@ -581,6 +600,7 @@ class GatewayKernel:
         self.pump.fast = False
         await self.pump.flush()  # requests relayed a moment ago are in ``inflight`` now: answer them too
         link, self.link = self.link, None
+        self.pump.forget_announced()  # that kernel's busy will never come
         if link is not None:
             await link.close()
             with contextlib.suppress(Exception):
@@ -625,6 +645,7 @@ class GatewayKernel:
                 self._publish_status()
                 return self.status.message
             self.link = None
+            self.pump.forget_announced()
             if self._exit_watch:
                 self._exit_watch.cancel()
             await link.close()
@@ -724,6 +745,7 @@ class GatewayKernel:
             await self.launch.cancel("The kernel is shutting down.")
         self.pump.fast = False
         link, self.link = self.link, None
+        self.pump.forget_announced()  # that kernel's busy will never come
         if link is not None:
             if self._exit_watch:
                 self._exit_watch.cancel()

@@ -139,6 +139,8 @@ class Pump:
         # Shared state. Each counter is written by one thread only, so no lock is needed.
         self.fast = False  # loop sets: a remote kernel is connected and serving
         self.private_ids: set[str] = set()  # loop sets: msg_ids of the gateway's own requests in flight
+        self.announced: set[str] = set()  # loop adds, pump removes: requests the loop already said busy for
+        self.own_input: set[str] = set()  # loop adds, pump removes: ... and published execute_input for
         self.handed = dict.fromkeys(CLIENT_CHANNELS, 0)  # pump: requests handed to the loop
         self.handled = dict.fromkeys(CLIENT_CHANNELS, 0)  # loop: requests it has finished handling
         self.links: dict[str, RemoteLink] = {}  # loop side only
@@ -183,6 +185,11 @@ class Pump:
         """Connect to a remote kernel (replacing any other); ``config``: urls, routing id, Curve keys."""
         self.links = {link.id: link}
         send_frames(self._outer_sync, [ATTACH, link.id.encode(), json.dumps(config).encode()])
+
+    def forget_announced(self) -> None:
+        """Loop side: the remote kernel is gone, so its busy and execute_input will never come."""
+        self.announced.clear()
+        self.own_input.clear()
 
     def detach(self, link: RemoteLink) -> None:
         self.links.pop(link.id, None)
@@ -384,18 +391,46 @@ class Pump:
         relay(self.client["stdin"], frames)
 
     def _from_remote_iopub(self, _: str, frames: list[zmq.Frame]) -> None:
-        if self.private_ids and self._is_private(raw := as_bytes(frames)):
-            send_frames(self._up, [PRIVATE_IOPUB, self._remote_id, *raw])
-            return
+        # Screened while the gateway's own requests run, while a request it announced itself awaits the
+        # remote's ``busy``, and while the kernel is not on the fast path (booting, releasing: when its own
+        # start-up messages arrive). A running kernel's output is relayed without being parsed.
+        if self.private_ids or self.announced or self.own_input or not self.fast:
+            raw = as_bytes(frames)
+            verdict = self._screen(raw)
+            if verdict == "private":
+                send_frames(self._up, [PRIVATE_IOPUB, self._remote_id, *raw])
+                return
+            if verdict == "drop":
+                return
         relay(self.client["iopub"], frames)
 
-    def _is_private(self, frames: list[bytes]) -> bool:
-        """Output of the gateway's own requests (and the remote's welcome) is not for clients."""
+    def _screen(self, frames: list[bytes]) -> str:
+        """``private``: output of the gateway's own requests, or the remote's ``iopub_welcome`` (the loop's).
+        ``drop``: the remote kernel's ``status: starting``, and its ``busy`` (and ``execute_input``) for a
+        request the gateway already announced (a cell that started the kernel, or whose ``%gpu`` lines the
+        gateway ran first, relaying the rest: the remote saw the code without those lines). To
+        the client the kernel is the gateway, which started long ago and announces each request once: one
+        ``busy``, one ``idle`` per request, as the protocol (and the upstream kernel test suite) expects.
+        ``""``: relay it."""
         try:
             msg = Message(frames)
-            return msg.msg_type == "iopub_welcome" or str(msg.parent.get("msg_id")) in self.private_ids
+            t = msg.msg_type
+            parent_id = str(msg.parent.get("msg_id"))
+            if t == "iopub_welcome" or parent_id in self.private_ids:
+                return "private"
+            if t == "status":
+                state = msg.content.get("execution_state")
+                if state == "starting":
+                    return "drop"
+                if state == "busy" and parent_id in self.announced:
+                    self.announced.discard(parent_id)
+                    return "drop"
+            elif t == "execute_input" and parent_id in self.own_input:
+                self.own_input.discard(parent_id)
+                return "drop"
         except Malformed:
-            return False
+            pass
+        return ""
 
     def _watch(self, sock: Any) -> None:
         self._poll_items.append((sock, _POLLIN))
