@@ -241,6 +241,14 @@ def test_place_flags_out_of_range(capsys: Any, flags: tuple[str, ...], fragment:
     assert elapsed < 1.0
 
 
+@pytest.mark.parametrize("value", ["1e12", "inf", "nan", "31d", "0.5"])
+def test_install_idle_timeout_out_of_range(tmp_path: Path, capsys: Any, value: str) -> None:
+    code, err, _ = run_cli("install", "--prefix", tmp_path, "--name", "gpu-x", "--idle-timeout", value,
+                           capsys=capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--idle-timeout" in err, err
+    assert not list(tmp_path.rglob("kernel.json"))
+
+
 # --- end to end: the entry point's exit code ----------------------------------------------------------------
 
 

@@ -95,11 +95,11 @@ def run(args: argparse.Namespace) -> int:
         if args.pod_template:
             shutil.copy(args.pod_template, dest / "pod-template.yaml.j2")
         if args.idle_timeout is not None:
-            from ..placement.units import parse_duration
+            from ..gateway.magic import MagicError, check_idle
 
-            try:
-                parse_duration(args.idle_timeout)
-            except ValueError as exc:
+            try:  # the same range as %gpu idle=: the gateway arms its release timer with it
+                check_idle(args.idle_timeout)
+            except MagicError as exc:
                 print(f"mlp-kernel install: --idle-timeout: {exc}", file=sys.stderr)
                 return 2
             config["idle_timeout"] = args.idle_timeout

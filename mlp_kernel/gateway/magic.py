@@ -137,8 +137,20 @@ def _parse_deadline(value: str, now: datetime) -> datetime | None:
     return dt
 
 
+def check_idle(value: str, token: str = "") -> float:
+    """Seconds of an idle timeout within ``RANGES["idle"]`` (also the kernelspec's ``--idle-timeout``)."""
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise MagicError(f"%gpu {_short(token or 'idle=' + value)}: {exc}") from None
+    if seconds != 0:
+        _within(token or f"idle={value}", "idle", seconds, MIN_IDLE_S, MAX_DURATION_S)
+    return seconds
+
+
 def _short(text: str) -> str:
-    """A value as echoed in a message, cut so a thousand-character input stays one readable line."""
+    """A value as echoed in a message: escaped and cut, so any input stays one readable line."""
+    text = text if text.isprintable() else repr(text)[1:-1]
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -243,10 +255,7 @@ def _apply_token(cmd: GpuCommand, token: str, policy: PolicyView, now: datetime)
             _within(token, "memory", parse_size(value), MIN_BYTES, MAX_BYTES)
             cmd.request["memory"] = value
         elif key == "idle":
-            seconds = parse_duration(value)
-            if seconds != 0:
-                _within(token, "idle", seconds, MIN_IDLE_S, MAX_DURATION_S)
-            cmd.idle_s = seconds
+            cmd.idle_s = check_idle(value, token)
         elif key == "keep":
             if value.lower() in ("on", "off", "true", "false", "yes", "no"):
                 cmd.keep = _parse_bool(key, value)
