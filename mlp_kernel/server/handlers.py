@@ -109,9 +109,19 @@ class MlpKernelHandler(APIHandler):
         """Write ``text``, keeping the current content in history; log who changed what (never the text)."""
         current = read_text(f.path)
         history = self.ext.history
-        history.record_before_save(f.kernelspec, f.name, current)
-        write_atomic(f.path, text)
-        version = history.add(f.kernelspec, f.name, text, self.username(), action)
+        try:
+            history.record_before_save(f.kernelspec, f.name, current)
+            write_atomic(f.path, text)
+            version = history.add(f.kernelspec, f.name, text, self.username(), action)
+        except PermissionError as e:  # a read-only kernelspec (docs/admin-guide.md, section 10c)
+            self.log.warning("mlp-kernel: %s by %s failed: %s", action, self.username(), e)
+            raise web.HTTPError(403, f"The server cannot write {e.filename or f.path}: the kernelspec or "
+                                     "history directory is read-only here; edit the file where it is "
+                                     "provisioned.") from None
+        except OSError as e:
+            self.log.warning("mlp-kernel: %s by %s failed: %s", action, self.username(), e)
+            raise web.HTTPError(500, f"Could not {action} {f.kernelspec}/{f.name}: {e.strerror or e}."
+                                ) from None
         self.log.info(
             "mlp-kernel: %s by %s: %s/%s sha256 %s -> %s (%d -> %d lines), version %s",
             action, self.username(), f.kernelspec, f.name, sha256(current)[:12], version.sha256[:12],

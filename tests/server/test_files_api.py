@@ -233,3 +233,18 @@ def test_the_first_save_on_a_fresh_install_creates_the_history_directories(
         assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
     _, hist = api("GET", f"{F}/policy.yaml/history")
     assert [v["action"] for v in hist["versions"]] == ["save", "original"]
+
+
+def test_a_save_to_a_read_only_kernelspec_is_a_clear_403(api: Any, spec_dir: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlp_kernel.server import handlers
+
+    def read_only(path: Path, text: str) -> None:  # what a root-owned a-w kernelspec does (tests run as root)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(handlers, "write_atomic", read_only)
+    before = (spec_dir / "policy.yaml").read_text()
+    status, body = api("PUT", f"{F}/policy.yaml", body={"content": before.replace("15m", "20m")})
+    assert status == 403, body
+    assert "read-only" in body["message"] and "policy.yaml" in body["message"]
+    assert (spec_dir / "policy.yaml").read_text() == before

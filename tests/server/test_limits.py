@@ -97,3 +97,19 @@ def test_after_a_stopped_job_the_next_one_works(jp_fetch: Any, run: Any, spec_di
     text = (spec_dir / "policy.yaml").read_text()
     status, body = run(_fetch(jp_fetch, "POST", f"{F}/policy.yaml/validate", {"content": text}))
     assert (status, body["valid"]) == (200, True), body
+
+
+def test_a_runaway_template_in_a_validate_is_stopped(api: Any) -> None:
+    status, body = api("POST", f"{F}/pod-template.yaml.j2/validate", user=USER,
+                       body={"content": RUNAWAY_TEMPLATE})
+    assert status == 400, body
+    assert "Stopped checking pod-template.yaml.j2 after 2 s" in body["message"]
+    assert body["issues"][0]["message"] == body["message"]
+
+
+def test_a_template_allocating_gigabytes_meets_the_memory_limit(api: Any) -> None:
+    started = time.monotonic()  # a 10 GB string: MemoryError in the worker (1024 MB), reported as an issue
+    status, body = api("POST", f"{F}/pod-template.yaml.j2/validate", user=USER,
+                       body={"content": "{{ 'x' * 10 ** 10 }}"})
+    assert time.monotonic() - started < TIMEOUT_S + 30
+    assert status in (200, 400) and body.get("valid") is not True and body["issues"], body
