@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ from .identity import server_team, server_user
 
 # set by this provisioner only; a client-supplied value must never reach the gateway
 PROVISIONER_ONLY = (ENV, "MLP_KERNEL_FDS")
+# jupyter_server takes a client's `kernel_id` in POST /api/kernels as it is; it names files here (record,
+# status), the gateway's temp directory and Kubernetes objects, so it must be a plain name
+KERNEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
 class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
@@ -120,6 +124,9 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
         )
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        if not KERNEL_ID.fullmatch(str(self.kernel_id)):
+            raise ValueError(f"GPU (auto): refusing kernel id {str(self.kernel_id)[:80]!r}: expected "
+                             "letters, digits, '-' and '_' (at most 128), like the ids jupyter_server makes")
         kwargs = await super().pre_launch(**kwargs)
         env = {k: v for k, v in (kwargs.get("env") or os.environ).items() if k not in PROVISIONER_ONLY}
         config = self.gateway_config(env)
