@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     if not config.kernel_id:
         config.kernel_id = conn_path.stem.removeprefix("kernel-")
     requests = RequestState(config)
-    kernel = GatewayKernel(connection, requests, make_backend(requests, conn_path.parent), bound, early)
+    backend = make_backend(requests, conn_path.parent)
+    kernel = GatewayKernel(connection, requests, backend, bound, early, str(conn_path.resolve()))
     asyncio.run(kernel.run())
     return kernel.exit_code
 

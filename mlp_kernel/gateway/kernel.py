@@ -78,8 +78,10 @@ class GatewayKernel:
         backend: Backend,
         bound: BoundSockets,
         early: list[tuple[str, list[bytes]]] | None = None,
+        connection_file: str = "",
     ) -> None:
         self.conn = connection
+        self.connection_file = connection_file  # ours, the one clients use: what %connect_info shows
         self.requests = requests  # policy, defaults, overrides, placement calls
         self.backend = backend
         self.signer = Signer(connection.get("key", ""), connection.get("signature_scheme", "hmac-sha256"))
@@ -281,9 +283,29 @@ class GatewayKernel:
         elif t in ("comm_msg", "comm_close"):
             log.info("dropping %s for a comm of a released kernel", t)
         elif t.endswith("_request"):
-            self._queue(channel, msg)
+            if self.launch is not None:  # a GPU kernel is starting for a cell: it answers this too
+                self._queue(channel, msg)
+            else:
+                self._no_kernel(channel, msg)
         else:
             log.info("ignoring %s while no GPU kernel runs", t)
+
+    def _no_kernel(self, channel: str, msg: Message) -> None:
+        """Any other request while no GPU kernel runs: an error reply, the way a kernel without the feature
+        answers (busy, reply, idle). Only running code may start a GPU kernel. JupyterLab learns from a
+        running ipykernel that subshells exist and, after ``%gpu release``, still sends
+        ``create_subshell_request``; the debugger's ``initialize``, jupyter-resource-usage's ``usage_request``
+        and the like arrive the same way. Starting a GPU for them took one while the user did nothing, under
+        a cell that said released."""
+        log.info("answering %s locally: no GPU kernel is running", msg.msg_type)
+        self._busy(msg.header)
+        self._fail_request(
+            channel,
+            msg,
+            "NoGpuKernel",
+            f"{msg.msg_type} is not available while no GPU kernel runs; "
+            "GPU (auto) starts one only to run code (run a cell first).",
+        )
 
     def _history(self) -> list[str]:
         """The cells run so far, as IPython would store them (not silent, ``store_history``)."""

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel, summary
@@ -24,6 +26,51 @@ if TYPE_CHECKING:
     from .wire import Message
 
 REEVALUATE_S = 5.0
+
+
+CONNECT_INFO = """
+def _mlp_kernel_connect_info(info, name):
+    def connect_info(line=""):
+        \"\"\"Print information for connecting other clients to this kernel (the notebook's GPU (auto)
+        kernel: the gateway, which relays to the GPU kernel and keeps track of its use).\"\"\"
+        print(info + "\\n")
+        print(
+            "Paste the above JSON into a file, and connect with:\\n"
+            "    $> jupyter <app> --existing <file>\\n"
+            "or, if you are local, you can connect with just:\\n"
+            f"    $> jupyter <app> --existing {name}\\n"
+            "or even just:\\n"
+            "    $> jupyter <app> --existing\\n"
+            "if this is the most recent Jupyter kernel you have started."
+        )
+
+    get_ipython().register_magic_function(connect_info, "line", "connect_info")
+
+try:
+    _mlp_kernel_connect_info(%r, %r)
+except Exception:  # an IPython without register_magic_function: keep its own, start anyway
+    pass
+del _mlp_kernel_connect_info
+"""
+
+
+def connect_info_code(connection: dict[str, Any], connection_file: str) -> str:
+    """Code for the remote kernel: ``%connect_info`` shows the connection the notebook uses, the gateway's.
+
+    ipykernel's own shows the remote kernel's file: ipc sockets and a path under the gateway's temp
+    directory (on Kubernetes, inside the pod). ``jupyter console --existing`` pointed at it would bypass the
+    gateway, its idle tracking and its release. Printed like ipykernel prints it (the file's JSON; the
+    name alone when the file is in the Jupyter runtime directory).
+    """
+    name = connection_file or "<file>"
+    if connection_file:
+        with contextlib.suppress(Exception):
+            from jupyter_core.paths import jupyter_runtime_dir
+
+            if Path(connection_file).parent == Path(jupyter_runtime_dir()).resolve():
+                name = Path(connection_file).name
+    info = json.dumps(connection, indent=2, sort_keys=True)
+    return CONNECT_INFO % (info, name)
 
 
 class LaunchFailed(Exception):
@@ -243,7 +290,9 @@ class Launch:
         k = self.kernel
         timeout = k.requests.config.start_timeout_s
         reply = await link.execute_silently(
-            f"get_ipython().execution_count = {int(k.exec_count) + 1}", timeout=timeout
+            f"get_ipython().execution_count = {int(k.exec_count) + 1}\n"
+            + connect_info_code(k.conn, k.connection_file),
+            timeout=timeout,
         )
         if reply.content.get("status") != "ok":
             raise LaunchFailed(f"The GPU kernel failed its first command: {reply.content.get('evalue')}")
