@@ -28,6 +28,10 @@ from .worker import WorkFailed, WorkTimeout
 RESOURCE = "mlp_kernel"
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number (JSON has no NaN or infinity)")
+
+
 class MlpKernelHandler(APIHandler):
     auth_resource = RESOURCE
 
@@ -56,12 +60,19 @@ class MlpKernelHandler(APIHandler):
                                     "Simplify it.") from None
         except WorkFailed as e:
             raise PreviewError(400, f"Could not finish {what}: {e}.") from None
+        except (PreviewError, ImportError):
+            raise
+        except Exception as e:  # a bug of ours, not the input: still one clear line rather than a traceback
+            self.log.exception("mlp-kernel: %s by %s failed", what, self.username())
+            raise PreviewError(500, f"{what} failed: {type(e).__name__}: {e}") from None
 
     def body(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.request.body or b"{}")
+            data = json.loads(self.request.body or b"{}", parse_constant=_no_constant)
         except ValueError as e:
             raise web.HTTPError(400, f"Request body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise web.HTTPError(400, "Request body is nested too deeply.") from None
         if not isinstance(data, dict):
             raise web.HTTPError(400, "Request body must be a JSON object.")
         return data

@@ -126,6 +126,9 @@ def _render_issue(found: Any) -> Issue:
 
 
 REQUEST_FIELDS = {f.name for f in fields(GpuRequest)}
+MAX_TEXT = 256
+MAX_GPUS = 4096
+MAX_WAITED_S = 365 * 86400.0  # NaN and infinity fail the range check too
 
 
 def gpu_request(body: dict[str, Any]) -> GpuRequest:
@@ -141,13 +144,16 @@ def gpu_request(body: dict[str, Any]) -> GpuRequest:
     for key, typ in checks.items():
         if values.get(key) is not None and not isinstance(values[key], typ):
             raise PreviewError(400, f"request.{key}: expected a string.")
+        if isinstance(values.get(key), str) and len(values[key]) > MAX_TEXT:
+            raise PreviewError(400, f"request.{key}: longer than {MAX_TEXT} characters.")
     count = values.get("gpu_count", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise PreviewError(400, "request.gpu_count: expected a positive integer.")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_GPUS:
+        raise PreviewError(400, f"request.gpu_count: expected a whole number from 1 to {MAX_GPUS}.")
     if "burstable" in values and not isinstance(values["burstable"], bool):
         raise PreviewError(400, "request.burstable: expected true or false.")
-    if "waited_s" in values and (not isinstance(values["waited_s"], (int, float)) or values["waited_s"] < 0):
-        raise PreviewError(400, "request.waited_s: expected a number of seconds >= 0.")
+    waited = values.get("waited_s", 0)
+    if isinstance(waited, bool) or not isinstance(waited, (int, float)) or not 0 <= waited <= MAX_WAITED_S:
+        raise PreviewError(400, f"request.waited_s: expected seconds from 0 to {MAX_WAITED_S:.0f}.")
     if values.get("budget") not in (None, "flex", "fixed"):
         raise PreviewError(400, "request.budget: expected 'flex' or 'fixed'.")
     if values.get("deadline"):

@@ -88,3 +88,30 @@ def test_placement_preview_with_an_invalid_policy_points_at_the_field(api: Any) 
     status, body = api("POST", "placement/preview", body={"policy": bad, "request": {}})
     assert status == 400
     assert body["issues"] and body["issues"][0]["field"]
+
+
+def test_placement_preview_refuses_out_of_range_request_values_by_name(api: Any) -> None:
+    for request, field in [({"gpu_count": 10 ** 400}, "request.gpu_count"),
+                           ({"gpu_count": 0}, "request.gpu_count"),
+                           ({"waited_s": -1}, "request.waited_s"),
+                           ({"waited_s": True}, "request.waited_s"),
+                           ({"gpu_model": "A" * 10_000}, "request.gpu_model")]:
+        status, body = api("POST", "placement/preview", body={"request": request})
+        assert status == 400 and field in body["message"], (request, body)
+
+
+def test_bodies_json_does_not_allow_are_refused_with_400(jp_fetch: Any, run: Any) -> None:
+    from tornado.httpclient import HTTPClientError
+
+    for raw, expected in ((b'{"request": {"waited_s": NaN}}', b"NaN is not a number"),
+                          (b'{"request": {"waited_s": Infinity}}', b"Infinity is not a number"),
+                          (b'{"request": {"waited_s": 1e400}}', b"request.waited_s"),  # parses as inf
+                          (b"[" * 200_000 + b"]" * 200_000, b"nested too deeply")):
+        try:
+            run(jp_fetch("mlp-kernel", "api", "placement", "preview", method="POST", body=raw,
+                         headers={"X-Mlp-Test-User": USER}))
+        except HTTPClientError as e:
+            assert e.code == 400 and e.response is not None, (raw[:40], e)
+            assert expected in e.response.body, e.response.body
+        else:
+            raise AssertionError(f"accepted {raw[:40]!r}")
