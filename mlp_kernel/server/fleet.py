@@ -14,6 +14,8 @@ from __future__ import annotations
 import getpass
 import json
 import math
+import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ def status_path(runtime_dir: str | Path, kernel_id: str) -> Path:
 
 
 MAX_STATUS_BYTES = 1 << 20  # a real snapshot is a few kilobytes
+READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 
 class MalformedStatus(ValueError):
@@ -41,16 +44,19 @@ def _no_constant(name: str) -> Any:
 def read_status(runtime_dir: str | Path, kernel_id: str) -> dict[str, Any] | None:
     """The kernel's last status snapshot, or ``None`` when there is none (yet).
 
-    Raises ``MalformedStatus`` when the file exists but cannot be a snapshot (unreadable, binary, too big,
-    not a JSON object, NaN or infinity).
+    Raises ``MalformedStatus`` when the file exists but cannot be a snapshot (unreadable, a symbolic link, a
+    FIFO or device, binary, too big, not a JSON object, NaN or infinity).
     """
-    try:
-        with open(status_path(runtime_dir, kernel_id), "rb") as f:
-            raw = f.read(MAX_STATUS_BYTES + 1)
+    try:  # never follow a link or wait on a FIFO: this runs on the server's event loop
+        fd = os.open(status_path(runtime_dir, kernel_id), READ_FLAGS)
     except FileNotFoundError:
         return None
     except OSError as e:
         raise MalformedStatus(f"cannot be read ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise MalformedStatus("not a regular file")
+        raw = f.read(MAX_STATUS_BYTES + 1)
     if len(raw) > MAX_STATUS_BYTES:
         raise MalformedStatus(f"larger than {MAX_STATUS_BYTES} bytes")
     try:

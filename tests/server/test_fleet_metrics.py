@@ -154,3 +154,22 @@ def test_a_malformed_status_file_is_shown_as_unknown_and_never_fails_the_fleet(
         assert k["message"].startswith("status file ignored: ") and reason in k["message"], k["message"]
         status, text = api("GET", "/metrics")
         assert status == 200 and 'mlp_kernel_kernels{member="none",state="unknown"} 1.0' in text
+
+
+def test_a_fifo_or_link_at_the_status_path_is_never_waited_on_or_followed(
+        api: Any, jp_serverapp: Any, kernel_id: str, tmp_path: Path) -> None:
+    import os
+    import time
+
+    path = status_path(jp_serverapp.runtime_dir, kernel_id)
+    target = tmp_path / "elsewhere.json"
+    target.write_text(json.dumps(snapshot(kernel_id)))
+    link = lambda p: os.symlink(target, p)  # noqa: E731
+    for make, reason in ((os.mkfifo, "not a regular file"), (link, "cannot be read")):
+        path.unlink(missing_ok=True)
+        make(path)
+        started = time.monotonic()
+        status, body = api("GET", "fleet")
+        assert status == 200 and time.monotonic() - started < 5
+        (k,) = [k for k in body["kernels"] if k["kernel_id"] == kernel_id]
+        assert k["state"] == "unknown" and reason in k["message"], k["message"]
