@@ -110,6 +110,7 @@ class GatewayKernel:
         self._busy_since: float | None = None
         self._announced: set[str] = set()  # requests we said busy for and have not ended (nor forwarded)
         self._own_input: set[str] = set()  # ... and published execute_input for
+        self._answered: set[str] = set()  # requests being handled that were answered (or forwarded) already
         self.exit_code = 0  # the process's: 1 when the gateway ended on a failure of its own
 
     def _ensure_loaded(self) -> None:
@@ -217,8 +218,23 @@ class GatewayKernel:
             return
         try:
             await self._dispatch(channel, msg)
-        except Exception:  # never let one bad message take the kernel down
+        except Exception as exc:  # never let one bad message take the kernel down, nor leave a client waiting
             log.exception("error handling %s on %s", msg.msg_type, channel)
+            self._answer_failure(channel, msg, exc)
+        finally:
+            self._answered.discard(msg.msg_id)
+
+    def _answer_failure(self, channel: str, msg: Message, exc: Exception) -> None:
+        """A request whose handling failed still gets its reply (an error) and its ``idle``, once: a valid
+        request with a value of the wrong type (``"n": "lots"`` in a history request) must not leave the
+        client waiting forever, nor its status at busy."""
+        with contextlib.suppress(Exception):
+            if msg.msg_type.endswith("_request") and msg.msg_id not in self._answered:
+                if msg.msg_id not in self._announced:
+                    self._busy(msg.header)
+                self._fail_request(channel, msg, "GatewayError", f"{type(exc).__name__}: {exc}")
+            elif msg.msg_id in self._announced:
+                self._idle(msg.header)
 
     def _stdin(self, frames: list[bytes]) -> None:
         if self.link is not None:
@@ -348,6 +364,7 @@ class GatewayKernel:
 
     def _send_reply(self, channel: str, msg: Message, reply_type: str, content: dict[str, Any]) -> None:
         frames = self.session.serialize(reply_type, content, msg.header, idents=msg.idents)
+        self._answered.add(msg.msg_id)
         self.pump.to_client(channel, frames)
 
     def _reply_local(self, channel: str, msg: Message, reply_type: str, content: dict[str, Any]) -> None:
@@ -508,6 +525,7 @@ class GatewayKernel:
 
     # -------------------------------------------------------------------------------------------- launching
     def _queue(self, channel: str, msg: Message) -> None:
+        self._answered.add(msg.msg_id)  # the kernel being started answers it, or on_launch_done fails it
         self.pending.append((channel, msg))
         if self.launch is None and not self.releasing:  # during a release: launched when it is over
             self._launch_pending()
@@ -538,6 +556,7 @@ class GatewayKernel:
 
     def _forward(self, channel: str, msg: Message) -> None:
         assert self.link is not None
+        self._answered.add(msg.msg_id)  # the remote kernel answers it
         self._track(channel, msg)
         if msg.msg_id in self._announced:  # the client saw our busy: the remote's would be a second one
             self._announced.discard(msg.msg_id)
@@ -816,7 +835,8 @@ class GatewayKernel:
         elif msg.msg_type == "comm_close":
             self.status_comms.discard(comm_id)
         else:
-            await self._comm_action(comm_id, c.get("data") or {}, msg)
+            data = c.get("data")
+            await self._comm_action(comm_id, data if isinstance(data, dict) else {}, msg)
         self._idle(msg.header)
 
     async def _comm_action(self, comm_id: str, data: dict[str, Any], msg: Message) -> None:

@@ -151,3 +151,33 @@ async def test_frames_queued_before_the_gateway_binds_are_dropped_at_start_up(tm
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_signed_requests_with_values_of_the_wrong_type_still_get_a_reply_and_an_idle(start_kernel):
+    """With the key, a client (or a bug in one) can send ``"n": "lots"``: the handler's error becomes an
+    error reply, not a request left waiting forever with the kernel's status stuck at busy."""
+    k = await start_kernel()
+    for msg_type, content in [
+        ("history_request", {"hist_access_type": "tail", "n": "lots"}),
+        ("complete_request", {"code": "x", "cursor_pos": "end"}),  # no GPU kernel yet: the gateway answers
+    ]:
+        msg = k.kc.session.msg(msg_type, content)
+        k.kc.shell_channel.send(msg)
+        reply = await k.kc.shell_channel.get_msg(timeout=10)
+        assert reply["parent_header"]["msg_id"] == msg["header"]["msg_id"]
+        assert reply["content"]["status"] == "error", reply["content"]
+    comm_id = "c-junk"
+    for msg_type, content in [
+        ("comm_open", {"comm_id": comm_id, "target_name": "mlp_kernel.status", "data": {}}),
+        ("comm_msg", {"comm_id": comm_id, "data": "not an object"}),
+    ]:
+        msg = k.kc.session.msg(msg_type, content)
+        k.kc.shell_channel.send(msg)
+        states = []
+        while "idle" not in states:
+            m = await k.kc.get_iopub_msg(timeout=10)
+            if m["parent_header"].get("msg_id") == msg["header"]["msg_id"] and m["msg_type"] == "status":
+                states.append(m["content"]["execution_state"])
+        assert states == ["busy", "idle"]
+    reply, outputs = await k.run("%gpu", timeout=30)
+    assert reply["content"]["status"] == "ok", text_of(outputs)
