@@ -562,9 +562,10 @@ def _check_private(path):
         raise PermissionError(f"{path} is a symbolic link")
     if info.st_mode & 0o022:
         raise PermissionError(f"{path} can be written by other users (mode {info.st_mode & 0o777:o})")
-    # mode bits alone say nothing about whose file it is: a file planted by another uid with mode 0644 passes
-    # them, and its owner can rewrite it (a pickle) at any time
-    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+    # mode bits alone say nothing about whose file it is: a file planted by another uid (say, the owner of a
+    # directory created ahead of the user) passes them, and that uid can rewrite the pickle at any time; root
+    # could write any file anyway
+    if hasattr(os, "geteuid") and info.st_uid not in (os.geteuid(), 0):
         raise PermissionError(f"{path} belongs to uid {info.st_uid}, not to this kernel's uid {os.geteuid()}")
 
 

@@ -83,9 +83,13 @@ def test_the_owner_check_compares_the_files_uid_with_the_kernels(tmp_path: Path,
     private = tmp_path / "manifest.json"
     private.write_text("{}")
     os.chmod(private, 0o600)
+    if os.geteuid() == 0:  # root-owned files are accepted (root could write any file): use another owner
+        os.chown(private, 4242, 4242)
+    owner = private.stat().st_uid
+    monkeypatch.setattr(agent.os, "geteuid", lambda: owner)
     agent._check_private(str(private))
-    monkeypatch.setattr(agent.os, "geteuid", lambda: private.stat().st_uid + 1)
-    with pytest.raises(PermissionError, match=f"belongs to uid {private.stat().st_uid}"):
+    monkeypatch.setattr(agent.os, "geteuid", lambda: owner + 1)
+    with pytest.raises(PermissionError, match=f"belongs to uid {owner}"):
         agent._check_private(str(private))
 
 
