@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from .wire import Message
 
 REEVALUATE_S = 5.0
+log = logging.getLogger("mlp_kernel.gateway")
 
 
 CONNECT_INFO = """
@@ -120,6 +122,18 @@ class Launch:
                 await self.task
 
     async def _run(self) -> None:
+        """The launch task. Whatever goes wrong ends in ``on_launch_done``: a launch task that ended without
+        it would leave ``kernel.launch`` set, and every later cell queued behind it for good."""
+        try:
+            await self._attempt()
+        except Exception as exc:
+            log.exception("the GPU kernel launch failed unexpectedly")
+            if self.kernel.launch is self:
+                err = LaunchFailed(f"Could not start a GPU kernel: {type(exc).__name__}: {exc}")
+                with contextlib.suppress(Exception):
+                    self.kernel.on_launch_done(None, err)
+
+    async def _attempt(self) -> None:
         k = self.kernel
         timeout = k.requests.launch_timeout_s
         try:
