@@ -11,7 +11,9 @@ import math
 import re
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.IGNORECASE)
-_DURATION_FULL = re.compile(r"(?:\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+", re.IGNORECASE)
+# One way to match any text: a whitespace run belongs to the part before it (``\s*`` at both ends of a part
+# made "1s 1s ... x" backtrack exponentially; 5,000 parts hung the gateway and the policy loader).
+_DURATION_FULL = re.compile(r"\s*(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+", re.IGNORECASE)
 _DURATION_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 MAX_DURATION_S = 30 * 86400.0
@@ -20,7 +22,7 @@ ends up in a timer or a ``datetime``; a larger value (``1e12`` seconds) overflow
 typed, so it is refused where it is typed."""
 
 _DURATION_HELP = "expected e.g. 90s, 15m, 1h30m, 2h or a number of seconds"
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgtpe]i?)?(b)?\s*", re.IGNORECASE)
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtpe]i?)?(b)?", re.IGNORECASE)  # on stripped text: see above
 _SIZE_FACTOR = {
     "": 1,
     "k": 10**3,
@@ -95,7 +97,7 @@ def parse_size(text: str | int) -> int:
         if text < 0:
             raise ValueError(f"invalid size {text!r}: must be >= 0")
         return text
-    m = _SIZE.fullmatch(str(text))
+    m = _SIZE.fullmatch(str(text).strip())
     if not m:
         raise ValueError(f"invalid size {_short(text)}: expected e.g. 2Gi, 500M, 100MB or a number of bytes")
     number, suffix, _ = m.groups()

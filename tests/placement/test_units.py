@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlp_kernel.placement import format_duration, format_size, parse_duration, parse_size
 
@@ -73,3 +78,38 @@ def test_format_size_is_short_and_binary() -> None:
     assert format_size(512) == "512 B"
     assert format_size(1536) == "1.5 KiB"
     assert format_size(2 * 1024**3) == "2 GiB"
+
+
+# --- no input takes long: the patterns match any text in one way (no catastrophic backtracking) -------------
+
+SLOW_BEFORE = [
+    "1s " * 5000 + "x",  # hung the gateway on %gpu idle="..." and the loader on idle_timeout: "..."
+    "1s" + " " * 50_000 + "x",
+    "1" + " " * 50_000 + "x",
+    "1" + " " * 50_000 + "k" + " " * 50_000 + "x",
+]
+
+
+@pytest.mark.parametrize("text", SLOW_BEFORE, ids=lambda t: f"{len(t)} chars")
+@pytest.mark.parametrize("parse", [parse_duration, parse_size])
+def test_long_near_miss_inputs_fail_fast(parse, text: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(ValueError):
+        parse(text)
+    assert time.monotonic() - start < 0.5
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["1", "1.5", "s", "ms", "m", "h", "d", "Gi", "k", "B", " ", "  ", "x", "."]),
+                max_size=400))
+def test_any_mix_of_duration_and_size_pieces_parses_fast_or_raises_value_error(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    for parse in (parse_duration, parse_size):
+        start = time.monotonic()
+        try:
+            value = parse(text)
+        except ValueError:
+            pass
+        else:
+            assert value >= 0 and math.isfinite(value)
+        assert time.monotonic() - start < 0.2, (parse.__name__, text)
