@@ -92,6 +92,9 @@ POLICY_VALUES = {
     "idle_timeout inf": ("idle_timeout: 15m", "idle_timeout: .inf", "idle_timeout"),
     "idle_timeout 99999999d": ("idle_timeout: 15m", "idle_timeout: 99999999d", "idle_timeout"),
     "bad date": ("idle_timeout: 15m", "idle_timeout: 2020-13-45", "month"),
+    "max_gpus 10**400": ("max_gpus: 8", "max_gpus: " + "1" * 400, "max_gpus"),
+    "400-digit cpu": ('cpu: "4"', 'cpu: "' + "9" * 400 + '"', "default_request.cpu"),
+    "backtracking duration": ("idle_timeout: 15m", 'idle_timeout: "' + "1s " * 5000 + 'x"', "idle_timeout"),
 }
 
 
