@@ -143,12 +143,9 @@ def build_request(policy: Policy, args: argparse.Namespace, now: datetime) -> Gp
 def _duration(text: str, flag: str) -> float:
     """Seconds, at most ``MAX_DURATION_S`` (larger values overflow datetimes and timers downstream)."""
     try:
-        seconds = parse_duration(text)
+        return parse_duration(text, maximum=MAX_DURATION_S)
     except ValueError as exc:
         raise UsageError(f"{flag}: {exc}") from None
-    if seconds > MAX_DURATION_S:
-        raise UsageError(f"{flag}: at most {format_duration(MAX_DURATION_S)}, got {text!r}")
-    return seconds
 
 
 def render(d: Decision) -> str:

@@ -185,10 +185,9 @@ def _number(flag: str, value: Any, low: float, high: float, low_open: bool = Fal
 
 def _duration(flag: str, text: str) -> float:
     try:
-        seconds = parse_duration(text)
+        return parse_duration(text, maximum=MAX_DURATION_S)
     except ValueError as exc:
         raise ValueError(f"{flag}: {exc}") from None
-    return _number(flag, seconds, 0.0, MAX_DURATION_S)
 
 
 def _capacity(policy: Any, overrides: list[str], scale: float) -> dict[str, int]:

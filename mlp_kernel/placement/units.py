@@ -40,11 +40,11 @@ _SIZE_FACTOR = {
 }
 
 
-def parse_duration(text: str | int | float) -> float:
+def parse_duration(text: str | int | float, maximum: float = math.inf) -> float:
     """Seconds in a duration such as ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2h"``, ``"0"`` or ``"45"``.
 
     A bare number means seconds. Units: ms, s, m, h, d, combinable largest first or in any order
-    (``"1h30m"``). Raises ``ValueError`` naming the accepted forms otherwise.
+    (``"1h30m"``). Raises ``ValueError`` naming the accepted forms otherwise, or when over ``maximum``.
     """
     if isinstance(text, bool):
         raise ValueError(f"invalid duration {text!r}: {_DURATION_HELP}")
@@ -60,6 +60,8 @@ def parse_duration(text: str | int | float) -> float:
             value = sum(float(n) * _DURATION_UNIT_S[u.lower()] for n, u in _DURATION_PART.findall(s))
     if math.isnan(value) or math.isinf(value) or value < 0:
         raise ValueError(f"invalid duration {_short(text)}: must be a finite number of seconds >= 0")
+    if value > maximum:
+        raise ValueError(f"invalid duration {_short(text)}: must be at most {format_duration(maximum)}")
     return value
 
 
