@@ -30,6 +30,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def duration_flag(flag: str, text: str, error: type[ValueError] = ValueError) -> float:
+    """Seconds of a duration flag, at most 30 days (larger values overflow datetimes and timers downstream);
+    raises ``error`` naming the flag, which each subcommand turns into exit code 2."""
+    from ..placement.units import MAX_DURATION_S, parse_duration
+
+    try:
+        return parse_duration(text, maximum=MAX_DURATION_S)
+    except ValueError as exc:
+        raise error(f"{flag}: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None

@@ -17,7 +17,8 @@ from typing import Any
 from ..placement import Decision, GpuRequest, Policy, PolicyError, decide, load_policy
 from ..placement.adapters import StateError, state_from_dumps
 from ..placement.policy_load import QUANTITY
-from ..placement.units import MAX_DURATION_S, format_duration, parse_duration
+from ..placement.units import format_duration
+from . import duration_flag
 
 
 class UsageError(ValueError):
@@ -136,16 +137,8 @@ def build_request(policy: Policy, args: argparse.Namespace, now: datetime) -> Gp
             )
         req = replace(req, data_class=args.data_class)
     if args.waited:
-        req = replace(req, waited_s=_duration(args.waited, "--waited"))
+        req = replace(req, waited_s=duration_flag("--waited", args.waited, UsageError))
     return req
-
-
-def _duration(text: str, flag: str) -> float:
-    """Seconds, at most ``MAX_DURATION_S`` (larger values overflow datetimes and timers downstream)."""
-    try:
-        return parse_duration(text, maximum=MAX_DURATION_S)
-    except ValueError as exc:
-        raise UsageError(f"{flag}: {exc}") from None
 
 
 def render(d: Decision) -> str:
@@ -180,7 +173,7 @@ def _count(text: str, flag: str) -> int:
 def _time(text: str, flag: str, now: datetime | None) -> datetime:
     if text.startswith("+") and now is not None:
         try:
-            return now + timedelta(seconds=_duration(text[1:], flag))
+            return now + timedelta(seconds=duration_flag(flag, text[1:], UsageError))
         except OverflowError:
             raise UsageError(f"{flag}: {text!r} is too far ahead") from None
     try:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..placement import PolicyError, load_policy
-from ..placement.units import MAX_DURATION_S, parse_duration
+from ..placement.units import MAX_DURATION_S
+from . import duration_flag
 
 DEFAULT_GENERATE = {"users": 20, "days": 7.0, "seed": 0, "burst_share": 0.5}
 GENERATE_RANGES = {"users": (1, 10_000), "days": (0.01, 366.0), "seed": (0, 2**32 - 1),
@@ -97,11 +98,13 @@ def run(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         return _fail(exc.describe())
     try:
-        idle = _duration("--idle-timeout", args.idle_timeout) if args.idle_timeout else policy.idle_timeout_s
-        config = SimConfig(cold_start_private_s=_duration("--cold-start-private", args.cold_start_private),
-                           cold_start_public_s=_duration("--cold-start-public", args.cold_start_public),
+        idle = (duration_flag("--idle-timeout", args.idle_timeout) if args.idle_timeout
+                else policy.idle_timeout_s)
+        config = SimConfig(cold_start_private_s=duration_flag("--cold-start-private",
+                                                              args.cold_start_private),
+                           cold_start_public_s=duration_flag("--cold-start-public", args.cold_start_public),
                            capacity=_capacity(policy, args.capacity, args.capacity_scale))
-        slow = _duration("--slow", args.slow)
+        slow = duration_flag("--slow", args.slow)
         wanted = args.strategy or [",".join(NAMES)]
         names = [n.strip() for item in wanted for n in item.split(",") if n.strip()]
         strategies = [by_name(n, idle, args.state_carry_over) for n in names]
@@ -181,13 +184,6 @@ def _number(flag: str, value: Any, low: float, high: float, low_open: bool = Fal
         lowest = "more than" if low_open else "from"
         raise ValueError(f"{flag}: must be {lowest} {low:g} to {high:g}, got {value}")
     return number
-
-
-def _duration(flag: str, text: str) -> float:
-    try:
-        return parse_duration(text, maximum=MAX_DURATION_S)
-    except ValueError as exc:
-        raise ValueError(f"{flag}: {exc}") from None
 
 
 def _capacity(policy: Any, overrides: list[str], scale: float) -> dict[str, int]:
