@@ -124,12 +124,12 @@ def parse_policy(text_or_mapping: str | Mapping[str, Any], source: str = "<strin
     """Validate a policy given as YAML text or an already-loaded mapping. Raises ``PolicyError``."""
     lines: dict[Path, int] = {}
     issues: list[PolicyIssue] = []
-    if isinstance(text_or_mapping, Mapping):
-        data: Any = text_or_mapping
-    else:
-        data = _compose(text_or_mapping, source, lines, issues)
+    if isinstance(text_or_mapping, (str, bytes)):
+        data: Any = _compose(text_or_mapping, source, lines, issues)
         if issues:
             raise PolicyError(issues, source)
+    else:  # a mapping already loaded (the admin page), or anything else: the checker says what is wrong
+        data = text_or_mapping
     checker = _Checker(lines)
     policy = checker.policy(data, source)
     if checker.issues:
@@ -284,7 +284,7 @@ class _Checker:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.err(path + (key,), f"expected a number, got {_kind(value)}")
             return default
-        if not math.isfinite(value) or not minimum <= value <= maximum:  # YAML reads .nan and .inf as floats
+        if not (minimum <= value <= maximum) or not math.isfinite(value):  # YAML reads .nan, .inf as floats
             self.err(path + (key,), f"must be a number from {minimum:g} to {maximum:g}, got {value}")
             return default
         return float(value)

@@ -49,7 +49,7 @@ def parse_duration(text: str | int | float, maximum: float = math.inf) -> float:
     if isinstance(text, bool):
         raise ValueError(f"invalid duration {text!r}: {_DURATION_HELP}")
     if isinstance(text, (int, float)):
-        value = float(text)
+        value = float(text) if abs(text) < 1e300 else math.inf  # float(10**400) raises OverflowError
     else:
         s = str(text).strip()
         try:

@@ -103,16 +103,19 @@ def state_from_objects(
             )
             continue
         source = (sources or {}).get(name, "given objects")
-        members[name] = member_state_from_objects(
-            policy,
-            member,
-            index_objects(objs),
-            now=now,
-            ready=ready,
-            reason=reason,
-            source=source,
-            own_workload=own_workload,
-        )
+        try:
+            members[name] = member_state_from_objects(
+                policy,
+                member,
+                index_objects(objs),
+                now=now,
+                ready=ready,
+                reason=reason,
+                source=source,
+                own_workload=own_workload,
+            )
+        except StateError as exc:  # say which files were read for the member
+            raise StateError(f"{source}: {exc}") from None
     return ClusterState(members)
 
 

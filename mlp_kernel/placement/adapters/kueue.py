@@ -449,7 +449,7 @@ def quantity(value: Any) -> int:
     if value is None:
         return 0
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
+        number = float(value) if abs(value) < 2**62 else math.inf  # float(10**400) raises OverflowError
     else:
         m = QUANTITY.match(str(value).strip()) if isinstance(value, str) else None
         if m is None:

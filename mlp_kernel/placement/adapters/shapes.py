@@ -63,9 +63,9 @@ def check_object(obj: Mapping[str, Any]) -> None:
     _check(obj, SCHEMA, "", obj)
 
 
-def _check(value: Any, schema: Any, path: str, obj: Mapping[str, Any]) -> None:
-    if value is None:
-        return  # absent and null are the same to the adapter
+def _check(value: Any, schema: Any, path: str, obj: Mapping[str, Any], optional: bool = True) -> None:
+    if value is None and optional:
+        return  # an absent field and a null one are the same to the adapter; a null list item is not
     if isinstance(schema, dict):
         if not isinstance(value, Mapping):
             _fail(obj, path, "a mapping", value)
@@ -77,7 +77,7 @@ def _check(value: Any, schema: Any, path: str, obj: Mapping[str, Any]) -> None:
         if not isinstance(value, list):
             _fail(obj, path, "a list", value)
         for i, item in enumerate(value):
-            _check(item, schema[0], f"{path}[{i}]", obj)
+            _check(item, schema[0], f"{path}[{i}]", obj, optional=False)
     elif not _leaf_ok(value, schema):
         _fail(obj, path, _EXPECTED.get(schema, schema), value)
 
