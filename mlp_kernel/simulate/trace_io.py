@@ -224,6 +224,8 @@ def _open_fields(row: dict[str, Any], where: str) -> dict[str, Any]:
         value = row.get(name)
         if value is None or value == "":
             continue
+        if not isinstance(value, (str, bool, int)):  # a JSON list or object where a word belongs
+            raise TraceError(f"{where}: field {name!r} must be a string, got a JSON {type(value).__name__}")
         if name == "burstable":
             if isinstance(value, str):
                 if value.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
