@@ -13,6 +13,7 @@ import copy
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLATFORM = ROOT / "kernelspecs/gpu-auto/platform-policy.yaml"
 DUMP = ROOT / "tests/placement/dumps/private-v1beta2.yaml"
 TINY = ROOT / "tests/simulate/tiny-policy.yaml"
-NESTED = "".join("  " * i + "-\n" for i in range(5000))
+NESTED = "- " * 5000 + "x\n"  # 5,000 levels of block sequences on one line
 
 
 def laughs() -> str:
@@ -104,6 +105,16 @@ def test_out_of_range_policy_values_name_the_field(tmp_path: Path, capsys: Any, 
     path = policy_with(tmp_path, lambda text: text.replace(old, new, 1))
     result = run_cli("place", "--policy", path, "--gpu", "v100", capsys=capsys)
     assert_one_line_exit_2(result, path, field)
+
+
+@pytest.mark.parametrize("name", list(YAML_FILES))
+def test_unreadable_pod_templates(tmp_path: Path, capsys: Any, name: str) -> None:
+    content, fragment = YAML_FILES[name]
+    spec = tmp_path / "gpu-auto"
+    shutil.copytree(ROOT / "kernelspecs/gpu-auto", spec)
+    (spec / "pod-template.yaml.j2").write_bytes(content)
+    flags = ("--member", "private", "--flavor", "silver", "--user", "alice", "--policy", PLATFORM)
+    assert_one_line_exit_2(run_cli("render", "--kernelspec", spec, *flags, capsys=capsys), spec, fragment)
 
 
 # --- Kueue/Karmada state dumps ------------------------------------------------------------------------------

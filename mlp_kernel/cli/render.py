@@ -15,12 +15,14 @@ from typing import Any
 import yaml
 
 from ..backends.kubernetes.objects import (
+    TEMPLATE_FILE,
     KernelObjectsError,
     redact_secret,
     render_kernel_objects,
     resolve_kernelspec,
 )
 from ..placement import PolicyError, load_policy
+from ..safe_yaml import YamlInputError, read_yaml_text
 
 
 class _Dumper(yaml.SafeDumper):
@@ -56,18 +58,26 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    spec_dir = None
     try:
         spec_dir = resolve_kernelspec(args.kernelspec)
         policy = load_policy(Path(args.policy) if args.policy else spec_dir / "policy.yaml")
+        template = read_yaml_text(spec_dir / TEMPLATE_FILE)  # size-bounded; binary and gzip refused
         secret, pod = render_kernel_objects(
             spec_dir, policy, args.member, args.flavor, args.user, kernel_id=args.kernel_id, gpus=args.gpus,
             gpu_model=args.gpu_model, cpu=args.cpu, memory=args.memory, notebook=args.notebook,
-            team=args.team, image=args.image,
+            team=args.team, image=args.image, template_text=template,
         )
     except KernelObjectsError as exc:
-        print("mlp-kernel render: the kernel objects are not valid:", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  - {issue}", file=sys.stderr)
+        of = f" of {spec_dir}" if spec_dir else ""
+        head = f"mlp-kernel render: the kernel objects{of} are not valid:"
+        if len(exc.issues) == 1:
+            print(f"{head} {exc.issues[0]}", file=sys.stderr)
+        else:
+            print("\n  - ".join([head, *map(str, exc.issues)]), file=sys.stderr)
+        return 2
+    except YamlInputError as exc:
+        print(f"mlp-kernel render: pod template {exc}", file=sys.stderr)
         return 2
     except PolicyError as exc:
         print(f"mlp-kernel render: {exc.describe()}", file=sys.stderr)
