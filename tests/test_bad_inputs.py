@@ -257,6 +257,24 @@ def test_install_idle_timeout_out_of_range(tmp_path: Path, capsys: Any, value: s
     assert not list(tmp_path.rglob("kernel.json"))
 
 
+@pytest.mark.parametrize("name", list(YAML_FILES))
+def test_install_refuses_an_unusable_pod_template(tmp_path: Path, capsys: Any, name: str) -> None:
+    content, fragment = YAML_FILES[name]
+    template = tmp_path / "pod.yaml.j2"
+    template.write_bytes(content)
+    result = run_cli("install", "--prefix", tmp_path, "--name", "gpu-x", "--pod-template", template,
+                     capsys=capsys)
+    assert_one_line_exit_2(result, template, fragment)
+    assert not list(tmp_path.rglob("kernel.json"))
+
+
+def test_install_takes_the_shipped_pod_template(tmp_path: Path, capsys: Any) -> None:
+    template = ROOT / "kernelspecs/gpu-auto/pod-template.yaml.j2"
+    code, err, _ = run_cli("install", "--prefix", tmp_path, "--name", "gpu-x", "--pod-template", template,
+                           capsys=capsys)
+    assert code == 0, err
+
+
 # --- end to end: the entry point's exit code ----------------------------------------------------------------
 
 

@@ -93,6 +93,17 @@ def run(args: argparse.Namespace) -> int:
             shutil.copy(args.policy, dest / "policy.yaml")
             config["policy"] = "policy.yaml"
         if args.pod_template:
+            from ..backends.kubernetes.template import validate_template
+            from ..safe_yaml import YamlInputError, read_yaml_text
+
+            try:  # checked like the admin page checks it: a broken template would fail every launch
+                issues = [str(i) for i in validate_template(read_yaml_text(args.pod_template))]
+            except YamlInputError as exc:
+                issues = [exc.problem]
+            if issues:
+                print(f"mlp-kernel install: {args.pod_template}: {issues[0]}"
+                      + (f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""), file=sys.stderr)
+                return 2
             shutil.copy(args.pod_template, dest / "pod-template.yaml.j2")
         if args.idle_timeout is not None:
             from ..gateway.magic import MagicError, check_idle
