@@ -49,10 +49,10 @@ BAD: dict[str, tuple[str | bytes, str]] = {
 @pytest.mark.parametrize("name", list(BAD))
 def test_bad_input_is_one_line_naming_the_source_in_well_under_a_second(name: str) -> None:
     data, expected = BAD[name]
-    start = time.monotonic()
+    start = time.process_time()
     with pytest.raises(YamlInputError) as info:
         load_yaml_all(data, source="team-a.yaml")
-    assert time.monotonic() - start < 0.5
+    assert time.process_time() - start < 0.5
     message = str(info.value)
     assert message.startswith("team-a.yaml: ") and "\n" not in message
     assert expected in message
@@ -132,7 +132,7 @@ def test_yaml_punctuation_soup_loads_or_raises_only_yaml_input_error(text: str) 
 def test_a_template_that_renders_a_yaml_bomb_is_a_template_issue(template: str, expected: str) -> None:
     from mlp_kernel.backends.kubernetes.template import validate_template
 
-    start = time.monotonic()
+    start = time.process_time()
     issues = validate_template(template)
-    assert time.monotonic() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert issues and "rendered YAML is invalid" in issues[0].message and expected in issues[0].message

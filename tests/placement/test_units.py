@@ -93,10 +93,10 @@ SLOW_BEFORE = [
 @pytest.mark.parametrize("text", SLOW_BEFORE, ids=lambda t: f"{len(t)} chars")
 @pytest.mark.parametrize("parse", [parse_duration, parse_size])
 def test_long_near_miss_inputs_fail_fast(parse, text: str) -> None:
-    start = time.monotonic()
+    start = time.process_time()
     with pytest.raises(ValueError):
         parse(text)
-    assert time.monotonic() - start < 0.5
+    assert time.process_time() - start < 0.5
 
 
 @settings(max_examples=200, deadline=None)
@@ -105,11 +105,11 @@ def test_long_near_miss_inputs_fail_fast(parse, text: str) -> None:
 def test_any_mix_of_duration_and_size_pieces_parses_fast_or_raises_value_error(pieces: list[str]) -> None:
     text = "".join(pieces)
     for parse in (parse_duration, parse_size):
-        start = time.monotonic()
+        start = time.process_time()
         try:
             value = parse(text)
         except ValueError:
             pass
         else:
             assert value >= 0 and math.isfinite(value)
-        assert time.monotonic() - start < 0.2, (parse.__name__, text)
+        assert time.process_time() - start < 0.2, (parse.__name__, text)
