@@ -1,0 +1,188 @@
+"""Build the real control plane the real-cluster tests run, from Go modules, into a cache outside the
+repository.
+
+    python -m tests.cluster.build            # build what is missing, print how long each took
+    python -m tests.cluster.build --check    # exit 0 when everything is built (nothing is built)
+
+Components (versions pinned in ``versions.py``; ``k8s/go.mod`` and ``k8s/go.sum`` pin every module Kubernetes
+itself needs):
+
+- ``kube-apiserver``, ``kube-controller-manager``, ``kube-scheduler``: ``k8s.io/kubernetes`` built outside its
+  own repository through ``k8s/go.mod``, which replaces its ``k8s.io/*`` staging modules by the matching tags;
+- ``etcd``: ``go.etcd.io/etcd/server/v3`` at the version that Kubernetes release requires (same module graph);
+- ``kueue``: the manager, ``go install sigs.k8s.io/kueue/cmd/kueue@<version>`` (its go.mod has no replace
+  directives, so it builds as published), and its ``config/components`` (CRDs, webhook, RBAC) copied
+  beside it.
+
+Each component lands in ``<cache>/<name>-<version>/`` with a ``.built`` stamp written last, so an
+interrupted build
+is redone and a finished one is never repeated. The cache is ``$MLP_CLUSTER_CACHE`` or
+``~/.cache/mlp-kernel/cluster``. Go's own module and build caches make a rebuild after a version bump cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import versions
+
+HERE = Path(__file__).resolve().parent
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("MLP_CLUSTER_CACHE") or Path.home() / ".cache" / "mlp-kernel" / "cluster")
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    version: str
+    binaries: tuple[str, ...]
+
+    @property
+    def directory(self) -> Path:
+        return cache_root() / f"{self.name}-{self.version}"
+
+    def binary(self, name: str) -> Path:
+        return self.directory / "bin" / name
+
+    @property
+    def built(self) -> bool:
+        return (self.directory / ".built").exists() and all(self.binary(b).exists() for b in self.binaries)
+
+
+KUBERNETES = Component(
+    "kubernetes", versions.KUBERNETES, ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+)
+ETCD = Component("etcd", versions.ETCD, ("etcd",))
+KUEUE = Component("kueue", versions.KUEUE, ("kueue",))
+COMPONENTS = (ETCD, KUBERNETES, KUEUE)
+
+
+def go() -> str | None:
+    return shutil.which("go")
+
+
+def missing_reason() -> str | None:
+    """Why the real control plane cannot run here, in one line, or None when it can (or can be built)."""
+    if all(c.built for c in COMPONENTS):
+        return None
+    if go() is None:
+        return (
+            "no Go toolchain on PATH: the real control plane is built from Go modules"
+            " (tests/cluster/build.py)"
+        )
+    return None
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-40:])
+        raise SystemExit(f"build failed: {' '.join(cmd)} (in {cwd}), exit {proc.returncode}:\n{tail}")
+
+
+def _go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("CGO_ENABLED", "0")
+    env["GOFLAGS"] = (env.get("GOFLAGS", "") + " -buildvcs=false -trimpath").strip()
+    return env
+
+
+def _build_kubernetes(c: Component, out: Path) -> None:
+    # -mod=readonly: go.mod and go.sum are committed; a missing sum is an error, not a silent upgrade.
+    packages = [f"k8s.io/kubernetes/cmd/{b}" for b in c.binaries]
+    ldflags = (
+        f"-s -w -X k8s.io/component-base/version.gitVersion={c.version}"
+        f" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor="
+        + c.version.split(".")[1]
+    )
+    _run(
+        [go(), "build", "-mod=readonly", "-ldflags", ldflags, "-o", str(out) + "/", *packages],
+        HERE / "k8s",
+        _go_env(),
+    )
+
+
+def _build_etcd(c: Component, out: Path) -> None:
+    _run(
+        [
+            go(),
+            "build",
+            "-mod=readonly",
+            "-ldflags",
+            "-s -w",
+            "-o",
+            str(out / "etcd"),
+            "go.etcd.io/etcd/server/v3",
+        ],
+        HERE / "k8s",
+        _go_env(),
+    )
+
+
+def _build_kueue(c: Component, out: Path) -> None:
+    env = _go_env()
+    env["GOBIN"] = str(out)
+    _run([go(), "install", "-ldflags", "-s -w", f"sigs.k8s.io/kueue/cmd/kueue@{c.version}"], HERE, env)
+    # the module's own manifests, from the module cache go install just filled
+    modcache = subprocess.run(
+        [go(), "env", "GOMODCACHE"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    source = Path(modcache) / f"sigs.k8s.io/kueue@{c.version}" / "config" / "components"
+    target = c.directory / "config"
+    shutil.rmtree(target, ignore_errors=True)
+    for part in ("crd", "webhook", "rbac"):
+        shutil.copytree(source / part, target / part)
+    for path in target.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)  # the module cache is read-only
+
+
+BUILDERS = {"kubernetes": _build_kubernetes, "etcd": _build_etcd, "kueue": _build_kueue}
+
+
+def build(components: tuple[Component, ...] = COMPONENTS, log=print) -> dict[str, float]:
+    """Build what is missing; returns seconds per component built (0.0 for those already cached)."""
+    timings: dict[str, float] = {}
+    for c in components:
+        if c.built:
+            log(f"{c.name} {c.version}: cached in {c.directory}")
+            timings[c.name] = 0.0
+            continue
+        if go() is None:
+            raise SystemExit(missing_reason())
+        log(f"{c.name} {c.version}: building into {c.directory} ...")
+        start = time.monotonic()
+        shutil.rmtree(c.directory, ignore_errors=True)
+        out = c.directory / "bin"
+        out.mkdir(parents=True)
+        BUILDERS[c.name](c, out)
+        (c.directory / ".built").write_text(f"{c.version}\n")
+        timings[c.name] = time.monotonic() - start
+        log(f"{c.name} {c.version}: built in {timings[c.name]:.0f} s")
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.cluster.build", description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="only say whether everything is built")
+    args = parser.parse_args(argv)
+    if args.check:
+        missing = [c.name for c in COMPONENTS if not c.built]
+        print("built" if not missing else f"not built: {', '.join(missing)} (cache {cache_root()})")
+        return 0 if not missing else 1
+    total = time.monotonic()
+    build()
+    print(f"real control plane ready in {cache_root()} ({time.monotonic() - total:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Pytest fixtures for the real control plane (see docs/test-kube-api.md, "The real control plane").
+
+``real_members`` (session-scoped: start-up takes seconds, not milliseconds) -> ``RealMembers``: private
++ public
+members, each a real etcd, kube-apiserver, kube-controller-manager, kube-scheduler and Kueue with the process
+kubelet, one kubeconfig with contexts ``private`` and ``public``. ``real_kube_members``
+(function-scoped) is the
+same object after ``reset()``: no test pods, and the default Kueue objects of ``tests.kubeapi.fixtures``
+loaded
+afresh, so each test starts from the same queues.
+
+Without Go (and nothing built) the tests skip with one line saying why; with ``CI`` set they fail instead, so
+CI cannot pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.kubeapi.fixtures import PRIVATE_KUEUE, PRIVATE_NODES, PUBLIC_KUEUE, PUBLIC_NODES
+
+from . import build
+from .members import RealMembers
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"real control plane required on CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def real_members(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealMembers]:
+    reason = build.missing_reason()
+    if reason:
+        _unavailable(reason)
+    if not all(c.built for c in build.COMPONENTS):
+        build.build(log=lambda line: print(line, file=sys.stderr))
+    config: dict[str, Any] = {
+        "private_nodes": PRIVATE_NODES,
+        "public_nodes": PUBLIC_NODES,
+        "private_kueue": PRIVATE_KUEUE,
+        "public_kueue": PUBLIC_KUEUE,
+        "kubelet_options": {},
+    }
+    t0 = time.monotonic()
+    members = RealMembers(Path(tmp_path_factory.mktemp("real-cluster")), config).start()
+    members.startup_s = time.monotonic() - t0  # type: ignore[attr-defined]
+    try:
+        yield members
+    finally:
+        members.stop()
+
+
+@pytest.fixture
+def real_kube_members(real_members: RealMembers) -> RealMembers:
+    real_members.reset()
+    return real_members

@@ -1,0 +1,305 @@
+"""A process kubelet for the real control plane: the only imitation left in the path.
+
+It registers Nodes (labels, taints and ``nvidia.com/gpu`` capacity of each ResourceFlavor's pool), keeps them
+Ready with node Leases like a kubelet, and runs every pod the real scheduler binds to them as a local process.
+How a pod runs (env, Secret/ConfigMap/emptyDir/claim volumes laid out as directories, phases, conditions,
+container statuses, events, termination messages, grace periods) is the in-repo test API's kubelet
+(``tests/kubeapi/controllers/kubelet.py``), unchanged: here it reads and writes through the real API server by
+way of ``ApiStore``, a small adapter with the methods that kubelet calls on its store. What a real
+kubelet does
+that the test API did for it, this one does itself: the final ``DELETE`` (grace 0, uid precondition) once a
+deleted pod's process is gone, and node heartbeats.
+
+Faults are asked for through the API, so tests can use them on any member: ``oom_kill(namespace, name)`` and
+``set_node_ready(node, False)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.kubeapi.controllers.kubelet import TERMINAL, Kubelet
+from tests.kubeapi.members import NodeSpec
+from tests.kubeapi.store import Event, now_iso
+
+from .rest import ApiError, Obj, Rest
+
+LEASE_S = 40
+RENEW_S = 10
+
+
+@dataclass(frozen=True)
+class RType:
+    group: str
+    plural: str
+    namespaced: bool = True
+    version: str = "v1"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.group, self.plural)
+
+    @property
+    def base(self) -> str:
+        return "/api/v1" if not self.group else f"/apis/{self.group}/{self.version}"
+
+
+class _Registry:
+    def get(self, group: str, plural: str) -> RType:
+        return RType(group, plural, plural not in ("nodes", "namespaces"))
+
+
+class ApiStore:
+    """The store methods the test API's kubelet (and ``member.store.mutate``) use, over the real API."""
+
+    def __init__(self, rest: Rest):
+        self.rest = rest
+        self.registry = _Registry()
+        self._listeners: list[Callable[[Event], None]] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _path(self, rtype: RType, namespace: str | None, name: str | None = None) -> str:
+        base = (
+            f"{rtype.base}/namespaces/{namespace}/{rtype.plural}"
+            if namespace
+            else f"{rtype.base}/{rtype.plural}"
+        )
+        return f"{base}/{name}" if name else base
+
+    def find(self, rtype: RType, namespace: str | None, name: str) -> Obj | None:
+        try:
+            return self.rest.get(self._path(rtype, namespace, name))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def get(self, rtype: RType, namespace: str | None, name: str) -> Obj:
+        return self.rest.get(self._path(rtype, namespace, name))
+
+    def list(self, rtype: RType, *args: Any, **kwargs: Any) -> tuple[list[Obj], int]:
+        doc = self.rest.get(self._path(rtype, None))
+        return doc["items"], int(doc["metadata"].get("resourceVersion") or 0)
+
+    def create(self, rtype: RType, obj: Obj, namespace: str | None = None, dry_run: bool = False) -> Obj:
+        obj = copy.deepcopy(obj)
+        for key in ("eventTime",):
+            if obj.get(key) is None:
+                obj.pop(key, None)
+        return self.rest.request(
+            "POST", self._path(rtype, namespace or obj["metadata"].get("namespace")), obj
+        )
+
+    def mutate(self, rtype: RType, namespace: str | None, name: str, fn: Callable[[Obj], Any]) -> Obj | None:
+        """Read-modify-write of the object's status (the only part a kubelet writes), retried on conflicts."""
+        for _ in range(20):
+            obj = self.find(rtype, namespace, name)
+            if obj is None:
+                return None
+            if fn(obj) is False:
+                return obj
+            try:
+                return self.rest.request("PUT", self._path(rtype, namespace, name) + "/status", obj)
+            except ApiError as exc:
+                if exc.status == 404:
+                    return None
+                if exc.status != 409:
+                    raise
+        raise RuntimeError(f"{rtype.plural} {namespace}/{name}: status update kept conflicting")
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        self._listeners.append(listener)
+        if not self._threads:
+            t = threading.Thread(target=self._watch_pods, daemon=True, name="kubelet-watch-pods")
+            self._threads.append(t)
+            t.start()
+
+    def _watch_pods(self) -> None:
+        rtype = self.registry.get("", "pods")
+        rv = ""
+        while not self._stop.is_set():
+            try:
+                if not rv:
+                    _, version = self.list(rtype)
+                    rv = str(version)
+                for ev in self.rest.watch("/api/v1/pods", rv, self._stop):
+                    obj = ev.get("object") or {}
+                    if ev.get("type") == "ERROR":
+                        rv = ""  # 410 Gone: list again
+                        break
+                    rv = obj.get("metadata", {}).get("resourceVersion") or rv
+                    if ev.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                        for listener in self._listeners:
+                            listener(Event(ev["type"], rtype, None, obj))
+            except Exception:  # noqa: BLE001 - a dropped watch is resumed, as a kubelet's informer does
+                if self._stop.wait(0.5):
+                    return
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+class _Routes:
+    stopping = threading.Event()
+
+    def add_route(self, *args: Any) -> None:  # pod logs are served by the API server from files, not here
+        pass
+
+
+class _ServerShim:
+    def __init__(self, name: str, store: ApiStore):
+        self.name = name
+        self.store = store
+        self.rest = _Routes()
+
+
+class ProcessKubelet(Kubelet):
+    """The test API's kubelet over the real API, plus node registration, heartbeats and final deletes."""
+
+    def __init__(
+        self, member: str, rest: Rest, nodes: list[NodeSpec], root: Path | None = None, **options: Any
+    ):
+        self.api = rest
+        self.api_store = ApiStore(rest)
+        super().__init__(_ServerShim(member, self.api_store), root_dir=root, **options)
+        self.nodes = {n.name: n for n in nodes}
+        self._not_ready: set[str] = set()
+        self._heartbeat = threading.Thread(
+            target=self._heartbeats, daemon=True, name=f"kubelet-{member}-nodes"
+        )
+
+    def start(self) -> None:
+        for node in self.nodes.values():
+            self.register(node)
+        self._heartbeat.start()
+        super().start()
+
+    def stop(self) -> None:
+        self.api_store.close()
+        super().stop()
+
+    # -- nodes ---------------------------------------------------------------------------------------
+
+    def register(self, node: NodeSpec) -> None:
+        self.nodes[node.name] = node
+        manifest = node.manifest()
+        status = manifest.pop("status")
+        try:
+            self.api.create(manifest)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+        self._post_status(node.name, status)
+
+    def _post_status(self, name: str, extra: Obj | None = None) -> None:
+        ready = name not in self._not_ready
+        stamp = now_iso()
+
+        def apply(n: Obj) -> None:
+            st = n.setdefault("status", {})
+            if extra:
+                st.update(copy.deepcopy(extra))
+            st["addresses"] = [
+                {"type": "InternalIP", "address": "127.0.0.1"},
+                {"type": "Hostname", "address": name},
+            ]
+            st["daemonEndpoints"] = {"kubeletEndpoint": {"Port": 10250}}
+            st["nodeInfo"] = {
+                **st.get("nodeInfo", {}),
+                "kubeletVersion": "mlp-test-kubelet",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "containerRuntimeVersion": "process://local",
+                "kernelVersion": "",
+                "osImage": "",
+                "kubeProxyVersion": "",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+            }
+            st["conditions"] = [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "reason": "KubeletReady" if ready else "KubeletNotReady",
+                    "message": "kubelet is posting ready status"
+                    if ready
+                    else "node marked NotReady by the test",
+                    "lastHeartbeatTime": stamp,
+                    "lastTransitionTime": stamp,
+                }
+            ]
+
+        self.api_store.mutate(self.api_store.registry.get("", "nodes"), None, name, apply)
+
+    def set_node_ready(self, name: str, ready: bool) -> None:
+        (self._not_ready.discard if ready else self._not_ready.add)(name)
+        self._post_status(name)
+
+    def _heartbeats(self) -> None:
+        while True:
+            for name in list(self.nodes):
+                if name in self._not_ready:
+                    continue
+                try:
+                    self._renew_lease(name)
+                except Exception as exc:  # noqa: BLE001 - the next beat tries again
+                    self.errors.append(f"lease renewal of {name}: {exc!r}")
+            if self._stopped.wait(RENEW_S):
+                return
+
+    def _renew_lease(self, name: str) -> None:
+        lease = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "namespace": "kube-node-lease"},
+            "spec": {
+                "holderIdentity": name,
+                "leaseDurationSeconds": LEASE_S,
+                "renewTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
+            },
+        }
+        self.api.apply(lease, manager="mlp-test-kubelet")
+
+    # -- pods ----------------------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        super().reconcile()
+        pods, _ = self.store.list(self.store.registry.get("", "pods"))
+        live = {p["metadata"]["uid"] for p in pods}
+        for uid, run in list(
+            self.runs.items()
+        ):  # removed from the API (force delete): stop, as a kubelet's sync
+            if uid not in live:
+                self._request_stop(run, grace=0)
+        for pod in pods:
+            m = pod["metadata"]
+            if not m.get("deletionTimestamp") or pod["spec"].get("nodeName") not in self.nodes:
+                continue
+            run = self.runs.get(m["uid"])
+            if run is None or pod.get("status", {}).get("phase") in TERMINAL and run.done.is_set():
+                self._final_delete(pod)
+
+    def _final_delete(self, pod: Obj) -> None:
+        m = pod["metadata"]
+        body = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "gracePeriodSeconds": 0,
+            "preconditions": {"uid": m["uid"]},
+        }
+        try:
+            self.api.request("DELETE", f"/api/v1/namespaces/{m['namespace']}/pods/{m['name']}", body)
+        except ApiError as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    def oom_kill_pod(self, namespace: str, name: str) -> None:
+        self.oom_kill(namespace, name)

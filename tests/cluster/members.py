@@ -1,0 +1,217 @@
+"""Real member clusters for tests: a ``Plane`` (real control plane + Kueue) and a ``ProcessKubelet``.
+
+``RealMember`` offers the helpers the in-repo test API's ``Member`` offers (``list``, ``get``, ``find``,
+``create``, ``apply``, ``apply_yaml``, ``delete``, ``wait_for``, ``load_kueue``, ``workload_for``,
+``wait_for_pod_phase``, ``oom_kill_pod``, ``preempt_pod``, ``kubelet``, ``context``, ``kubeconfig_path``,
+``api_client()``), so an end-to-end test can run on either. Everything goes through the real API server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import yaml
+
+from tests.kubeapi.members import NodeSpec
+
+from .kubelet import ApiStore, ProcessKubelet, RType
+from .pki import Pki, make_pki
+from .plane import Plane, kubeconfig_doc
+from .rest import ApiError, Obj
+
+#: namespaces whose pods and Kueue objects ``reset`` leaves alone
+SYSTEM_NAMESPACES = {"kube-system", "kube-public", "kube-node-lease", "kueue-system", "default"}
+
+
+class RealMember:
+    def __init__(
+        self, name: str, root: Path, pki: Pki, nodes: Sequence[NodeSpec], kubelet_options: dict[str, Any]
+    ):
+        self.name = self.context = name
+        self.plane = Plane(name, root, pki)
+        self.rest = self.plane.rest
+        self.kubeconfig_path = ""
+        self._nodes = list(nodes)
+        self._kubelet_options = kubelet_options
+        self.kubelet: ProcessKubelet | None = None
+
+    def start(self) -> RealMember:
+        self.plane.start()
+        t0 = time.monotonic()
+        self.kubelet = ProcessKubelet(
+            self.name, self.rest, self._nodes, self.plane.root / "kubelet", **self._kubelet_options
+        )
+        self.kubelet.start()
+        self.plane.timings["kubelet"] = time.monotonic() - t0
+        return self
+
+    def stop(self) -> None:
+        if self.kubelet is not None:
+            self.kubelet.stop()
+        self.plane.stop()
+
+    @property
+    def url(self) -> str:
+        return self.plane.url
+
+    @property
+    def store(self) -> ApiStore:
+        """Read-modify-write of status through the real API: ``store.mutate(rtype, ns, name, fn)``."""
+        assert self.kubelet is not None
+        return self.kubelet.api_store
+
+    def rtype(self, api_version: str, kind: str) -> RType:
+        base, namespaced = self.rest.resource(api_version, kind)
+        group, _, version = api_version.rpartition("/")
+        return RType(group, base.rsplit("/", 1)[1], namespaced, version)
+
+    def api_client(self) -> kubernetes.client.ApiClient:
+        return kubernetes.config.new_client_from_config(
+            config_file=self.kubeconfig_path, context=self.context
+        )
+
+    # -- objects ---------------------------------------------------------------------------------------
+
+    def create(self, obj: Obj) -> Obj:
+        return self.rest.create(obj)
+
+    def apply(self, obj: Obj) -> Obj:
+        return self.rest.apply(obj)
+
+    def apply_yaml(self, text_or_path: str | Path) -> list[Obj]:
+        text = Path(text_or_path).read_text() if isinstance(text_or_path, Path) else text_or_path
+        return [self.rest.apply(doc) for doc in yaml.safe_load_all(text) if doc]
+
+    load_kueue = apply_yaml
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj:
+        obj = self.rest.find(api_version, kind, name, namespace)
+        if obj is None:
+            raise KeyError(f"{kind} {namespace}/{name} not found on {self.name}")
+        return obj
+
+    def find(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj | None:
+        return self.rest.find(api_version, kind, name, namespace)
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[Obj]:
+        return self.rest.list(api_version, kind, namespace)
+
+    def delete(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None, **query: Any
+    ) -> None:
+        self.rest.delete(api_version, kind, name, namespace, **query)
+
+    def wait_for(self, predicate: Any, timeout: float = 30.0, interval: float = 0.1, what: str = "") -> Any:
+        end = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < end:
+            try:
+                value = predicate()
+            except ApiError as exc:
+                value, last = None, exc
+            if value:
+                return value
+            time.sleep(interval)
+        raise AssertionError(
+            f"{self.name}: timed out after {timeout} s waiting for {what or predicate} ({last})"
+        )
+
+    # -- Kueue and pods --------------------------------------------------------------------------------
+
+    def workload_for(self, namespace: str, pod_name: str) -> Obj | None:
+        """The Workload Kueue created for a plain pod (owner reference to the pod)."""
+        for wl in self.list("kueue.x-k8s.io/v1beta2", "Workload", namespace):
+            owners = wl["metadata"].get("ownerReferences") or []
+            if any(o.get("kind") == "Pod" and o.get("name") == pod_name for o in owners):
+                return wl
+        return None
+
+    def wait_for_pod_phase(
+        self, namespace: str, name: str, phases: Sequence[str] | str, timeout: float = 60
+    ) -> Obj:
+        wanted = {phases} if isinstance(phases, str) else set(phases)
+
+        def phase() -> Obj | None:
+            pod = self.find("v1", "Pod", name, namespace)
+            return pod if pod and pod.get("status", {}).get("phase") in wanted else None
+
+        return self.wait_for(phase, timeout, what=f"pod {namespace}/{name} in {sorted(wanted)}")
+
+    def oom_kill_pod(self, namespace: str, name: str) -> None:
+        assert self.kubelet is not None
+        self.kubelet.oom_kill(namespace, name)
+
+    def reset(self, kueue_yaml: str | None) -> None:
+        """Between tests: delete every non-system namespace's pods and Kueue objects, then load
+        ``kueue_yaml``."""
+        for ns in self.list("v1", "Namespace"):
+            name = ns["metadata"]["name"]
+            if name in SYSTEM_NAMESPACES:
+                continue
+            self.rest.request("DELETE", f"/api/v1/namespaces/{name}/pods", query={"gracePeriodSeconds": "0"})
+        self.wait_for(
+            lambda: (
+                not [p for p in self.list("v1", "Pod") if p["metadata"]["namespace"] not in SYSTEM_NAMESPACES]
+            ),
+            30,
+            what="no test pods left",
+        )
+        for kind in ("LocalQueue", "Workload"):
+            for obj in self.list("kueue.x-k8s.io/v1beta2", kind):
+                self.delete(
+                    "kueue.x-k8s.io/v1beta2", kind, obj["metadata"]["name"], obj["metadata"]["namespace"]
+                )
+        for kind in ("ClusterQueue", "ResourceFlavor", "Cohort", "WorkloadPriorityClass"):
+            for obj in self.list("kueue.x-k8s.io/v1beta2", kind):
+                self.delete("kueue.x-k8s.io/v1beta2", kind, obj["metadata"]["name"])
+        if kueue_yaml:
+            self.wait_for(
+                lambda: not self.list("kueue.x-k8s.io/v1beta2", "ClusterQueue"),
+                30,
+                what="ClusterQueues deleted (Kueue's finalizer)",
+            )
+            self.apply_yaml(kueue_yaml)
+
+
+class RealMembers:
+    """``private`` and ``public`` real members sharing one kubeconfig (contexts named after them)."""
+
+    def __init__(self, root: Path, config: dict[str, Any]):
+        self.root = root
+        self.pki = make_pki(root / "pki")
+        options = config.get("kubelet_options", {})
+        self.private = RealMember("private", root / "private", self.pki, config["private_nodes"], options)
+        self.public = RealMember("public", root / "public", self.pki, config["public_nodes"], options)
+        self.members = {"private": self.private, "public": self.public}
+        self.config = config
+        self.kubeconfig_path = str(root / "kubeconfig")
+
+    def start(self) -> RealMembers:
+        try:
+            for m in self.members.values():
+                m.start()
+        except BaseException:
+            self.stop()
+            raise
+        Path(self.kubeconfig_path).write_text(
+            yaml.safe_dump(kubeconfig_doc({n: m.plane for n, m in self.members.items()}))
+        )
+        Path(self.kubeconfig_path).chmod(0o600)
+        for m in self.members.values():
+            m.kubeconfig_path = self.kubeconfig_path
+        return self
+
+    def reset(self) -> None:
+        self.private.reset(self.config.get("private_kueue"))
+        self.public.reset(self.config.get("public_kueue"))
+
+    def stop(self) -> None:
+        for m in self.members.values():
+            m.stop()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.members.values())

@@ -1,0 +1,479 @@
+"""Start one real member cluster on loopback: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, Kueue.
+
+The binaries come from ``build.py``'s cache. Everything listens on 127.0.0.1 with ports picked free at start;
+each process logs to ``<root>/logs/<name>.log`` (quoted when start-up fails) and runs in its own session, so
+``stop()`` can end it and whatever it started. What differs from a production install, and why:
+
+- Authentication: static bearer tokens (``--token-auth-file``) per component, one CA and one serving
+certificate
+  for 127.0.0.1 (``pki.py``); Kueue runs as its real service account user under the RBAC of its module's
+  ``config/components/rbac`` (role + binding, ``kueue-`` prefix, namespace ``kueue-system``).
+- Kueue's webhooks and CRD conversion reach the manager at ``https://127.0.0.1:<port>`` (``clientConfig.url``
+  with our CA) instead of through ``kueue-webhook-service``: without kube-proxy a Service is not reachable,
+  and Kueue's internal certificate management (which patches the service-based configurations) is off.
+  Only the webhooks of the kinds this project uses are installed (plain pods and Kueue's own kinds); the
+  manager's other integrations are off, so their paths would not be served.
+- Kueue's metrics certificate is read from the fixed path `/etc/kueue/metrics/certs` (written at start: the
+  tests need root, as on CI). The visibility API (an aggregated API served by the manager) is off: its
+  certificate directory is
+  hard-coded to ``/visibility`` and the aggregator reaches it only through a Service. The product falls back
+  to Workload objects for queue positions (see docs/test-kube-api.md).
+- ``--endpoint-reconciler-type=none``: the ``kubernetes`` Service cannot point at a loopback address.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import build
+from .pki import Pki
+from .rest import ApiError, Rest
+
+#: Kueue webhooks installed: plain pods and Kueue's own kinds (the manager serves only enabled integrations)
+KUEUE_WEBHOOK_KINDS = {"pods", "workloads", "clusterqueues", "localqueues", "resourceflavors", "cohorts"}
+#: where Kueue v0.17 looks for its metrics certificate when its internal certificate management is off
+METRICS_CERT_DIR = "/etc/kueue/metrics/certs"
+#: CRDs whose versions Kueue converts (its config/components/crd/kustomization.yaml enables these patches)
+KUEUE_CONVERTED = {"localqueues", "clusterqueues", "cohorts", "workloads", "multikueueclusters"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StartError(RuntimeError):
+    pass
+
+
+class Plane:
+    """One member's control plane. ``start()`` returns when Kueue's webhooks answer."""
+
+    def __init__(self, name: str, root: Path, pki: Pki):
+        self.name = name
+        self.root = root
+        self.pki = pki
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.port = free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.webhook_port = free_port()
+        self.timings: dict[str, float] = {}
+        (root / "logs").mkdir(parents=True, exist_ok=True)
+        self.rest = Rest(self.url, pki.tokens["admin"], str(pki.ca))
+
+    # -- processes -----------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        log = open(self.root / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - the child holds it
+        self.procs[name] = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            cwd=self.root,
+        )
+        log.close()
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        try:
+            text = (self.root / "logs" / f"{name}.log").read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _wait(self, what: str, proc: str, check: Any, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < end:
+            p = self.procs.get(proc)
+            if p is not None and p.poll() is not None:
+                raise StartError(
+                    f"{self.name}: {proc} exited with {p.returncode} while {what}:\n{self.log_tail(proc)}"
+                )
+            try:
+                if check():
+                    return
+            except Exception as exc:  # noqa: BLE001 - remembered for the error below
+                last = exc
+            time.sleep(0.1)
+        raise StartError(
+            f"{self.name}: timed out after {timeout:.0f} s {what} (last: {last}):\n{self.log_tail(proc)}"
+        )
+
+    def kubeconfig(self, user: str) -> Path:
+        path = self.root / f"{user}.kubeconfig"
+        if not path.exists():
+            path.write_text(yaml.safe_dump(kubeconfig_doc({self.name: self}, user)))
+            path.chmod(0o600)
+        return path
+
+    # -- start ---------------------------------------------------------------------------------------
+
+    def start(self) -> Plane:
+        t0 = time.monotonic()
+        try:
+            self._start_etcd()
+            self._start_apiserver()
+            self._start_controllers()
+            self._install_kueue()
+        except BaseException:
+            self.stop()
+            raise
+        self.timings["total"] = time.monotonic() - t0
+        return self
+
+    def _start_etcd(self) -> None:
+        t0 = time.monotonic()
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        self._spawn(
+            "etcd",
+            [
+                str(build.ETCD.binary("etcd")),
+                "--name",
+                self.name,
+                "--data-dir",
+                str(self.root / "etcd"),
+                "--listen-client-urls",
+                self.etcd_url,
+                "--advertise-client-urls",
+                self.etcd_url,
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{peer}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{peer}",
+                "--initial-cluster",
+                f"{self.name}=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",
+                "--log-level",
+                "warn",
+            ],
+        )
+
+        def healthy() -> bool:
+            with socket.create_connection(("127.0.0.1", client), timeout=0.5):
+                return True
+
+        self._wait("waiting for etcd", "etcd", healthy, 30)
+        self.timings["etcd"] = time.monotonic() - t0
+
+    def _start_apiserver(self) -> None:
+        t0 = time.monotonic()
+        p = self.pki
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(build.KUBERNETES.binary("kube-apiserver")),
+                "--etcd-servers",
+                self.etcd_url,
+                "--bind-address",
+                "127.0.0.1",
+                "--advertise-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(self.port),
+                "--tls-cert-file",
+                str(p.cert),
+                "--tls-private-key-file",
+                str(p.key),
+                "--client-ca-file",
+                str(p.ca),
+                "--token-auth-file",
+                str(p.token_file),
+                "--service-account-issuer",
+                "https://kubernetes.default.svc.cluster.local",
+                "--service-account-key-file",
+                str(p.sa_pub),
+                "--service-account-signing-key-file",
+                str(p.sa_key),
+                "--service-cluster-ip-range",
+                "10.96.0.0/24",
+                "--authorization-mode",
+                "Node,RBAC",
+                "--endpoint-reconciler-type",
+                "none",
+                "--enable-priority-and-fairness=false",
+                "--profiling=false",
+                "--cert-dir",
+                str(self.root / "apiserver-certs"),
+                "--v",
+                "1",
+            ],
+        )
+
+        def ready() -> bool:
+            return self.rest.request("GET", "/readyz") == "ok"
+
+        self._wait("waiting for kube-apiserver /readyz", "kube-apiserver", ready, 90)
+        self.timings["kube-apiserver"] = time.monotonic() - t0
+
+    def _start_controllers(self) -> None:
+        t0 = time.monotonic()
+        p = self.pki
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(build.KUBERNETES.binary("kube-controller-manager")),
+                "--kubeconfig",
+                str(self.kubeconfig("controller-manager")),
+                "--leader-elect=false",
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(free_port()),
+                "--service-account-private-key-file",
+                str(p.sa_key),
+                "--root-ca-file",
+                str(p.ca),
+                "--use-service-account-credentials=true",
+                "--cert-dir",
+                str(self.root / "kcm-certs"),
+                "--concurrent-gc-syncs",
+                "5",
+                "--v",
+                "1",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(build.KUBERNETES.binary("kube-scheduler")),
+                "--kubeconfig",
+                str(self.kubeconfig("scheduler")),
+                "--leader-elect=false",
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(free_port()),
+                "--cert-dir",
+                str(self.root / "scheduler-certs"),
+                "--v",
+                "1",
+            ],
+        )
+
+        def default_sa() -> bool:  # the serviceaccount controller runs: pods can be created in `default`
+            return self.rest.find("v1", "ServiceAccount", "default", "default") is not None
+
+        self._wait(
+            "waiting for the controller-manager (default service account)",
+            "kube-controller-manager",
+            default_sa,
+            60,
+        )
+        self.timings["controllers"] = time.monotonic() - t0
+
+    # -- Kueue -----------------------------------------------------------------------------------------
+
+    def _install_kueue(self) -> None:
+        t0 = time.monotonic()
+        config = build.KUEUE.directory / "config"
+        ca = base64.b64encode(self.pki.ca.read_bytes()).decode()
+        hook = f"https://127.0.0.1:{self.webhook_port}"
+        for path in sorted((config / "crd" / "bases").glob("*.yaml")):
+            crd = yaml.safe_load(path.read_text())
+            if crd["spec"]["names"]["plural"] in KUEUE_CONVERTED:
+                crd["spec"]["conversion"] = {
+                    "strategy": "Webhook",
+                    "webhook": {
+                        "conversionReviewVersions": ["v1"],
+                        "clientConfig": {"url": f"{hook}/convert", "caBundle": ca},
+                    },
+                }
+            self.rest.apply(crd)
+        self.rest.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kueue-system"}})
+        for obj in _kueue_rbac(config / "rbac"):
+            self.rest.apply(obj)
+
+        def established() -> bool:
+            crds = self.rest.list("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+            ours = [c for c in crds if c["spec"]["group"] == "kueue.x-k8s.io"]
+            return bool(ours) and all(
+                any(
+                    c["type"] == "Established" and c["status"] == "True"
+                    for c in x.get("status", {}).get("conditions", [])
+                )
+                for x in ours
+            )
+
+        self._wait("waiting for Kueue's CRDs to be established", "kube-apiserver", established, 30)
+        certs = self.root / "kueue-certs"
+        certs.mkdir(exist_ok=True)
+        (certs / "tls.crt").write_bytes(self.pki.cert.read_bytes())
+        (certs / "tls.key").write_bytes(self.pki.key.read_bytes())
+        # With its own certificate management off, Kueue v0.17 reads the metrics server's certificate from a
+        # fixed path (cmd/kueue/main.go) even when metrics are off; the same pair serves every member.
+        metrics = Path(METRICS_CERT_DIR)
+        metrics.mkdir(parents=True, exist_ok=True)
+        for name, source in (("tls.crt", self.pki.cert), ("tls.key", self.pki.key)):
+            data, target = source.read_bytes(), metrics / name
+            if not target.exists() or target.read_bytes() != data:  # atomically: a running Kueue watches it
+                tmp = metrics / f".{name}.{os.getpid()}"
+                tmp.write_bytes(data)
+                tmp.chmod(0o600)
+                tmp.replace(target)
+        health = free_port()
+        cfg = self.root / "kueue-config.yaml"
+        cfg.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "config.kueue.x-k8s.io/v1beta2",
+                    "kind": "Configuration",
+                    "namespace": "kueue-system",
+                    "health": {"healthProbeBindAddress": f"127.0.0.1:{health}"},
+                    "metrics": {"bindAddress": "0"},
+                    "webhook": {"port": self.webhook_port, "host": "127.0.0.1", "certDir": str(certs)},
+                    "leaderElection": {"leaderElect": False},
+                    "internalCertManagement": {"enable": False},
+                    "manageJobsWithoutQueueName": False,
+                    "integrations": {"frameworks": ["pod"]},
+                    "featureGates": {"VisibilityOnDemand": False},
+                }
+            )
+        )
+        self._spawn(
+            "kueue",
+            [
+                str(build.KUEUE.binary("kueue")),
+                f"--config={cfg}",
+                f"--kubeconfig={self.kubeconfig('kueue')}",
+                "--zap-log-level=2",
+            ],
+        )
+
+        def kueue_ready() -> bool:
+            with socket.create_connection(("127.0.0.1", self.webhook_port), timeout=0.5):
+                pass
+            import urllib.request
+
+            with urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz", timeout=1) as resp:
+                return resp.status == 200
+
+        self._wait("waiting for Kueue's webhook server and /readyz", "kueue", kueue_ready, 60)
+        for obj in _kueue_webhooks(config / "webhook" / "manifests.yaml", hook, ca):
+            self.rest.apply(obj)
+        self.timings["kueue"] = time.monotonic() - t0
+
+    # -- stop ------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        for name in reversed(list(self.procs)):
+            proc = self.procs[name]
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for name in reversed(list(self.procs)):
+            proc = self.procs[name]
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        self.procs.clear()
+
+
+#: the manager's own RBAC from config/components/rbac/kustomization.yaml (not the user-facing roles)
+KUEUE_RBAC = (
+    "role",
+    "role_binding",
+    "leader_election_role",
+    "leader_election_role_binding",
+    "manager_secrets_role",
+    "manager_secrets_role_binding",
+)
+
+
+def _kueue_rbac(rbac: Path) -> list[dict[str, Any]]:
+    """The manager's roles and bindings as Kueue's kustomization names them (prefix ``kueue-``, namespace
+    ``kueue-system``)."""
+    out = []
+    for name in KUEUE_RBAC:
+        obj = yaml.safe_load((rbac / f"{name}.yaml").read_text())
+        obj["metadata"]["name"] = "kueue-" + obj["metadata"]["name"]
+        if obj["metadata"].get("namespace") == "system":
+            obj["metadata"]["namespace"] = "kueue-system"
+        if "roleRef" in obj:
+            obj["roleRef"]["name"] = "kueue-" + obj["roleRef"]["name"]
+            for s in obj["subjects"]:
+                s["name"], s["namespace"] = "kueue-" + s["name"], "kueue-system"
+        out.append(obj)
+    return out
+
+
+def _kueue_webhooks(manifests: Path, url: str, ca: str) -> list[dict[str, Any]]:
+    """Kueue's webhook configurations, limited to the kinds used here and pointed at the manager's port."""
+    out = []
+    for doc in yaml.safe_load_all(manifests.read_text()):
+        if not doc:
+            continue
+        doc = copy.deepcopy(doc)
+        doc["metadata"]["name"] = "kueue-" + doc["metadata"]["name"]
+        hooks = []
+        for hook in doc["webhooks"]:
+            resources = {r for rule in hook.get("rules", []) for r in rule.get("resources", [])}
+            if not resources & KUEUE_WEBHOOK_KINDS:
+                continue
+            path = hook["clientConfig"]["service"]["path"]
+            hook["clientConfig"] = {"url": url + path, "caBundle": ca}
+            if "pods" in resources:  # config/components/webhook/kustomization.yaml's patch
+                hook["namespaceSelector"] = {
+                    "matchExpressions": [
+                        {
+                            "key": "kubernetes.io/metadata.name",
+                            "operator": "NotIn",
+                            "values": ["kube-system", "kueue-system"],
+                        }
+                    ]
+                }
+            hooks.append(hook)
+        doc["webhooks"] = hooks
+        out.append(doc)
+    return out
+
+
+def kubeconfig_doc(planes: dict[str, Plane], user: str = "admin") -> dict[str, Any]:
+    """A kubeconfig with one context per plane (named after it), all authenticating as ``user``."""
+    any_plane = next(iter(planes.values()))
+    ca = base64.b64encode(any_plane.pki.ca.read_bytes()).decode()
+    token = any_plane.pki.tokens[user]
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": n, "cluster": {"server": p.url, "certificate-authority-data": ca}}
+            for n, p in planes.items()
+        ],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": n, "context": {"cluster": n, "user": user}} for n in planes],
+        "current-context": next(iter(planes)),
+    }
+
+
+def wait_api(rest: Rest, fn: Any, timeout: float = 30.0, what: str = "") -> Any:
+    """Poll ``fn()`` (API errors count as not yet) until truthy; fail saying ``what``."""
+    end = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < end:
+        try:
+            value = fn()
+            if value:
+                return value
+        except ApiError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or fn} (last error: {last})")
