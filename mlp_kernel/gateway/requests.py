@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from ..backends.base import RemoteKernel
 from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
-from ..placement.units import parse_duration
+from ..placement.units import MAX_DURATION_S, format_duration, parse_duration
 from .config import GatewayConfig
 from .launch import LaunchFailed
-from .magic import MagicError, parse_magics
+from .magic import MIN_IDLE_S, RANGES, MagicError, parse_magics
 
 if TYPE_CHECKING:
     from ..placement import Policy
@@ -31,6 +31,29 @@ if TYPE_CHECKING:
     from .relay import RemoteLink
 
 log = logging.getLogger(__name__)
+
+KERNELSPEC_DURATIONS = {  # kernel.json's provisioner config: the ranges of %gpu idle= and the policy
+    "idle_timeout": RANGES["idle"],
+    "launch_timeout": f"longer than 0 and at most {format_duration(MAX_DURATION_S)}",
+}
+
+
+def kernelspec_duration(key: str, value: Any) -> float:
+    """Seconds of kernel.json's ``idle_timeout`` or ``launch_timeout`` within ``KERNELSPEC_DURATIONS``.
+
+    Raises ValueError saying what is allowed. A hand-edited kernel.json reaches the gateway unvalidated:
+    ``"1e12"`` once reached the gateway's timers (an overflow far from where it was typed) and
+    ``"15 minutes"`` raised out of the gateway's first load. The admin page checks with this too.
+    """
+    wanted = KERNELSPEC_DURATIONS[key]
+    try:
+        seconds = parse_duration(value, maximum=MAX_DURATION_S)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{exc} (allowed: {wanted})") from None
+    in_range = seconds == 0 or seconds >= MIN_IDLE_S if key == "idle_timeout" else seconds > 0
+    if not in_range:
+        raise ValueError(f"invalid duration {str(value)[:40]!r}: out of range (allowed: {wanted})")
+    return seconds
 
 
 class RequestState:
@@ -66,19 +89,46 @@ class RequestState:
             )
             log.error("%s", self._policy_error)
         policy = self._policy
+        idle = self._kernelspec_duration("idle_timeout")
         if self._idle_timeout_s is None:
             self._idle_timeout_s = policy.idle_timeout_s if policy else 900.0
-            if config.idle_timeout not in (None, ""):
-                self._idle_timeout_s = parse_duration(str(config.idle_timeout))
+            if idle is not None:
+                self._idle_timeout_s = idle
         self._launch_timeout_s = policy.launch_timeout_s if policy else 1800.0
-        if config.launch_timeout not in (None, ""):
-            self._launch_timeout_s = parse_duration(str(config.launch_timeout))
+        launch = self._kernelspec_duration("launch_timeout")
+        if launch is not None:
+            self._launch_timeout_s = launch
         if policy and config.defaults:
             tokens = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in config.defaults.items())
             try:
                 self.defaults = parse_magics([f"%gpu {tokens}"], policy).request
             except MagicError as exc:
-                self._policy_error = f"The kernelspec's default GPU options are invalid: {exc}"
+                self._add_error(f"The kernelspec's default GPU options are invalid: {exc}")
+
+    def _kernelspec_duration(self, key: str) -> float | None:
+        """A kernelspec duration (see ``kernelspec_duration``), or None when unset or unusable; unusable
+        becomes the policy error, as a broken policy does: every ``%gpu`` cell and launch says which file
+        and field to fix, nothing starts, and the kernel stays usable."""
+        value = getattr(self.config, key)
+        if value is None or value == "":
+            return None
+        try:
+            return kernelspec_duration(key, value)
+        except ValueError as exc:
+            where = Path(self.config.kernelspec_dir or ".") / "kernel.json"
+            problem = (
+                f"{where}: metadata.kernel_provisioner.config.{key} (or c.GpuAutoProvisioner.{key}) "
+                f"cannot be used: {exc}\n"
+                "Ask an admin to fix it (the admin page or mlp-kernel install). "
+                "Nothing was started; this kernel stays usable."
+            )
+            log.error("%s", problem)
+            self._add_error(problem)
+            return None
+
+    def _add_error(self, problem: str) -> None:
+        """Every problem of the kernelspec is reported, not only the last one found."""
+        self._policy_error = "\n\n".join(p for p in (self._policy_error, problem) if p)
 
     @property
     def policy(self) -> Policy | None:

@@ -94,14 +94,14 @@ def validate_kernel_json(text: str) -> list[Issue]:
         p = config["policy"]
         need(isinstance(p, str) and bool(POLICY_FILE_NAME.match(p)), prefix + "policy",
              "expected a file name in the kernelspec directory ending in .yaml or .yml (no directories).")
-    if config.get("idle_timeout") is not None:  # null: the policy's idle timeout
-        from ..placement.units import parse_duration
+    from ..gateway.requests import KERNELSPEC_DURATIONS, kernelspec_duration
 
-        try:
-            if parse_duration(config["idle_timeout"]) < 0:
-                raise ValueError("must not be negative")
-        except ValueError as e:
-            need(False, prefix + "idle_timeout", str(e))
+    for key in KERNELSPEC_DURATIONS:  # the gateway's own check; null: the policy's value
+        if config.get(key) is not None:
+            try:
+                kernelspec_duration(key, config[key])
+            except ValueError as e:
+                need(False, prefix + key, str(e))
     if config.get("backend"):  # "" or null: each member's own backend
         need(config["backend"] in BACKENDS, prefix + "backend",
              f"expected one of {', '.join(BACKENDS)}, or \"\" for each member's own backend.")
