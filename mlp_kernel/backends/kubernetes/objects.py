@@ -58,13 +58,44 @@ def resolve_kernelspec(name_or_dir: str | Path) -> Path:
 
 
 def kernelspec_config(kernelspec_dir: Path) -> dict[str, Any]:
-    """``metadata.kernel_provisioner.config.kubernetes`` of the kernelspec's kernel.json (image, ports)."""
+    """``metadata.kernel_provisioner.config.kubernetes`` of the kernelspec's kernel.json (image, ports).
+
+    No kernel.json: no options. A kernel.json that is not JSON, or whose path to these options holds
+    something other than an object (a hand-edited ``[]`` or ``5``; it once raised AttributeError from deep
+    in a launch), is a ``KernelObjectsError`` naming the file and the field: silently rendering without the
+    admin's image or ports would start the wrong pod.
+    """
+    path = kernelspec_dir / "kernel.json"
     try:
-        spec = json.loads((kernelspec_dir / "kernel.json").read_text())
-    except (OSError, ValueError):
+        text = path.read_text()
+    except FileNotFoundError:
         return {}
-    config = spec.get("metadata", {}).get("kernel_provisioner", {}).get("config", {}).get("kubernetes", {})
-    return dict(config) if isinstance(config, Mapping) else {}
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8
+        raise KernelObjectsError([f"{path}: cannot be read: {exc}"]) from None
+    try:
+        node: Any = json.loads(text)
+    except ValueError as exc:
+        raise KernelObjectsError([f"{path}: not valid JSON: {exc}"]) from None
+    field = ""
+    for key in ("metadata", "kernel_provisioner", "config", "kubernetes", ""):
+        if not isinstance(node, Mapping):
+            where = field or "the top level"
+            raise KernelObjectsError([f"{path}: {where} must be a JSON object, got {type(node).__name__}"])
+        if not key:
+            break
+        node = node.get(key) or {}
+        field = f"{field}.{key}".lstrip(".")
+    issues = [f"{path}: {field}.{k} must be a string" for k in ("image", "service_account")
+              if node.get(k) is not None and not isinstance(node[k], str)]
+    ports = node.get("ports")
+    if ports is not None and not (
+        isinstance(ports, Mapping)
+        and all(isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports.values())
+    ):
+        issues.append(f"{path}: {field}.ports must map channels to port numbers 1 to 65535")
+    if issues:
+        raise KernelObjectsError(issues)
+    return dict(node)
 
 
 def _lookup(policy: Policy, member: str | Member, flavor: str | Flavor) -> tuple[Member, Flavor]:
