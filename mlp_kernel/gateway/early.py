@@ -17,14 +17,21 @@ from typing import Any
 import zmq
 
 from . import replies
-from .wire import Malformed, Message, Session, Signer
+from .wire import DropLog, Malformed, Message, Session, Signer
+
+
+def _warn(fmt: str, *args: object) -> None:
+    """Log as the gateway does (``logging`` is imported here only when needed)."""
+    import logging
+
+    logging.getLogger("mlp_kernel.gateway").warning(fmt, *args)
+
+
+_DROPPED = DropLog(_warn)  # rate-limited like the gateway's
 
 
 def _dropped(channel: str, exc: Malformed) -> None:
-    """Log a dropped message the way the gateway does (``logging`` is imported here only when needed)."""
-    import logging
-
-    logging.getLogger("mlp_kernel.gateway").warning("dropping a message on %s: %s", channel, exc)
+    _DROPPED(channel, "dropping a message on %s: %s", channel, exc)
 
 
 def serve_until_ready(

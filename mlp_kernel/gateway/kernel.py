@@ -38,9 +38,10 @@ from .relay import RemoteLink
 from .requests import RequestState
 from .sockets import BoundSockets
 from .status import COMM_TARGET, GatewayStatus, write_status_file
-from .wire import DELIM, Malformed, Message, Session, Signer, load_dict
+from .wire import DELIM, DropLog, Malformed, Message, Session, Signer, load_dict
 
 log = logging.getLogger("mlp_kernel.gateway")
+DROPPED = DropLog(log.warning)  # frames anyone can send: rate-limited, or a flood of them floods the log
 
 # Requests that must never start a GPU kernel: answered locally while none exists.
 LOCAL_WHEN_IDLE = {
@@ -214,7 +215,7 @@ class GatewayKernel:
         try:
             msg = Message(raw, self.signer).complete()  # the signature first, then every part
         except Malformed as exc:
-            log.warning("dropping a message on %s: %s", channel, exc)
+            DROPPED(channel, "dropping a message on %s: %s", channel, exc)
             return
         try:
             await self._dispatch(channel, msg)

@@ -25,9 +25,10 @@ import zmq
 
 from ..backends.base import RemoteKernel
 from .pump import REMOTE_CHANNELS, Pump
-from .wire import Malformed, Message, Session
+from .wire import DropLog, Malformed, Message, Session
 
 log = logging.getLogger(__name__)
+DROPPED = DropLog(log.warning)
 
 
 class RemoteLink:
@@ -59,7 +60,7 @@ class RemoteLink:
         try:
             msg = Message(frames, self.session.signer).complete()
         except Malformed as exc:
-            log.warning("dropping a reply from the remote kernel: %s", exc)
+            DROPPED("remote replies", "dropping a reply from the remote kernel: %s", exc)
             return
         fut = self._private.pop(str(msg.parent.get("msg_id")), None)
         if fut is not None and not fut.done():
@@ -69,7 +70,7 @@ class RemoteLink:
         try:
             msg = Message(frames, self.session.signer).complete()
         except Malformed as exc:
-            log.warning("dropping output from the remote kernel: %s", exc)
+            DROPPED("remote output", "dropping output from the remote kernel: %s", exc)
             return
         parent_id = str(msg.parent.get("msg_id"))
         if parent_id not in self._private_idle:

@@ -12,7 +12,9 @@ import hashlib
 import hmac
 import json
 import os
+import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,6 +25,37 @@ PROTOCOL_VERSION = "5.3"
 class Malformed(ValueError):
     """Frames that are not a signed Jupyter message. Whoever received them drops them and logs why; nothing
     else happens (anyone who reaches a kernel port can send any frames, with or without the key)."""
+
+
+class DropLog:
+    """Warnings about dropped frames, rate-limited per source (a channel): the first ``burst`` of each
+    ``interval`` in full, then only counted; the next drop after the interval first logs how many were hidden.
+
+    Anyone who reaches a kernel port can send junk frames as fast as the network carries them; logged one
+    line each, 2,000 frames were 2,000 lines (a flood that buries everything else in the server's log and
+    costs the gateway a formatted write per frame). A drop here costs a clock read and a counter; the hidden
+    count of the last interval is logged only when drops resume (no timer runs for it).
+    """
+
+    def __init__(self, warn: Callable[..., None], burst: int = 10, interval: float = 60.0) -> None:
+        self._warn, self.burst, self.interval = warn, burst, interval
+        self._windows: dict[str, list[float]] = {}  # source -> [window start, logged, hidden]
+
+    def __call__(self, source: str, fmt: str, *args: Any) -> None:
+        now = time.monotonic()
+        w = self._windows.get(source)
+        if w is None or now - w[0] >= self.interval:
+            if w is not None and w[2]:
+                self._warn("dropped %d more messages on %s in %.0f s without logging each", int(w[2]), source,
+                           now - w[0])
+            w = self._windows[source] = [now, 0, 0]
+        if w[1] >= self.burst:
+            w[2] += 1
+            return
+        w[1] += 1
+        self._warn(fmt, *args)
+        if w[1] == self.burst:
+            self._warn("more dropped messages on %s are only counted for %.0f s", source, self.interval)
 
 
 def split(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:

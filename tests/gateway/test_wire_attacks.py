@@ -107,15 +107,21 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+def write_connection_file(path: Path, key: bytes) -> dict:
+    """A tcp connection file on free loopback ports, for a gateway started by hand."""
+    names = ("shell", "control", "stdin", "iopub", "hb")
+    conn = {f"{n}_port": p for n, p in zip(names, free_ports(5), strict=True)}
+    conn.update(ip="127.0.0.1", transport="tcp", key=key.decode(), signature_scheme="hmac-sha256")
+    path.write_text(json.dumps(conn))
+    return conn
+
+
 async def test_frames_queued_before_the_gateway_binds_are_dropped_at_start_up(tmp_path: Path):
     """The early responder answers kernel_info while the gateway imports; it once read ``msg_type`` of an
     unsigned message before checking its signature, and a header that is not an object ended the process."""
     key = b"start-up-key"
-    names = ("shell", "control", "stdin", "iopub", "hb")
-    conn = {f"{n}_port": p for n, p in zip(names, free_ports(5), strict=True)}
-    conn.update(ip="127.0.0.1", transport="tcp", key=key.decode(), signature_scheme="hmac-sha256")
     conn_file = tmp_path / "kernel-early.json"
-    conn_file.write_text(json.dumps(conn))
+    conn = write_connection_file(conn_file, key)
     ctx = zmq.Context()
     # queued in the DEALERs: nothing listens yet
     socks = send_all(ctx, lambda ch: f"tcp://127.0.0.1:{conn[f'{ch}_port']}", key)
