@@ -228,3 +228,24 @@ def test_resource_flavor_labels_that_disagree_with_the_policy_are_noted(
         in s.members["private"].reason
     )
     assert s.members["private"].usable  # a note for the admin, not a health verdict
+
+
+def test_admitted_workloads_count_when_the_cluster_queue_status_lags(
+    platform_policy: Policy, edited_dump: Any
+) -> None:
+    """Real Kueue writes the ClusterQueue's status after it admits a Workload: a read in between sees the
+    Workload admitted and the status without it. The flavor is still full (found on the real control
+    plane)."""
+
+    def status_lags(obj: dict[str, Any]) -> None:
+        if obj["kind"] == "ClusterQueue" and obj["metadata"]["name"] == "gpu-private":
+            for key in ("flavorsUsage", "flavorsReservation"):
+                for fl in obj["status"][key]:
+                    for r in fl["resources"]:
+                        r["total"] = 0
+
+    s = state(platform_policy, edited_dump("private-v1beta2.yaml", status_lags))
+    bronze, silver = s.members["private"].flavors["bronze"], s.members["private"].flavors["silver"]
+    assert (bronze.used_gpus, silver.used_gpus) == (8, 6)
+    d = decide(platform_policy, s, GpuRequest(), NOW)
+    assert (d.action, d.flavor) == (Action.RUN, "silver")

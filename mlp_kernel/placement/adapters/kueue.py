@@ -6,8 +6,8 @@ are read: v1beta2 (``spec.cohortName``, LocalQueue ``status.flavorsUsage``) and 
 LocalQueue ``status.flavorUsage``).
 
 What is derived, per flavor of the member's ClusterQueue (details in docs/placement.md):
-- nominal quota of the flavor's GPU resource, and usage (the larger of ``flavorsReservation`` and
-  ``flavorsUsage``; from admitted Workloads when the ClusterQueue has no status);
+- nominal quota of the flavor's GPU resource, and usage (the largest of ``flavorsReservation``,
+  ``flavorsUsage`` and the admitted Workloads: Kueue updates the ClusterQueue's status after an admission);
 - what the queue may still borrow from its cohort (peers' unused lendable quota minus what is already
   borrowed, capped by ``borrowingLimit``); Cohort objects' own quotas are not modelled;
 - pending workloads ahead of a new request (visibility API summary when given, else pending Workloads whose
@@ -212,15 +212,21 @@ def _status_total(cq: Mapping[str, Any], key: str, flavor: str, resource: str) -
 
 
 def _usage(cq: Mapping[str, Any], flavor: str, resource: str, idx: ObjectIndex, cq_name: str) -> int:
+    """GPUs of ``flavor`` in use: the largest of the ClusterQueue's ``flavorsReservation``, its
+    ``flavorsUsage`` and the admitted, unfinished Workloads read with it.
+
+    Real Kueue writes the ClusterQueue's status after it admits a Workload, not with it: a read between the
+    two (a second after a job took the last GPUs of a flavor) sees the Workload admitted and the status still
+    without it. Placing on that status sent a kernel to a full flavor, where it queued behind the job.
+    """
     reserved = _status_total(cq, "flavorsReservation", flavor, resource)
     used = _status_total(cq, "flavorsUsage", flavor, resource)
-    if reserved is None and used is None:  # a spec-only dump: count admitted workloads instead
-        return sum(
-            _workload_gpus(w, resource)
-            for w in idx.of("Workload")
-            if _admitted_flavor(w, cq_name, resource) == flavor and not _finished(w)
-        )
-    return max(reserved or 0, used or 0)
+    admitted = sum(
+        _workload_gpus(w, resource)
+        for w in idx.of("Workload")
+        if _admitted_flavor(w, cq_name, resource) == flavor and not _finished(w)
+    )
+    return max(reserved or 0, used or 0, admitted)
 
 
 def _cohort(cq: Mapping[str, Any]) -> str | None:
