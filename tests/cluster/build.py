@@ -45,6 +45,8 @@ class Component:
     name: str
     version: str
     binaries: tuple[str, ...]
+    #: other paths (relative to the directory) a finished build has
+    files: tuple[str, ...] = ()
 
     @property
     def directory(self) -> Path:
@@ -55,14 +57,19 @@ class Component:
 
     @property
     def built(self) -> bool:
-        return (self.directory / ".built").exists() and all(self.binary(b).exists() for b in self.binaries)
+        return (
+            (self.directory / ".built").exists()
+            and all(self.binary(b).exists() for b in self.binaries)
+            and all((self.directory / f).exists() for f in self.files)
+        )
 
 
 KUBERNETES = Component(
     "kubernetes", versions.KUBERNETES, ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 )
 ETCD = Component("etcd", versions.ETCD, ("etcd",))
-KUEUE = Component("kueue", versions.KUEUE, ("kueue",))
+KUEUE_CONFIG = ("crd", "webhook", "rbac", "visibility")
+KUEUE = Component("kueue", versions.KUEUE, ("kueue",), tuple(f"config/{part}" for part in KUEUE_CONFIG))
 COMPONENTS = (ETCD, KUBERNETES, KUEUE)
 
 
@@ -139,7 +146,7 @@ def _build_kueue(c: Component, out: Path) -> None:
     source = Path(modcache) / f"sigs.k8s.io/kueue@{c.version}" / "config" / "components"
     target = c.directory / "config"
     shutil.rmtree(target, ignore_errors=True)
-    for part in ("crd", "webhook", "rbac"):
+    for part in KUEUE_CONFIG:
         shutil.copytree(source / part, target / part)
     for path in target.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)  # the module cache is read-only

@@ -16,6 +16,7 @@ from typing import Any
 import kubernetes
 import yaml
 
+from tests.kubeapi.builders import python_pod
 from tests.kubeapi.members import NodeSpec
 
 from .kubelet import ApiStore, ProcessKubelet, RType
@@ -140,6 +141,47 @@ class RealMember:
             return pod if pod and pod.get("status", {}).get("phase") in wanted else None
 
         return self.wait_for(phase, timeout, what=f"pod {namespace}/{name} in {sorted(wanted)}")
+
+    def preempt_pod(self, namespace: str, name: str, cluster_queue: str = "gpu-private") -> Obj:
+        """Make real Kueue preempt the pod: allow preemption of lower priorities in its ClusterQueue, then
+        submit a pod of a higher WorkloadPriorityClass that needs every GPU of the pod's flavor (returned)."""
+        pod = self.get("v1", "Pod", name, namespace)
+        tier = (pod["spec"].get("nodeSelector") or {}).get("mlp.io/gpu-tier")
+        if not tier:
+            raise ValueError(f"pod {namespace}/{name} is not pinned to a flavor (no mlp.io/gpu-tier)")
+        self.rest.merge_patch(
+            "kueue.x-k8s.io/v1beta2",
+            "ClusterQueue",
+            cluster_queue,
+            {"spec": {"preemption": {"withinClusterQueue": "LowerPriority"}}},
+        )
+        self.apply(
+            {
+                "apiVersion": "kueue.x-k8s.io/v1beta2",
+                "kind": "WorkloadPriorityClass",
+                "metadata": {"name": "mlp-test-urgent"},
+                "value": 1000,
+                "description": "a job that may preempt kernels (tests)",
+            }
+        )
+        cq = self.get("kueue.x-k8s.io/v1beta2", "ClusterQueue", cluster_queue)
+        quota = next(
+            r["nominalQuota"]
+            for group in cq["spec"]["resourceGroups"]
+            for fl in group["flavors"]
+            if fl["name"] == tier
+            for r in fl["resources"]
+            if r["name"] == "nvidia.com/gpu"
+        )
+        preemptor = python_pod(
+            f"preemptor-{name}"[:63],
+            queue=(pod["metadata"].get("labels") or {}).get("kueue.x-k8s.io/queue-name", "kernels"),
+            gpus=int(quota),
+            node_selector={"mlp.io/gpu-tier": tier},
+            priority_class="mlp-test-urgent",
+        )
+        preemptor["metadata"]["namespace"] = namespace
+        return self.create(preemptor)
 
     def oom_kill_pod(self, namespace: str, name: str) -> None:
         assert self.kubelet is not None

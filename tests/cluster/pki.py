@@ -11,6 +11,7 @@ import ipaddress
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -52,6 +53,14 @@ class Pki:
         return self.root / "tls.key"
 
     @property
+    def proxy_cert(self) -> Path:
+        return self.root / "front-proxy-client.crt"
+
+    @property
+    def proxy_key(self) -> Path:
+        return self.root / "front-proxy-client.key"
+
+    @property
     def sa_key(self) -> Path:
         return self.root / "sa.key"
 
@@ -68,6 +77,28 @@ def _pem_key(key: object) -> bytes:
     return key.private_bytes(  # type: ignore[attr-defined]
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+_EKU = x509.oid.ExtendedKeyUsageOID
+
+
+def _leaf(
+    ca: x509.Certificate, ca_key: Any, cn: str, san: list[x509.GeneralName], usage: Any, now: dt.datetime
+) -> tuple[Any, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    return key, builder.sign(ca_key, hashes.SHA256())
 
 
 def make_pki(root: Path) -> Pki:
@@ -89,29 +120,24 @@ def make_pki(root: Path) -> Pki:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=7))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
+    server = _EKU.SERVER_AUTH
+    key, cert = _leaf(
+        ca,
+        ca_key,
+        "127.0.0.1",
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
+        server,
+        now,
     )
+    # the aggregator's client certificate towards extension API servers (Kueue's visibility API)
+    proxy_key, proxy_cert = _leaf(ca, ca_key, "front-proxy-client", [], _EKU.CLIENT_AUTH, now)
     sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pki = Pki(root, {name: secrets.token_hex(16) for name in USERS})
     pki.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     pki.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     pki.key.write_bytes(_pem_key(key))
+    pki.proxy_cert.write_bytes(proxy_cert.public_bytes(serialization.Encoding.PEM))
+    pki.proxy_key.write_bytes(_pem_key(proxy_key))
     pki.sa_key.write_bytes(_pem_key(sa))
     pki.sa_pub.write_bytes(
         sa.public_key().public_bytes(

@@ -1,24 +1,23 @@
-"""Start one real member cluster on loopback: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler, Kueue.
+"""Start one real member cluster on loopback: etcd, kube-apiserver, controller-manager, scheduler, Kueue.
 
 The binaries come from ``build.py``'s cache. Everything listens on 127.0.0.1 with ports picked free at start;
 each process logs to ``<root>/logs/<name>.log`` (quoted when start-up fails) and runs in its own session, so
 ``stop()`` can end it and whatever it started. What differs from a production install, and why:
 
 - Authentication: static bearer tokens (``--token-auth-file``) per component, one CA and one serving
-certificate
-  for 127.0.0.1 (``pki.py``); Kueue runs as its real service account user under the RBAC of its module's
-  ``config/components/rbac`` (role + binding, ``kueue-`` prefix, namespace ``kueue-system``).
+  certificate for 127.0.0.1 (``pki.py``); Kueue runs as its real service account user under the RBAC of
+  its module's ``config/components/rbac`` (``kueue-`` prefix, namespace ``kueue-system``).
 - Kueue's webhooks and CRD conversion reach the manager at ``https://127.0.0.1:<port>`` (``clientConfig.url``
   with our CA) instead of through ``kueue-webhook-service``: without kube-proxy a Service is not reachable,
   and Kueue's internal certificate management (which patches the service-based configurations) is off.
   Only the webhooks of the kinds this project uses are installed (plain pods and Kueue's own kinds); the
   manager's other integrations are off, so their paths would not be served.
-- Kueue's metrics certificate is read from the fixed path `/etc/kueue/metrics/certs` (written at start: the
-  tests need root, as on CI). The visibility API (an aggregated API served by the manager) is off: its
-  certificate directory is
-  hard-coded to ``/visibility`` and the aggregator reaches it only through a Service. The product falls back
-  to Workload objects for queue positions (see docs/test-kube-api.md).
+- Kueue v0.17 reads its metrics and visibility certificates from fixed paths (``/etc/kueue/metrics/certs``,
+  ``/visibility``) when its own certificate management is off: the fixture writes the test certificate
+  there (the tests run as root, as on CI).
+- The visibility API (an aggregated API the manager serves) is reached through an ``ExternalName`` Service
+  for ``localhost`` whose port the APIService names; the API server runs with the aggregation layer's
+  request-header flags and a front-proxy client certificate, as kubeadm configures it.
 - ``--endpoint-reconciler-type=none``: the ``kubernetes`` Service cannot point at a loopback address.
 """
 
@@ -27,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import ctypes
 import os
 import signal
 import socket
@@ -45,6 +45,8 @@ from .rest import ApiError, Rest
 KUEUE_WEBHOOK_KINDS = {"pods", "workloads", "clusterqueues", "localqueues", "resourceflavors", "cohorts"}
 #: where Kueue v0.17 looks for its metrics certificate when its internal certificate management is off
 METRICS_CERT_DIR = "/etc/kueue/metrics/certs"
+#: where its visibility server looks for its certificate then (pkg/visibility/server.go)
+VISIBILITY_CERT_DIR = "/visibility"
 #: CRDs whose versions Kueue converts (its config/components/crd/kustomization.yaml enables these patches)
 KUEUE_CONVERTED = {"localqueues", "clusterqueues", "cohorts", "workloads", "multikueueclusters"}
 
@@ -53,6 +55,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """In the child: be killed when the test process dies, even by SIGKILL (a timed-out CI step), so no
+    control plane outlives its tests (Linux ``PR_SET_PDEATHSIG``)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
 
 
 class StartError(RuntimeError):
@@ -84,6 +95,7 @@ class Plane:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
             env={**os.environ, **(env or {})},
             cwd=self.root,
         )
@@ -211,6 +223,21 @@ class Plane:
                 "--profiling=false",
                 "--cert-dir",
                 str(self.root / "apiserver-certs"),
+                # the aggregation layer, for Kueue's visibility API
+                "--requestheader-client-ca-file",
+                str(p.ca),
+                "--requestheader-allowed-names",
+                "front-proxy-client",
+                "--requestheader-username-headers",
+                "X-Remote-User",
+                "--requestheader-group-headers",
+                "X-Remote-Group",
+                "--requestheader-extra-headers-prefix",
+                "X-Remote-Extra-",
+                "--proxy-client-cert-file",
+                str(p.proxy_cert),
+                "--proxy-client-key-file",
+                str(p.proxy_key),
                 "--v",
                 "1",
             ],
@@ -318,15 +345,10 @@ class Plane:
         (certs / "tls.key").write_bytes(self.pki.key.read_bytes())
         # With its own certificate management off, Kueue v0.17 reads the metrics server's certificate from a
         # fixed path (cmd/kueue/main.go) even when metrics are off; the same pair serves every member.
-        metrics = Path(METRICS_CERT_DIR)
-        metrics.mkdir(parents=True, exist_ok=True)
-        for name, source in (("tls.crt", self.pki.cert), ("tls.key", self.pki.key)):
-            data, target = source.read_bytes(), metrics / name
-            if not target.exists() or target.read_bytes() != data:  # atomically: a running Kueue watches it
-                tmp = metrics / f".{name}.{os.getpid()}"
-                tmp.write_bytes(data)
-                tmp.chmod(0o600)
-                tmp.replace(target)
+        # Its visibility server reads its own from another fixed path, /visibility.
+        for directory in (METRICS_CERT_DIR, VISIBILITY_CERT_DIR):
+            _install_pair(Path(directory), self.pki)
+        self.visibility_port = free_port()
         health = free_port()
         cfg = self.root / "kueue-config.yaml"
         cfg.write_text(
@@ -342,16 +364,20 @@ class Plane:
                     "internalCertManagement": {"enable": False},
                     "manageJobsWithoutQueueName": False,
                     "integrations": {"frameworks": ["pod"]},
-                    "featureGates": {"VisibilityOnDemand": False},
+                    "visibilityServer": {"bindAddress": "127.0.0.1", "bindPort": self.visibility_port},
                 }
             )
         )
+        # before the manager starts: its visibility server reads the request-header configuration at start-up
+        for obj in _kueue_visibility(config / "visibility", self.visibility_port):
+            self.rest.apply(obj)
         self._spawn(
             "kueue",
             [
                 str(build.KUEUE.binary("kueue")),
                 f"--config={cfg}",
                 f"--kubeconfig={self.kubeconfig('kueue')}",
+                f"--visibility-server-port={self.visibility_port}",
                 "--zap-log-level=2",
             ],
         )
@@ -367,6 +393,17 @@ class Plane:
         self._wait("waiting for Kueue's webhook server and /readyz", "kueue", kueue_ready, 60)
         for obj in _kueue_webhooks(config / "webhook" / "manifests.yaml", hook, ca):
             self.rest.apply(obj)
+
+        def visibility_available() -> bool:
+            api = self.rest.find(
+                "apiregistration.k8s.io/v1", "APIService", "v1beta2.visibility.kueue.x-k8s.io"
+            )
+            conds = (api or {}).get("status", {}).get("conditions") or []
+            return any(c["type"] == "Available" and c["status"] == "True" for c in conds)
+
+        self._wait(
+            "waiting for Kueue's visibility API (APIService Available)", "kueue", visibility_available, 60
+        )
         self.timings["kueue"] = time.monotonic() - t0
 
     # -- stop ------------------------------------------------------------------------------------------
@@ -413,6 +450,58 @@ def _kueue_rbac(rbac: Path) -> list[dict[str, Any]]:
                 s["name"], s["namespace"] = "kueue-" + s["name"], "kueue-system"
         out.append(obj)
     return out
+
+
+def _install_pair(directory: Path, pki: Pki) -> None:
+    """The serving certificate as ``tls.crt``/``tls.key`` in ``directory``, replaced atomically (a running
+    Kueue watches these files) and only when different (every member shares them)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, source in (("tls.crt", pki.cert), ("tls.key", pki.key)):
+        data, target = source.read_bytes(), directory / name
+        if not target.exists() or target.read_bytes() != data:
+            tmp = directory / f".{name}.{os.getpid()}"
+            tmp.write_bytes(data)
+            tmp.chmod(0o600)
+            tmp.replace(target)
+
+
+def _kueue_visibility(visibility: Path, port: int) -> list[dict[str, Any]]:
+    """Kueue's visibility API from config/components/visibility, reached without kube-proxy.
+
+    The Service becomes ``type: ExternalName`` for ``localhost`` and each APIService names the server's port:
+    for an ExternalName Service the aggregator dials ``<externalName>:<APIService port>`` (apiserver's
+    ``proxy.ResolveCluster``). The APIServices keep upstream's ``insecureSkipTLSVerify``. The manager also
+    needs ``system:auth-delegator`` to authenticate and authorize the requests the aggregator forwards
+    (token and subject access reviews), as every extension API server does.
+    """
+    out: list[dict[str, Any]] = []
+    for name in ("apiservice_v1beta1", "apiservice_v1beta2"):
+        api = yaml.safe_load((visibility / f"{name}.yaml").read_text())
+        api["spec"]["service"] = {
+            "name": "kueue-visibility-server",
+            "namespace": "kueue-system",
+            "port": port,
+        }
+        out.append(api)
+    service = yaml.safe_load((visibility / "service.yaml").read_text())
+    service["metadata"]["name"] = "kueue-visibility-server"
+    service["spec"] = {"type": "ExternalName", "externalName": "localhost"}
+    reader = yaml.safe_load((visibility / "role_binding.yaml").read_text())
+    reader["metadata"]["name"] = "kueue-" + reader["metadata"]["name"]
+    for subject in reader["subjects"]:
+        subject["name"], subject["namespace"] = "kueue-" + subject["name"], "kueue-system"
+    delegator = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "kueue-visibility-server-auth-delegator"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "system:auth-delegator",
+        },
+        "subjects": reader["subjects"],
+    }
+    return [service, reader, delegator, *out]
 
 
 def _kueue_webhooks(manifests: Path, url: str, ca: str) -> list[dict[str, Any]]:
