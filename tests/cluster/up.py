@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     t0 = time.monotonic()
     members = RealMembers(root, config).start()
+    spec: Path | None = None
     try:
         members.reset()
         spec = install_kernelspec(args.kernelspec, members.kubeconfig_path)
@@ -73,10 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {m.name}: {m.url} (logs: {m.plane.root / 'logs'})")
         print(f"kubeconfig: {members.kubeconfig_path}")
         print(f"  kubectl --kubeconfig {members.kubeconfig_path} --context private get pods,workloads -A")
-        print(f'kernelspec: {spec} ("GPU (real Kueue)")  - Ctrl-C stops everything')
+        print(f'kernelspec: {spec} ("GPU (real Kueue)", removed on exit) - Ctrl-C stops everything')
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
         members.stop()
+        if spec is not None:  # its kubeconfig is gone with the members
+            shutil.rmtree(spec, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
     return 0
 
