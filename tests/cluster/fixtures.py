@@ -1,13 +1,10 @@
 """Pytest fixtures for the real control plane (see docs/test-kube-api.md, "The real control plane").
 
-``real_members`` (session-scoped: start-up takes seconds, not milliseconds) -> ``RealMembers``: private
-+ public
-members, each a real etcd, kube-apiserver, kube-controller-manager, kube-scheduler and Kueue with the process
-kubelet, one kubeconfig with contexts ``private`` and ``public``. ``real_kube_members``
-(function-scoped) is the
-same object after ``reset()``: no test pods, and the default Kueue objects of ``tests.kubeapi.fixtures``
-loaded
-afresh, so each test starts from the same queues.
+``real_members`` (package-scoped: start-up takes seconds, so once for tests/cluster, stopped after it) ->
+``RealMembers``: private + public members, each a real etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and Kueue with the process kubelet, one kubeconfig with contexts ``private`` and ``public``.
+``real_kube_members`` (function-scoped) is the same object after ``reset()``: no test pods, and the default
+Kueue objects of ``tests.kubeapi.fixtures`` loaded afresh, so each test starts from the same queues.
 
 Without Go (and nothing built) the tests skip with one line saying why; with ``CI`` set they fail instead, so
 CI cannot pass by skipping them.
@@ -36,7 +33,7 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def real_members(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealMembers]:
     reason = build.missing_reason()
     if reason:
