@@ -1,5 +1,4 @@
-"""Build the real control plane the real-cluster tests run, from Go modules, into a cache outside the
-repository.
+"""Build the real control plane of the real-cluster tests from Go modules, into a cache outside the repo.
 
     python -m tests.cluster.build            # build what is missing, print how long each took
     python -m tests.cluster.build --check    # exit 0 when everything is built (nothing is built)
@@ -11,12 +10,11 @@ itself needs):
   own repository through ``k8s/go.mod``, which replaces its ``k8s.io/*`` staging modules by the matching tags;
 - ``etcd``: ``go.etcd.io/etcd/server/v3`` at the version that Kubernetes release requires (same module graph);
 - ``kueue``: the manager, ``go install sigs.k8s.io/kueue/cmd/kueue@<version>`` (its go.mod has no replace
-  directives, so it builds as published), and its ``config/components`` (CRDs, webhook, RBAC) copied
-  beside it.
+  directives, so it builds as published), and its ``config/components`` (CRDs, webhook, RBAC, visibility API)
+  copied beside it.
 
 Each component lands in ``<cache>/<name>-<version>/`` with a ``.built`` stamp written last, so an
-interrupted build
-is redone and a finished one is never repeated. The cache is ``$MLP_CLUSTER_CACHE`` or
+interrupted build is redone and a finished one is never repeated. The cache is ``$MLP_CLUSTER_CACHE`` or
 ``~/.cache/mlp-kernel/cluster``. Go's own module and build caches make a rebuild after a version bump cheap.
 """
 

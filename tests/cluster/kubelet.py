@@ -6,12 +6,11 @@ How a pod runs (env, Secret/ConfigMap/emptyDir/claim volumes laid out as directo
 container statuses, events, termination messages, grace periods) is the in-repo test API's kubelet
 (``tests/kubeapi/controllers/kubelet.py``), unchanged: here it reads and writes through the real API server by
 way of ``ApiStore``, a small adapter with the methods that kubelet calls on its store. What a real
-kubelet does
-that the test API did for it, this one does itself: the final ``DELETE`` (grace 0, uid precondition) once a
-deleted pod's process is gone, and node heartbeats.
+kubelet does that the test API did for it, this one does itself: the final ``DELETE`` (grace 0, uid
+precondition) once a deleted pod's process is gone, stopping processes of pods force-deleted from the API,
+and node heartbeats.
 
-Faults are asked for through the API, so tests can use them on any member: ``oom_kill(namespace, name)`` and
-``set_node_ready(node, False)``.
+Test hooks: ``oom_kill(namespace, name)`` (exit 137, reason OOMKilled) and ``set_node_ready(node, False)``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
-"""A small JSON client for the real kube-apiserver, for fixtures and the process kubelet (not for the
-product).
+"""A small JSON client for the real kube-apiserver: fixtures and the process kubelet (not the product).
 
 The product talks to the API through the official ``kubernetes`` client; test plumbing (starting members, the
 kubelet, assertions) needs raw objects, any kind by ``apiVersion`` + ``kind``, status subresources and
-watches,
-which is shorter to say over urllib3 (the ``kubernetes`` client's own HTTP library) than through generated
-models. Kinds are resolved through the server's discovery documents, so CRDs work once established.
+watches, which is shorter to say over urllib3 (the ``kubernetes`` client's own HTTP library) than through
+generated models. Kinds are resolved through the server's discovery documents, so CRDs work once established.
 """
 
 from __future__ import annotations
