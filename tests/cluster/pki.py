@@ -82,19 +82,26 @@ def _pem_key(key: object) -> bytes:
 _EKU = x509.oid.ExtendedKeyUsageOID
 
 
+def _builder(subject: str, issuer: x509.Name | None, public_key: Any, now: dt.datetime) -> Any:
+    """A certificate valid for a week around ``now`` (self-issued when ``issuer`` is None)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer or name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=7))
+    )
+
+
 def _leaf(
     ca: x509.Certificate, ca_key: Any, cn: str, san: list[x509.GeneralName], usage: Any, now: dt.datetime
 ) -> tuple[Any, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=7))
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    builder = _builder(cn, ca.subject, key.public_key(), now).add_extension(
+        x509.ExtendedKeyUsage([usage]), critical=False
     )
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
@@ -105,15 +112,8 @@ def make_pki(root: Path) -> Pki:
     root.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlp-kernel test CA")])
     ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=7))
+        _builder("mlp-kernel test CA", None, ca_key.public_key(), now)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
