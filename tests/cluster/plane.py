@@ -13,8 +13,9 @@ each process logs to ``<root>/logs/<name>.log`` (quoted when start-up fails) and
   Only the webhooks of the kinds this project uses are installed (plain pods and Kueue's own kinds); the
   manager's other integrations are off, so their paths would not be served.
 - Kueue v0.17 reads its metrics and visibility certificates from fixed paths (``/etc/kueue/metrics/certs``,
-  ``/visibility``) when its own certificate management is off: the fixture writes the test certificate
-  there (the tests run as root, as on CI).
+  ``/visibility``) when its own certificate management is off: Kueue runs in a private mount namespace with
+  this plane's certificate bound onto those paths (``unshare``; the tests run as root, as on CI), so
+  concurrent test runs, each with its own CA, do not overwrite each other's.
 - The visibility API (an aggregated API the manager serves) is reached through an ``ExternalName`` Service
   for ``localhost`` whose port the APIService names; the API server runs with the aggregation layer's
   request-header flags and a front-proxy client certificate, as kubeadm configures it.
@@ -28,6 +29,7 @@ import contextlib
 import copy
 import ctypes
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -344,10 +346,15 @@ class Plane:
         (certs / "tls.crt").write_bytes(self.pki.cert.read_bytes())
         (certs / "tls.key").write_bytes(self.pki.key.read_bytes())
         # With its own certificate management off, Kueue v0.17 reads the metrics server's certificate from a
-        # fixed path (cmd/kueue/main.go) even when metrics are off; the same pair serves every member.
-        # Its visibility server reads its own from another fixed path, /visibility.
+        # fixed path (cmd/kueue/main.go) even when metrics are off, and its visibility server reads its own
+        # from another fixed path, /visibility. Kueue runs in a mount namespace of its own where this plane's
+        # pair is bound onto those paths, so planes of concurrent test runs (each with its own CA) never
+        # overwrite each other's certificates, and nothing is left in /etc.
+        fixed = {}
         for directory in (METRICS_CERT_DIR, VISIBILITY_CERT_DIR):
-            _install_pair(Path(directory), self.pki)
+            own = self.root / "kueue-fixed-certs" / directory.strip("/").replace("/", "-")
+            _install_pair(own, self.pki)
+            fixed[directory] = own
         self.visibility_port = free_port()
         health = free_port()
         cfg = self.root / "kueue-config.yaml"
@@ -373,7 +380,8 @@ class Plane:
             self.rest.apply(obj)
         self._spawn(
             "kueue",
-            [
+            _in_own_mounts(fixed)
+            + [
                 str(build.KUEUE.binary("kueue")),
                 f"--config={cfg}",
                 f"--kubeconfig={self.kubeconfig('kueue')}",
@@ -450,6 +458,18 @@ def _kueue_rbac(rbac: Path) -> list[dict[str, Any]]:
                 s["name"], s["namespace"] = "kueue-" + s["name"], "kueue-system"
         out.append(obj)
     return out
+
+
+def _in_own_mounts(binds: dict[str, Path]) -> list[str]:
+    """A command prefix that runs the rest of the command line in a private mount namespace in which each
+    ``binds`` target (created if missing) shows the given directory (``unshare`` then ``sh`` exec into the
+    command, so it keeps the PID, the session and the parent-death signal)."""
+    script = []
+    for target, source in binds.items():
+        Path(target).mkdir(parents=True, exist_ok=True)
+        script.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(target)}")
+    script.append('exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", " && ".join(script), "sh"]
 
 
 def _install_pair(directory: Path, pki: Pki) -> None:
