@@ -16,3 +16,6 @@ from tests.gateway.conftest import runtime_dir  # noqa: F401
 @pytest.fixture
 def kube_members(real_kube_members: RealMembers) -> RealMembers:
     return real_kube_members
+
+
+from tests.cluster.faulty import fault_members, faulty_kube_members  # noqa: E402,F401
