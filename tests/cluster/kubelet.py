@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.kubeapi.controllers.claims import ClaimVolumes
+from tests.kubeapi.controllers.container_setup import ContainerConfigError
 from tests.kubeapi.controllers.kubelet import TERMINAL, Kubelet
 from tests.kubeapi.members import NodeSpec
 from tests.kubeapi.store import Event, now_iso
@@ -49,9 +51,12 @@ class RType:
         return "/api/v1" if not self.group else f"/apis/{self.group}/{self.version}"
 
 
+CLUSTER_SCOPED = {"nodes", "namespaces", "persistentvolumes", "storageclasses"}
+
+
 class _Registry:
     def get(self, group: str, plural: str) -> RType:
-        return RType(group, plural, plural not in ("nodes", "namespaces"))
+        return RType(group, plural, plural not in CLUSTER_SCOPED)
 
 
 class ApiStore:
@@ -145,6 +150,71 @@ class ApiStore:
         self._stop.set()
 
 
+class BoundVolumes(ClaimVolumes):
+    """Claim volumes as a kubelet mounts them: claim -> its bound PersistentVolume -> that volume's directory.
+
+    The test API's ``ClaimVolumes`` keeps one directory per claim of its own; here the directory is the
+    ``hostPath`` (or ``local``) of the PersistentVolume the real PV binder bound the claim to (see
+    ``provisioner.py``), read through the API at mount time. A claim that is missing, being deleted or not
+    bound yet is a ``FailedMount`` the kubelet retries, as upstream's volume manager does. The kubelet never
+    deletes a volume's data: that is the reclaim policy's business (the provisioner's), so ``prune`` does
+    nothing.
+    """
+
+    def __init__(self, store: ApiStore, root: Path, volumes: Path):
+        super().__init__(store, root)  # type: ignore[arg-type]
+        self.root = volumes  # the provisioner's directories: a workingDir there is inside a mount
+
+    def directory(self, namespace: str, name: str, timeout: float = 30.0) -> Path:
+        """The host directory of claim ``namespace/name``, once bound (waits up to ``timeout`` s for that)."""
+        end = time.monotonic() + timeout
+        while True:
+            claim = self.store.find(self._claims_type(), namespace, name)
+            if claim is None:
+                raise KeyError(f"persistentvolumeclaim {namespace}/{name} does not exist")
+            try:
+                return self._directory(claim)
+            except ContainerConfigError:
+                if time.monotonic() > end:
+                    raise
+            time.sleep(0.2)
+
+    def prune(self) -> None:
+        pass
+
+    def _directory(self, claim: Obj) -> Path:
+        m = claim["metadata"]
+        volume_name = claim["spec"].get("volumeName") or ""
+        volume = (
+            self.store.find(self.store.registry.get("", "persistentvolumes"), None, volume_name)
+            if volume_name
+            else None
+        )
+        problem = (
+            "PVC is not bound"
+            if (claim.get("status") or {}).get("phase") != "Bound"
+            else "PVC has empty pvc.Spec.VolumeName"
+            if not volume_name
+            else f'persistentvolumes "{volume_name}" not found'
+            if volume is None
+            else f"pv.Spec.ClaimRef.UID does not match the PVC's UID {m['uid']}"
+            if ((volume["spec"].get("claimRef") or {}).get("uid")) != m["uid"]
+            else ""
+        )
+        spec = volume["spec"] if volume else {}
+        path = (spec.get("hostPath") or spec.get("local") or {}).get("path")
+        if not problem and not path:
+            problem = f"test kubelet: PersistentVolume {volume_name} is neither hostPath nor local"
+        if problem:
+            raise ContainerConfigError(
+                "FailedMount",
+                f"Unable to attach or mount volumes: error processing PVC {m['namespace']}/{m['name']}: "
+                + problem,
+                waiting="ContainerCreating",
+            )
+        return Path(str(path))
+
+
 class _Routes:
     stopping = threading.Event()
 
@@ -163,11 +233,19 @@ class ProcessKubelet(Kubelet):
     """The test API's kubelet over the real API, plus node registration, heartbeats and final deletes."""
 
     def __init__(
-        self, member: str, rest: Rest, nodes: list[NodeSpec], root: Path | None = None, **options: Any
+        self,
+        member: str,
+        rest: Rest,
+        nodes: list[NodeSpec],
+        root: Path | None = None,
+        volumes: Path | None = None,
+        **options: Any,
     ):
         self.api = rest
         self.api_store = ApiStore(rest)
         super().__init__(_ServerShim(member, self.api_store), root_dir=root, **options)
+        #: a claim mounts its bound PersistentVolume's directory (the provisioner makes them in ``volumes``)
+        self.claims = BoundVolumes(self.api_store, self.root, volumes or self.root / "volumes")
         self.nodes = {n.name: n for n in nodes}
         self._not_ready: set[str] = set()
         self._heartbeat = threading.Thread(

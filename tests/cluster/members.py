@@ -22,6 +22,7 @@ from tests.kubeapi.members import NodeSpec
 from .kubelet import ApiStore, ProcessKubelet, RType
 from .pki import Pki, make_pki
 from .plane import Plane, kubeconfig_doc
+from .provisioner import ANN_PROVISIONED_BY, PROVISIONER, LocalPathProvisioner
 from .rest import ApiError, Obj
 
 #: namespaces whose pods and Kueue objects ``reset`` leaves alone
@@ -39,12 +40,20 @@ class RealMember:
         self._nodes = list(nodes)
         self._kubelet_options = kubelet_options
         self.kubelet: ProcessKubelet | None = None
+        #: hostPath PersistentVolumes for claims of the default StorageClass (``provisioner.py``)
+        self.provisioner = LocalPathProvisioner(self.rest, self.plane.root / "volumes")
 
     def start(self) -> RealMember:
         self.plane.start()
         t0 = time.monotonic()
+        self.provisioner.start()
         self.kubelet = ProcessKubelet(
-            self.name, self.rest, self._nodes, self.plane.root / "kubelet", **self._kubelet_options
+            self.name,
+            self.rest,
+            self._nodes,
+            self.plane.root / "kubelet",
+            volumes=self.provisioner.root,
+            **self._kubelet_options,
         )
         self.kubelet.start()
         self.plane.timings["kubelet"] = time.monotonic() - t0
@@ -53,6 +62,7 @@ class RealMember:
     def stop(self) -> None:
         if self.kubelet is not None:
             self.kubelet.stop()
+        self.provisioner.stop()
         self.plane.stop()
 
     @property
@@ -188,12 +198,14 @@ class RealMember:
         self.kubelet.oom_kill(namespace, name)
 
     def reset(self, kueue_yaml: str | None) -> None:
-        """Between tests: delete every non-system namespace's pods and Kueue objects, then load
-        ``kueue_yaml``."""
-        for ns in self.list("v1", "Namespace"):
-            name = ns["metadata"]["name"]
-            if name in SYSTEM_NAMESPACES:
-                continue
+        """Between tests: delete every non-system namespace's pods, claims (and so their volumes) and Kueue
+        objects, then load ``kueue_yaml``."""
+        namespaces = [
+            ns["metadata"]["name"]
+            for ns in self.list("v1", "Namespace")
+            if ns["metadata"]["name"] not in SYSTEM_NAMESPACES
+        ]
+        for name in namespaces:
             self.rest.request("DELETE", f"/api/v1/namespaces/{name}/pods", query={"gracePeriodSeconds": "0"})
         self.wait_for(
             lambda: (
@@ -202,6 +214,7 @@ class RealMember:
             30,
             what="no test pods left",
         )
+        self._reset_volumes(namespaces)
         for kind in ("LocalQueue", "Workload"):
             for obj in self.list("kueue.x-k8s.io/v1beta2", kind):
                 self.delete(
@@ -217,6 +230,30 @@ class RealMember:
                 what="ClusterQueues deleted (Kueue's finalizer)",
             )
             self.apply_yaml(kueue_yaml)
+
+    def _reset_volumes(self, namespaces: list[str]) -> None:
+        """Delete the tests' claims: the provisioner reclaims their volumes (``Delete``); other PVs go.
+
+        No pod uses a claim any more, so the real ``kubernetes.io/pvc-protection`` finalizer lets it go."""
+        for name in namespaces:
+            self.rest.request("DELETE", f"/api/v1/namespaces/{name}/persistentvolumeclaims")
+        self.wait_for(
+            lambda: (
+                not [
+                    c
+                    for c in self.list("v1", "PersistentVolumeClaim")
+                    if c["metadata"]["namespace"] not in SYSTEM_NAMESPACES
+                ]
+            ),
+            30,
+            what="no test claims left (pvc-protection)",
+        )
+        for volume in self.list("v1", "PersistentVolume"):
+            if (volume["metadata"].get("annotations") or {}).get(ANN_PROVISIONED_BY) != PROVISIONER:
+                self.delete("v1", "PersistentVolume", volume["metadata"]["name"])  # ours are reclaimed
+        self.wait_for(
+            lambda: not self.list("v1", "PersistentVolume"), 30, what="no PersistentVolumes left (reclaim)"
+        )
 
 
 class RealMembers:

@@ -6,6 +6,15 @@ kubelet runs. Tests that need what only the test API can do (injected faults, a 
 directories) stay there; docs/test-kube-api.md lists them and why.
 """
 
+from tests.e2e_kubernetes.test_carryover import (  # noqa: F401
+    test_a_kernel_that_bursts_starts_fresh_and_sensitive_variables_are_never_saved_on_public,
+    test_a_missing_snapshot_claim_is_named_in_the_cell_and_the_kernel_starts_once_it_exists,
+    test_forget_after_a_release_deletes_the_snapshot_on_the_volume,
+    test_forget_without_a_view_of_the_volume_deletes_through_the_next_kernel,
+    test_interrupt_while_the_pod_waits_for_its_claim_withdraws_the_pod,
+    test_shutdown_deletes_the_snapshot_on_the_volume,
+    test_variables_and_a_function_survive_an_idle_release_through_the_snapshot_volume,
+)
 from tests.e2e_kubernetes.test_lifecycle import (  # noqa: F401
     test_a_kernel_that_crashes_mid_cell_shows_its_last_output_and_the_next_cell_starts_again,
     test_idle_release_frees_pod_secret_and_quota_and_the_next_cell_starts_a_new_pod,
