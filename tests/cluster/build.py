@@ -11,7 +11,12 @@ itself needs):
 - ``etcd``: ``go.etcd.io/etcd/server/v3`` at the version that Kubernetes release requires (same module graph);
 - ``kueue``: the manager, ``go install sigs.k8s.io/kueue/cmd/kueue@<version>`` (its go.mod has no replace
   directives, so it builds as published), and its ``config/components`` (CRDs, webhook, RBAC, visibility API)
-  copied beside it.
+  copied beside it;
+- ``karmada``: ``karmada-aggregated-apiserver`` and ``karmada-controller-manager`` from
+  ``github.com/karmada-io/karmada`` through ``karmada/go.mod`` (``go install ...@version`` is refused: it
+  reads the module's version list, which the module proxy answers 403), and the CRDs of its
+  ``charts/karmada/_crds/bases``. Only ``tests/cluster/test_karmada_real.py`` needs it, so the members'
+  fixture does not wait for it (``COMPONENTS``); ``python -m tests.cluster.build`` builds it too.
 
 Each component lands in ``<cache>/<name>-<version>/`` with a ``.built`` stamp written last, so an
 interrupted build is redone and a finished one is never repeated. The cache is ``$MLP_CLUSTER_CACHE`` or
@@ -68,16 +73,21 @@ KUBERNETES = Component(
 ETCD = Component("etcd", versions.ETCD, ("etcd",))
 KUEUE_CONFIG = ("crd", "webhook", "rbac", "visibility")
 KUEUE = Component("kueue", versions.KUEUE, ("kueue",), tuple(f"config/{part}" for part in KUEUE_CONFIG))
+KARMADA_BINARIES = ("karmada-aggregated-apiserver", "karmada-controller-manager")
+KARMADA = Component("karmada", versions.KARMADA, KARMADA_BINARIES, ("crds",))
+#: what every member needs (the ``real_members`` fixture builds these when missing)
 COMPONENTS = (ETCD, KUBERNETES, KUEUE)
+#: what ``python -m tests.cluster.build`` (and so ``.ci/run``) builds
+ALL_COMPONENTS = (*COMPONENTS, KARMADA)
 
 
 def go() -> str | None:
     return shutil.which("go")
 
 
-def missing_reason() -> str | None:
+def missing_reason(components: tuple[Component, ...] = COMPONENTS) -> str | None:
     """Why the real control plane cannot run here, in one line, or None when it can (or can be built)."""
-    if all(c.built for c in COMPONENTS):
+    if all(c.built for c in components):
         return None
     if go() is None:
         return (
@@ -138,19 +148,46 @@ def _build_kueue(c: Component, out: Path) -> None:
     env["GOBIN"] = str(out)
     _run([go(), "install", "-ldflags", "-s -w", f"sigs.k8s.io/kueue/cmd/kueue@{c.version}"], HERE, env)
     # the module's own manifests, from the module cache go install just filled
+    source = _module_dir(f"sigs.k8s.io/kueue@{c.version}") / "config" / "components"
+    _copy_out({source / part: c.directory / "config" / part for part in KUEUE_CONFIG})
+
+
+def _module_dir(module_at_version: str) -> Path:
     modcache = subprocess.run(
         [go(), "env", "GOMODCACHE"], capture_output=True, text=True, check=True
     ).stdout.strip()
-    source = Path(modcache) / f"sigs.k8s.io/kueue@{c.version}" / "config" / "components"
-    target = c.directory / "config"
-    shutil.rmtree(target, ignore_errors=True)
-    for part in KUEUE_CONFIG:
-        shutil.copytree(source / part, target / part)
-    for path in target.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)  # the module cache is read-only
+    return Path(modcache) / module_at_version
 
 
-BUILDERS = {"kubernetes": _build_kubernetes, "etcd": _build_etcd, "kueue": _build_kueue}
+def _copy_out(trees: dict[Path, Path]) -> None:
+    """Copy directories out of the module cache (read-only there) as readable, writable files."""
+    for source, target in trees.items():
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
+        for path in [target, *target.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _build_karmada(c: Component, out: Path) -> None:
+    # one go build for both: they share most packages (go build names them after their cmd/ directories)
+    packages = {b: "github.com/karmada-io/karmada/cmd/" + b.removeprefix("karmada-") for b in c.binaries}
+    _run(
+        [go(), "build", "-mod=readonly", "-ldflags", "-s -w", "-o", str(out) + "/", *packages.values()],
+        HERE / "karmada",
+        _go_env(),
+    )
+    for binary, package in packages.items():
+        (out / package.rsplit("/", 1)[1]).rename(out / binary)
+    source = _module_dir(f"github.com/karmada-io/karmada@{c.version}") / "charts" / "karmada" / "_crds"
+    _copy_out({source / "bases": c.directory / "crds"})
+
+
+BUILDERS = {
+    "kubernetes": _build_kubernetes,
+    "etcd": _build_etcd,
+    "kueue": _build_kueue,
+    "karmada": _build_karmada,
+}
 
 
 def build(components: tuple[Component, ...] = COMPONENTS, log=print) -> dict[str, float]:
@@ -180,11 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only say whether everything is built")
     args = parser.parse_args(argv)
     if args.check:
-        missing = [c.name for c in COMPONENTS if not c.built]
+        missing = [c.name for c in ALL_COMPONENTS if not c.built]
         print("built" if not missing else f"not built: {', '.join(missing)} (cache {cache_root()})")
         return 0 if not missing else 1
     total = time.monotonic()
-    build()
+    build(ALL_COMPONENTS)
     print(f"real control plane ready in {cache_root()} ({time.monotonic() - total:.0f} s)")
     return 0
 

@@ -7,3 +7,6 @@ KUBERNETES = "v1.35.4"
 ETCD = "v3.6.5"
 #: sigs.k8s.io/kueue: the newest release the module proxy serves (built against k8s.io/* v0.35.3)
 KUEUE = "v0.17.0"
+#: github.com/karmada-io/karmada: the newest release the module proxy serves (it refuses the version list,
+#: 403; v1.16.0 is served, v1.16.1, v1.16.2, v1.17.0 are not); built against k8s.io/* v0.34.1 (karmada/go.mod)
+KARMADA = "v1.16.0"
