@@ -58,7 +58,9 @@ def _json(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     resp = fn(*args, _preload_content=False, **kwargs)
     status = getattr(resp, "status", 200)
     if not 200 <= status <= 299:
-        raise ApiException(status=status, reason=getattr(resp, "reason", ""), http_resp=None) from None
+        exc = ApiException(status=status, reason=getattr(resp, "reason", ""), http_resp=None)
+        exc.body = resp.data  # the Status object: its message says why (describe quotes it for 5xx)
+        raise exc from None
     return json.loads(resp.data) if resp.data else {}
 
 
@@ -96,7 +98,24 @@ def describe(exc: BaseException, action: str, where: str, echo_body: bool = True
         )
     if status is not None:
         reason = getattr(exc, "reason", "")
-        return f"Cannot {action} on {where}: the API server answered {status} {reason}. Try again."
+        # a 5xx's own message is often the real cause, e.g. Karmada's cluster proxy answers 500 with "dial tcp
+        # ...: connection refused" when the member's API server is down (it does not look at Ready itself)
+        detail = _status_message(exc) if echo_body and status >= 500 else ""
+        return (
+            f"Cannot {action} on {where}: the API server answered {status} {reason}"
+            + (f" ({detail})" if detail else "")
+            + ". Try again."
+        )
     return (
         f"Cannot {action} on {where}: {exc}. Check that the member's API server is reachable, then try again."
     )
+
+
+def _status_message(exc: BaseException) -> str:
+    """The ``message`` of the Status object an API error carries, or ""."""
+    body = getattr(exc, "body", None)
+    try:
+        message = json.loads(body).get("message") if body else None
+    except (ValueError, AttributeError):
+        return ""
+    return str(message)[:300] if message else ""
