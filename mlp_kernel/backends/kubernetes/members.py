@@ -4,8 +4,11 @@ The policy says how each member is reached (``Member.kubeconfig_context`` / ``in
 ``karmada_cluster``). Through Karmada, every member API path is served under
 ``/apis/cluster.karmada.io/v1alpha1/clusters/{name}/proxy/``, so a client whose host is the Karmada server
 plus that prefix talks to the member unchanged (RBAC: ``clusters/proxy`` on the Karmada API; Pull-mode members
-need apiserver-network-proxy). Precedence when several are set: in-cluster, then kubeconfig context, then
-Karmada proxy, because a direct connection has fewer moving parts than a proxied one.
+need apiserver-network-proxy). Karmada does not pass our credentials on: it impersonates our Karmada identity
+(user and groups) on the member with its own impersonator token, so the member's RBAC must name that identity,
+and the proxy forwards whatever the Cluster's Ready says (an unreachable member answers 500 with the dial
+error). Precedence when several are set: in-cluster, then kubeconfig context, then Karmada proxy, because a
+direct connection has fewer moving parts than a proxied one.
 """
 
 from __future__ import annotations
