@@ -18,6 +18,7 @@ import copy
 import json
 import subprocess
 import sys
+import time
 from base64 import b64encode
 from pathlib import Path
 from typing import Any
@@ -84,13 +85,14 @@ def _send(member: RealMember, method: str, path: str, obj: Obj) -> tuple[int, An
     """One dry-run request; the raw client, because the server's ``Warning`` headers matter here."""
     rest = member.rest
     query = "&".join(f"{k}={v}" for k, v in DRY_RUN.items())
-    resp = rest.http.request(
-        method,
-        f"{rest.url}{path}?{query}",
-        body=json.dumps(obj).encode(),
-        headers={**rest.headers, "Content-Type": "application/json"},
-        retries=False,
-    )
+    headers = {**rest.headers, "Content-Type": "application/json"}
+    for _ in range(50):  # 429 while a CRD's storage (re)initializes, as in Rest.request
+        resp = rest.http.request(
+            method, f"{rest.url}{path}?{query}", body=json.dumps(obj).encode(), headers=headers, retries=False
+        )
+        if resp.status != 429:
+            break
+        time.sleep(0.2)
     text = resp.data.decode("utf-8", "replace")
     try:
         body = json.loads(text)
