@@ -29,7 +29,7 @@ from tests.backend_kubernetes.policies import TEST_MEMBERS_POLICY
 
 from . import build
 from .fixtures import _unavailable
-from .karmada import Cable, KarmadaPlane, member_port, start_karmada
+from .karmada import KARMADA_NAMESPACE, Cable, KarmadaPlane, member_port, start_karmada
 from .members import RealMembers
 from .rest import ApiError
 
@@ -153,6 +153,23 @@ def test_unreachable_member_turns_not_ready_tainted_and_back(
     finally:
         cable.cut()
         karmada.rest.delete("cluster.karmada.io/v1alpha1", "Cluster", "cabled")
+
+
+def test_proxy_forwards_to_a_not_ready_member(karmada: KarmadaPlane, real_members: RealMembers) -> None:
+    """Ready and the proxy are independent: a member whose health check fails (a wrong token in the Cluster's
+    secretRef) is NotReady, yet the proxy (impersonatorSecretRef) still reaches it. tests/kubeapi used to
+    refuse (503); the product must not count on the proxy to keep it off a NotReady member."""
+    karmada.join("badtoken", real_members.public.rest, real_members.public.url)
+    try:
+        wait(lambda: karmada.ready("badtoken") == "True", "badtoken Ready first")
+        karmada.rest.merge_patch(
+            "v1", "Secret", "badtoken", {"stringData": {"token": "not-a-token"}}, KARMADA_NAMESPACE
+        )
+        wait(lambda: karmada.ready("badtoken") == "False", "badtoken Ready=False")
+        names = karmada.rest.get(karmada.proxy_path("badtoken") + "/api/v1/namespaces")["items"]
+        assert "kueue-system" in {ns["metadata"]["name"] for ns in names}
+    finally:
+        karmada.rest.delete("cluster.karmada.io/v1alpha1", "Cluster", "badtoken")
 
 
 def test_product_reads_karmada_health_and_the_member_through_the_proxy(
