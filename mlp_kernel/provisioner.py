@@ -29,6 +29,7 @@ from traitlets import Dict, List, Unicode
 
 from .gateway.config import ENV, GatewayConfig
 from .identity import server_team, server_user
+from .protocol import status_file_name
 
 # set by this provisioner only; a client-supplied value must never reach the gateway
 PROVISIONER_ONLY = (ENV, "MLP_KERNEL_FDS")
@@ -98,7 +99,7 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
 
     @property
     def status_path(self) -> Path:
-        return self._runtime() / f"mlp-kernel-status-{self.kernel_id}.json"
+        return self._runtime() / status_file_name(self.kernel_id)
 
     def gateway_config(self, env: dict[str, str] | None = None) -> GatewayConfig:
         """The gateway's configuration; ``env`` is the kernel's environment, which a client may have set:

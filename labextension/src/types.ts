@@ -1,19 +1,26 @@
 /**
  * The `mlp_kernel.status` comm protocol (docs/status-comm.md), as TypeScript types.
+ * GENERATED from mlp_kernel/protocol.py by `python -m mlp_kernel.protocol --write`: do not edit.
  * The gateway kernel is the only writer; the extension only reads snapshots and sends actions.
  */
 
 export const COMM_TARGET = 'mlp_kernel.status';
+export const PROTOCOL_VERSION = 1;
 
-export type KernelState =
-  | 'cpu_only'
-  | 'placing'
-  | 'queued'
-  | 'starting'
-  | 'running'
-  | 'releasing'
-  | 'released'
-  | 'error';
+/** Where a GPU (auto) kernel is in its life (``state`` of a snapshot). */
+export type KernelState = 'cpu_only' | 'placing' | 'queued' | 'starting' | 'running' | 'releasing' | 'released' | 'error';
+
+/** Things a user must not miss (``kind`` of an event); the extension shows them as notifications. */
+export type EventKind = 'started' | 'burst' | 'released' | 'preempted' | 'evicted' | 'error';
+
+/** Why a remote kernel went away without being asked to (``ExitInfo.reason`` of the backends). */
+export type ExitReason = 'exited' | 'killed' | 'oomkilled' | 'preempted' | 'evicted' | 'node-lost' | 'deleted' | 'released';
+
+/** Why the GPU was given back (``last_release.reason``); a kernel that ended unasked gives its ``ExitReason`` instead. */
+export type ReleaseReason = 'idle' | 'user' | 'move';
+
+/** Start-up phases (``phase`` of a snapshot while placing, queued or starting). */
+export type Phase = 'placing' | 'queued' | 'admitted' | 'scheduled' | 'pulling' | 'starting' | 'connected';
 
 export interface IQueueInfo {
   local_queue?: string | null;
@@ -24,33 +31,50 @@ export interface IQueueInfo {
 
 export interface IRuleResult {
   rule: string;
-  inputs?: Record<string, unknown>;
+  inputs: Record<string, unknown>;
   result: string;
-  detail?: string;
+  detail: string;
 }
 
+/** ``placement.types.Decision.to_json()``: where placement put the kernel and every rule's result. */
 export interface IDecision {
-  action: string;
-  member?: string | null;
-  flavor?: string | null;
-  summary?: string;
-  price_per_hour?: number;
-  expected_wait_s?: number | null;
-  explanation?: IRuleResult[];
+  action: 'run' | 'queue' | 'burst' | 'reject';
+  member: string | null;
+  flavor: string | null;
+  local_queue: string | null;
+  namespace: string | null;
+  gpu_model: string | null;
+  gpu_count: number;
+  public: boolean;
+  expected_wait_s: number | null;
+  price_per_hour: number;
+  summary: string;
+  explanation: IRuleResult[];
 }
 
+/** What the panel offers: the policy's GPU models and tiers, whether burst is possible, the size cap. */
 export interface IChoices {
   gpu_models?: string[];
   tiers?: string[];
   burst_allowed?: boolean;
+  max_gpus?: number;
 }
 
+export interface ILastRelease {
+  reason?: ReleaseReason | ExitReason;
+  at?: string;
+  idle_s?: number | null;
+  message?: string;
+}
+
+/** The snapshot: ``data`` of every gateway -> client ``comm_msg`` of type status, and the status file. */
 export interface IStatus {
   type: 'status';
   version: number;
-  kernel_id?: string;
   state: KernelState;
-  phase?: string | null;
+  kernel_id?: string;
+  user?: string;
+  phase?: Phase | null;
   message?: string;
   member?: string | null;
   flavor?: string | null;
@@ -66,13 +90,12 @@ export interface IStatus {
   idle_rule?: string;
   idle_deadline?: string | null;
   busy?: boolean;
-  last_release?: { reason?: string; at?: string; idle_s?: number; message?: string } | null;
+  last_release?: ILastRelease | null;
   decision?: IDecision | null;
   request?: Record<string, unknown> | null;
   choices?: IChoices;
+  gpu_seconds_busy?: number;
 }
-
-export type EventKind = 'burst' | 'released' | 'evicted' | 'preempted' | 'error' | 'started';
 
 export interface IStatusEvent {
   type: 'event';
@@ -81,14 +104,17 @@ export interface IStatusEvent {
   at?: string;
 }
 
+/** The answer to an invalid action (a ``request`` whose options do not parse). */
 export interface IStatusError {
   type: 'error';
   message: string;
 }
 
-export type StatusMessage = IStatus | IStatusEvent | IStatusError;
+export type StatusMessage =
+  | IStatus
+  | IStatusEvent
+  | IStatusError;
 
-/** Actions the extension sends to the gateway on the status comm. */
 export type StatusAction =
   | { action: 'refresh' }
   | { action: 'release' }

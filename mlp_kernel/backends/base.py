@@ -23,22 +23,14 @@ frames can be relayed without re-signing.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..placement.types import Decision, GpuRequest
+from ..protocol import ExitReason, Phase
 
-
-class Phase(str, enum.Enum):
-    PLACING = "placing"
-    QUEUED = "queued"
-    ADMITTED = "admitted"
-    SCHEDULED = "scheduled"
-    PULLING = "pulling"
-    STARTING = "starting"
-    CONNECTED = "connected"
+__all__ = ["ExitReason", "Phase"]  # re-exported: backends import them from here
 
 
 @dataclass(frozen=True)
@@ -79,7 +71,7 @@ class LaunchEvent:
 class ExitInfo:
     """Why a remote kernel went away without being asked to."""
 
-    reason: str  # short machine-readable: "exited", "oomkilled", "preempted", "evicted", "node-lost"
+    reason: ExitReason  # machine-readable (``mlp_kernel.protocol.ExitReason``)
     message: str  # what the user reads: what happened, why, what to do (first line: the summary)
 
 

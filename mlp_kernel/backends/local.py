@@ -33,6 +33,7 @@ from typing import Any
 from .base import (
     KERNEL_ARGS,
     ExitInfo,
+    ExitReason,
     LaunchError,
     LaunchEvent,
     LaunchSpec,
@@ -192,11 +193,11 @@ class LocalBackend:
     async def wait_exit(self, remote: RemoteKernel) -> ExitInfo:
         proc = self._procs.get(remote.kernel_id)
         if proc is None:
-            return ExitInfo("exited", "The GPU kernel is gone.")
+            return ExitInfo(ExitReason.EXITED, "The GPU kernel is gone.")
         rc = await proc.wait()
         if rc < 0 and -rc == signal.SIGKILL:
             return ExitInfo(
-                "killed",
+                ExitReason.KILLED,
                 "The GPU kernel was killed (SIGKILL), for example by the out-of-memory killer. "
                 "Its variables are lost; the next cell starts a new kernel.",
             )
@@ -204,9 +205,9 @@ class LocalBackend:
         output = await tail.text() if tail is not None and rc != 0 else ""
         if rc < 0:
             stopped = f"The GPU kernel was stopped by signal {-rc}; the next cell starts a new one."
-            return ExitInfo("killed", with_output(stopped, output))
+            return ExitInfo(ExitReason.KILLED, with_output(stopped, output))
         exited = f"The GPU kernel exited (code {rc}); the next cell starts a new one."
-        return ExitInfo("exited", with_output(exited, output))
+        return ExitInfo(ExitReason.EXITED, with_output(exited, output))
 
     async def release(self, remote: RemoteKernel) -> None:
         proc = self._procs.pop(remote.kernel_id, None)

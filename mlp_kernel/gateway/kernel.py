@@ -30,6 +30,7 @@ from typing import Any
 from ..backends.base import Backend, ExitInfo, summary
 from ..placement.release import FLAT
 from ..placement.units import format_duration
+from ..protocol import COMM_TARGET, EventKind, ExitReason, KernelState, ReleaseReason
 from . import replies
 from .launch import Launch, LaunchFailed
 from .magic import USAGE, GpuCommand, MagicError, parse_magics, split_cell
@@ -37,7 +38,7 @@ from .pump import CLIENT_CHANNELS, Pump, PumpFailed
 from .relay import RemoteLink
 from .requests import RequestState
 from .sockets import BoundSockets
-from .status import COMM_TARGET, GatewayStatus, write_status_file
+from .status import GatewayStatus, write_status_file
 from .wire import DELIM, DropLog, Malformed, Message, Session, Signer, load_dict
 
 log = logging.getLogger("mlp_kernel.gateway")
@@ -55,17 +56,6 @@ LOCAL_WHEN_IDLE = {
 # Requests the loop always handles itself, even while a remote kernel runs.
 LOOP_ONLY = {"shutdown_request", "interrupt_request", "comm_info_request", "history_request"}
 STATUS_REFRESH_S = 30.0
-
-
-def exit_event_kind(reason: str) -> str:
-    """The status-comm event for a remote kernel that ended unasked (``ExitInfo.reason``): preemption by
-    Kueue is ``preempted``; a pod evicted, lost with its node or deleted by someone else is ``evicted``
-    (the GPU was taken away); a crash or an OOM kill is an ``error`` of the user's code or image."""
-    if reason == "preempted":
-        return "preempted"
-    if reason in ("evicted", "node-lost", "deleted"):
-        return "evicted"
-    return "error"
 
 
 LEASE_RENEW_S = 60.0  # at most; a third of the backends' default 5 min lease
@@ -505,7 +495,7 @@ class GatewayKernel:
                 and after != before
                 and not self.requests.satisfied_by_current(self.status)
             ):
-                out.append(await self._release("move", "to apply the new GPU request"))
+                out.append(await self._release(ReleaseReason.MOVE, "to apply the new GPU request"))
         for verb in cmd.verbs:
             if verb == "status":
                 out.append(self.status.describe())
@@ -518,7 +508,7 @@ class GatewayKernel:
                 if self.link is None and self.launch is None:
                     out.append("No GPU kernel is running; nothing to release.")
                 else:
-                    out.append(await self._release("user", "on request (%gpu release)"))
+                    out.append(await self._release(ReleaseReason.USER, "on request (%gpu release)"))
             elif verb == "forget":
                 out.append(await self.requests.forget(self.link))
         self._publish_status()
@@ -656,11 +646,12 @@ class GatewayKernel:
         self._end_busy()
         self._publish_status_soon()
         self.requests.clear_record()
-        self._mark_released(info.reason, line)
-        self._event(exit_event_kind(info.reason), line)
+        reason = ExitReason.of(info.reason)
+        self._mark_released(reason, line)
+        self._event(reason.event_kind(), line)
 
     # ------------------------------------------------------------------------------------------- releasing
-    async def _release(self, reason: str, why: str) -> str:
+    async def _release(self, reason: ReleaseReason, why: str) -> str:
         """Release the remote kernel (or cancel its launch); return the line to show the user."""
         if self.launch is not None:
             await self.launch.cancel(f"Start cancelled {why}.")
@@ -672,18 +663,19 @@ class GatewayKernel:
         self.pump.fast = False  # from here on the loop sees every request
         try:
             await self.pump.flush()  # requests relayed a moment ago are in ``inflight`` now
-            if reason == "idle" and self.inflight:  # a cell started just now: not idle after all
+            if reason == ReleaseReason.IDLE and self.inflight:  # a cell started just now: not idle after all
                 self.pump.fast = self.link is link
                 return "A cell started; the GPU kernel was kept."
-            self.status.state, self.status.message = "releasing", f"Releasing the GPU {why}"
+            self.status.state, self.status.message = KernelState.RELEASING, f"Releasing the GPU {why}"
             self._publish_status()
             ok, note = await self.requests.before_release(self, link, reason)
-            if not ok and reason == "idle":
+            if not ok and reason == ReleaseReason.IDLE:
                 # Never drop a user's state unasked: keep the kernel, try again after another idle period.
                 self.status.last_activity = time.time()
-                self.status.state, self.status.message = "running", f"{note} The GPU kernel was kept."
+                self.status.state = KernelState.RUNNING
+                self.status.message = f"{note} The GPU kernel was kept."
                 self.pump.fast = self.link is link
-                self._event("error", self.status.message)
+                self._event(EventKind.ERROR, self.status.message)
                 self._publish_status()
                 return self.status.message
             self.link = None
@@ -701,21 +693,21 @@ class GatewayKernel:
             if note:
                 message += " " + note
             self._mark_released(reason, message)
-            self._event("released", message)
+            self._event(EventKind.RELEASED, message)
             return message
         finally:
             self.releasing = False
             if self.pending and self.link is None and self.launch is None:
                 self._launch_pending()  # cells run while the GPU was being released: a new kernel for them
 
-    def _mark_released(self, reason: str, message: str) -> None:
+    def _mark_released(self, reason: ReleaseReason | ExitReason, message: str) -> None:
         s = self.status
         s.cost_before = s.cost_so_far()
-        s.state, s.phase, s.since, s.queue, s.busy = "released", None, None, None, False
+        s.state, s.phase, s.since, s.queue, s.busy = KernelState.RELEASED, None, None, None, False
         s.last_release = {
             "reason": reason,
             "at": datetime.now(timezone.utc).isoformat(),
-            "idle_s": s.idle_limit() if reason == "idle" else None,
+            "idle_s": s.idle_limit() if reason == ReleaseReason.IDLE else None,
             "message": message,
         }
         s.message = message + " The next cell starts a new GPU kernel."
@@ -728,7 +720,7 @@ class GatewayKernel:
             await asyncio.sleep(min(5.0, max(0.2, (timeout or 60) / 10)))
             timeout = self.status.idle_limit()  # the rule may have changed while asleep
             s = self.status
-            if s.state == "running" and time.time() - self._last_publish >= STATUS_REFRESH_S:
+            if s.state == KernelState.RUNNING and time.time() - self._last_publish >= STATUS_REFRESH_S:
                 self._publish_status()  # keeps cost and countdowns fresh for clients without timers
             if (
                 self.link is None
@@ -739,7 +731,7 @@ class GatewayKernel:
             ):
                 continue
             idle_for = format_duration(time.time() - s.last_activity)
-            await self._release("idle", f"after {idle_for} idle")
+            await self._release(ReleaseReason.IDLE, f"after {idle_for} idle")
 
     async def _parent_watch(self) -> None:
         """End (and release the GPU) when the process that started us is gone, e.g. a crashed server."""
@@ -799,7 +791,7 @@ class GatewayKernel:
             await self.backend.release(link.remote)
             self.requests.clear_record()
         await self.requests.on_shutdown()
-        self.status.state, self.status.message = "cpu_only", "Shut down"
+        self.status.state, self.status.message = KernelState.CPU_ONLY, "Shut down"
         self._publish_status()
 
     async def shutdown(self, why: str) -> None:
@@ -845,7 +837,7 @@ class GatewayKernel:
         if action == "refresh":
             self._comm_send(comm_id, self.status.snapshot(), msg.header)
         elif action == "release":
-            await self._release("user", "on request")
+            await self._release(ReleaseReason.USER, "on request")
         elif action == "request":
             try:
                 cmd = parse_magics([f"%gpu {data.get('options', '')}"], self.requests.policy_view())
@@ -879,7 +871,7 @@ class GatewayKernel:
         except OSError as exc:
             log.warning("could not write the status file: %s", exc)
 
-    def _event(self, kind: str, message: str) -> None:
+    def _event(self, kind: EventKind, message: str) -> None:
         data = {
             "type": "event",
             "kind": kind,

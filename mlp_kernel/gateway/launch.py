@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends.base import LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel, summary
 from ..placement.types import Action, Decision
 from ..placement.units import format_duration
+from ..protocol import EventKind, KernelState
 from .relay import RemoteLink
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class Launch:
             link = await asyncio.wait_for(self._place_and_start(), timeout)
         except asyncio.CancelledError:
             self.progress.set("end", self.cancel_reason)
-            k.status.state, k.status.phase, k.status.queue = "cpu_only", None, None
+            k.status.state, k.status.phase, k.status.queue = KernelState.CPU_ONLY, None, None
             k.status.message = self.cancel_reason
             k.on_launch_done(None, LaunchFailed(self.cancel_reason, "KeyboardInterrupt"))
             return
@@ -167,8 +168,8 @@ class Launch:
         k = self.kernel
         line = summary(str(exc))
         self.progress.set("end", f"Failed: {line}")
-        k.status.state, k.status.phase, k.status.queue, k.status.message = "error", None, None, line
-        k._event("error", line)
+        k.status.state, k.status.phase, k.status.queue, k.status.message = KernelState.ERROR, None, None, line
+        k._event(EventKind.ERROR, line)
         k.on_launch_done(None, exc)
 
     async def _place_and_start(self) -> RemoteLink:
@@ -177,7 +178,7 @@ class Launch:
         if k.release_note:
             self.progress.set("note", f"{k.release_note} Starting a new GPU kernel.")
             k.release_note = None
-        k.status.state, k.status.phase = "placing", None
+        k.status.state, k.status.phase = KernelState.PLACING, None
         decision = await rs.decide(0.0, k.backend)
         self._show_decision(decision)
         if decision.action is Action.REJECT:
@@ -203,7 +204,7 @@ class Launch:
             if isinstance(outcome, Decision):
                 decision = outcome
                 self._show_decision(decision)
-                k._event("burst", decision.summary)
+                k._event(EventKind.BURST, decision.summary)
                 continue
             return await self._connect(outcome, decision, started)
 
@@ -246,12 +247,12 @@ class Launch:
                 if ev.phase is Phase.QUEUED:
                     queued_at = queued_at or time.time()
                     s.state, s.queue = (
-                        "queued",
+                        KernelState.QUEUED,
                         {k2: ev.detail.get(k2) for k2 in ("local_queue", "position", "eta_s", "reason")},
                     )
                 elif ev.phase is not Phase.CONNECTED:
-                    s.state, s.queue = "starting", None
-                s.phase, s.message = ev.phase.value, ev.message
+                    s.state, s.queue = KernelState.STARTING, None
+                s.phase, s.message = ev.phase, ev.message
                 self.progress.set(ev.phase.value, f"{ev.message} ({format_duration(time.time() - started)})")
                 k._publish_status()
                 if ev.phase is Phase.CONNECTED and ev.remote is not None:
@@ -285,7 +286,7 @@ class Launch:
             raise
         exit_wait.cancel()
         s = k.status
-        s.state, s.phase, s.queue, s.since = "running", "connected", None, time.time()
+        s.state, s.phase, s.queue, s.since = KernelState.RUNNING, Phase.CONNECTED, None, time.time()
         gpu = f"{decision.gpu_model} x{decision.gpu_count}" if decision.gpu_model else "no GPU"
         where = "public" if decision.public else "private"
         s.message = (
@@ -296,7 +297,7 @@ class Launch:
             "end",
             f"{s.message}; ready in {format_duration(time.time() - started)}." + (f" {note}" if note else ""),
         )
-        k._event("started", s.message)
+        k._event(EventKind.STARTED, s.message)
         return link
 
     async def _bootstrap(self, link: RemoteLink) -> str:

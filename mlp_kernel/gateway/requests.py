@@ -20,6 +20,7 @@ from ..backends.base import RemoteKernel
 from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import MAX_DURATION_S, format_duration, parse_duration
+from ..protocol import Choices, ReleaseReason
 from .config import GatewayConfig
 from .launch import LaunchFailed
 from .magic import MIN_IDLE_S, RANGES, MagicError, parse_magics
@@ -223,7 +224,7 @@ class RequestState:
             return False
         return not (status.public and not self.policy.may_leave_private(r.data_class))
 
-    def choices(self) -> dict[str, Any]:
+    def choices(self) -> Choices:
         if self.policy is None:
             return {"gpu_models": [], "tiers": [], "burst_allowed": False}
         return {
@@ -267,7 +268,9 @@ class RequestState:
         if self.config.record_path:
             Path(self.config.record_path).unlink(missing_ok=True)
 
-    async def before_release(self, kernel: GatewayKernel, link: RemoteLink, reason: str) -> tuple[bool, str]:
+    async def before_release(
+        self, kernel: GatewayKernel, link: RemoteLink, reason: ReleaseReason
+    ) -> tuple[bool, str]:
         """Run before a release or move: snapshot the variables. (ok, note for the user)."""
         return await self.carry.save(link, self.current(), kernel.status.public, kernel.status.member)
 

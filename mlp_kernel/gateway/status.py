@@ -20,8 +20,7 @@ from ..placement import release
 from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import format_duration
-
-COMM_TARGET = "mlp_kernel.status"
+from ..protocol import VERSION, Choices, KernelState, LastRelease, Phase, QueueInfo, Status
 
 
 def _iso(ts: float | None) -> str | None:
@@ -32,8 +31,8 @@ def _iso(ts: float | None) -> str | None:
 class GatewayStatus:
     kernel_id: str
     user: str = ""
-    state: str = "cpu_only"  # cpu_only|placing|queued|starting|running|releasing|released|error
-    phase: str | None = None
+    state: KernelState = KernelState.CPU_ONLY
+    phase: Phase | None = None
     message: str = "CPU only: no GPU kernel yet; the next cell that runs code starts one"
     member: str | None = None
     flavor: str | None = None
@@ -41,22 +40,22 @@ class GatewayStatus:
     gpu_count: int = 0
     public: bool = False
     since: float | None = None  # time.time() when the current remote kernel started running
-    queue: dict[str, Any] | None = None
+    queue: QueueInfo | None = None
     price_per_hour: float = 0.0
     cost_before: float = 0.0  # cost of earlier remote kernels of this notebook
     idle_timeout_s: float = 900.0  # the base: a 1-GPU kernel's limit; 0 = never released automatically
     release_rule: ReleaseRule = field(default_factory=ReleaseRule)  # flat after a user's %gpu idle=
     last_activity: float = field(default_factory=time.time)
     busy: bool = False
-    last_release: dict[str, Any] | None = None
+    last_release: LastRelease | None = None
     decision: Decision | None = None
     request: GpuRequest | None = None
-    choices: dict[str, Any] = field(default_factory=dict)
+    choices: Choices = field(default_factory=lambda: Choices())
     gpu_seconds_busy: float = 0.0
 
     def cost_so_far(self, now: float | None = None) -> float:
         running = 0.0
-        if self.since and self.state == "running":
+        if self.since and self.state == KernelState.RUNNING:
             running = ((now or time.time()) - self.since) / 3600.0 * self.price_per_hour
         return round(self.cost_before + running, 4)
 
@@ -70,14 +69,15 @@ class GatewayStatus:
 
     def idle_deadline(self) -> float | None:
         limit = self.idle_limit()
-        if self.state != "running" or self.busy or limit is None:
+        if self.state != KernelState.RUNNING or self.busy or limit is None:
             return None
         return self.last_activity + limit
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Status:
+        """The snapshot of docs/status-comm.md (``mlp_kernel.protocol.Status``; every key present)."""
         return {
             "type": "status",
-            "version": 1,
+            "version": VERSION,
             "kernel_id": self.kernel_id,
             "user": self.user,
             "state": self.state,
@@ -108,11 +108,11 @@ class GatewayStatus:
         """The text ``%gpu`` prints: state, where, which GPU, since when, idle countdown."""
         now = time.time()
         lines = [f"GPU (auto): {self.state.replace('_', ' ')}"]
-        if self.state in ("running", "starting", "queued") and self.member:
+        if self.state in (KernelState.RUNNING, KernelState.STARTING, KernelState.QUEUED) and self.member:
             where = "public" if self.public else "private"
             gpu = f"{self.gpu_model} x{self.gpu_count}" if self.gpu_model else "-"
             lines.append(f"  where:  {self.member} / {self.flavor} ({where}), GPU {gpu}")
-        if self.since and self.state == "running":
+        if self.since and self.state == KernelState.RUNNING:
             lines.append(
                 f"  since:  {datetime.fromtimestamp(self.since).strftime('%H:%M:%S')} "
                 f"({format_duration(now - self.since)})"
@@ -128,7 +128,7 @@ class GatewayStatus:
                 + (f", ETA ~{format_duration(eta)}" if eta is not None else "")
             )
         deadline = self.idle_deadline()
-        if self.state == "running":
+        if self.state == KernelState.RUNNING:
             if self.busy:
                 lines.append("  idle:   busy (a running cell is never released)")
             elif deadline:

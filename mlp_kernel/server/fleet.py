@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from ..identity import server_user
+from ..protocol import STATUS_FILE_PREFIX, status_file_name
 
-STATUS_FILE_PREFIX = "mlp-kernel-status-"
+__all__ = ["STATUS_FILE_PREFIX"]  # re-exported for the server extension
 
 
 def status_path(runtime_dir: str | Path, kernel_id: str) -> Path:
-    return Path(runtime_dir) / f"{STATUS_FILE_PREFIX}{kernel_id}.json"
+    return Path(runtime_dir) / status_file_name(kernel_id)
 
 
 MAX_STATUS_BYTES = 1 << 20  # a real snapshot is a few kilobytes

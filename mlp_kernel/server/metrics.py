@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from prometheus_client import Counter, Gauge
 
+from ..protocol import KernelState
 from .fleet import FleetKernel
 
 KERNELS = Gauge("mlp_kernel_kernels", "GPU (auto) kernels of this server by state and member",
@@ -57,10 +58,10 @@ class FleetMetrics:
         for k in kernels:
             KERNELS.labels(state=k.state, member=k.member or "none").inc()
             since = _parse_time(k.since)
-            if k.state == "queued" and since is not None:
+            if k.state == KernelState.QUEUED and since is not None:
                 flavor = k.flavor or "none"
                 waits[flavor] = max(waits.get(flavor, 0.0), (now - since).total_seconds())
-            if k.state == "running" and since is not None:
+            if k.state == KernelState.RUNNING and since is not None:
                 start = max(since, self.counted_until.get(k.kernel_id, since))
                 seconds = max(0.0, (now - start).total_seconds()) * max(k.gpu_count, 1)
                 labels = {"member": k.member or "none", "flavor": k.flavor or "none",

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from mlp_kernel.gateway.kernel import exit_event_kind
+import pytest
+
+from mlp_kernel.protocol import EventKind, ExitReason
 
 
 def test_a_kernel_that_ended_unasked_is_reported_with_the_status_comm_event_kinds():
-    assert exit_event_kind("preempted") == "preempted"
-    assert {exit_event_kind(r) for r in ("evicted", "node-lost", "deleted")} == {"evicted"}
-    assert {exit_event_kind(r) for r in ("exited", "oomkilled", "unknown")} == {"error"}
+    assert ExitReason("preempted").event_kind() is EventKind.PREEMPTED
+    assert {ExitReason(r).event_kind() for r in ("evicted", "node-lost", "deleted")} == {EventKind.EVICTED}
+    assert {ExitReason(r).event_kind() for r in ("exited", "oomkilled", "killed")} == {EventKind.ERROR}
+    assert {r.event_kind() for r in ExitReason} <= set(EventKind)
+
+
+def test_an_exit_reason_outside_the_protocol_is_refused():
+    with pytest.raises(ValueError):
+        ExitReason("unknown")

@@ -8,6 +8,10 @@ import stat
 import sys
 import uuid
 
+import jsonschema
+
+from mlp_kernel import protocol
+
 from .conftest import text_of
 from .test_lifecycle import wait_until
 
@@ -189,6 +193,12 @@ async def test_status_comm_publishes_snapshots_and_takes_actions(start_kernel):
     assert "zz9" in err["message"]
     r = await k.kc.comm_info(target_name="mlp_kernel.status", reply=True, timeout=10)
     assert comm_id in r["content"]["comms"]
+    validator = jsonschema.Draft202012Validator(protocol.json_schema())
+    for data in seen:  # every message the live gateway sent is one the declared protocol allows
+        assert not list(validator.iter_errors(data)), (data, [e.message for e in validator.iter_errors(data)])
+    assert {d["type"] for d in seen} == {"status", "event", "error"}
+    declared = protocol.Status.__required_keys__ | protocol.Status.__optional_keys__
+    assert set(seen[0]) == declared, "a snapshot has every declared key and no other"
 
 
 async def test_ipywidgets_comms_work_through_the_gateway(start_kernel):

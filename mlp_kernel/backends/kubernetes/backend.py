@@ -32,7 +32,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ...placement.policy import Flavor, Member, Policy
-from ..base import ExitInfo, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel
+from ..base import ExitInfo, ExitReason, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel
 from . import names
 from .calls import call_json, describe, status_of
 from .connection import DEFAULT_PORTS, CurveKeys
@@ -489,7 +489,7 @@ class KubernetesBackend:
             for w in watches:
                 w.stop()
         if (member.name, h["pod"]) in self._released:
-            return ExitInfo("released", "The GPU kernel was released by this notebook.")
+            return ExitInfo(ExitReason.RELEASED, "The GPU kernel was released by this notebook.")
         if workload is None or not workload.evicted_reason:
             with contextlib.suppress(Exception):
                 found = await find_workload(api, str(member.namespace), h["uid"])

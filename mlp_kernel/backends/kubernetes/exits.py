@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import ExitInfo, with_output
+from ..base import ExitInfo, ExitReason, with_output
 from .queue import WorkloadState
 
 NEXT = "Your variables on the GPU are lost; run the cell again to get a new GPU kernel."
@@ -57,7 +57,7 @@ def classify_exit(pod: dict[str, Any] | None, workload: WorkloadState | None, wh
     if (workload and workload.evicted_reason == "Preempted") or "preempt" in (d_reason + d_message).lower():
         detail = (workload.evicted_message if workload and workload.evicted_message else d_message) or ""
         return ExitInfo(
-            "preempted",
+            ExitReason.PREEMPTED,
             (
                 f"Your GPU kernel on {where} was preempted by Kueue to make room for higher-priority work"
                 + (f" ({detail.rstrip('.')})" if detail else "")
@@ -72,20 +72,20 @@ def classify_exit(pod: dict[str, Any] | None, workload: WorkloadState | None, wh
         or pod.get("status", {}).get("reason") == "NodeLost"
     ):
         return ExitInfo(
-            "node-lost",
+            ExitReason.NODE_LOST,
             f"The node running your GPU kernel on {where} failed or became "
             f"unreachable, so the kernel is gone. {NEXT}",
         )
     if workload and workload.evicted_reason:
         return ExitInfo(
-            "evicted",
+            ExitReason.EVICTED,
             f"Kueue evicted your GPU kernel on {where} ({workload.evicted_reason}: "
             f"{workload.evicted_message or 'no detail'}). {NEXT}",
         )
     term = terminated(pod)
     if term and term.get("reason") == "OOMKilled":
         return ExitInfo(
-            "oomkilled",
+            ExitReason.OOMKILLED,
             (
                 f"Your GPU kernel on {where} ran out of memory ({_memory_limit(pod)}) and was killed "
                 f"(OOMKilled). {NEXT} Use less memory, or ask for more with %gpu memory=<size> "
@@ -94,29 +94,29 @@ def classify_exit(pod: dict[str, Any] | None, workload: WorkloadState | None, wh
         )
     if pod.get("status", {}).get("reason") == "Evicted":
         return ExitInfo(
-            "evicted",
+            ExitReason.EVICTED,
             f"The node evicted your GPU kernel on {where}: "
             f"{pod['status'].get('message') or 'node under resource pressure'}. {NEXT}",
         )
     if disruption:
         return ExitInfo(
-            "evicted", f"Your GPU kernel on {where} was stopped ({d_reason}: {d_message}). {NEXT}"
+            ExitReason.EVICTED, f"Your GPU kernel on {where} was stopped ({d_reason}: {d_message}). {NEXT}"
         )
     if term and not pod.get("metadata", {}).get("deletionTimestamp"):  # else: it ended because it was deleted
         code = term.get("exitCode")
         why = term.get("reason") or "Error"
         if code == 0:
-            return ExitInfo("exited", f"The GPU kernel on {where} shut down (exit code 0). {NEXT}")
+            return ExitInfo(ExitReason.EXITED, f"The GPU kernel on {where} shut down (exit code 0). {NEXT}")
         # ``terminated.message``: the end of the log, when the pod says FallbackToLogsOnError
         return ExitInfo(
-            "exited",
+            ExitReason.EXITED,
             with_output(
                 f"The GPU kernel process on {where} exited with code {code} ({why}). {NEXT}",
                 str(term.get("message") or ""),
             ),
         )
     return ExitInfo(
-        "deleted",
+        ExitReason.DELETED,
         f"The GPU kernel pod on {where} was deleted by someone other than this notebook "
         f"(an admin or a cleanup job). {NEXT}",
     )
