@@ -9,11 +9,14 @@ API) fails too.
 
 Samples of kinds no API server here serves (Karmada's, Gatekeeper's) are skipped by kind, each with its
 reason, from ``NOT_SERVED``; any other kind is applied, so a new sample kind that is neither served nor listed
-fails. The last tests show that the check can fail: broken objects are refused with the server's message.
+fails. The gateway's RBAC sample is also applied for real, and the backend's Kueue reads are made as its
+ServiceAccount. The last tests show that the check can fail: broken objects are refused with the server's
+message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import subprocess
@@ -25,8 +28,12 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
+from mlp_kernel.backends.kubernetes.queue import QueuePosition, find_workload, queue_position
 from mlp_kernel.placement import load_policy
+from tests.kubeapi.builders import python_pod
 
 from .members import RealMember, RealMembers
 from .rest import ApiError, Obj
@@ -245,6 +252,55 @@ def check_accepted(member: RealMember, secret: Obj, pod: Obj) -> None:
     sent_secret = {k: v for k, v in secret.items() if k != "stringData"}
     sent_secret["data"] = {k: b64encode(v.encode()).decode() for k, v in secret["stringData"].items()}
     assert not dropped(sent_secret, stored_secret), f"the Secret loses {dropped(sent_secret, stored_secret)}"
+
+
+# -- the RBAC sample, applied for real ------------------------------------------------------------------
+
+
+def test_the_sample_role_lets_the_gateway_read_kueue_as_the_backend_does(
+    real_kube_members: RealMembers,
+) -> None:
+    """The gateway's Role, bound to its ServiceAccount, authorizes the backend's own Kueue calls on the real
+    RBAC authorizer, the visibility API's included (an aggregated server that asks kube-apiserver whether
+    ``localqueues/pendingworkloads`` may be read); and what the Role does not grant is refused."""
+    m = real_kube_members.private
+    launcher = [d for d in yaml.safe_load_all((SAMPLES / "rbac/kernel-launcher.yaml").read_text()) if d]
+    for doc in launcher:
+        m.apply(doc)
+    try:
+        api = _service_account_client(m, "jupyter", "mlp-kernel-gateway")
+        pod = python_pod("too-big", queue="kernels", gpus=5)  # more GPUs than any flavor: stays pending
+        pod["metadata"]["namespace"] = "jupyter"
+        uid = m.create(pod)["metadata"]["uid"]
+        workload = m.wait_for(
+            lambda: asyncio.run(find_workload(api, "jupyter", uid)),
+            30,
+            what="the pod's Workload, as the gateway",
+        )
+        position = m.wait_for(
+            lambda: asyncio.run(queue_position(api, "jupyter", "kernels", workload["metadata"]["name"])),
+            30,
+            what="the queue position from the visibility API, as the gateway",
+        )
+        assert position == QueuePosition(1, 1)
+        with pytest.raises(ApiException) as err:  # the Role grants no list on Secrets
+            client.CoreV1Api(api).list_namespaced_secret("jupyter")
+        assert err.value.status == 403
+    finally:
+        for doc in reversed(launcher):
+            m.delete(
+                doc["apiVersion"], doc["kind"], doc["metadata"]["name"], doc["metadata"].get("namespace")
+            )
+
+
+def _service_account_client(m: RealMember, namespace: str, name: str) -> client.ApiClient:
+    """A client that authenticates as the ServiceAccount (a bound token from the TokenRequest API)."""
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
+    path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
+    token = m.rest.request("POST", path, request)["status"]["token"]
+    config = client.Configuration(host=m.url, api_key={"authorization": f"Bearer {token}"})
+    config.ssl_ca_cert = str(m.plane.pki.ca)
+    return client.ApiClient(config)
 
 
 # -- the check can fail --------------------------------------------------------------------------------
