@@ -57,19 +57,15 @@ class KarmadaPlane(Plane):
         self.aggregated_port = free_port()
         self.kubeconfig_path: Path | None = None
 
-    def start(self) -> KarmadaPlane:
-        t0 = time.monotonic()
-        try:
-            self._start_etcd()
-            self._start_apiserver()
-            self._install_crds()
-            self._start_aggregated_apiserver()
-            self._start_controller_manager()
-        except BaseException:
-            self.stop()
-            raise
-        self.timings["total"] = time.monotonic() - t0
-        return self
+    # Plane.start runs etcd, kube-apiserver, then these two: Karmada's own components instead of the
+    # members' controllers, and no Kueue
+    def _start_controllers(self) -> None:
+        self._install_crds()
+        self._start_aggregated_apiserver()
+        self._start_controller_manager()
+
+    def _install_kueue(self) -> None:
+        pass
 
     def _install_crds(self) -> None:
         t0 = time.monotonic()
@@ -348,7 +344,8 @@ def member_port(url: str) -> tuple[str, int]:
 def start_karmada(root: Path, pki: Pki, members: dict[str, Plane]) -> KarmadaPlane:
     """Karmada with ``members`` (name -> ``Plane``) joined and labelled ``mlp.io/member=<name>``, and
     ``<root>/kubeconfig`` with a context per member and ``karmada`` (``plane.kubeconfig_path``)."""
-    plane = KarmadaPlane(root, pki).start()
+    plane = KarmadaPlane(root, pki)
+    plane.start()
     t0 = time.monotonic()
     try:
         for name, member in members.items():
