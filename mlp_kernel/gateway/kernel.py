@@ -30,7 +30,7 @@ from typing import Any
 from ..backends.base import Backend, ExitInfo, summary
 from ..placement.release import FLAT
 from ..placement.units import format_duration
-from ..protocol import COMM_TARGET, EventKind, ExitReason, KernelState, ReleaseReason
+from ..protocol import EventKind, ExitReason, KernelState, ReleaseReason
 from . import replies
 from .launch import Launch, LaunchFailed
 from .magic import USAGE, GpuCommand, MagicError, parse_magics, split_cell
@@ -38,7 +38,8 @@ from .pump import CLIENT_CHANNELS, Pump, PumpFailed
 from .relay import RemoteLink
 from .requests import RequestState
 from .sockets import BoundSockets
-from .status import GatewayStatus, write_status_file
+from .status import GatewayStatus
+from .status_comm import StatusChannel
 from .wire import DELIM, DropLog, Malformed, Message, Session, Signer, load_dict
 
 log = logging.getLogger("mlp_kernel.gateway")
@@ -82,18 +83,16 @@ class GatewayKernel:
         )
         self._early = early or []  # messages that arrived while the gateway was importing (early.py)
         self.status = GatewayStatus(kernel_id=requests.config.kernel_id, user=requests.config.user)
+        status_path = Path(requests.config.status_path) if requests.config.status_path else None
+        self.statusch = StatusChannel(self.status, self._publish, status_path)
         self._loaded = False
-        self._publish_handle: asyncio.TimerHandle | None = None
-        self._last_publish = 0.0
         self.link: RemoteLink | None = None
         self.launch: Launch | None = None
         self.pending: list[tuple[str, Message]] = []  # (channel, request) waiting for a remote kernel
         self.inflight: dict[str, tuple[str, Message]] = {}  # msg_id -> (channel, request) sent to the remote
         self.exec_count = 0
         self.history: list[bytes] = []  # raw content of each execute_request, parsed when history is asked
-        self.status_comms: set[str] = set()
         self.release_note: str | None = None
-        self._status_file_done = False  # shut down: the status file is gone for good
         self.releasing = False
         self._stopping = asyncio.Event()
         self._exit_watch: asyncio.Task[None] | None = None
@@ -113,7 +112,7 @@ class GatewayKernel:
         self.status.release_rule = self.requests.release_rule
         self.status.choices = self.requests.choices()
         self.status.request = self.requests.current()
-        self._publish_status()
+        self.statusch.publish()
 
     # ------------------------------------------------------------------------------------------------ sockets
     def _welcome(self, subscription: bytes) -> None:
@@ -181,7 +180,7 @@ class GatewayKernel:
             pause = min(pause * 2, 5.0)
 
     async def _serve_pump(self) -> None:
-        await self.pump.serve(self._from_pump, self._welcome, self._publish_status)
+        await self.pump.serve(self._from_pump, self._welcome, self.statusch.publish)
 
     def _from_pump(self, channel: str, frames: list[bytes]) -> None:
         self._queues[channel].put_nowait((frames, True))
@@ -511,7 +510,7 @@ class GatewayKernel:
                     out.append(await self._release(ReleaseReason.USER, "on request (%gpu release)"))
             elif verb == "forget":
                 out.append(await self.requests.forget(self.link))
-        self._publish_status()
+        self.statusch.publish()
         return "\n".join(out)
 
     # -------------------------------------------------------------------------------------------- launching
@@ -533,7 +532,7 @@ class GatewayKernel:
         if link is None:
             for channel, msg in pending:
                 self._fail_request(channel, msg, error.ename if error else "GpuStartError", str(error))
-            self._publish_status()
+            self.statusch.publish()
             return
         self.link = link
         self._exit_watch = asyncio.ensure_future(self._watch_exit(link))
@@ -543,7 +542,7 @@ class GatewayKernel:
         for channel, msg in pending:
             self._forward(channel, msg)
         self.pump.fast = True  # after the pending requests: nothing may overtake them
-        self._publish_status()
+        self.statusch.publish()
 
     def _forward(self, channel: str, msg: Message) -> None:
         assert self.link is not None
@@ -594,16 +593,6 @@ class GatewayKernel:
         self._busy_since = None
         self.status.last_activity = time.time()
 
-    def _publish_status_soon(self) -> None:
-        """Publish a little later, coalescing bursts: keeps file writes off the reply/idle hot path."""
-        if self._publish_handle is None:
-
-            def publish() -> None:
-                self._publish_handle = None
-                self._publish_status()
-
-            self._publish_handle = asyncio.get_running_loop().call_later(0.25, publish)
-
     async def _renew_lease(self, link: RemoteLink) -> None:
         """Renew the remote kernel's lease while it is ours, so `mlp-kernel gc` leaves it alone: at once
         (a long start may have used up the lease), then every third of the backend's lease duration."""
@@ -644,11 +633,11 @@ class GatewayKernel:
                 self._stream(msg.header, f"\n[GPU (auto)] {line}\n", "stderr")
             self._fail_request(channel, msg, "GpuKernelLost", info.message)
         self._end_busy()
-        self._publish_status_soon()
+        self.statusch.publish_soon()
         self.requests.clear_record()
         reason = ExitReason.of(info.reason)
         self._mark_released(reason, line)
-        self._event(reason.event_kind(), line)
+        self.statusch.event(reason.event_kind(), line)
 
     # ------------------------------------------------------------------------------------------- releasing
     async def _release(self, reason: ReleaseReason, why: str) -> str:
@@ -667,7 +656,7 @@ class GatewayKernel:
                 self.pump.fast = self.link is link
                 return "A cell started; the GPU kernel was kept."
             self.status.state, self.status.message = KernelState.RELEASING, f"Releasing the GPU {why}"
-            self._publish_status()
+            self.statusch.publish()
             ok, note = await self.requests.before_release(self, link, reason)
             if not ok and reason == ReleaseReason.IDLE:
                 # Never drop a user's state unasked: keep the kernel, try again after another idle period.
@@ -675,8 +664,8 @@ class GatewayKernel:
                 self.status.state = KernelState.RUNNING
                 self.status.message = f"{note} The GPU kernel was kept."
                 self.pump.fast = self.link is link
-                self._event(EventKind.ERROR, self.status.message)
-                self._publish_status()
+                self.statusch.event(EventKind.ERROR, self.status.message)
+                self.statusch.publish()
                 return self.status.message
             self.link = None
             self.pump.forget_announced()
@@ -693,7 +682,7 @@ class GatewayKernel:
             if note:
                 message += " " + note
             self._mark_released(reason, message)
-            self._event(EventKind.RELEASED, message)
+            self.statusch.event(EventKind.RELEASED, message)
             return message
         finally:
             self.releasing = False
@@ -712,7 +701,7 @@ class GatewayKernel:
         }
         s.message = message + " The next cell starts a new GPU kernel."
         self.release_note = message
-        self._publish_status()
+        self.statusch.publish()
 
     async def _idle_loop(self) -> None:
         while True:
@@ -720,8 +709,9 @@ class GatewayKernel:
             await asyncio.sleep(min(5.0, max(0.2, (timeout or 60) / 10)))
             timeout = self.status.idle_limit()  # the rule may have changed while asleep
             s = self.status
-            if s.state == KernelState.RUNNING and time.time() - self._last_publish >= STATUS_REFRESH_S:
-                self._publish_status()  # keeps cost and countdowns fresh for clients without timers
+            stale = time.time() - self.statusch.last_publish >= STATUS_REFRESH_S
+            if s.state == KernelState.RUNNING and stale:
+                self.statusch.publish()  # keeps cost and countdowns fresh for clients without timers
             if (
                 self.link is None
                 or self.releasing
@@ -759,7 +749,7 @@ class GatewayKernel:
         self._send_reply(channel, msg, "shutdown_reply", {"status": "ok", "restart": restart})
         self._publish("status", {"execution_state": "dead"}, msg.header)
         if not restart:
-            self._drop_status_file()
+            self.statusch.drop_file()
         await asyncio.sleep(0.05)  # let the reply leave before the sockets close
         self._stopping.set()
 
@@ -792,7 +782,7 @@ class GatewayKernel:
             self.requests.clear_record()
         await self.requests.on_shutdown()
         self.status.state, self.status.message = KernelState.CPU_ONLY, "Shut down"
-        self._publish_status()
+        self.statusch.publish()
 
     async def shutdown(self, why: str) -> None:
         if self._stopping.is_set():
@@ -800,33 +790,21 @@ class GatewayKernel:
         log.info("shutting down: %s", why)
         with contextlib.suppress(Exception):
             await self._teardown()
-        self._drop_status_file()
+        self.statusch.drop_file()
         self._stopping.set()
-
-    def _drop_status_file(self) -> None:
-        """Remove the status file for good, on every way out (shutdown_request, a signal, the parent watch).
-
-        No server clean-up may follow (a console that exited, a server that crashed), and a file left behind
-        would show a ghost kernel in the server's fleet view.
-        """
-        self._status_file_done = True  # a late timer (first load, coalesced publish) must not rewrite it
-        if self.requests.config.status_path:
-            Path(self.requests.config.status_path).unlink(missing_ok=True)
 
     # -------------------------------------------------------------------------------------- status comm
     def _is_status_comm(self, msg: Message) -> bool:
-        c = msg.content
-        return c.get("target_name") == COMM_TARGET or c.get("comm_id") in self.status_comms
+        return self.statusch.is_ours(msg.content)
 
     async def _status_comm(self, msg: Message) -> None:
         c = msg.content
         comm_id = str(c.get("comm_id"))
         self._busy(msg.header)
         if msg.msg_type == "comm_open":
-            self.status_comms.add(comm_id)
-            self._comm_send(comm_id, self.status.snapshot(), msg.header)
+            self.statusch.open(comm_id, msg.header)
         elif msg.msg_type == "comm_close":
-            self.status_comms.discard(comm_id)
+            self.statusch.close(comm_id)
         else:
             data = c.get("data")
             await self._comm_action(comm_id, data if isinstance(data, dict) else {}, msg)
@@ -835,7 +813,7 @@ class GatewayKernel:
     async def _comm_action(self, comm_id: str, data: dict[str, Any], msg: Message) -> None:
         action = data.get("action")
         if action == "refresh":
-            self._comm_send(comm_id, self.status.snapshot(), msg.header)
+            self.statusch.send(comm_id, dict(self.status.snapshot()), msg.header)
         elif action == "release":
             await self._release(ReleaseReason.USER, "on request")
         elif action == "request":
@@ -844,49 +822,15 @@ class GatewayKernel:
                 if cmd.verbs:
                     raise MagicError("only GPU request options are accepted here")
             except (MagicError, LaunchFailed) as exc:
-                self._comm_send(comm_id, {"type": "error", "message": str(exc)}, msg.header)
+                self.statusch.error(comm_id, str(exc), msg.header)
                 return
             await self._apply(cmd, msg)
         else:
-            self._comm_send(comm_id, {"type": "error", "message": f"unknown action {action!r}"}, msg.header)
-
-    def _comm_send(self, comm_id: str, data: dict[str, Any], parent: dict[str, Any] | None) -> None:
-        self._publish("comm_msg", {"comm_id": comm_id, "data": data}, parent)
-
-    def _publish_status(self) -> None:
-        self._last_publish = time.time()
-        try:
-            snap = self.status.snapshot()
-        except Exception:  # called from every handler: a status bug must not cost a cell its reply
-            log.exception("could not build the status snapshot")
-            return
-        for comm_id in list(self.status_comms):
-            self._comm_send(comm_id, snap, None)
-        if self._status_file_done:
-            return
-        try:
-            write_status_file(
-                Path(self.requests.config.status_path) if self.requests.config.status_path else None, snap
-            )
-        except OSError as exc:
-            log.warning("could not write the status file: %s", exc)
-
-    def _event(self, kind: EventKind, message: str) -> None:
-        data = {
-            "type": "event",
-            "kind": kind,
-            "message": message,
-            "at": datetime.now(timezone.utc).isoformat(),
-        }
-        for comm_id in list(self.status_comms):
-            self._comm_send(comm_id, data, None)
+            self.statusch.error(comm_id, f"unknown action {action!r}", msg.header)
 
     async def _comm_info(self, channel: str, msg: Message) -> None:
         target = msg.content.get("target_name")
-        ours = {cid: {"target_name": COMM_TARGET} for cid in self.status_comms}
-        if target and target != COMM_TARGET:
-            ours = {}
-        comms: dict[str, Any] = dict(ours)
+        comms: dict[str, Any] = self.statusch.comm_info(target)
         if self.link is not None:
             with contextlib.suppress(Exception):
                 reply, _ = await self.link.request("comm_info_request", dict(msg.content), timeout=10.0)

@@ -169,7 +169,7 @@ class Launch:
         line = summary(str(exc))
         self.progress.set("end", f"Failed: {line}")
         k.status.state, k.status.phase, k.status.queue, k.status.message = KernelState.ERROR, None, None, line
-        k._event(EventKind.ERROR, line)
+        k.statusch.event(EventKind.ERROR, line)
         k.on_launch_done(None, exc)
 
     async def _place_and_start(self) -> RemoteLink:
@@ -204,7 +204,7 @@ class Launch:
             if isinstance(outcome, Decision):
                 decision = outcome
                 self._show_decision(decision)
-                k._event(EventKind.BURST, decision.summary)
+                k.statusch.event(EventKind.BURST, decision.summary)
                 continue
             return await self._connect(outcome, decision, started)
 
@@ -216,7 +216,7 @@ class Launch:
         s.public, s.price_per_hour = d.public, d.price_per_hour
         s.message = d.summary
         self.progress.set("placed", d.summary or f"{d.action.value}: {d.member}/{d.flavor}")
-        k._publish_status()
+        k.statusch.publish()
 
     async def _follow(
         self, events: AsyncIterator[LaunchEvent], decision: Decision, started: float
@@ -254,7 +254,7 @@ class Launch:
                     s.state, s.queue = KernelState.STARTING, None
                 s.phase, s.message = ev.phase, ev.message
                 self.progress.set(ev.phase.value, f"{ev.message} ({format_duration(time.time() - started)})")
-                k._publish_status()
+                k.statusch.publish()
                 if ev.phase is Phase.CONNECTED and ev.remote is not None:
                     return ev.remote
         finally:
@@ -297,7 +297,7 @@ class Launch:
             "end",
             f"{s.message}; ready in {format_duration(time.time() - started)}." + (f" {note}" if note else ""),
         )
-        k._event(EventKind.STARTED, s.message)
+        k.statusch.event(EventKind.STARTED, s.message)
         return link
 
     async def _bootstrap(self, link: RemoteLink) -> str:
