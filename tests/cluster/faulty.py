@@ -104,3 +104,10 @@ def faulty_kube_members(real_kube_members: RealMembers, fault_members: FaultyMem
     for proxy in fault_members.proxies.values():
         proxy.reset()
     return fault_members
+
+
+@pytest.fixture
+def kube_members(faulty_kube_members: FaultyMembers) -> FaultyMembers:
+    """Imported by a test module, this puts its tests (and fixtures such as ``start_kube_kernel``) behind the
+    proxies instead of the conftest's direct ``kube_members``."""
+    return faulty_kube_members

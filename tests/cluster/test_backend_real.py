@@ -57,11 +57,6 @@ from tests.backend_kubernetes.test_e2e_queue import (  # noqa: F401
     test_queue_timeout_fails_with_a_clear_message_and_withdraws,
     test_queued_kernel_starts_when_quota_frees,
 )
-from tests.cluster.faulty import FaultyMembers
+from tests.cluster.faulty import kube_members  # noqa: F401 - the members behind the fault proxies
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def kube_members(faulty_kube_members: FaultyMembers) -> FaultyMembers:
-    return faulty_kube_members

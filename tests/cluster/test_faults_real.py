@@ -15,7 +15,7 @@ import threading
 import pytest
 from kubernetes import client
 
-from tests.cluster.faulty import FaultyMember, FaultyMembers
+from tests.cluster.faulty import FaultyMember, FaultyMembers, kube_members  # noqa: F401
 from tests.e2e_kubernetes.test_faults import (  # noqa: F401
     test_500s_during_launch_still_start_the_kernel_with_exactly_one_pod,
 )
@@ -28,11 +28,6 @@ from tests.kubeapi.test_faults import (  # noqa: F401
 )
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def kube_members(faulty_kube_members: FaultyMembers) -> FaultyMembers:
-    return faulty_kube_members
 
 
 @pytest.fixture
