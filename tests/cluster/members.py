@@ -230,6 +230,21 @@ class RealMember:
                 what="ClusterQueues deleted (Kueue's finalizer)",
             )
             self.apply_yaml(kueue_yaml)
+            self.wait_for(self._queues_active, 30, what="ClusterQueues and LocalQueues Active")
+
+    def _queues_active(self) -> bool:
+        """Kueue has reconciled the queues just loaded: until then a queue may be ``Active=False`` (its
+        flavors or ClusterQueue not seen yet), which the product rightly reads as an unavailable member."""
+        queues = self.list("kueue.x-k8s.io/v1beta2", "ClusterQueue") + self.list(
+            "kueue.x-k8s.io/v1beta2", "LocalQueue"
+        )
+        return all(
+            any(
+                c.get("type") == "Active" and c.get("status") == "True"
+                for c in (q.get("status") or {}).get("conditions") or []
+            )
+            for q in queues
+        )
 
     def _reset_volumes(self, namespaces: list[str]) -> None:
         """Delete the tests' claims: the provisioner reclaims their volumes (``Delete``); other PVs go.
