@@ -32,7 +32,16 @@ from ..placement.release import FLAT
 from ..placement.units import format_duration
 from ..protocol import EventKind, ExitReason, KernelState, ReleaseReason
 from . import replies
-from .launch import Launch, LaunchFailed
+from .errors import (
+    GatewayError,
+    GpuError,
+    GpuKernelLost,
+    GpuMagicError,
+    GpuPolicyError,
+    GpuStartError,
+    NoGpuKernel,
+)
+from .launch import Launch
 from .magic import USAGE, GpuCommand, MagicError, parse_magics, split_cell
 from .pump import CLIENT_CHANNELS, Pump, PumpFailed
 from .relay import RemoteLink
@@ -222,7 +231,7 @@ class GatewayKernel:
             if msg.msg_type.endswith("_request") and msg.msg_id not in self._answered:
                 if msg.msg_id not in self._announced:
                     self._busy(msg.header)
-                self._fail_request(channel, msg, "GatewayError", f"{type(exc).__name__}: {exc}")
+                self._fail_request(channel, msg, GatewayError(f"{type(exc).__name__}: {exc}"))
             elif msg.msg_id in self._announced:
                 self._idle(msg.header)
 
@@ -308,9 +317,10 @@ class GatewayKernel:
         self._fail_request(
             channel,
             msg,
-            "NoGpuKernel",
-            f"{msg.msg_type} is not available while no GPU kernel runs; "
-            "GPU (auto) starts one only to run code (run a cell first).",
+            NoGpuKernel(
+                f"{msg.msg_type} is not available while no GPU kernel runs; "
+                "GPU (auto) starts one only to run code (run a cell first)."
+            ),
         )
 
     def _history(self) -> list[str]:
@@ -365,8 +375,9 @@ class GatewayKernel:
     def _stream(self, parent: dict[str, Any], text: str, name: str = "stdout") -> None:
         self._publish("stream", {"name": name, "text": text}, parent)
 
-    def _fail_execute(self, channel: str, msg: Message, ename: str, evalue: str) -> None:
+    def _fail_execute(self, channel: str, msg: Message, error: GpuError) -> None:
         """End an execute request with an error the user reads in the cell; the kernel stays usable."""
+        ename, evalue = error.ename, str(error)
         if not msg.content.get("silent"):
             self.exec_count += 1
         err = {"ename": ename, "evalue": evalue, "traceback": [f"\x1b[0;31m{ename}\x1b[0m: {evalue}"]}
@@ -378,9 +389,12 @@ class GatewayKernel:
         self._send_reply(channel, msg, "execute_reply", reply)
         self._idle(msg.header)
 
-    def _fail_request(self, channel: str, msg: Message, ename: str, evalue: str) -> None:
+    def _fail_request(self, channel: str, msg: Message, error: GpuError) -> None:
+        """End any request with ``error``: in the cell for an execute request, else as the error reply the
+        request's type has (a debug response for the debugger)."""
+        ename, evalue = error.ename, str(error)
         if msg.msg_type == "execute_request":
-            self._fail_execute(channel, msg, ename, evalue)
+            self._fail_execute(channel, msg, error)
         elif msg.msg_type == "debug_request":
             self._send_reply(
                 channel,
@@ -418,11 +432,8 @@ class GatewayKernel:
                 self._own_input.add(msg.msg_id)  # the remote's would show the code without the %gpu lines
             try:
                 cmd = parse_magics(magics, self.requests.policy_view(), datetime.now(timezone.utc))
-            except MagicError as exc:
-                self._fail_execute(channel, msg, "GpuMagicError", str(exc))
-                return
-            except LaunchFailed as exc:  # the policy itself is broken
-                self._fail_execute(channel, msg, "GpuPolicyError", str(exc))
+            except (GpuMagicError, GpuPolicyError) as exc:  # the %gpu line, or the policy itself, is wrong
+                self._fail_execute(channel, msg, exc)
                 return
             text = await self._apply(cmd, msg)
             if text:
@@ -525,13 +536,13 @@ class GatewayKernel:
         self.launch = Launch(self, first=first)
         self.launch.start()
 
-    def on_launch_done(self, link: RemoteLink | None, error: LaunchFailed | None) -> None:
+    def on_launch_done(self, link: RemoteLink | None, error: GpuError | None) -> None:
         """Called by ``Launch`` when it connected a remote kernel or gave up."""
         self.launch = None
         pending, self.pending = self.pending, []
         if link is None:
             for channel, msg in pending:
-                self._fail_request(channel, msg, error.ename if error else "GpuStartError", str(error))
+                self._fail_request(channel, msg, error or GpuStartError("The GPU kernel did not start."))
             self.statusch.publish()
             return
         self.link = link
@@ -631,7 +642,7 @@ class GatewayKernel:
         for channel, msg in list(inflight.values()):
             if msg.msg_type == "execute_request":
                 self._stream(msg.header, f"\n[GPU (auto)] {line}\n", "stderr")
-            self._fail_request(channel, msg, "GpuKernelLost", info.message)
+            self._fail_request(channel, msg, GpuKernelLost(info.message))
         self._end_busy()
         self.statusch.publish_soon()
         self.requests.clear_record()
@@ -821,7 +832,7 @@ class GatewayKernel:
                 cmd = parse_magics([f"%gpu {data.get('options', '')}"], self.requests.policy_view())
                 if cmd.verbs:
                     raise MagicError("only GPU request options are accepted here")
-            except (MagicError, LaunchFailed) as exc:
+            except (GpuMagicError, GpuPolicyError) as exc:
                 self.statusch.error(comm_id, str(exc), msg.header)
                 return
             await self._apply(cmd, msg)

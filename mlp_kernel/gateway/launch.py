@@ -21,6 +21,7 @@ from ..backends.base import LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteK
 from ..placement.types import Action, Decision
 from ..placement.units import format_duration
 from ..protocol import EventKind, KernelState
+from .errors import GpuError, GpuPlacementRejected, GpuStartCancelled, GpuStartError, GpuStartTimeout
 from .relay import RemoteLink
 
 if TYPE_CHECKING:
@@ -76,10 +77,8 @@ def connect_info_code(connection: dict[str, Any], connection_file: str) -> str:
     return CONNECT_INFO % (info, name)
 
 
-class LaunchFailed(Exception):
-    def __init__(self, message: str, ename: str = "GpuStartError") -> None:
-        super().__init__(message)
-        self.ename = ename
+#: what a launch ends with when it gives up (any ``GpuError`` a step raised passes through unchanged)
+LaunchFailed = GpuStartError
 
 
 class Progress:
@@ -143,17 +142,16 @@ class Launch:
             self.progress.set("end", self.cancel_reason)
             k.status.state, k.status.phase, k.status.queue = KernelState.CPU_ONLY, None, None
             k.status.message = self.cancel_reason
-            k.on_launch_done(None, LaunchFailed(self.cancel_reason, "KeyboardInterrupt"))
+            k.on_launch_done(None, GpuStartCancelled(self.cancel_reason))
             return
         except asyncio.TimeoutError:
-            err = LaunchFailed(
+            err = GpuStartTimeout(
                 f"No GPU kernel started within {format_duration(timeout)} (the policy's launch_timeout). "
-                "Run %gpu explain for the placement, or ask for another GPU (%gpu tier=..., %gpu burst=on).",
-                "GpuStartTimeout",
+                "Run %gpu explain for the placement, or ask for another GPU (%gpu tier=..., %gpu burst=on)."
             )
             self._failed(err)
             return
-        except LaunchFailed as exc:
+        except GpuError as exc:
             self._failed(exc)
             return
         except LaunchError as exc:
@@ -164,7 +162,7 @@ class Launch:
             return
         k.on_launch_done(link, None)
 
-    def _failed(self, exc: LaunchFailed) -> None:
+    def _failed(self, exc: GpuError) -> None:
         k = self.kernel
         line = summary(str(exc))
         self.progress.set("end", f"Failed: {line}")
@@ -182,7 +180,7 @@ class Launch:
         decision = await rs.decide(0.0, k.backend)
         self._show_decision(decision)
         if decision.action is Action.REJECT:
-            raise LaunchFailed(decision.summary or "No GPU may serve this request.", "GpuPlacementRejected")
+            raise GpuPlacementRejected(decision.summary or "No GPU may serve this request.")
         started = time.time()
         while True:
             spec = LaunchSpec(

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from ..placement.units import MAX_DURATION_S, format_duration, format_size, parse_duration, parse_size
+from .errors import GpuMagicError
 
 VERBS = ("status", "release", "explain", "forget", "help", "reset")
 MAGIC_RE = re.compile(r"^\s*%gpu(\s|$)")
@@ -62,8 +63,9 @@ class PolicyView(Protocol):
     def gpu_models(self) -> list[str]: ...
 
 
-class MagicError(ValueError):
-    """A ``%gpu`` line that cannot be accepted; the message says what, where and what to type instead."""
+#: A ``%gpu`` line that cannot be accepted; the message says what, where and what to type instead. The
+#: parser's own name for ``errors.GpuMagicError`` (the class, so the cell's ``ename`` is GpuMagicError).
+MagicError = GpuMagicError
 
 
 @dataclass

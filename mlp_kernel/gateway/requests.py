@@ -22,7 +22,7 @@ from ..placement.types import Decision, GpuRequest
 from ..placement.units import MAX_DURATION_S, format_duration, parse_duration
 from ..protocol import Choices, ReleaseReason
 from .config import GatewayConfig
-from .launch import LaunchFailed
+from .errors import GpuPolicyError
 from .magic import MIN_IDLE_S, RANGES, MagicError, parse_magics
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ class RequestState:
     # ------------------------------------------------------------------------------------------- request
     def policy_view(self) -> Policy:
         if self.policy is None or self.policy_error:
-            raise LaunchFailed(self.policy_error, "GpuPolicyError")
+            raise GpuPolicyError(self.policy_error)
         return self.policy
 
     def current(self) -> GpuRequest:
