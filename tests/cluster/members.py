@@ -27,6 +27,8 @@ from .rest import ApiError, Obj
 
 #: namespaces whose pods and Kueue objects ``reset`` leaves alone
 SYSTEM_NAMESPACES = {"kube-system", "kube-public", "kube-node-lease", "kueue-system", "default"}
+#: Kueue's kinds that ``reset`` deletes and loads again
+KUEUE_KINDS = ("LocalQueue", "Workload", "ClusterQueue", "ResourceFlavor", "Cohort", "WorkloadPriorityClass")
 
 
 class RealMember:
@@ -215,36 +217,37 @@ class RealMember:
             what="no test pods left",
         )
         self._reset_volumes(namespaces)
-        for kind in ("LocalQueue", "Workload"):
+        for kind in KUEUE_KINDS:
             for obj in self.list("kueue.x-k8s.io/v1beta2", kind):
-                self.delete(
-                    "kueue.x-k8s.io/v1beta2", kind, obj["metadata"]["name"], obj["metadata"]["namespace"]
-                )
-        for kind in ("ClusterQueue", "ResourceFlavor", "Cohort", "WorkloadPriorityClass"):
-            for obj in self.list("kueue.x-k8s.io/v1beta2", kind):
-                self.delete("kueue.x-k8s.io/v1beta2", kind, obj["metadata"]["name"])
+                m = obj["metadata"]
+                self.delete("kueue.x-k8s.io/v1beta2", kind, m["name"], m.get("namespace"))
+        # Kueue's finalizers keep a deleted queue or flavor for a moment; applying the defaults onto one still
+        # terminating would update it, and then it vanishes (a ClusterQueue left without its flavor is
+        # Active=False for good)
+        self.wait_for(
+            lambda: not any(self.list("kueue.x-k8s.io/v1beta2", kind) for kind in KUEUE_KINDS),
+            30,
+            what="Kueue objects deleted (Kueue's finalizers)",
+        )
         if kueue_yaml:
-            self.wait_for(
-                lambda: not self.list("kueue.x-k8s.io/v1beta2", "ClusterQueue"),
-                30,
-                what="ClusterQueues deleted (Kueue's finalizer)",
-            )
             self.apply_yaml(kueue_yaml)
-            self.wait_for(self._queues_active, 30, what="ClusterQueues and LocalQueues Active")
+            try:
+                self.wait_for(lambda: not self._inactive_queues(), 30, what="queues Active")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; not Active: {self._inactive_queues()}") from None
 
-    def _queues_active(self) -> bool:
-        """Kueue has reconciled the queues just loaded: until then a queue may be ``Active=False`` (its
+    def _inactive_queues(self) -> list[str]:
+        """Queues Kueue has not reported Active yet: right after loading one may be ``Active=False`` (its
         flavors or ClusterQueue not seen yet), which the product rightly reads as an unavailable member."""
-        queues = self.list("kueue.x-k8s.io/v1beta2", "ClusterQueue") + self.list(
-            "kueue.x-k8s.io/v1beta2", "LocalQueue"
-        )
-        return all(
-            any(
-                c.get("type") == "Active" and c.get("status") == "True"
-                for c in (q.get("status") or {}).get("conditions") or []
-            )
-            for q in queues
-        )
+        inactive = []
+        for kind in ("ClusterQueue", "LocalQueue"):
+            for q in self.list("kueue.x-k8s.io/v1beta2", kind):
+                conds = [
+                    c for c in (q.get("status") or {}).get("conditions") or [] if c.get("type") == "Active"
+                ]
+                if not any(c.get("status") == "True" for c in conds):
+                    inactive.append(f"{kind} {q['metadata']['name']} {conds}")
+        return inactive
 
     def _reset_volumes(self, namespaces: list[str]) -> None:
         """Delete the tests' claims: the provisioner reclaims their volumes (``Delete``); other PVs go.
