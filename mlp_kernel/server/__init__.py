@@ -18,8 +18,11 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> MlpKernelExtension:
+    from .handlers import handlers
+
     extension = MlpKernelExtension(parent=serverapp)
-    extension.setup(serverapp)
-    serverapp.log.info("mlp-kernel: server extension loaded (REST API at %smlp-kernel/api/)",
-                       serverapp.base_url)
+    extension.setup(serverapp, handlers(serverapp.web_app.settings["base_url"]))
+    serverapp.log.info(
+        "mlp-kernel: server extension loaded (REST API at %smlp-kernel/api/)", serverapp.base_url
+    )
     return extension

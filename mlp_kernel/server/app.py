@@ -33,54 +33,78 @@ from .worker import WorkerPool
 class MlpKernelExtension(LoggingConfigurable):
     """Server-side half of the GPU (auto) JupyterLab extension: admin API, fleet view, metrics."""
 
-    admin_users = List(Unicode(), help="Usernames (identity provider's User.username) allowed to save "
-                                       "kernelspec templates and the placement policy.").tag(config=True)
-    admin_groups = List(Unicode(), help="Groups whose members may save; see user_groups for where groups "
-                                        "come from.").tag(config=True)
-    user_groups = AnyTrait(None, allow_none=True,
-                           help="Callable user -> list of group names, or its import string "
-                                "'package.module:function'. Default: the identity's `groups` attribute, "
-                                "else, for the server's owner (JUPYTERHUB_USER) only, the "
-                                "MLP_KERNEL_USER_GROUPS environment variable (comma-separated)."
-                           ).tag(config=True)
-    kernelspec_names = List(Unicode(), default_value=["gpu-auto"],
-                            help="Kernelspecs managed by mlp-kernel (admin page, fleet).").tag(config=True)
-    history_dir = Unicode("", help="Where previous versions of saved files are kept (0700/0600). "
-                                   "Default: {jupyter_data_dir}/mlp-kernel/history.").tag(config=True)
+    admin_users = List(
+        Unicode(),
+        help="Usernames (identity provider's User.username) allowed to save "
+        "kernelspec templates and the placement policy.",
+    ).tag(config=True)
+    admin_groups = List(
+        Unicode(), help="Groups whose members may save; see user_groups for where groups come from."
+    ).tag(config=True)
+    user_groups = AnyTrait(
+        None,
+        allow_none=True,
+        help="Callable user -> list of group names, or its import string "
+        "'package.module:function'. Default: the identity's `groups` attribute, "
+        "else, for the server's owner (JUPYTERHUB_USER) only, the "
+        "MLP_KERNEL_USER_GROUPS environment variable (comma-separated).",
+    ).tag(config=True)
+    kernelspec_names = List(
+        Unicode(), default_value=["gpu-auto"], help="Kernelspecs managed by mlp-kernel (admin page, fleet)."
+    ).tag(config=True)
+    history_dir = Unicode(
+        "",
+        help="Where previous versions of saved files are kept (0700/0600). "
+        "Default: {jupyter_data_dir}/mlp-kernel/history.",
+    ).tag(config=True)
     history_limit = Int(50, help="Versions kept per file.").tag(config=True)
-    max_body_bytes = Int(1 << 20, help="Largest request body the API accepts (bytes); larger ones get 413 "
-                                       "before anything is parsed.").tag(config=True)
-    work_timeout = Float(10.0, help="Seconds a validate, render or placement preview may take before its "
-                                    "worker process is killed and the request answered 400.").tag(config=True)
-    work_memory_mb = Int(1024, help="Address-space limit of each worker process (MB; 0 = none)."
-                         ).tag(config=True)
-    work_processes = Int(2, help="Worker processes for validate, render and preview (requests beyond wait "
-                                 "for one; the server's event loop never does the work).").tag(config=True)
-    metrics_interval = Float(15.0, help="Seconds between metric refreshes from the status files "
-                                        "(0 disables the timer; fleet requests still refresh)."
-                             ).tag(config=True)
+    max_body_bytes = Int(
+        1 << 20,
+        help="Largest request body the API accepts (bytes); larger ones get 413 before anything is parsed.",
+    ).tag(config=True)
+    work_timeout = Float(
+        10.0,
+        help="Seconds a validate, render or placement preview may take before its "
+        "worker process is killed and the request answered 400.",
+    ).tag(config=True)
+    work_memory_mb = Int(1024, help="Address-space limit of each worker process (MB; 0 = none).").tag(
+        config=True
+    )
+    work_processes = Int(
+        2,
+        help="Worker processes for validate, render and preview (requests beyond wait "
+        "for one; the server's event loop never does the work).",
+    ).tag(config=True)
+    metrics_interval = Float(
+        15.0,
+        help="Seconds between metric refreshes from the status files "
+        "(0 disables the timer; fleet requests still refresh).",
+    ).tag(config=True)
 
-    def setup(self, serverapp: Any) -> None:
-        from .handlers import handlers
-
+    def setup(self, serverapp: Any, routes: list[Any]) -> None:
+        """Called once by the extension loader (``mlp_kernel.server``) with the REST routes to serve; the
+        routes come from there because the handlers import this class (one direction, no cycle)."""
         self.serverapp = serverapp
         self.files = KernelspecFiles(serverapp.kernel_spec_manager, self.kernelspec_names)
         default_root = Path(jupyter_data_dir()) / "mlp-kernel" / "history"
         root = Path(self.history_dir) if self.history_dir else default_root
         self.history = HistoryStore(root, self.history_limit)
-        self.admin_rule = AdminRule(frozenset(self.admin_users), frozenset(self.admin_groups),
-                                    load_callable(self.user_groups))
+        self.admin_rule = AdminRule(
+            frozenset(self.admin_users), frozenset(self.admin_groups), load_callable(self.user_groups)
+        )
         self.metrics = FleetMetrics()
         self.pool = WorkerPool(self.work_processes, self.work_timeout, self.work_memory_mb)
         web_app = serverapp.web_app
         web_app.settings["mlp_kernel"] = self
-        web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
+        web_app.add_handlers(".*$", routes)
         if self.metrics_interval > 0:
             self._timer = PeriodicCallback(self._refresh_on_timer, self.metrics_interval * 1000)
             self._timer.start()
         if not self.admin_users and not self.admin_groups:
-            self.log.info("mlp-kernel: no admins configured (MlpKernelExtension.admin_users/admin_groups): "
-                          "the admin page is read-only for everyone")
+            self.log.info(
+                "mlp-kernel: no admins configured (MlpKernelExtension.admin_users/admin_groups): "
+                "the admin page is read-only for everyone"
+            )
 
     def fleet(self) -> list[FleetKernel]:
         return list_fleet(self.serverapp.kernel_manager, self.serverapp.runtime_dir, self.kernelspec_names)
