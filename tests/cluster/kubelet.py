@@ -8,7 +8,8 @@ container statuses, events, termination messages, grace periods) is the in-repo 
 way of ``ApiStore``, a small adapter with the methods that kubelet calls on its store. What a real
 kubelet does that the test API did for it, this one does itself: the final ``DELETE`` (grace 0, uid
 precondition) once a deleted pod's process is gone, stopping processes of pods force-deleted from the API,
-and node heartbeats.
+and node heartbeats. A claim volume is the directory of the PersistentVolume the claim is bound to
+(``BoundVolumes``; ``provisioner.py`` makes them), not a directory of the test API's own.
 
 Test hooks: ``oom_kill(namespace, name)`` (exit 137, reason OOMKilled) and ``set_node_ready(node, False)``.
 """
@@ -90,6 +91,9 @@ class ApiStore:
 
     def list(self, rtype: RType, *args: Any, **kwargs: Any) -> tuple[list[Obj], int]:
         doc = self.rest.get(self._path(rtype, None))
+        for item in doc["items"]:  # list items carry no kind: events about them would name none
+            item.setdefault("apiVersion", doc.get("apiVersion"))
+            item.setdefault("kind", str(doc.get("kind", "")).removesuffix("List"))
         return doc["items"], int(doc["metadata"].get("resourceVersion") or 0)
 
     def create(self, rtype: RType, obj: Obj, namespace: str | None = None, dry_run: bool = False) -> Obj:

@@ -2,8 +2,9 @@
 
 Each test below is the same function as in ``tests/e2e_kubernetes``: a real GPU (auto) kernel (provisioner,
 gateway, Kubernetes backend) whose kernel pods real Kueue admits, the real scheduler binds and the process
-kubelet runs. Tests that need what only the test API can do (injected faults, a forced preemption, claim
-directories) stay there; docs/test-kube-api.md lists them and why.
+kubelet runs; the carry-over tests' snapshot claim is bound by the real PV binder to a volume of our
+local-path provisioner (``provisioner.py``). Tests that need what only the test API can do stay there;
+docs/test-kube-api.md lists them and why.
 """
 
 from tests.e2e_kubernetes.test_carryover import (  # noqa: F401
