@@ -1,14 +1,14 @@
 """The gateway's idle timer applies the policy's release rule through the function the simulator uses.
 
 A kernel holding many GPUs is released sooner than a 1-GPU kernel (``gpu-minutes``: idle_timeout / GPUs,
-never below ``min_idle``); a user's ``%gpu idle=`` means exactly that long, whatever the size.
+never below ``min_idle``); a user's ``%gpu idle=`` means exactly that long, whatever the size. That the
+simulator releases at the same moments is tests/simulate/test_same_release.py.
 """
 
 from __future__ import annotations
 
 import time
 
-import mlp_kernel.placement.release as release
 from mlp_kernel.gateway.status import GatewayStatus
 from mlp_kernel.placement.release import FLAT, ReleaseRule
 
@@ -49,21 +49,6 @@ def test_status_deadline_follows_the_rule_and_the_kernel_size():
     assert off.idle_limit() is None and off.idle_deadline() is None
     snap = running(8).snapshot()
     assert snap["idle_limit_s"] == 180.0 and snap["idle_rule"] == "15 min / GPUs, >= 3 min"
-
-
-def test_the_gateway_asks_the_shared_release_function(monkeypatch):
-    """Spy on the module attribute: the gateway's limit is whatever ``release.idle_limit_s`` answers, asked
-    with the base timeout, the GPUs held and the rule (the simulator's half: tests/simulate)."""
-    calls = []
-
-    def spy(idle_timeout_s, gpus, rule):
-        calls.append((idle_timeout_s, gpus, rule))
-        return 77.0
-
-    monkeypatch.setattr(release, "idle_limit_s", spy)
-    s = running(4)
-    assert s.idle_limit() == 77.0 and s.idle_deadline() == 1077.0
-    assert calls[0] == (900.0, 4, ReleaseRule())
 
 
 async def test_an_eight_gpu_kernel_is_released_after_its_share_of_the_timeout(start_kernel):
