@@ -11,13 +11,12 @@ import argparse
 import json
 import sys
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from ..placement import Decision, GpuRequest, Policy, PolicyError, decide, load_policy
 from ..placement.adapters import StateError, state_from_dumps
-from ..placement.policy_load import QUANTITY
-from ..placement.units import format_duration
+from ..placement.units import QUANTITY_HELP, format_duration, parse_deadline, parse_quantity, parse_time
 from . import duration_flag
 
 
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"mlp-kernel place: {exc.describe()}", file=sys.stderr)
         return 2
     try:
-        now = _time(args.now, "--now", None) if args.now else datetime.now(timezone.utc)
+        now = _now(args.now) if args.now else datetime.now(timezone.utc)
         request = build_request(policy, args, now)
         dumps = _dumps(args.state)
         state = state_from_dumps(policy, dumps, now=now, own_workload=args.workload)
@@ -120,15 +119,20 @@ def build_request(policy: Policy, args: argparse.Namespace, now: datetime) -> Gp
     for flag in ("cpu", "memory"):
         value = getattr(args, flag)
         if value is not None:
-            if not QUANTITY.match(value):
-                raise UsageError(f"--{flag} {value}: expected a Kubernetes quantity such as 4, 500m or 16Gi")
+            try:
+                parse_quantity(value)
+            except ValueError:
+                raise UsageError(f"--{flag} {value}: expected {QUANTITY_HELP}") from None
             req = replace(req, **{flag: value})
     if args.burstable is not None:
         req = replace(req, burstable=args.burstable)
     if args.budget:
         req = replace(req, budget=args.budget)
     if args.deadline:
-        req = replace(req, deadline=_time(args.deadline, "--deadline", now))
+        try:
+            req = replace(req, deadline=parse_deadline(args.deadline, now))
+        except ValueError as exc:
+            raise UsageError(f"--deadline: {exc}") from None
     if args.data_class:
         if policy.data_classes and args.data_class not in policy.data_classes:
             raise UsageError(
@@ -170,22 +174,11 @@ def _count(text: str, flag: str) -> int:
     return n
 
 
-def _time(text: str, flag: str, now: datetime | None) -> datetime:
-    if text.startswith("+") and now is not None:
-        try:
-            return now + timedelta(seconds=duration_flag(flag, text[1:], UsageError))
-        except OverflowError:
-            raise UsageError(f"{flag}: {text!r} is too far ahead") from None
+def _now(text: str) -> datetime:
     try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"{flag}: {text!r} is not an ISO 8601 time such as 2026-12-01T18:00 or "
-            f"2026-12-01T18:00:00+01:00" + (" (or +2h)" if now is not None else "")
-        ) from None
-    if not 1970 <= t.year < 2200:  # placement adds durations to it: 9999-12-31 would overflow
-        raise UsageError(f"{flag}: {text!r} is outside the years 1970 to 2199")
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+        return parse_time(text)
+    except ValueError as exc:
+        raise UsageError(f"--now: {exc}") from None
 
 
 def _dumps(specs: list[str]) -> dict[str, list[str]]:

@@ -20,7 +20,14 @@ from ..safe_yaml import YamlInputError, compose_yaml_all, read_yaml_text
 from .policy import BurstSettings, Flavor, Member, Policy, SnapshotSettings, _frozen_map
 from .release import DEFAULT_MIN_IDLE_S, RULE_KINDS, ReleaseRule
 from .types import GpuRequest
-from .units import MAX_DURATION_S, format_duration, parse_duration, parse_size
+from .units import (
+    MAX_DURATION_S,
+    QUANTITY_HELP,
+    format_duration,
+    parse_duration,
+    parse_quantity,
+    parse_size,
+)
 
 Path = tuple[str | int, ...]
 
@@ -28,7 +35,6 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)$")
-QUANTITY = re.compile(r"^\d{1,15}(\.\d{1,9})?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")  # 400 digits reach no pod
 
 MAX_GPUS = 1024  # per kernel
 MAX_CAPACITY = 1_000_000  # GPUs in one flavor
@@ -686,8 +692,10 @@ class _Checker:
         value = obj.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not QUANTITY.match(str(value)):
-            self.err(path + (key,), f"expected a Kubernetes quantity such as 4, 500m or 16Gi, got {value!r}")
+        try:
+            parse_quantity(value)
+        except ValueError:
+            self.err(path + (key,), f"expected {QUANTITY_HELP}, got {value!r}")
             return None
         return str(value)
 

@@ -17,8 +17,6 @@ What is derived, per flavor of the member's ClusterQueue (details in docs/placem
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,6 +25,7 @@ from typing import Any
 
 from ..policy import Flavor, Member, Policy
 from ..state import FlavorState, MemberState
+from ..units import parse_quantity
 
 KUEUE_GROUP = "kueue.x-k8s.io"
 KARMADA_CLUSTER_GROUP = "cluster.karmada.io"
@@ -424,50 +423,18 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
-QUANTITY = re.compile(
-    r"^\+?(?P<number>\d{1,18}(\.\d{0,9})?|\.\d{1,9})(?P<suffix>[eE][+-]?\d{1,2}|[numkMGTPE]|[KMGTPE]i)?$"
-)
-_SUFFIX = {
-    "n": 1e-9,
-    "u": 1e-6,
-    "m": 1e-3,
-    "k": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-    "P": 1e15,
-    "E": 1e18,
-    "Ki": 2.0**10,
-    "Mi": 2.0**20,
-    "Gi": 2.0**30,
-    "Ti": 2.0**40,
-    "Pi": 2.0**50,
-    "Ei": 2.0**60,
-}
-
-
 def quantity(value: Any) -> int:
     """A Kubernetes quantity as a whole number (GPU counts: ``8``, ``"8"``; ``"500m"`` rounds down to 0).
 
     Anything else (``"lots"``, ``true``, NaN, a negative or absurdly large number) raises ``StateError``:
-    reading it as 0 GPUs would silently change where kernels go.
+    reading it as 0 GPUs would silently change where kernels go. ``units.parse_quantity`` is the parser.
     """
     if value is None:
         return 0
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value) if abs(value) < 2**62 else math.inf  # float(10**400) raises OverflowError
-    else:
-        m = QUANTITY.match(str(value).strip()) if isinstance(value, str) else None
-        if m is None:
-            raise StateError(f"{_short(value)} is not a Kubernetes quantity such as 8 or 500m")
-        suffix = m.group("suffix") or ""
-        if suffix[:1] in ("e", "E") and len(suffix) > 1:
-            number = float(m.group("number") + suffix)
-        else:
-            number = float(m.group("number")) * _SUFFIX.get(suffix, 1.0)
-    if not (math.isfinite(number) and 0 <= number < 2**62):
-        raise StateError(f"{_short(value)} is not a usable quantity (must be finite, >= 0 and < 2**62)")
-    return int(number)
+    try:
+        return int(parse_quantity(value))
+    except ValueError as exc:
+        raise StateError(str(exc)) from None
 
 
 def _short(value: Any) -> str:
