@@ -17,10 +17,17 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from ..placement.units import MAX_DURATION_S, format_duration, format_size, parse_duration, parse_size
+from ..placement.units import (
+    MAX_DURATION_S,
+    format_duration,
+    format_size,
+    parse_deadline,
+    parse_duration,
+    parse_size,
+)
 from .errors import GpuMagicError
 
 VERBS = ("status", "release", "explain", "forget", "help", "reset")
@@ -118,25 +125,10 @@ def _parse_bool(key: str, value: str) -> bool:
 
 
 def _parse_deadline(value: str, now: datetime) -> datetime | None:
-    if value.lower() in ("none", "off", ""):
-        return None
-    if value.startswith("+"):
-        seconds = parse_duration(value[1:])
-        if not 0 < seconds <= MAX_DURATION_S:
-            raise MagicError(f"%gpu deadline={_short(value)}: must be {RANGES['deadline']}")
-        return now + timedelta(seconds=seconds)
     try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        raise MagicError(
-            f"%gpu deadline={_short(value)}: expected an ISO 8601 time (2026-12-01T18:00), +DURATION (+2h) "
-            "or none"
-        ) from None
-    dt = dt if dt.tzinfo else dt.replace(tzinfo=now.tzinfo or timezone.utc)
-    if not now < dt <= now + timedelta(seconds=MAX_DURATION_S):
-        when = "is in the past" if dt <= now else "is too far ahead"
-        raise MagicError(f"%gpu deadline={_short(value)}: {when}; a deadline must be {RANGES['deadline']}")
-    return dt
+        return parse_deadline(value, now)  # the one rule, shared with mlp-kernel place --deadline
+    except ValueError as exc:
+        raise MagicError(f"%gpu deadline={_short(value)}: {exc}") from None
 
 
 def check_idle(value: str, token: str = "") -> float:
