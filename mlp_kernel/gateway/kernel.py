@@ -41,7 +41,7 @@ from .errors import (
     GpuStartError,
     NoGpuKernel,
 )
-from .launch import Launch
+from .launch import Launch, LaunchContext
 from .magic import USAGE, GpuCommand, MagicError, parse_magics, split_cell
 from .pump import CLIENT_CHANNELS, Pump, PumpFailed
 from .relay import RemoteLink
@@ -94,6 +94,17 @@ class GatewayKernel:
         self.status = GatewayStatus(kernel_id=requests.config.kernel_id, user=requests.config.user)
         status_path = Path(requests.config.status_path) if requests.config.status_path else None
         self.statusch = StatusChannel(self.status, self._publish, status_path)
+        self._launch_ctx = LaunchContext(
+            requests=requests,
+            backend=backend,
+            pump=self.pump,
+            session=self.session,
+            connection=connection,
+            connection_file=connection_file,
+            status=self.status,
+            statusch=self.statusch,
+            publish=self._publish,
+        )
         self._loaded = False
         self.link: RemoteLink | None = None
         self.launch: Launch | None = None
@@ -533,11 +544,22 @@ class GatewayKernel:
 
     def _launch_pending(self) -> None:
         first = next((m for _, m in self.pending if m.msg_type == "execute_request"), None)
-        self.launch = Launch(self, first=first)
+        self.launch = Launch(self._launch_ctx, self, first=first)
         self.launch.start()
 
-    def on_launch_done(self, link: RemoteLink | None, error: GpuError | None) -> None:
+    # -- LaunchObserver --------------------------------------------------------------------------------
+    def next_execution_count(self) -> int:
+        return self.exec_count + 1
+
+    def take_release_note(self) -> str | None:
+        note, self.release_note = self.release_note, None
+        return note
+
+    def launch_done(self, launch: Launch, link: RemoteLink | None, error: GpuError | None) -> None:
         """Called by ``Launch`` when it connected a remote kernel or gave up."""
+        if launch is not self.launch:  # a launch that was replaced (cannot happen today): not ours to finish
+            log.warning("a finished launch that is not the current one was ignored")
+            return
         self.launch = None
         pending, self.pending = self.pending, []
         if link is None:
@@ -668,7 +690,7 @@ class GatewayKernel:
                 return "A cell started; the GPU kernel was kept."
             self.status.state, self.status.message = KernelState.RELEASING, f"Releasing the GPU {why}"
             self.statusch.publish()
-            ok, note = await self.requests.before_release(self, link, reason)
+            ok, note = await self.requests.before_release(self.status, link, reason)
             if not ok and reason == ReleaseReason.IDLE:
                 # Never drop a user's state unasked: keep the kernel, try again after another idle period.
                 self.status.last_activity = time.time()

@@ -14,18 +14,23 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..backends.base import LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel, summary
+from ..backends.base import Backend, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel, summary
 from ..placement.types import Action, Decision
 from ..placement.units import format_duration
 from ..protocol import EventKind, KernelState
 from .errors import GpuError, GpuPlacementRejected, GpuStartCancelled, GpuStartError, GpuStartTimeout
+from .pump import Pump
 from .relay import RemoteLink
+from .requests import RequestState
+from .status import GatewayStatus
+from .status_comm import Publish, StatusChannel
+from .wire import Session
 
 if TYPE_CHECKING:
-    from .kernel import GatewayKernel
     from .wire import Message
 
 REEVALUATE_S = 5.0
@@ -81,11 +86,40 @@ def connect_info_code(connection: dict[str, Any], connection_file: str) -> str:
 LaunchFailed = GpuStartError
 
 
+@dataclass(frozen=True)
+class LaunchContext:
+    """What every launch of one gateway uses: the request state, the backend, the pump and session its link
+    relays through, the client's connection (the remote kernel gets its key), and where status goes."""
+
+    requests: RequestState
+    backend: Backend
+    pump: Pump
+    session: Session
+    connection: dict[str, Any]
+    connection_file: str
+    status: GatewayStatus
+    statusch: StatusChannel
+    publish: Publish
+
+
+class LaunchObserver(Protocol):
+    """How a launch reports back to the gateway that started it (``GatewayKernel`` implements it)."""
+
+    def launch_done(self, launch: Launch, link: RemoteLink | None, error: GpuError | None) -> None:
+        """Called once, always, when the launch connected ``link`` or gave up with ``error``."""
+
+    def next_execution_count(self) -> int:
+        """The execution count the new kernel continues from (read when it first answers)."""
+
+    def take_release_note(self) -> str | None:
+        """The last release's line, shown once before the new start (then forgotten)."""
+
+
 class Progress:
     """Start-up progress shown in the cell that triggered the launch, updated in place (display_id)."""
 
-    def __init__(self, kernel: GatewayKernel, parent: dict[str, Any] | None) -> None:
-        self.kernel = kernel
+    def __init__(self, publish: Publish, parent: dict[str, Any] | None) -> None:
+        self.publish = publish
         self.parent = parent
         self.display_id = f"mlp-gpu-progress-{parent['msg_id']}" if parent else ""
         self.lines: list[tuple[str, str]] = []
@@ -100,14 +134,18 @@ class Progress:
             return
         body = "\n".join(f"[GPU (auto)] {t}" for _, t in self.lines)
         content = {"data": {"text/plain": body}, "metadata": {}, "transient": {"display_id": self.display_id}}
-        self.kernel._publish("update_display_data" if self.shown else "display_data", content, self.parent)
+        self.publish("update_display_data" if self.shown else "display_data", content, self.parent)
         self.shown = True
 
 
 class Launch:
-    def __init__(self, kernel: GatewayKernel, first: Message | None) -> None:
-        self.kernel = kernel
-        self.progress = Progress(kernel, first.header if first else None)
+    """One attempt to give the notebook a GPU kernel: place, start (following the backend's events, moving
+    to a burst when placement says so), connect and bootstrap it; it reports to its observer once."""
+
+    def __init__(self, ctx: LaunchContext, observer: LaunchObserver, first: Message | None) -> None:
+        self.ctx = ctx
+        self.observer = observer
+        self.progress = Progress(ctx.publish, first.header if first else None)
         self.cancel_reason = "Cancelled."
         self.task: asyncio.Task[None] | None = None
 
@@ -122,19 +160,18 @@ class Launch:
                 await self.task
 
     async def _run(self) -> None:
-        """The launch task. Whatever goes wrong ends in ``on_launch_done``: a launch task that ended without
-        it would leave ``kernel.launch`` set, and every later cell queued behind it for good."""
+        """The launch task. Whatever goes wrong ends in ``launch_done``: a launch task that ended without
+        it would leave the gateway's launch set, and every later cell queued behind it for good."""
         try:
             await self._attempt()
         except Exception as exc:
             log.exception("the GPU kernel launch failed unexpectedly")
-            if self.kernel.launch is self:
-                err = LaunchFailed(f"Could not start a GPU kernel: {type(exc).__name__}: {exc}")
-                with contextlib.suppress(Exception):
-                    self.kernel.on_launch_done(None, err)
+            err = LaunchFailed(f"Could not start a GPU kernel: {type(exc).__name__}: {exc}")
+            with contextlib.suppress(Exception):
+                self.observer.launch_done(self, None, err)
 
     async def _attempt(self) -> None:
-        k = self.kernel
+        k = self.ctx
         timeout = k.requests.launch_timeout_s
         try:
             link = await asyncio.wait_for(self._place_and_start(), timeout)
@@ -142,7 +179,7 @@ class Launch:
             self.progress.set("end", self.cancel_reason)
             k.status.state, k.status.phase, k.status.queue = KernelState.CPU_ONLY, None, None
             k.status.message = self.cancel_reason
-            k.on_launch_done(None, GpuStartCancelled(self.cancel_reason))
+            self.observer.launch_done(self, None, GpuStartCancelled(self.cancel_reason))
             return
         except asyncio.TimeoutError:
             err = GpuStartTimeout(
@@ -160,22 +197,22 @@ class Launch:
         except Exception as exc:  # an unexpected backend fault: say so, keep the kernel usable
             self._failed(LaunchFailed(f"Could not start a GPU kernel: {type(exc).__name__}: {exc}"))
             return
-        k.on_launch_done(link, None)
+        self.observer.launch_done(self, link, None)
 
     def _failed(self, exc: GpuError) -> None:
-        k = self.kernel
+        k = self.ctx
         line = summary(str(exc))
         self.progress.set("end", f"Failed: {line}")
         k.status.state, k.status.phase, k.status.queue, k.status.message = KernelState.ERROR, None, None, line
         k.statusch.event(EventKind.ERROR, line)
-        k.on_launch_done(None, exc)
+        self.observer.launch_done(self, None, exc)
 
     async def _place_and_start(self) -> RemoteLink:
-        k = self.kernel
+        k = self.ctx
         rs = k.requests
-        if k.release_note:
-            self.progress.set("note", f"{k.release_note} Starting a new GPU kernel.")
-            k.release_note = None
+        note = self.observer.take_release_note()
+        if note:
+            self.progress.set("note", f"{note} Starting a new GPU kernel.")
         k.status.state, k.status.phase = KernelState.PLACING, None
         decision = await rs.decide(0.0, k.backend)
         self._show_decision(decision)
@@ -185,8 +222,8 @@ class Launch:
         while True:
             spec = LaunchSpec(
                 kernel_id=rs.config.kernel_id,
-                key=k.signer.key.decode(),
-                signature_scheme=k.conn.get("signature_scheme", "hmac-sha256"),
+                key=str(k.connection.get("key", "")),
+                signature_scheme=k.connection.get("signature_scheme", "hmac-sha256"),
                 decision=decision,
                 request=rs.current(),
                 user=rs.config.user,
@@ -207,7 +244,7 @@ class Launch:
             return await self._connect(outcome, decision, started)
 
     def _show_decision(self, d: Decision) -> None:
-        k = self.kernel
+        k = self.ctx
         s = k.status
         s.decision = d
         s.member, s.flavor, s.gpu_model, s.gpu_count = d.member, d.flavor, d.gpu_model, d.gpu_count
@@ -220,7 +257,7 @@ class Launch:
         self, events: AsyncIterator[LaunchEvent], decision: Decision, started: float
     ) -> RemoteKernel | Decision:
         """Follow the backend's events until connected; return a new decision if placement moves us."""
-        k = self.kernel
+        k = self.ctx
         queued_at: float | None = None
         it = events.__aiter__()
         nxt: asyncio.Future[LaunchEvent] | None = None
@@ -264,7 +301,7 @@ class Launch:
                 await asyncio.gather(nxt, return_exceptions=True)
 
     async def _connect(self, remote: RemoteKernel, decision: Decision, started: float) -> RemoteLink:
-        k = self.kernel
+        k = self.ctx
         link = RemoteLink(k.pump, remote, k.session)
         k.requests.write_record(k.backend.handle_record(remote), remote)
         exit_wait = asyncio.ensure_future(k.backend.wait_exit(remote))
@@ -300,11 +337,11 @@ class Launch:
 
     async def _bootstrap(self, link: RemoteLink) -> str:
         """Wait for the kernel's first answer, continue the execution count, restore saved variables."""
-        k = self.kernel
+        k = self.ctx
         timeout = k.requests.config.start_timeout_s
         reply = await link.execute_silently(
-            f"get_ipython().execution_count = {int(k.exec_count) + 1}\n"
-            + connect_info_code(k.conn, k.connection_file),
+            f"get_ipython().execution_count = {self.observer.next_execution_count()}\n"
+            + connect_info_code(k.connection, k.connection_file),
             timeout=timeout,
         )
         if reply.content.get("status") != "ok":
@@ -312,4 +349,4 @@ class Launch:
         for code in k.requests.deferred_silent:
             with contextlib.suppress(Exception):
                 await link.execute_silently(code, timeout=timeout)
-        return await k.requests.after_connect(k, link)
+        return await k.requests.after_connect(k.status, link)

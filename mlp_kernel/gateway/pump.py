@@ -33,15 +33,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import zmq
 import zmq.asyncio
 
 from .wire import DELIM, Malformed, Message
-
-if TYPE_CHECKING:
-    from .relay import RemoteLink
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +52,19 @@ _recv = zmq.backend.Socket.recv  # flag and argument handling, these loops ~2 us
 _get = zmq.backend.Socket.get
 _SNDMORE, _NOBLOCK, _RCVMORE = int(zmq.SNDMORE), int(zmq.NOBLOCK), int(zmq.RCVMORE)
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+
+
+class PrivateSink(Protocol):
+    """The remote side of one connected kernel, as the pump sees it (``relay.RemoteLink``): the answers to
+    the gateway's own private requests go to it; everything else the pump relays itself."""
+
+    id: str
+
+    def on_private_reply(self, frames: list[bytes]) -> None:
+        """Called on the loop with a reply to a request the gateway sent itself (``private_ids``)."""
+
+    def on_private_iopub(self, frames: list[bytes]) -> None:
+        """Called on the loop with an iopub message whose parent is such a request."""
 
 
 def readable(sock: zmq.Socket[Any]) -> bool:
@@ -143,7 +153,7 @@ class Pump:
         self.own_input: set[str] = set()  # loop adds, pump removes: ... and published execute_input for
         self.handed = dict.fromkeys(CLIENT_CHANNELS, 0)  # pump: requests handed to the loop
         self.handled = dict.fromkeys(CLIENT_CHANNELS, 0)  # loop: requests it has finished handling
-        self.links: dict[str, RemoteLink] = {}  # loop side only
+        self.links: dict[str, PrivateSink] = {}  # loop side only
         self._flushes: list[asyncio.Future[None]] = []  # loop side only: flush() calls waiting for the pump
         # Two one-way pairs: a socket both sent on synchronously and awaited by asyncio could lose the
         # edge-triggered wake-up of its file descriptor (a send may consume it), and the loop would hang.
@@ -181,7 +191,7 @@ class Pump:
     def to_remote(self, link_id: str, channel: str, frames: list[bytes]) -> None:
         send_frames(self._outer_sync, [TO_REMOTE, link_id.encode(), channel.encode(), *frames])
 
-    def attach(self, link: RemoteLink, config: dict[str, Any]) -> None:
+    def attach(self, link: PrivateSink, config: dict[str, Any]) -> None:
         """Connect to a remote kernel (replacing any other); ``config``: urls, routing id, Curve keys."""
         self.links = {link.id: link}
         send_frames(self._outer_sync, [ATTACH, link.id.encode(), json.dumps(config).encode()])
@@ -191,7 +201,7 @@ class Pump:
         self.announced.clear()
         self.own_input.clear()
 
-    def detach(self, link: RemoteLink) -> None:
+    def detach(self, link: PrivateSink) -> None:
         self.links.pop(link.id, None)
         send_frames(self._outer_sync, [DETACH, link.id.encode()])
 

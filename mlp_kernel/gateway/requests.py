@@ -28,8 +28,8 @@ from .magic import MIN_IDLE_S, RANGES, MagicError, parse_magics
 if TYPE_CHECKING:
     from ..placement import Policy
     from .carryover import CarryOver
-    from .kernel import GatewayKernel
     from .relay import RemoteLink
+    from .status import GatewayStatus
 
 log = logging.getLogger(__name__)
 
@@ -269,15 +269,15 @@ class RequestState:
             Path(self.config.record_path).unlink(missing_ok=True)
 
     async def before_release(
-        self, kernel: GatewayKernel, link: RemoteLink, reason: ReleaseReason
+        self, status: GatewayStatus, link: RemoteLink, reason: ReleaseReason
     ) -> tuple[bool, str]:
         """Run before a release or move: snapshot the variables. (ok, note for the user)."""
-        return await self.carry.save(link, self.current(), kernel.status.public, kernel.status.member)
+        return await self.carry.save(link, self.current(), status.public, status.member)
 
-    async def after_connect(self, kernel: GatewayKernel, link: RemoteLink) -> str:
+    async def after_connect(self, status: GatewayStatus, link: RemoteLink) -> str:
         """Run when a new remote kernel answered: restore the variables saved at the last release."""
-        note = await self.carry.restore(link, self.current(), kernel.status.public)
-        await self.carry.consume(link, kernel.status.public)  # used once: the next release takes a new one
+        note = await self.carry.restore(link, self.current(), status.public)
+        await self.carry.consume(link, status.public)  # used once: the next release takes a new one
         return note
 
     def set_keep(self, keep: bool, max_bytes: int | None) -> None:

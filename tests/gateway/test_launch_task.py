@@ -1,4 +1,4 @@
-"""The launch task always ends in ``on_launch_done``, whatever fails inside it.
+"""The launch task always ends in ``launch_done``, whatever fails inside it.
 
 A launch task that ended on an exception of its own (not one the backend raised during the start, which
 ``_attempt`` turns into an error for the cell) once left ``kernel.launch`` set: every later cell was queued
@@ -12,16 +12,25 @@ from types import SimpleNamespace
 from mlp_kernel.gateway.launch import Launch, LaunchFailed
 
 
-async def test_a_launch_that_fails_unexpectedly_still_ends_in_on_launch_done():
-    ended: list[object] = []
+class Observer:
+    """A LaunchObserver that records how the launch ended."""
 
-    def on_launch_done(link: object, error: LaunchFailed | None) -> None:
-        kernel.launch = None
-        ended.append(error)
+    def __init__(self) -> None:
+        self.ended: list[tuple[object, object]] = []
 
-    kernel = SimpleNamespace(on_launch_done=on_launch_done, launch=None)
-    launch = Launch(kernel, first=None)  # type: ignore[arg-type]
-    kernel.launch = launch
+    def launch_done(self, launch: Launch, link: object, error: object) -> None:
+        self.ended.append((launch, error))
+
+    def next_execution_count(self) -> int:
+        return 1
+
+    def take_release_note(self) -> str | None:
+        return None
+
+
+async def test_a_launch_that_fails_unexpectedly_still_ends_in_launch_done():
+    observer = Observer()
+    launch = Launch(SimpleNamespace(publish=None), observer, first=None)  # type: ignore[arg-type]
 
     async def broken() -> None:
         raise AttributeError("'NoneType' object has no attribute 'launch_timeout_s'")
@@ -30,5 +39,6 @@ async def test_a_launch_that_fails_unexpectedly_still_ends_in_on_launch_done():
     launch.start()
     assert launch.task is not None
     await launch.task
-    assert kernel.launch is None and isinstance(ended[0], LaunchFailed)
-    assert "AttributeError" in str(ended[0])
+    [(who, error)] = observer.ended
+    assert who is launch and isinstance(error, LaunchFailed)
+    assert "AttributeError" in str(error)
