@@ -63,9 +63,12 @@ RANGES = {
 class PolicyView(Protocol):
     """What the magic needs to know about the policy (``mlp_kernel.placement.Policy`` satisfies it)."""
 
-    tiers: tuple[str, ...]
-    max_gpus: int
-    data_classes: frozenset[str]
+    @property
+    def tiers(self) -> tuple[str, ...]: ...  # read-only: the policy is frozen
+    @property
+    def max_gpus(self) -> int: ...
+    @property
+    def data_classes(self) -> frozenset[str]: ...
 
     def gpu_models(self) -> list[str]: ...
 
