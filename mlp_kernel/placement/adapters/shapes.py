@@ -109,7 +109,8 @@ def _is_time(text: str) -> bool:
 
 
 def _fail(obj: Mapping[str, Any], path: str, expected: str, value: Any) -> None:
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    metadata = obj.get("metadata")
+    meta: Mapping[str, Any] = metadata if isinstance(metadata, Mapping) else {}
     name = "/".join(str(meta[k]) for k in ("namespace", "name") if meta.get(k) is not None) or "(unnamed)"
     got = repr(value) if isinstance(value, (str, int, float)) else type(value).__name__
     got = got if len(got) <= 40 else got[:37] + "..."
