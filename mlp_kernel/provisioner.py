@@ -153,7 +153,7 @@ class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
         gateway simply binds the ports itself.
         """
         km = self.parent
-        if getattr(km, "transport", "tcp") != "tcp":
+        if km is None or getattr(km, "transport", "tcp") != "tcp":
             return {}
         self._early_sockets: list[socket.socket] = []
         fds: dict[str, int] = {}

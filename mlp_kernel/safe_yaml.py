@@ -140,7 +140,7 @@ def _check_events(text: str, source: str, max_depth: int, max_alias_expansion: i
             if any(frame[0] == event.anchor for frame in stack):
                 problem = f"alias *{event.anchor} refers to itself (recursive)"
                 raise YamlInputError(source, problem, _line(event))
-            size = sizes.get(event.anchor, 1)  # an unknown anchor: the composer reports it
+            size = sizes.get(event.anchor or "", 1)  # an unknown anchor: the composer reports it
             _add(stack, sizes, None, size)
             expanded += size
             if expanded > max_alias_expansion:

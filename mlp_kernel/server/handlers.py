@@ -39,7 +39,9 @@ class MlpKernelHandler(APIHandler):
     def ext(self) -> MlpKernelExtension:
         return self.settings["mlp_kernel"]
 
-    async def prepare(self) -> None:
+    # jupyter_server's APIHandler.prepare drops JupyterHandler's keyword the same way (and ignores the same
+    # override error): tornado calls prepare() without arguments.
+    async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
         limit = self.ext.max_body_bytes
         if len(self.request.body or b"") > limit:
