@@ -8,16 +8,29 @@ Backends are created lazily, so a notebook that only uses the local backend neve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
 
-from .base import Backend, ExitInfo, LaunchEvent, LaunchSpec, RemoteKernel
+from .base import (
+    Backend,
+    ExitInfo,
+    GatewayBackend,
+    LaunchEvent,
+    LaunchSpec,
+    Leased,
+    RemoteKernel,
+    StateReading,
+)
 
 if TYPE_CHECKING:
     from ..placement import ClusterState, Policy
 
+__all__ = ["Backend", "BackendRouter", "GatewayBackend"]
 
-class BackendRouter:
+
+class BackendRouter(GatewayBackend):
+    """The gateway's backend: each call goes to the backend of the kernel's member (see the module doc)."""
+
     name = "router"
 
     def __init__(
@@ -42,7 +55,7 @@ class BackendRouter:
     def _for_member(self, member: str | None) -> Backend:
         return self.get(self.force or self.member_backend(member or ""))
 
-    async def launch(self, spec: LaunchSpec) -> AsyncIterator[LaunchEvent]:
+    async def launch(self, spec: LaunchSpec) -> AsyncGenerator[LaunchEvent, None]:
         backend = self._for_member(spec.decision.member)
         agen = backend.launch(spec)
         try:
@@ -51,7 +64,7 @@ class BackendRouter:
                     self._owner[ev.remote.kernel_id + ev.remote.member] = backend
                 yield ev
         finally:
-            await agen.aclose()  # type: ignore[attr-defined]
+            await agen.aclose()
 
     def _owner_of(self, remote: RemoteKernel) -> Backend:
         return self._owner.get(remote.kernel_id + remote.member) or self._for_member(remote.member)
@@ -73,25 +86,27 @@ class BackendRouter:
         from ..placement import ClusterState
 
         kube = [m for m in policy.members.values() if (self.force or m.backend) == "kubernetes"]
-        if not kube:
+        backend = self.get("kubernetes") if kube else None
+        if not isinstance(backend, StateReading):
             return ClusterState.from_policy(policy)
-        from ..placement.adapters.live import astate_from_cluster
+        return await backend.cluster_state(policy, kube)  # retries transient API errors itself
 
-        backend: Any = self.get("kubernetes")
-        clients = {m.name: backend.clients.get(m) for m in kube}
-        return await astate_from_cluster(policy, clients)  # retries transient API errors itself
+    def holds_lease(self, remote: RemoteKernel) -> bool:
+        return isinstance(self._owner_of(remote), Leased)
 
     async def renew(self, remote: RemoteKernel) -> None:
         """Keep the remote kernel's lease alive where the backend has one (Kubernetes: a Lease object)."""
-        renew = getattr(self._owner_of(remote), "renew", None)
-        if renew is not None:
-            await renew(remote)
+        backend = self._owner_of(remote)
+        if isinstance(backend, Leased):
+            await backend.renew(remote)
 
     def renew_interval_s(self, remote: RemoteKernel, at_most: float) -> float:
         """How often to renew ``remote``'s lease: a third of its backend's lease duration, at most
         ``at_most`` (a lease shorter than the gateway's interval would otherwise expire while in use)."""
-        lease = getattr(self._owner_of(remote), "lease_duration_s", None)
-        return min(at_most, float(lease) / 3) if lease else at_most
+        backend = self._owner_of(remote)
+        if isinstance(backend, Leased) and backend.lease_duration_s:
+            return min(at_most, float(backend.lease_duration_s) / 3)
+        return at_most
 
     async def release_record(self, record: dict[str, Any]) -> bool:
         return await self.get(str(record.get("backend") or "local")).release_record(record)

@@ -17,18 +17,27 @@ Lifecycle (who calls what, when):
 4. ``backend.handle_record(remote)`` is a small JSON-able dict persisted next to the connection file so that
    the provisioner (or ``mlp-kernel gc``) can ``release_record`` it after the gateway itself was killed.
 
+Two capabilities are optional, each a small Protocol a backend implements or not: ``Leased`` (its kernels
+carry a lease the gateway renews, or ``mlp-kernel gc`` reclaims them) and ``StateReading`` (it reads its
+members' live queues for placement). The router (``BackendRouter``, the gateway's ``GatewayBackend``) checks
+them with ``isinstance`` once, so the gateway calls every method unconditionally and nothing probes with
+``getattr``. Each method below says who calls it and when, as jupyter_client's ``KernelProvisionerBase`` does.
+
 The same key and signature scheme as the gateway's own connection file must be used for the remote kernel, so
 frames can be relayed without re-signing.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..placement.types import Decision, GpuRequest
 from ..protocol import ExitReason, Phase
+
+if TYPE_CHECKING:
+    from ..placement import ClusterState, Member, Policy
 
 __all__ = ["ExitReason", "Phase"]  # re-exported: backends import them from here
 
@@ -137,14 +146,92 @@ class LaunchError(RuntimeError):
 
 
 class Backend(Protocol):
+    """What every backend implements: start, watch and release remote kernels (the lifecycle above).
+
+    The gateway never holds a backend directly: it holds a ``BackendRouter`` (``GatewayBackend``), which
+    sends each call to the backend of the member placement chose. ``mlp-kernel gc`` and the provisioner's
+    clean-up call ``release_record`` on a backend of their own.
+    """
+
     name: str
+    """The policy's ``members.<m>.backend`` value that selects this backend (``local``, ``kubernetes``);
+    written into handle records so ``release_record`` reaches the right backend."""
 
-    def launch(self, spec: LaunchSpec) -> AsyncIterator[LaunchEvent]: ...
+    def launch(self, spec: LaunchSpec) -> AsyncGenerator[LaunchEvent, None]:
+        """Called by the gateway's launch when placement chose a member on this backend and the user ran a
+        GPU cell (or ``%gpu`` moved the kernel). Yields the steps as they happen and ends with one
+        ``connected`` event (``remote`` set) or raises ``LaunchError`` saying why. Closed early (the user
+        interrupted, or the gateway re-places a queued kernel elsewhere): deletes what it created."""
+        ...
 
-    async def wait_exit(self, remote: RemoteKernel) -> ExitInfo: ...
+    async def wait_exit(self, remote: RemoteKernel) -> ExitInfo:
+        """Called by the gateway right after ``connected``, awaited for as long as the kernel is in use;
+        returns when the remote kernel is gone without being asked (preempted, OOMKilled, node lost,
+        crashed), or with ``ExitReason.RELEASED`` after this backend's ``release``. Cancelled when the
+        gateway releases the kernel itself."""
+        ...
 
-    async def release(self, remote: RemoteKernel) -> None: ...
+    async def release(self, remote: RemoteKernel) -> None:
+        """Called by the gateway when the kernel was idle too long, the user ran ``%gpu release`` or moved it,
+        the launch was abandoned after ``connected``, or the notebook shut down. Frees everything the kernel
+        held; idempotent, and safe on a kernel that already died."""
+        ...
 
-    def handle_record(self, remote: RemoteKernel) -> dict[str, Any]: ...
+    def handle_record(self, remote: RemoteKernel) -> dict[str, Any]:
+        """Called by the gateway once the kernel is connected: a small JSON-able record it writes next to its
+        connection file, so that ``release_record`` can free the kernel after the gateway itself died."""
+        ...
 
-    async def release_record(self, record: dict[str, Any]) -> bool: ...
+    async def release_record(self, record: dict[str, Any]) -> bool:
+        """Called by the provisioner when the gateway process ended without releasing (killed, crashed), and
+        by ``mlp-kernel gc`` for orphans. True when there was still something to free."""
+        ...
+
+
+@runtime_checkable
+class Leased(Protocol):
+    """A backend whose kernels are reclaimed (``mlp-kernel gc``) unless their gateway shows it is alive."""
+
+    @property
+    def lease_duration_s(self) -> float:
+        """How long a kernel's lease lasts without renewal; the gateway renews every third of it."""
+        ...
+
+    async def renew(self, remote: RemoteKernel) -> None:
+        """Called by the gateway at once after ``connected`` and then every third of ``lease_duration_s``
+        while the kernel is in use; recreates a lease that was lost. Errors are retried by the caller."""
+        ...
+
+
+@runtime_checkable
+class StateReading(Protocol):
+    """A backend that can read its members' live queue state (Kueue quota, usage, pending workloads)."""
+
+    async def cluster_state(self, policy: Policy, members: Sequence[Member]) -> ClusterState:
+        """Called by the router each time the gateway asks placement (a GPU cell, a re-placement while
+        queued), with the policy's members on this backend; members not given count with their declared
+        capacity. Retries transient API errors itself; raises when a member cannot be read."""
+        ...
+
+
+class GatewayBackend(Backend, Protocol):
+    """What the gateway holds (``BackendRouter``): every backend's calls, plus the optional ones answered
+    for whichever backend owns the kernel, so the gateway never probes what a backend can do."""
+
+    async def cluster_state(self, policy: Policy) -> ClusterState:
+        """Called by the gateway's request state before each placement: live state where a member's backend
+        is ``StateReading``, the declared capacity for the other members."""
+        ...
+
+    def holds_lease(self, remote: RemoteKernel) -> bool:
+        """Called by the gateway once after ``connected``: whether ``remote`` needs ``renew`` calls at all."""
+        ...
+
+    async def renew(self, remote: RemoteKernel) -> None:
+        """Called by the gateway while ``remote`` is in use, when ``holds_lease``: see ``Leased.renew``."""
+        ...
+
+    def renew_interval_s(self, remote: RemoteKernel, at_most: float) -> float:
+        """Called by the gateway once after ``connected``: how often to renew, a third of the lease, at most
+        ``at_most``."""
+        ...

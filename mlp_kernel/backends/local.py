@@ -26,7 +26,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +120,7 @@ class LocalBackend:
         self._files: dict[str, Path] = {}
         self._output: dict[str, _OutputTail] = {}
 
-    async def launch(self, spec: LaunchSpec) -> AsyncIterator[LaunchEvent]:
+    async def launch(self, spec: LaunchSpec) -> AsyncGenerator[LaunchEvent, None]:
         d = spec.decision
         where = f"{d.member}/{d.flavor}"
         yield LaunchEvent(Phase.STARTING, f"Starting a local kernel on {where}", {"member": d.member})

@@ -10,8 +10,13 @@ events), ``exits`` (why a kernel went away), ``leases`` (orphan detection) and `
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .objects import KernelObjectsError, redact_secret, render_kernel_objects
 from .template import TemplateIssue, validate_template
+
+if TYPE_CHECKING:  # imported on first use below; type checkers see the class
+    from .backend import KubernetesBackend
 
 __all__ = [
     "KernelObjectsError",

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from ...placement import ClusterState
+from ...placement.adapters.live import astate_from_cluster
 from ...placement.policy import Flavor, Member, Policy
 from ..base import ExitInfo, ExitReason, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel
 from . import names
@@ -139,10 +141,10 @@ class KubernetesBackend:
         return self._kueue_versions[member.name]
 
     # --- launch -----------------------------------------------------------------------------------------
-    def launch(self, spec: LaunchSpec) -> AsyncIterator[LaunchEvent]:
+    def launch(self, spec: LaunchSpec) -> AsyncGenerator[LaunchEvent, None]:
         return self._launch(spec)
 
-    async def _launch(self, spec: LaunchSpec) -> AsyncIterator[LaunchEvent]:
+    async def _launch(self, spec: LaunchSpec) -> AsyncGenerator[LaunchEvent, None]:
         member, flavor = self._member_flavor(spec.decision.member, spec.decision.flavor)
         api = self._api(member)
         core = client.CoreV1Api(api)
@@ -545,15 +547,8 @@ class KubernetesBackend:
         member = self.policy.members[h["member"]]
         api = self._api(member)
         coordination = client.CoordinationV1Api(api)
-        patch = {"spec": {"renewTime": micro_time(_now()), "holderIdentity": self.gateway_id}}
         try:
-            await call_json(
-                coordination.patch_namespaced_lease,
-                h["lease"],
-                h["namespace"],
-                patch,
-                _content_type="application/merge-patch+json",
-            )
+            await self._touch_lease(api, h["namespace"], h["lease"])
         except ApiException as exc:
             if status_of(exc) != 404:
                 raise
@@ -573,6 +568,10 @@ class KubernetesBackend:
                 "renew the Lease",
                 h["member"],
             )
+
+    async def cluster_state(self, policy: Policy, members: Sequence[Member]) -> ClusterState:
+        """Kueue's live state of ``members`` through this backend's clients (``StateReading``)."""
+        return await astate_from_cluster(policy, {m.name: self.clients.get(m) for m in members})
 
     async def list_orphans(self, expire_after_s: float | None = None) -> list[Orphan]:
         """Kernel pods on every Kubernetes member whose Lease expired (their gateway is gone)."""
