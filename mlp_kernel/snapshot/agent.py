@@ -21,6 +21,8 @@ needs the namespace twice in memory. Directories are 0700 and files 0600; ``rest
 whose owner is not the requesting user, or a snapshot that others can write to: loading a pickle runs code.
 """
 
+from __future__ import annotations  # annotations are never evaluated: any Python 3 kernel runs this
+
 import fnmatch
 import json
 import os
@@ -29,6 +31,17 @@ import time
 import types
 import uuid
 import warnings
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # names for the annotations only (a kernel's Python may predate their runtime forms)
+    Namespace = dict[str, Any]  # the user's namespace (IPython's ``user_ns``)
+    Entry = dict[str, Any]  # one saved variable in a manifest
+    Manifest = dict[str, Any]  # manifest.json: FORMAT, owner, entries, skipped, ...
+    Report = dict[str, Any]  # what an entry point returns, as JSON
+    OnFile = Callable[[str, str], None]  # (filename, path) of a complete data file
+    Fetch = Callable[[str], str]  # filename -> a local path to load
+    Release = Callable[[str], None]  # a loaded local path -> None (the bucket's temp file is deleted)
 
 FORMAT = "mlp-kernel-snapshot/1"
 MANIFEST = "manifest.json"
@@ -51,16 +64,23 @@ class _TransferError(Exception):
 _FSYNC = True
 
 
+def _skip_fsync() -> None:
+    """Called by ``agent_s3`` before a bucket snapshot. A function, not ``global _FSYNC`` there: it changes
+    this module's flag whether ``agent_s3`` shares this dictionary (in the kernel) or imports this module."""
+    global _FSYNC
+    _FSYNC = False
+
+
 class _CappedWriter:
     """A binary file wrapper that counts bytes and stops a streaming write at the size cap."""
 
-    def __init__(self, raw, limit):
+    def __init__(self, raw: IO[bytes], limit: int | None) -> None:
         self.raw = raw
         self.limit = limit
         self.written = 0
         self.over = False  # libraries (torch.save) may wrap our exception in their own: remember it here
 
-    def write(self, data):
+    def write(self, data: bytes | memoryview) -> int:
         n = memoryview(data).nbytes
         if self.limit is not None and self.written + n > self.limit:
             self.over = True
@@ -68,22 +88,22 @@ class _CappedWriter:
         self.written += n
         return self.raw.write(data)
 
-    def flush(self):
+    def flush(self) -> None:
         self.raw.flush()
 
     # torch.save probes these to decide between a path and a file-like object
-    def seekable(self):
+    def seekable(self) -> bool:
         return False
 
-    def tell(self):
+    def tell(self) -> int:
         return self.written
 
 
-def _json_default(value):
+def _json_default(value: object) -> str:
     return str(value)
 
 
-def _user_namespace():
+def _user_namespace() -> tuple[Any, Namespace]:
     try:
         from IPython import get_ipython
 
@@ -95,24 +115,24 @@ def _user_namespace():
     return None, sys.modules["__main__"].__dict__
 
 
-def _mkdir_private(path):
+def _mkdir_private(path: str) -> None:
     os.makedirs(path, mode=0o700, exist_ok=True)
     os.chmod(path, 0o700)
 
 
-def _open_private(path):
+def _open_private(path: str) -> IO[bytes]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     return os.fdopen(fd, "wb")
 
 
-def _durable(raw):
+def _durable(raw: IO[bytes]) -> None:
     # the manifest is the commit point: every data file must be on disk before it is written
     raw.flush()
     if _FSYNC:
         os.fsync(raw.fileno())
 
 
-def _remove_tree(path):
+def _remove_tree(path: str) -> None:
     if not os.path.isdir(path) or os.path.islink(path):
         return
     for name in os.listdir(path):
@@ -127,11 +147,11 @@ def _remove_tree(path):
 # ---------------------------------------------------------------- classifying values
 
 
-def _torch():
+def _torch() -> Any:
     return sys.modules.get("torch")
 
 
-def _is_torch_object(value):
+def _is_torch_object(value: object) -> bool:
     torch = _torch()
     if torch is None:
         return False
@@ -142,7 +162,7 @@ def _is_torch_object(value):
     return isinstance(value, tuple(kinds))
 
 
-def _why_unsaveable(value):
+def _why_unsaveable(value: object) -> str | None:
     """A short reason for kinds of objects that can never be carried to another process, else None."""
     import io
     import threading
@@ -172,7 +192,7 @@ def _why_unsaveable(value):
     return None
 
 
-def _has_cloudpickle():
+def _has_cloudpickle() -> bool:
     try:
         import cloudpickle  # noqa: F401
     except ImportError:
@@ -180,7 +200,7 @@ def _has_cloudpickle():
     return True
 
 
-def _needs_cloudpickle(value):
+def _needs_cloudpickle(value: object) -> str | None:
     """Without cloudpickle, plain pickle would save notebook code *by name*, which a fresh kernel lacks."""
     code = isinstance(value, (types.FunctionType, type)) and getattr(value, "__module__", None) == "__main__"
     if (code or type(value).__module__ == "__main__") and not _has_cloudpickle():
@@ -188,7 +208,7 @@ def _needs_cloudpickle(value):
     return None
 
 
-def _explain_pickle_error(exc):
+def _explain_pickle_error(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     for marker, reason in (
         ("Cannot pickle files", "holds an open file"),
@@ -207,7 +227,7 @@ def _explain_pickle_error(exc):
     return "refuses to pickle: " + type(exc).__name__ + ": " + text
 
 
-def _estimate_bytes(value):
+def _estimate_bytes(value: Any) -> int:
     """A cheap size guess, used only to save small variables first when a size cap applies."""
     nbytes = getattr(value, "nbytes", None)
     if isinstance(nbytes, int):
@@ -229,7 +249,7 @@ def _estimate_bytes(value):
     return sys.getsizeof(value)
 
 
-def _candidates(shell, user_ns, exclude):
+def _candidates(shell: Any, user_ns: Namespace, exclude: list[str]) -> list[str]:
     hidden = getattr(shell, "user_ns_hidden", {}) if shell is not None else {}
     names = []
     for name, value in list(user_ns.items()):
@@ -246,7 +266,7 @@ def _candidates(shell, user_ns, exclude):
 # ---------------------------------------------------------------- writing
 
 
-def _dump_pickle(value, path, limit):
+def _dump_pickle(value: object, path: str, limit: int | None) -> int:
     import pickle
 
     try:
@@ -262,7 +282,7 @@ def _dump_pickle(value, path, limit):
         return out.written
 
 
-def _dump_numpy(value, path, limit):
+def _dump_numpy(value: Any, path: str, limit: int | None) -> int:
     import numpy as np
 
     with _open_private(path) as raw:
@@ -276,7 +296,7 @@ def _dump_numpy(value, path, limit):
         return raw.tell()
 
 
-def _dump_torch(objects, path, limit):
+def _dump_torch(objects: dict[str, Any], path: str, limit: int | None) -> int:
     torch = _torch()
     try:
         import cloudpickle as pickle_module  # notebook-defined nn.Module subclasses are carried by value
@@ -294,7 +314,7 @@ def _dump_torch(objects, path, limit):
         return out.written
 
 
-def _torch_devices(value):
+def _torch_devices(value: object) -> list[str]:
     torch = _torch()
     devices = set()
     if isinstance(value, torch.Tensor):
@@ -310,21 +330,29 @@ def _torch_devices(value):
     return sorted(devices)
 
 
-def _limit(remaining, file_limit):
+def _limit(remaining: int | None, file_limit: int | None) -> tuple[int | None, str]:
     """The byte limit for the next file and the reason to give when it is passed."""
     if file_limit is not None and (remaining is None or file_limit < remaining):
         return file_limit, f"larger than the {_size_text(file_limit)} one bucket upload may hold"
     return remaining, "over the size cap"
 
 
-def _size_text(n):
-    for unit, size in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+def _size_text(n: int) -> str:
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n} B"
 
 
-def _write_entries(user_ns, names, data_dir, max_bytes, skipped, on_file=None, file_limit=None):
+def _write_entries(
+    user_ns: Namespace,
+    names: list[str],
+    data_dir: str,
+    max_bytes: int | None,
+    skipped: dict[str, str],
+    on_file: OnFile | None = None,
+    file_limit: int | None = None,
+) -> tuple[list[Entry], int]:
     """Write each name to its own file, smallest first; returns (entries, total bytes).
 
     ``on_file(filename, path)`` runs after each file is complete (the bucket back-end uploads and deletes it
@@ -333,7 +361,7 @@ def _write_entries(user_ns, names, data_dir, max_bytes, skipped, on_file=None, f
     entries = []
     total = 0
     torch_names = []
-    sized = []
+    sized: list[tuple[int, str | None]] = []  # (estimated bytes, name); None stands for the torch group
     for name in names:
         value = user_ns[name]
         if isinstance(value, types.ModuleType):
@@ -358,18 +386,20 @@ def _write_entries(user_ns, names, data_dir, max_bytes, skipped, on_file=None, f
                 estimate += _estimate_bytes(user_ns[name])
             except Exception:
                 pass
-        sized.append((estimate, None))  # None stands for the torch group
+        sized.append((estimate, None))
     sized.sort(key=lambda item: item[0])
 
     numpy = sys.modules.get("numpy")
-    for number, (_, name) in enumerate(sized):
+    for number, (_, group_or_name) in enumerate(sized):
         remaining = None if max_bytes is None else max(0, max_bytes - total)
-        if name is None:
-            written, torch_entries = _write_torch_group(user_ns, torch_names, data_dir, remaining, skipped,
-                                                        on_file, file_limit)
+        if group_or_name is None:
+            written, torch_entries = _write_torch_group(
+                user_ns, torch_names, data_dir, remaining, skipped, on_file, file_limit
+            )
             entries.extend(torch_entries)
             total += written
             continue
+        name = group_or_name
         limit, over_reason = _limit(remaining, file_limit)
         value = user_ns[name]
         is_array = numpy is not None and type(value) is numpy.ndarray and not value.dtype.hasobject
@@ -387,13 +417,22 @@ def _write_entries(user_ns, names, data_dir, max_bytes, skipped, on_file=None, f
             continue
         if on_file is not None:
             on_file(filename, path)
-        entries.append({"name": name, "kind": "numpy" if is_array else "pickle", "file": filename,
-                        "bytes": written})
+        entries.append(
+            {"name": name, "kind": "numpy" if is_array else "pickle", "file": filename, "bytes": written}
+        )
         total += written
     return entries, total
 
 
-def _write_torch_group(user_ns, names, data_dir, remaining, skipped, on_file=None, file_limit=None):
+def _write_torch_group(
+    user_ns: Namespace,
+    names: list[str],
+    data_dir: str,
+    remaining: int | None,
+    skipped: dict[str, str],
+    on_file: OnFile | None = None,
+    file_limit: int | None = None,
+) -> tuple[int, list[Entry]]:
     """Save all torch objects together (shared tensors stay shared); fall back to one by one on failure."""
     path = os.path.join(data_dir, "torch.pt")
     limit, over_reason = _limit(remaining, file_limit)
@@ -409,13 +448,29 @@ def _write_torch_group(user_ns, names, data_dir, remaining, skipped, on_file=Non
         return _write_torch_one_by_one(user_ns, names, data_dir, remaining, skipped, on_file, file_limit)
     if on_file is not None:
         on_file("torch.pt", path)
-    entries = [{"name": name, "kind": "torch", "file": "torch.pt", "key": name,
-                "devices": _torch_devices(user_ns[name]), "bytes": written if i == 0 else 0}
-               for i, name in enumerate(names)]
+    entries = [
+        {
+            "name": name,
+            "kind": "torch",
+            "file": "torch.pt",
+            "key": name,
+            "devices": _torch_devices(user_ns[name]),
+            "bytes": written if i == 0 else 0,
+        }
+        for i, name in enumerate(names)
+    ]
     return written, entries
 
 
-def _write_torch_one_by_one(user_ns, names, data_dir, remaining, skipped, on_file=None, file_limit=None):
+def _write_torch_one_by_one(
+    user_ns: Namespace,
+    names: list[str],
+    data_dir: str,
+    remaining: int | None,
+    skipped: dict[str, str],
+    on_file: OnFile | None = None,
+    file_limit: int | None = None,
+) -> tuple[int, list[Entry]]:
     entries = []
     total = 0
     for number, name in enumerate(names):
@@ -435,20 +490,28 @@ def _write_torch_one_by_one(user_ns, names, data_dir, remaining, skipped, on_fil
             continue
         if on_file is not None:
             on_file(filename, path)
-        entries.append({"name": name, "kind": "torch", "file": filename, "key": name,
-                        "devices": _torch_devices(user_ns[name]), "bytes": written})
+        entries.append(
+            {
+                "name": name,
+                "kind": "torch",
+                "file": filename,
+                "key": name,
+                "devices": _torch_devices(user_ns[name]),
+                "bytes": written,
+            }
+        )
         total += written
     return total, entries
 
 
-def _unlink_quietly(path):
+def _unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)
     except OSError:
         pass
 
 
-def _write_manifest(root, manifest):
+def _write_manifest(root: str, manifest: Manifest) -> None:
     tmp = os.path.join(root, f".manifest-{uuid.uuid4().hex}.tmp")
     with _open_private(tmp) as out:
         out.write(json.dumps(manifest, default=_json_default).encode("utf-8"))
@@ -457,7 +520,7 @@ def _write_manifest(root, manifest):
     os.replace(tmp, os.path.join(root, MANIFEST))
 
 
-def _drop_previous(root, keep_dir=None):
+def _drop_previous(root: str, keep_dir: str | None = None) -> None:
     """Remove an older snapshot's manifest and data directories (and leftovers of interrupted writes)."""
     manifest = os.path.join(root, MANIFEST)
     if keep_dir is None:
@@ -470,7 +533,9 @@ def _drop_previous(root, keep_dir=None):
             _unlink_quietly(full)
 
 
-def _manifest(user, shell, data, names, entries, skipped):
+def _manifest(
+    user: str, shell: Any, data: str, names: list[str], entries: list[Entry], skipped: dict[str, str]
+) -> Manifest:
     order = {name: i for i, name in enumerate(names)}
     entries.sort(key=lambda e: (e["kind"] != "module", order[e["name"]]))
     return {
@@ -485,12 +550,26 @@ def _manifest(user, shell, data, names, entries, skipped):
     }
 
 
-def snapshot(params_json):
+def _report(kind: str) -> Report:
+    """The report every entry point returns (as JSON), filled in as it goes: ``ok`` only when it completed."""
+    return {
+        "kind": kind,
+        "ok": False,
+        "saved": [],
+        "skipped": {},
+        "notes": {},
+        "count": 0,
+        "bytes": 0,
+        "seconds": 0.0,
+        "error": None,
+    }
+
+
+def snapshot(params_json: str) -> str:
     """Save the user namespace under ``params["path"]``; returns the JSON report."""
     started = time.monotonic()
     params = json.loads(params_json)
-    report = {"kind": "snapshot", "ok": False, "saved": [], "skipped": {}, "notes": {}, "count": 0,
-              "bytes": 0, "seconds": 0.0, "error": None}
+    report = _report("snapshot")
     data_dir = None
     try:
         with warnings.catch_warnings():
@@ -507,12 +586,13 @@ def snapshot(params_json):
             data_dir = os.path.join(root, "data-" + snapshot_id)
             _mkdir_private(data_dir)
             names = _candidates(shell, user_ns, params.get("exclude") or [])
-            skipped = {}
+            skipped: dict[str, str] = {}
             entries, total = _write_entries(user_ns, names, data_dir, params.get("max_bytes"), skipped)
             manifest = _manifest(params["user"], shell, "data-" + snapshot_id, names, entries, skipped)
             _write_manifest(root, manifest)
-            report.update(ok=True, saved=[e["name"] for e in entries], skipped=skipped,
-                          count=len(entries), bytes=total)
+            report.update(
+                ok=True, saved=[e["name"] for e in entries], skipped=skipped, count=len(entries), bytes=total
+            )
     except Exception as exc:
         report["error"] = f"{type(exc).__name__}: {exc}"
     finally:
@@ -526,12 +606,11 @@ def snapshot(params_json):
     return json.dumps(report, default=_json_default)
 
 
-def forget(params_json):
+def forget(params_json: str) -> str:
     """Delete the snapshot under ``params["path"]`` from inside a kernel (a volume only pods can reach)."""
     started = time.monotonic()
     params = json.loads(params_json)
-    report = {"kind": "forget", "ok": False, "saved": [], "skipped": {}, "notes": {}, "count": 0,
-              "bytes": 0, "seconds": 0.0, "error": None}
+    report = _report("forget")
     try:
         root = params["path"]
         manifest_path = os.path.join(root, MANIFEST)
@@ -554,7 +633,7 @@ def forget(params_json):
 # ---------------------------------------------------------------- reading
 
 
-def _check_private(path):
+def _check_private(path: str) -> None:
     import stat
 
     info = os.lstat(path)
@@ -569,7 +648,7 @@ def _check_private(path):
         raise PermissionError(f"{path} belongs to uid {info.st_uid}, not to this kernel's uid {os.geteuid()}")
 
 
-def _safe_file(data_dir, filename):
+def _safe_file(data_dir: str, filename: object) -> str:
     if not isinstance(filename, str) or os.path.basename(filename) != filename or filename.startswith("."):
         raise PermissionError(f"manifest names an invalid file {filename!r}")
     path = os.path.join(data_dir, filename)
@@ -577,20 +656,20 @@ def _safe_file(data_dir, filename):
     return path
 
 
-def _load_pickle(path):
+def _load_pickle(path: str) -> Any:
     import pickle
 
     with open(path, "rb") as f:
         return pickle.load(f)
 
 
-def _load_numpy(path):
+def _load_numpy(path: str) -> Any:
     import numpy as np
 
     return np.load(path, allow_pickle=False)
 
 
-def _load_file(loader, fetch, release, filename):
+def _load_file(loader: Callable[[str], Any], fetch: Fetch, release: Release | None, filename: str) -> Any:
     path = fetch(filename)
     try:
         return loader(path)
@@ -599,16 +678,16 @@ def _load_file(loader, fetch, release, filename):
             release(path)
 
 
-def _load_torch_for(notes, names):
+def _load_torch_for(notes: dict[str, str], names: list[str]) -> Callable[[str], Any]:
     return lambda path: _load_torch(path, notes, names)
 
 
-def _load_torch(path, notes, names):
+def _load_torch(path: str, notes: dict[str, str], names: list[str]) -> Any:
     torch = __import__("torch")
     cuda_ok = bool(torch.cuda.is_available())
     moved = []
 
-    def to_new_device(storage, location):
+    def to_new_device(storage: Any, location: str) -> Any:
         # storages arrive on the CPU; GPU ones go to this kernel's current GPU, or stay on the CPU
         if str(location).startswith("cuda"):
             if cuda_ok:
@@ -623,13 +702,14 @@ def _load_torch(path, notes, names):
     return objects
 
 
-def _rebind_to_namespace(value, user_ns):
+def _rebind_to_namespace(value: Any, user_ns: Namespace) -> Any:
     """Give notebook-defined functions (and methods of notebook-defined classes) the live namespace back.
 
     cloudpickle rebuilds a function with a private copy of the globals it used; a notebook user expects
     ``def f(): return x`` to see the *current* ``x`` after a restore, as it did before the release.
     """
-    def rebuilt(func):
+
+    def rebuilt(func: Any) -> Any:
         if not isinstance(func, types.FunctionType) or func.__module__ != "__main__":
             return func
         if func.__globals__ is user_ns:
@@ -653,22 +733,29 @@ def _rebind_to_namespace(value, user_ns):
         for attr, member in list(vars(value).items()):
             if isinstance(member, types.FunctionType):
                 setattr(value, attr, rebuilt(member))
-            elif isinstance(member, (staticmethod, classmethod)) and isinstance(member.__func__,
-                                                                                   types.FunctionType):
+            elif isinstance(member, (staticmethod, classmethod)) and isinstance(
+                member.__func__, types.FunctionType
+            ):
                 setattr(value, attr, type(member)(rebuilt(member.__func__)))
             elif isinstance(member, property):
-                setattr(value, attr, property(rebuilt(member.fget) if member.fget else None,
-                                              rebuilt(member.fset) if member.fset else None,
-                                              rebuilt(member.fdel) if member.fdel else None, member.__doc__))
+                setattr(
+                    value,
+                    attr,
+                    property(
+                        rebuilt(member.fget) if member.fget else None,
+                        rebuilt(member.fset) if member.fset else None,
+                        rebuilt(member.fdel) if member.fdel else None,
+                        member.__doc__,
+                    ),
+                )
     return value
 
 
-def restore(params_json):
+def restore(params_json: str) -> str:
     """Load the snapshot under ``params["path"]`` into the user namespace; returns the JSON report."""
     started = time.monotonic()
     params = json.loads(params_json)
-    report = {"kind": "restore", "ok": False, "saved": [], "skipped": {}, "notes": {}, "count": 0,
-              "bytes": 0, "seconds": 0.0, "error": None}
+    report = _report("restore")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -690,15 +777,18 @@ def restore(params_json):
     return json.dumps(report, default=_json_default)
 
 
-def _check_manifest(manifest, user):
+def _check_manifest(manifest: object, user: str) -> None:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError("unknown snapshot format {!r}".format(
-            manifest.get("format") if isinstance(manifest, dict) else None))
+        raise ValueError(
+            "unknown snapshot format {!r}".format(
+                manifest.get("format") if isinstance(manifest, dict) else None
+            )
+        )
     if manifest.get("owner") != user:
         raise PermissionError("this snapshot belongs to another user; it was not restored")
 
 
-def _restore_manifest(manifest, fetch, release, report):
+def _restore_manifest(manifest: Manifest, fetch: Fetch, release: Release | None, report: Report) -> None:
     """Load a checked manifest's entries into the user namespace and fill in ``report``."""
     shell, user_ns = _user_namespace()
     restored, skipped, notes, total = _restore_entries(manifest["entries"], fetch, release, user_ns)
@@ -715,14 +805,17 @@ def _restore_manifest(manifest, fetch, release, report):
     report.update(ok=True, saved=restored, skipped=skipped, notes=notes, count=len(restored), bytes=total)
 
 
-def _restore_entries(entries, fetch, release, user_ns):
+def _restore_entries(
+    entries: list[Entry], fetch: Fetch, release: Release | None, user_ns: Namespace
+) -> tuple[list[str], dict[str, str], dict[str, str], int]:
     """Load each entry; ``fetch(filename)`` gives a local path to read, ``release(path)`` (if any) is called
     once it is loaded. A ``_TransferError`` stops the restore; any other error skips that one variable."""
-    restored = []
-    skipped = {}
-    notes = {}
+    restored: list[str] = []
+    skipped: dict[str, str] = {}
+    notes: dict[str, str] = {}
     total = 0
-    torch_loaded = {}
+    torch_loaded: dict[str, Any] = {}
+    value: Any = None
     for entry in entries:
         name = entry["name"]
         kind = entry["kind"]

@@ -3,15 +3,17 @@
 Why a separate file: like ``agent.py`` it runs inside the remote kernel, which has no mlp_kernel and no boto3,
 and must never hold the bucket's credentials. ``codegen`` executes ``agent.py`` and then this file in the same
 private dictionary, so the names of ``agent.py`` (``_write_entries``, ``_restore_manifest`` ...) are globals
-here. Only the standard library is used: ``urllib.request`` (which honours the pod's proxy variables and CA
-store) with a body streamed from a file, never held in memory.
+here; imported as a module (tests, type checkers), it takes them from ``agent`` instead. Only the standard
+library is used: ``urllib.request`` (which honours the pod's proxy variables and CA store) with a body
+streamed from a file, never held in memory.
 
 Saving: each variable is written to a private temporary directory (``tempfile``: honour ``TMPDIR``),
 uploaded with the gateway's presigned POST policy, and deleted; the manifest goes last, and is the commit
 point. Restoring: each file the gateway signed a GET for is downloaded to a private temporary file, loaded,
 and deleted. Error messages name the bucket's host, never a URL (a presigned URL is a short-lived grant).
 """
-# ruff: noqa: F821  (the names of agent.py are globals here: both run in one dictionary, see codegen)
+
+from __future__ import annotations  # annotations are never evaluated: any Python 3 kernel runs this
 
 import json
 import os
@@ -22,16 +24,35 @@ import urllib.parse
 import urllib.request
 import uuid
 import warnings
+from collections.abc import Iterator
+from typing import Any
+
+if __name__ != "__mlp_snapshot_agent__":  # imported as a module; in the kernel, codegen ran agent.py here
+    from .agent import (
+        _candidates,
+        _check_manifest,
+        _json_default,
+        _manifest,
+        _open_private,
+        _remove_tree,
+        _report,
+        _restore_manifest,
+        _skip_fsync,
+        _TransferError,
+        _unlink_quietly,
+        _user_namespace,
+        _write_entries,
+    )
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 120
 
 
-def _host(url):
+def _host(url: str) -> str:
     return urllib.parse.urlsplit(url).netloc
 
 
-def _s3_error(exc):
+def _s3_error(exc: urllib.error.HTTPError) -> str:
     """``Code: Message`` from an S3 error body (XML), or the HTTP reason."""
     import re
 
@@ -46,7 +67,7 @@ def _s3_error(exc):
     return str(exc.reason)
 
 
-def _open(request, what):
+def _open(request: urllib.request.Request, what: str) -> Any:
     try:
         return urllib.request.urlopen(request, timeout=_TIMEOUT_S)
     except urllib.error.HTTPError as exc:
@@ -62,8 +83,9 @@ def _open(request, what):
         ) from None
 
 
-def _post(grant, key, path=None, data=None):
-    """Upload a file (streamed) or bytes under ``key`` with a presigned POST policy (S3 browser upload)."""
+def _post(grant: dict[str, Any], key: str, path: str | None = None, data: bytes = b"") -> None:
+    """Upload the file at ``path`` (streamed), else ``data``, under ``key`` with a presigned POST policy (S3
+    browser upload)."""
     boundary = uuid.uuid4().hex
     fields = dict(grant["fields"])
     fields["key"] = key
@@ -71,12 +93,14 @@ def _post(grant, key, path=None, data=None):
         f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
         for name, value in fields.items()
     )
-    head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="blob"\r\n'
-             'Content-Type: application/octet-stream\r\n\r\n').encode()
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="blob"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     size = os.path.getsize(path) if path is not None else len(data)
 
-    def body():
+    def body() -> Iterator[bytes]:
         yield head
         if path is None:
             yield data
@@ -89,15 +113,20 @@ def _post(grant, key, path=None, data=None):
                     yield chunk
         yield tail
 
-    request = urllib.request.Request(grant["url"], data=body(), method="POST", headers={
-        "Content-Type": "multipart/form-data; boundary=" + boundary,
-        "Content-Length": str(len(head) + size + len(tail)),
-    })
+    request = urllib.request.Request(
+        grant["url"],
+        data=body(),
+        method="POST",
+        headers={
+            "Content-Type": "multipart/form-data; boundary=" + boundary,
+            "Content-Length": str(len(head) + size + len(tail)),
+        },
+    )
     with _open(request, "the upload of " + key.rsplit("/", 1)[-1]) as response:
         response.read()
 
 
-def _download(info, dest, filename):
+def _download(info: dict[str, Any], dest: str, filename: str) -> None:
     request = urllib.request.Request(info["url"], method="GET")
     expected = info.get("bytes")
     got = 0
@@ -115,14 +144,12 @@ def _download(info, dest, filename):
         raise _TransferError(f"the download of {filename} stopped after {got} of {expected} bytes")
 
 
-def snapshot_s3(params_json):
+def snapshot_s3(params_json: str) -> str:
     """Save the user namespace to the bucket with the grants in ``params``; returns the JSON report."""
-    global _FSYNC
-    _FSYNC = False
+    _skip_fsync()
     started = time.monotonic()
     params = json.loads(params_json)
-    report = {"kind": "snapshot", "ok": False, "saved": [], "skipped": {}, "notes": {}, "count": 0,
-              "bytes": 0, "seconds": 0.0, "error": None}
+    report = _report("snapshot")
     tmp = None
     try:
         with warnings.catch_warnings():
@@ -132,21 +159,32 @@ def snapshot_s3(params_json):
             data_post = params["data_post"]
             manifest_post = params["manifest_post"]
 
-            def upload(filename, path):
+            def upload(filename: str, path: str) -> None:
                 try:
                     _post(data_post, data_post["key_prefix"] + filename, path=path)
                 finally:
                     _unlink_quietly(path)
 
             names = _candidates(shell, user_ns, params.get("exclude") or [])
-            skipped = {}
-            entries, total = _write_entries(user_ns, names, tmp, params.get("max_bytes"), skipped,
-                                            on_file=upload, file_limit=params.get("max_file_bytes"))
+            skipped: dict[str, str] = {}
+            entries, total = _write_entries(
+                user_ns,
+                names,
+                tmp,
+                params.get("max_bytes"),
+                skipped,
+                on_file=upload,
+                file_limit=params.get("max_file_bytes"),
+            )
             manifest = _manifest(params["user"], shell, params["data"], names, entries, skipped)
-            _post(manifest_post, manifest_post["key"],
-                  data=json.dumps(manifest, default=_json_default).encode("utf-8"))
-            report.update(ok=True, saved=[e["name"] for e in entries], skipped=skipped,
-                          count=len(entries), bytes=total)
+            _post(
+                manifest_post,
+                manifest_post["key"],
+                data=json.dumps(manifest, default=_json_default).encode("utf-8"),
+            )
+            report.update(
+                ok=True, saved=[e["name"] for e in entries], skipped=skipped, count=len(entries), bytes=total
+            )
     except Exception as exc:
         report["error"] = f"{type(exc).__name__}: {exc}"
     finally:
@@ -156,7 +194,7 @@ def snapshot_s3(params_json):
     return json.dumps(report, default=_json_default)
 
 
-def _remove_temp(tmp):
+def _remove_temp(tmp: str | None) -> None:
     """Remove the pod-side temp directory of a snapshot or restore, if one was made; never raise."""
     if tmp is not None:
         try:
@@ -165,12 +203,11 @@ def _remove_temp(tmp):
             pass
 
 
-def restore_s3(params_json):
+def restore_s3(params_json: str) -> str:
     """Load the snapshot the gateway checked and signed (``manifest``, ``files``) into the user namespace."""
     started = time.monotonic()
     params = json.loads(params_json)
-    report = {"kind": "restore", "ok": False, "saved": [], "skipped": {}, "notes": {}, "count": 0,
-              "bytes": 0, "seconds": 0.0, "error": None}
+    report = _report("restore")
     tmp = None
     try:
         with warnings.catch_warnings():
@@ -180,7 +217,7 @@ def restore_s3(params_json):
             files = params.get("files") or {}
             tmp = tempfile.mkdtemp(prefix="mlp-restore-")
 
-            def fetch(filename):
+            def fetch(filename: str) -> str:
                 info = files.get(filename) if isinstance(filename, str) else None
                 if info is None:
                     raise FileNotFoundError(f"{filename!r} is not in the snapshot bucket")
