@@ -43,6 +43,9 @@ def duration_flag(flag: str, text: str, error: type[ValueError] = ValueError) ->
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # every subcommand but install loads a policy: have the loader check snapshot.storage too (its owner's
+    # check, registered on import, since placement does not import the snapshot package)
+    importlib.import_module("mlp_kernel.snapshot.storage")
     chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     parser = build_parser(chosen)
     args = parser.parse_args(argv)

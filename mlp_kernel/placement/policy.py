@@ -3,21 +3,30 @@
 An admin writes the policy as YAML (see ``docs/policy.md``); ``policy_load`` turns it into these values after
 validating every field. Everything downstream (``decide``, the gateway's ``%gpu`` validation, the backends,
 the simulator) reads these frozen dataclasses and never the raw YAML, so a field's meaning is fixed in one
-place. Field semantics, defaults and validation are documented here, where each field is declared.
+place. Each field the file may hold is declared here once with ``policy_field`` (``schema.py``): its YAML key,
+meaning, kind, range and default. The loader reads the file by walking those declarations and the tables of
+``docs/policy.md`` are generated from them (``python -m mlp_kernel.placement.policy_doc --write``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
 from .release import ReleaseRule
+from .schema import DNS_LABEL, DNS_SUBDOMAIN, policy_field
 from .types import GpuRequest
 
 Backend = Literal["local", "kubernetes"]
 HealthSource = Literal["karmada", "static"]
+BACKENDS: tuple[Backend, ...] = ("local", "kubernetes")
+HEALTH_SOURCES: tuple[HealthSource, ...] = ("karmada", "static")
+
+MAX_GPUS = 1024  # per kernel
+MAX_CAPACITY = 1_000_000  # GPUs in one flavor
+MAX_PRICE = 100_000.0  # dollars per GPU-hour: a typo guard; NaN and infinity are refused too
 
 
 def _frozen_map(value: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -26,34 +35,80 @@ def _frozen_map(value: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class Member:
-    """A cluster (or, for the ``local`` backend, this machine) that can run GPU kernels.
-
-    - ``public``: True for a public-cloud member (AWS); placement prefers private members and only bursts to a
-      public one under the burst rule. Default False.
-    - ``backend``: ``kubernetes`` (pods on a cluster, default) or ``local`` (subprocess kernels on this
-      machine).
-    - ``namespace`` / ``local_queue``: where kernel pods go and the Kueue LocalQueue they are labelled with;
-      required for ``kubernetes``, optional (None) for ``local``.
-    - ``cluster_queue``: the ClusterQueue behind ``local_queue``; used to read quota and usage. When None, the
-      state adapters follow ``LocalQueue.spec.clusterQueue``.
-    - ``kubeconfig_context`` / ``karmada_cluster`` / ``in_cluster``: how to reach the member's API server
-      (a kubeconfig context, the Karmada proxy path of that Cluster, or the pod's service account).
-    - ``health``: ``karmada`` (the Karmada Cluster's Ready condition decides) or ``static`` (assumed healthy;
-      only a stopped ClusterQueue takes it out). Default ``karmada`` when ``karmada_cluster`` is set.
-    - ``display_name``: how messages name the member ("AWS"); defaults to ``name``.
-    """
+    """A cluster (or, for the ``local`` backend, this machine) that can run GPU kernels; ``name`` is its key
+    under ``members`` (a DNS label). ``label`` is how messages name it."""
 
     name: str
-    public: bool = False
-    backend: Backend = "kubernetes"
-    namespace: str | None = None
-    local_queue: str | None = None
-    cluster_queue: str | None = None
-    kubeconfig_context: str | None = None
-    karmada_cluster: str | None = None
-    in_cluster: bool = False
-    health: HealthSource = "static"
-    display_name: str = ""
+    public: bool = policy_field(
+        "public", "a public-cloud member (AWS): used only under the burst rule", "boolean", default=False
+    )
+    backend: Backend = policy_field(
+        "backend",
+        "`kubernetes` (kernel pods on the cluster) or `local` (ipykernel subprocesses on this machine)",
+        "choice",
+        default="kubernetes",
+        choices=BACKENDS,
+    )
+    namespace: str | None = policy_field(
+        "namespace",
+        "namespace kernel pods are created in",
+        "string",
+        default=None,
+        required_if=("backend", "kubernetes"),
+        pattern=DNS_LABEL,
+        hint="the namespace kernel pods are created in",
+    )
+    local_queue: str | None = policy_field(
+        "local_queue",
+        "Kueue LocalQueue the pods are labelled with (`kueue.x-k8s.io/queue-name`)",
+        "string",
+        default=None,
+        required_if=("backend", "kubernetes"),
+        pattern=DNS_SUBDOMAIN,
+        hint="the Kueue LocalQueue kernel pods are labelled with",
+    )
+    cluster_queue: str | None = policy_field(
+        "cluster_queue",
+        "the ClusterQueue behind `local_queue`, read for quota and usage",
+        "string",
+        default=None,
+        pattern=DNS_SUBDOMAIN,
+        default_doc="followed from `LocalQueue.spec.clusterQueue`",
+    )
+    kubeconfig_context: str | None = policy_field(
+        "kubeconfig_context",
+        "kubeconfig context used to reach the member",
+        "string",
+        default=None,
+        default_doc="none (current context)",
+    )
+    karmada_cluster: str | None = policy_field(
+        "karmada_cluster",
+        "name of the member's Karmada `Cluster` (health, and the proxy path "
+        "`/apis/cluster.karmada.io/v1alpha1/clusters/<name>/proxy`)",
+        "string",
+        default=None,
+    )
+    in_cluster: bool = policy_field(
+        "in_cluster", "use the pod's service account instead of a kubeconfig", "boolean", default=False
+    )
+    health: HealthSource = policy_field(
+        "health",
+        "how health is known: `karmada` (the Cluster's `Ready` condition) or `static` (assumed healthy; "
+        "a stopped ClusterQueue still takes it out)",
+        "choice",
+        default="static",
+        choices=HEALTH_SOURCES,
+        default_doc="`karmada` when `karmada_cluster` is set, else `static`",
+        rule="`karmada` needs `karmada_cluster`",
+    )
+    display_name: str = policy_field(
+        "display_name",
+        'how messages name the member ("AWS gold at $4.10/h")',
+        "string",
+        default="",
+        default_doc="the member name",
+    )
 
     @property
     def label(self) -> str:
@@ -62,31 +117,66 @@ class Member:
 
 @dataclass(frozen=True)
 class Flavor:
-    """A Kueue ResourceFlavor on one member: a GPU pool of one tier.
-
-    - ``member``: name of the member that has this flavor.
-    - ``tier`` / ``tier_rank``: the tier name and its index in ``Policy.tiers`` (0 = lowest/cheapest,
-      preferred).
-    - ``gpu_models``: GPU models the pool offers, canonical spelling (user input matches case-insensitively).
-    - ``node_labels``: the label(s) that pin a pod to this flavor (``nodeSelector``), e.g.
-      ``{"mlp.io/gpu-tier": "silver"}``; equal to the ResourceFlavor's ``spec.nodeLabels``.
-    - ``tolerations``: tolerations a pod needs to land on the pool (opt-in pools with taints).
-    - ``price_per_gpu_hour``: what one GPU-hour costs (0 for owned hardware); shown to users.
-    - ``capacity_gpus``: declared number of GPUs; used when there is no live state (local backend, simulator,
-      ``mlp-kernel place`` without ``--state``). None = unknown (no limit assumed).
-    - ``gpu_resource``: the extended resource name, default ``nvidia.com/gpu``.
-    """
+    """A Kueue ResourceFlavor on one member: a GPU pool of one tier. ``name`` is its key under ``flavors``
+    (the ResourceFlavor's name); ``tier_rank`` is the tier's index in ``Policy.tiers`` (0 = lowest/cheapest,
+    preferred)."""
 
     name: str
-    member: str
-    tier: str
-    tier_rank: int
-    gpu_models: tuple[str, ...]
-    node_labels: Mapping[str, str] = field(default_factory=_frozen_map)
-    tolerations: tuple[Mapping[str, Any], ...] = ()
-    price_per_gpu_hour: float = 0.0
-    capacity_gpus: int | None = None
-    gpu_resource: str = "nvidia.com/gpu"
+    member: str = policy_field(
+        "member", "the member that has this pool", "string", default="", required=True,
+        hint="the member that has this pool", rule="must name a member",
+    )  # fmt: skip
+    tier: str = policy_field(
+        "tier", "the pool's tier", "string", default="", required=True, hint="one of the names in tiers",
+        rule="must be in `tiers` when `tiers` is given",
+    )  # fmt: skip
+    tier_rank: int = 0
+    gpu_models: tuple[str, ...] = policy_field(
+        "gpu_models",
+        "GPU models the pool offers, canonical spelling (`%gpu a100` matches `A100`)",
+        "strings",
+        default=(),
+        required=True,
+        rule="non-empty, unique case-insensitively",
+    )
+    node_labels: Mapping[str, str] = policy_field(
+        "node_labels",
+        "the label(s) that pin a pod to this flavor; equal to the ResourceFlavor's `spec.nodeLabels`",
+        default_factory=_frozen_map,
+        rule="required for `kubernetes` members; valid label keys/values; all flavors of one member must "
+        "share a key (Kueue only compares keys a flavor defines, so without a common key a `nodeSelector` "
+        "cannot pin)",
+    )
+    tolerations: tuple[Mapping[str, Any], ...] = policy_field(
+        "tolerations",
+        "tolerations a pod needs for a tainted (opt-in) pool",
+        default=(),
+        rule="list of `{key, operator: Equal\\|Exists, value, effect: "
+        "NoSchedule\\|PreferNoSchedule\\|NoExecute, tolerationSeconds}`",
+    )
+    price_per_gpu_hour: float = policy_field(
+        "price_per_gpu_hour",
+        "what one GPU-hour costs, shown to users (`price_per_hour` = this x GPU count)",
+        "number",
+        default=0.0,
+        required=True,
+        minimum=0.0,
+        maximum=MAX_PRICE,
+    )
+    capacity_gpus: int | None = policy_field(
+        "capacity_gpus",
+        "declared number of GPUs; used when there is no live state (local backend, simulator, "
+        "`mlp-kernel place` without `--state`)",
+        "integer",
+        default=None,
+        minimum=0,
+        maximum=MAX_CAPACITY,
+        default_doc="none (then `max_gpus` is assumed free)",
+        rule="required for `local` members",
+    )
+    gpu_resource: str = policy_field(
+        "gpu_resource", "the extended resource name", "string", default="nvidia.com/gpu"
+    )
 
     def offers(self, model: str) -> bool:
         """Whether the pool has ``model`` (case-insensitive)."""
@@ -105,56 +195,170 @@ class Flavor:
 
 @dataclass(frozen=True)
 class BurstSettings:
-    """The burst rule's knobs.
+    """The burst rule's knobs (policy section ``burst``)."""
 
-    - ``threshold_s`` (X): how long a request may wait for a private GPU before it may burst. Default 600 s.
-    - ``deadline_horizon_s`` (H): a deadline closer than H shrinks X linearly (X_eff = X * ttd / H).
-      Default 2 h.
-    - ``enabled``: False turns bursting off for everyone (requests only a public flavor serves are rejected).
-    """
+    enabled: bool = policy_field(
+        "enabled",
+        "bursting to public members at all; `false`: requests only a public flavor serves are rejected",
+        "boolean",
+        default=True,
+    )
+    threshold_s: float = policy_field(
+        "threshold",
+        "X: how long a request waits for a private GPU before it may burst",
+        "duration",
+        default=600.0,
+    )
+    deadline_horizon_s: float = policy_field(
+        "deadline_horizon",
+        "H: a deadline closer than H shrinks X linearly: `X_eff = X * clamp(time_to_deadline / H, 0, 1)`",
+        "duration",
+        default=7200.0,
+        positive=True,
+    )
 
-    threshold_s: float = 600.0
-    deadline_horizon_s: float = 7200.0
-    enabled: bool = True
+
+@dataclass(frozen=True)
+class DataClassSettings:
+    """The ``data_classes`` section as written; ``Policy.data_classes`` and ``private_data_classes`` are what
+    placement reads."""
+
+    known: tuple[str, ...] = policy_field(
+        "known",
+        "every data class users may declare (`%gpu data=C`)",
+        "strings",
+        default=(),
+        default_doc="none (then any class is accepted)",
+    )
+    keep_private: tuple[str, ...] = policy_field(
+        "keep_private",
+        "classes that never leave private members",
+        "strings",
+        default=(),
+        rule="each must be in `known` when `known` is given",
+    )
 
 
 @dataclass(frozen=True)
 class SnapshotSettings:
-    """Variable snapshots across a GPU release (used by the gateway, not by placement).
+    """Variable snapshots across a GPU release (used by the gateway, not by placement)."""
 
-    - ``enabled``: snapshot the namespace before releasing an idle kernel. Default True.
-    - ``max_bytes``: cap on bytes written; the smallest variables are saved first and the rest are named
-      "over the size cap". Default 2 GiB.
-    - ``exclude``: variable names (globs) never snapshotted.
-    - ``storage``: where snapshots go; ``{"kind": "local"}`` by default.
-    """
-
-    enabled: bool = True
-    max_bytes: int = 2 * 1024**3
-    exclude: tuple[str, ...] = ()
-    storage: Mapping[str, Any] = field(default_factory=lambda: _frozen_map({"kind": "local"}))
+    enabled: bool = policy_field(
+        "enabled",
+        "snapshot the kernel's variables before an idle release, restore them on the next GPU kernel",
+        "boolean",
+        default=True,
+    )
+    max_bytes: int = policy_field(
+        "max_size",
+        "cap on the bytes a snapshot writes: the smallest variables are saved first, the rest are named "
+        '"over the size cap" (users may lower it with `%gpu keep=SIZE`)',
+        "size",
+        default=2 * 1024**3,
+    )
+    exclude: tuple[str, ...] = policy_field(
+        "exclude", "variable names (globs) never snapshotted", "strings", default=()
+    )
+    storage: Mapping[str, Any] = policy_field(
+        "storage",
+        "where snapshots go: `{kind: local, path: DIR}` (the gateway's disk; default path "
+        "`<jupyter data dir>/mlp-kernel/snapshots`) or `{kind: volume, claim: PVC, path: "
+        "/home/jovyan/.mlp-kernel/snapshots, gateway_path: DIR}` (a per-user RWX volume mounted at `path` in "
+        "kernel pods on the private member, never on a public one; `gateway_path`, optional: where the "
+        "gateway itself sees that volume, so it can delete snapshots when no kernel runs) or "
+        "`{kind: s3, ...}` (a bucket, docs/snapshots.md). `kind: local` with a Kubernetes member saves "
+        "nothing (the pod cannot reach the gateway's disk) and says so",
+        default_factory=lambda: _frozen_map({"kind": "local"}),
+        default_doc="`{kind: local}`",
+        rule="checked by `mlp_kernel.snapshot.storage`: `kind` one of local, volume, s3; a volume needs "
+        "`claim`; paths absolute; s3 settings as in docs/snapshots.md, and never a secret",
+    )
 
 
 @dataclass(frozen=True)
 class Policy:
     """A validated placement policy. Build with ``load_policy`` / ``parse_policy``, not by hand.
 
-    ``idle_timeout_s`` is how long a 1-GPU kernel may sit idle; ``release`` says how that applies to bigger
-    kernels (``release.idle_limit_s`` computes it; default ``gpu-minutes`` with a 3 min floor).
+    ``data_classes`` holds every declared class (``known`` and ``keep_private``); ``private_data_classes``
+    those that stay private; ``source`` is the file it came from.
     """
 
-    members: Mapping[str, Member]
-    flavors: Mapping[str, Flavor]
-    tiers: tuple[str, ...]
-    burst: BurstSettings = field(default_factory=BurstSettings)
+    version: int = policy_field("version", "policy format version", default=1, rule="must be `1`")
+    tiers: tuple[str, ...] = policy_field(
+        "tiers",
+        "tier names, **lowest/cheapest first**; placement prefers earlier tiers",
+        default=(),
+        default_doc="order of first appearance in `flavors`",
+        rule="list of unique strings; every flavor's `tier` must be listed",
+    )
+    members: Mapping[str, Member] = policy_field(
+        "members",
+        "clusters (or this machine) that run GPU kernels",
+        default_factory=_frozen_map,
+        required=True,
+        rule="mapping name -> member, at least one; names are DNS labels",
+    )
+    flavors: Mapping[str, Flavor] = policy_field(
+        "flavors",
+        "GPU pools (Kueue ResourceFlavors), **in preference order within a tier**",
+        default_factory=_frozen_map,
+        required=True,
+        rule="mapping name -> flavor, at least one",
+    )
+    burst: BurstSettings = policy_field(
+        "burst",
+        "the burst rule's knobs",
+        default_factory=BurstSettings,
+        default_doc="see below",
+        rule="see below",
+    )
+    data_classes: frozenset[str] = policy_field(
+        "data_classes",
+        "data classes, and which must stay on private members",
+        default=frozenset(),
+        default_doc="none",
+        rule="see below",
+    )
     private_data_classes: frozenset[str] = frozenset()
-    data_classes: frozenset[str] = frozenset()
-    idle_timeout_s: float = 900.0
-    release: ReleaseRule = field(default_factory=ReleaseRule)
-    default_request: GpuRequest = field(default_factory=GpuRequest)
-    snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
-    launch_timeout_s: float = 1800.0
-    max_gpus: int = 8
+    idle_timeout_s: float = policy_field(
+        "idle_timeout",
+        "release an idle 1-GPU kernel after this long; `release` says how it applies to bigger kernels "
+        "(users may change it with `%gpu idle=`, which then applies flat to every size)",
+        "duration",
+        default=900.0,
+        positive=True,
+    )
+    release: ReleaseRule = policy_field(
+        "release",
+        "how `idle_timeout` scales with a kernel's GPU count",
+        default_factory=ReleaseRule,
+        default_doc="`gpu-minutes`, floor `3m`",
+        rule="see below",
+    )
+    launch_timeout_s: float = policy_field(
+        "launch_timeout",
+        "give up starting a kernel (queue wait included) after this long",
+        "duration",
+        default=1800.0,
+        positive=True,
+    )
+    max_gpus: int = policy_field(
+        "max_gpus", "most GPUs one kernel may ask for", "integer", default=8, minimum=1, maximum=MAX_GPUS
+    )
+    default_request: GpuRequest = policy_field(
+        "default_request",
+        "what a plain `%gpu` (or the first cell) asks for",
+        default_factory=GpuRequest,
+        default_doc="1 GPU, any model",
+        rule="see below",
+    )
+    snapshot: SnapshotSettings = policy_field(
+        "snapshot",
+        "variable snapshots across a release",
+        default_factory=SnapshotSettings,
+        default_doc="enabled, 2 GiB",
+        rule="see below",
+    )
     source: str = "<string>"
 
     def gpu_models(self) -> list[str]:

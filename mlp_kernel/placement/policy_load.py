@@ -11,96 +11,54 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from ..safe_yaml import YamlInputError, compose_yaml_all, read_yaml_text
-from .policy import BurstSettings, Flavor, Member, Policy, SnapshotSettings, _frozen_map
-from .release import DEFAULT_MIN_IDLE_S, RULE_KINDS, ReleaseRule
-from .types import GpuRequest
-from .units import (
-    MAX_DURATION_S,
-    QUANTITY_HELP,
-    format_duration,
-    parse_duration,
-    parse_quantity,
-    parse_size,
+from ..validation import Issue, format_path
+from .policy import (
+    MAX_CAPACITY,
+    MAX_GPUS,
+    MAX_PRICE,
+    BurstSettings,
+    DataClassSettings,
+    Flavor,
+    Member,
+    Policy,
+    SnapshotSettings,
+    _frozen_map,
 )
+from .release import ReleaseRule
+from .schema import DNS_LABEL, DNS_SUBDOMAIN, FieldSpec, default_of, keys, specs, storage_checks
+from .types import GpuRequest
+from .units import MAX_DURATION_S, QUANTITY_HELP, format_duration, parse_duration, parse_quantity, parse_size
 
 Path = tuple[str | int, ...]
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)$")
 
-MAX_GPUS = 1024  # per kernel
-MAX_CAPACITY = 1_000_000  # GPUs in one flavor
-MAX_PRICE = 100_000.0  # dollars per GPU-hour: a typo guard; NaN and infinity are refused too
+__all__ = [
+    "MAX_CAPACITY",
+    "MAX_GPUS",
+    "MAX_PRICE",
+    "PolicyError",
+    "PolicyIssue",
+    "load_policy",
+    "parse_policy",
+]
 
-TOP_FIELDS = (
-    "version",
-    "tiers",
-    "members",
-    "flavors",
-    "burst",
-    "data_classes",
-    "idle_timeout",
-    "release",
-    "launch_timeout",
-    "max_gpus",
-    "default_request",
-    "snapshot",
-)
-MEMBER_FIELDS = (
-    "public",
-    "backend",
-    "namespace",
-    "local_queue",
-    "cluster_queue",
-    "kubeconfig_context",
-    "karmada_cluster",
-    "in_cluster",
-    "health",
-    "display_name",
-)
-FLAVOR_FIELDS = (
-    "member",
-    "tier",
-    "gpu_models",
-    "node_labels",
-    "tolerations",
-    "price_per_gpu_hour",
-    "capacity_gpus",
-    "gpu_resource",
-)
 TOLERATION_FIELDS = ("key", "operator", "value", "effect", "tolerationSeconds")
-BURST_FIELDS = ("enabled", "threshold", "deadline_horizon")
-DATA_CLASS_FIELDS = ("known", "keep_private")
-REQUEST_FIELDS = ("gpu_model", "gpu_count", "tier", "cpu", "memory", "burstable", "budget", "data_class")
-SNAPSHOT_FIELDS = ("enabled", "max_size", "exclude", "storage")
-RELEASE_FIELDS = ("rule", "min_idle")
 
-
-@dataclass(frozen=True)
-class PolicyIssue:
-    """One problem in a policy: where (dotted field path, YAML line when known) and what."""
-
-    path: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        return f"{where}{self.message}" + (f" (line {self.line})" if self.line else "")
+PolicyIssue = Issue
+"""A problem in a policy: ``mlp_kernel.validation.Issue`` (path, message, line, severity), old name."""
 
 
 class PolicyError(ValueError):
     """The policy is invalid; ``errors`` lists every problem found, in file order."""
 
-    def __init__(self, errors: list[PolicyIssue], source: str = "<string>") -> None:
+    def __init__(self, errors: list[Issue], source: str = "<string>") -> None:
         self.errors = list(errors)
         self.source = source
         super().__init__(str(self))
@@ -121,7 +79,7 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     try:
         text = read_yaml_text(source)  # refuses gzip'd, binary and oversized files with one line
     except YamlInputError as exc:
-        issue = PolicyIssue("", f"cannot read policy file {source}: {exc.problem}")
+        issue = Issue("", f"cannot read policy file {source}: {exc.problem}")
         raise PolicyError([issue], source) from None
     return parse_policy(text, source=source)
 
@@ -129,7 +87,7 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
 def parse_policy(text_or_mapping: str | Mapping[str, Any], source: str = "<string>") -> Policy:
     """Validate a policy given as YAML text or an already-loaded mapping. Raises ``PolicyError``."""
     lines: dict[Path, int] = {}
-    issues: list[PolicyIssue] = []
+    issues: list[Issue] = []
     if isinstance(text_or_mapping, (str, bytes)):
         data: Any = _compose(text_or_mapping, source, lines, issues)
         if issues:
@@ -148,48 +106,40 @@ def parse_policy(text_or_mapping: str | Mapping[str, Any], source: str = "<strin
 # --- YAML with line numbers -------------------------------------------------------------------------------
 
 
-def _compose(text: str | bytes, source: str, lines: dict[Path, int], issues: list[PolicyIssue]) -> Any:
+def _compose(text: str | bytes, source: str, lines: dict[Path, int], issues: list[Issue]) -> Any:
     try:  # bounded: an alias bomb or cyclic alias would make _node_to_python below run forever
         docs = compose_yaml_all(text, source=source)
     except YamlInputError as exc:
-        issues.append(PolicyIssue("", exc.problem, exc.line))
+        issues.append(Issue("", exc.problem, exc.line))
         return None
     if not docs:
-        issues.append(
-            PolicyIssue("", "the policy is empty; expected a mapping with at least members and flavors")
-        )
+        issues.append(Issue("", "the policy is empty; expected a mapping with at least members and flavors"))
         return None
     if len(docs) > 1:
-        issues.append(
-            PolicyIssue("", "expected one YAML document, found several", docs[1].start_mark.line + 1)
-        )
+        issues.append(Issue("", "expected one YAML document, found several", docs[1].start_mark.line + 1))
         return None
     try:
         return _node_to_python(docs[0], (), lines, issues, yaml.constructor.SafeConstructor())
     except (yaml.YAMLError, ValueError, OverflowError) as exc:  # a scalar such as 2020-13-45 (a bad date)
         mark = getattr(exc, "problem_mark", None)
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
-        issues.append(PolicyIssue("", f"not valid YAML: {problem}", mark.line + 1 if mark else None))
+        issues.append(Issue("", f"not valid YAML: {problem}", mark.line + 1 if mark else None))
         return None
 
 
 def _node_to_python(
-    node: yaml.Node, path: Path, lines: dict[Path, int], issues: list[PolicyIssue], cons: Any
+    node: yaml.Node, path: Path, lines: dict[Path, int], issues: list[Issue], cons: Any
 ) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                issues.append(
-                    PolicyIssue(_fmt(path), "keys must be plain strings", key_node.start_mark.line + 1)
-                )
+                issues.append(Issue(_fmt(path), "keys must be plain strings", key_node.start_mark.line + 1))
                 continue
             key = cons.construct_object(key_node)
             if key in out:
-                issues.append(
-                    PolicyIssue(_fmt(path + (str(key),)), "duplicate key", key_node.start_mark.line + 1)
-                )
+                issues.append(Issue(_fmt(path + (str(key),)), "duplicate key", key_node.start_mark.line + 1))
             out[key] = _node_to_python(value_node, path + (str(key),), lines, issues, cons)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -197,14 +147,7 @@ def _node_to_python(
     return cons.construct_object(node)
 
 
-def _fmt(path: Path) -> str:
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + part
-    return text
+_fmt = format_path
 
 
 # --- validation ---------------------------------------------------------------------------------------------
@@ -217,7 +160,7 @@ class _Checker:
 
     def __init__(self, lines: dict[Path, int]) -> None:
         self.lines = lines
-        self.issues: list[PolicyIssue] = []
+        self.issues: list[Issue] = []
 
     def err(self, path: Path, message: str) -> None:
         line = None
@@ -225,7 +168,7 @@ class _Checker:
             if path[:n] in self.lines:
                 line = self.lines[path[:n]]
                 break
-        self.issues.append(PolicyIssue(_fmt(path), message, line))
+        self.issues.append(Issue(_fmt(path), message, line))
 
     def mapping(self, value: Any, path: Path, what: str = "a mapping") -> dict[str, Any]:
         if value is None or value is _MISSING:
@@ -350,40 +293,126 @@ class _Checker:
                 out.append(item.strip())
         return out
 
+    def choice(
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        path: Path,
+        default: Any,
+        choices: tuple[str, ...],
+        hint: str = "",
+    ) -> Any:
+        value = self.string(obj, key, path, default)
+        if value not in choices:
+            more = f" ({hint})" if hint else ""
+            self.err(path + (key,), f"expected {' or '.join(choices)}, got {value!r}{more}")
+            return default
+        return value
+
+    def size(self, obj: Mapping[str, Any], key: str, path: Path, default: int) -> int:
+        value = obj.get(key)
+        if value is None:
+            return default
+        try:
+            return parse_size(value)
+        except (ValueError, TypeError):
+            self.err(path + (key,), f"expected a size such as 2Gi or 500M, got {value!r}")
+            return default
+
+    def quantity(self, obj: Mapping[str, Any], key: str, path: Path) -> str | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        try:
+            parse_quantity(value)
+        except ValueError:
+            self.err(path + (key,), f"expected {QUANTITY_HELP}, got {value!r}")
+            return None
+        return str(value)
+
+    # --- the declared fields ------------------------------------------------------------------------------
+
+    def read(self, cls: type, obj: Mapping[str, Any], path: Path, **maximum: float) -> dict[str, Any]:
+        """Every declared field of section ``cls`` in ``obj`` by its dataclass name, its default when missing
+        or wrong; a key not declared is an error. ``custom`` fields are left to the section's own code, and
+        ``maximum`` overrides a declared one (``gpu_count`` is bounded by the policy's ``max_gpus``)."""
+        self.known_fields(obj, path, keys(cls))
+        out: dict[str, Any] = {}
+        given: dict[str, Any] = {}
+        for f, spec in specs(cls):
+            if spec.kind == "custom":
+                continue
+            required = spec.required or (
+                spec.required_if is not None and given.get(spec.required_if[0]) == spec.required_if[1]
+            )
+            value = self.value(spec, obj, path, default_of(f), required, maximum.get(spec.key, spec.maximum))
+            out[f.name] = given[spec.key] = value
+        return out
+
+    def value(
+        self,
+        spec: FieldSpec,
+        obj: Mapping[str, Any],
+        path: Path,
+        default: Any,
+        required: bool,
+        maximum: float | None,
+    ) -> Any:
+        key, kind = spec.key, spec.kind
+        if kind == "boolean":
+            return self.boolean(obj, key, path, default)
+        if kind == "string":
+            return self.string(obj, key, path, default, required, spec.pattern, spec.hint)
+        if kind == "choice":
+            return self.choice(obj, key, path, default, spec.choices, spec.hint)
+        if kind == "number":
+            top = math.inf if maximum is None else maximum
+            return self.number(obj, key, path, default, required, spec.minimum or 0.0, top)
+        if kind == "integer":
+            return self.integer(obj, key, path, default, int(spec.minimum or 0), _int(maximum))
+        if kind == "duration":
+            return self.duration(obj, key, path, default, spec.positive)
+        if kind == "size":
+            return self.size(obj, key, path, default)
+        if kind == "strings":
+            return tuple(self.string_list(obj, key, path))
+        if kind == "quantity":
+            return self.quantity(obj, key, path)
+        raise AssertionError(f"no reader for kind {kind!r}")
+
     # --- sections -----------------------------------------------------------------------------------------
 
     def policy(self, data: Any, source: str) -> Policy | None:
         top = self.mapping(data, (), "a mapping with members and flavors at the top level")
-        self.known_fields(top, (), TOP_FIELDS)
+        fields = self.read(Policy, top, ())
         version = top.get("version", 1)
         if version != 1:
             self.err(("version",), f"unsupported policy version {version!r}; this release reads version 1")
         members = self.members(top.get("members", _MISSING))
         tiers = self.tiers(top)
-        max_gpus = self.integer(top, "max_gpus", (), 8, minimum=1, maximum=MAX_GPUS)
         flavors = self.flavors(top.get("flavors", _MISSING), members, tiers)
-        burst = self.burst(top.get("burst", _MISSING))
+        burst = BurstSettings(
+            **self.read(BurstSettings, self.mapping(top.get("burst"), ("burst",)), ("burst",))
+        )
         known, private = self.data_classes(top.get("data_classes", _MISSING))
-        idle = self.duration(top, "idle_timeout", (), 900.0, positive=True)
-        release = self.release(top.get("release", _MISSING))
-        launch = self.duration(top, "launch_timeout", (), 1800.0, positive=True)
+        release = ReleaseRule(**self.read(ReleaseRule, self.release_section(top), ("release",)))
         snapshot = self.snapshot(top.get("snapshot", _MISSING))
-        request = self.default_request(top.get("default_request", _MISSING), flavors, tiers, known, max_gpus)
+        request = self.default_request(
+            top.get("default_request", _MISSING), flavors, tiers, known, fields["max_gpus"]
+        )
         if self.issues:
             return None
         return Policy(
+            **fields,
             members=_frozen_map(members),
             flavors=_frozen_map(flavors),
             tiers=tuple(tiers),
             burst=burst,
             private_data_classes=frozenset(private),
             data_classes=frozenset(known | private),
-            idle_timeout_s=idle,
             release=release,
             default_request=request,
             snapshot=snapshot,
-            launch_timeout_s=launch,
-            max_gpus=max_gpus,
             source=source,
         )
 
@@ -396,54 +425,18 @@ class _Checker:
         out: dict[str, Member] = {}
         for name, value in section.items():
             p = path + (str(name),)
-            if not isinstance(name, str) or not _DNS_LABEL.match(name):
+            if not isinstance(name, str) or not DNS_LABEL.match(name):
                 self.err(p, "member names must be lowercase letters, digits and '-' (a DNS label)")
                 continue
             obj = self.mapping(value, p)
-            self.known_fields(obj, p, MEMBER_FIELDS)
-            backend = self.string(obj, "backend", p, "kubernetes")
-            if backend not in ("local", "kubernetes"):
-                self.err(p + ("backend",), f"expected local or kubernetes, got {backend!r}")
-                backend = "kubernetes"
-            need = backend == "kubernetes"
-            namespace = self.string(
-                obj,
-                "namespace",
-                p,
-                required=need,
-                pattern=_DNS_LABEL,
-                hint="the namespace kernel pods are created in",
-            )
-            local_queue = self.string(
-                obj,
-                "local_queue",
-                p,
-                required=need,
-                pattern=_DNS_SUBDOMAIN,
-                hint="the Kueue LocalQueue kernel pods are labelled with",
-            )
-            cluster_queue = self.string(obj, "cluster_queue", p, pattern=_DNS_SUBDOMAIN)
-            karmada = self.string(obj, "karmada_cluster", p)
-            health = self.string(obj, "health", p, "karmada" if karmada else "static")
-            if health not in ("karmada", "static"):
-                self.err(p + ("health",), f"expected karmada or static, got {health!r}")
-            elif health == "karmada" and not karmada:
+            fields = self.read(Member, obj, p)
+            if obj.get("health") is None:  # the declared default_doc: karmada when there is a Cluster to ask
+                fields["health"] = "karmada" if fields["karmada_cluster"] else "static"
+            if fields["health"] == "karmada" and not fields["karmada_cluster"]:
                 self.err(
                     p + ("health",), "health: karmada needs karmada_cluster (the Karmada Cluster's name)"
                 )
-            out[name] = Member(
-                name=name,
-                public=self.boolean(obj, "public", p, False),
-                backend=backend,
-                namespace=namespace,
-                local_queue=local_queue,
-                cluster_queue=cluster_queue,
-                kubeconfig_context=self.string(obj, "kubeconfig_context", p),
-                karmada_cluster=karmada,
-                in_cluster=self.boolean(obj, "in_cluster", p, False),
-                health=health if health in ("karmada", "static") else "static",
-                display_name=self.string(obj, "display_name", p, "") or "",
-            )
+            out[name] = Member(name=name, **fields)
         if not section and isinstance(raw, Mapping):
             self.err(path, "required: at least one member")
         return out
@@ -475,18 +468,16 @@ class _Checker:
         out: dict[str, Flavor] = {}
         for name, value in section.items():
             p = path + (str(name),)
-            if not isinstance(name, str) or not _DNS_SUBDOMAIN.match(name):
+            if not isinstance(name, str) or not DNS_SUBDOMAIN.match(name):
                 self.err(p, "flavor names must be a ResourceFlavor name: lowercase letters, digits, '-', '.'")
                 continue
             obj = self.mapping(value, p)
-            self.known_fields(obj, p, FLAVOR_FIELDS)
-            member = self.string(obj, "member", p, required=True, hint="the member that has this pool")
-            if member is not None and member not in members:
+            fields = self.read(Flavor, obj, p)
+            member, tier, models = fields["member"], fields["tier"], fields["gpu_models"]
+            if member and member not in members:
                 self.err(p + ("member",), f"unknown member {member!r}; members are: {', '.join(members)}")
-            tier = self.string(obj, "tier", p, required=True, hint="one of the names in tiers")
-            if tier is not None and tiers and tier not in tiers:
+            if tier and tiers and tier not in tiers:
                 self.err(p + ("tier",), f"unknown tier {tier!r}; tiers are: {', '.join(tiers)}")
-            models = self.string_list(obj, "gpu_models", p)
             if not models and "gpu_models" not in obj:
                 self.err(p + ("gpu_models",), "required: the GPU models this pool offers, e.g. [V100, A30]")
             elif len({m.casefold() for m in models}) != len(models):
@@ -500,27 +491,19 @@ class _Checker:
                     "e.g. {mlp.io/gpu-tier: silver}",
                 )
             tolerations = self.tolerations(obj.get("tolerations", _MISSING), p + ("tolerations",))
-            price = self.number(obj, "price_per_gpu_hour", p, 0.0, required=True, maximum=MAX_PRICE)
-            capacity = self.integer(obj, "capacity_gpus", p, None, minimum=0, maximum=MAX_CAPACITY)
             if (
                 member_obj is not None
                 and member_obj.backend == "local"
-                and capacity is None
+                and fields["capacity_gpus"] is None
                 and "capacity_gpus" not in obj
             ):
                 self.err(p + ("capacity_gpus",), "required for a local member: how many GPUs this pool has")
-            resource = self.string(obj, "gpu_resource", p, "nvidia.com/gpu")
             out[name] = Flavor(
                 name=name,
-                member=member or "",
-                tier=tier or "",
+                **fields,
                 tier_rank=tiers.index(tier) if tier in tiers else 0,
-                gpu_models=tuple(models),
                 node_labels=_frozen_map(labels),
                 tolerations=tuple(_frozen_map(t) for t in tolerations),
-                price_per_gpu_hour=price if price is not None else 0.0,
-                capacity_gpus=capacity,
-                gpu_resource=resource,
             )
         if not section and isinstance(raw, Mapping):
             self.err(path, "required: at least one flavor")
@@ -549,7 +532,7 @@ class _Checker:
         for key, value in obj.items():
             key_text = str(key)
             prefix, _, name = key_text.rpartition("/")
-            if (prefix and not _DNS_SUBDOMAIN.match(prefix)) or not _LABEL_NAME.match(name):
+            if (prefix and not DNS_SUBDOMAIN.match(prefix)) or not _LABEL_NAME.match(name):
                 self.err(path + (key_text,), f"{key_text!r} is not a valid Kubernetes label key")
                 continue
             if (
@@ -579,125 +562,64 @@ class _Checker:
             out.append(obj)
         return out
 
-    def burst(self, raw: Any) -> BurstSettings:
-        p: Path = ("burst",)
-        obj = self.mapping(raw, p)
-        self.known_fields(obj, p, BURST_FIELDS)
-        return BurstSettings(
-            threshold_s=self.duration(obj, "threshold", p, 600.0),
-            deadline_horizon_s=self.duration(obj, "deadline_horizon", p, 7200.0, positive=True),
-            enabled=self.boolean(obj, "enabled", p, True),
-        )
-
-    def release(self, raw: Any) -> ReleaseRule:
-        p: Path = ("release",)
-        obj = self.mapping(raw, p, "a mapping with rule and min_idle")
-        self.known_fields(obj, p, RELEASE_FIELDS)
-        kind = self.string(obj, "rule", p, "gpu-minutes")
-        if kind not in RULE_KINDS:
-            self.err(p + ("rule",), f"expected {' or '.join(RULE_KINDS)}, got {kind!r} (flat releases every "
-                     "kernel after idle_timeout; gpu-minutes divides it by the kernel's GPU count)")
-            kind = "gpu-minutes"
-        return ReleaseRule(kind=kind, min_idle_s=self.duration(obj, "min_idle", p, DEFAULT_MIN_IDLE_S))
+    def release_section(self, top: Mapping[str, Any]) -> dict[str, Any]:
+        return self.mapping(top.get("release"), ("release",), "a mapping with rule and min_idle")
 
     def data_classes(self, raw: Any) -> tuple[set[str], set[str]]:
         p: Path = ("data_classes",)
-        obj = self.mapping(raw, p)
-        self.known_fields(obj, p, DATA_CLASS_FIELDS)
-        known = set(self.string_list(obj, "known", p))
-        private = self.string_list(obj, "keep_private", p)
-        for i, c in enumerate(private):
+        fields = self.read(DataClassSettings, self.mapping(raw, p), p)
+        known = set(fields["known"])
+        for i, c in enumerate(fields["keep_private"]):
             if known and c not in known:
                 self.err(p + ("keep_private", i), f"{c!r} is not in data_classes.known")
-        return known, set(private)
+        return known, set(fields["keep_private"])
 
     def snapshot(self, raw: Any) -> SnapshotSettings:
         p: Path = ("snapshot",)
         obj = self.mapping(raw, p)
-        self.known_fields(obj, p, SNAPSHOT_FIELDS)
-        max_bytes = 2 * 1024**3
-        if obj.get("max_size") is not None:
-            try:
-                max_bytes = parse_size(obj["max_size"])
-            except (ValueError, TypeError):
-                self.err(p + ("max_size",), f"expected a size such as 2Gi or 500M, got {obj['max_size']!r}")
+        fields = self.read(SnapshotSettings, obj, p)
         storage = self.mapping(obj.get("storage", _MISSING), p + ("storage",)) or {"kind": "local"}
-        if not isinstance(storage.get("kind", "local"), str):
-            self.err(p + ("storage", "kind"), "expected a string such as local or s3")
+        for check in storage_checks():  # the snapshot package's own check (schema.register_storage_check)
+            for issue in check(storage):
+                self.err(p + ("storage", *_split(issue.path)), issue.message)
         storage.setdefault("kind", "local")
-        if storage["kind"] not in ("local", "volume", "s3"):
-            self.err(p + ("storage", "kind"), f"expected local, volume or s3, got {storage['kind']!r}")
-        if storage["kind"] == "volume":
-            if not isinstance(storage.get("claim"), str) or not storage.get("claim"):
-                self.err(p + ("storage", "claim"), "a volume needs its PersistentVolumeClaim (claim: NAME)")
-            for key in ("path", "gateway_path"):
-                value = storage.get(key)
-                if value is not None and not (isinstance(value, str) and value.startswith("/")):
-                    self.err(p + ("storage", key), f"expected an absolute path, got {value!r}")
-        if storage["kind"] == "s3":  # checked here so a mistake (or an inline secret) fails at load time
-            from ..snapshot.s3_config import storage_errors
-
-            for sub, message in storage_errors(storage):
-                self.err(p + ("storage", *sub), message)
-        return SnapshotSettings(
-            enabled=self.boolean(obj, "enabled", p, True),
-            max_bytes=max_bytes,
-            exclude=tuple(self.string_list(obj, "exclude", p)),
-            storage=_frozen_map(storage),
-        )
+        return SnapshotSettings(**fields, storage=_frozen_map(storage))
 
     def default_request(
         self, raw: Any, flavors: Mapping[str, Flavor], tiers: list[str], known: set[str], max_gpus: int
     ) -> GpuRequest:
         p: Path = ("default_request",)
         obj = self.mapping(raw, p)
-        self.known_fields(obj, p, REQUEST_FIELDS)
-        model = self.string(obj, "gpu_model", p)
+        fields = self.read(GpuRequest, obj, p, gpu_count=max_gpus)
+        model, tier, data_class = fields["gpu_model"], fields["tier"], fields["data_class"]
         if model is not None:
             canon = {g.casefold(): g for f in flavors.values() for g in reversed(f.gpu_models)}
             if model.casefold() not in canon and flavors:
                 self.err(
                     p + ("gpu_model",), f"no flavor offers {model!r}; models are: {', '.join(canon.values())}"
                 )
-            model = canon.get(model.casefold(), model)
-        tier = self.string(obj, "tier", p)
+            fields["gpu_model"] = canon.get(model.casefold(), model)
         if tier is not None and tier not in tiers:
             self.err(p + ("tier",), f"unknown tier {tier!r}; tiers are: {', '.join(tiers)}")
         if model is not None and tier is not None:
             self.err(p + ("tier",), "give gpu_model or tier, not both")
-        count = self.integer(obj, "gpu_count", p, 1, minimum=1, maximum=max_gpus)
-        cpu = self.quantity(obj, "cpu", p)
-        memory = self.quantity(obj, "memory", p)
-        budget = self.string(obj, "budget", p, "fixed")
-        if budget not in ("flex", "fixed"):
-            self.err(p + ("budget",), f"expected flex or fixed, got {budget!r}")
-            budget = "fixed"
-        data_class = self.string(obj, "data_class", p)
         if data_class is not None and known and data_class not in known:
             self.err(
                 p + ("data_class",), f"unknown data class {data_class!r}; known: {', '.join(sorted(known))}"
             )
-        return GpuRequest(
-            gpu_model=model,
-            gpu_count=count,
-            tier=tier,
-            cpu=cpu,
-            memory=memory,
-            burstable=self.boolean(obj, "burstable", p, False),
-            budget=budget,
-            data_class=data_class,
-        )
+        return GpuRequest(**fields)
 
-    def quantity(self, obj: Mapping[str, Any], key: str, path: Path) -> str | None:
-        value = obj.get(key)
-        if value is None:
-            return None
-        try:
-            parse_quantity(value)
-        except ValueError:
-            self.err(path + (key,), f"expected {QUANTITY_HELP}, got {value!r}")
-            return None
-        return str(value)
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _split(path: str) -> tuple[str | int, ...]:
+    """``credentials.path`` -> ``("credentials", "path")``; ``exclude[0]`` -> ``("exclude", 0)``."""
+    out: list[str | int] = []
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        out.append(int(part[1:-1]) if part.startswith("[") else part)
+    return tuple(out)
 
 
 def _kind(value: Any) -> str:

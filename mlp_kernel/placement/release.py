@@ -29,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .schema import policy_field
+
 RuleKind = Literal["flat", "gpu-minutes"]
 RULE_KINDS: tuple[RuleKind, ...] = ("flat", "gpu-minutes")
 
@@ -39,15 +41,26 @@ published trace the simulator is calibrated on), so a short pause does not cost 
 
 @dataclass(frozen=True)
 class ReleaseRule:
-    """How the idle timeout applies to kernels of different sizes (policy field ``release``).
+    """How the idle timeout applies to kernels of different sizes (policy section ``release``; the module
+    docstring says why)."""
 
-    - ``kind``: ``gpu-minutes`` (default) or ``flat``; see the module docstring.
-    - ``min_idle_s``: ``gpu-minutes`` never releases sooner than this (but never later than the idle
-      timeout either). Default 180 s. Ignored by ``flat``.
-    """
-
-    kind: RuleKind = "gpu-minutes"
-    min_idle_s: float = DEFAULT_MIN_IDLE_S
+    kind: RuleKind = policy_field(
+        "rule",
+        "`gpu-minutes` (a kernel of N GPUs: `idle_timeout / N`, within `min_idle`..`idle_timeout`) or `flat` "
+        "(every kernel: `idle_timeout`, as conventional cullers do)",
+        "choice",
+        default="gpu-minutes",
+        choices=RULE_KINDS,
+        hint="flat releases every kernel after idle_timeout; gpu-minutes divides it by the kernel's GPU "
+        "count",
+    )
+    min_idle_s: float = policy_field(
+        "min_idle",
+        "`gpu-minutes` never releases sooner than this; a bit above the usual pause between cells, so a "
+        "short pause does not cost a big kernel. Never lengthens a shorter `idle_timeout`. Ignored by `flat`",
+        "duration",
+        default=DEFAULT_MIN_IDLE_S,
+    )
 
 
 FLAT = ReleaseRule(kind="flat")

@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from .schema import policy_field
+
 Budget = Literal["flex", "fixed"]
+BUDGETS: tuple[Budget, ...] = ("flex", "fixed")
 
 
 class Action(str, enum.Enum):
@@ -31,18 +34,37 @@ class GpuRequest:
 
     ``gpu_model`` and ``tier`` are mutually exclusive in user input; when both are ``None`` the policy's
     default request applies. ``waited_s`` is how long this request has already waited in a queue
-    (0 for a fresh request; the gateway fills it when it re-asks placement while queued).
+    (0 for a fresh request; the gateway fills it when it re-asks placement while queued). The fields a
+    policy's ``default_request`` may set are declared with ``policy_field``.
     """
 
-    gpu_model: str | None = None
-    gpu_count: int = 1
-    tier: str | None = None
-    cpu: str | None = None
-    memory: str | None = None
-    burstable: bool = False
-    budget: Budget = "fixed"
+    gpu_model: str | None = policy_field(
+        "gpu_model", "a GPU model", "string", default=None, default_doc="none (any model)",
+        rule="must be offered by some flavor; not with `tier`",
+    )  # fmt: skip
+    gpu_count: int = policy_field(
+        "gpu_count", "GPUs", "integer", default=1, minimum=1, rule="at most `max_gpus`"
+    )  # fmt: skip
+    tier: str | None = policy_field(
+        "tier", "a tier", "string", default=None, default_doc="none (any tier)",
+        rule="must be in `tiers`; not with `gpu_model`",
+    )  # fmt: skip
+    cpu: str | None = policy_field(
+        "cpu", "CPU for the GPU kernel's container", "quantity", default=None,
+        default_doc="none (the pod template decides)",
+    )  # fmt: skip
+    memory: str | None = policy_field(
+        "memory", "memory for the GPU kernel's container", "quantity", default=None,
+        default_doc="none (the pod template decides)",
+    )  # fmt: skip
+    burstable: bool = policy_field("burstable", "may burst", "boolean", default=False)
+    budget: Budget = policy_field(
+        "budget", "`flex` (may pay for a public GPU) or `fixed`", "choice", default="fixed", choices=BUDGETS
+    )  # fmt: skip
     deadline: datetime | None = None
-    data_class: str | None = None
+    data_class: str | None = policy_field(
+        "data_class", "data class", "string", default=None, rule="must be in `data_classes.known` when given"
+    )  # fmt: skip
     waited_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
