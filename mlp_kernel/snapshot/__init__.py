@@ -15,6 +15,7 @@ model.
 - ``policy``  pure rules: ``snapshot_allowed`` for private data classes, ``keep_limit`` for ``%gpu keep=``.
 """
 
+from . import storage as storage  # registers the policy's snapshot.storage check with the loader
 from .codegen import (
     REPORT_EXPR,
     REPORT_KEY,
