@@ -22,7 +22,6 @@ import re
 import secrets
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -30,6 +29,7 @@ import jinja2.meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from ...safe_yaml import YamlInputError, load_yaml_all
+from ...validation import Issue
 from .validation import schema_issues
 
 Scalar = str | int | bool | None
@@ -96,12 +96,12 @@ SAMPLE_VALUES: dict[str, Scalar] = {
 }
 
 
-@dataclass(frozen=True)
-class TemplateIssue:
-    """One problem with a template; ``line`` is 1-based in the template (None when it has no single line)."""
+class TemplateIssue(Issue):
+    """One problem with a template: the shared ``mlp_kernel.validation.Issue`` without a field path; ``line``
+    is 1-based in the template (None when it has no single line). Printed ``line N: message``."""
 
-    line: int | None
-    message: str
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__("", message, line)
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}" if self.line else self.message
