@@ -113,9 +113,9 @@ class MlpKernelHandler(APIHandler):
         if f.kind == "kernel" and not has_errors(issues):
             policy = policy_file_name(text)
             if not (f.path.parent / policy).is_file():
-                issues.append(Issue(f"metadata.kernel_provisioner.config.policy: {policy!r} does not exist "
-                                    "in the kernelspec directory; save the policy file first.",
-                                    field="metadata.kernel_provisioner.config.policy"))
+                issues.append(Issue("metadata.kernel_provisioner.config.policy",
+                                    f"{policy!r} does not exist in the kernelspec directory; save the policy "
+                                    "file first."))
         return issues
 
     def store(self, f: SpecFile, text: str, action: str) -> dict[str, Any]:
@@ -221,7 +221,7 @@ class ValidateHandler(MlpKernelHandler):
         try:
             issues = await self.validate_file(f, text)
         except PreviewError as e:
-            return self.fail(e.status, str(e), [Issue(str(e))])
+            return self.fail(e.status, str(e), [Issue("", str(e))])
         self.finish({"valid": not has_errors(issues), "issues": [i.to_json() for i in issues]})
 
 

@@ -61,8 +61,8 @@ def parse_policy_text(text: str, source: str) -> Any:
     try:
         return parse_policy(text, source)
     except PolicyError as e:
-        issues = [Issue(err.message, line=err.line, field=err.path) for err in e.errors]
-        raise PreviewError(400, f"The policy {source} is invalid: fix it before a dry run.", issues) from None
+        message = f"The policy {source} is invalid: fix it before a dry run."
+        raise PreviewError(400, message, e.errors) from None
 
 
 def policy_names(text: str, source: str) -> tuple[list[str], list[str]]:
@@ -116,13 +116,15 @@ def render_pod(spec_dir: Path, policy_name: str, overrides: dict[str, str], memb
 
 
 def _render_issue(found: Any) -> Issue:
-    """Render problems come as objects with ``line`` or as text such as ``pod template: line 7: ...``."""
+    """Render problems come as ``Issue``s or as text such as ``pod template: line 7: ...``."""
+    if isinstance(found, Issue):
+        return found
     text = str(getattr(found, "message", found))
     line = getattr(found, "line", None)
     if line is None:
         m = re.search(r"\bline (\d+)\b", str(found))
         line = int(m.group(1)) if m else None
-    return Issue(text, line=line)
+    return Issue("", text, line)
 
 
 REQUEST_FIELDS = {f.name for f in fields(GpuRequest)}
