@@ -107,24 +107,6 @@ def spec_of(cls: type, key: str) -> FieldSpec:
     raise KeyError(key)
 
 
-def section_types() -> Mapping[str, type]:
-    """Each section of the policy file and the dataclass declaring its fields, in the doc's order."""
-    from .policy import BurstSettings, DataClassSettings, Flavor, Member, Policy, SnapshotSettings
-    from .release import ReleaseRule
-    from .types import GpuRequest
-
-    return {
-        "": Policy,
-        "members.<name>": Member,
-        "flavors.<name>": Flavor,
-        "burst": BurstSettings,
-        "data_classes": DataClassSettings,
-        "default_request": GpuRequest,
-        "release": ReleaseRule,
-        "snapshot": SnapshotSettings,
-    }
-
-
 # --- sections owned elsewhere -------------------------------------------------------------------------------
 
 StorageCheck = Callable[[Mapping[str, Any]], list[Issue]]
