@@ -78,6 +78,7 @@ class RequestState:
             return
         self._loaded = True
         from ..placement import PolicyError, load_policy
+        from ..snapshot import storage  # noqa: F401  registers its snapshot.storage check with the loader
 
         config = self.config
         try:
