@@ -14,6 +14,7 @@ from typing import Any
 import kubernetes_validate
 
 from ...placement.policy import Flavor, Member, Policy
+from ...placement.units import parse_quantity
 from . import names
 
 KUBERNETES_VERSION = "1.30.0"
@@ -56,10 +57,12 @@ def kernel_container(pod: dict[str, Any]) -> dict[str, Any]:
 
 
 def _quantity_int(value: Any) -> int | None:
+    """A whole GPU count in the API server's quantity grammar (``2``, ``"2"``, ``"1e1"``); None otherwise."""
     try:
-        return int(str(value))
+        number = parse_quantity(value)
     except ValueError:
         return None
+    return int(number) if number.is_integer() else None
 
 
 def gpu_count(pod: dict[str, Any], resource: str) -> int:
