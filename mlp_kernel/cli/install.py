@@ -30,7 +30,7 @@ def source_kernelspec() -> Path:
     return Path(KernelSpecManager().get_kernel_spec("gpu-auto").resource_dir)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "install", help="install the GPU (auto) kernelspec (optionally renamed / re-configured)"
     )
@@ -101,8 +101,11 @@ def run(args: argparse.Namespace) -> int:
             except YamlInputError as exc:
                 issues = [exc.problem]
             if issues:
-                print(f"mlp-kernel install: {args.pod_template}: {issues[0]}"
-                      + (f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""), file=sys.stderr)
+                print(
+                    f"mlp-kernel install: {args.pod_template}: {issues[0]}"
+                    + (f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""),
+                    file=sys.stderr,
+                )
                 return 2
             shutil.copy(args.pod_template, dest / "pod-template.yaml.j2")
         if args.idle_timeout is not None:

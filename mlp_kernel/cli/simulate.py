@@ -19,8 +19,12 @@ from ..placement.units import MAX_DURATION_S
 from . import duration_flag
 
 DEFAULT_GENERATE = {"users": 20, "days": 7.0, "seed": 0, "burst_share": 0.5}
-GENERATE_RANGES = {"users": (1, 10_000), "days": (0.01, 366.0), "seed": (0, 2**32 - 1),
-                   "burst_share": (0.0, 1.0)}
+GENERATE_RANGES = {
+    "users": (1, 10_000),
+    "days": (0.01, 366.0),
+    "seed": (0, 2**32 - 1),
+    "burst_share": (0.0, 1.0),
+}
 
 
 def default_policy_path() -> Path:
@@ -34,37 +38,72 @@ def default_policy_path() -> Path:
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "simulate", help="what-if: replay notebook activity under GPU strategies and compare them",
+        "simulate",
+        help="what-if: replay notebook activity under GPU strategies and compare them",
         description="Replay notebook sessions against the policy's GPU pools under several strategies "
         "(server-held, kernel-culled, per-cell, gpu-auto), calling the real placement for every decision.",
     )
-    p.add_argument("--policy", type=Path, default=None,
-                   help="placement policy YAML (default: the sample platform policy)")
+    p.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help="placement policy YAML (default: the sample platform policy)",
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--trace", type=Path, help="trace file (.jsonl or .csv, see docs/simulator.md)")
-    src.add_argument("--generate", metavar="K=V,...", default=None,
-                     help="generate a trace instead: users=20,days=7,seed=0,burst_share=0.5 (the default)")
+    src.add_argument(
+        "--generate",
+        metavar="K=V,...",
+        default=None,
+        help="generate a trace instead: users=20,days=7,seed=0,burst_share=0.5 (the default)",
+    )
     p.add_argument("--write-trace", type=Path, metavar="PATH", help="also save the trace used (.jsonl/.csv)")
-    p.add_argument("--strategy", action="append", metavar="NAME",
-                   help="strategy to run (repeat or comma-separate): server-held, kernel-culled, per-cell, "
-                   "gpu-auto; default all")
+    p.add_argument(
+        "--strategy",
+        action="append",
+        metavar="NAME",
+        help="strategy to run (repeat or comma-separate): server-held, kernel-culled, per-cell, "
+        "gpu-auto; default all",
+    )
     p.add_argument("--idle-timeout", metavar="DURATION", help="gpu-auto idle timeout (default: the policy's)")
     from ..simulate.study import DEFAULT_SWEEP_MIN
 
     sweep = ",".join(f"{m:g}" for m in DEFAULT_SWEEP_MIN)
-    p.add_argument("--idle-sweep", nargs="?", const=sweep, metavar="MINUTES",
-                   help=f"also sweep gpu-auto's idle timeout over these minutes (default {sweep})")
+    p.add_argument(
+        "--idle-sweep",
+        nargs="?",
+        const=sweep,
+        metavar="MINUTES",
+        help=f"also sweep gpu-auto's idle timeout over these minutes (default {sweep})",
+    )
     p.add_argument("--cold-start-private", default="30s", metavar="DURATION", help="default 30s")
     p.add_argument("--cold-start-public", default="90s", metavar="DURATION", help="default 90s (image pull)")
-    p.add_argument("--capacity", action="append", metavar="FLAVOR=GPUS", default=[],
-                   help="override a flavor's capacity_gpus (repeatable)")
-    p.add_argument("--capacity-scale", type=float, default=1.0, metavar="X",
-                   help="multiply every flavor's capacity (e.g. to size the policy's pools for more users)")
-    p.add_argument("--slow", default="2m", metavar="DURATION",
-                   help="count GPU cells that waited longer than this (default 2m)")
+    p.add_argument(
+        "--capacity",
+        action="append",
+        metavar="FLAVOR=GPUS",
+        default=[],
+        help="override a flavor's capacity_gpus (repeatable)",
+    )
+    p.add_argument(
+        "--capacity-scale",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="multiply every flavor's capacity (e.g. to size the policy's pools for more users)",
+    )
+    p.add_argument(
+        "--slow",
+        default="2m",
+        metavar="DURATION",
+        help="count GPU cells that waited longer than this (default 2m)",
+    )
     p.add_argument("--budget", type=float, metavar="USD", help="public spend budget to report against")
-    p.add_argument("--state-carry-over", action="store_true",
-                   help="gpu-auto keeps variables across a release (releases are counted as carried)")
+    p.add_argument(
+        "--state-carry-over",
+        action="store_true",
+        help="gpu-auto keeps variables across a release (releases are counted as carried)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--plots", type=Path, metavar="DIR", help="write PNG plots into DIR")
     p.set_defaults(func=run)
@@ -98,25 +137,30 @@ def run(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         return _fail(exc.describe())
     try:
-        idle = (duration_flag("--idle-timeout", args.idle_timeout) if args.idle_timeout
-                else policy.idle_timeout_s)
-        config = SimConfig(cold_start_private_s=duration_flag("--cold-start-private",
-                                                              args.cold_start_private),
-                           cold_start_public_s=duration_flag("--cold-start-public", args.cold_start_public),
-                           capacity=_capacity(policy, args.capacity, args.capacity_scale))
+        idle = (
+            duration_flag("--idle-timeout", args.idle_timeout) if args.idle_timeout else policy.idle_timeout_s
+        )
+        config = SimConfig(
+            cold_start_private_s=duration_flag("--cold-start-private", args.cold_start_private),
+            cold_start_public_s=duration_flag("--cold-start-public", args.cold_start_public),
+            capacity=_capacity(policy, args.capacity, args.capacity_scale),
+        )
         slow = duration_flag("--slow", args.slow)
         wanted = args.strategy or [",".join(NAMES)]
         names = [n.strip() for item in wanted for n in item.split(",") if n.strip()]
         strategies = [by_name(n, idle, args.state_carry_over) for n in names]
-        sweep_s = [60 * _number("--idle-sweep", m, 0.0, MAX_DURATION_S / 60)
-                   for m in args.idle_sweep.split(",")] if args.idle_sweep else []
+        sweep_s = (
+            [60 * _number("--idle-sweep", m, 0.0, MAX_DURATION_S / 60) for m in args.idle_sweep.split(",")]
+            if args.idle_sweep
+            else []
+        )
         if args.budget is not None:
             _number("--budget", args.budget, 0.0, 1e12)
         gen = _generate_args(args.generate) if args.generate is not None or not args.trace else None
     except ValueError as exc:
         return _fail(str(exc))
     try:
-        trace = read_trace(args.trace) if args.trace else generate(**gen)  # type: ignore[arg-type]
+        trace = read_trace(args.trace) if gen is None else generate(**gen)
     except TraceError as exc:
         return _fail(f"{exc}. See docs/simulator.md for the trace format.")
     if args.write_trace:
@@ -128,18 +172,27 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
 
     context = {
-        "policy": str(policy_path), "trace": str(args.trace) if args.trace else {"generated": gen},
-        "sessions": len(trace.sessions), "users": len(trace.users), "cells": len(trace.cells),
-        "trace_span_h": trace.span_s / 3600, "simulated_in_s": elapsed,
-        "config": {"cold_start_private_s": config.cold_start_private_s,
-                   "cold_start_public_s": config.cold_start_public_s, "capacity": config.capacity},
+        "policy": str(policy_path),
+        "trace": str(args.trace) if args.trace else {"generated": gen},
+        "sessions": len(trace.sessions),
+        "users": len(trace.users),
+        "cells": len(trace.cells),
+        "trace_span_h": trace.span_s / 3600,
+        "simulated_in_s": elapsed,
+        "config": {
+            "cold_start_private_s": config.cold_start_private_s,
+            "cold_start_public_s": config.cold_start_public_s,
+            "capacity": config.capacity,
+        },
     }
     if args.json:
         print(json.dumps(to_json(comparison.results, sweep, args.budget, **context), indent=2))
     else:
         source = args.trace or "generated " + ",".join(f"{k}={v}" for k, v in (gen or {}).items())
-        print(f"trace: {source}: {len(trace.users)} users, {len(trace.sessions)} sessions, "
-              f"{len(trace.cells)} cells over {trace.span_s / 3600:.0f} h; policy: {policy_path}")
+        print(
+            f"trace: {source}: {len(trace.users)} users, {len(trace.sessions)} sessions, "
+            f"{len(trace.cells)} cells over {trace.span_s / 3600:.0f} h; policy: {policy_path}"
+        )
         print(format_table(comparison.results))
         print(format_budget(comparison.results, args.budget))
         if sweep:
@@ -164,8 +217,9 @@ def _generate_args(text: str | None) -> dict[str, Any]:
         key, sep, value = part.partition("=")
         key = key.strip()
         if not sep or key not in DEFAULT_GENERATE:
-            raise ValueError(f"--generate: expected KEY=VALUE with KEY one of {', '.join(DEFAULT_GENERATE)}, "
-                             f"got {part!r}")
+            raise ValueError(
+                f"--generate: expected KEY=VALUE with KEY one of {', '.join(DEFAULT_GENERATE)}, got {part!r}"
+            )
         try:
             out[key] = type(DEFAULT_GENERATE[key])(value)
         except ValueError:
@@ -188,15 +242,20 @@ def _number(flag: str, value: Any, low: float, high: float, low_open: bool = Fal
 
 def _capacity(policy: Any, overrides: list[str], scale: float) -> dict[str, int]:
     _number("--capacity-scale", scale, 0.0, 1000.0, low_open=True)
-    out = {name: int(round((f.capacity_gpus if f.capacity_gpus is not None else policy.max_gpus) * scale))
-           for name, f in policy.flavors.items()}
+    out = {
+        name: int(round((f.capacity_gpus if f.capacity_gpus is not None else policy.max_gpus) * scale))
+        for name, f in policy.flavors.items()
+    }
     for item in overrides:
         name, sep, value = item.partition("=")
         if not sep or name not in policy.flavors:
-            raise ValueError(f"--capacity: expected FLAVOR=GPUS with FLAVOR one of "
-                             f"{', '.join(policy.flavors)}, got {item!r}")
+            raise ValueError(
+                f"--capacity: expected FLAVOR=GPUS with FLAVOR one of "
+                f"{', '.join(policy.flavors)}, got {item!r}"
+            )
         if not value.strip().isascii() or not value.strip().isdigit() or len(value.strip()) > 7:
-            raise ValueError(f"--capacity {name}: GPUs must be a whole number from 0 to 9999999, "
-                             f"got {value!r}")
+            raise ValueError(
+                f"--capacity {name}: GPUs must be a whole number from 0 to 9999999, got {value!r}"
+            )
         out[name] = int(value)
     return out

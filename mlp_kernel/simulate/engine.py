@@ -184,8 +184,17 @@ class Engine:
             t, _, fn, args = heapq.heappop(self._heap)
             self.now = end = t
             fn(t, *args)
-        return RunRecord(self.strategy, self.cells, self.allocations, self.busy, self.decisions, start, end,
-                         dict(self.pools.capacity), self.release_rule)
+        return RunRecord(
+            self.strategy,
+            self.cells,
+            self.allocations,
+            self.busy,
+            self.decisions,
+            start,
+            end,
+            dict(self.pools.capacity),
+            self.release_rule,
+        )
 
     # -- session lifecycle ----------------------------------------------------------------------------------
     def _open(self, t: float, sr: _SessionRun) -> None:
@@ -213,7 +222,8 @@ class Engine:
         if st.size == "session":
             # the server/kernel is the only place cells run: while it is starting or queued, every cell waits
             needs_gpu_kernel = sr.s.max_gpus > 0 and (
-                cell.gpus > 0 or st.restart_on_any_cell or k is not None or sr.request is not None)
+                cell.gpus > 0 or st.restart_on_any_cell or k is not None or sr.request is not None
+            )
             gpus = sr.s.max_gpus
         else:
             needs_gpu_kernel = cell.gpus > 0 or (k is not None and not st.release_after_cell)
@@ -293,10 +303,13 @@ class Engine:
         s, d = sr.s, self.policy.default_request
         burst = self.strategy.may_burst
         return GpuRequest(
-            gpu_model=s.gpu_model, tier=s.tier if s.gpu_model is None else None, gpu_count=gpus,
+            gpu_model=s.gpu_model,
+            tier=s.tier if s.gpu_model is None else None,
+            gpu_count=gpus,
             burstable=bool(s.burstable if s.burstable is not None else d.burstable) and burst,
-            budget=(s.budget or d.budget) if burst else "fixed",  # type: ignore[arg-type]
-            data_class=s.data_class or d.data_class, waited_s=waited_s,
+            budget=(s.budget or d.budget) if burst else "fixed",
+            data_class=s.data_class or d.data_class,
+            waited_s=waited_s,
         )
 
     def _acquire(self, t: float, sr: _SessionRun, gpus: int) -> None:
@@ -309,10 +322,14 @@ class Engine:
     def _ask(self, t: float, req: _Request) -> bool:
         """Ask placement for ``req``; True when it got GPUs (or was rejected), False when it waits."""
         self.decisions += 1
-        d = placer.ask(self.policy, self.pools, self._request(req.sess, req.gpus, t - req.t0), t,
-                       self.trace.epoch)
-        if d.action in (Action.RUN, Action.BURST) and d.flavor is not None \
-                and self.pools.free(d.flavor) >= req.gpus:
+        d = placer.ask(
+            self.policy, self.pools, self._request(req.sess, req.gpus, t - req.t0), t, self.trace.epoch
+        )
+        if (
+            d.action in (Action.RUN, Action.BURST)
+            and d.flavor is not None
+            and self.pools.free(d.flavor) >= req.gpus
+        ):
             self._admit(t, req, d.flavor, d.action is Action.BURST, d.summary)
             return True
         if d.action is Action.REJECT:
@@ -355,8 +372,16 @@ class Engine:
         f = self.policy.flavors[flavor]
         public = self.policy.members[f.member].public
         self.pools.admit(flavor, req.gpus, t)
-        alloc = Allocation(req.sess.s.session_id, flavor, public, req.gpus, f.price_per_gpu_hour, t,
-                           burst=burst, summary=summary)
+        alloc = Allocation(
+            req.sess.s.session_id,
+            flavor,
+            public,
+            req.gpus,
+            f.price_per_gpu_hour,
+            t,
+            burst=burst,
+            summary=summary,
+        )
         self.allocations.append(alloc)
         k = _Kernel(req.sess, alloc)
         req.sess.kernel = k

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from .engine import RunRecord
 from .metrics import StrategyResult
@@ -47,8 +51,10 @@ def plot_held_vs_busy(runs: Sequence[RunRecord], path: str | Path, bin_s: float 
     axes = np.atleast_1d(axes)
     hours = (edges[:-1] - start) / HOUR
     for ax, run in zip(axes, runs, strict=True):
-        held = step_average([(a.start_s, a.end_s if a.end_s is not None else run.end_s, a.gpus)
-                             for a in run.allocations], edges)
+        held = step_average(
+            [(a.start_s, a.end_s if a.end_s is not None else run.end_s, a.gpus) for a in run.allocations],
+            edges,
+        )
         busy = step_average([(b.start_s, b.end_s, b.gpus) for b in run.busy if b.gpus > 0], edges)
         ax.fill_between(hours, held, step="post", alpha=0.35, color="tab:red", label="GPUs held")
         ax.fill_between(hours, busy, step="post", alpha=0.8, color="tab:green", label="GPUs busy")
@@ -62,8 +68,13 @@ def plot_held_vs_busy(runs: Sequence[RunRecord], path: str | Path, bin_s: float 
     return _save(fig, path)
 
 
-def plot_idle_sweep(sweep: Sequence[StrategyResult], path: str | Path, label: str = "gpu-auto",
-                    compare: Sequence[StrategyResult] = (), compare_label: str = "flat") -> Path:
+def plot_idle_sweep(
+    sweep: Sequence[StrategyResult],
+    path: str | Path,
+    label: str = "gpu-auto",
+    compare: Sequence[StrategyResult] = (),
+    compare_label: str = "flat",
+) -> Path:
     """The sweep as trade-off curves; ``compare`` (e.g. the same sweep under the flat release rule) is drawn
     next to it on the left panel, so two rules can be compared at equal cold-start share."""
     import matplotlib
@@ -79,13 +90,25 @@ def plot_idle_sweep(sweep: Sequence[StrategyResult], path: str | Path, label: st
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     a.plot(cold, ratio, "o-", color="tab:blue", label=label)
     if compare:
-        a.plot([100 * r.cold_start_share for r in compare], [r.held_per_busy for r in compare], "^:",
-               color="grey", label=compare_label)
+        a.plot(
+            [100 * r.cold_start_share for r in compare],
+            [r.held_per_busy for r in compare],
+            "^:",
+            color="grey",
+            label=compare_label,
+        )
         for r in compare:
-            a.annotate(f"{(r.idle_timeout_s or 0) / 60:g}", (100 * r.cold_start_share, r.held_per_busy),
-                       textcoords="offset points", xytext=(4, -10), fontsize=7, color="grey")
-    a.axvline(100 * COLD_SHARE_LIMIT, color="tab:red", ls="--", lw=1,
-              label=f"{COLD_SHARE_LIMIT:.0%} cold starts")
+            a.annotate(
+                f"{(r.idle_timeout_s or 0) / 60:g}",
+                (100 * r.cold_start_share, r.held_per_busy),
+                textcoords="offset points",
+                xytext=(4, -10),
+                fontsize=7,
+                color="grey",
+            )
+    a.axvline(
+        100 * COLD_SHARE_LIMIT, color="tab:red", ls="--", lw=1, label=f"{COLD_SHARE_LIMIT:.0%} cold starts"
+    )
     a.set_xlabel("GPU cells with a cold start (%)")
     a.set_ylabel("GPU-hours held / busy")
     a.legend(fontsize=8)
@@ -107,11 +130,11 @@ def plot_idle_sweep(sweep: Sequence[StrategyResult], path: str | Path, label: st
     return _save(fig, path)
 
 
-def _save(fig: object, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[arg-type]
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
     return p

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ..placement.types import Budget
+
 DEFAULT_EPOCH = datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday, so generated weeks start on one
 
 
@@ -46,7 +48,7 @@ class Session:
     close_s: float
     cells: tuple[Cell, ...] = ()
     burstable: bool | None = None
-    budget: str | None = None
+    budget: Budget | None = None
     tier: str | None = None
     gpu_model: str | None = None
     data_class: str | None = None
@@ -118,5 +120,6 @@ def validate_sessions(sessions: Sequence[Session]) -> None:
                 raise ValueError(f"{cw}: gpus must be >= 0, got {c.gpus}")
             if c.start_s > s.close_s:
                 raise ValueError(
-                    f"{cw}: starts at {c.start_s:g} s, after the session closed ({s.close_s:g} s)")
+                    f"{cw}: starts at {c.start_s:g} s, after the session closed ({s.close_s:g} s)"
+                )
             previous = c.start_s
