@@ -38,7 +38,7 @@ PROVISIONER_ONLY = (ENV, "MLP_KERNEL_FDS")
 KERNEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
-class GpuAutoProvisioner(LocalProvisioner):  # type: ignore[misc]
+class GpuAutoProvisioner(LocalProvisioner):
     policy = Unicode(
         "policy.yaml",
         config=True,
