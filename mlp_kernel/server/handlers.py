@@ -45,8 +45,11 @@ class MlpKernelHandler(APIHandler):
         await super().prepare()
         limit = self.ext.max_body_bytes
         if len(self.request.body or b"") > limit:
-            raise web.HTTPError(413, f"Request body too large: {len(self.request.body)} bytes, the limit is "
-                                     f"{limit} (MlpKernelExtension.max_body_bytes).")
+            raise web.HTTPError(
+                413,
+                f"Request body too large: {len(self.request.body)} bytes, the limit is "
+                f"{limit} (MlpKernelExtension.max_body_bytes).",
+            )
 
     async def work(self, what: str, func: Any, *args: Any) -> Any:
         """``func(*args)`` in a worker process; a limit exceeded becomes ``PreviewError`` saying which."""
@@ -54,12 +57,16 @@ class MlpKernelHandler(APIHandler):
         try:
             return await ext.pool.run(func, *args)
         except WorkTimeout:
-            self.log.warning("mlp-kernel: %s by %s stopped after %g s", what, self.username(),
-                             ext.work_timeout)
-            raise PreviewError(400, f"Stopped {what} after {ext.work_timeout:g} s (the limit, "
-                                    "MlpKernelExtension.work_timeout): the text is too expensive to process "
-                                    "(YAML aliases expanding, deep nesting or heavy template arithmetic?). "
-                                    "Simplify it.") from None
+            self.log.warning(
+                "mlp-kernel: %s by %s stopped after %g s", what, self.username(), ext.work_timeout
+            )
+            raise PreviewError(
+                400,
+                f"Stopped {what} after {ext.work_timeout:g} s (the limit, "
+                "MlpKernelExtension.work_timeout): the text is too expensive to process "
+                "(YAML aliases expanding, deep nesting or heavy template arithmetic?). "
+                "Simplify it.",
+            ) from None
         except WorkFailed as e:
             raise PreviewError(400, f"Could not finish {what}: {e}.") from None
         except (PreviewError, ImportError):
@@ -113,9 +120,12 @@ class MlpKernelHandler(APIHandler):
         if f.kind == "kernel" and not has_errors(issues):
             policy = policy_file_name(text)
             if not (f.path.parent / policy).is_file():
-                issues.append(Issue("metadata.kernel_provisioner.config.policy",
-                                    f"{policy!r} does not exist in the kernelspec directory; save the policy "
-                                    "file first."))
+                issues.append(
+                    Issue(
+                        "metadata.kernel_provisioner.config.policy",
+                        f"{policy!r} does not exist in the kernelspec directory; save the policy file first.",
+                    )
+                )
         return issues
 
     def store(self, f: SpecFile, text: str, action: str) -> dict[str, Any]:
@@ -128,17 +138,28 @@ class MlpKernelHandler(APIHandler):
             version = history.add(f.kernelspec, f.name, text, self.username(), action)
         except PermissionError as e:  # a read-only kernelspec (docs/admin-guide.md, section 10c)
             self.log.warning("mlp-kernel: %s by %s failed: %s", action, self.username(), e)
-            raise web.HTTPError(403, f"The server cannot write {e.filename or f.path}: the kernelspec or "
-                                     "history directory is read-only here; edit the file where it is "
-                                     "provisioned.") from None
+            raise web.HTTPError(
+                403,
+                f"The server cannot write {e.filename or f.path}: the kernelspec or "
+                "history directory is read-only here; edit the file where it is "
+                "provisioned.",
+            ) from None
         except OSError as e:
             self.log.warning("mlp-kernel: %s by %s failed: %s", action, self.username(), e)
-            raise web.HTTPError(500, f"Could not {action} {f.kernelspec}/{f.name}: {e.strerror or e}."
-                                ) from None
+            raise web.HTTPError(
+                500, f"Could not {action} {f.kernelspec}/{f.name}: {e.strerror or e}."
+            ) from None
         self.log.info(
             "mlp-kernel: %s by %s: %s/%s sha256 %s -> %s (%d -> %d lines), version %s",
-            action, self.username(), f.kernelspec, f.name, sha256(current)[:12], version.sha256[:12],
-            current.count("\n"), text.count("\n"), version.version,
+            action,
+            self.username(),
+            f.kernelspec,
+            f.name,
+            sha256(current)[:12],
+            version.sha256[:12],
+            current.count("\n"),
+            text.count("\n"),
+            version.version,
         )
         return {"file": f.name, "sha256": version.sha256, "version": version.to_json()}
 
@@ -172,7 +193,8 @@ class KernelspecHandler(MlpKernelHandler):
         policy_name = policy_file_name(read_text(spec_dir / KERNEL_JSON))
         try:
             out["members"], out["flavors"] = await self.work(
-                f"reading {policy_name}", policy_names, read_text(spec_dir / policy_name), policy_name)
+                f"reading {policy_name}", policy_names, read_text(spec_dir / policy_name), policy_name
+            )
         except (PreviewError, ImportError):
             pass
         self.finish(out)
@@ -184,8 +206,16 @@ class FileHandler(MlpKernelHandler):
     async def get(self, kernelspec: str, name: str) -> None:
         f = self.resolve(kernelspec, name)
         text = read_text(f.path)
-        self.finish({"kernelspec": kernelspec, "file": name, "kind": f.kind, "content": text,
-                     "sha256": sha256(text), "exists": f.path.is_file()})
+        self.finish(
+            {
+                "kernelspec": kernelspec,
+                "file": name,
+                "kind": f.kind,
+                "content": text,
+                "sha256": sha256(text),
+                "exists": f.path.is_file(),
+            }
+        )
 
     @web.authenticated
     async def put(self, kernelspec: str, name: str) -> None:
@@ -198,15 +228,22 @@ class FileHandler(MlpKernelHandler):
         base = body.get("base_sha256")
         current = read_text(f.path)
         if base is not None and base != sha256(current):
-            return self.fail(409, f"{kernelspec}/{name} changed on the server since you loaded it: reload, "
-                                  "re-apply your edit and save again.")
+            return self.fail(
+                409,
+                f"{kernelspec}/{name} changed on the server since you loaded it: reload, "
+                "re-apply your edit and save again.",
+            )
         try:
             issues = await self.validate_file(f, text)
         except PreviewError as e:
             return self.fail(e.status, f"Not saved: {e}", e.issues)
         if has_errors(issues):
-            return self.fail(400, f"Not saved: {name} has {sum(i.severity == 'error' for i in issues)} "
-                                  "error(s); fix them and save again.", issues)
+            return self.fail(
+                400,
+                f"Not saved: {name} has {sum(i.severity == 'error' for i in issues)} "
+                "error(s); fix them and save again.",
+                issues,
+            )
         self.finish({**self.store(f, text, "save"), "issues": [i.to_json() for i in issues]})
 
 
@@ -274,8 +311,10 @@ class RenderHandler(MlpKernelHandler):
             return self.fail(400, "files: expected an object of file name -> unsaved text.")
         refused = sorted(set(overrides) - set(allowed))
         if refused:
-            return self.fail(400, f"files.{refused[0]}: not an editable file of {kernelspec} "
-                                  f"({', '.join(sorted(allowed))}).")
+            return self.fail(
+                400,
+                f"files.{refused[0]}: not an editable file of {kernelspec} ({', '.join(sorted(allowed))}).",
+            )
         kernel_json = overrides.get(KERNEL_JSON, read_text(spec_dir / KERNEL_JSON))
         member, flavor = body.get("member"), body.get("flavor")
         for key, value in (("member", member), ("flavor", flavor)):
@@ -286,8 +325,16 @@ class RenderHandler(MlpKernelHandler):
         if not isinstance(user, str):
             return self.fail(400, "user: expected a user name.")
         try:
-            out = await self.work("the render", render_pod, spec_dir, policy_file_name(kernel_json),
-                                  overrides, member, flavor, user)
+            out = await self.work(
+                "the render",
+                render_pod,
+                spec_dir,
+                policy_file_name(kernel_json),
+                overrides,
+                member,
+                flavor,
+                user,
+            )
         except PreviewError as e:
             return self.fail(e.status, str(e), e.issues)
         self.finish(out)
@@ -310,8 +357,11 @@ class PlacementPreviewHandler(MlpKernelHandler):
         if not isinstance(policy_text, str):
             return self.fail(400, "policy: expected the policy YAML text (omit it to use the saved policy).")
         try:
-            self.finish(await self.work("the placement preview", place, policy_text, policy_name,
-                                        body.get("request") or {}))
+            self.finish(
+                await self.work(
+                    "the placement preview", place, policy_text, policy_name, body.get("request") or {}
+                )
+            )
         except PreviewError as e:
             self.fail(e.status, str(e), e.issues)
 
