@@ -17,8 +17,12 @@ front of a real API server. Left on the test API, and why (docs/test-kube-api.md
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+
 import pytest
 
+from tests.backend_kubernetes import test_e2e_queue
 from tests.backend_kubernetes.conftest import backend, test_policy  # noqa: F401
 from tests.backend_kubernetes.test_e2e_curve import (  # noqa: F401
     curve_backend,
@@ -60,3 +64,24 @@ from tests.backend_kubernetes.test_e2e_queue import (  # noqa: F401
 from tests.cluster.faulty import kube_members  # noqa: F401 - the members behind the fault proxies
 
 pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(autouse=True)
+def kernels_queue_a_second_after_the_blockers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real Kueue orders pending Workloads of equal priority by ``creationTimestamp``, which has whole
+    seconds, and then by UID (``baseCompareFunc`` in pkg/cache/queue/cluster_queue.go): a kernel created in
+    the same second as ``blocker-waiting`` is ahead of it half the time. The queue tests fill the queue and
+    launch at once, so here ``fill_silver`` returns only once that second is over."""
+    fill = test_e2e_queue.fill_silver
+
+    def fill_silver(member) -> None:  # type: ignore[no-untyped-def]
+        fill(member)
+        wl = member.wait_for(
+            lambda: member.workload_for("jupyter", "blocker-waiting"), 30, what="its Workload"
+        )
+        created = dt.datetime.fromisoformat(wl["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+        time.sleep(
+            max(0.0, (created + dt.timedelta(seconds=1) - dt.datetime.now(dt.timezone.utc)).total_seconds())
+        )
+
+    monkeypatch.setattr(test_e2e_queue, "fill_silver", fill_silver)
