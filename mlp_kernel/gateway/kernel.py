@@ -688,18 +688,16 @@ class GatewayKernel:
             if reason == ReleaseReason.IDLE and self.inflight:  # a cell started just now: not idle after all
                 self.pump.fast = self.link is link
                 return "A cell started; the GPU kernel was kept."
-            self.status.state, self.status.message = KernelState.RELEASING, f"Releasing the GPU {why}"
-            self.statusch.publish()
+            self.statusch.move(KernelState.RELEASING, f"Releasing the GPU {why}")
             ok, note = await self.requests.before_release(self.status, link, reason)
             if not ok and reason == ReleaseReason.IDLE:
                 # Never drop a user's state unasked: keep the kernel, try again after another idle period.
                 self.status.last_activity = time.time()
-                self.status.state = KernelState.RUNNING
-                self.status.message = f"{note} The GPU kernel was kept."
+                kept = f"{note} The GPU kernel was kept."
                 self.pump.fast = self.link is link
-                self.statusch.event(EventKind.ERROR, self.status.message)
-                self.statusch.publish()
-                return self.status.message
+                self.statusch.event(EventKind.ERROR, kept)
+                self.statusch.move(KernelState.RUNNING, kept)
+                return kept
             self.link = None
             self.pump.forget_announced()
             if self._exit_watch:
@@ -725,7 +723,8 @@ class GatewayKernel:
     def _mark_released(self, reason: ReleaseReason | ExitReason, message: str) -> None:
         s = self.status
         s.cost_before = s.cost_so_far()
-        s.state, s.phase, s.since, s.queue, s.busy = KernelState.RELEASED, None, None, None, False
+        s.since, s.busy = None, False
+        self.statusch.move(KernelState.RELEASED, phase=None, queue=None, publish=False)
         s.last_release = {
             "reason": reason,
             "at": datetime.now(timezone.utc).isoformat(),
@@ -814,8 +813,7 @@ class GatewayKernel:
             await self.backend.release(link.remote)
             self.requests.clear_record()
         await self.requests.on_shutdown()
-        self.status.state, self.status.message = KernelState.CPU_ONLY, "Shut down"
-        self.statusch.publish()
+        self.statusch.move(KernelState.CPU_ONLY, "Shut down")
 
     async def shutdown(self, why: str) -> None:
         if self._stopping.is_set():

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..backends.base import Backend, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel, summary
 from ..placement.types import Action, Decision
 from ..placement.units import format_duration
-from ..protocol import EventKind, KernelState
+from ..protocol import EventKind, KernelState, QueueInfo
 from .errors import GpuError, GpuPlacementRejected, GpuStartCancelled, GpuStartError, GpuStartTimeout
 from .pump import Pump
 from .relay import RemoteLink
@@ -177,8 +177,7 @@ class Launch:
             link = await asyncio.wait_for(self._place_and_start(), timeout)
         except asyncio.CancelledError:
             self.progress.set("end", self.cancel_reason)
-            k.status.state, k.status.phase, k.status.queue = KernelState.CPU_ONLY, None, None
-            k.status.message = self.cancel_reason
+            k.statusch.move(KernelState.CPU_ONLY, self.cancel_reason, phase=None, queue=None, publish=False)
             self.observer.launch_done(self, None, GpuStartCancelled(self.cancel_reason))
             return
         except asyncio.TimeoutError:
@@ -203,7 +202,7 @@ class Launch:
         k = self.ctx
         line = summary(str(exc))
         self.progress.set("end", f"Failed: {line}")
-        k.status.state, k.status.phase, k.status.queue, k.status.message = KernelState.ERROR, None, None, line
+        k.statusch.move(KernelState.ERROR, line, phase=None, queue=None, publish=False)
         k.statusch.event(EventKind.ERROR, line)
         self.observer.launch_done(self, None, exc)
 
@@ -213,7 +212,7 @@ class Launch:
         note = self.observer.take_release_note()
         if note:
             self.progress.set("note", f"{note} Starting a new GPU kernel.")
-        k.status.state, k.status.phase = KernelState.PLACING, None
+        k.statusch.move(KernelState.PLACING, phase=None, publish=False)  # published with the decision
         decision = await rs.decide(0.0, k.backend)
         self._show_decision(decision)
         if decision.action is Action.REJECT:
@@ -279,17 +278,21 @@ class Launch:
                 except StopAsyncIteration:
                     raise LaunchFailed("The backend stopped before the GPU kernel was connected.") from None
                 s = k.status
+                self.progress.set(ev.phase.value, f"{ev.message} ({format_duration(time.time() - started)})")
                 if ev.phase is Phase.QUEUED:
                     queued_at = queued_at or time.time()
-                    s.state, s.queue = (
-                        KernelState.QUEUED,
-                        {k2: ev.detail.get(k2) for k2 in ("local_queue", "position", "eta_s", "reason")},
-                    )
+                    queue: QueueInfo = {
+                        "local_queue": ev.detail.get("local_queue"),
+                        "position": ev.detail.get("position"),
+                        "eta_s": ev.detail.get("eta_s"),
+                        "reason": ev.detail.get("reason"),
+                    }
+                    k.statusch.move(KernelState.QUEUED, ev.message, phase=ev.phase, queue=queue)
                 elif ev.phase is not Phase.CONNECTED:
-                    s.state, s.queue = KernelState.STARTING, None
-                s.phase, s.message = ev.phase, ev.message
-                self.progress.set(ev.phase.value, f"{ev.message} ({format_duration(time.time() - started)})")
-                k.statusch.publish()
+                    k.statusch.move(KernelState.STARTING, ev.message, phase=ev.phase, queue=None)
+                else:  # the state becomes running once the kernel has answered (``_connect``)
+                    s.phase, s.message = ev.phase, ev.message
+                    k.statusch.publish()
                 if ev.phase is Phase.CONNECTED and ev.remote is not None:
                     return ev.remote
         finally:
@@ -321,13 +324,14 @@ class Launch:
             raise
         exit_wait.cancel()
         s = k.status
-        s.state, s.phase, s.queue, s.since = KernelState.RUNNING, Phase.CONNECTED, None, time.time()
+        s.since = time.time()
         gpu = f"{decision.gpu_model} x{decision.gpu_count}" if decision.gpu_model else "no GPU"
         where = "public" if decision.public else "private"
-        s.message = (
+        running = (
             f"Running on {decision.member}/{decision.flavor} ({gpu}, {where}) at "
             f"${decision.price_per_hour:.2f}/h"
         )
+        k.statusch.move(KernelState.RUNNING, running, phase=Phase.CONNECTED, queue=None, publish=False)
         self.progress.set(
             "end",
             f"{s.message}; ready in {format_duration(time.time() - started)}." + (f" {note}" if note else ""),

@@ -140,9 +140,7 @@ class GatewayStatus:
             else:
                 lines.append("  idle:   never released automatically (idle=0)")
         else:
-            lines.append(
-                f"  idle release: {self.idle_rule() if self.idle_timeout_s else 'off'}"
-            )
+            lines.append(f"  idle release: {self.idle_rule() if self.idle_timeout_s else 'off'}")
         if self.last_release:
             lines.append(
                 f"  last release: {self.last_release.get('message', self.last_release.get('reason'))}"

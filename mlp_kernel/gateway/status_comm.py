@@ -20,13 +20,30 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..protocol import COMM_TARGET, EventKind, StatusError, StatusEvent
+from ..protocol import COMM_TARGET, EventKind, KernelState, Phase, QueueInfo, StatusError, StatusEvent
 from .status import GatewayStatus, write_status_file
 
 log = logging.getLogger("mlp_kernel.gateway")
 
 #: ``publish(msg_type, content, parent_header)`` on the client's iopub
 Publish = Callable[[str, dict[str, Any], "dict[str, Any] | None"], None]
+S = KernelState
+#: The moves the gateway makes between states (docs/status-comm.md); any state may also end in ``cpu_only``
+#: (the kernel shut down, or a start was cancelled). A move outside this table is a gateway bug: it is logged
+#: as an error and made anyway (the status must follow what really happened); the tests check the moves a
+#: live gateway publishes against this table.
+TRANSITIONS: dict[KernelState, frozenset[KernelState]] = {
+    S.CPU_ONLY: frozenset({S.PLACING}),
+    S.PLACING: frozenset({S.QUEUED, S.STARTING, S.RUNNING, S.ERROR}),
+    S.QUEUED: frozenset({S.QUEUED, S.STARTING, S.RUNNING, S.ERROR}),
+    S.STARTING: frozenset({S.STARTING, S.QUEUED, S.RUNNING, S.ERROR}),  # QUEUED again: a burst elsewhere
+    S.RUNNING: frozenset({S.RELEASING, S.RELEASED}),  # RELEASED at once: the kernel ended unasked
+    S.RELEASING: frozenset({S.RELEASED, S.RUNNING}),  # RUNNING: kept, its variables could not be saved
+    S.RELEASED: frozenset({S.PLACING}),
+    S.ERROR: frozenset({S.PLACING}),
+}
+_KEEP: object = object()
+
 #: how long ``publish_soon`` waits to coalesce a burst of changes (keeps file writes off the reply path)
 COALESCE_S = 0.25
 
@@ -105,6 +122,31 @@ class StatusChannel:
         }
         for comm_id in list(self.comms):
             self.send(comm_id, dict(data), None)
+
+    # -- the state machine --------------------------------------------------------------------------------
+    def move(
+        self,
+        state: KernelState,
+        message: str | None = None,
+        *,
+        phase: Phase | None | object = _KEEP,
+        queue: QueueInfo | None | object = _KEEP,
+        publish: bool = True,
+    ) -> None:
+        """The one way the gateway changes state: check the move against ``TRANSITIONS``, set the state (and
+        the message, phase and queue given), and publish the snapshot."""
+        s = self.status
+        if state != KernelState.CPU_ONLY and state not in TRANSITIONS[KernelState(s.state)]:
+            log.error("unexpected status move %s -> %s", s.state, state)
+        s.state = state
+        if message is not None:
+            s.message = message
+        if phase is not _KEEP:
+            s.phase = phase  # type: ignore[assignment]
+        if queue is not _KEEP:
+            s.queue = queue  # type: ignore[assignment]
+        if publish:
+            self.publish()
 
     # -- the file -----------------------------------------------------------------------------------------
     def drop_file(self) -> None:

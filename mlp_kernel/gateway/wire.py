@@ -46,8 +46,12 @@ class DropLog:
         w = self._windows.get(source)
         if w is None or now - w[0] >= self.interval:
             if w is not None and w[2]:
-                self._warn("dropped %d more messages on %s in %.0f s without logging each", int(w[2]), source,
-                           now - w[0])
+                self._warn(
+                    "dropped %d more messages on %s in %.0f s without logging each",
+                    int(w[2]),
+                    source,
+                    now - w[0],
+                )
             w = self._windows[source] = [now, 0, 0]
         if w[1] >= self.burst:
             w[2] += 1

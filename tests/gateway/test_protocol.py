@@ -11,6 +11,7 @@ import uuid
 import jsonschema
 
 from mlp_kernel import protocol
+from mlp_kernel.gateway.status_comm import TRANSITIONS
 
 from .conftest import text_of
 from .test_lifecycle import wait_until
@@ -197,6 +198,11 @@ async def test_status_comm_publishes_snapshots_and_takes_actions(start_kernel):
     for data in seen:  # every message the live gateway sent is one the declared protocol allows
         assert not list(validator.iter_errors(data)), (data, [e.message for e in validator.iter_errors(data)])
     assert {d["type"] for d in seen} == {"status", "event", "error"}
+    states = [d["state"] for d in seen if d["type"] == "status"]
+    moves = {(a, b) for a, b in zip(states, states[1:], strict=False) if a != b}
+    assert moves and all(
+        b == "cpu_only" or protocol.KernelState(b) in TRANSITIONS[protocol.KernelState(a)] for a, b in moves
+    ), moves
     declared = protocol.Status.__required_keys__ | protocol.Status.__optional_keys__
     assert set(seen[0]) == declared, "a snapshot has every declared key and no other"
 
