@@ -69,7 +69,11 @@ def test_a_claim_is_bound_by_the_real_binder_to_a_provisioned_volume_that_pods_s
     pod_with_claim(m, "writer", "home", "open('/data/note.txt', 'w').write('from the writer')")
     assert m.wait_for_pod_phase(NS, "writer", ["Succeeded", "Failed"])["status"]["phase"] == "Succeeded"
     assert (host / "note.txt").read_text() == "from the writer"
-    started = [e for e in m.list("v1", "Event", NS) if e["reason"] == "Started"]
+    started = [
+        e
+        for e in m.list("v1", "Event", NS)
+        if e["reason"] == "Started" and e["involvedObject"]["name"] == "writer"
+    ]
     assert [e["involvedObject"]["kind"] for e in started] == ["Pod"], "the kubelet's events name their kind"
     pod_with_claim(m, "reader", "home", "assert open('/data/note.txt').read() == 'from the writer'")
     assert m.wait_for_pod_phase(NS, "reader", ["Succeeded", "Failed"])["status"]["phase"] == "Succeeded"
