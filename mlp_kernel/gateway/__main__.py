@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
     from ..backends import BackendRouter
-    from ..backends.base import Backend
+    from ..backends.base import Backend, LaunchError
 
     cfg = state.config
 
@@ -41,7 +41,9 @@ def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
     def kubernetes() -> Backend:
         from ..backends.kubernetes import KubernetesBackend
 
-        return KubernetesBackend(state.policy, cfg.kernelspec_dir, **cfg.kubernetes)  # type: ignore[arg-type]
+        if state.policy is None:  # a member on kubernetes comes from a policy: unreachable without one
+            raise LaunchError("the kubernetes backend needs a placement policy")
+        return KubernetesBackend(state.policy, cfg.kernelspec_dir, **cfg.kubernetes)
 
     return BackendRouter(member_backend, {"local": local, "kubernetes": kubernetes}, force=cfg.backend)
 

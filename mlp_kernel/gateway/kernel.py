@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import Backend, ExitInfo, summary
+from ..backends.base import ExitInfo, GatewayBackend, summary
 from ..placement.release import FLAT
 from ..placement.units import format_duration
 from ..protocol import EventKind, ExitReason, KernelState, ReleaseReason
@@ -76,7 +76,7 @@ class GatewayKernel:
         self,
         connection: dict[str, Any],
         requests: RequestState,
-        backend: Backend,
+        backend: GatewayBackend,
         bound: BoundSockets,
         early: list[tuple[str, list[bytes]]] | None = None,
         connection_file: str = "",
@@ -569,7 +569,7 @@ class GatewayKernel:
             return
         self.link = link
         self._exit_watch = asyncio.ensure_future(self._watch_exit(link))
-        if getattr(self.backend, "renew", None) is not None:
+        if self.backend.holds_lease(link.remote):
             asyncio.ensure_future(self._renew_lease(link))
         self.status.last_activity = time.time()
         for channel, msg in pending:
@@ -629,16 +629,14 @@ class GatewayKernel:
     async def _renew_lease(self, link: RemoteLink) -> None:
         """Renew the remote kernel's lease while it is ours, so `mlp-kernel gc` leaves it alone: at once
         (a long start may have used up the lease), then every third of the backend's lease duration."""
-        every = LEASE_RENEW_S
-        with contextlib.suppress(AttributeError):
-            every = self.backend.renew_interval_s(link.remote, LEASE_RENEW_S)  # type: ignore[attr-defined]
+        every = self.backend.renew_interval_s(link.remote, LEASE_RENEW_S)
         interval = 0.0
         while self.link is link:
             await asyncio.sleep(interval)
             if self.link is not link:
                 return
             try:
-                await self.backend.renew(link.remote)  # type: ignore[attr-defined]
+                await self.backend.renew(link.remote)
                 interval = every
             except Exception as exc:  # a flaky API server: retry sooner, never end the kernel for it
                 log.warning("could not renew the kernel lease: %s", exc)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..backends.base import Backend, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel, summary
+from ..backends.base import GatewayBackend, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel, summary
 from ..placement.types import Action, Decision
 from ..placement.units import format_duration
 from ..protocol import EventKind, KernelState, QueueInfo
@@ -92,7 +92,7 @@ class LaunchContext:
     relays through, the client's connection (the remote kernel gets its key), and where status goes."""
 
     requests: RequestState
-    backend: Backend
+    backend: GatewayBackend
     pump: Pump
     session: Session
     connection: dict[str, Any]
@@ -234,7 +234,7 @@ class Launch:
                 outcome = await self._follow(events, decision, started)
             finally:
                 with contextlib.suppress(Exception):
-                    await events.aclose()  # type: ignore[attr-defined]
+                    await events.aclose()
             if isinstance(outcome, Decision):
                 decision = outcome
                 self._show_decision(decision)

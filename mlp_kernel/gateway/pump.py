@@ -69,7 +69,7 @@ class PrivateSink(Protocol):
 
 def readable(sock: zmq.Socket[Any]) -> bool:
     """Whether a message waits (checking first is cheaper than a non-blocking recv raising ``zmq.Again``)."""
-    return bool(_get(sock, _EVENTS) & _POLLIN)
+    return bool(int(_get(sock, _EVENTS)) & _POLLIN)
 
 
 def send_frames(sock: zmq.Socket[Any], frames: list[bytes]) -> None:
@@ -171,7 +171,7 @@ class Pump:
         self._remote_id = b""
         self._notify_at: float | None = None
         self._poll_items: list[tuple[Any, int]] = []  # zmq_poll's (socket, POLLIN) list
-        self._route: dict[Any, tuple[Callable[[str, list[bytes]], None], str]] = {}
+        self._route: dict[Any, tuple[Callable[[str, list[zmq.Frame]], None], str]] = {}
         self._after = {name: self._forwarded(name) for name in CLIENT_CHANNELS}
         self._thread = threading.Thread(target=self._run, name="mlp-pump", daemon=True)
 
@@ -230,7 +230,7 @@ class Pump:
         on_status: Callable[[], None] = lambda: None,
     ) -> None:
         """Loop side: take what the pump hands over, until cancelled."""
-        raw = zmq.Socket.shadow(self._outer.underlying)  # receive-only, like the awaited socket
+        raw: zmq.Socket[bytes] = zmq.Socket.shadow(self._outer.underlying)  # receive-only, as the awaited one
         while True:
             parts = await self._outer.recv_multipart()
             while True:

@@ -95,9 +95,9 @@ def history(content: dict[str, Any], session: int, entries: list[str]) -> dict[s
         if content.get("unique"):
             seen: set[str] = set()
             items = [e for e in items if not (e[2] in seen or seen.add(e[2]))]  # type: ignore[func-returns-value]
-        n = content.get("n")
-        if n:
-            items = items[-int(n) :]
+        last = content.get("n")
+        if last:
+            items = items[-int(last) :]
     else:
         items = []
     if content.get("output"):

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import RemoteKernel
+from ..backends.base import GatewayBackend, RemoteKernel
 from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import MAX_DURATION_S, format_duration, parse_duration
@@ -236,14 +236,14 @@ class RequestState:
         }
 
     # ----------------------------------------------------------------------------------------- placement
-    async def decide(self, waited_s: float, backend: Any) -> Decision:
+    async def decide(self, waited_s: float, backend: GatewayBackend | None) -> Decision:
         """Ask placement, with live state when the backend can read it (the policy's capacity otherwise)."""
         from ..placement import ClusterState, decide
 
         policy = self.policy_view()
-        reader = getattr(backend, "cluster_state", None)
+
         try:
-            state = await reader(policy) if reader else ClusterState.from_policy(policy)
+            state = await backend.cluster_state(policy) if backend else ClusterState.from_policy(policy)
         except Exception as exc:  # an unreachable cluster must not hang or crash the notebook
             log.warning("could not read cluster state, using declared capacity: %s", exc)
             state = ClusterState.from_policy(policy)

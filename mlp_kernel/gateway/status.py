@@ -14,13 +14,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..placement import release
 from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import format_duration
 from ..protocol import VERSION, Choices, KernelState, LastRelease, Phase, QueueInfo, Status
+from ..protocol import Decision as DecisionJson
 
 
 def _iso(ts: float | None) -> str | None:
@@ -98,7 +99,8 @@ class GatewayStatus:
             "idle_deadline": _iso(self.idle_deadline()),
             "busy": self.busy,
             "last_release": self.last_release,
-            "decision": self.decision.to_json() if self.decision else None,
+            # placement is below the protocol's users and returns a plain dict; the tests validate its shape
+            "decision": cast(DecisionJson, self.decision.to_json()) if self.decision else None,
             "request": self.request.to_json() if self.request else None,
             "choices": self.choices,
             "gpu_seconds_busy": round(self.gpu_seconds_busy, 3),
