@@ -31,6 +31,10 @@ SYSTEM_NAMESPACES = {"kube-system", "kube-public", "kube-node-lease", "kueue-sys
 KUEUE_KINDS = ("LocalQueue", "Workload", "ClusterQueue", "ResourceFlavor", "Cohort", "WorkloadPriorityClass")
 
 
+#: how long the job that preempts a kernel (``preempt_pod``) holds its flavor's GPUs
+PREEMPTOR_S = 15
+
+
 class RealMember:
     def __init__(
         self, name: str, root: Path, pki: Pki, nodes: Sequence[NodeSpec], kubelet_options: dict[str, Any]
@@ -185,8 +189,13 @@ class RealMember:
             for r in fl["resources"]
             if r["name"] == "nvidia.com/gpu"
         )
+        # A job that runs a while and ends, as the urgent work that preempts a kernel does: it holds every GPU
+        # of the flavor for PREEMPTOR_S, then Kueue frees the quota and the kernel's next cell is placed again
+        # (a preemptor that never ended kept the next cell queued for good: no product bug, a test that
+        # held the quota).
         preemptor = python_pod(
             f"preemptor-{name}"[:63],
+            code=f"import time; time.sleep({PREEMPTOR_S})",
             queue=(pod["metadata"].get("labels") or {}).get("kueue.x-k8s.io/queue-name", "kernels"),
             gpus=int(quota),
             node_selector={"mlp.io/gpu-tier": tier},

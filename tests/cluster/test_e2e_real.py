@@ -19,6 +19,7 @@ from tests.e2e_kubernetes.test_carryover import (  # noqa: F401
 from tests.e2e_kubernetes.test_lifecycle import (  # noqa: F401
     test_a_kernel_that_crashes_mid_cell_shows_its_last_output_and_the_next_cell_starts_again,
     test_idle_release_frees_pod_secret_and_quota_and_the_next_cell_starts_a_new_pod,
+    test_preemption_mid_cell_ends_it_with_the_reason_and_the_next_cell_places_again,
 )
 from tests.e2e_kubernetes.test_orphans import (  # noqa: F401
     test_a_queued_kernel_is_not_an_orphan,
