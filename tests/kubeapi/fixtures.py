@@ -6,8 +6,8 @@ Fixtures (all function-scoped, so every test gets fresh clusters; start-up takes
   contexts ``private``, ``public``, ``karmada``; default nodes and Kueue queues (see ``kube_members_config``).
 - ``kube_member`` -> ``Member``: one bare member (context ``test``) with the default private nodes, no queues.
 - ``kube_members_config`` -> dict: override it in a conftest.py to change nodes, queues or kubelet options.
-- ``kube_crd_dir`` -> Path | None: the upstream CRD folder (``../shared/reference/crds``) when present.
-- ``require_crds``: skips the test, saying why, when the CRD folder is absent.
+- ``kube_crd_dir`` -> Path | None: the upstream CRD folder, vendored in ``tests/crds``.
+- ``require_crds``: the CRD folder; fails the test when it is absent (it is vendored: never a skip).
 """
 
 from __future__ import annotations
@@ -125,7 +125,9 @@ spec: {clusterQueue: gpu-public}
 
 
 def crd_dir() -> Path | None:
-    return DEFAULT_CRD_DIR if DEFAULT_CRD_DIR.is_dir() else None
+    if not DEFAULT_CRD_DIR.is_dir():  # vendored: missing only in a broken checkout, which must not pass
+        raise RuntimeError(f"the vendored CRD schemas are missing: {DEFAULT_CRD_DIR}")
+    return DEFAULT_CRD_DIR
 
 
 @pytest.fixture
@@ -135,11 +137,8 @@ def kube_crd_dir() -> Path | None:
 
 @pytest.fixture
 def require_crds(kube_crd_dir: Path | None) -> Path:
-    if kube_crd_dir is None:
-        pytest.skip(
-            f"upstream CRD schemas not found at {DEFAULT_CRD_DIR} (expected ../shared/reference/crds "
-            "relative to the project root); CRD validation cannot be tested without them"
-        )
+    if kube_crd_dir is None:  # crd_dir() raises first; kept for a conftest that overrides kube_crd_dir
+        pytest.fail(f"the vendored CRD schemas are missing: {DEFAULT_CRD_DIR}", pytrace=False)
     return kube_crd_dir
 
 
@@ -169,7 +168,7 @@ def kube_members(
         kube_members_config.get("private_kueue") or kube_members_config.get("public_kueue")
     ):
         # Kueue kinds come from the upstream CRDs; without them the sample queues cannot be served.
-        pytest.skip(f"upstream CRD schemas not found at {DEFAULT_CRD_DIR}; kube_members needs them for Kueue")
+        pytest.fail(f"the vendored CRD schemas are missing: {DEFAULT_CRD_DIR}", pytrace=False)
     members = start_members(tmp_path / "kube", crd_dir=kube_crd_dir, **kube_members_config)
     try:
         yield members

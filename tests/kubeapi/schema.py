@@ -23,7 +23,7 @@ from .errors import invalid
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: Where the upstream CRD schemas live, relative to the project root (see the shared reference README).
-DEFAULT_CRD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "crds"
+DEFAULT_CRD_DIR = Path(__file__).resolve().parents[1] / "crds"  # vendored: tests/crds/README.md
 
 
 @functools.lru_cache(maxsize=4)
