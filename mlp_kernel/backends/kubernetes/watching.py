@@ -79,11 +79,23 @@ class ResumableWatch:
         return self
 
     def stop(self) -> None:
+        """Stop watching, at once and without blocking the caller (the gateway's event loop).
+
+        The watch thread is usually blocked reading the response. ``close()`` from here waits for that read
+        on a TLS connection (a real API server), that is until the next event or bookmark arrives: it froze
+        the gateway's loop for 20-40 s after every kernel start. ``shutdown()`` shuts the socket down, which
+        ends the blocked read at once; the thread then sees it was stopped and closes the response itself.
+        """
         self._stopped.set()
         resp = self._resp
-        if resp is not None:  # unblock a read in progress; the thread notices it was stopped
-            with contextlib.suppress(Exception):
-                resp.close()
+        if resp is None:
+            return
+        with contextlib.suppress(Exception):
+            shutdown = getattr(resp, "shutdown", None)  # urllib3 >= 2.3
+            if shutdown is not None:
+                shutdown()
+            else:  # an older urllib3: close from another thread, never from the caller's
+                threading.Thread(target=resp.close, name="mlp-watch-close", daemon=True).start()
 
     def _post(self, event: WatchEvent) -> None:
         if self._stopped.is_set():
@@ -162,7 +174,10 @@ class ResumableWatch:
         finally:
             self._resp = None
             with contextlib.suppress(Exception):
-                resp.release_conn()
+                if self._stopped.is_set():  # shut down by stop(): the connection cannot be reused
+                    resp.close()
+                else:
+                    resp.release_conn()
 
     def _pause(self, failures: int) -> None:
         delay = min(10.0, 0.2 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
