@@ -63,12 +63,16 @@ def main() -> int:
 
     print("== 1. generator calibration (3000 sessions, seed 11) ==")
     for name, stat, target, measured in calibration(generate_sessions(3000, seed=11)):
-        print(f"  {name:22s} {stat:5s} target {target:>10.3f}  measured {measured:>10.3f}  "
-              f"({measured / target:.2f}x)")
+        print(
+            f"  {name:22s} {stat:5s} target {target:>10.3f}  measured {measured:>10.3f}  "
+            f"({measured / target:.2f}x)"
+        )
 
     print("\n== 2. default trace: 20 users, 7 days, seed 0; policy", POLICY.relative_to(REPO), "==")
-    print(f"  gpu-auto: the policy's release rule ({describe(idle, policy.release)}); "
-          f"gpu-auto flat: every kernel after {idle / 60:g} min idle")
+    print(
+        f"  gpu-auto: the policy's release rule ({describe(idle, policy.release)}); "
+        f"gpu-auto flat: every kernel after {idle / 60:g} min idle"
+    )
     trace = generate(users=20, days=7, seed=0)
     print(f"  {len(trace.sessions)} sessions, {len(trace.cells)} cells, {trace.span_s / 3600:.0f} h")
     t0 = time.perf_counter()
@@ -78,8 +82,10 @@ def main() -> int:
     default_s = time.perf_counter() - t0
     print(format_table(comparison.results))
     print(format_budget(comparison.results, BUDGET_USD))
-    print(f"\nidle-timeout sweep, gpu-auto under the policy's rule ({policy.release.kind}; the idle "
-          "timeout is a 1-GPU kernel's):")
+    print(
+        f"\nidle-timeout sweep, gpu-auto under the policy's rule ({policy.release.kind}; the idle "
+        "timeout is a 1-GPU kernel's):"
+    )
     print(format_sweep(sweep))
     print("\nthe same sweep under the flat rule:")
     print(format_sweep(flat_sweep))
@@ -87,10 +93,17 @@ def main() -> int:
     if args.plots:
         from mlp_kernel.simulate.plots import plot_held_vs_busy, plot_idle_sweep
 
-        print("  wrote", plot_held_vs_busy(comparison.runs, args.plots / "simulator-held-vs-busy.png"),
-              plot_idle_sweep(sweep, args.plots / "simulator-idle-sweep.png",
-                              label=f"gpu-auto ({policy.release.kind} rule)", compare=flat_sweep,
-                              compare_label="gpu-auto (flat rule)"))
+        print(
+            "  wrote",
+            plot_held_vs_busy(comparison.runs, args.plots / "simulator-held-vs-busy.png"),
+            plot_idle_sweep(
+                sweep,
+                args.plots / "simulator-idle-sweep.png",
+                label=f"gpu-auto ({policy.release.kind} rule)",
+                compare=flat_sweep,
+                compare_label="gpu-auto (flat rule)",
+            ),
+        )
 
     print("\n== 3. five seeds (20 users, 7 days): held/busy, cold starts, waits, 25% crossing ==")
     names = [s.name for s in strategies]
@@ -112,16 +125,24 @@ def main() -> int:
         flat_t = idle_sweep(policy, t, sweep_s, release_rule=FLAT)
         crossings["gpu-auto flat"].append(cold_share_crossing(flat_t))
     for name, values in seeds.items():
-        print(f"  {name:14s} held/busy " + "  ".join(f"{v:.2f}x" for v in values)
-              + f"   mean {sum(values) / len(values):.2f}x")
+        print(
+            f"  {name:14s} held/busy "
+            + "  ".join(f"{v:.2f}x" for v in values)
+            + f"   mean {sum(values) / len(values):.2f}x"
+        )
     for name, results in autos.items():
-        print(f"  {name:14s} cold-start share " + "  ".join(f"{r.cold_start_share:.0%}" for r in results)
-              + f"   mean {sum(r.cold_start_share for r in results) / len(results):.0%}")
+        print(
+            f"  {name:14s} cold-start share "
+            + "  ".join(f"{r.cold_start_share:.0%}" for r in results)
+            + f"   mean {sum(r.cold_start_share for r in results) / len(results):.0%}"
+        )
         print(f"  {name:14s} wait p95 (s)     " + "  ".join(f"{r.wait_p95_s:.0f}" for r in results))
         print(f"  {name:14s} wait mean (s)    " + "  ".join(f"{r.wait_mean_s:.0f}" for r in results))
         print(f"  {name:14s} dropped kernels  " + "  ".join(f"{r.dropped_kernels}" for r in results))
-        print(f"  {name:14s} 25% crossing (min) "
-              + "  ".join(f"{c / 60:.0f}" if c is not None else "-" for c in crossings[name]))
+        print(
+            f"  {name:14s} 25% crossing (min) "
+            + "  ".join(f"{c / 60:.0f}" if c is not None else "-" for c in crossings[name])
+        )
     print("  by kernel size, five seeds pooled:      cold starts       wait mean (s)      wait p95 (s)")
     print("                             GPU cells   flat  gpu-min      flat  gpu-min      flat  gpu-min")
     for g in sorted({g for _, g in by_size}):
@@ -130,8 +151,10 @@ def main() -> int:
         mean = [float(np.mean([x[1] for x in v])) for v in (f, a)]
         p95 = [float(np.percentile([x[1] for x in v], 95)) for v in (f, a)]
         size = f"{g} GPU{'s' if g > 1 else ''}"
-        print(f"  {size:24s} {len(a):>9,}   {cold[0]:>3.0f}%  {cold[1]:>6.0f}%"
-              f"   {mean[0]:>7.0f}  {mean[1]:>7.0f}   {p95[0]:>7.0f}  {p95[1]:>7.0f}")
+        print(
+            f"  {size:24s} {len(a):>9,}   {cold[0]:>3.0f}%  {cold[1]:>6.0f}%"
+            f"   {mean[0]:>7.0f}  {mean[1]:>7.0f}   {p95[0]:>7.0f}  {p95[1]:>7.0f}"
+        )
     worst = max(seeds["gpu-auto"])
 
     print("\n== 4. runtime: a week of 300 users, pools x15 ==")
@@ -143,8 +166,10 @@ def main() -> int:
     big_results = compare(policy, big, strategies, SimConfig(capacity=scaled)).results
     sim_s = time.perf_counter() - t0
     print(f"  {len(big.sessions)} sessions, {len(big.cells)} cells; capacity {scaled}")
-    print(f"  generated in {gen_s:.1f} s; {len(strategies)} strategies simulated in {sim_s:.1f} s "
-          f"({sum(r.decisions for r in big_results):,} placement calls)")
+    print(
+        f"  generated in {gen_s:.1f} s; {len(strategies)} strategies simulated in {sim_s:.1f} s "
+        f"({sum(r.decisions for r in big_results):,} placement calls)"
+    )
     print("  " + "  ".join(f"{r.strategy} {r.held_per_busy:.2f}x" for r in big_results))
 
     print("\n== 5. targets ==")
@@ -152,28 +177,41 @@ def main() -> int:
     auto, server = res["gpu-auto"], res["server-held"]
     crossing = cold_share_crossing(sweep)
     checks = [
-        (f"gpu-auto (idle {idle / 60:g} min, {describe(idle, policy.release)}) held/busy <= 1.15x: "
-         f"{auto.held_per_busy:.2f}x (worst of five seeds {worst:.2f}x)", worst <= 1.15),
-        (f"server-held several times worse: held/busy {server.held_per_busy:.2f}x "
-         f"({server.held_per_busy / auto.held_per_busy:.1f}x gpu-auto's), idle GPU-hours "
-         f"{server.gpu_h_idle / auto.gpu_h_idle:.1f}x gpu-auto's", server.gpu_h_idle >= 3 * auto.gpu_h_idle),
-        (f"sweep shows where cold-start share crosses 25%: "
-         f"{'~%.0f min' % (crossing / 60) if crossing is not None else 'no crossing'}", crossing is not None),
+        (
+            f"gpu-auto (idle {idle / 60:g} min, {describe(idle, policy.release)}) held/busy <= 1.15x: "
+            f"{auto.held_per_busy:.2f}x (worst of five seeds {worst:.2f}x)",
+            worst <= 1.15,
+        ),
+        (
+            f"server-held several times worse: held/busy {server.held_per_busy:.2f}x "
+            f"({server.held_per_busy / auto.held_per_busy:.1f}x gpu-auto's), idle GPU-hours "
+            f"{server.gpu_h_idle / auto.gpu_h_idle:.1f}x gpu-auto's",
+            server.gpu_h_idle >= 3 * auto.gpu_h_idle,
+        ),
+        (
+            f"sweep shows where cold-start share crosses 25%: "
+            f"{'~%.0f min' % (crossing / 60) if crossing is not None else 'no crossing'}",
+            crossing is not None,
+        ),
         (f"week of 300 users under a minute: {gen_s + sim_s:.1f} s", gen_s + sim_s < 60),
     ]
     for text, ok in checks:
         print(f"  {'MET   ' if ok else 'MISSED'} {text}")
 
     print("\n== 6. release-rule candidates, gpu-auto at the 15 min default, five seeds ==")
-    print(f"  {'rule':34s} {'held/busy per seed':30s} {'worst':>6s} {'cold starts':>11s} {'wait p95':>9s} "
-          f"{'dropped':>7s}")
+    print(
+        f"  {'rule':34s} {'held/busy per seed':30s} {'worst':>6s} {'cold starts':>11s} {'wait p95':>9s} "
+        f"{'dropped':>7s}"
+    )
     traces = [generate(users=20, days=7, seed=seed) for seed in range(5)]
     for label, limit in CANDIDATES:
         rs = [summarise(CandidateEngine(policy, t, gpu_auto(idle), SimConfig(), limit).run()) for t in traces]
         hb = [r.held_per_busy for r in rs]
-        print(f"  {label:34s} {'  '.join(f'{x:.3f}' for x in hb):30s} {max(hb):>6.3f} "
-              f"{sum(r.cold_start_share for r in rs) / 5:>11.0%} {sum(r.wait_p95_s for r in rs) / 5:>8.0f}s "
-              f"{sum(r.dropped_kernels for r in rs) / 5:>7.0f}")
+        print(
+            f"  {label:34s} {'  '.join(f'{x:.3f}' for x in hb):30s} {max(hb):>6.3f} "
+            f"{sum(r.cold_start_share for r in rs) / 5:>11.0%} {sum(r.wait_p95_s for r in rs) / 5:>8.0f}s "
+            f"{sum(r.dropped_kernels for r in rs) / 5:>7.0f}"
+        )
     return 0
 
 
@@ -202,10 +240,12 @@ def _shipped(rule: ReleaseRule) -> Limit:
 def _adaptive(mult: float, floor_s: float) -> Limit:
     """``mult`` x the session's own p75 gap so far, over the GPU count, within [floor, base]; before three
     gaps are seen, the gpu-minutes rule."""
+
     def limit(base: float, gpus: int, gaps: list[float]) -> float:
         if len(gaps) < 3:
             return min(base, max(floor_s, base / max(1, gpus)))
         return min(base, max(floor_s, mult * float(np.quantile(gaps, 0.75)) / max(1, gpus)))
+
     return limit
 
 

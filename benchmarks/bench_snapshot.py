@@ -135,8 +135,9 @@ class Kernel:
     async def execute(
         self, code: str, *, silent: bool = False, user_expressions: dict[str, str] | None = None
     ) -> dict[str, Any]:
-        msg_id = self.client.execute(code, silent=silent, store_history=not silent,
-                                     user_expressions=user_expressions or {})
+        msg_id = self.client.execute(
+            code, silent=silent, store_history=not silent, user_expressions=user_expressions or {}
+        )
         while True:
             reply = await self.client._async_get_shell_msg(timeout=TIMEOUT)
             if reply["parent_header"].get("msg_id") == msg_id:
@@ -260,11 +261,33 @@ async def bench_one(label: str, total: int, workdir: Path, bucket: Bucket | None
 
 
 def print_table(results: list[Result]) -> None:
-    header = ("size", "written MB", "snap s", "snap MB/s", "snap +RSS MB", "restore s", "restore MB/s",
-              "restore +RSS MB", "+1st cell s", "ok")
-    rows = [(r.size, r.snapshot_mb_written, r.snapshot_s, r.snapshot_mb_per_s, r.snapshot_peak_extra_mb,
-             r.restore_s, r.restore_mb_per_s, r.restore_peak_extra_mb, r.added_first_cell_latency_s,
-             r.restored_ok) for r in results]
+    header = (
+        "size",
+        "written MB",
+        "snap s",
+        "snap MB/s",
+        "snap +RSS MB",
+        "restore s",
+        "restore MB/s",
+        "restore +RSS MB",
+        "+1st cell s",
+        "ok",
+    )
+    rows = [
+        (
+            r.size,
+            r.snapshot_mb_written,
+            r.snapshot_s,
+            r.snapshot_mb_per_s,
+            r.snapshot_peak_extra_mb,
+            r.restore_s,
+            r.restore_mb_per_s,
+            r.restore_peak_extra_mb,
+            r.added_first_cell_latency_s,
+            r.restored_ok,
+        )
+        for r in results
+    ]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     for row in (header, *rows):
         print("  ".join(str(x).rjust(w) for x, w in zip(row, widths, strict=True)))

@@ -126,8 +126,10 @@ class GpuAutoProvisioner(LocalProvisioner):
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         if not KERNEL_ID.fullmatch(str(self.kernel_id)):
-            raise ValueError(f"GPU (auto): refusing kernel id {str(self.kernel_id)[:80]!r}: expected "
-                             "letters, digits, '-' and '_' (at most 128), like the ids jupyter_server makes")
+            raise ValueError(
+                f"GPU (auto): refusing kernel id {str(self.kernel_id)[:80]!r}: expected "
+                "letters, digits, '-' and '_' (at most 128), like the ids jupyter_server makes"
+            )
         kwargs = await super().pre_launch(**kwargs)
         env = {k: v for k, v in (kwargs.get("env") or os.environ).items() if k not in PROVISIONER_ONLY}
         config = self.gateway_config(env)

@@ -252,8 +252,9 @@ def test_flags_out_of_range(capsys: Any, command: tuple[Any, ...], flag: str, va
 
 @pytest.mark.parametrize("value", ["1e12", "inf", "nan", "31d", "0.5"])
 def test_install_idle_timeout_out_of_range(tmp_path: Path, capsys: Any, value: str) -> None:
-    code, err, _ = run_cli("install", "--prefix", tmp_path, "--name", "gpu-x", "--idle-timeout", value,
-                           capsys=capsys)
+    code, err, _ = run_cli(
+        "install", "--prefix", tmp_path, "--name", "gpu-x", "--idle-timeout", value, capsys=capsys
+    )
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--idle-timeout" in err, err
     assert not list(tmp_path.rglob("kernel.json"))
 
@@ -263,16 +264,18 @@ def test_install_refuses_an_unusable_pod_template(tmp_path: Path, capsys: Any, n
     content, fragment = YAML_FILES[name]
     template = tmp_path / "pod.yaml.j2"
     template.write_bytes(content)
-    result = run_cli("install", "--prefix", tmp_path, "--name", "gpu-x", "--pod-template", template,
-                     capsys=capsys)
+    result = run_cli(
+        "install", "--prefix", tmp_path, "--name", "gpu-x", "--pod-template", template, capsys=capsys
+    )
     assert_one_line_exit_2(result, template, fragment)
     assert not list(tmp_path.rglob("kernel.json"))
 
 
 def test_install_takes_the_shipped_pod_template(tmp_path: Path, capsys: Any) -> None:
     template = ROOT / "kernelspecs/gpu-auto/pod-template.yaml.j2"
-    code, err, _ = run_cli("install", "--prefix", tmp_path, "--name", "gpu-x", "--pod-template", template,
-                           capsys=capsys)
+    code, err, _ = run_cli(
+        "install", "--prefix", tmp_path, "--name", "gpu-x", "--pod-template", template, capsys=capsys
+    )
     assert code == 0, err
 
 

@@ -125,8 +125,11 @@ def test_yaml_punctuation_soup_loads_or_raises_only_yaml_input_error(text: str) 
     [
         ("apiVersion: v1\nkind: Pod\n" + laughs(), "alias bomb"),
         ("apiVersion: v1\nkind: Pod\nspec: &s {x: *s}\n", "refers to itself"),
-        ("apiVersion: v1\nkind: Pod\nspec: {% for i in range(300) %}[{% endfor %}1"
-         "{% for i in range(300) %}]{% endfor %}\n", "nest"),
+        (
+            "apiVersion: v1\nkind: Pod\nspec: {% for i in range(300) %}[{% endfor %}1"
+            "{% for i in range(300) %}]{% endfor %}\n",
+            "nest",
+        ),
     ],
 )
 def test_a_template_that_renders_a_yaml_bomb_is_a_template_issue(template: str, expected: str) -> None:

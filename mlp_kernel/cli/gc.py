@@ -19,14 +19,18 @@ from ..placement.units import parse_duration
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("gc", help="delete GPU kernel pods whose gateway is gone",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser(
+        "gc", help="delete GPU kernel pods whose gateway is gone", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--policy", required=True, metavar="POLICY.yaml", help="policy naming the members")
     p.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig with the members' contexts")
     p.add_argument("--karmada-context", metavar="CTX", help="context of the Karmada API (proxy members)")
-    p.add_argument("--expire-after", metavar="DURATION",
-                   help="treat leases unrenewed this long as expired (default: each lease's duration, "
-                        "5m when a pod has no lease)")
+    p.add_argument(
+        "--expire-after",
+        metavar="DURATION",
+        help="treat leases unrenewed this long as expired (default: each lease's duration, "
+        "5m when a pod has no lease)",
+    )
     p.add_argument("--dry-run", action="store_true", help="list orphans without deleting them")
     p.set_defaults(func=run)
 
@@ -35,14 +39,17 @@ async def _collect(args: argparse.Namespace, expire_after_s: float | None) -> in
     from ..backends.kubernetes.backend import KubernetesBackend
 
     policy = load_policy(args.policy)
-    backend = KubernetesBackend(policy, Path(args.policy).parent, kubeconfig=args.kubeconfig,
-                                karmada_context=args.karmada_context)
+    backend = KubernetesBackend(
+        policy, Path(args.policy).parent, kubeconfig=args.kubeconfig, karmada_context=args.karmada_context
+    )
     try:
         orphans = await backend.list_orphans(expire_after_s)
         for orphan in orphans:
             verb = "would delete" if args.dry_run else "deleting"
-            print(f"{verb} {orphan.member}/{orphan.namespace}/{orphan.pod} (kernel {orphan.kernel_id}): "
-                  f"{orphan.reason}")
+            print(
+                f"{verb} {orphan.member}/{orphan.namespace}/{orphan.pod} (kernel {orphan.kernel_id}): "
+                f"{orphan.reason}"
+            )
             if not args.dry_run:
                 await backend.release_record(orphan.record())
         print(f"{len(orphans)} orphaned kernel pod(s)" + (" found" if args.dry_run else " deleted"))

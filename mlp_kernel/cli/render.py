@@ -38,10 +38,17 @@ _Dumper.add_representer(str, _str)
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("render", help="print the Secret and Pod a GPU kernel launch would create",
-                              description=__doc__.splitlines()[0])
-    p.add_argument("--kernelspec", required=True, metavar="NAME_OR_DIR",
-                   help="kernelspec directory, or the name of an installed kernelspec (e.g. gpu-auto)")
+    p = subparsers.add_parser(
+        "render",
+        help="print the Secret and Pod a GPU kernel launch would create",
+        description=__doc__.splitlines()[0],
+    )
+    p.add_argument(
+        "--kernelspec",
+        required=True,
+        metavar="NAME_OR_DIR",
+        help="kernelspec directory, or the name of an installed kernelspec (e.g. gpu-auto)",
+    )
     p.add_argument("--member", required=True, metavar="M", help="policy member (cluster) to render for")
     p.add_argument("--flavor", required=True, metavar="F", help="policy flavor (Kueue ResourceFlavor)")
     p.add_argument("--user", required=True, metavar="U", help="user name (as the identity provider gives it)")
@@ -64,9 +71,20 @@ def run(args: argparse.Namespace) -> int:
         policy = load_policy(Path(args.policy) if args.policy else spec_dir / "policy.yaml")
         template = read_yaml_text(spec_dir / TEMPLATE_FILE)  # size-bounded; binary and gzip refused
         secret, pod = render_kernel_objects(
-            spec_dir, policy, args.member, args.flavor, args.user, kernel_id=args.kernel_id, gpus=args.gpus,
-            gpu_model=args.gpu_model, cpu=args.cpu, memory=args.memory, notebook=args.notebook,
-            team=args.team, image=args.image, template_text=template,
+            spec_dir,
+            policy,
+            args.member,
+            args.flavor,
+            args.user,
+            kernel_id=args.kernel_id,
+            gpus=args.gpus,
+            gpu_model=args.gpu_model,
+            cpu=args.cpu,
+            memory=args.memory,
+            notebook=args.notebook,
+            team=args.team,
+            image=args.image,
+            template_text=template,
         )
     except KernelObjectsError as exc:
         of = f" of {spec_dir}" if spec_dir else ""

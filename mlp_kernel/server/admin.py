@@ -72,7 +72,11 @@ class AdminRule:
     def why_not(self, user: Any) -> str:
         name = getattr(user, "username", "?")
         if not self.admin_users and not self.admin_groups:
-            return ("no mlp-kernel admins are configured; set MlpKernelExtension.admin_users or "
-                    "MlpKernelExtension.admin_groups in the server config")
-        return (f"user {name!r} is not in MlpKernelExtension.admin_users and none of its groups is in "
-                "MlpKernelExtension.admin_groups")
+            return (
+                "no mlp-kernel admins are configured; set MlpKernelExtension.admin_users or "
+                "MlpKernelExtension.admin_groups in the server config"
+            )
+        return (
+            f"user {name!r} is not in MlpKernelExtension.admin_users and none of its groups is in "
+            "MlpKernelExtension.admin_groups"
+        )

@@ -100,8 +100,13 @@ class FleetKernel:
 
 MAX_TEXT = 4096
 NUMBER = (int, float)
-KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "an object",
-              NUMBER: "a number"}
+KIND_NAMES = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    dict: "an object",
+    NUMBER: "a number",
+}
 
 
 def _field(s: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
@@ -170,8 +175,9 @@ def fleet_kernel(model: dict[str, Any], status: dict[str, Any] | None, owner: st
     )
 
 
-def list_fleet(kernel_manager: Any, runtime_dir: str | Path,
-               kernelspec_names: list[str]) -> list[FleetKernel]:
+def list_fleet(
+    kernel_manager: Any, runtime_dir: str | Path, kernelspec_names: list[str]
+) -> list[FleetKernel]:
     owner = server_owner()
     out = []
     for model in kernel_manager.list_kernels():

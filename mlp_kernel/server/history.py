@@ -88,7 +88,7 @@ class HistoryStore:
 
     def _prune(self, d: Path) -> None:
         metas = sorted(d.glob("*.json"), reverse=True)
-        for meta in metas[self.limit:]:
+        for meta in metas[self.limit :]:
             meta.unlink(missing_ok=True)
             meta.with_suffix(".txt").unlink(missing_ok=True)
 

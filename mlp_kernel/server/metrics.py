@@ -19,17 +19,27 @@ from prometheus_client import Counter, Gauge
 from ..protocol import KernelState
 from .fleet import FleetKernel
 
-KERNELS = Gauge("mlp_kernel_kernels", "GPU (auto) kernels of this server by state and member",
-                ["state", "member"])
-QUEUE_WAIT = Gauge("mlp_kernel_queue_wait_seconds",
-                   "Longest current queue wait of a GPU (auto) kernel, by flavor", ["flavor"])
-GPU_SECONDS_HELD = Counter("mlp_kernel_gpu_seconds_held",
-                           "GPU-seconds held by running GPU (auto) kernels",
-                           ["member", "flavor", "gpu_model"])
-GPU_SECONDS_BUSY = Counter("mlp_kernel_gpu_seconds_busy",
-                           "GPU-seconds held while a cell was executing", ["member", "flavor", "gpu_model"])
-PUBLIC_SPEND = Counter("mlp_kernel_public_spend_dollars",
-                       "Money spent on public (burst) GPU kernels, in dollars", ["member"])
+KERNELS = Gauge(
+    "mlp_kernel_kernels", "GPU (auto) kernels of this server by state and member", ["state", "member"]
+)
+QUEUE_WAIT = Gauge(
+    "mlp_kernel_queue_wait_seconds",
+    "Longest current queue wait of a GPU (auto) kernel, by flavor",
+    ["flavor"],
+)
+GPU_SECONDS_HELD = Counter(
+    "mlp_kernel_gpu_seconds_held",
+    "GPU-seconds held by running GPU (auto) kernels",
+    ["member", "flavor", "gpu_model"],
+)
+GPU_SECONDS_BUSY = Counter(
+    "mlp_kernel_gpu_seconds_busy",
+    "GPU-seconds held while a cell was executing",
+    ["member", "flavor", "gpu_model"],
+)
+PUBLIC_SPEND = Counter(
+    "mlp_kernel_public_spend_dollars", "Money spent on public (burst) GPU kernels, in dollars", ["member"]
+)
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -64,8 +74,11 @@ class FleetMetrics:
             if k.state == KernelState.RUNNING and since is not None:
                 start = max(since, self.counted_until.get(k.kernel_id, since))
                 seconds = max(0.0, (now - start).total_seconds()) * max(k.gpu_count, 1)
-                labels = {"member": k.member or "none", "flavor": k.flavor or "none",
-                          "gpu_model": k.gpu_model or "none"}
+                labels = {
+                    "member": k.member or "none",
+                    "flavor": k.flavor or "none",
+                    "gpu_model": k.gpu_model or "none",
+                }
                 GPU_SECONDS_HELD.labels(**labels).inc(seconds)
                 if k.busy:
                     GPU_SECONDS_BUSY.labels(**labels).inc(seconds)

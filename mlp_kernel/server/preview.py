@@ -88,21 +88,26 @@ def redact_secret(secret: Any) -> Any:
     return out
 
 
-def render_pod(spec_dir: Path, policy_name: str, overrides: dict[str, str], member: str, flavor: str,
-               user: str) -> dict[str, Any]:
+def render_pod(
+    spec_dir: Path, policy_name: str, overrides: dict[str, str], member: str, flavor: str, user: str
+) -> dict[str, Any]:
     """Render the kernel's Secret and Pod from the kernelspec with ``overrides`` (unsaved file texts)."""
     render = _find("render_kernel_objects", KUBERNETES_MODULES)
     if render is None:
-        raise PreviewError(501, "Dry-run render is not available: this install has no "
-                                "mlp_kernel.backends.kubernetes.render_kernel_objects.")
+        raise PreviewError(
+            501,
+            "Dry-run render is not available: this install has no "
+            "mlp_kernel.backends.kubernetes.render_kernel_objects.",
+        )
     with tempfile.TemporaryDirectory(prefix="mlp-kernel-render-") as tmp:
         work = Path(tmp) / spec_dir.name
         shutil.copytree(spec_dir, work)
         for name, text in overrides.items():
             (work / name).write_text(text, encoding="utf-8")
         policy_path = work / policy_name
-        policy = parse_policy_text(policy_path.read_text(encoding="utf-8") if policy_path.is_file() else "",
-                                   policy_name)
+        policy = parse_policy_text(
+            policy_path.read_text(encoding="utf-8") if policy_path.is_file() else "", policy_name
+        )
         if member not in policy.members:
             raise PreviewError(400, f"Unknown member {member!r}: the policy has {', '.join(policy.members)}.")
         if flavor not in policy.flavors:
@@ -162,8 +167,9 @@ def gpu_request(body: dict[str, Any]) -> GpuRequest:
         try:
             deadline = datetime.fromisoformat(str(values["deadline"]).replace("Z", "+00:00"))
         except ValueError:
-            raise PreviewError(400, "request.deadline: expected an ISO 8601 time, e.g. 2026-12-01T18:00Z."
-                               ) from None
+            raise PreviewError(
+                400, "request.deadline: expected an ISO 8601 time, e.g. 2026-12-01T18:00Z."
+            ) from None
         values["deadline"] = deadline if deadline.tzinfo else deadline.replace(tzinfo=timezone.utc)
     else:
         values.pop("deadline", None)
@@ -172,12 +178,14 @@ def gpu_request(body: dict[str, Any]) -> GpuRequest:
     return GpuRequest(**values)
 
 
-def place(policy_text: str, source: str, request: dict[str, Any],
-          now: datetime | None = None) -> dict[str, Any]:
+def place(
+    policy_text: str, source: str, request: dict[str, Any], now: datetime | None = None
+) -> dict[str, Any]:
     """Where ``request`` would go under the policy with every declared flavor free: ``Decision.to_json()``."""
     from ..placement import ClusterState, decide
 
     policy = parse_policy_text(policy_text, source)
-    decision = decide(policy, ClusterState.from_policy(policy), gpu_request(request),
-                      now or datetime.now(timezone.utc))
+    decision = decide(
+        policy, ClusterState.from_policy(policy), gpu_request(request), now or datetime.now(timezone.utc)
+    )
     return decision.to_json()

@@ -82,8 +82,9 @@ def warm_up() -> None:
 class _Worker:
     def __init__(self, ctx: Any, memory_mb: int) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child, memory_mb), daemon=True,
-                                   name="mlp-kernel-server-worker")
+        self.process = ctx.Process(
+            target=_serve, args=(child, memory_mb), daemon=True, name="mlp-kernel-server-worker"
+        )
         self.process.start()
         child.close()
         self.call(warm_up, (), WARM_UP_S)
@@ -128,7 +129,8 @@ class WorkerPool:
             self._slots = asyncio.Semaphore(self.workers)
         async with self._slots:
             status, value = await asyncio.get_running_loop().run_in_executor(
-                self._threads, self._call, func, args)
+                self._threads, self._call, func, args
+            )
         if status == "raise":
             raise value
         return value

@@ -50,28 +50,61 @@ class QuantileTable:
 # Session length (open to close) as drawn. p50/p90 published; the p25 knot sits below the published 3 h
 # because short draws whose activity does not fit are stretched to their activity, which lifts the measured
 # p25 back to ~3 h. Min, p10, p75 and max are assumptions (max ~ the 48 h window of the source trace).
-SESSION_LENGTH = QuantileTable("session length", (
-    (0.0, 10 * MIN), (0.10, 30 * MIN), (0.25, 2 * HOUR), (0.50, 21 * HOUR), (0.75, 30 * HOUR),
-    (0.90, 41 * HOUR), (1.0, 50 * HOUR),
-))
+SESSION_LENGTH = QuantileTable(
+    "session length",
+    (
+        (0.0, 10 * MIN),
+        (0.10, 30 * MIN),
+        (0.25, 2 * HOUR),
+        (0.50, 21 * HOUR),
+        (0.75, 30 * HOUR),
+        (0.90, 41 * HOUR),
+        (1.0, 50 * HOUR),
+    ),
+)
 
 # Cells per session: median 6 and mean 13 published; the tail knots are chosen so the mean lands near 13.
-CELLS_PER_SESSION = QuantileTable("cells per session", (
-    (0.0, 1.0), (0.25, 3.0), (0.50, 6.0), (0.75, 13.0), (0.90, 30.0), (0.97, 65.0), (1.0, 140.0),
-))
+CELLS_PER_SESSION = QuantileTable(
+    "cells per session",
+    (
+        (0.0, 1.0),
+        (0.25, 3.0),
+        (0.50, 6.0),
+        (0.75, 13.0),
+        (0.90, 30.0),
+        (0.97, 65.0),
+        (1.0, 140.0),
+    ),
+)
 
 # Cell duration: p50/p75/p90/p99 published; min and max assumed.
-CELL_DURATION = QuantileTable("cell duration", (
-    (0.0, 5.0), (0.50, 6 * MIN), (0.75, 15 * MIN), (0.90, 32 * MIN), (0.99, 7 * HOUR), (1.0, 12 * HOUR),
-))
+CELL_DURATION = QuantileTable(
+    "cell duration",
+    (
+        (0.0, 5.0),
+        (0.50, 6 * MIN),
+        (0.75, 15 * MIN),
+        (0.90, 32 * MIN),
+        (0.99, 7 * HOUR),
+        (1.0, 12 * HOUR),
+    ),
+)
 
 # Gap from a cell's end to the next submit *while the user is at the notebook*. The published p90 (38 min)
 # and everything above it come mostly from "away" stretches (lunch, meetings, overnight) that the generator
 # inserts separately, so this table's upper knots sit a little below the published ones: the mixture of
 # both lands on the published quantiles (see docs/simulator.md, "Reconciling the targets").
-ACTIVE_GAP = QuantileTable("gap between cells", (
-    (0.0, 3.0), (0.50, 2.7 * MIN), (0.75, 6.5 * MIN), (0.90, 17 * MIN), (0.98, 50 * MIN), (1.0, 3 * HOUR),
-))
+ACTIVE_GAP = QuantileTable(
+    "gap between cells",
+    (
+        (0.0, 3.0),
+        (0.50, 2.7 * MIN),
+        (0.75, 6.5 * MIN),
+        (0.90, 17 * MIN),
+        (0.98, 50 * MIN),
+        (1.0, 3 * HOUR),
+    ),
+)
 
 # GPUs a GPU-using session's cells use. 60/15/20% published; the remaining 5% are 2-GPU sessions (assumed).
 SESSION_GPUS: tuple[tuple[int, float], ...] = ((1, 0.60), (2, 0.05), (4, 0.15), (8, 0.20))
@@ -90,20 +123,35 @@ LENGTH_CELLS_CORRELATION = 0.85
 
 # Off time between a user's sessions (close to next open). Not in the published trace: assumed, median
 # half a day so that a user has about one session per working day.
-OFF_TIME = QuantileTable("off time between sessions", (
-    (0.0, 5 * MIN), (0.25, 2 * HOUR), (0.50, 12 * HOUR), (0.90, 40 * HOUR), (1.0, 72 * HOUR),
-))
+OFF_TIME = QuantileTable(
+    "off time between sessions",
+    (
+        (0.0, 5 * MIN),
+        (0.25, 2 * HOUR),
+        (0.50, 12 * HOUR),
+        (0.90, 40 * HOUR),
+        (1.0, 72 * HOUR),
+    ),
+)
 
 # The published characteristics as (name, quantile or "mean", target value) for the calibration test.
 TARGETS: tuple[tuple[str, str, float], ...] = (
-    ("session_length_s", "p25", 3 * HOUR), ("session_length_s", "p50", 21 * HOUR),
+    ("session_length_s", "p25", 3 * HOUR),
+    ("session_length_s", "p50", 21 * HOUR),
     ("session_length_s", "p90", 41 * HOUR),
-    ("cells_per_session", "p50", 6), ("cells_per_session", "mean", 13),
-    ("cell_duration_s", "p50", 6 * MIN), ("cell_duration_s", "p75", 15 * MIN),
-    ("cell_duration_s", "p90", 32 * MIN), ("cell_duration_s", "p99", 7 * HOUR),
-    ("gap_s", "p50", 3 * MIN), ("gap_s", "p75", 9 * MIN), ("gap_s", "p90", 38 * MIN),
-    ("gpus_per_gpu_cell_1", "share", 0.60), ("gpus_per_gpu_cell_4", "share", 0.15),
-    ("gpus_per_gpu_cell_8", "share", 0.20), ("cpu_cell", "share", 1 / 3),
+    ("cells_per_session", "p50", 6),
+    ("cells_per_session", "mean", 13),
+    ("cell_duration_s", "p50", 6 * MIN),
+    ("cell_duration_s", "p75", 15 * MIN),
+    ("cell_duration_s", "p90", 32 * MIN),
+    ("cell_duration_s", "p99", 7 * HOUR),
+    ("gap_s", "p50", 3 * MIN),
+    ("gap_s", "p75", 9 * MIN),
+    ("gap_s", "p90", 38 * MIN),
+    ("gpus_per_gpu_cell_1", "share", 0.60),
+    ("gpus_per_gpu_cell_4", "share", 0.15),
+    ("gpus_per_gpu_cell_8", "share", 0.20),
+    ("cpu_cell", "share", 1 / 3),
     ("busy_fraction", "p50", 0.16),
 )
 

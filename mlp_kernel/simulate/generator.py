@@ -28,8 +28,13 @@ from .trace import DEFAULT_EPOCH, Cell, Session, Trace
 DAY = 86400.0
 
 
-def generate(users: int = 30, days: float = 2.0, seed: int = 0, burst_share: float = 0.5,
-             epoch: datetime = DEFAULT_EPOCH) -> Trace:
+def generate(
+    users: int = 30,
+    days: float = 2.0,
+    seed: int = 0,
+    burst_share: float = 0.5,
+    epoch: datetime = DEFAULT_EPOCH,
+) -> Trace:
     """A trace of ``users`` people over ``days`` days; ``burst_share`` of sessions opt into bursting.
 
     Opting in means ``burstable=true, budget=flex`` on the session (``%gpu burst=on budget=flex``); the
@@ -49,8 +54,15 @@ def generate(users: int = 30, days: float = 2.0, seed: int = 0, burst_share: flo
             sessions.append(s)
             k += 1
             t = s.close_s + float(d.OFF_TIME.sample(rng, 1)[0])
-    return Trace.of(sessions, epoch=epoch, generator="mlp_kernel.simulate.generator", users=users, days=days,
-                    seed=seed, burst_share=burst_share)
+    return Trace.of(
+        sessions,
+        epoch=epoch,
+        generator="mlp_kernel.simulate.generator",
+        users=users,
+        days=days,
+        seed=seed,
+        burst_share=burst_share,
+    )
 
 
 def generate_sessions(count: int, seed: int = 0) -> list[Session]:
@@ -59,8 +71,9 @@ def generate_sessions(count: int, seed: int = 0) -> list[Session]:
     return [draw_session(rng, f"s{i}", "calibration", 0.0, 0.0) for i in range(count)]
 
 
-def draw_session(rng: np.random.Generator, session_id: str, user: str, open_s: float,
-                 burst_share: float) -> Session:
+def draw_session(
+    rng: np.random.Generator, session_id: str, user: str, open_s: float, burst_share: float
+) -> Session:
     z_len, z_noise = rng.standard_normal(2)
     rho = d.LENGTH_CELLS_CORRELATION
     z_cells = rho * z_len + math.sqrt(1 - rho * rho) * z_noise
@@ -87,12 +100,20 @@ def draw_session(rng: np.random.Generator, session_id: str, user: str, open_s: f
             t += float(durations[i] + gaps[i]) + (away if i == away_at else 0.0)
     close = max(open_s + length, cells[-1].end_s)
     opted_in = bool(rng.random() < burst_share)
-    return Session(session_id=session_id, user=user, open_s=open_s, close_s=close, cells=tuple(cells),
-                   burstable=True if opted_in else None, budget="flex" if opted_in else None)
+    return Session(
+        session_id=session_id,
+        user=user,
+        open_s=open_s,
+        close_s=close,
+        cells=tuple(cells),
+        burstable=True if opted_in else None,
+        budget="flex" if opted_in else None,
+    )
 
 
-def cell_duration_quantiles(rng: np.random.Generator, gpu_flags: np.ndarray,
-                            cpu_max: float | None = None) -> np.ndarray:
+def cell_duration_quantiles(
+    rng: np.random.Generator, gpu_flags: np.ndarray, cpu_max: float | None = None
+) -> np.ndarray:
     """Where in the cell-duration distribution each cell falls (a probability in [0, 1]).
 
     CPU cells are drawn uniformly below ``cpu_max`` (they are the shorter cells); GPU cells are drawn so

@@ -99,28 +99,50 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
     waits = np.array([c.wait_s for c in gpu_cells]) if gpu_cells else np.zeros(1)
     span_h = max(run.end_s - run.start_s, 1e-9) / HOUR
     flavors = {
-        name: FlavorUse(cap, held_by[name], busy_by[name], held_by[name] / (cap * span_h) if cap else 0.0,
-                        busy_by[name] / (cap * span_h) if cap else 0.0)
+        name: FlavorUse(
+            cap,
+            held_by[name],
+            busy_by[name],
+            held_by[name] / (cap * span_h) if cap else 0.0,
+            busy_by[name] / (cap * span_h) if cap else 0.0,
+        )
         for name, cap in run.capacity.items()
     }
     cold = sum(c.cold_start for c in run.cells)
     cold_gpu = sum(c.cold_start for c in gpu_cells)
     return StrategyResult(
-        strategy=run.strategy.name, description=run.strategy.description,
-        idle_timeout_s=run.strategy.idle_timeout_s, release_rule=_release_label(run),
-        gpu_h_held=held, gpu_h_busy=busy, held_per_busy=held / busy if busy else float("inf"),
-        gpu_h_idle=held - busy, gpu_cells=len(gpu_cells), cold_start_cells=cold,
+        strategy=run.strategy.name,
+        description=run.strategy.description,
+        idle_timeout_s=run.strategy.idle_timeout_s,
+        release_rule=_release_label(run),
+        gpu_h_held=held,
+        gpu_h_busy=busy,
+        held_per_busy=held / busy if busy else float("inf"),
+        gpu_h_idle=held - busy,
+        gpu_cells=len(gpu_cells),
+        cold_start_cells=cold,
         cold_start_share=cold_gpu / len(gpu_cells) if gpu_cells else 0.0,
         dropped_kernels=sum(a.dropped for a in run.allocations),
-        carried_kernels=sum(a.carried for a in run.allocations), releases=len(run.allocations),
-        wait_p50_s=float(np.percentile(waits, 50)), wait_p95_s=float(np.percentile(waits, 95)),
-        wait_mean_s=float(waits.mean()), slow_s=slow_s,
+        carried_kernels=sum(a.carried for a in run.allocations),
+        releases=len(run.allocations),
+        wait_p50_s=float(np.percentile(waits, 50)),
+        wait_p95_s=float(np.percentile(waits, 95)),
+        wait_mean_s=float(waits.mean()),
+        slow_s=slow_s,
         wait_cold_mean_s=float(np.mean([c.cold_wait_s for c in gpu_cells])) if gpu_cells else 0.0,
         slow_cells=int((waits > slow_s).sum()) if gpu_cells else 0,
-        rejected_cells=sum(c.rejected for c in run.cells), bursts=sum(a.burst for a in run.allocations),
-        public_spend_usd=spend, decisions=run.decisions, span_h=span_h, flavors=flavors,
-        idle_breakdown_gpu_h={"cold_start": cold_h, "cpu_cells": cpu_h, "oversized": oversized_h,
-                              "waiting": held - busy - cold_h - cpu_h - oversized_h},
+        rejected_cells=sum(c.rejected for c in run.cells),
+        bursts=sum(a.burst for a in run.allocations),
+        public_spend_usd=spend,
+        decisions=run.decisions,
+        span_h=span_h,
+        flavors=flavors,
+        idle_breakdown_gpu_h={
+            "cold_start": cold_h,
+            "cpu_cells": cpu_h,
+            "oversized": oversized_h,
+            "waiting": held - busy - cold_h - cpu_h - oversized_h,
+        },
     )
 
 

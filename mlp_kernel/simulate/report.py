@@ -33,8 +33,12 @@ _ROWS: tuple[tuple[str, Callable[[StrategyResult], str]], ...] = (
     ("  of which cold starts", lambda r: _h(r.idle_breakdown_gpu_h.get("cold_start", 0.0))),
     ("cells with a cold start", lambda r: f"{r.cold_start_cells:,}"),
     ("  share of GPU cells", lambda r: f"{r.cold_start_share:.0%}"),
-    ("releases dropping a live kernel", lambda r: f"{r.dropped_kernels:,}"
-     + (f" (+{r.carried_kernels:,} carried)" if r.carried_kernels else "")),
+    (
+        "releases dropping a live kernel",
+        lambda r: (
+            f"{r.dropped_kernels:,}" + (f" (+{r.carried_kernels:,} carried)" if r.carried_kernels else "")
+        ),
+    ),
     ("wait p50 (GPU cells)", lambda r: _s(r.wait_p50_s)),
     ("wait p95 (GPU cells)", lambda r: _s(r.wait_p95_s)),
     ("cells waiting > X", lambda r: f"{r.slow_cells:,}"),
@@ -56,14 +60,21 @@ def format_table(results: Sequence[StrategyResult]) -> str:
         rows.append((label, *[fn(r) for r in results]))
     for flavor in results[0].flavors:
         cap = results[0].flavors[flavor].capacity_gpus
-        rows.append((f"{flavor} ({cap} GPUs) held / busy",
-                     *[f"{r.flavors[flavor].held_share:.0%} / {r.flavors[flavor].busy_share:.0%}"
-                       for r in results]))
+        rows.append(
+            (
+                f"{flavor} ({cap} GPUs) held / busy",
+                *[
+                    f"{r.flavors[flavor].held_share:.0%} / {r.flavors[flavor].busy_share:.0%}"
+                    for r in results
+                ],
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
-        lines.append("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
-                               for i, c in enumerate(row)))
+        lines.append(
+            "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row))
+        )
         if n == 0:
             lines.append("-" * len(lines[0]))
     return "\n".join(lines)
@@ -71,22 +82,28 @@ def format_table(results: Sequence[StrategyResult]) -> str:
 
 def format_sweep(sweep: Sequence[StrategyResult]) -> str:
     """The gpu-auto idle-timeout sweep, one row per timeout, and where the cold-start share crosses 25%."""
-    head = (f"{'idle timeout':>12}  {'held/busy':>9}  {'cold starts':>11}  {'wait mean':>9}  "
-            f"{'of it cold':>10}  {'wait p95':>8}  {'dropped':>7}  {'public $':>9}")
+    head = (
+        f"{'idle timeout':>12}  {'held/busy':>9}  {'cold starts':>11}  {'wait mean':>9}  "
+        f"{'of it cold':>10}  {'wait p95':>8}  {'dropped':>7}  {'public $':>9}"
+    )
     lines = [head, "-" * len(head)]
     for r in sweep:
         t = r.idle_timeout_s or 0.0
-        lines.append(f"{_s(t):>12}  {r.held_per_busy:>8.2f}x  {r.cold_start_share:>11.0%}  "
-                     f"{_s(r.wait_mean_s):>9}  {_s(r.wait_cold_mean_s):>10}  {_s(r.wait_p95_s):>8}  "
-                     f"{r.dropped_kernels:>7,}  "
-                     f"{r.public_spend_usd:>9,.0f}")
+        lines.append(
+            f"{_s(t):>12}  {r.held_per_busy:>8.2f}x  {r.cold_start_share:>11.0%}  "
+            f"{_s(r.wait_mean_s):>9}  {_s(r.wait_cold_mean_s):>10}  {_s(r.wait_p95_s):>8}  "
+            f"{r.dropped_kernels:>7,}  "
+            f"{r.public_spend_usd:>9,.0f}"
+        )
     crossing = cold_share_crossing(sweep)
     if crossing is None:
         side = "above" if sweep and min(r.cold_start_share for r in sweep) > COLD_SHARE_LIMIT else "below"
         lines.append(f"cold-start share stays {side} {COLD_SHARE_LIMIT:.0%} across the sweep")
     else:
-        lines.append(f"cold-start share crosses {COLD_SHARE_LIMIT:.0%} at an idle timeout of "
-                     f"~{_s(crossing)} (shorter timeouts cold-start more cells)")
+        lines.append(
+            f"cold-start share crosses {COLD_SHARE_LIMIT:.0%} at an idle timeout of "
+            f"~{_s(crossing)} (shorter timeouts cold-start more cells)"
+        )
     return "\n".join(lines)
 
 
@@ -95,15 +112,21 @@ def format_budget(results: Sequence[StrategyResult], budget_usd: float | None) -
     for r in results:
         if budget_usd:
             verdict = "within" if r.public_spend_usd <= budget_usd else "OVER"
-            parts.append(f"{r.strategy}: ${r.public_spend_usd:,.0f} of ${budget_usd:,.0f} "
-                         f"({r.public_spend_usd / budget_usd:.0%}, {verdict} budget)")
+            parts.append(
+                f"{r.strategy}: ${r.public_spend_usd:,.0f} of ${budget_usd:,.0f} "
+                f"({r.public_spend_usd / budget_usd:.0%}, {verdict} budget)"
+            )
         else:
             parts.append(f"{r.strategy}: ${r.public_spend_usd:,.0f}")
     return "public spend: " + "; ".join(parts)
 
 
-def to_json(results: Sequence[StrategyResult], sweep: Sequence[StrategyResult], budget_usd: float | None,
-            **context: Any) -> dict[str, Any]:
+def to_json(
+    results: Sequence[StrategyResult],
+    sweep: Sequence[StrategyResult],
+    budget_usd: float | None,
+    **context: Any,
+) -> dict[str, Any]:
     return {
         **context,
         "budget_usd": budget_usd,

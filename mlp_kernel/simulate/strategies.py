@@ -55,26 +55,36 @@ SERVER_HELD = Strategy(
     name="server-held",
     description="KubeSpawner GPU profile: GPUs held from server start to stop; the idle culler stops the "
     "server 60 min after the last activity, and an open browser tab counts as activity",
-    start="open", size="session", idle_timeout_s=None, linger_after_close_s=1 * HOUR,
+    start="open",
+    size="session",
+    idle_timeout_s=None,
+    linger_after_close_s=1 * HOUR,
 )
 
 KERNEL_CULLED = Strategy(
     name="kernel-culled",
     description="a GPU pod per kernel from kernel start, culled after 60 min without execution "
     "(cull_idle_timeout=3600, cull_connected=True); the next cell restarts it",
-    start="open", size="session", idle_timeout_s=1 * HOUR, restart_on_any_cell=True,
+    start="open",
+    size="session",
+    idle_timeout_s=1 * HOUR,
+    restart_on_any_cell=True,
 )
 
 PER_CELL = Strategy(
     name="per-cell",
     description="a GPU pod per GPU cell, returned when the cell ends (lower bound on held GPUs; every GPU "
     "cell pays a cold start)",
-    start="gpu_cell", size="cell", idle_timeout_s=0.0, release_after_cell=True,
+    start="gpu_cell",
+    size="cell",
+    idle_timeout_s=0.0,
+    release_after_cell=True,
 )
 
 
-def gpu_auto(idle_timeout_s: float, state_carry_over: bool = False,
-             release_rule: ReleaseRule | None = None) -> Strategy:
+def gpu_auto(
+    idle_timeout_s: float, state_carry_over: bool = False, release_rule: ReleaseRule | None = None
+) -> Strategy:
     """Ours: start on the first GPU cell, private first, the burst rule, release per the release rule
     (``None``: the policy's) after the idle timeout."""
     rule = "the policy's release rule" if release_rule is None else describe(idle_timeout_s, release_rule)
@@ -82,8 +92,12 @@ def gpu_auto(idle_timeout_s: float, state_carry_over: bool = False,
         name="gpu-auto",
         description=f"GPU (auto): start on the first GPU cell, private first, burst per the rule, release "
         f"after {idle_timeout_s / 60:g} min idle ({rule})",
-        start="gpu_cell", size="cell", idle_timeout_s=idle_timeout_s, may_burst=True,
-        state_carry_over=state_carry_over, release_rule=release_rule,
+        start="gpu_cell",
+        size="cell",
+        idle_timeout_s=idle_timeout_s,
+        may_burst=True,
+        state_carry_over=state_carry_over,
+        release_rule=release_rule,
     )
 
 
@@ -91,8 +105,9 @@ BASELINES = (SERVER_HELD, KERNEL_CULLED, PER_CELL)
 NAMES = ("server-held", "kernel-culled", "per-cell", "gpu-auto")
 
 
-def by_name(name: str, idle_timeout_s: float, state_carry_over: bool = False,
-            release_rule: ReleaseRule | None = None) -> Strategy:
+def by_name(
+    name: str, idle_timeout_s: float, state_carry_over: bool = False, release_rule: ReleaseRule | None = None
+) -> Strategy:
     """The strategy called ``name``; ``gpu-auto`` gets the given idle timeout and release rule (None: the
     policy's)."""
     if name == "gpu-auto":
@@ -104,6 +119,10 @@ def by_name(name: str, idle_timeout_s: float, state_carry_over: bool = False,
 
 
 def with_idle_timeout(strategy: Strategy, idle_timeout_s: float) -> Strategy:
-    return replace(strategy, idle_timeout_s=idle_timeout_s,
-                   description=gpu_auto(idle_timeout_s, release_rule=strategy.release_rule).description
-                   if strategy.name == "gpu-auto" else strategy.description)
+    return replace(
+        strategy,
+        idle_timeout_s=idle_timeout_s,
+        description=gpu_auto(idle_timeout_s, release_rule=strategy.release_rule).description
+        if strategy.name == "gpu-auto"
+        else strategy.description,
+    )

@@ -30,19 +30,32 @@ class Comparison:
     runs: list[RunRecord]
 
 
-def compare(policy: Policy, trace: Trace, strategies: Sequence[Strategy], config: SimConfig | None = None,
-            slow_s: float = 120.0) -> Comparison:
+def compare(
+    policy: Policy,
+    trace: Trace,
+    strategies: Sequence[Strategy],
+    config: SimConfig | None = None,
+    slow_s: float = 120.0,
+) -> Comparison:
     """Replay ``trace`` under each strategy."""
     runs = [simulate(policy, trace, s, config) for s in strategies]
     return Comparison([summarise(r, slow_s) for r in runs], runs)
 
 
-def idle_sweep(policy: Policy, trace: Trace, timeouts_s: Sequence[float], config: SimConfig | None = None,
-               slow_s: float = 120.0, state_carry_over: bool = False,
-               release_rule: ReleaseRule | None = None) -> list[StrategyResult]:
+def idle_sweep(
+    policy: Policy,
+    trace: Trace,
+    timeouts_s: Sequence[float],
+    config: SimConfig | None = None,
+    slow_s: float = 120.0,
+    state_carry_over: bool = False,
+    release_rule: ReleaseRule | None = None,
+) -> list[StrategyResult]:
     """gpu-auto once per base idle timeout (a 1-GPU kernel's), under ``release_rule`` (None: the policy's)."""
-    return [summarise(simulate(policy, trace, gpu_auto(t, state_carry_over, release_rule), config), slow_s)
-            for t in timeouts_s]
+    return [
+        summarise(simulate(policy, trace, gpu_auto(t, state_carry_over, release_rule), config), slow_s)
+        for t in timeouts_s
+    ]
 
 
 def cold_share_crossing(sweep: Sequence[StrategyResult], limit: float = COLD_SHARE_LIMIT) -> float | None:

@@ -27,8 +27,19 @@ from ..placement.units import parse_duration
 from ..safe_yaml import YamlInputError, read_yaml_text
 from .trace import DEFAULT_EPOCH, Cell, Session, Trace
 
-COLUMNS = ("event", "session", "user", "t", "duration", "gpus", "burstable", "budget", "tier", "gpu_model",
-           "data_class")
+COLUMNS = (
+    "event",
+    "session",
+    "user",
+    "t",
+    "duration",
+    "gpus",
+    "burstable",
+    "budget",
+    "tier",
+    "gpu_model",
+    "data_class",
+)
 _OPEN_FIELDS = ("burstable", "budget", "tier", "gpu_model", "data_class")
 
 
@@ -89,8 +100,13 @@ def trace_rows(trace: Trace) -> Iterator[dict[str, Any]]:
                 row[name] = getattr(s, name)
         yield row
         for c in s.cells:
-            yield {"event": "cell", "session": s.session_id, "t": _r(c.start_s), "duration": _r(c.duration_s),
-                   "gpus": c.gpus}
+            yield {
+                "event": "cell",
+                "session": s.session_id,
+                "t": _r(c.start_s),
+                "duration": _r(c.duration_s),
+                "gpus": c.gpus,
+            }
         yield {"event": "close", "session": s.session_id, "t": _r(s.close_s)}
 
 
@@ -146,12 +162,14 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], source: str = "<trace
     sessions = []
     for sid, b in building.items():
         assert b.open_t is not None
-        cells = tuple(sorted((Cell(c.start_s - shift, c.duration_s, c.gpus) for c in b.cells),
-                             key=lambda c: c.start_s))
+        cells = tuple(
+            sorted((Cell(c.start_s - shift, c.duration_s, c.gpus) for c in b.cells), key=lambda c: c.start_s)
+        )
         close = (b.close_t if b.close_t is not None else max([last_t] + [c.end_s for c in b.cells])) - shift
         b.open_t -= shift
         sessions.append(
-            Session(session_id=sid, user=b.user, open_s=b.open_t, close_s=close, cells=cells, **b.extra))
+            Session(session_id=sid, user=b.user, open_s=b.open_t, close_s=close, cells=cells, **b.extra)
+        )
     base = clock.origin if clock and clock.origin is not None else (epoch or DEFAULT_EPOCH)
     try:
         return Trace.of(sessions, epoch=base, source=source)
@@ -288,8 +306,10 @@ def _csv_rows(text: str, source: str = "<trace>") -> Iterator[tuple[int, dict[st
     reader = csv.DictReader(io.StringIO(text))
     try:
         for row in reader:
-            yield reader.line_num, {k.strip(): (v.strip() if isinstance(v, str) else v)
-                                    for k, v in row.items() if k}
+            yield (
+                reader.line_num,
+                {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k},
+            )
     except csv.Error as exc:  # a field over csv's size limit, a stray NUL
         raise TraceError(f"{source}:{reader.line_num}: not valid CSV ({exc})") from None
 

@@ -30,7 +30,8 @@ def samples(sessions: Iterable[Session]) -> dict[str, np.ndarray]:
         # published figure does not define it (docs/simulator.md, "Reconciling the targets").
         "busy_fraction": np.array([s.busy_s / (s.close_s - s.open_s) for s in timed]),
         "kernel_busy_fraction": np.array(
-            [sum(c.duration_s for c in s.cells) / (s.close_s - s.open_s) for s in timed]),
+            [sum(c.duration_s for c in s.cells) / (s.close_s - s.open_s) for s in timed]
+        ),
         "cpu_cell": np.array([c.gpus == 0 for c in cells], dtype=float),
     }
     for g in (1, 2, 4, 8):

@@ -31,8 +31,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 BUILT_EXTENSION = REPO / "mlp_kernel" / "labextension"
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 IDLE_TIMEOUT = "25s"
@@ -49,9 +57,12 @@ class Lab:
     log: Path
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        req = urllib.request.Request(f"{self.url}{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Authorization": f"token {self.token}"})
+        req = urllib.request.Request(
+            f"{self.url}{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"token {self.token}"},
+        )
         with urllib.request.urlopen(req, timeout=60) as r:
             text = r.read().decode()
         return json.loads(text) if text else None
@@ -66,8 +77,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     if not (BUILT_EXTENSION / "package.json").is_file():
-        pytest.fail("The lab extension is not built: run `cd labextension && jlpm install && "
-                    "jlpm build:prod` (jlpm is in the virtualenv's bin).")
+        pytest.fail(
+            "The lab extension is not built: run `cd labextension && jlpm install && "
+            "jlpm build:prod` (jlpm is in the virtualenv's bin)."
+        )
     base = tmp_path_factory.mktemp("lab")
     names = ("path", "config", "data", "runtime", "root")
     jupyter_path, config, data, runtime, root = (base / n for n in names)
@@ -77,31 +90,57 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     shutil.copytree(REPO / "kernelspecs" / "gpu-auto", spec_dir)
     spec = json.loads((spec_dir / "kernel.json").read_text())
     spec["metadata"]["kernel_provisioner"]["config"].update(
-        {"idle_timeout": IDLE_TIMEOUT, "backend": "local", "log_level": "INFO"})
+        {"idle_timeout": IDLE_TIMEOUT, "backend": "local", "log_level": "INFO"}
+    )
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
     (jupyter_path / "labextensions" / "mlp-kernel").symlink_to(BUILT_EXTENSION)
     news = config / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    (config / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {"jpserver_extensions": {"mlp_kernel": True},
-                      "identity_provider_class": "tests.server.header_identity.HeaderIdentityProvider"},
-        "MlpKernelExtension": {"admin_users": [ADMIN], "history_dir": str(base / "history")},
-    }))
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "ServerApp": {
+                    "jpserver_extensions": {"mlp_kernel": True},
+                    "identity_provider_class": "tests.server.header_identity.HeaderIdentityProvider",
+                },
+                "MlpKernelExtension": {"admin_users": [ADMIN], "history_dir": str(base / "history")},
+            }
+        )
+    )
     token = secrets.token_hex(16)
     port = _free_port()
-    env = {**os.environ, "JUPYTER_PATH": str(jupyter_path), "JUPYTER_CONFIG_DIR": str(config),
-           "JUPYTER_DATA_DIR": str(data), "JUPYTER_RUNTIME_DIR": str(runtime),
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-           "JUPYTER_PLATFORM_DIRS": "1"}
+    env = {
+        **os.environ,
+        "JUPYTER_PATH": str(jupyter_path),
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_DATA_DIR": str(data),
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "JUPYTER_PLATFORM_DIRS": "1",
+    }
     log = base / "lab.log"
     jupyter = Path(sys.executable).parent / "jupyter"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(jupyter), "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1", "--allow-root",
-             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-             "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root, start_new_session=True)
+            [
+                str(jupyter),
+                "lab",
+                "--no-browser",
+                f"--port={port}",
+                "--ip=127.0.0.1",
+                "--allow-root",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+                "--LabApp.news_url=",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+            start_new_session=True,
+        )
     lab = Lab(f"http://127.0.0.1:{port}/", token, root, runtime, spec_dir, log)
     try:
         deadline = time.monotonic() + 120

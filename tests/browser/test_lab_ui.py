@@ -21,13 +21,29 @@ NOTEBOOK = "gpu.ipynb"
 
 
 def _notebook(lab: Lab, name: str, kernel: str, display: str) -> None:
-    lab.api("PUT", f"api/contents/{name}", {
-        "type": "notebook", "format": "json",
-        "content": {"nbformat": 4, "nbformat_minor": 5,
-                    "metadata": {"kernelspec": {"name": kernel, "display_name": display,
-                                                "language": "python"}},
-                    "cells": [{"cell_type": "code", "id": "c1", "metadata": {}, "outputs": [],
-                               "execution_count": None, "source": "print(6 * 7)"}]}})
+    lab.api(
+        "PUT",
+        f"api/contents/{name}",
+        {
+            "type": "notebook",
+            "format": "json",
+            "content": {
+                "nbformat": 4,
+                "nbformat_minor": 5,
+                "metadata": {"kernelspec": {"name": kernel, "display_name": display, "language": "python"}},
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "id": "c1",
+                        "metadata": {},
+                        "outputs": [],
+                        "execution_count": None,
+                        "source": "print(6 * 7)",
+                    }
+                ],
+            },
+        },
+    )
 
 
 def _run_first_cell(page: Any) -> None:

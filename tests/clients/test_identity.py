@@ -23,8 +23,13 @@ from mlp_kernel.provisioner import GpuAutoProvisioner
 from .conftest import KERNEL, free_port, install_kernelspec
 from .test_gateway_mode import BIN, _api, _start, _stop, _wait_http
 
-IMPERSONATION = {"KERNEL_USERNAME": "mallory", "KERNEL_TEAM": "evil-team", "JUPYTERHUB_USER": "mallory",
-                 "MLP_KERNEL_CONFIG": json.dumps({"user": "mallory"}), "MLP_KERNEL_FDS": '{"shell": 0}'}
+IMPERSONATION = {
+    "KERNEL_USERNAME": "mallory",
+    "KERNEL_TEAM": "evil-team",
+    "JUPYTERHUB_USER": "mallory",
+    "MLP_KERNEL_CONFIG": json.dumps({"user": "mallory"}),
+    "MLP_KERNEL_FDS": '{"shell": 0}',
+}
 
 
 def _wait_file(path: Path, timeout: float = 60.0) -> dict[str, Any]:
@@ -49,14 +54,29 @@ async def test_a_start_request_cannot_choose_the_user_or_team(tmp_path: Path, re
     kg_dir = tmp_path / "kg"
     install_kernelspec(kg_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "KERNEL_", "MLP_KERNEL_"))}
-    env.update(JUPYTER_PATH=str(kg_dir), JUPYTER_RUNTIME_DIR=str(kg_dir / "runtime"),
-               JUPYTER_CONFIG_DIR=str(tmp_path / "config"), IPYTHONDIR=str(tmp_path / "ipython"),
-               JUPYTERHUB_USER="alice", MLP_KERNEL_TEAM="vision", KG_AUTH_TOKEN="client-test-token")
+    env.update(
+        JUPYTER_PATH=str(kg_dir),
+        JUPYTER_RUNTIME_DIR=str(kg_dir / "runtime"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+        JUPYTERHUB_USER="alice",
+        MLP_KERNEL_TEAM="vision",
+        KG_AUTH_TOKEN="client-test-token",
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "kernelgateway.log"
-    proc = _start([str(BIN / "jupyter"), "kernelgateway", "--KernelGatewayApp.ip=127.0.0.1",
-                   f"--KernelGatewayApp.port={port}", "--KernelGatewayApp.port_retries=0"], env, log)
+    proc = _start(
+        [
+            str(BIN / "jupyter"),
+            "kernelgateway",
+            "--KernelGatewayApp.ip=127.0.0.1",
+            f"--KernelGatewayApp.port={port}",
+            "--KernelGatewayApp.port_retries=0",
+        ],
+        env,
+        log,
+    )
     try:
         _wait_http(f"{url}/api", proc, log)
         code, model = await _api("POST", f"{url}/api/kernels", {"name": KERNEL, "env": IMPERSONATION})

@@ -80,7 +80,9 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 async def start_kube_kernel(
-    tmp_path: Path, runtime_dir: Path, kube_members: KubeMembers  # noqa: F811
+    tmp_path: Path,
+    runtime_dir: Path,  # noqa: F811
+    kube_members: KubeMembers,  # noqa: F811
 ) -> AsyncIterator[Callable[..., Any]]:
     """``await start(defaults={...}, kubernetes={...}, **config)`` -> a started GPU (auto) ``Kernel``.
 

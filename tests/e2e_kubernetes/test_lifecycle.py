@@ -42,8 +42,9 @@ async def test_preemption_mid_cell_ends_it_with_the_reason_and_the_next_cell_pla
     [pod] = kernel_pods(private, k.kernel_id)
     outputs = []
     cell = asyncio.ensure_future(
-        k.kc.execute_interactive("print('sleeping', flush=True); time.sleep(60)", output_hook=outputs.append,
-                                 timeout=120)
+        k.kc.execute_interactive(
+            "print('sleeping', flush=True); time.sleep(60)", output_hook=outputs.append, timeout=120
+        )
     )
     await wait_until(lambda: "sleeping" in text_of(outputs), 30, seen=lambda: text_of(outputs))
     private.preempt_pod("jupyter", pod["metadata"]["name"])

@@ -29,8 +29,17 @@ def gc(tmp_path: Path, kubeconfig: str, *extra: str) -> subprocess.CompletedProc
     policy = tmp_path / "gc-policy.yaml"
     policy.write_text(E2E_POLICY)
     return subprocess.run(
-        [sys.executable, "-m", "mlp_kernel.cli", "gc", "--policy", str(policy), "--kubeconfig", kubeconfig,
-         *extra],
+        [
+            sys.executable,
+            "-m",
+            "mlp_kernel.cli",
+            "gc",
+            "--policy",
+            str(policy),
+            "--kubeconfig",
+            kubeconfig,
+            *extra,
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -64,8 +73,11 @@ async def test_shutdown_leaves_no_pod_secret_or_lease(start_kube_kernel, kube_me
     pid = k.gateway_pid
     await k.km.shutdown_kernel(now=False)
     assert not alive(pid)
-    await wait_until(lambda: not kernel_objects(private, k.kernel_id), 30,
-                     seen=lambda: kernel_objects(private, k.kernel_id))
+    await wait_until(
+        lambda: not kernel_objects(private, k.kernel_id),
+        30,
+        seen=lambda: kernel_objects(private, k.kernel_id),
+    )
     assert k.record() is None
 
 
@@ -94,8 +106,11 @@ async def test_killed_gateway_leaves_an_orphan_that_gc_deletes_after_the_lease_e
     assert done.returncode == 0, done.stderr
     assert f"deleting private/jupyter/{name}" in done.stdout and "not renewed" in done.stdout, done.stdout
     assert "1 orphaned kernel pod(s) deleted" in done.stdout, done.stdout
-    await wait_until(lambda: not kernel_objects(private, k.kernel_id), 30,
-                     seen=lambda: kernel_objects(private, k.kernel_id))
+    await wait_until(
+        lambda: not kernel_objects(private, k.kernel_id),
+        30,
+        seen=lambda: kernel_objects(private, k.kernel_id),
+    )
 
 
 async def test_a_queued_kernel_is_not_an_orphan(start_kube_kernel, kube_members, tmp_path) -> None:

@@ -154,10 +154,27 @@ def test_the_ends_of_each_range_are_accepted(policy, option, field, value):
 KEYS = ["gpus", "gpu", "tier", "burst", "budget", "deadline", "data", "cpu", "memory", "idle", "keep", "h100"]
 VALUES = st.one_of(
     st.text(max_size=40),
-    st.from_regex(r"[+-]?[0-9]{0,400}(\.[0-9]{0,20})?(e[+-]?[0-9]{1,4})?(ms|s|m|h|d|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|B)?",
-                  fullmatch=True),
-    st.sampled_from(["nan", "inf", "-inf", "+nan", "+inf", "+1e308", "1e12", "0", "+0", "1900-01-01",
-                     "9999-12-31", "0001-01-01T00:00+14:00", "2026-11-28T12:00:00-23:59"]),
+    st.from_regex(
+        r"[+-]?[0-9]{0,400}(\.[0-9]{0,20})?(e[+-]?[0-9]{1,4})?(ms|s|m|h|d|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|B)?",
+        fullmatch=True,
+    ),
+    st.sampled_from(
+        [
+            "nan",
+            "inf",
+            "-inf",
+            "+nan",
+            "+inf",
+            "+1e308",
+            "1e12",
+            "0",
+            "+0",
+            "1900-01-01",
+            "9999-12-31",
+            "0001-01-01T00:00+14:00",
+            "2026-11-28T12:00:00-23:59",
+        ]
+    ),
     st.datetimes(timezones=st.one_of(st.none(), st.timezones())).map(lambda d: d.isoformat()),
 )
 

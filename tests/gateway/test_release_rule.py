@@ -71,4 +71,3 @@ async def test_a_users_idle_setting_is_flat(start_kernel):
     assert status["idle_limit_s"] == 1800.0 and status["idle_rule"] == "after 30 min idle"
     reply, outputs = await k.run("%gpu")
     assert "idle limit 30 min for 8 GPU(s)" in text_of(outputs)
-

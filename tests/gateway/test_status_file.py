@@ -32,8 +32,9 @@ def test_a_symlink_at_the_old_fixed_temp_name_is_not_followed(tmp_path: Path) ->
     assert oct(path.stat().st_mode & 0o777) == oct(0o600)
 
 
-def test_a_symlink_at_the_temp_name_itself_is_refused_not_followed(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_symlink_at_the_temp_name_itself_is_refused_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     victim = _victim(tmp_path)
     path = tmp_path / "mlp-kernel-status-k1.json"
     monkeypatch.setattr(status_module.secrets, "token_hex", lambda n: "guessed")
@@ -45,7 +46,8 @@ def test_a_symlink_at_the_temp_name_itself_is_refused_not_followed(tmp_path: Pat
 
 
 def test_the_temp_name_differs_on_every_write_and_none_is_left_behind(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     names: list[str] = []
     real_replace = os.replace
 

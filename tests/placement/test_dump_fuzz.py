@@ -25,8 +25,11 @@ POLICY = load_policy(f"{KERNELSPEC}/platform-policy.yaml")
 PATHS = paths(BASE)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(st.sampled_from(PATHS), VALUES)
 def test_any_value_at_any_field_is_a_state_or_a_state_error(
     tmp_path: Path, path: tuple[Any, ...], value: Any

@@ -58,8 +58,9 @@ def test_none_means_never_and_zero_means_at_once():
 
 
 @given(base=st.floats(0, 86400), floor=st.floats(0, 3600), gpus=st.integers(0, 64))
-def test_limits_stay_between_the_floor_and_the_timeout_and_shrink_with_size(base: float, floor: float,
-                                                                             gpus: int):
+def test_limits_stay_between_the_floor_and_the_timeout_and_shrink_with_size(
+    base: float, floor: float, gpus: int
+):
     rule = ReleaseRule(min_idle_s=floor)
     limit = idle_limit_s(base, gpus, rule)
     assert limit is not None and min(floor, base) <= limit <= base
@@ -94,15 +95,28 @@ def issues(text: str) -> list[tuple[str, str, int | None]]:
     return [(i.path, i.message, i.line) for i in info.value.errors]
 
 
-@pytest.mark.parametrize(("section", "path", "message"), [
-    ("release: {rule: linear}", "release.rule",
-     "expected flat or gpu-minutes, got 'linear' (flat releases every kernel after idle_timeout; gpu-minutes "
-     "divides it by the kernel's GPU count)"),
-    ("release: {rule: 3}", "release.rule", "expected a non-empty string, got a number (3)"),
-    ("release: {min_idle: soon}", "release.min_idle",
-     "expected a duration such as 90s, 15m, 1h30m, got 'soon'"),
-    ("release: {min_idle: 3m, floor: 2m}", "release.floor", "unknown field; expected one of: rule, min_idle"),
-    ("release: flat", "release", "expected a mapping with rule and min_idle, got a string ('flat')"),
-])
+@pytest.mark.parametrize(
+    ("section", "path", "message"),
+    [
+        (
+            "release: {rule: linear}",
+            "release.rule",
+            "expected flat or gpu-minutes, got 'linear' (flat releases every kernel after idle_timeout; "
+            "gpu-minutes divides it by the kernel's GPU count)",
+        ),
+        ("release: {rule: 3}", "release.rule", "expected a non-empty string, got a number (3)"),
+        (
+            "release: {min_idle: soon}",
+            "release.min_idle",
+            "expected a duration such as 90s, 15m, 1h30m, got 'soon'",
+        ),
+        (
+            "release: {min_idle: 3m, floor: 2m}",
+            "release.floor",
+            "unknown field; expected one of: rule, min_idle",
+        ),
+        ("release: flat", "release", "expected a mapping with rule and min_idle, got a string ('flat')"),
+    ],
+)
 def test_release_mistakes_name_the_field_path_and_line(section: str, path: str, message: str):
     assert issues(MINIMAL + section + "\n") == [(path, message, 5)]

@@ -100,8 +100,12 @@ def test_long_near_miss_inputs_fail_fast(parse, text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(["1", "1.5", "s", "ms", "m", "h", "d", "Gi", "k", "B", " ", "  ", "x", "."]),
-                max_size=400))
+@given(
+    st.lists(
+        st.sampled_from(["1", "1.5", "s", "ms", "m", "h", "d", "Gi", "k", "B", " ", "  ", "x", "."]),
+        max_size=400,
+    )
+)
 def test_any_mix_of_duration_and_size_pieces_parses_fast_or_raises_value_error(pieces: list[str]) -> None:
     text = "".join(pieces)
     for parse in (parse_duration, parse_size):

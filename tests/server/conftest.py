@@ -20,6 +20,7 @@ REPO_SPEC = Path(__file__).resolve().parents[2] / "kernelspecs" / "gpu-auto"
 ADMIN = "alice"
 USER = "bob"
 
+
 @pytest.fixture
 def spec_dir(jp_data_dir: Path) -> Path:
     target = jp_data_dir / "kernels" / "gpu-auto"
@@ -39,8 +40,11 @@ def jp_server_config(spec_dir: Path, history_dir: Path) -> dict[str, Any]:
             "jpserver_extensions": {"mlp_kernel": True},
             "identity_provider_class": "tests.server.header_identity.HeaderIdentityProvider",
         },
-        "MlpKernelExtension": {"admin_users": [ADMIN], "history_dir": str(history_dir),
-                               "metrics_interval": 0},
+        "MlpKernelExtension": {
+            "admin_users": [ADMIN],
+            "history_dir": str(history_dir),
+            "metrics_interval": 0,
+        },
     }
 
 

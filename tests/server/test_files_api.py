@@ -21,7 +21,10 @@ def test_lists_the_managed_kernelspec_and_its_three_files(api: Any) -> None:
     assert spec["name"] == "gpu-auto"
     assert spec["display_name"] == "GPU (auto)"
     assert {f["file"]: f["kind"] for f in spec["files"]} == {
-        "kernel.json": "kernel", "pod-template.yaml.j2": "pod_template", "policy.yaml": "policy"}
+        "kernel.json": "kernel",
+        "pod-template.yaml.j2": "pod_template",
+        "policy.yaml": "policy",
+    }
 
 
 def test_kernelspec_lists_policy_members_and_flavors_for_the_render_form(api: Any) -> None:
@@ -37,34 +40,48 @@ def test_get_returns_content_and_hash(api: Any, spec_dir: Path) -> None:
     assert len(body["sha256"]) == 64
 
 
-@pytest.mark.parametrize("kernelspec,file,code", [
-    ("gpu-auto", "passwd", 400),
-    ("gpu-auto", "..", 400),
-    ("gpu-auto", "demo-policy.yaml", 400),  # in the directory, but not the policy kernel.json names
-    ("GPU-AUTO", "kernel.json", 400),
-    ("python3", "kernel.json", 404),
-    ("..", "kernel.json", 400),
-])
+@pytest.mark.parametrize(
+    "kernelspec,file,code",
+    [
+        ("gpu-auto", "passwd", 400),
+        ("gpu-auto", "..", 400),
+        ("gpu-auto", "demo-policy.yaml", 400),  # in the directory, but not the policy kernel.json names
+        ("GPU-AUTO", "kernel.json", 400),
+        ("python3", "kernel.json", 404),
+        ("..", "kernel.json", 400),
+    ],
+)
 def test_names_outside_the_allow_list_are_refused(api: Any, kernelspec: str, file: str, code: int) -> None:
     status, body = api("GET", f"kernelspecs/{kernelspec}/files/{file}")
     assert status == code
     assert body["message"]
 
 
-def test_encoded_path_traversal_is_refused(jp_serverapp: Any, http_server_client: Any, jp_base_url: str,
-                                          run: Any) -> None:
+def test_encoded_path_traversal_is_refused(
+    jp_serverapp: Any, http_server_client: Any, jp_base_url: str, run: Any
+) -> None:
     token = jp_serverapp.identity_provider.token
-    for path in ("kernelspecs/gpu-auto/files/..%2F..%2F..%2Fetc%2Fpasswd",
-                 "kernelspecs/..%2Fkernels%2Fgpu-auto/files/kernel.json"):
-        r = run(http_server_client.fetch(f"{jp_base_url}mlp-kernel/api/{path}", raise_error=False,
-                                         headers={"Authorization": f"token {token}"}))
+    for path in (
+        "kernelspecs/gpu-auto/files/..%2F..%2F..%2Fetc%2Fpasswd",
+        "kernelspecs/..%2Fkernels%2Fgpu-auto/files/kernel.json",
+    ):
+        r = run(
+            http_server_client.fetch(
+                f"{jp_base_url}mlp-kernel/api/{path}",
+                raise_error=False,
+                headers={"Authorization": f"token {token}"},
+            )
+        )
         assert r.code in (400, 404), (path, r.code)
         assert "passwd" not in r.body.decode() or "cannot be edited" in r.body.decode()
 
 
 def test_unauthenticated_requests_are_refused(http_server_client: Any, jp_base_url: str, run: Any) -> None:
-    r = run(http_server_client.fetch(f"{jp_base_url}mlp-kernel/api/kernelspecs", raise_error=False,
-                                     follow_redirects=False))
+    r = run(
+        http_server_client.fetch(
+            f"{jp_base_url}mlp-kernel/api/kernelspecs", raise_error=False, follow_redirects=False
+        )
+    )
     assert r.code in (302, 403)
 
 
@@ -76,8 +93,10 @@ def test_validate_reports_policy_errors_with_line_and_field(api: Any, spec_dir: 
     assert body["valid"] is False
     issue = body["issues"][0]
     assert "price_per_gpu_hour" in issue["field"]
-    assert issue["line"] == text.splitlines().index(
-        next(line for line in text.splitlines() if "cheap" in line)) + 1
+    assert (
+        issue["line"]
+        == text.splitlines().index(next(line for line in text.splitlines() if "cheap" in line)) + 1
+    )
 
 
 def test_validate_reports_bad_yaml_syntax_with_line(api: Any) -> None:
@@ -105,8 +124,9 @@ def test_validate_reports_template_errors_with_line(api: Any, spec_dir: Path) ->
     assert body["issues"][0]["line"] is not None
 
 
-def test_admin_save_writes_file_and_keeps_the_previous_version(api: Any, spec_dir: Path,
-                                                                     history_dir: Path) -> None:
+def test_admin_save_writes_file_and_keeps_the_previous_version(
+    api: Any, spec_dir: Path, history_dir: Path
+) -> None:
     before = (spec_dir / "policy.yaml").read_text()
     after = before.replace("idle_timeout: 15m", "idle_timeout: 20m")
     assert after != before
@@ -175,8 +195,9 @@ def test_kernel_json_pointing_at_a_missing_policy_is_not_saved(api: Any, spec_di
     assert "nowhere.yaml" in body["issues"][0]["message"]
 
 
-def test_save_is_logged_with_who_and_what_but_not_the_content(api: Any, spec_dir: Path,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_save_is_logged_with_who_and_what_but_not_the_content(
+    api: Any, spec_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     secret_marker = "# do-not-log-this-line"
     text = (spec_dir / "policy.yaml").read_text() + secret_marker + "\n"
     with caplog.at_level("INFO"):
@@ -200,8 +221,11 @@ def test_shipped_kernelspec_files_are_valid() -> None:
 
     spec = Path(__file__).resolve().parents[2] / "kernelspecs" / "gpu-auto"
     kernel_json = (spec / "kernel.json").read_text()
-    for name, kind in (("kernel.json", "kernel"), ("pod-template.yaml.j2", "pod_template"),
-                       (policy_file_name(kernel_json), "policy")):
+    for name, kind in (
+        ("kernel.json", "kernel"),
+        ("pod-template.yaml.j2", "pod_template"),
+        (policy_file_name(kernel_json), "policy"),
+    ):
         issues = validate(kind, (spec / name).read_text(), name)
         assert not has_errors(issues), (name, issues)
 
@@ -224,7 +248,8 @@ def fresh_install(jp_server_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_first_save_on_a_fresh_install_creates_the_history_directories(
-        fresh_install: dict[str, Any], api: Any, spec_dir: Path, jp_data_dir: Path) -> None:
+    fresh_install: dict[str, Any], api: Any, spec_dir: Path, jp_data_dir: Path
+) -> None:
     assert not (jp_data_dir / "mlp-kernel").exists()
     text = (spec_dir / "policy.yaml").read_text().replace("idle_timeout: 15m", "idle_timeout: 25m")
     status, body = api("PUT", f"{F}/policy.yaml", body={"content": text})
@@ -235,8 +260,9 @@ def test_the_first_save_on_a_fresh_install_creates_the_history_directories(
     assert [v["action"] for v in hist["versions"]] == ["save", "original"]
 
 
-def test_a_save_to_a_read_only_kernelspec_is_a_clear_403(api: Any, spec_dir: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_save_to_a_read_only_kernelspec_is_a_clear_403(
+    api: Any, spec_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlp_kernel.server import handlers
 
     def read_only(path: Path, text: str) -> None:  # what a root-owned a-w kernelspec does (tests run as root)

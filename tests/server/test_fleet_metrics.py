@@ -28,21 +28,46 @@ FLEET_SPEC = "gpu-auto-fleet-test"
 def jp_server_config(jp_server_config: dict[str, Any], jp_data_dir: Path) -> dict[str, Any]:
     spec = jp_data_dir / "kernels" / FLEET_SPEC
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "fleet test", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "fleet test",
+                "language": "python",
+            }
+        )
+    )
     jp_server_config["MlpKernelExtension"]["kernelspec_names"] = ["gpu-auto", FLEET_SPEC]
     return jp_server_config
 
 
 def snapshot(kernel_id: str, **changes: Any) -> dict[str, Any]:
     since = (datetime.now(timezone.utc) - timedelta(minutes=12)).isoformat()
-    snap = {"type": "status", "version": 1, "kernel_id": kernel_id, "state": "running", "phase": "connected",
-            "message": "Running on private / silver", "member": "private", "flavor": "silver",
-            "gpu_model": "V100", "gpu_count": 1, "public": False, "since": since, "queue": None,
-            "price_per_hour": 0.0, "cost_so_far": 0.0, "idle_timeout_s": 900, "idle_deadline": None,
-            "busy": False, "last_release": None, "decision": None, "request": None, "choices": {},
-            "user": "carol"}
+    snap = {
+        "type": "status",
+        "version": 1,
+        "kernel_id": kernel_id,
+        "state": "running",
+        "phase": "connected",
+        "message": "Running on private / silver",
+        "member": "private",
+        "flavor": "silver",
+        "gpu_model": "V100",
+        "gpu_count": 1,
+        "public": False,
+        "since": since,
+        "queue": None,
+        "price_per_hour": 0.0,
+        "cost_so_far": 0.0,
+        "idle_timeout_s": 900,
+        "idle_deadline": None,
+        "busy": False,
+        "last_release": None,
+        "decision": None,
+        "request": None,
+        "choices": {},
+        "user": "carol",
+    }
     snap.update(changes)
     return snap
 
@@ -61,7 +86,12 @@ def test_fleet_lists_each_managed_kernel_with_its_status(api: Any, jp_serverapp:
     assert status == 200, body
     (k,) = [k for k in body["kernels"] if k["kernel_id"] == kernel_id]
     assert (k["user"], k["state"], k["member"], k["flavor"], k["gpu_model"]) == (
-        "carol", "running", "private", "silver", "V100")
+        "carol",
+        "running",
+        "private",
+        "silver",
+        "V100",
+    )
 
 
 def test_fleet_shows_a_kernel_without_status_file_as_unknown(api: Any, kernel_id: str) -> None:
@@ -75,8 +105,9 @@ def test_fleet_is_for_admins_only(api: Any) -> None:
     assert status == 403 and "admin" in body["message"]
 
 
-def test_metrics_endpoint_counts_kernels_by_state_and_member(api: Any, jp_serverapp: Any,
-                                                             kernel_id: str) -> None:
+def test_metrics_endpoint_counts_kernels_by_state_and_member(
+    api: Any, jp_serverapp: Any, kernel_id: str
+) -> None:
     status_path(jp_serverapp.runtime_dir, kernel_id).write_text(json.dumps(snapshot(kernel_id)))
     api("GET", "fleet", user=ADMIN)  # refreshes the metrics (the timer is off in tests)
     status, text = api("GET", "/metrics")
@@ -102,8 +133,10 @@ def test_gpu_seconds_held_and_busy_advance_only_by_elapsed_time() -> None:
     m = FleetMetrics()
     m.refresh([_kernel(since=(now - timedelta(seconds=100)).isoformat(), gpu_count=2, busy=True)], now=now)
     assert _value("mlp_kernel_gpu_seconds_held_total", **labels) - held0 == pytest.approx(200)
-    m.refresh([_kernel(since=(now - timedelta(seconds=100)).isoformat(), gpu_count=2, busy=False)],
-              now=now + timedelta(seconds=10))
+    m.refresh(
+        [_kernel(since=(now - timedelta(seconds=100)).isoformat(), gpu_count=2, busy=False)],
+        now=now + timedelta(seconds=10),
+    )
     assert _value("mlp_kernel_gpu_seconds_held_total", **labels) - held0 == pytest.approx(220)
     assert _value("mlp_kernel_gpu_seconds_busy_total", **labels) - busy0 == pytest.approx(200)
 
@@ -119,10 +152,13 @@ def test_public_spend_counts_each_dollar_once_and_never_goes_back() -> None:
 
 def test_queue_wait_is_the_longest_current_wait_per_flavor() -> None:
     now = datetime.now(timezone.utc)
-    FleetMetrics().refresh([
-        _kernel("q1", state="queued", flavor="gold", since=(now - timedelta(seconds=30)).isoformat()),
-        _kernel("q2", state="queued", flavor="gold", since=(now - timedelta(seconds=90)).isoformat()),
-    ], now=now)
+    FleetMetrics().refresh(
+        [
+            _kernel("q1", state="queued", flavor="gold", since=(now - timedelta(seconds=30)).isoformat()),
+            _kernel("q2", state="queued", flavor="gold", since=(now - timedelta(seconds=90)).isoformat()),
+        ],
+        now=now,
+    )
     assert _value("mlp_kernel_queue_wait_seconds", flavor="gold") == pytest.approx(90)
 
 
@@ -143,7 +179,8 @@ MALFORMED = {
 
 
 def test_a_malformed_status_file_is_shown_as_unknown_and_never_fails_the_fleet(
-        api: Any, jp_serverapp: Any, kernel_id: str) -> None:
+    api: Any, jp_serverapp: Any, kernel_id: str
+) -> None:
     path = status_path(jp_serverapp.runtime_dir, kernel_id)
     for raw, reason in MALFORMED.items():
         path.write_bytes(raw)
@@ -157,7 +194,8 @@ def test_a_malformed_status_file_is_shown_as_unknown_and_never_fails_the_fleet(
 
 
 def test_a_fifo_or_link_at_the_status_path_is_never_waited_on_or_followed(
-        api: Any, jp_serverapp: Any, kernel_id: str, tmp_path: Path) -> None:
+    api: Any, jp_serverapp: Any, kernel_id: str, tmp_path: Path
+) -> None:
     import os
     import time
 

@@ -25,7 +25,8 @@ def test_the_provisioner_refuses_a_kernel_id_that_is_not_a_plain_name(kernel_id:
 
 
 def test_a_start_request_with_such_an_id_starts_nothing_and_writes_nothing_outside(
-        api: Any, jp_serverapp: Any) -> None:
+    api: Any, jp_serverapp: Any
+) -> None:
     root = Path(jp_serverapp.runtime_dir).parent
     before = set(root.rglob("*"))
     for kernel_id in BAD_IDS:

@@ -25,9 +25,12 @@ TIMEOUT_S = 2.0
 BODY_LIMIT = 64 * 1024
 # the classic billion laughs: 9 levels of 9 aliases, about 600 bytes, 10^9 values once expanded
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
-RUNAWAY_TEMPLATE = ("{% for i in range(99999) %}{% for j in range(99999) %}{% for k in range(99999) %}"
-                    "{% endfor %}{% endfor %}{% endfor %}")
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+)
+RUNAWAY_TEMPLATE = (
+    "{% for i in range(99999) %}{% for j in range(99999) %}{% for k in range(99999) %}"
+    "{% endfor %}{% endfor %}{% endfor %}"
+)
 
 
 @pytest.fixture
@@ -47,17 +50,22 @@ def _fetch(jp_fetch: Any, method: str, path: str, body: Any = None, user: str = 
             assert e.response is not None, e
             return e.code, json.loads(e.response.body or b"null")
         return r.code, json.loads(r.body)
+
     return go()
 
 
 def _runaway_render(spec_dir: Path) -> dict[str, Any]:
-    return {"member": "private", "flavor": "bronze", "files": {
-        "kernel.json": _platform_kernel_json(spec_dir), "pod-template.yaml.j2": RUNAWAY_TEMPLATE}}
+    return {
+        "member": "private",
+        "flavor": "bronze",
+        "files": {"kernel.json": _platform_kernel_json(spec_dir), "pod-template.yaml.j2": RUNAWAY_TEMPLATE},
+    }
 
 
 def test_a_body_over_the_limit_is_refused_with_413_before_parsing(api: Any) -> None:
-    status, body = api("POST", f"{F}/policy.yaml/validate", user=USER,
-                       body={"content": "x: 1\n" * (BODY_LIMIT // 4)})
+    status, body = api(
+        "POST", f"{F}/policy.yaml/validate", user=USER, body={"content": "x: 1\n" * (BODY_LIMIT // 4)}
+    )
     assert status == 413
     assert "too large" in body["message"] and str(BODY_LIMIT) in body["message"]
 
@@ -72,11 +80,13 @@ def test_an_alias_bomb_is_an_issue_not_a_hang(api: Any) -> None:
 
 
 def test_a_runaway_render_is_stopped_while_other_requests_are_answered(
-        jp_fetch: Any, run: Any, spec_dir: Path) -> None:
+    jp_fetch: Any, run: Any, spec_dir: Path
+) -> None:
     async def scenario() -> tuple[float, float, tuple[int, Any], tuple[int, Any]]:
         started = time.monotonic()
-        hostile = asyncio.ensure_future(_fetch(jp_fetch, "POST", "kernelspecs/gpu-auto/render",
-                                               _runaway_render(spec_dir)))
+        hostile = asyncio.ensure_future(
+            _fetch(jp_fetch, "POST", "kernelspecs/gpu-auto/render", _runaway_render(spec_dir))
+        )
         await asyncio.sleep(0.5)
         before = time.monotonic()
         other = await _fetch(jp_fetch, "GET", f"{F}/policy.yaml")
@@ -100,8 +110,9 @@ def test_after_a_stopped_job_the_next_one_works(jp_fetch: Any, run: Any, spec_di
 
 
 def test_a_runaway_template_in_a_validate_is_stopped(api: Any) -> None:
-    status, body = api("POST", f"{F}/pod-template.yaml.j2/validate", user=USER,
-                       body={"content": RUNAWAY_TEMPLATE})
+    status, body = api(
+        "POST", f"{F}/pod-template.yaml.j2/validate", user=USER, body={"content": RUNAWAY_TEMPLATE}
+    )
     assert status == 400, body
     assert "Stopped checking pod-template.yaml.j2 after 2 s" in body["message"]
     assert body["issues"][0]["message"] == body["message"]
@@ -109,7 +120,8 @@ def test_a_runaway_template_in_a_validate_is_stopped(api: Any) -> None:
 
 def test_a_template_allocating_gigabytes_meets_the_memory_limit(api: Any) -> None:
     started = time.monotonic()  # a 10 GB string: MemoryError in the worker (1024 MB), reported as an issue
-    status, body = api("POST", f"{F}/pod-template.yaml.j2/validate", user=USER,
-                       body={"content": "{{ 'x' * 10 ** 10 }}"})
+    status, body = api(
+        "POST", f"{F}/pod-template.yaml.j2/validate", user=USER, body={"content": "{{ 'x' * 10 ** 10 }}"}
+    )
     assert time.monotonic() - started < TIMEOUT_S + 30
     assert status in (200, 400) and body.get("valid") is not True and body["issues"], body

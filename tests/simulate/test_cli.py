@@ -14,8 +14,13 @@ from .conftest import HERE, REPO
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlp_kernel.cli", "simulate", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mlp_kernel.cli", "simulate", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture
@@ -27,8 +32,17 @@ def two_cells(tmp_path):
 
 def test_json_report_for_a_hand_made_trace(two_cells):
     """Same trace as the engine tests: gpu-auto held 2130 s, server-held 10800 s, busy 900 s."""
-    out = cli("--policy", str(HERE / "tiny-policy.yaml"), "--trace", str(two_cells), "--json",
-              "--idle-sweep", "0,15", "--budget", "100")
+    out = cli(
+        "--policy",
+        str(HERE / "tiny-policy.yaml"),
+        "--trace",
+        str(two_cells),
+        "--json",
+        "--idle-sweep",
+        "0,15",
+        "--budget",
+        "100",
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     by_name = {r["strategy"]: r for r in report["strategies"]}
@@ -42,8 +56,16 @@ def test_json_report_for_a_hand_made_trace(two_cells):
 
 
 def test_table_plots_and_generated_trace(tmp_path):
-    out = cli("--generate", "users=4,days=1,seed=3", "--idle-sweep", "0,5,15", "--plots", str(tmp_path),
-              "--write-trace", str(tmp_path / "gen.csv"))
+    out = cli(
+        "--generate",
+        "users=4,days=1,seed=3",
+        "--idle-sweep",
+        "0,5,15",
+        "--plots",
+        str(tmp_path),
+        "--write-trace",
+        str(tmp_path / "gen.csv"),
+    )
     assert out.returncode == 0, out.stderr
     assert "held / busy" in out.stdout and "gpu-auto" in out.stdout and "idle timeout" in out.stdout
     for name in ("simulator-held-vs-busy.png", "simulator-idle-sweep.png"):
@@ -52,23 +74,38 @@ def test_table_plots_and_generated_trace(tmp_path):
 
 
 def test_one_strategy_and_overrides(two_cells):
-    out = cli("--policy", str(HERE / "tiny-policy.yaml"), "--trace", str(two_cells), "--json",
-              "--strategy", "gpu-auto", "--idle-timeout", "0", "--cold-start-private", "1m",
-              "--capacity", "small=1")
+    out = cli(
+        "--policy",
+        str(HERE / "tiny-policy.yaml"),
+        "--trace",
+        str(two_cells),
+        "--json",
+        "--strategy",
+        "gpu-auto",
+        "--idle-timeout",
+        "0",
+        "--cold-start-private",
+        "1m",
+        "--capacity",
+        "small=1",
+    )
     assert out.returncode == 0, out.stderr
     (r,) = json.loads(out.stdout)["strategies"]
     assert r["strategy"] == "gpu-auto" and r["cold_start_cells"] == 2 and r["wait_p50_s"] == 60
     assert r["flavors"]["small"]["capacity_gpus"] == 1
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--trace", "missing.jsonl"], "cannot read trace file"),
-    (["--strategy", "gpu-always"], "unknown strategy 'gpu-always'"),
-    (["--generate", "people=3"], "--generate: expected KEY=VALUE"),
-    (["--capacity", "platinum=4"], "--capacity: expected FLAVOR=GPUS"),
-    (["--idle-timeout", "soon"], "invalid duration 'soon'"),
-    (["--policy", "nope.yaml"], "cannot read policy file"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trace", "missing.jsonl"], "cannot read trace file"),
+        (["--strategy", "gpu-always"], "unknown strategy 'gpu-always'"),
+        (["--generate", "people=3"], "--generate: expected KEY=VALUE"),
+        (["--capacity", "platinum=4"], "--capacity: expected FLAVOR=GPUS"),
+        (["--idle-timeout", "soon"], "invalid duration 'soon'"),
+        (["--policy", "nope.yaml"], "cannot read policy file"),
+    ],
+)
 def test_bad_input_exits_2_with_a_message(args, message):
     out = cli(*args)
     assert out.returncode == 2

@@ -42,7 +42,9 @@ def test_gpu_auto_starts_on_first_gpu_cell_and_releases_after_idle_timeout(tiny_
     run = simulate(tiny_policy, TWO_CELLS, gpu_auto(900), CONFIG)
     r = summarise(run)
     assert [(c.submit_s, c.first_output_s, c.cold_start) for c in run.cells] == [
-        (600, 630, True), (1530, 1530, False)]
+        (600, 630, True),
+        (1530, 1530, False),
+    ]
     assert r.gpu_h_held == pytest.approx(2130 / H)
     assert r.gpu_h_busy == pytest.approx(900 / H)
     assert (r.cold_start_cells, r.cold_start_share, r.dropped_kernels) == (1, 0.5, 1)
@@ -118,7 +120,9 @@ def test_a_bigger_cell_releases_and_re_places(tiny_policy):
     trace = one_session(Cell(0, 100, 1), Cell(200, 100, 2))
     run = simulate(tiny_policy, trace, gpu_auto(900), CONFIG)
     assert [(a.gpus, a.start_s, a.end_s, a.dropped) for a in run.allocations] == [
-        (1, 0, 230, True), (2, 230, 810, True)]
+        (1, 0, 230, True),
+        (2, 230, 810, True),
+    ]
     assert summarise(run).gpu_h_held == pytest.approx((230 + 2 * 580) / H)
 
 

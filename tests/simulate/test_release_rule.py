@@ -37,7 +37,9 @@ def test_two_gpu_kernel_is_released_after_half_the_idle_timeout(tiny_policy):
     r = summarise(run)
     assert [(a.start_s, a.end_s, a.dropped) for a in run.allocations] == [(0, 1080, True), (1230, 2010, True)]
     assert [(c.submit_s, c.first_output_s, c.cold_start) for c in run.cells] == [
-        (0, 30, True), (1230, 1260, True)]
+        (0, 30, True),
+        (1230, 1260, True),
+    ]
     assert r.gpu_h_held == pytest.approx(2 * (1080 + 780) / H)
     assert (r.cold_start_cells, r.dropped_kernels) == (2, 2)
     assert run.release_rule == ReleaseRule() and r.release_rule == "15 min / GPUs, >= 3 min"
@@ -111,9 +113,25 @@ def test_cli_honours_the_policy_s_release_rule(tmp_path):
     flat_policy.write_text((HERE / "tiny-policy.yaml").read_text() + "release: {rule: flat}\n")
     held = {}
     for name, policy in (("gpu-minutes", HERE / "tiny-policy.yaml"), ("flat", flat_policy)):
-        out = subprocess.run([sys.executable, "-m", "mlp_kernel.cli", "simulate", "--policy", str(policy),
-                              "--trace", str(trace), "--strategy", "gpu-auto", "--json"],
-                             cwd=REPO, capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mlp_kernel.cli",
+                "simulate",
+                "--policy",
+                str(policy),
+                "--trace",
+                str(trace),
+                "--strategy",
+                "gpu-auto",
+                "--json",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.returncode == 0, out.stderr
         held[name] = json.loads(out.stdout)["strategies"][0]["gpu_h_held"]
     assert held == pytest.approx({"gpu-minutes": 2 * 1860 / H, "flat": 2 * 2430 / H})

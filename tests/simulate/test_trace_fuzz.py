@@ -18,10 +18,23 @@ from mlp_kernel.simulate.trace_io import COLUMNS, TraceError, _jsonl_rows, parse
 
 from ..hostile_values import scalars
 
-SCALARS = scalars("open", "cell", "close", "meta", "s1", "s2", "5m", "flex", "2026-01-05T09:00:00Z",
-                  "9999-12-31T23:59:59Z", "0001-01-01", text_size=12)
-VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=2), st.dictionaries(st.text(max_size=4), SCALARS,
-                                                                             max_size=2))
+SCALARS = scalars(
+    "open",
+    "cell",
+    "close",
+    "meta",
+    "s1",
+    "s2",
+    "5m",
+    "flex",
+    "2026-01-05T09:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "0001-01-01",
+    text_size=12,
+)
+VALUES = st.one_of(
+    SCALARS, st.lists(SCALARS, max_size=2), st.dictionaries(st.text(max_size=4), SCALARS, max_size=2)
+)
 ROWS = st.lists(st.dictionaries(st.sampled_from([*COLUMNS, "epoch"]), VALUES, max_size=6), max_size=6)
 
 
@@ -51,8 +64,10 @@ def test_any_json_lines_text_is_rows_or_a_trace_error(text: str) -> None:
 
 
 def test_a_valid_trace_still_parses() -> None:
-    rows = [{"event": "open", "session": "s", "t": 0}, {"event": "cell", "session": "s", "t": 5,
-                                                          "duration": "1m", "gpus": 1}]
+    rows = [
+        {"event": "open", "session": "s", "t": 0},
+        {"event": "cell", "session": "s", "t": 5, "duration": "1m", "gpus": 1},
+    ]
     trace = parse_rows(enumerate(rows, 1), source="t.jsonl")
     assert json.dumps(len(trace.cells)) == "1"
 

@@ -49,9 +49,15 @@ def test_csv_and_jsonl_describe_the_same_sessions(tmp_path):
     shift = 9 * 3600
     for a, b in zip(from_csv.sessions, from_jsonl.sessions, strict=True):
         assert (a.session_id, a.user, a.burstable, a.budget, a.tier) == (
-            b.session_id, b.user, b.burstable, b.budget, b.tier)
+            b.session_id,
+            b.user,
+            b.burstable,
+            b.budget,
+            b.tier,
+        )
         assert [(c.start_s + shift, c.duration_s, c.gpus) for c in a.cells] == [
-            (c.start_s, c.duration_s, c.gpus) for c in b.cells]
+            (c.start_s, c.duration_s, c.gpus) for c in b.cells
+        ]
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
@@ -63,24 +69,37 @@ def test_a_generated_trace_round_trips(tmp_path, suffix):
     assert len(back.sessions) == len(trace.sessions)
     for a, b in zip(trace.sessions, back.sessions, strict=True):
         assert (a.session_id, a.user, a.burstable, a.budget, len(a.cells)) == (
-            b.session_id, b.user, b.burstable, b.budget, len(b.cells))
+            b.session_id,
+            b.user,
+            b.burstable,
+            b.budget,
+            len(b.cells),
+        )
         assert a.close_s == pytest.approx(b.close_s, abs=1e-3)
         for x, y in zip(a.cells, b.cells, strict=True):
             assert (x.start_s, x.duration_s, x.gpus) == pytest.approx(
-                (y.start_s, y.duration_s, y.gpus), abs=1e-3)
+                (y.start_s, y.duration_s, y.gpus), abs=1e-3
+            )
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ('{"event": "cell", "session": "s1", "t": 5, "duration": "soon", "gpus": 1}',
-     "t.jsonl:2: field 'duration'"),
-    ('{"event": "cell", "session": "s1", "t": 5, "duration": 5, "gpus": 1.5}', "t.jsonl:2: field 'gpus'"),
-    ('{"event": "launch", "session": "s1", "t": 5}', "t.jsonl:2: field 'event'"),
-    ('{"event": "cell", "t": 5, "duration": 5}', "t.jsonl:2: field 'session' is missing"),
-    ('{"event": "cell", "session": "s1", "t": "2026-01-01T00:00:00Z", "duration": 5}',
-     "mixes ISO timestamps"),
-    ("not json", "t.jsonl:2: not valid JSON"),
-    ('{"event": "open", "session": "s1", "t": 1}', "session 's1' is opened twice"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            '{"event": "cell", "session": "s1", "t": 5, "duration": "soon", "gpus": 1}',
+            "t.jsonl:2: field 'duration'",
+        ),
+        ('{"event": "cell", "session": "s1", "t": 5, "duration": 5, "gpus": 1.5}', "t.jsonl:2: field 'gpus'"),
+        ('{"event": "launch", "session": "s1", "t": 5}', "t.jsonl:2: field 'event'"),
+        ('{"event": "cell", "t": 5, "duration": 5}', "t.jsonl:2: field 'session' is missing"),
+        (
+            '{"event": "cell", "session": "s1", "t": "2026-01-01T00:00:00Z", "duration": 5}',
+            "mixes ISO timestamps",
+        ),
+        ("not json", "t.jsonl:2: not valid JSON"),
+        ('{"event": "open", "session": "s1", "t": 1}', "session 's1' is opened twice"),
+    ],
+)
 def test_bad_rows_are_reported_with_line_and_field(tmp_path, line, message):
     path = tmp_path / "t.jsonl"
     path.write_text('{"event": "open", "session": "s1", "t": 0}\n' + line + "\n")
@@ -111,7 +130,8 @@ def test_iso_times_count_from_midnight_of_the_earliest_day_even_when_it_comes_la
         '{"event": "open", "session": "late", "t": "2026-03-03T08:00:00Z"}\n'
         '{"event": "open", "session": "early", "t": "2026-03-02T23:00:00Z"}\n'
         '{"event": "close", "session": "early", "t": "2026-03-03T01:00:00Z"}\n'
-        '{"event": "close", "session": "late", "t": "2026-03-03T09:00:00Z"}\n')
+        '{"event": "close", "session": "late", "t": "2026-03-03T09:00:00Z"}\n'
+    )
     trace = read_trace(path)
     assert trace.epoch == datetime(2026, 3, 2, tzinfo=timezone.utc)
     assert [(s.session_id, s.open_s) for s in trace.sessions] == [("early", 23 * 3600), ("late", 32 * 3600)]

@@ -67,8 +67,9 @@ async def test_a_snapshot_others_can_write_to_is_refused(kernels: KernelFactory,
 
 
 @pytest.mark.skipif(getattr(os, "geteuid", lambda: -1)() != 0, reason="chown to another uid needs root")
-async def test_a_snapshot_file_owned_by_another_uid_is_refused(kernels: KernelFactory,
-                                                               tmp_path: Path) -> None:
+async def test_a_snapshot_file_owned_by_another_uid_is_refused(
+    kernels: KernelFactory, tmp_path: Path
+) -> None:
     path = await _alice_snapshot(kernels, SnapshotStore(tmp_path, user="alice"))
     os.chown(path / "manifest.json", 12345, 12345)  # mode stays 0600: the mode check alone passes it
     kernel = await kernels()
@@ -76,8 +77,9 @@ async def test_a_snapshot_file_owned_by_another_uid_is_refused(kernels: KernelFa
         await restore_into(kernel, path, user="alice")
 
 
-def test_the_owner_check_compares_the_files_uid_with_the_kernels(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_owner_check_compares_the_files_uid_with_the_kernels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlp_kernel.snapshot import agent
 
     private = tmp_path / "manifest.json"

@@ -85,8 +85,11 @@ def kernelspec_config(kernelspec_dir: Path) -> dict[str, Any]:
             break
         node = node.get(key) or {}
         field = f"{field}.{key}".lstrip(".")
-    issues = [f"{path}: {field}.{k} must be a string" for k in ("image", "service_account")
-              if node.get(k) is not None and not isinstance(node[k], str)]
+    issues = [
+        f"{path}: {field}.{k} must be a string"
+        for k in ("image", "service_account")
+        if node.get(k) is not None and not isinstance(node[k], str)
+    ]
     ports = node.get("ports")
     if ports is not None and not (
         isinstance(ports, Mapping)
