@@ -26,6 +26,16 @@ def gpu_usage(member: Any, flavor: str) -> int:
     return 0
 
 
+def admitted_gpu_flavors(workload: dict[str, Any]) -> list[str]:
+    """The flavors a Workload's admission assigns ``nvidia.com/gpu`` from."""
+    admission = (workload.get("status") or {}).get("admission") or {}
+    return [
+        a["flavors"]["nvidia.com/gpu"]
+        for a in admission.get("podSetAssignments") or []
+        if "nvidia.com/gpu" in (a.get("flavors") or {})
+    ]
+
+
 def named(kind: str, member: Any, kernel_id: str, api_version: str = "v1") -> list[str]:
     """Names of ``kind`` objects in jupyter whose metadata mentions ``kernel_id`` (name or labels)."""
     objects = member.list(api_version, kind, "jupyter")
@@ -97,7 +107,10 @@ async def test_idle_release_frees_pod_secret_and_quota_and_the_next_cell_starts_
     assert reply["content"]["status"] == "ok" and "Running on private/bronze" in text, text
     [pod] = kernel_pods(private, k.kernel_id)
     assert named("Secret", private, k.kernel_id)
-    assert gpu_usage(private, "bronze") == 1
+    # Its Workload holds the bronze GPU. (Not the ClusterQueue's status: real Kueue updates that a moment
+    # after admission, and a kernel that starts in 3 s may be idle-released before it shows the GPU.)
+    workload = private.workload_for("jupyter", pod["metadata"]["name"])
+    assert workload is not None and admitted_gpu_flavors(workload) == ["bronze"], workload
 
     await wait_until(lambda: not kernel_pods(private, k.kernel_id), 60)
     await wait_until(lambda: not named("Secret", private, k.kernel_id), 10)

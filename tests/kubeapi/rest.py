@@ -239,6 +239,24 @@ class KubeRest:
             return JsonResponse(201, self.out(rtype, created, t.version))
         if existing is None:
             raise not_found(rtype.plural, t.name, rtype.group)
+        # As the real API server does (GuaranteedUpdate): a patch applies to the latest object, and a conflict
+        # with a concurrent writer (the test kubelet's status updates) is retried, not returned as 409. Only a
+        # patch that names a resourceVersion itself may conflict.
+        for attempt in range(10):
+            try:
+                return self._patch_once(req, t, rtype, ns, ctype, existing)
+            except ApiError as exc:
+                pinned = b'"resourceVersion"' in req.body
+                if exc.code != 409 or pinned or attempt == 9:
+                    raise
+                existing = self.store.find(rtype, ns, t.name)
+                if existing is None:
+                    raise not_found(rtype.plural, t.name, rtype.group) from None
+        raise AssertionError("unreachable")
+
+    def _patch_once(
+        self, req: Request, t: Target, rtype: ResourceType, ns: str | None, ctype: str, existing: Any
+    ) -> Any:
         current = self.out(rtype, existing, t.version)
         try:
             if ctype == "application/json-patch+json":
