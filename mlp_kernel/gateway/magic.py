@@ -249,6 +249,10 @@ def _apply_token(cmd: GpuCommand, token: str, policy: PolicyView, now: datetime)
         elif key in ("memory", "mem"):
             if not re.fullmatch(r"\d{1,20}(\.\d{1,6})?([KMGT]i?)?B?", value):
                 raise MagicError(f"%gpu memory={_short(value)}: expected a size such as 16Gi or 512Mi")
+            if value.endswith("B"):  # the value goes into the pod spec, and the API server refuses 16GB
+                bare = value[:-1].rstrip("i")  # 16GB, 16GiB -> 16G; 100B -> 100
+                hint = f"{bare}i (binary) or {bare} (decimal)" if bare[-1:].isalpha() else bare
+                raise MagicError(f"%gpu memory={_short(value)}: Kubernetes sizes have no B; use {hint}")
             _within(token, "memory", parse_size(value), MIN_BYTES, MAX_BYTES)
             cmd.request["memory"] = value
         elif key == "idle":

@@ -121,6 +121,21 @@ OUT_OF_RANGE = [
 ]
 
 
+@pytest.mark.parametrize(
+    "option, hint",
+    [
+        ("memory=16GB", "use 16Gi (binary) or 16G (decimal)"),
+        ("memory=512MiB", "use 512Mi"),
+        ("memory=100B", "use 100"),
+    ],
+)
+def test_a_size_with_a_b_is_refused_with_the_kubernetes_spelling(policy, option, hint):
+    """The value goes into the pod spec as written: the API server would refuse 16GB at launch, much later."""
+    with pytest.raises(MagicError) as err:
+        parse_magics([f"%gpu {option}"], policy, NOW)
+    assert "Kubernetes sizes have no B" in str(err.value) and hint in str(err.value)
+
+
 @pytest.mark.parametrize("option", OUT_OF_RANGE, ids=lambda o: o[:30])
 def test_out_of_range_values_are_a_short_magic_error(policy, option):
     with pytest.raises(MagicError) as err:
