@@ -1,0 +1,65 @@
+"""The Jupyter server of the browser tests: Galata's test configuration plus what mlp-kernel needs.
+
+``playwright.config.js`` starts it (``jlpm start``) with temporary ``JUPYTER_CONFIG_DIR``/``DATA``/``RUNTIME``
+directories and ``JUPYTER_PATH`` under ``MLP_UI_TESTS_DIR``, on the port ``MLP_UI_TESTS_PORT`` with the token
+``MLP_UI_TESTS_TOKEN``. This file fills
+that ``JUPYTER_PATH`` before the server looks at it: a copy of the shipped gpu-auto kernelspec (local backend,
+a 25 s idle timeout, so a release can be watched) and the built lab extension (``mlp_kernel/labextension``,
+from ``jlpm build:prod`` in ``labextension/``), so the tests see exactly what a ``pip install`` ships. Two
+users are told apart by the ``mlp_test_user`` cookie, read by the test identity provider
+(tests/server/header_identity.py): ``alice`` is an mlp-kernel admin, ``bob`` is not.
+
+Galata's settings (no XSRF check, its helper extension) make this server unfit for anything but tests.
+"""
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from jupyterlab.galata import configure_jupyter_server
+
+REPO = Path(__file__).resolve().parents[2]
+BUILT_EXTENSION = REPO / "mlp_kernel" / "labextension"
+IDLE_TIMEOUT = "25s"
+ADMIN = "alice"
+
+base = Path(os.environ["MLP_UI_TESTS_DIR"])
+jupyter_path = Path(os.environ["JUPYTER_PATH"])
+if not (BUILT_EXTENSION / "package.json").is_file():
+    sys.exit(
+        f"The lab extension is not built ({BUILT_EXTENSION}): run `cd labextension && jlpm install && "
+        "jlpm build:prod` (jlpm is in the virtualenv's bin)."
+    )
+for d in (base / "root", base / "history", jupyter_path / "labextensions", jupyter_path / "kernels"):
+    d.mkdir(parents=True, exist_ok=True)
+
+spec_dir = jupyter_path / "kernels" / "gpu-auto"
+shutil.rmtree(spec_dir, ignore_errors=True)
+shutil.copytree(REPO / "kernelspecs" / "gpu-auto", spec_dir)
+spec = json.loads((spec_dir / "kernel.json").read_text())
+spec["metadata"]["kernel_provisioner"]["config"].update(
+    {"idle_timeout": IDLE_TIMEOUT, "backend": "local", "log_level": "INFO"}
+)
+(spec_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
+link = jupyter_path / "labextensions" / "mlp-kernel"
+if not link.is_symlink():
+    link.symlink_to(BUILT_EXTENSION)
+
+# The test identity provider lives in the repository's tests package.
+sys.path.insert(0, str(REPO))
+
+configure_jupyter_server(c)  # noqa: F821 (c is the config object Jupyter's config loader provides)
+c.ServerApp.ip = "127.0.0.1"  # noqa: F821
+c.ServerApp.port = int(os.environ["MLP_UI_TESTS_PORT"])  # noqa: F821
+c.ServerApp.allow_root = True  # noqa: F821
+# Galata turns authentication off; the test identity provider (like real ones) names a user only once the
+# token checks out, so the server keeps one and the tests send it (playwright.config.js).
+c.IdentityProvider.token = os.environ["MLP_UI_TESTS_TOKEN"]  # noqa: F821
+c.ServerApp.jpserver_extensions = {"mlp_kernel": True}  # noqa: F821
+c.ServerApp.identity_provider_class = "tests.server.header_identity.HeaderIdentityProvider"  # noqa: F821
+c.MlpKernelExtension.admin_users = [ADMIN]  # noqa: F821
+c.MlpKernelExtension.history_dir = str(base / "history")  # noqa: F821
+c.LabApp.news_url = ""  # noqa: F821
+c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"  # noqa: F821

@@ -1,0 +1,101 @@
+/**
+ * The admin page (command palette: "GPU (auto) admin"): checking, reviewing and saving the policy as an admin,
+ * a dry-run render of an unsaved kernel.json, the fleet, and a non-admin's refused save. The tests that save
+ * use the `policyFile` fixture, which puts policy.yaml back afterwards.
+ */
+import * as fs from 'fs';
+import {
+  Session,
+  USER,
+  expect,
+  fileTab,
+  openAdmin,
+  openNotebook,
+  part,
+  shot,
+  statusItem,
+  test
+} from './fixtures';
+
+test('an admin breaks the policy, sees the error, then saves a fix', async ({ page, policyFile }) => {
+  const admin = await openAdmin(page);
+  let editor = await fileTab(admin, 'policy.yaml');
+  await expect(part(admin, 'valid')).toBeVisible();
+  const original = await editor.inputValue();
+  await editor.fill(original.replace('price_per_gpu_hour: 0', 'price_per_gpu_hour: cheap'));
+  const issues = part(admin, 'issues');
+  await expect(part(issues, 'invalid')).toBeVisible();
+  await expect(issues).toContainText('price_per_gpu_hour');
+  await expect(issues).toContainText(/line \d+/);
+  await shot(page, 'ui-admin-policy-error');
+
+  await part(admin, 'review').click();
+  await expect(part(admin, 'diff')).toContainText('+    price_per_gpu_hour: cheap');
+  await part(admin, 'confirm-save').click();
+  await expect(part(admin, 'notice')).toContainText('Not saved');
+  expect(fs.readFileSync(policyFile, 'utf-8')).not.toContain('cheap');
+
+  editor = await fileTab(admin, 'policy.yaml');
+  await editor.fill(original.replace('idle_timeout: 15m', 'idle_timeout: 16m'));
+  await expect(part(admin, 'valid')).toBeVisible();
+  await part(admin, 'review').click();
+  await expect(part(admin, 'diff')).toContainText('+idle_timeout: 16m');
+  await shot(page, 'ui-admin-diff');
+  await part(admin, 'confirm-save').click();
+  await expect(part(admin, 'notice')).toContainText('Saved policy.yaml');
+  expect(fs.readFileSync(policyFile, 'utf-8')).toContain('idle_timeout: 16m');
+  await shot(page, 'ui-admin-saved');
+});
+
+test('a dry run renders the Pod of an unsaved kernel.json', async ({ page }) => {
+  const admin = await openAdmin(page);
+  // Unsaved: kernel.json pointed at the platform policy (private/aws members).
+  const editor = await fileTab(admin, 'kernel.json');
+  const platform = (await editor.inputValue()).replace('"policy": "policy.yaml"', '"policy": "platform-policy.yaml"');
+  expect(platform).toContain('platform-policy.yaml');
+  await editor.fill(platform);
+  await expect(part(admin, 'valid')).toBeVisible();
+  await admin.getByText('Dry run: render the Pod').click();
+  await part(admin, 'render-member').fill('private');
+  await part(admin, 'render-flavor').fill('silver');
+  await part(admin, 'render').click();
+  const output = part(admin, 'render-output');
+  await expect(output).toContainText('"kind": "Pod"');
+  await expect(output).toContainText('"mlp.io/flavor": "silver"');
+  await output.scrollIntoViewIfNeeded();
+  await shot(page, 'ui-admin-render');
+});
+
+test('the fleet lists a running GPU (auto) kernel', async ({ page, request, tmpPath }) => {
+  const file = await openNotebook(page, tmpPath, 'fleet.ipynb');
+  await expect(statusItem(page)).toHaveText('CPU only', { timeout: 120_000 });
+  const sessions: Session[] = await (await request.get('api/sessions')).json();
+  const session = sessions.find(s => s.path === file);
+  expect(session, `no session for ${file}`).toBeTruthy();
+
+  const admin = await openAdmin(page);
+  await admin.locator('[data-mlp-kernel-tab="fleet"]').click();
+  const row = part(admin, 'fleet').locator('table tr').filter({ hasText: session!.kernel.id.slice(0, 8) });
+  await expect(row).toContainText(/released|running|cpu_only/);
+  await shot(page, 'ui-admin-fleet');
+});
+
+test.describe('as a non-admin', () => {
+  test.use({ user: USER });
+
+  test('can view but saving is refused', async ({ page, policyFile }) => {
+    const admin = await openAdmin(page);
+    await expect(part(admin, 'read-only')).toContainText(USER);
+    const editor = await fileTab(admin, 'policy.yaml');
+    const before = fs.readFileSync(policyFile, 'utf-8');
+    await editor.fill((await editor.inputValue()) + '\n# bob was here\n');
+    await expect(part(admin, 'valid')).toBeVisible();
+    await part(admin, 'review').click();
+    await part(admin, 'confirm-save').click();
+    const notice = part(admin, 'notice');
+    await expect(notice).toContainText('Saving refused');
+    await expect(notice).toContainText('HTTP 403');
+    expect(fs.readFileSync(policyFile, 'utf-8')).toBe(before);
+    await shot(page, 'ui-admin-refused');
+  });
+});

@@ -1,0 +1,166 @@
+/**
+ * What every mlp-kernel browser test needs, on top of Galata's fixtures: who the user is, a notebook of its
+ * own on a given kernel, and the extension's parts (status bar item, GPU panel, admin page) by the
+ * `data-mlp-kernel` attributes the extension puts on them. New tests import `test` and `expect` from here.
+ *
+ * Each test gets Galata's fresh, in-memory workspace and its own server folder (`tmpPath`, deleted after
+ * the test), and the sessions and kernels it started are shut down when it ends; so tests do not depend on
+ * one another's notebooks, kernels or order.
+ */
+import { expect, IJupyterLabPageFixture, test as base } from '@jupyterlab/galata';
+import type { Locator } from '@playwright/test';
+import * as fs from 'fs';
+import * as path from 'path';
+
+export { expect };
+
+export const ADMIN = 'alice';
+export const USER = 'bob';
+
+/** The status bar item's text while a GPU kernel runs: `x1 · <model> · <where> · $0.00`. */
+export const RUNNING = /x\d+ · \w+ · .* · \$\d+\.\d\d/;
+
+const REPO = path.resolve(__dirname, '..', '..', '..');
+const ARTIFACTS = path.join(REPO, 'test-artifacts', 'browser');
+
+/** The gpu-auto kernelspec the server uses (a copy made by jupyter_server_test_config.py). */
+export const SPEC_DIR = path.join(process.env.MLP_UI_TESTS_DIR ?? '', 'path', 'kernels', 'gpu-auto');
+
+export const KERNELS = {
+  gpuAuto: { name: 'gpu-auto', display_name: 'GPU (auto)' },
+  python3: { name: 'python3', display_name: 'Python 3' }
+};
+
+export type Session = { id: string; path: string; kernel: { id: string } };
+
+type Fixtures = {
+  /** The user the server sees (the test identity provider's cookie); `test.use({ user: USER })`. */
+  user: string;
+  /** The gpu-auto kernelspec's policy.yaml, put back as it was after the test (the admin tests save it). */
+  policyFile: string;
+  /** Shuts down, after each test, the sessions and kernels that were not there before it (automatic). */
+  ownKernels: void;
+};
+
+export const test = base.extend<Fixtures>({
+  user: [ADMIN, { option: true }],
+  // Galata routes the page's /api/kernels and /api/sessions requests through Playwright to track what a test
+  // starts. Through that proxy the status item never got its first snapshot after a kernel restart (it did
+  // against the server itself), so the pages talk to the server directly and `ownKernels` cleans up instead.
+  kernels: async ({}, use) => use(null),
+  sessions: async ({}, use) => use(null),
+  ownKernels: [
+    async ({ request }, use) => {
+      const ids = async (what: string): Promise<Set<string>> =>
+        new Set(((await (await request.get(`api/${what}`)).json()) as { id: string }[]).map(x => x.id));
+      const [sessions, kernels] = [await ids('sessions'), await ids('kernels')];
+      await use();
+      for (const id of await ids('sessions')) {
+        if (!sessions.has(id)) {
+          await request.delete(`api/sessions/${id}`);
+        }
+      }
+      for (const id of await ids('kernels')) {
+        if (!kernels.has(id)) {
+          await request.delete(`api/kernels/${id}`);
+        }
+      }
+    },
+    { auto: true }
+  ],
+  context: async ({ context, user, baseURL }, use) => {
+    await context.addCookies([{ name: 'mlp_test_user', value: user, url: baseURL! }]);
+    await use(context);
+  },
+  policyFile: async ({}, use) => {
+    const file = path.join(SPEC_DIR, 'policy.yaml');
+    const original = fs.readFileSync(file, 'utf-8');
+    await use(file);
+    fs.writeFileSync(file, original);
+  }
+});
+
+/**
+ * Writes `<tmpPath>/<name>` (one code cell, `print(6 * 7)`, on `kernel`), opens it and waits until its kernel
+ * is idle (a cell run before that can be lost).
+ */
+export async function openNotebook(
+  page: IJupyterLabPageFixture,
+  tmpPath: string,
+  name: string,
+  kernel: { name: string; display_name: string } = KERNELS.gpuAuto
+): Promise<string> {
+  const notebook = {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: { kernelspec: { ...kernel, language: 'python' } },
+    cells: [{ cell_type: 'code', id: 'c1', metadata: {}, outputs: [], execution_count: null, source: 'print(6 * 7)' }]
+  };
+  const file = `${tmpPath}/${name}`;
+  expect(await page.contents.uploadContent(JSON.stringify(notebook), 'text', file)).toBe(true);
+  expect(await page.notebook.openByPath(file)).toBe(true);
+  await expect(kernelIdle(page)).toBeVisible({ timeout: 120_000 });
+  return file;
+}
+
+/** The notebook toolbar's kernel button while the kernel is idle (its name reads `GPU (auto) | Idle`). */
+export function kernelIdle(page: IJupyterLabPageFixture): Locator {
+  return page.getByRole('button', { name: /\| Idle/ });
+}
+
+/** Runs the notebook's first cell the way a user does (click, Shift+Enter); does not wait for it. */
+export async function runFirstCell(page: IJupyterLabPageFixture): Promise<void> {
+  await page.locator('.jp-Notebook .jp-Cell').first().click();
+  await page.keyboard.press('Shift+Enter');
+}
+
+/** The output `42` of the first cell. */
+export function output42(page: IJupyterLabPageFixture): Locator {
+  return page.locator('.jp-OutputArea-output').filter({ hasText: '42' });
+}
+
+/** The GPU (auto) status bar item. */
+export function statusItem(page: IJupyterLabPageFixture): Locator {
+  return page.locator('[data-mlp-kernel="status-item"]');
+}
+
+/** Opens the GPU panel (a click on the status item) unless it is open, and returns it. */
+export async function openGpuPanel(page: IJupyterLabPageFixture): Promise<Locator> {
+  const panel = page.locator('#mlp-kernel-gpu-panel');
+  if (!(await panel.isVisible())) {
+    await statusItem(page).click();
+  }
+  await expect(panel).toBeVisible();
+  return panel;
+}
+
+/** Opens the admin page from the command palette and returns it. */
+export async function openAdmin(page: IJupyterLabPageFixture): Promise<Locator> {
+  await page.keyboard.press('Control+Shift+C');
+  await page.locator('.lm-CommandPalette-input').fill('GPU (auto) admin');
+  await page.keyboard.press('Enter');
+  const admin = page.locator('.mlp-kernel-Admin');
+  await admin.waitFor();
+  return admin;
+}
+
+/** Opens one of the admin page's file tabs (`policy.yaml`, `kernel.json`, ...) and returns its editor. */
+export async function fileTab(admin: Locator, name: string): Promise<Locator> {
+  await admin.locator(`[data-mlp-kernel-tab="${name}"]`).click();
+  const editor = admin.locator('[data-mlp-kernel="editor"]');
+  await editor.waitFor();
+  return editor;
+}
+
+/** The admin page's element with `data-mlp-kernel="<name>"`. */
+export function part(admin: Locator, name: string): Locator {
+  return admin.locator(`[data-mlp-kernel="${name}"]`);
+}
+
+/**
+ * Saves a screenshot to test-artifacts/browser/<name>.png (docs/img/ holds copies of the ones docs/ui.md
+ * shows).
+ */
+export async function shot(page: IJupyterLabPageFixture, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
+}
