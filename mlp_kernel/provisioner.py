@@ -25,7 +25,7 @@ from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import Dict, List, Unicode
+from traitlets import Dict, Float, List, Unicode
 
 from .gateway.config import ENV, GatewayConfig
 from .identity import server_team, server_user
@@ -56,6 +56,12 @@ class GpuAutoProvisioner(LocalProvisioner):
         allow_none=True,
         config=True,
         help="Give up starting a GPU kernel after this long. Default: the policy's.",
+    )
+    reevaluate_s = Float(
+        5.0,
+        config=True,
+        help="While a GPU kernel is queued, ask placement again this often (seconds): how soon a burst "
+        "follows the policy's burst threshold.",
     )
     backend = Unicode("", config=True, help="Force one backend ('local') for every member; '' = per member.")
     user = Unicode(
@@ -122,6 +128,7 @@ class GpuAutoProvisioner(LocalProvisioner):
             local_python=self.local_python,
             local_kernel_args=None if self.local_kernel_args is None else list(self.local_kernel_args),
             kubernetes=dict(self.kubernetes),
+            reevaluate_s=max(0.05, float(self.reevaluate_s)),
         )
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:

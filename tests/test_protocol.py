@@ -12,7 +12,7 @@ import pytest
 
 from mlp_kernel import protocol
 from mlp_kernel.gateway.status import GatewayStatus
-from mlp_kernel.placement.decide import decide
+from mlp_kernel.placement.decider import decide
 from mlp_kernel.placement.policy_load import load_policy
 from mlp_kernel.placement.state import ClusterState
 from mlp_kernel.placement.types import GpuRequest

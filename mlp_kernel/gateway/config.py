@@ -38,6 +38,7 @@ class GatewayConfig:
     local_python: str = ""  # interpreter for local-backend kernels ("" = the gateway's own)
     local_kernel_args: list[str] | None = None  # ipykernel options of local kernels (None = the backend's)
     start_timeout_s: float = 120.0  # how long a started kernel may take to answer its first request
+    reevaluate_s: float = 5.0  # while queued, placement is asked again this often (may it burst now?)
     log_level: str = "WARNING"
 
     @classmethod

@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..backends.base import GatewayBackend, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel, summary
+from ..clock import SYSTEM, Clock
 from ..placement.types import Action, Decision
 from ..placement.units import format_duration
 from ..protocol import EventKind, KernelState, QueueInfo
@@ -33,7 +33,6 @@ from .wire import Session
 if TYPE_CHECKING:
     from .wire import Message
 
-REEVALUATE_S = 5.0
 log = logging.getLogger("mlp_kernel.gateway")
 
 
@@ -100,10 +99,20 @@ class LaunchContext:
     status: GatewayStatus
     statusch: StatusChannel
     publish: Publish
+    clock: Clock = SYSTEM  # every wait and timestamp of the gateway (tests: a manual clock)
+
+
+async def _wait_or_sleep(fut: asyncio.Future[Any], seconds: float, clock: Clock) -> None:
+    """Wait until ``fut`` is done or ``seconds`` of ``clock`` time have passed, whichever comes first."""
+    tick = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({fut, tick}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        tick.cancel()
 
 
 class LaunchObserver(Protocol):
-    """How a launch reports back to the gateway that started it (``GatewayKernel`` implements it)."""
+    """How a launch reports back to the gateway that started it (``RemoteSession`` implements it)."""
 
     def launch_done(self, launch: Launch, link: RemoteLink | None, error: GpuError | None) -> None:
         """Called once, always, when the launch connected ``link`` or gave up with ``error``."""
@@ -194,6 +203,7 @@ class Launch:
             self._failed(LaunchFailed(str(exc)))
             return
         except Exception as exc:  # an unexpected backend fault: say so, keep the kernel usable
+            log.warning("the GPU kernel launch failed unexpectedly", exc_info=True)
             self._failed(LaunchFailed(f"Could not start a GPU kernel: {type(exc).__name__}: {exc}"))
             return
         self.observer.launch_done(self, link, None)
@@ -213,11 +223,11 @@ class Launch:
         if note:
             self.progress.set("note", f"{note} Starting a new GPU kernel.")
         k.statusch.move(KernelState.PLACING, phase=None, publish=False)  # published with the decision
-        decision = await rs.decide(0.0, k.backend)
+        decision = await rs.decide(0.0, k.backend, k.clock.time())
         self._show_decision(decision)
         if decision.action is Action.REJECT:
             raise GpuPlacementRejected(decision.summary or "No GPU may serve this request.")
-        started = time.time()
+        started = k.clock.time()
         while True:
             spec = LaunchSpec(
                 kernel_id=rs.config.kernel_id,
@@ -264,10 +274,14 @@ class Launch:
             while True:
                 nxt = asyncio.ensure_future(it.__anext__())
                 while not nxt.done():
-                    await asyncio.wait({nxt}, timeout=REEVALUATE_S if queued_at else None)
-                    if nxt.done() or queued_at is None:
+                    if queued_at is None:
+                        await asyncio.wait({nxt})
                         continue
-                    again = await k.requests.decide(time.time() - queued_at, k.backend)
+                    await _wait_or_sleep(nxt, k.requests.config.reevaluate_s, k.clock)
+                    if nxt.done():
+                        continue
+                    now = k.clock.time()
+                    again = await k.requests.decide(now - queued_at, k.backend, now)
                     if again.action is Action.BURST and again.member != decision.member:
                         nxt.cancel()
                         with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
@@ -278,9 +292,11 @@ class Launch:
                 except StopAsyncIteration:
                     raise LaunchFailed("The backend stopped before the GPU kernel was connected.") from None
                 s = k.status
-                self.progress.set(ev.phase.value, f"{ev.message} ({format_duration(time.time() - started)})")
+                self.progress.set(
+                    ev.phase.value, f"{ev.message} ({format_duration(k.clock.time() - started)})"
+                )
                 if ev.phase is Phase.QUEUED:
-                    queued_at = queued_at or time.time()
+                    queued_at = queued_at or k.clock.time()
                     queue: QueueInfo = {
                         "local_queue": ev.detail.get("local_queue"),
                         "position": ev.detail.get("position"),
@@ -324,7 +340,7 @@ class Launch:
             raise
         exit_wait.cancel()
         s = k.status
-        s.since = time.time()
+        s.since = k.clock.time()
         gpu = f"{decision.gpu_model} x{decision.gpu_count}" if decision.gpu_model else "no GPU"
         where = "public" if decision.public else "private"
         running = (
@@ -334,7 +350,8 @@ class Launch:
         k.statusch.move(KernelState.RUNNING, running, phase=Phase.CONNECTED, queue=None, publish=False)
         self.progress.set(
             "end",
-            f"{s.message}; ready in {format_duration(time.time() - started)}." + (f" {note}" if note else ""),
+            f"{s.message}; ready in {format_duration(k.clock.time() - started)}."
+            + (f" {note}" if note else ""),
         )
         k.statusch.event(EventKind.STARTED, s.message)
         return link

@@ -236,8 +236,11 @@ class RequestState:
         }
 
     # ----------------------------------------------------------------------------------------- placement
-    async def decide(self, waited_s: float, backend: GatewayBackend | None) -> Decision:
-        """Ask placement, with live state when the backend can read it (the policy's capacity otherwise)."""
+    async def decide(
+        self, waited_s: float, backend: GatewayBackend | None, now: float | None = None
+    ) -> Decision:
+        """Ask placement at clock time ``now`` (default: the system's), with live state when the backend can
+        read it (the policy's capacity otherwise)."""
         from ..placement import ClusterState, decide
 
         policy = self.policy_view()
@@ -248,7 +251,8 @@ class RequestState:
             log.warning("could not read cluster state, using declared capacity: %s", exc)
             state = ClusterState.from_policy(policy)
         request = replace(self.current(), waited_s=waited_s)
-        return decide(policy, state, request, datetime.now(timezone.utc))
+        at = datetime.now(timezone.utc) if now is None else datetime.fromtimestamp(now, timezone.utc)
+        return decide(policy, state, request, at)
 
     # ----------------------------------------------------------------------------- records and snapshots
     def write_record(self, record: dict[str, Any], remote: RemoteKernel) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
+from ..clock import SYSTEM, Clock
 from ..placement import release
 from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
@@ -40,24 +40,28 @@ class GatewayStatus:
     gpu_model: str | None = None
     gpu_count: int = 0
     public: bool = False
-    since: float | None = None  # time.time() when the current remote kernel started running
+    since: float | None = None  # clock time when the current remote kernel started running
     queue: QueueInfo | None = None
     price_per_hour: float = 0.0
     cost_before: float = 0.0  # cost of earlier remote kernels of this notebook
     idle_timeout_s: float = 900.0  # the base: a 1-GPU kernel's limit; 0 = never released automatically
     release_rule: ReleaseRule = field(default_factory=ReleaseRule)  # flat after a user's %gpu idle=
-    last_activity: float = field(default_factory=time.time)
+    last_activity: float = 0.0  # clock time of the last request, reply or input; 0 = at creation
     busy: bool = False
     last_release: LastRelease | None = None
     decision: Decision | None = None
     request: GpuRequest | None = None
     choices: Choices = field(default_factory=lambda: Choices())
     gpu_seconds_busy: float = 0.0
+    clock: Clock = field(default=SYSTEM, repr=False, compare=False)  # what "now" is (tests: a manual one)
+
+    def __post_init__(self) -> None:
+        self.last_activity = self.last_activity or self.clock.time()
 
     def cost_so_far(self, now: float | None = None) -> float:
         running = 0.0
         if self.since and self.state == KernelState.RUNNING:
-            running = ((now or time.time()) - self.since) / 3600.0 * self.price_per_hour
+            running = ((now or self.clock.time()) - self.since) / 3600.0 * self.price_per_hour
         return round(self.cost_before + running, 4)
 
     def idle_limit(self) -> float | None:
@@ -108,7 +112,7 @@ class GatewayStatus:
 
     def describe(self) -> str:
         """The text ``%gpu`` prints: state, where, which GPU, since when, idle countdown."""
-        now = time.time()
+        now = self.clock.time()
         lines = [f"GPU (auto): {self.state.replace('_', ' ')}"]
         if self.state in (KernelState.RUNNING, KernelState.STARTING, KernelState.QUEUED) and self.member:
             where = "public" if self.public else "private"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -87,7 +86,7 @@ class StatusChannel:
     # -- snapshots and events -----------------------------------------------------------------------------
     def publish(self) -> None:
         """Send the snapshot to every status comm and write the status file, now."""
-        self.last_publish = time.time()
+        self.last_publish = self.status.clock.time()
         try:
             snap = dict(self.status.snapshot())
         except Exception:  # called from every handler: a status bug must not cost a cell its reply
@@ -118,7 +117,7 @@ class StatusChannel:
             "type": "event",
             "kind": kind,
             "message": message,
-            "at": datetime.now(timezone.utc).isoformat(),
+            "at": datetime.fromtimestamp(self.status.clock.time(), timezone.utc).isoformat(),
         }
         for comm_id in list(self.comms):
             self.send(comm_id, dict(data), None)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 # load the YAML loader and the decision code, because the gateway process imports those at start-up and is
 # one process per open notebook (see docs/design.md).
 _WHERE = {
-    "decide": "decide",
+    "decide": "decider",  # the module is not named like its function: importing it must not shadow it
     "BurstSettings": "policy", "Flavor": "policy", "Member": "policy", "Policy": "policy",
     "SnapshotSettings": "policy",
     "PolicyError": "policy_load", "PolicyIssue": "policy_load", "load_policy": "policy_load",
@@ -25,7 +25,7 @@ _WHERE = {
 }  # fmt: skip
 
 if TYPE_CHECKING:
-    from .decide import decide
+    from .decider import decide
     from .policy import BurstSettings, Flavor, Member, Policy, SnapshotSettings
     from .policy_load import PolicyError, PolicyIssue, load_policy, parse_policy
     from .state import ClusterState, FlavorState, MemberState

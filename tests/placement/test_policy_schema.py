@@ -182,7 +182,7 @@ def test_the_storage_check_moved_to_snapshot_still_refuses_a_secret_from_every_l
 def test_placement_imports_nothing_outward_even_loading_every_section() -> None:
     """Before, loading a policy with s3 storage imported mlp_kernel.snapshot (a package cycle)."""
     code = (
-        "import sys, json, mlp_kernel.placement.decide, mlp_kernel.placement.policy_doc, "
+        "import sys, json, mlp_kernel.placement.decider, mlp_kernel.placement.policy_doc, "
         "mlp_kernel.placement.adapters\n"
         "from mlp_kernel.placement import parse_policy\n"
         f"parse_policy(json.loads({json.dumps(json.dumps(S3_POLICY))}))\n"
