@@ -15,7 +15,10 @@ event loop whenever nothing about a message needs it:
   channel's later messages follow it there until the loop has handled it, so nothing overtakes a ``%gpu``
   cell;
 - remote -> client: replies, stdin and iopub are forwarded untouched; replies to the gateway's own requests
-  (they carry no client identity) and their iopub output go to the loop;
+  (they carry no client identity) and their iopub output go to the loop. While nothing needs to look at the
+  remote's iopub (no request of the gateway's own, no ``busy`` it announced itself, the kernel serving),
+  libzmq's proxy relays it in a thread of its own, in C (``forwarder.py``), and this thread takes the two
+  sockets back whenever it must screen that output or send iopub of its own;
 - the loop's own messages (replies it authors, status, progress) and its requests to the remote kernel come
   to this thread over an inproc PAIR and are sent in order.
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import threading
@@ -38,6 +42,7 @@ from typing import Any, Protocol
 import zmq
 import zmq.asyncio
 
+from .forwarder import Forwarder
 from .wire import DELIM, Malformed, Message
 
 log = logging.getLogger(__name__)
@@ -52,6 +57,26 @@ _recv = zmq.backend.Socket.recv  # flag and argument handling, these loops ~2 us
 _get = zmq.backend.Socket.get
 _SNDMORE, _NOBLOCK, _RCVMORE = int(zmq.SNDMORE), int(zmq.NOBLOCK), int(zmq.RCVMORE)
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt() parameters
+
+
+def keep_freed_buffers(trim: int = 16 << 20, mmap: int = 4 << 20) -> None:
+    """Have glibc keep freed memory of up to ``trim`` bytes instead of returning it at once.
+
+    Why: libzmq's I/O thread allocates a buffer for every large message it receives and frees it once sent
+    on; with glibc's defaults a freed 64 KB stream chunk at the top of the heap is returned to the system,
+    and the next one is page-faulted and zeroed anew. That was ~10% of the gateway's CPU while streaming
+    (``clear_page_erms`` under the I/O thread's ``recv``, ``perf``; docs/benchmarks.md). Messages above
+    ``mmap`` bytes still get pages of their own. Without glibc (no ``mallopt``) nothing changes.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_TRIM_THRESHOLD, trim)
+        libc.mallopt(M_MMAP_THRESHOLD, mmap)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
 
 
 class PrivateSink(Protocol):
@@ -131,6 +156,7 @@ class Pump:
         fast_forward: Callable[[str, list[bytes]], Any] = lambda channel, frames: None,
         after_forward: Callable[[str, Any], None] = lambda channel, parsed: None,
         on_reply: Callable[[list[bytes]], bool] = lambda frames: False,
+        c_iopub: bool = True,
     ) -> None:
         self.ctx = ctx
         self.client = client
@@ -169,6 +195,8 @@ class Pump:
         self._outer.connect(addr + "-up")
         self._remote: dict[str, zmq.Socket[Any]] = {}
         self._remote_id = b""
+        self._c_iopub = c_iopub  # relay the remote's output in C when nothing needs to see it (forwarder.py)
+        self._forwarder: Forwarder | None = None
         self._notify_at: float | None = None
         self._poll_items: list[tuple[Any, int]] = []  # zmq_poll's (socket, POLLIN) list
         self._route: dict[Any, tuple[Callable[[str, list[zmq.Frame]], None], str]] = {}
@@ -183,6 +211,7 @@ class Pump:
 
     # -- loop side ------------------------------------------------------------------------------------------
     def start(self) -> None:
+        keep_freed_buffers()
         self._thread.start()
 
     def to_client(self, channel: str, frames: list[bytes]) -> None:
@@ -321,6 +350,7 @@ class Pump:
         if self._notify_at is not None and not self._later and time.monotonic() >= self._notify_at:
             self._notify_at = None
             send_frames(self._up, [STATUS])
+        self._choose_iopub_path()
         return True
 
     def _defer(self, fn: Callable[[Any], Any], arg: Any) -> None:
@@ -350,8 +380,12 @@ class Pump:
             parts = recv_frames(inner)
             op = parts[0]
             if op == TO_CLIENT:
+                if parts[1] == b"iopub":
+                    self._iopub_in_python()  # the client's XPUB is the proxy's while it runs
                 send_frames(self.client[parts[1].decode()], parts[2:])
             elif op == TO_REMOTE:
+                if self.private_ids or self.announced or self.own_input:
+                    self._iopub_in_python()  # before the request: its output must be screened
                 if parts[1] == self._remote_id and self._remote:
                     send_frames(self._remote[parts[2].decode()], parts[3:])
             elif op == ATTACH:
@@ -388,7 +422,37 @@ class Pump:
     def _from_subscriber(self, _: str, frames: list[zmq.Frame]) -> None:
         event = frames[0].bytes
         if event[:1] == b"\x01":
+            if self._forwarder is not None:  # counted by the XSUB, as the proxy would (forwarder.py)
+                _send(self._remote["iopub"], event, 0)
             send_frames(self._up, [SUBSCRIBE, event[1:]])
+
+    def _from_proxy(self, _: str, frames: list[zmq.Frame]) -> None:
+        """A subscription the proxy relayed (its capture socket): the loop welcomes the subscriber."""
+        send_frames(self._up, [SUBSCRIBE, frames[0].bytes[1:]])
+
+    def _proxy_ended(self, _: str, frames: list[zmq.Frame]) -> None:
+        """The proxy's thread ended on an error (or answered a stop): relay iopub here from now on."""
+        self._iopub_in_python()
+
+    def _choose_iopub_path(self) -> None:
+        """C while nothing needs to look at the remote's output, Python while something does."""
+        fwd = self._forwarder
+        if fwd is None:
+            return
+        screen = self.private_ids or self.announced or self.own_input or not self.fast
+        if screen or fwd.failed:
+            self._iopub_in_python()
+        elif not fwd.running:
+            self._unwatch(self.client["iopub"])
+            self._unwatch(self._remote["iopub"])
+            fwd.start()
+
+    def _iopub_in_python(self) -> None:
+        fwd = self._forwarder
+        if fwd is not None and fwd.running:
+            fwd.stop()  # returns once its thread has ended: the sockets are this thread's again
+            self._watch(self.client["iopub"])
+            self._watch(self._remote["iopub"])
 
     def _from_remote_reply(self, channel: str, frames: list[zmq.Frame]) -> None:
         if frames[0].bytes == DELIM:  # no client identity: a reply to one of the gateway's own requests
@@ -445,11 +509,14 @@ class Pump:
     def _watch(self, sock: Any) -> None:
         self._poll_items.append((sock, _POLLIN))
 
+    def _unwatch(self, sock: Any) -> None:
+        self._poll_items.remove((sock, _POLLIN))
+
     def _attach(self, link_id: bytes, config: dict[str, Any]) -> None:
         self._close_remote()
         keys = config.get("curve")
         for channel in REMOTE_CHANNELS:
-            sock = self.ctx.socket(zmq.SUB if channel == "iopub" else zmq.DEALER)
+            sock = self.ctx.socket(zmq.XSUB if channel == "iopub" else zmq.DEALER)
             sock.linger = 0
             sock.sndhwm = 0  # a remote kernel that is slow to read must not make us drop or block
             if keys:
@@ -457,8 +524,9 @@ class Pump:
                 sock.curve_publickey = keys["public"].encode("ascii")
                 sock.curve_secretkey = keys["secret"].encode("ascii")
             sock.reconnect_ivl = 10  # ms: the remote kernel binds a moment after we connect; retry quickly
-            if channel == "iopub":
-                sock.subscribe(b"")
+            if channel == "iopub":  # twice: the proxy's relaying of the clients' last unsubscribe leaves one
+                sock.send(b"\x01")
+                sock.send(b"\x01")
             elif channel != "control":
                 sock.routing_id = config["ident"].encode()  # shell and stdin share it: input_request routing
             sock.connect(config["urls"][channel])
@@ -470,8 +538,21 @@ class Pump:
             self._route[sock] = (handler, channel)
             self._watch(sock)
         self._remote_id = link_id
+        if self._c_iopub:
+            self._forwarder = fwd = Forwarder(self.ctx, self.client["iopub"], self._remote["iopub"])
+            self._route[fwd.subscriptions] = (self._from_proxy, "iopub")
+            self._route[fwd.notices] = (self._proxy_ended, "iopub")
+            self._watch(fwd.subscriptions)
+            self._watch(fwd.notices)
 
     def _close_remote(self) -> None:
+        self._iopub_in_python()  # the proxy's thread gives the sockets back before they are closed
+        fwd, self._forwarder = self._forwarder, None
+        if fwd is not None:
+            for sock in (fwd.subscriptions, fwd.notices):
+                self._route.pop(sock, None)
+                self._unwatch(sock)
+            fwd.close()
         for sock in self._remote.values():
             self._route.pop(sock, None)
             self._poll_items.remove((sock, _POLLIN))

@@ -2,12 +2,16 @@
 
 What is checked here is the contract the gateway relies on: frames are relayed untouched and in order, the
 deferred bookkeeping (``after_forward``, ``on_reply``) always runs before anything is handed to the loop and
-before ``flush()`` returns, and a request is never relayed on the fast path once ``fast`` was cleared.
+before ``flush()`` returns, and a request is never relayed on the fast path once ``fast`` was cleared. And
+the remote's output: relayed by libzmq's proxy while nothing needs to see it, screened in Python while
+something does, in order across the switches; subscribers welcomed on either path; the clients' last
+unsubscribe never unsubscribes the gateway from the remote kernel; a failed proxy falls back to Python.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from types import SimpleNamespace
 
@@ -33,12 +37,15 @@ class Rig:
         client = {}
         for name, kind in kinds.items():
             client[name] = self.ctx.socket(kind)
+            if kind == zmq.XPUB:
+                client[name].xpub_verbose = 1  # as sockets.bind() makes it: every subscriber is welcomed
             client[name].bind(f"{base}-client-{name}")
         self.events: list[tuple[str, object]] = []
         self.handed: list[tuple[str, list[bytes]]] = []
         self.pump = Pump(self.ctx, client, self.fast_forward, self.after_forward, self.on_reply)
         self.remote = {n: self.ctx.socket(zmq.ROUTER) for n in ("shell", "control", "stdin")}
-        self.remote["iopub"] = self.ctx.socket(zmq.PUB)
+        self.remote["iopub"] = self.ctx.socket(zmq.XPUB)  # XPUB: the test sees what the gateway subscribes
+        self.subscribed: list[bytes] = []
         urls = {}
         for name, sock in self.remote.items():
             urls[name] = f"{base}-remote-{name}"
@@ -47,9 +54,10 @@ class Rig:
         self.user.connect(f"{base}-client-shell")
         self.sub = self.ctx.socket(zmq.SUB)
         self.sub.subscribe(b"")
-        self.sub.connect(f"{base}-client-iopub")
+        self.sub_url = f"{base}-client-iopub"
+        self.sub.connect(self.sub_url)
         self.pump.start()
-        self.serving = asyncio.ensure_future(self.pump.serve(self.on_request))
+        self.serving = asyncio.ensure_future(self.pump.serve(self.on_request, self.subscribed.append))
         self.pump.attach(SimpleNamespace(id="link-1"), {"urls": urls, "ident": "gw"})
         self.pump.fast = True
 
@@ -84,6 +92,18 @@ class Rig:
             except zmq.Again:
                 await asyncio.sleep(0.01)
         raise TimeoutError("nothing arrived")
+
+    async def until(self, condition: object, timeout: float = 5.0) -> None:
+        for _ in range(int(timeout / 0.01)):
+            if condition():  # type: ignore[operator]
+                return
+            await asyncio.sleep(0.01)
+        raise TimeoutError("the condition did not hold in time")
+
+    async def proxied(self) -> None:
+        """Wake the I/O thread and wait until the remote's output goes through the C proxy."""
+        await self.pump.flush()
+        await self.until(lambda: self.pump._forwarder is not None and self.pump._forwarder.running)
 
     async def close(self) -> None:
         self.serving.cancel()
@@ -189,3 +209,101 @@ async def test_a_failed_io_thread_ends_serving_loudly(rig):
     rig.pump.to_client("iopub", message(b"x"))  # wakes the thread, which fails
     with pytest.raises(PumpFailed):
         await asyncio.wait_for(rig.serving, 5)
+
+
+def output(msg_type: str, parent_id: str, tag: str, **content: object) -> list[bytes]:
+    """A remote iopub message as the screening reads it (header, parent header, content)."""
+    header = json.dumps({"msg_type": msg_type, "msg_id": tag}).encode()
+    parent = json.dumps({"msg_id": parent_id}).encode()
+    topic = f"kernel.x.{msg_type}".encode()
+    return [topic, DELIM, b"sig", header, parent, b"{}", json.dumps(content).encode()]
+
+
+async def test_output_goes_through_the_proxy_and_back_to_python_in_order(rig):
+    await rig.proxied()
+    first = [output("stream", "cell-1", f"a{i}", text="x" * (i % 3) * 30_000) for i in range(50)]
+    for frames in first:
+        rig.remote["iopub"].send_multipart(frames)
+    # The loop announced busy for cell-2 itself and forwards it: the remote's busy for it is dropped,
+    # which only the Python path can do; the switch happens before the request goes out.
+    rig.pump.announced.add("cell-2")
+    rig.pump.to_remote("link-1", "shell", message(b"cell-2"))
+    await rig.recv(rig.remote["shell"])
+    assert not rig.pump._forwarder.running
+    second = [output("status", "cell-2", "busy", execution_state="busy"), output("stream", "cell-2", "b")]
+    for frames in second:
+        rig.remote["iopub"].send_multipart(frames)
+    received = [await rig.recv(rig.sub) for _ in range(len(first) + 1)]
+    assert received == [*first, second[1]]  # in order, the duplicate busy left out
+    assert not rig.pump.announced
+    await rig.proxied()  # nothing to screen any more: back to C
+    rig.remote["iopub"].send_multipart(third := output("stream", "cell-3", "c"))
+    assert await rig.recv(rig.sub) == third
+
+
+async def test_the_gateways_own_output_keeps_its_place_between_the_remotes(rig):
+    await rig.proxied()
+    rig.remote["iopub"].send_multipart(before := output("stream", "cell-1", "before"))
+    assert await rig.recv(rig.sub) == before
+    rig.pump.to_client("iopub", own := [b"kernel.gw.status", *message(b"own")])
+    assert await rig.recv(rig.sub) == own
+    await rig.proxied()
+    rig.remote["iopub"].send_multipart(after := output("stream", "cell-1", "after"))
+    assert await rig.recv(rig.sub) == after
+
+
+async def test_subscribers_are_welcomed_on_either_path(rig):
+    await rig.until(lambda: rig.subscribed)  # the rig's own subscriber, before the remote was attached
+    await rig.proxied()
+    late, third = rig.ctx.socket(zmq.SUB), rig.ctx.socket(zmq.SUB)
+    try:
+        late.subscribe(b"")
+        late.connect(rig.sub_url)
+        await rig.until(lambda: len(rig.subscribed) == 2)  # through the proxy's capture socket
+        rig.pump.fast = False  # something to screen: the I/O thread reads the clients' XPUB itself again
+        await rig.pump.flush()
+        await rig.until(lambda: not rig.pump._forwarder.running)
+        third.subscribe(b"")
+        third.connect(rig.sub_url)
+        await rig.until(lambda: len(rig.subscribed) == 3)
+    finally:
+        late.close(linger=0)
+        third.close(linger=0)
+
+
+async def test_the_clients_last_unsubscribe_does_not_unsubscribe_the_gateway(rig):
+    events = [rig.remote["iopub"].recv()]  # the gateway's subscription (one: XSUB sends its set once)
+    await rig.proxied()
+    for _ in range(3):  # clients come and go while the proxy relays their (un)subscriptions
+        rig.sub.close(linger=0)
+        await asyncio.sleep(0.1)
+        rig.sub = rig.ctx.socket(zmq.SUB)
+        rig.sub.subscribe(b"")
+        rig.sub.connect(rig.sub_url)
+        await asyncio.sleep(0.1)
+    rig.sub.close(linger=0)
+    await asyncio.sleep(0.2)
+    while rig.remote["iopub"].poll(0):
+        events.append(rig.remote["iopub"].recv())
+    assert events[0] == b"\x01" and b"\x00" not in events  # still subscribed to the remote's output
+    rig.sub = rig.ctx.socket(zmq.SUB)  # for the rig's close()
+
+
+async def test_a_failed_proxy_falls_back_to_python(monkeypatch):
+    def broken(*sockets: object) -> None:
+        raise zmq.ZMQError(zmq.EINVAL, "a proxy that fails")
+
+    monkeypatch.setattr(zmq, "proxy_steerable", broken)
+    r = Rig()
+    try:
+        await asyncio.sleep(0.2)
+        await r.pump.flush()
+        await r.until(lambda: r.pump._forwarder is not None and r.pump._forwarder.failed)
+        await r.until(lambda: not r.pump._forwarder.running)
+        for i in range(3):
+            r.remote["iopub"].send_multipart(output("stream", "cell-1", f"m{i}"))
+        assert [(await r.recv(r.sub))[3] for _ in range(3)] == [
+            json.dumps({"msg_type": "stream", "msg_id": f"m{i}"}).encode() for i in range(3)
+        ]
+    finally:
+        await r.close()

@@ -1,0 +1,104 @@
+"""The remote kernel's output to the clients without Python: libzmq's steerable proxy, in a thread of its own.
+
+Why: on the iopub path the I/O thread only copies frames from one socket to another, and doing that in
+Python cost ~24-35 us of CPU per message on the two-core development machine (a 50 MB stream is 781
+messages, a ``pass`` cell three). On two busy cores the gateway's CPU is taken from the kernel and the
+client: streaming ran at ~0.86x of a plain ipykernel. The proxy does the same copy in a few us
+(docs/benchmarks.md).
+
+What it relays: the remote kernel's iopub (an XSUB) to the clients' XPUB, and the other way the clients'
+subscriptions, which libzmq's proxy cannot leave out. Those reach the remote kernel as duplicates of the
+gateway's own subscription (which its XPUB drops) and, through the ``capture`` socket, the I/O thread, which
+answers each one with an ``iopub_welcome`` as before. An XSUB counts subscriptions, so the client's last
+unsubscribe would unsubscribe the gateway from the remote kernel's output when the count reached zero: the
+I/O thread subscribes twice when it connects and counts each subscription it relays itself, so it never does.
+
+Only while nothing needs to look at the output: the I/O thread stops the proxy (``stop``) and relays iopub
+itself while it screens the remote's messages (the gateway's own requests in flight, a ``busy`` or
+``execute_input`` it announced already, a kernel starting) and to send the gateway's own iopub messages,
+and starts it again afterwards (``start``). Stopping returns only after the proxy has forwarded the message
+it was at and the thread has ended; what it has not read stays queued in the XSUB, so the order of the
+remote's messages is kept across the switch. Only one thread uses the two sockets at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+import zmq
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 2.0
+
+
+class Forwarder:
+    """``zmq.proxy_steerable(client, remote, capture)`` on demand; every method is for the I/O thread."""
+
+    def __init__(self, ctx: zmq.Context[Any], client: zmq.Socket[Any], remote: zmq.Socket[Any]) -> None:
+        self.client = client
+        self.remote = remote
+        addr = f"inproc://mlp-forwarder-{uuid.uuid4().hex}"
+        # The subscriptions the proxy relays, for the I/O thread (``subscriptions``, which it polls): the
+        # capture socket gets a copy of every message, and a PUB drops the copies no subscriber asked for
+        # in C (the remote's output never starts with the subscribe byte).
+        self._capture = ctx.socket(zmq.PUB)
+        self._capture.sndhwm = 0  # never drop a subscription
+        self._capture.linger = 0
+        self._capture.bind(addr + "-capture")
+        self.subscriptions = ctx.socket(zmq.SUB)
+        self.subscriptions.rcvhwm = 0
+        self.subscriptions.linger = 0
+        self.subscriptions.subscribe(b"\x01")
+        self.subscriptions.connect(addr + "-capture")
+        # I/O thread: TERMINATE out; in, the proxy's answer or the thread's note that the proxy failed (it
+        # polls this socket, so a failed proxy does not silence the kernel until the next stop()).
+        self.notices = ctx.socket(zmq.PAIR)
+        self.notices.linger = 0
+        self.notices.bind(addr + "-control")
+        self._steer = ctx.socket(zmq.PAIR)  # the proxy's thread
+        self._steer.linger = 0
+        self._steer.connect(addr + "-control")
+        self._thread: threading.Thread | None = None
+        self.failed = False  # the proxy ended on an error: the I/O thread relays iopub itself from then on
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self) -> None:
+        if self._thread is None and not self.failed:
+            self._thread = threading.Thread(target=self._run, name="mlp-iopub", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Return once the proxy has ended; the sockets are the I/O thread's again."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        if thread.is_alive():
+            self.notices.send(b"TERMINATE")
+        thread.join(STOP_TIMEOUT_S)
+        if thread.is_alive():  # pragma: no cover - libzmq's proxy answers TERMINATE at once
+            self.failed = True
+            log.error("the iopub proxy did not stop; output may be lost from now on")
+        while self.notices.poll(0):  # the proxy's answer to TERMINATE, or the thread's failure note
+            self.notices.recv()
+
+    def close(self) -> None:
+        self.stop()
+        for sock in (self._capture, self.subscriptions, self.notices, self._steer):
+            sock.close(linger=0)
+
+    def _run(self) -> None:
+        try:
+            zmq.proxy_steerable(self.client, self.remote, self._capture, self._steer)
+        except zmq.ContextTerminated:
+            pass
+        except Exception:  # the I/O thread, woken by the note, relays iopub itself from now on
+            self.failed = True
+            log.exception("the iopub proxy failed; the gateway relays output in Python from now on")
+            self._steer.send(b"failed")
