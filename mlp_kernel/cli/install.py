@@ -48,6 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="default %%gpu option, e.g. --default burst=on --default gpu=a100 (repeatable)",
     )
+    p.add_argument(
+        "--python",
+        help="the interpreter that runs the kernel (one with mlp-kernel installed); default: python, which "
+        "jupyter_client replaces with its own. Needed where the kernel starts from another environment, e.g. "
+        "Jupyter Enterprise Gateway's (docs/admin-guide.md)",
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument("--user", action="store_true", help="install for the current user")
     where.add_argument("--sys-prefix", action="store_true", help="install into sys.prefix (virtualenv/conda)")
@@ -82,6 +88,12 @@ def run(args: argparse.Namespace) -> int:
         config = spec["metadata"]["kernel_provisioner"]["config"]
         if args.display_name:
             spec["display_name"] = args.display_name
+        if args.python:
+            python = Path(args.python).absolute()
+            if not python.is_file():
+                print(f"mlp-kernel install: --python {args.python}: no such file", file=sys.stderr)
+                return 2
+            spec["argv"][0] = str(python)
         if args.policy:
             from ..placement import PolicyError, load_policy
 

@@ -48,13 +48,21 @@ def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
     return BackendRouter(member_backend, {"local": local, "kubernetes": kubernetes}, force=cfg.backend)
 
 
-def _connection_file(argv: list[str]) -> str:
+USAGE = "usage: python -m mlp_kernel.gateway -f CONNECTION_FILE [--kernelspec-dir DIR]"
+
+
+def _option(argv: list[str], names: tuple[str, ...]) -> str | None:
     for i, arg in enumerate(argv):
-        if arg in ("-f", "--connection-file") and i + 1 < len(argv):
+        if arg in names and i + 1 < len(argv):
             return argv[i + 1]
-        if arg.startswith("--connection-file="):
-            return arg.split("=", 1)[1]
-    sys.exit("usage: python -m mlp_kernel.gateway -f CONNECTION_FILE")
+        for name in names:
+            if name.startswith("--") and arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def _connection_file(argv: list[str]) -> str:
+    return _option(argv, ("-f", "--connection-file")) or sys.exit(USAGE)
 
 
 def _import_gateway(failed: list[BaseException], done: threading.Event) -> None:
@@ -70,7 +78,8 @@ def _import_gateway(failed: list[BaseException], done: threading.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    conn_path = Path(_connection_file(sys.argv[1:] if argv is None else argv))
+    args = sys.argv[1:] if argv is None else argv
+    conn_path = Path(_connection_file(args))
     connection = json.loads(conn_path.read_text())
     kernel_id = json.loads(os.environ.get("MLP_KERNEL_CONFIG") or "{}").get("kernel_id") or conn_path.stem
     from .sockets import bind
@@ -91,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from .kernel import GatewayKernel
     from .requests import RequestState
 
-    config = GatewayConfig.from_env()
+    config = GatewayConfig.from_env(kernelspec_dir=_option(args, ("--kernelspec-dir",)) or "")
     logging.basicConfig(
         level=config.log_level, stream=sys.stderr, format="[mlp-kernel %(levelname)s %(asctime)s] %(message)s"
     )
