@@ -284,11 +284,14 @@ class RemoteSession:
             await link.close()
             await self.backend.release(link.remote)
             self.requests.clear_record()
-            held = self.clock.time() - (self.status.since or self.clock.time())
-            message = (
-                f"GPU released {why} (held {format_duration(held)} on "
-                f"{self.status.member}/{self.status.flavor})."
+            s, now = self.status, self.clock.time()
+            held = now - (s.since or now)
+            cost = (
+                f", ${s.kernel_cost(now):.2f}; ${s.cost_so_far(now):.2f} in this notebook"
+                if s.price_per_hour
+                else ""
             )
+            message = f"GPU released {why} (held {format_duration(held)} on {s.member}/{s.flavor}{cost})."
             if note:
                 message += " " + note
             self._mark_released(reason, message)

@@ -58,11 +58,16 @@ class GatewayStatus:
     def __post_init__(self) -> None:
         self.last_activity = self.last_activity or self.clock.time()
 
+    def kernel_cost(self, now: float | None = None) -> float:
+        """What the current remote kernel has cost since it started running (0 when there is none)."""
+        if not self.since:
+            return 0.0
+        return max(0.0, (now or self.clock.time()) - self.since) / 3600.0 * self.price_per_hour
+
     def cost_so_far(self, now: float | None = None) -> float:
-        running = 0.0
-        if self.since and self.state == KernelState.RUNNING:
-            running = ((now or self.clock.time()) - self.since) / 3600.0 * self.price_per_hour
-        return round(self.cost_before + running, 4)
+        """This notebook's spend on GPUs: every earlier remote kernel's and the current one's. Counted while
+        a kernel is held (``since`` is set), so releasing and moving keep it; it never goes back."""
+        return round(self.cost_before + self.kernel_cost(now), 4)
 
     def idle_limit(self) -> float | None:
         """How long this kernel may stay idle: the policy's release rule applied to the GPUs it holds (the

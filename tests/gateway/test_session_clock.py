@@ -1,5 +1,6 @@
-"""The remote session's timers on a manual clock: a real gateway (in this process, real sockets, the real
-local backend starting a real ipykernel) whose idle timer runs on ``mlp_kernel.clock.ManualClock``.
+"""The remote session's timers, and the spend they count, on a manual clock: a real gateway (in this process,
+real sockets, the real local backend starting a real ipykernel) whose idle timer runs on
+``mlp_kernel.clock.ManualClock``.
 
 Why: on real time an idle test can only say "released some time after the limit" and waits the limit out;
 here time moves when the test says, so it can say "kept one second before the limit, released at it, and the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ from mlp_kernel.gateway.sockets import bind
 from mlp_kernel.protocol import KernelState
 
 IDLE_S = 600.0
+PRICE = 3.60  # per GPU-hour: a minute costs $0.06
+SHIPPED_POLICY = Path(__file__).resolve().parents[2] / "kernelspecs" / "gpu-auto" / "policy.yaml"
 
 
 @dataclass
@@ -42,6 +46,18 @@ class InProcess:
         assert reply["content"]["status"] == "ok", reply["content"]
         await self.settled()
         return dict(reply)
+
+    async def run_out(self, code: str) -> tuple[dict[str, Any], str]:
+        """Run ``code``; return the reply and the text of its streams."""
+        texts: list[str] = []
+
+        def keep(msg: dict[str, Any]) -> None:
+            if msg["msg_type"] == "stream":
+                texts.append(msg["content"]["text"])
+
+        reply = await self.client.execute_interactive(code, timeout=90, output_hook=keep)
+        await self.settled()
+        return dict(reply), "".join(texts)
 
     async def settled(self) -> None:
         """The I/O thread books relayed requests and replies in batches a moment later: let that happen at
@@ -60,7 +76,11 @@ class InProcess:
 @pytest.fixture
 async def gateway(tmp_path: Path, runtime_dir: Path) -> AsyncIterator[InProcess]:
     fname, connection = write_connection_file(str(tmp_path / "kernel-clock.json"), ip="127.0.0.1", key=b"k3y")
+    policy = SHIPPED_POLICY.read_text().replace("price_per_gpu_hour: 0\n", f"price_per_gpu_hour: {PRICE}\n")
+    assert f"price_per_gpu_hour: {PRICE}" in policy
+    (tmp_path / "policy.yaml").write_text(policy)
     config = GatewayConfig(
+        policy=str(tmp_path / "policy.yaml"),
         kernel_id="clock",
         backend="local",
         idle_timeout=f"{int(IDLE_S)}s",
@@ -93,6 +113,8 @@ async def test_idle_release_happens_at_the_limit_counted_from_the_last_activity(
     g = gateway
     await g.run("x = 1")
     assert g.kernel.status.state == KernelState.RUNNING
+    since = g.kernel.status.since
+    assert since is not None
     assert g.kernel.status.idle_limit() == IDLE_S
 
     await g.clock.advance(IDLE_S - 60)
@@ -105,12 +127,25 @@ async def test_idle_release_happens_at_the_limit_counted_from_the_last_activity(
     assert await g.state_becomes(KernelState.RELEASED), g.kernel.status.message
     last = g.kernel.status.last_release
     assert last is not None and last["reason"] == "idle" and last["idle_s"] == IDLE_S
-    assert "after 10 min idle (held 19 min on local/local)" in last["message"], last["message"]
+    # held ~19 min at $3.60/h (the idle loop ticks every 5 s): the kernel's cost, kept in the notebook's total
+    spent = re.search(
+        r"held 19 min on local/local, \$(\d+\.\d\d); \$(\d+\.\d\d) in this notebook", last["message"]
+    )
+    assert spent, last["message"]
+    assert spent[1] == spent[2] and abs(float(spent[1]) - (g.clock.now - since) / 3600 * PRICE) < 0.006
+    total = g.kernel.status.cost_so_far()
+    assert abs(total - float(spent[1])) < 0.006 and total > 1.1
     assert g.kernel.remote.link is None
 
     reply = await g.run("assert x == 2, x")  # a new kernel, with the variable carried over
     assert reply["content"]["status"] == "ok"
     assert g.kernel.status.state == KernelState.RUNNING
+    await g.clock.advance(300)
+    after = g.kernel.status.snapshot()["cost_so_far"]
+    assert abs(after - (total + 0.30)) < 0.006, after  # the total goes on: + 5 min at $3.60/h
+    reply, out = await g.run_out("%gpu release")
+    assert f"held 5 min on local/local, $0.30; ${after:.2f} in this notebook" in out, out
+    assert g.kernel.status.cost_so_far() == after, "a release the user asked for keeps the spend too"
 
 
 async def test_a_running_cell_is_never_idle(gateway: InProcess) -> None:
