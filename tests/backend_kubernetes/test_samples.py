@@ -15,6 +15,7 @@ from mlp_kernel.backends.kubernetes import names
 from mlp_kernel.backends.kubernetes.connection import DEFAULT_PORTS
 from mlp_kernel.backends.kubernetes.objects import render_kernel_objects
 from mlp_kernel.backends.kubernetes.validation import KUBERNETES_VERSION
+from tests.ci import require_module
 
 from .policies import KERNELSPEC, PLATFORM_POLICY, ROOT
 
@@ -118,9 +119,9 @@ def test_constraint_matches_its_template_and_its_parameter_schema() -> None:
 
 
 def violations(pod: dict, parameters: dict) -> list[str]:
-    regopy = pytest.importorskip(
-        "regopy", reason="regopy (Rego interpreter) is needed to run the Gatekeeper policy"
-    )
+    require_module("regopy", "regopy (a Rego interpreter, in the test extra) runs the Gatekeeper policy")
+    import regopy
+
     template, _ = _gatekeeper()
     rego = template["spec"]["targets"][0]["rego"]
     interpreter = regopy.Interpreter()

@@ -12,7 +12,6 @@ CI cannot pass by skipping them.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.ci import unavailable
 from tests.kubeapi.fixtures import PRIVATE_KUEUE, PRIVATE_NODES, PUBLIC_KUEUE, PUBLIC_NODES
 
 from . import build
@@ -28,9 +28,7 @@ from .members import RealMembers
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"real control plane required on CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable(f"the real control plane: {reason}")
 
 
 @pytest.fixture(scope="package")

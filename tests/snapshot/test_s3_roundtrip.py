@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from mlp_kernel.snapshot import SnapshotError
+from tests.ci import require_module
 
-from .conftest import KernelFactory, S3Server, python_has, shutdown
+from .conftest import KernelFactory, S3Server, shutdown
 from .s3_helpers import bucket_store, s3_restore, s3_snapshot
 
 NAMESPACE = """
@@ -176,10 +177,10 @@ async def test_a_failed_upload_leaves_no_manifest(
     assert await kernel.value("x") == 1, "the kernel keeps running with its namespace"
 
 
-@pytest.mark.skipif(not python_has("torch"), reason="torch is not installed")
 async def test_a_torch_model_and_its_optimizer_round_trip(
     kernels: KernelFactory, s3_server: S3Server, credentials_dir: Path
 ) -> None:
+    require_module("torch", "torch is not installed (.ci/run installs it unless MLP_SKIP_TORCH=1)")
     snaps = bucket_store(s3_server, s3_server.new_bucket(), credentials_dir)
     kernel = await kernels()
     await kernel.run(

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlp_kernel.snapshot import SnapshotError, SnapshotStore, snapshot_allowed
+from tests.ci import require_root
 
 from .conftest import KernelFactory, shutdown
 from .helpers import restore_into, take_snapshot
@@ -66,10 +67,10 @@ async def test_a_snapshot_others_can_write_to_is_refused(kernels: KernelFactory,
         await restore_into(kernel, path, user="alice")
 
 
-@pytest.mark.skipif(getattr(os, "geteuid", lambda: -1)() != 0, reason="chown to another uid needs root")
 async def test_a_snapshot_file_owned_by_another_uid_is_refused(
     kernels: KernelFactory, tmp_path: Path
 ) -> None:
+    require_root("chown to another uid needs root")
     path = await _alice_snapshot(kernels, SnapshotStore(tmp_path, user="alice"))
     os.chown(path / "manifest.json", 12345, 12345)  # mode stays 0600: the mode check alone passes it
     kernel = await kernels()

@@ -6,10 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import KernelFactory, python_has, shutdown
+from tests.ci import require_module
+
+from .conftest import KernelFactory, shutdown
 from .helpers import restore_into, take_snapshot
 
-pytestmark = pytest.mark.skipif(not python_has("torch"), reason="torch is not installed in this environment")
+
+@pytest.fixture(autouse=True)
+def _torch_installed() -> None:
+    require_module("torch", "torch is not installed (.ci/run installs it unless MLP_SKIP_TORCH=1)")
+
 
 TRAINING = """
 import torch
