@@ -98,6 +98,7 @@ export async function openNotebook(
   };
   const file = `${tmpPath}/${name}`;
   expect(await page.contents.uploadContent(JSON.stringify(notebook), 'text', file)).toBe(true);
+  await page.activity.closePanel('Launcher'); // Galata opens it; the screenshots show the notebook alone
   expect(await page.notebook.openByPath(file)).toBe(true);
   await expect(kernelIdle(page)).toBeVisible({ timeout: 120_000 });
   return file;
