@@ -89,10 +89,13 @@ class Channel(WebSocketHandler):
         self.copying = asyncio.ensure_future(self._kernel_to_socket())
 
     async def _kernel_to_socket(self) -> None:
+        sent: Any = None
         try:
             while True:
                 data = await self.stream.read_bytes(CHUNK, partial=True)
-                await self.write_message(data, binary=True)  # waits while the client is slow: backpressure
+                if sent is not None:  # one message in flight while the next is read; a slow client holds
+                    await sent  # the kernel back (backpressure) instead of filling this process's memory
+                sent = self.write_message(data, binary=True)
         except (StreamClosedError, WebSocketClosedError):
             pass
         finally:

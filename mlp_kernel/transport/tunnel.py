@@ -159,9 +159,12 @@ class Tunnel:
     @staticmethod
     async def _to_socket(reader: asyncio.StreamReader, ws: WebSocketClientConnection) -> None:
         """ZeroMQ -> kernel: each read becomes one binary message; waits while the ingress is slow."""
+        sent: Any = None
         try:
             while data := await reader.read(CHUNK):
-                await ws.write_message(data, binary=True)
+                if sent is not None:  # one message in flight while the next is read (backpressure)
+                    await sent
+                sent = ws.write_message(data, binary=True)
         except (WebSocketClosedError, ConnectionError):
             pass
         finally:

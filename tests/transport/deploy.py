@@ -15,6 +15,7 @@ either missing is a failure, not a skip (docs/admin-guide.md says how CI install
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import json
@@ -27,14 +28,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import zmq
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from jupyter_client.asynchronous import AsyncKernelClient
 
 from mlp_kernel.backends.base import KERNEL_ARGS, RemoteKernel
+from mlp_kernel.backends.local import _free_ports
+from mlp_kernel.gateway.pump import Pump
+from mlp_kernel.gateway.relay import RemoteLink
+from mlp_kernel.gateway.wire import Session, Signer
 from mlp_kernel.transport import bridge
 from mlp_kernel.transport.tunnel import IngressTarget, Tunnel
 
@@ -72,6 +79,9 @@ http {{
             proxy_read_timeout 3600s;
             proxy_send_timeout 3600s;
             proxy_buffering off;
+            proxy_buffer_size 64k;  # an upgraded connection is copied through this one buffer
+            proxy_buffers 4 64k;
+            proxy_busy_buffers_size 128k;
         }}
     }}
 }}
@@ -176,13 +186,7 @@ class Member:
         self.procs[name] = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=log, stderr=log)
 
     def _kernel(self) -> None:
-        info: dict[str, object] = {f"{c}_port": p for c, p in KERNEL_PORTS.items()}
-        info.update(ip="127.0.0.1", transport="tcp", key=KEY, signature_scheme="hmac-sha256")
-        if self.curve:
-            public, secret = zmq.curve_keypair()
-            info.update(curve_publickey=public.decode(), curve_secretkey=secret.decode())
-            self.curve_public = public.decode()
-        (self.root / "kernel.json").write_text(json.dumps(info))
+        self.curve_public = kernel_file(self.root / "kernel.json", KERNEL_PORTS, self.curve)
         (self.root / "bridge-token").write_text(self.token)
         self.start_kernel()
 
@@ -277,6 +281,87 @@ class Member:
         for ns in (self.pod_ns, self.edge_ns):
             sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", f"mh{self.tag}", check=False)
+
+
+def kernel_file(path: Path, ports: dict[str, int], curve: bool) -> str:
+    """Write a kernel's connection file (loopback, the tests' key); return its CurveZMQ public key or ""."""
+    info: dict[str, object] = {f"{c}_port": p for c, p in ports.items()}
+    info.update(ip="127.0.0.1", transport="tcp", key=KEY, signature_scheme="hmac-sha256")
+    public = ""
+    if curve:
+        pub, secret = zmq.curve_keypair()
+        public = pub.decode()
+        info.update(curve_publickey=public, curve_secretkey=secret.decode())
+    path.write_text(json.dumps(info))
+    return public
+
+
+class DirectKernel:
+    """A kernel reached directly (the flat-network mode, CurveZMQ on as its default): the baseline."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        ports = dict(zip(KERNEL_PORTS, _free_ports(len(KERNEL_PORTS)), strict=True))
+        public = kernel_file(root / "direct-kernel.json", ports, curve=True)
+        argv = [
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            str(root / "direct-kernel.json"),
+            *KERNEL_ARGS,
+        ]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        channel_ports = {f"{c}_port": p for c, p in ports.items()}
+        self.remote = RemoteKernel(kernel_id="direct", ip="127.0.0.1", handle={"curve_publickey": public},
+                                   **channel_ports)  # fmt: skip
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Gateway:
+    """The gateway's relay (its I/O thread and a RemoteLink) between a Jupyter client and a RemoteKernel.
+
+    The client sockets are bound on loopback and every request takes the relay's fast path, as the gateway's
+    do once a remote kernel is connected; a request the pump hands to the loop is sent on by the link.
+    """
+
+    def __init__(self, remote: RemoteKernel, tmp: Path) -> None:
+        self.ctx: zmq.Context[Any] = zmq.Context()
+        client = {name: self.ctx.socket(zmq.ROUTER) for name in ("shell", "control", "stdin")}
+        client["iopub"] = self.ctx.socket(zmq.XPUB)
+        client["iopub"].xpub_verbose = 1
+        info: dict[str, Any] = {"ip": "127.0.0.1", "transport": "tcp", "key": KEY}
+        info["signature_scheme"] = "hmac-sha256"
+        for name, sock in client.items():
+            info[f"{name}_port"] = sock.bind_to_random_port("tcp://127.0.0.1")
+        info["hb_port"] = 0
+        self.pump = Pump(self.ctx, client, fast_forward=lambda channel, frames: True)
+        self.pump.start()
+        self.serving = asyncio.ensure_future(self.pump.serve(self._handed))
+        self.link = RemoteLink(self.pump, remote, Session(Signer(KEY)))
+        self.pump.fast = True
+        self.connection_file = tmp / "gateway-connection.json"
+        self.connection_file.write_text(json.dumps(info))
+
+    def _handed(self, channel: str, frames: list[bytes]) -> None:
+        self.link.send(channel, frames)
+        self.pump.done(channel)
+
+    def client(self) -> AsyncKernelClient:
+        kc = AsyncKernelClient()
+        kc.load_connection_file(str(self.connection_file))
+        kc.start_channels(hb=False)
+        return kc
+
+    async def close(self) -> None:
+        await self.link.close()
+        self.serving.cancel()
+        await asyncio.gather(self.serving, return_exceptions=True)
+        self.pump.stop()
+        self.ctx.term()
 
 
 def reachable(ip: str, port: int, timeout: float = 2.0, speaks: str = "tcp") -> bool:
