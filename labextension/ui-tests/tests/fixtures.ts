@@ -98,8 +98,12 @@ export async function openNotebook(
   };
   const file = `${tmpPath}/${name}`;
   expect(await page.contents.uploadContent(JSON.stringify(notebook), 'text', file)).toBe(true);
-  await page.activity.closePanel('Launcher'); // Galata opens it; the screenshots show the notebook alone
   expect(await page.notebook.openByPath(file)).toBe(true);
+  // Galata starts on a Launcher; without it the screenshots show the notebook alone, as docs/img's do. (Its
+  // closePanel would not do: JupyterLab reopens a Launcher when the main area is left empty.)
+  const launcher = page.activity.getTabLocator('Launcher');
+  await launcher.locator('.lm-TabBar-tabCloseIcon').click();
+  await expect(launcher).toHaveCount(0);
   await expect(kernelIdle(page)).toBeVisible({ timeout: 120_000 });
   return file;
 }
