@@ -27,6 +27,7 @@ HEALTH_SOURCES: tuple[HealthSource, ...] = ("karmada", "static")
 MAX_GPUS = 1024  # per kernel
 MAX_CAPACITY = 1_000_000  # GPUs in one flavor
 MAX_PRICE = 100_000.0  # dollars per GPU-hour: a typo guard; NaN and infinity are refused too
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # set on each GPU node by NVIDIA GPU feature discovery (GFD)
 
 
 def _frozen_map(value: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -109,6 +110,15 @@ class Member:
         default="",
         default_doc="the member name",
     )
+    gpu_product_label: str = policy_field(
+        "gpu_product_label",
+        "the node label that names a node's GPU model: what a request that names a model is pinned by "
+        "(values per model in the flavor's `gpu_products`); NVIDIA GPU feature discovery sets "
+        "`nvidia.com/gpu.product`",
+        "string",
+        default=GPU_PRODUCT_LABEL,
+        rule="a valid label key",
+    )
 
     @property
     def label(self) -> str:
@@ -177,11 +187,26 @@ class Flavor:
     gpu_resource: str = policy_field(
         "gpu_resource", "the extended resource name", "string", default="nvidia.com/gpu"
     )
+    gpu_products: Mapping[str, tuple[str, ...]] = policy_field(
+        "gpu_products",
+        "for each of `gpu_models`, the value(s) of the member's `gpu_product_label` its nodes carry (GFD's "
+        "product strings, one or a list: `A100: [NVIDIA-A100-SXM4-80GB, NVIDIA-A100-SXM4-40GB]`); a "
+        "request that names a model is pinned to those nodes, so `%gpu h100` never lands on an A100 node",
+        default_factory=_frozen_map,
+        default_doc="none (the flavor's label pins; no model pin)",
+        rule="keys are models of `gpu_models`; values valid label values; required for every model of a "
+        "`kubernetes` flavor that offers several models (without it a named model cannot be pinned)",
+    )
 
     def offers(self, model: str) -> bool:
         """Whether the pool has ``model`` (case-insensitive)."""
         m = model.casefold()
         return any(g.casefold() == m for g in self.gpu_models)
+
+    def products(self, model: str) -> tuple[str, ...]:
+        """The product label values that pin ``model`` on this flavor's nodes; empty when there is no pin."""
+        m = model.casefold()
+        return next((v for g, v in self.gpu_products.items() if g.casefold() == m), ())
 
     def model_for(self, model: str | None) -> str:
         """The canonical model name this flavor would give for ``model`` (its first model when None)."""
@@ -342,6 +367,16 @@ class Policy:
         default=1800.0,
         positive=True,
     )
+    upgrade_tiers: tuple[str, ...] = policy_field(
+        "upgrade_tiers",
+        'tiers whose models are asked for "or better" by default: a request that names a model of one '
+        "of these tiers may also be served by a flavor of a higher tier, as `%gpu MODEL+` asks (so a "
+        "queued Silver request may burst to Gold); `%gpu MODEL upgrade=off` keeps the exact model",
+        "strings",
+        default=(),
+        default_doc="none (a named model is exact unless the user types `MODEL+`)",
+        rule="each must be in `tiers`",
+    )
     max_gpus: int = policy_field(
         "max_gpus", "most GPUs one kernel may ask for", "integer", default=8, minimum=1, maximum=MAX_GPUS
     )
@@ -376,6 +411,29 @@ class Policy:
             if g.casefold() == key:
                 return g
         return None
+
+    def model_rank(self, model: str) -> int | None:
+        """The tier rank of ``model``: the lowest tier of a flavor offering it (None if none does)."""
+        ranks = [f.tier_rank for f in self.flavors.values() if f.offers(model)]
+        return min(ranks) if ranks else None
+
+    def better_flavors(self, model: str) -> list[Flavor]:
+        """Flavors that serve "``model`` or better" with another model: those of a higher tier than the
+        model's (``model_rank``) that do not offer it. Tier order is the policy's order of value."""
+        rank = self.model_rank(model)
+        if rank is None:
+            return []
+        return [f for f in self.flavors.values() if f.tier_rank > rank and not f.offers(model)]
+
+    def upgrades(self, model: str | None, upgrade: bool | None) -> bool:
+        """Whether a request for ``model`` may be upgraded: its own ``upgrade`` when given, else whether
+        the model's tier is in ``upgrade_tiers``. A request without a model has nothing to upgrade."""
+        if model is None:
+            return False
+        if upgrade is not None:
+            return upgrade
+        rank = self.model_rank(model)
+        return rank is not None and rank < len(self.tiers) and self.tiers[rank] in self.upgrade_tiers
 
     def flavors_of(self, member: str) -> list[Flavor]:
         return [f for f in self.flavors.values() if f.member == member]
