@@ -5,17 +5,22 @@ the gateway, the CLI, the simulator and the tests all get the same answer for th
 can be replayed from its logged inputs. Each rule appends one ``RuleResult`` (its inputs, its conclusion) to
 the explanation, in the order the rules run:
 
-1. ``candidates``     flavors whose GPU model, tier and size fit the request.
+1. ``candidates``     flavors whose GPU model, tier and size fit the request; "this model or better" (``%gpu
+   v100+``, or the policy's ``upgrade_tiers``) adds the flavors of higher tiers.
 2. ``member_health``  drop candidates whose member is not Ready or whose ClusterQueue is stopped/inactive.
 3. ``private_first``  the lowest-tier (then cheapest) private candidate with free quota now -> run.
 4. ``expected_wait``  no private quota free: the best private queue and its expected wait.
 5. ``burst``          the burst rule with the deadline-weighted threshold -> burst, else queue;
    ``public_only``    when no private candidate can serve: burst if allowed, else reject with what to change.
+6. ``gpu_model``      (run/queue/burst) which model the kernel gets on the chosen flavor: the named model
+   pinned by the GPU product node label, any model of the flavor, or an upgrade ("A100 or H100 instead of
+   V100").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,6 +31,18 @@ from .units import format_duration
 from .wait import WaitEstimate, expected_wait
 
 _Candidate = tuple[Flavor, Member, FlavorState]
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """The GPU model part of a request: the canonical model (None: any) and whether a flavor of a higher tier
+    may serve it ("this model or better")."""
+
+    model: str | None
+    upgrade: bool = False
+
+    def is_upgrade(self, f: Flavor) -> bool:
+        return self.model is not None and not f.offers(self.model)
 
 
 def decide(policy: Policy, state: ClusterState, request: GpuRequest, now: datetime) -> Decision:
@@ -39,7 +56,9 @@ def decide(policy: Policy, state: ClusterState, request: GpuRequest, now: dateti
     invalid = _validate(policy, model, tier, count)
     if model is not None:
         model = policy.canonical_model(model) or model
-    wanted = {"gpu_model": model, "tier": tier, "gpu_count": count}
+    ask = _Ask(model, not invalid and policy.upgrades(model, request.upgrade))
+    better = {f.name for f in policy.better_flavors(model)} if model is not None and not invalid else set()
+    wanted = {"gpu_model": model, "upgrade": ask.upgrade, "tier": tier, "gpu_count": count}
     if invalid:
         rules.append(RuleResult("candidates", wanted, "none", invalid))
         return Decision(Action.REJECT, gpu_count=count, explanation=tuple(rules), summary=invalid)
@@ -48,8 +67,9 @@ def decide(policy: Policy, state: ClusterState, request: GpuRequest, now: dateti
     candidates: list[_Candidate] = []
     excluded: dict[str, str] = {}
     for f in policy.flavors.values():
-        if model is not None and not f.offers(model):
-            excluded[f.name] = f"offers {', '.join(f.gpu_models)}, not {model}"
+        if model is not None and not f.offers(model) and not (ask.upgrade and f.name in better):
+            why = f"offers {', '.join(f.gpu_models)}, not {model}"
+            excluded[f.name] = why + (f" (a higher tier: {model}+ would take it)" if f.name in better else "")
             continue
         if tier is not None and f.tier != tier:
             excluded[f.name] = f"tier {f.tier}, not {tier}"
@@ -78,7 +98,7 @@ def decide(policy: Policy, state: ClusterState, request: GpuRequest, now: dateti
     )
     public = sorted(
         (c for c in healthy if c[1].public),
-        key=lambda c: (c[2].free_gpus < count, c[0].price_per_gpu_hour, c[0].tier_rank),
+        key=lambda c: (c[2].free_gpus < count, ask.is_upgrade(c[0]), c[0].price_per_gpu_hour, c[0].tier_rank),
     )
 
     free = [c for c in private if c[2].free_gpus >= count]
@@ -101,9 +121,9 @@ def decide(policy: Policy, state: ClusterState, request: GpuRequest, now: dateti
     if free:
         f, m, _ = free[0]
         rules.append(RuleResult("burst", {}, "skipped", "a private flavor is free"))
-        d = _decision(Action.RUN, f, m, model, count, 0.0, rules)
+        d = _decision(Action.RUN, f, m, ask, count, 0.0, rules)
         return _with_summary(
-            d, f"Run on {m.name}/{f.name} ({d.gpu_model} x{count}) now at ${d.price_per_hour:.2f}/h"
+            d, _better(d, f"Run on {m.name}/{f.name} ({_gpus(d)}) now at ${d.price_per_hour:.2f}/h")
         )
 
     queue: tuple[_Candidate, WaitEstimate] | None = None
@@ -119,14 +139,14 @@ def decide(policy: Policy, state: ClusterState, request: GpuRequest, now: dateti
                 f"confidence {qw.confidence}: {qw.basis}",
             )
         )
-    return _burst_or_queue(policy, request, now, model, tier, count, queue, public, candidates, rules)
+    return _burst_or_queue(policy, request, now, ask, tier, count, queue, public, candidates, rules)
 
 
 def _burst_or_queue(
     policy: Policy,
     request: GpuRequest,
     now: datetime,
-    model: str | None,
+    ask: _Ask,
     tier: str | None,
     count: int,
     queue: tuple[_Candidate, WaitEstimate] | None,
@@ -134,6 +154,7 @@ def _burst_or_queue(
     candidates: list[_Candidate],
     rules: list[RuleResult],
 ) -> Decision:
+    model = ask.model
     any_public = [c for c in candidates if c[1].public]
     target = (
         public[0]
@@ -158,7 +179,7 @@ def _burst_or_queue(
         "public_target": f"{target[1].name}/{target[0].name}" if target else None,
         "public_target_healthy": bool(public),
     }
-    offer = _offer(target, count) if target else ""
+    offer = _offer(target, ask, count) if target else ""
 
     if queue is None:  # rule 4: only a public flavor can serve this request
         what = _describe(model, tier, count)
@@ -168,7 +189,8 @@ def _burst_or_queue(
             return _reject(
                 count,
                 rules,
-                f"Cannot place {what}: member(s) {', '.join(down)} unavailable now; try again later.",
+                f"Cannot place {what}: member(s) {', '.join(down)} unavailable now; try again later."
+                + _upgrade_hint(policy, request, ask, count),
             )
         private_down = sorted({m.name for _, m, _ in candidates if not m.public})
         why_public = (
@@ -178,7 +200,7 @@ def _burst_or_queue(
         )
         if not blockers:
             rules.append(RuleResult("public_only", inputs, "burst", f"{why_public}; burst allowed"))
-            return _burst(target, model, count, rules, why_public)
+            return _burst(target, ask, count, rules, why_public)
         reason = "; ".join(blockers)
         rules.append(RuleResult("public_only", inputs, "reject", reason))
         hint = _hint(request, policy, target, offer)
@@ -193,7 +215,8 @@ def _burst_or_queue(
     due = waited_over or wait_over
     if target is None:
         rules.append(RuleResult("burst", inputs, "queue", "no public flavor serves this request"))
-        return _queue(qf, qm, model, count, qw, rules, "no public flavor serves this request.")
+        hint = _upgrade_hint(policy, request, ask, count)
+        return _queue(qf, qm, ask, count, qw, rules, "no public flavor serves this request." + hint)
     if due and not blockers:
         why = (
             f"waited {format_duration(request.waited_s)} > threshold {format_duration(x_eff)}"
@@ -201,14 +224,14 @@ def _burst_or_queue(
             else f"expected private wait {format_duration(qw.seconds)} > threshold {format_duration(x_eff)}"
         )
         rules.append(RuleResult("burst", inputs, "burst", why))
-        return _burst(target, model, count, rules, why)
+        return _burst(target, ask, count, rules, why)
     if blockers:
         reason = "; ".join(blockers)
         rules.append(RuleResult("burst", inputs, "queue", f"burst not allowed: {reason}"))
         return _queue(
             qf,
             qm,
-            model,
+            ask,
             count,
             qw,
             rules,
@@ -223,7 +246,7 @@ def _burst_or_queue(
     return _queue(
         qf,
         qm,
-        model,
+        ask,
         count,
         qw,
         rules,
@@ -339,58 +362,123 @@ def _hint(request: GpuRequest, policy: Policy, target: _Candidate, offer: str) -
     return f" Run %gpu {' '.join(changes)} to allow {offer}."
 
 
-def _offer(c: _Candidate, count: int) -> str:
+def _offer(c: _Candidate, ask: _Ask, count: int) -> str:
     f, m, _ = c
-    return f"{m.label} {f.name} at ${f.price_per_gpu_hour * count:.2f}/h"
+    instead = f" ({' or '.join(f.gpu_models)} instead of {ask.model})" if ask.is_upgrade(f) else ""
+    return f"{m.label} {f.name}{instead} at ${f.price_per_gpu_hour * count:.2f}/h"
+
+
+def _upgrade_hint(policy: Policy, request: GpuRequest, ask: _Ask, count: int) -> str:
+    """What to type so a request for a model no public flavor offers may burst: ``v100+`` (and the burst
+    options it lacks), naming the cheapest public flavor of a higher tier. Empty when that cannot help."""
+    if ask.model is None or ask.upgrade or not policy.burst.enabled:
+        return ""
+    if not policy.may_leave_private(request.data_class):
+        return ""
+    better = [f for f in policy.better_flavors(ask.model) if policy.members[f.member].public]
+    if not better:
+        return ""
+    f = min(better, key=lambda x: (x.price_per_gpu_hour, x.tier_rank))
+    m = policy.members[f.member]
+    options = [f"{ask.model.lower()}+"]
+    if not request.burstable:
+        options.append("burst=on")
+    if request.budget != "flex":
+        options.append("budget=flex")
+    return (
+        f" Run %gpu {' '.join(options)} to allow {ask.model} or better: {m.label} {f.name} "
+        f"({' or '.join(f.gpu_models)}) at ${f.price_per_gpu_hour * count:.2f}/h."
+    )
 
 
 def _decision(
     action: Action,
     f: Flavor,
     m: Member,
-    model: str | None,
+    ask: _Ask,
     count: int,
     wait: float | None,
     rules: list[RuleResult],
 ) -> Decision:
+    model = f.model_for(ask.model)
+    upgraded = ask.is_upgrade(f)
+    values = () if ask.model is None or upgraded or m.backend != "kubernetes" else f.products(model)
+    label = m.gpu_product_label if values else None
+    if upgraded:
+        result = f"{ask.model} or better: {' or '.join(f.gpu_models)} (tier {f.tier})"
+        detail = f"{f.name} does not offer {ask.model}; its tier is higher, and the request allows an upgrade"
+    elif label:
+        result = f"{model}, pinned by {label} in ({', '.join(values)})"
+        detail = f"{f.name} offers {', '.join(f.gpu_models)}: the node label keeps the pod on {model} nodes"
+    elif ask.model is not None:
+        result = model
+        detail = (
+            f"the flavor's only model: {f.name}'s node label pins it"
+            if len(f.gpu_models) == 1
+            else f"{f.name} offers {', '.join(f.gpu_models)}; a {m.backend} member has no node label to pin"
+        )
+    else:
+        result = f"any of {', '.join(f.gpu_models)}"
+        detail = "the request names no model"
+    inputs = {
+        "requested": ask.model,
+        "upgrade": ask.upgrade,
+        "flavor_models": list(f.gpu_models),
+        "pin_label": label,
+        "pin_values": list(values),
+    }
+    rules.append(RuleResult("gpu_model", inputs, result, detail))
     return Decision(
         action=action,
         member=m.name,
         flavor=f.name,
         local_queue=m.local_queue,
         namespace=m.namespace,
-        gpu_model=f.model_for(model),
+        gpu_model=model,
         gpu_count=count,
         public=m.public,
         expected_wait_s=wait,
         price_per_hour=round(f.price_per_gpu_hour * count, 6),
         explanation=tuple(rules),
+        models=(model,) if ask.model is not None and not upgraded else tuple(f.gpu_models),
+        pin_label=label,
+        pin_values=tuple(values),
+        upgraded_from=ask.model if upgraded else None,
     )
+
+
+def _better(d: Decision, summary: str) -> str:
+    """``V100 or better: burst to ...`` when the decision is an upgrade; the summary as it is otherwise."""
+    return f"{d.upgraded_from} or better: {summary[0].lower()}{summary[1:]}" if d.upgraded_from else summary
+
+
+def _gpus(d: Decision) -> str:
+    """``A100 x1``; ``A100 or H100 x1 instead of V100`` for an upgrade."""
+    if d.upgraded_from:
+        return f"{' or '.join(d.models)} x{d.gpu_count} instead of {d.upgraded_from}"
+    return f"{d.gpu_model} x{d.gpu_count}"
 
 
 def _with_summary(d: Decision, summary: str) -> Decision:
     return Decision(**{**d.__dict__, "summary": summary})
 
 
-def _burst(target: _Candidate, model: str | None, count: int, rules: list[RuleResult], why: str) -> Decision:
+def _burst(target: _Candidate, ask: _Ask, count: int, rules: list[RuleResult], why: str) -> Decision:
     f, m, fs = target
     w = expected_wait(fs, count)
-    d = _decision(Action.BURST, f, m, model, count, w.seconds, rules)
+    d = _decision(Action.BURST, f, m, ask, count, w.seconds, rules)
     when = "now" if w.seconds == 0 else f"(ETA ~{format_duration(w.seconds)})"
     return _with_summary(
-        d, f"Burst to {m.name}/{f.name} ({d.gpu_model} x{count}) {when} at ${d.price_per_hour:.2f}/h: {why}."
+        d, _better(d, f"Burst to {m.name}/{f.name} ({_gpus(d)}) {when} at ${d.price_per_hour:.2f}/h: {why}.")
     )
 
 
 def _queue(
-    f: Flavor, m: Member, model: str | None, count: int, w: WaitEstimate, rules: list[RuleResult], why: str
+    f: Flavor, m: Member, ask: _Ask, count: int, w: WaitEstimate, rules: list[RuleResult], why: str
 ) -> Decision:
-    d = _decision(Action.QUEUE, f, m, model, count, w.seconds, rules)
-    return _with_summary(
-        d,
-        f"Queued on {m.name}/{f.name}, position {w.position}, ETA ~{format_duration(w.seconds)} "
-        f"(confidence {w.confidence}); {why}",
-    )
+    d = _decision(Action.QUEUE, f, m, ask, count, w.seconds, rules)
+    where = f"Queued on {m.name}/{f.name}, position {w.position}, ETA ~{format_duration(w.seconds)}"
+    return _with_summary(d, _better(d, f"{where} (confidence {w.confidence}); {why}"))
 
 
 def _reject(count: int, rules: list[RuleResult], summary: str) -> Decision:

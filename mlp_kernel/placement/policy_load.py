@@ -394,6 +394,9 @@ class _Checker:
         burst = BurstSettings(
             **self.read(BurstSettings, self.mapping(top.get("burst"), ("burst",)), ("burst",))
         )
+        for i, t in enumerate(fields["upgrade_tiers"]):
+            if t not in tiers:
+                self.err(("upgrade_tiers", i), f"unknown tier {t!r}; tiers are: {', '.join(tiers)}")
         known, private = self.data_classes(top.get("data_classes", _MISSING))
         release = ReleaseRule(**self.read(ReleaseRule, self.release_section(top), ("release",)))
         snapshot = self.snapshot(top.get("snapshot", _MISSING))
@@ -432,6 +435,11 @@ class _Checker:
             fields = self.read(Member, obj, p)
             if obj.get("health") is None:  # the declared default_doc: karmada when there is a Cluster to ask
                 fields["health"] = "karmada" if fields["karmada_cluster"] else "static"
+            if not _label_key_ok(fields["gpu_product_label"]):
+                self.err(
+                    p + ("gpu_product_label",),
+                    f"{fields['gpu_product_label']!r} is not a valid Kubernetes label key",
+                )
             if fields["health"] == "karmada" and not fields["karmada_cluster"]:
                 self.err(
                     p + ("health",), "health: karmada needs karmada_cluster (the Karmada Cluster's name)"
@@ -490,6 +498,7 @@ class _Checker:
                     "required for a kubernetes member: the label that pins a pod to this flavor, "
                     "e.g. {mlp.io/gpu-tier: silver}",
                 )
+            products = self.products(obj.get("gpu_products", _MISSING), p, models, member_obj)
             tolerations = self.tolerations(obj.get("tolerations", _MISSING), p + ("tolerations",))
             if (
                 member_obj is not None
@@ -503,6 +512,7 @@ class _Checker:
                 **fields,
                 tier_rank=tiers.index(tier) if tier in tiers else 0,
                 node_labels=_frozen_map(labels),
+                gpu_products=_frozen_map(products),
                 tolerations=tuple(_frozen_map(t) for t in tolerations),
             )
         if not section and isinstance(raw, Mapping):
@@ -526,13 +536,63 @@ class _Checker:
                     f"cannot pin a pod to one of them; give them all a common key such as mlp.io/gpu-tier",
                 )
 
+    def products(
+        self, raw: Any, path: Path, models: tuple[str, ...], member: Member | None
+    ) -> dict[str, tuple[str, ...]]:
+        """``gpu_products``: model -> the product label value(s) of its nodes, by the model's canonical name.
+
+        A kubernetes flavor with several models must map each: without it ``%gpu h100`` could only be pinned
+        to the flavor, and the scheduler may bind it to an A100 node (issue 14). That is an error, not a
+        warning: the policy would promise users a model it cannot deliver, and the fix is one line per model.
+        A one-model flavor needs no map (its flavor label pins the model); a local member has no nodes.
+        """
+        p = path + ("gpu_products",)
+        if raw is _MISSING or raw is None:
+            if member is not None and member.backend == "kubernetes" and len(models) > 1:
+                example = ", ".join(f"{m}: <{member.gpu_product_label} value>" for m in models)
+                self.err(
+                    p,
+                    f"required for a kubernetes flavor that offers several models ({', '.join(models)}): the "
+                    f"value(s) of node label {member.gpu_product_label} for each, e.g. {{{example}}}; "
+                    "`kubectl get nodes -L " + member.gpu_product_label + "` lists them",
+                )
+            return {}
+        if member is not None and member.backend == "local":
+            self.err(p, "only for kubernetes members: a local member has no nodes to pin")
+            return {}
+        obj = self.mapping(raw, p, "a mapping of GPU model to product label value(s)")
+        canon = {m.casefold(): m for m in models}
+        out: dict[str, tuple[str, ...]] = {}
+        for key, value in obj.items():
+            model = canon.get(str(key).casefold())
+            if model is None:
+                self.err(
+                    p + (str(key),), f"{key!r} is not one of this flavor's gpu_models ({', '.join(models)})"
+                )
+                continue
+            values = value if isinstance(value, list) else [value]
+            good = [
+                str(v) for v in values if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v)
+            ]
+            bad = [v for v in values if str(v) not in good or not _LABEL_VALUE.match(str(v))]
+            if not values or bad:
+                self.err(
+                    p + (str(key),),
+                    f"expected a label value or a list of them, got {bad[0]!r}" if bad else "empty list",
+                )
+                continue
+            out[model] = tuple(dict.fromkeys(good))
+        missing = [m for m in models if m not in out]
+        if out and missing and len(models) > 1:
+            self.err(p, f"no value for {', '.join(missing)}: every model of the flavor needs its product")
+        return out
+
     def labels(self, raw: Any, path: Path) -> dict[str, str]:
         obj = self.mapping(raw, path, "a mapping of label key to value")
         out = {}
         for key, value in obj.items():
             key_text = str(key)
-            prefix, _, name = key_text.rpartition("/")
-            if (prefix and not DNS_SUBDOMAIN.match(prefix)) or not _LABEL_NAME.match(name):
+            if not _label_key_ok(key_text):
                 self.err(path + (key_text,), f"{key_text!r} is not a valid Kubernetes label key")
                 continue
             if (
@@ -603,11 +663,18 @@ class _Checker:
             self.err(p + ("tier",), f"unknown tier {tier!r}; tiers are: {', '.join(tiers)}")
         if model is not None and tier is not None:
             self.err(p + ("tier",), "give gpu_model or tier, not both")
+        if fields["upgrade"] is not None and model is None:
+            self.err(p + ("upgrade",), "only with gpu_model: it says whether that model may be upgraded")
         if data_class is not None and known and data_class not in known:
             self.err(
                 p + ("data_class",), f"unknown data class {data_class!r}; known: {', '.join(sorted(known))}"
             )
         return GpuRequest(**fields)
+
+
+def _label_key_ok(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    return not (prefix and not DNS_SUBDOMAIN.match(prefix)) and bool(_LABEL_NAME.match(name))
 
 
 def _int(value: float | None) -> int | None:

@@ -65,6 +65,15 @@ class GpuRequest:
     data_class: str | None = policy_field(
         "data_class", "data class", "string", default=None, rule="must be in `data_classes.known` when given"
     )  # fmt: skip
+    upgrade: bool | None = policy_field(
+        "upgrade",
+        "this model or better: a flavor of a higher tier may serve a request that names a model "
+        "(`%gpu v100+`); `false`: exactly the model",
+        "boolean",
+        default=None,
+        default_doc="the policy's `upgrade_tiers`",
+        rule="only with `gpu_model`",
+    )
     waited_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -102,6 +111,30 @@ class Decision:
     price_per_hour: float = 0.0
     explanation: tuple[RuleResult, ...] = field(default_factory=tuple)
     summary: str = ""
+    # The GPU model part of the decision (shown by ``%gpu``, ``%gpu explain`` and ``mlp-kernel place``; the
+    # explanation's ``gpu_model`` rule carries the same in the status JSON): ``models`` are those the kernel
+    # may get on ``flavor``; ``pin_label``/``pin_values`` the node label the pod is pinned by when the
+    # request named a model of a flavor with several; ``upgraded_from`` the model asked for when a flavor
+    # of a higher tier serves it ("V100 or better").
+    models: tuple[str, ...] = ()
+    pin_label: str | None = None
+    pin_values: tuple[str, ...] = ()
+    upgraded_from: str | None = None
+
+    @property
+    def pinned_model(self) -> str | None:
+        """The model the pod is pinned to by node label, or None when any model of the flavor will do."""
+        return self.gpu_model if self.pin_label else None
+
+    def gpu_text(self) -> str:
+        """``H100 x1, pinned by nvidia.com/gpu.product``; ``A100 or H100 x1 instead of V100``; ``A100 x1``."""
+        models = " or ".join(self.models) if self.models and not self.pin_label else self.gpu_model
+        text = f"{models} x{self.gpu_count}"
+        if self.upgraded_from:
+            text += f" instead of {self.upgraded_from}"
+        if self.pin_label:
+            text += f", pinned by {self.pin_label} in ({', '.join(self.pin_values)})"
+        return text
 
     def explain(self) -> str:
         """Human-readable explanation: the summary line, then each rule with its result and detail."""

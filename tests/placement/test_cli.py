@@ -56,6 +56,7 @@ def test_json_has_the_decision_fields_and_explanation() -> None:
         "private_first",
         "expected_wait",
         "burst",
+        "gpu_model",
     ]
     assert all(set(r) == {"rule", "inputs", "result", "detail"} for r in out["explanation"])
 
@@ -97,8 +98,8 @@ def test_deadline_flag_accepts_relative_times() -> None:
         NOW,
     )
     assert out["action"] == "burst"
-    burst = out["explanation"][-1]
-    assert burst["inputs"]["threshold_eff_s"] == pytest.approx(100)
+    burst = out["explanation"][-2]
+    assert burst["rule"] == "burst" and burst["inputs"]["threshold_eff_s"] == pytest.approx(100)
 
 
 def test_human_output_shows_decision_summary_and_rules() -> None:

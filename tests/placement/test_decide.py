@@ -288,6 +288,7 @@ def test_explanation_lists_rules_in_order_and_is_json(demo_policy: Policy) -> No
         "private_first",
         "expected_wait",
         "burst",
+        "gpu_model",
     ]
     out = json.loads(json.dumps(d.to_json()))
     assert {

@@ -98,6 +98,7 @@ def requests(draw: Any) -> GpuRequest:
         data_class=draw(st.sampled_from([None, "public", "internal", "sensitive", "pii", "unlisted"])),
         waited_s=draw(st.floats(0, 7200)),
         deadline=deadline,
+        upgrade=draw(st.sampled_from([None, True, False])) if model else None,
     )
 
 
@@ -155,12 +156,14 @@ def test_a_nearer_deadline_never_makes_bursting_less_likely(
 @given(states(), requests())
 def test_a_free_private_flavor_always_wins_over_public(state: ClusterState, request: GpuRequest) -> None:
     d = decide(POLICY, state, request, NOW)
+    model = request.gpu_model
+    upgrades = POLICY.better_flavors(model) if model and POLICY.upgrades(model, request.upgrade) else []
     free_private = [
         f
         for f in POLICY.flavors.values()
         if not POLICY.members[f.member].public
         and state.members[f.member].usable
-        and (request.gpu_model is None or f.offers(request.gpu_model))
+        and (request.gpu_model is None or f.offers(request.gpu_model) or f in upgrades)
         and (request.tier is None or f.tier == request.tier)
         and state.members[f.member].flavors[f.name].free_gpus >= request.gpu_count
     ]
@@ -182,4 +185,50 @@ def test_unusable_members_are_never_chosen_and_explanations_are_complete(
         assert d.price_per_hour == pytest.approx(price * d.gpu_count)
     assert d.summary and d.explanation[0].rule == "candidates"
     assert json.loads(json.dumps(d.to_json()))["action"] == d.action.value  # inputs stay plain JSON
-    assert d.explanation[-1].rule in {"burst", "public_only", "candidates"}
+    if d.member is None:
+        assert d.explanation[-1].rule in {"burst", "public_only", "candidates"}
+    else:  # a placed kernel's last rule says which GPU model it gets
+        assert [r.rule for r in d.explanation[-2:]] in (["burst", "gpu_model"], ["public_only", "gpu_model"])
+
+
+# --- this model or better (issue 14) ----------------------------------------------------------------------
+
+
+@SETTINGS
+@given(st.one_of(states(), busy_states()), requests())
+def test_a_flavor_without_the_model_serves_it_only_as_an_upgrade_to_a_higher_tier(
+    state: ClusterState, request: GpuRequest
+) -> None:
+    d = decide(POLICY, state, request, NOW)
+    if d.member is None or request.gpu_model is None:
+        return
+    f = POLICY.flavors[d.flavor or ""]
+    if f.offers(request.gpu_model):
+        assert d.upgraded_from is None and d.gpu_model == request.gpu_model
+        assert d.models == (request.gpu_model,)
+    else:
+        assert POLICY.upgrades(request.gpu_model, request.upgrade)
+        assert f.tier_rank > (POLICY.model_rank(request.gpu_model) or 0)
+        assert d.upgraded_from == request.gpu_model and d.models == f.gpu_models
+        assert d.summary.startswith(f"{request.gpu_model} or better: ")
+        assert d.explanation[-1].result.startswith(f"{request.gpu_model} or better")
+
+
+@SETTINGS
+@given(st.one_of(states(), busy_states()), requests())
+def test_allowing_an_upgrade_never_makes_a_free_private_gpu_worse(
+    state: ClusterState, request: GpuRequest
+) -> None:
+    """``MODEL+`` only adds candidates: when the exact request runs now, the upgraded one runs now too, on a
+    flavor at least as preferred (lower tier, then cheaper)."""
+    if request.gpu_model is None:
+        return
+    exact = decide(POLICY, state, replace(request, upgrade=False), NOW)
+    better = decide(POLICY, state, replace(request, upgrade=True), NOW)
+    if exact.action is Action.RUN:
+        assert better.action is Action.RUN
+        key = [
+            (POLICY.flavors[d.flavor or ""].tier_rank, POLICY.flavors[d.flavor or ""].price_per_gpu_hour)
+            for d in (better, exact)
+        ]
+        assert key[0] <= key[1]
