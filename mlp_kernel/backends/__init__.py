@@ -81,15 +81,20 @@ class BackendRouter(GatewayBackend):
         return {"backend": backend.name, **backend.handle_record(remote)}
 
     async def cluster_state(self, policy: Policy) -> ClusterState:
-        """Live Kueue state for Kubernetes members (read through the backend's own clients); members on the
-        local backend count with their declared capacity."""
+        """Live state for every member whose backend reads one: Kueue's for Kubernetes members (through the
+        backend's own clients, which retry transient API errors), this machine's GPU ledger for local ones;
+        members of other backends count with their declared capacity."""
+        from types import MappingProxyType
+
         from ..placement import ClusterState
 
-        kube = [m for m in policy.members.values() if (self.force or m.backend) == "kubernetes"]
-        backend = self.get("kubernetes") if kube else None
-        if not isinstance(backend, StateReading):
-            return ClusterState.from_policy(policy)
-        return await backend.cluster_state(policy, kube)  # retries transient API errors itself
+        states = dict(ClusterState.from_policy(policy).members)
+        for name in ("kubernetes", "local"):
+            members = [m for m in policy.members.values() if (self.force or m.backend) == name]
+            backend = self.get(name) if members else None
+            if isinstance(backend, StateReading):
+                states.update((await backend.cluster_state(policy, members)).members)
+        return ClusterState(members=MappingProxyType(states))
 
     def holds_lease(self, remote: RemoteKernel) -> bool:
         return isinstance(self._owner_of(remote), Leased)

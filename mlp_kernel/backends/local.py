@@ -11,6 +11,11 @@ descriptors) are copied to the gateway's stderr, where they went before (the ser
 KB are kept, so a kernel that exits with an error is explained with its last output, as the Kubernetes backend
 does with the pod's termination message.
 
+Quota: a flavor's ``capacity_gpus`` is its quota on this machine, shared by every notebook's gateway through
+``local_queue.LocalQuota``: a launch beyond it waits in the flavor's queue (position shown, as Kueue's
+visibility API gives it), and placement reads the same ledger (``cluster_state``), so a full private pool
+queues and, under the burst rule, bursts to a public member, as on the platform.
+
 Orphans: the kernel gets ``JPY_PARENT_PID`` set to the gateway's pid, so ipykernel's own parent poller ends it
 within a second if the gateway is killed; the provisioner also kills it from the handle record.
 """
@@ -26,9 +31,10 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from .base import (
     KERNEL_ARGS,
@@ -41,8 +47,13 @@ from .base import (
     RemoteKernel,
     with_output,
 )
+from .local_queue import LocalQuota
+
+if TYPE_CHECKING:
+    from ..placement import ClusterState, Member, Policy
 
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
+QUEUE_POLL_S = 0.5  # a waiting launch asks the ledger again this often
 
 
 def _free_ports(n: int) -> list[int]:
@@ -110,8 +121,14 @@ class LocalBackend:
         runtime_dir: str | os.PathLike[str] | None = None,
         extra_args: list[str] | tuple[str, ...] | None = None,
         transport: str = "ipc",
+        quota: LocalQuota | None = None,
+        capacity: Callable[[str], int | None] | None = None,
     ) -> None:
+        """``quota`` (shared by the gateways of one runtime directory) and ``capacity`` (a flavor's GPUs,
+        None = unlimited) make launches wait for free GPUs; without them every launch starts at once."""
         self.python = python or sys.executable
+        self.quota = quota
+        self.capacity = capacity or (lambda flavor: None)
         self.transport = transport
         self._dirs: dict[str, Path] = {}
         self.runtime_dir = Path(runtime_dir or tempfile.gettempdir())
@@ -121,6 +138,78 @@ class LocalBackend:
         self._output: dict[str, _OutputTail] = {}
 
     async def launch(self, spec: LaunchSpec) -> AsyncGenerator[LaunchEvent, None]:
+        d = spec.decision
+        if self.quota is not None and d.gpu_count > 0:
+            try:
+                async for queued in self._wait_for_gpus(spec):
+                    yield queued
+            except BaseException:  # cancelled, or the generator closed while queued: leave the queue
+                self.quota.release(spec.kernel_id)
+                raise
+        try:
+            async for ev in self._start(spec):
+                yield ev
+        except BaseException:
+            if self.quota is not None and spec.kernel_id not in self._procs:  # never started: give back
+                self.quota.release(spec.kernel_id)
+            raise
+
+    async def _wait_for_gpus(self, spec: LaunchSpec) -> AsyncGenerator[LaunchEvent, None]:
+        """Queued events until the flavor has the GPUs (Kueue's StrictFIFO, modelled by ``LocalQuota``)."""
+        assert self.quota is not None
+        d = spec.decision
+        where, capacity = f"{d.member}/{d.flavor}", self.capacity(d.flavor or "")
+        last: tuple[int | None, int] | None = None
+        started = asyncio.get_running_loop().time()
+        while not (ask := self.quota.ask(spec.kernel_id, d.flavor or "", d.gpu_count, capacity)).admitted:
+            if (ask.position, ask.held_gpus) != last:
+                last = (ask.position, ask.held_gpus)
+                text = (
+                    f"Queued for {where}, position {ask.position}: {ask.held_gpus} of {capacity} GPUs are "
+                    f"in use by notebooks on this machine, {d.gpu_count} requested"
+                )
+                detail = {
+                    "local_queue": where,
+                    "position": ask.position,
+                    "eta_s": None,
+                    "waited_s": asyncio.get_running_loop().time() - started,
+                    "reason": "waiting for quota",
+                }
+                yield LaunchEvent(Phase.QUEUED, text, detail)
+            await asyncio.sleep(QUEUE_POLL_S)
+        if last is not None:
+            yield LaunchEvent(Phase.ADMITTED, f"Admitted to {where}", {"flavor": d.flavor})
+
+    async def cluster_state(self, policy: Policy, members: Sequence[Member]) -> ClusterState:
+        """The ledger's use of each flavor of ``members`` (every notebook on this machine), as placement's
+        live state: a full private flavor then queues or bursts, as a full ClusterQueue does."""
+        from ..placement import ClusterState
+        from ..placement.state import FlavorState, MemberState, declared_flavor_state, declared_member_state
+
+        if self.quota is None:  # no ledger: every flavor as declared
+            return ClusterState(
+                MappingProxyType({m.name: declared_member_state(policy, m.name) for m in members})
+            )
+        usage = self.quota.usage()
+        states = {}
+        for m in members:
+            flavors = {}
+            for f in policy.flavors_of(m.name):
+                use = usage.get(f.name)
+                declared = declared_flavor_state(policy, f.name)
+                flavors[f.name] = FlavorState(
+                    nominal_gpus=declared.nominal_gpus,
+                    used_gpus=use.held_gpus if use else 0,
+                    pending=use.waiting if use else 0,
+                )
+            states[m.name] = MemberState(
+                ready=True,
+                source="this machine's GPU ledger (local backend)",
+                flavors=MappingProxyType(flavors),
+            )
+        return ClusterState(members=MappingProxyType(states))
+
+    async def _start(self, spec: LaunchSpec) -> AsyncGenerator[LaunchEvent, None]:
         d = spec.decision
         where = f"{d.member}/{d.flavor}"
         yield LaunchEvent(Phase.STARTING, f"Starting a local kernel on {where}", {"member": d.member})
@@ -210,6 +299,8 @@ class LocalBackend:
         return ExitInfo(ExitReason.EXITED, with_output(exited, output))
 
     async def release(self, remote: RemoteKernel) -> None:
+        if self.quota is not None:
+            self.quota.release(remote.kernel_id)
         proc = self._procs.pop(remote.kernel_id, None)
         path = self._files.pop(remote.kernel_id, None)
         tail = self._output.pop(remote.kernel_id, None)

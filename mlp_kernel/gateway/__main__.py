@@ -31,11 +31,24 @@ def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
             return policy.members[member].backend
         return "local"
 
+    def capacity(flavor: str) -> int | None:
+        policy = state.policy
+        f = policy.flavors.get(flavor) if policy is not None else None
+        return f.capacity_gpus if f is not None else None
+
     def local() -> Backend:
+        from jupyter_core.paths import jupyter_runtime_dir
+
         from ..backends.local import LocalBackend
+        from ..backends.local_queue import LocalQuota
 
         return LocalBackend(
-            python=cfg.local_python or None, runtime_dir=runtime_dir, extra_args=cfg.local_kernel_args
+            python=cfg.local_python or None,
+            runtime_dir=runtime_dir,
+            extra_args=cfg.local_kernel_args,
+            # the user's Jupyter runtime dir (private to them): every notebook of theirs shares the GPUs
+            quota=LocalQuota(Path(jupyter_runtime_dir())),
+            capacity=capacity,
         )
 
     def kubernetes() -> Backend:

@@ -1,0 +1,149 @@
+"""The local backend's GPU quota: every gateway on this machine shares one ledger of held and waiting GPUs.
+
+Why: with a policy whose members all run on ``backend: local`` (the demo policy models the platform's pools on
+one machine), a flavor's ``capacity_gpus`` is its quota, like a Kueue ClusterQueue's nominal quota. Without a
+shared count every notebook got a kernel at once, so the demo never showed a queue, a position, a burst after
+the threshold, or what happens when a GPU frees up. One gateway runs per notebook, in its own process, so the
+count lives in a small JSON file in the Jupyter runtime directory, changed only under an exclusive ``flock``.
+
+Semantics follow Kueue's StrictFIFO queue: a request is admitted when the flavor has the GPUs free *and* no
+earlier request for that flavor is waiting (a big request is not overtaken by small ones). Entries name the
+gateway's pid and start time: an entry whose process is gone (a killed gateway, a zombie) is dropped on the
+next read, as Kueue drops
+the workload of a deleted pod. Nothing here is a security boundary: the ledger models quota for a demo or a
+single-user machine; on a cluster, Kueue enforces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LEDGER_FILE = "mlp-kernel-local-gpus.json"
+
+
+@dataclass(frozen=True)
+class Ask:
+    """The outcome of asking for GPUs: admitted, or waiting at ``position`` (1 = next) behind ``ahead``."""
+
+    admitted: bool
+    position: int | None = None
+    held_gpus: int = 0  # held on the flavor by everyone (this request included once admitted)
+    waiting: int = 0  # requests waiting for the flavor, this one included
+
+
+@dataclass(frozen=True)
+class Usage:
+    held_gpus: int
+    waiting: int
+
+
+def _process(pid: int) -> tuple[str, str] | None:
+    """(state, start time) of process ``pid`` from /proc, None when there is no such process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0], fields[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(entry: dict[str, Any]) -> bool:
+    """The entry's gateway still runs: same pid *and* start time (a recycled pid is another process), and
+    not a zombie (a killed gateway its parent has not reaped yet holds nothing any more)."""
+    proc = _process(entry["pid"])
+    return proc is not None and proc[0] != "Z" and proc[1] == entry.get("start", proc[1])
+
+
+class LocalQuota:
+    """The ledger at ``runtime_dir/mlp-kernel-local-gpus.json``: ``held`` and ``waiting`` entries of
+    ``{kernel_id, flavor, gpus, pid, since}``, the waiting ones in arrival order."""
+
+    def __init__(self, runtime_dir: Path, pid: int | None = None) -> None:
+        self.path = Path(runtime_dir) / LEDGER_FILE
+        self.pid = pid or os.getpid()
+        proc = _process(self.pid)
+        self.start = proc[1] if proc else ""
+
+    @contextlib.contextmanager
+    def _ledger(self) -> Iterator[dict[str, list[dict[str, Any]]]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "r+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                data = json.loads(f.read() or "{}")
+                if not isinstance(data, dict):
+                    data = {}
+            except ValueError:  # a torn or hand-edited file: start over (entries of live gateways come back)
+                data = {}
+            ledger = {
+                k: [e for e in data.get(k) or [] if _valid(e) and _alive(e)] for k in ("held", "waiting")
+            }
+            yield ledger
+            f.seek(0)
+            f.truncate()
+            f.write(json.dumps(ledger))
+
+    def ask(self, kernel_id: str, flavor: str, gpus: int, capacity: int | None) -> Ask:
+        """Admit ``kernel_id`` to ``gpus`` GPUs of ``flavor`` if they are free and nobody earlier waits;
+        otherwise keep (or put) it in the flavor's queue. Asking again is how a waiting request polls."""
+        with self._ledger() as ledger:
+            held = [e for e in ledger["held"] if e["flavor"] == flavor]
+            mine = next((e for e in held if e["kernel_id"] == kernel_id), None)
+            used = sum(int(e["gpus"]) for e in held)
+            if mine is not None:
+                return Ask(True, held_gpus=used)
+            waiting = [e for e in ledger["waiting"] if e["flavor"] == flavor]
+            ahead = [e for e in waiting if e["kernel_id"] != kernel_id]
+            index = next((i for i, e in enumerate(waiting) if e["kernel_id"] == kernel_id), None)
+            first = index == 0 or (index is None and not ahead)
+            if first and (capacity is None or used + gpus <= capacity):
+                ledger["waiting"] = [e for e in ledger["waiting"] if e["kernel_id"] != kernel_id]
+                ledger["held"].append(self._entry(kernel_id, flavor, gpus))
+                return Ask(True, held_gpus=used + gpus, waiting=len(waiting) - (index is not None))
+            if index is None:
+                entry = self._entry(kernel_id, flavor, gpus)
+                ledger["waiting"].append(entry)
+                index = len(waiting)
+                waiting.append(entry)
+            return Ask(False, position=index + 1, held_gpus=used, waiting=len(waiting))
+
+    def _entry(self, kernel_id: str, flavor: str, gpus: int) -> dict[str, Any]:
+        return {
+            "kernel_id": kernel_id, "flavor": flavor, "gpus": gpus, "pid": self.pid, "start": self.start,
+            "since": time.time(),
+        }  # fmt: skip
+
+    def release(self, kernel_id: str) -> None:
+        """Give back what ``kernel_id`` holds, or withdraw it from the queue."""
+        with self._ledger() as ledger:
+            for key in ("held", "waiting"):
+                ledger[key] = [e for e in ledger[key] if e["kernel_id"] != kernel_id]
+
+    def usage(self) -> dict[str, Usage]:
+        """Per flavor: GPUs held and requests waiting, by every gateway on this machine."""
+        out: dict[str, list[int]] = {}
+        with self._ledger() as ledger:
+            for e in ledger["held"]:
+                out.setdefault(e["flavor"], [0, 0])[0] += int(e["gpus"])
+            for e in ledger["waiting"]:
+                out.setdefault(e["flavor"], [0, 0])[1] += 1
+        return {flavor: Usage(held, waiting) for flavor, (held, waiting) in out.items()}
+
+
+def _valid(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("kernel_id"), str)
+        and isinstance(entry.get("flavor"), str)
+        and isinstance(entry.get("gpus"), int)
+        and isinstance(entry.get("pid"), int)
+        and entry["pid"] > 0
+    )

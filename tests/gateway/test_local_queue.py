@@ -1,0 +1,116 @@
+"""The local backend honours each flavor's capacity across notebooks: queued with a position, admitted when
+a GPU frees, withdrawn on interrupt, freed when a gateway dies, and burst to a public member under the rule.
+
+Real gateways (one per notebook, separate processes sharing the runtime directory's GPU ledger), the real
+local backend starting real ipykernels; the policy is the demo's shape (a private pool with one GPU, a
+public one) so the same states a user sees on the platform happen on one machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from mlp_kernel.backends.local_queue import LEDGER_FILE
+
+from .conftest import text_of
+from .test_lifecycle import wait_until
+
+POLICY = """
+version: 1
+tiers: [bronze, gold]
+members:
+  private: {backend: local, public: false}
+  aws: {backend: local, public: true, display_name: AWS}
+flavors:
+  bronze: {member: private, tier: bronze, gpu_models: [RTX], price_per_gpu_hour: 0, capacity_gpus: 1}
+  gold: {member: aws, tier: gold, gpu_models: [A100], price_per_gpu_hour: 4.10, capacity_gpus: 8}
+burst: {enabled: %s, threshold: 2s, deadline_horizon: 2h}
+idle_timeout: 10m
+default_request: {gpu_count: 1, burstable: false, budget: fixed}
+"""
+PRIVATE_ONLY = POLICY % "false"
+BURSTING = POLICY % "true"
+
+
+def ledger(runtime: Path) -> dict[str, Any]:
+    path = runtime / LEDGER_FILE
+    return json.loads(path.read_text() or "{}") if path.exists() else {}
+
+
+def state(k: Any) -> dict[str, Any]:
+    try:
+        return dict(k.status_file())
+    except (OSError, ValueError):
+        return {}
+
+
+async def test_a_second_notebook_queues_with_its_position_and_starts_when_the_gpu_frees(
+    start_kernel, runtime_dir
+):
+    a = await start_kernel(policy=PRIVATE_ONLY)
+    b = await start_kernel(policy=PRIVATE_ONLY)
+    reply, _ = await a.run("x = 1")
+    assert reply["content"]["status"] == "ok"
+    assert state(a)["flavor"] == "bronze"
+
+    waiting = asyncio.ensure_future(b.run("print('b ran on', __import__('os').environ['MLP_FLAVOR'])"))
+    assert await wait_until(lambda: state(b).get("state") == "queued", 30), state(b)
+    s = state(b)
+    assert s["queue"]["position"] == 1 and s["queue"]["local_queue"] == "private/bronze", s["queue"]
+    assert "1 of 1 GPUs are in use by notebooks on this machine" in s["message"], s["message"]
+    assert [e["flavor"] for e in ledger(runtime_dir)["waiting"]] == ["bronze"]
+    assert not waiting.done(), "the cell waits for the GPU"
+
+    await a.run("%gpu release")
+    reply, outputs = await asyncio.wait_for(waiting, 60)
+    assert reply["content"]["status"] == "ok"
+    assert "b ran on bronze" in text_of(outputs)
+    assert state(b)["state"] == "running"
+    held = ledger(runtime_dir)
+    assert [e["flavor"] for e in held["held"]] == ["bronze"] and held["waiting"] == []
+
+
+async def test_interrupting_a_queued_cell_leaves_the_queue(start_kernel, runtime_dir):
+    a = await start_kernel(policy=PRIVATE_ONLY)
+    b = await start_kernel(policy=PRIVATE_ONLY)
+    await a.run("x = 1")
+    waiting = asyncio.ensure_future(b.run("1"))
+    assert await wait_until(lambda: state(b).get("state") == "queued", 30), state(b)
+    await b.km.interrupt_kernel()
+    reply, _ = await asyncio.wait_for(waiting, 30)
+    assert reply["content"]["status"] == "error"
+    assert await wait_until(lambda: ledger(runtime_dir).get("waiting") == [], 10), ledger(runtime_dir)
+    assert len(ledger(runtime_dir)["held"]) == 1, "the first notebook keeps its GPU"
+
+
+async def test_the_gpu_of_a_killed_gateway_frees_for_the_queue(start_kernel, runtime_dir):
+    a = await start_kernel(policy=PRIVATE_ONLY)
+    b = await start_kernel(policy=PRIVATE_ONLY)
+    await a.run("x = 1")
+    waiting = asyncio.ensure_future(b.run("2 + 2"))
+    assert await wait_until(lambda: state(b).get("state") == "queued", 30), state(b)
+    os.kill(a.gateway_pid, signal.SIGKILL)  # no release: its ledger entry names a dead process
+    reply, outputs = await asyncio.wait_for(waiting, 60)
+    assert reply["content"]["status"] == "ok"
+    assert any(m["msg_type"] == "execute_result" for m in outputs)
+
+
+async def test_a_queued_burstable_request_bursts_to_the_public_member_after_the_threshold(
+    start_kernel, runtime_dir
+):
+    a = await start_kernel(policy=BURSTING)
+    b = await start_kernel(policy=BURSTING, reevaluate_s=0.5)
+    await a.run("x = 1")
+    reply, outputs = await b.run("%gpu burst=on budget=flex\nimport os; print(os.environ['MLP_MEMBER'])")
+    assert reply["content"]["status"] == "ok", text_of(outputs)
+    text = text_of(outputs)
+    assert "Queued for private/bronze" in text and "Burst to aws/gold" in text, text
+    assert text.rstrip().endswith("aws"), text
+    s = state(b)
+    assert s["public"] is True and s["price_per_hour"] == 4.10, s
+    assert ledger(runtime_dir)["waiting"] == [], "the burst withdrew the private queue entry"
