@@ -40,7 +40,9 @@ def register(subparsers: Any) -> None:
         "Members without --state are treated as their declared capacity, all free.",
     )
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--gpu", metavar="MODEL[:N]", help="GPU model and count, e.g. a100 or h100:2")
+    what.add_argument(
+        "--gpu", metavar="MODEL[:N]", help="GPU model and count, e.g. a100, h100:2, or v100+ (V100 or better)"
+    )
     what.add_argument("--tier", metavar="T", help="any GPU of this tier, e.g. silver")
     p.add_argument(
         "--count", type=int, metavar="N", help="number of GPUs (with --tier or the default request)"
@@ -99,6 +101,8 @@ def build_request(policy: Policy, args: argparse.Namespace, now: datetime) -> Gp
     req = policy.default_request
     if args.gpu:
         model, _, count = args.gpu.partition(":")
+        better = model.endswith("+")  # V100+: that model or better, as %gpu v100+
+        model = model[:-1] if better else model
         canonical = policy.canonical_model(model)
         if canonical is None:
             raise UsageError(
@@ -106,6 +110,7 @@ def build_request(policy: Policy, args: argparse.Namespace, now: datetime) -> Gp
                 f"{', '.join(policy.gpu_models())}"
             )
         req = replace(req, gpu_model=canonical, tier=None, gpu_count=_count(count, "--gpu") if count else 1)
+        req = replace(req, upgrade=True if better else req.upgrade)
     elif args.tier:
         if args.tier not in policy.tiers:
             raise UsageError(f"--tier {args.tier}: unknown tier; tiers are: {', '.join(policy.tiers)}")
@@ -154,7 +159,7 @@ def render(d: Decision) -> str:
         lines += [
             f"  member: {d.member} ({'public' if d.public else 'private'})   flavor: {d.flavor}   "
             f"LocalQueue: {queue}",
-            f"  GPU: {d.gpu_model} x{d.gpu_count}   price: ${d.price_per_hour:.2f}/h   expected wait: {wait}",
+            f"  GPU: {d.gpu_text()}   price: ${d.price_per_hour:.2f}/h   expected wait: {wait}",
         ]
     lines.append("Explanation:")
     for i, r in enumerate(d.explanation, 1):

@@ -17,11 +17,12 @@ import yaml
 from ..backends.kubernetes.objects import (
     TEMPLATE_FILE,
     KernelObjectsError,
+    model_pin,
     redact_secret,
     render_kernel_objects,
     resolve_kernelspec,
 )
-from ..placement import PolicyError, load_policy
+from ..placement import Policy, PolicyError, load_policy
 from ..safe_yaml import YamlInputError, read_yaml_text
 
 
@@ -54,7 +55,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--user", required=True, metavar="U", help="user name (as the identity provider gives it)")
     p.add_argument("--policy", metavar="POLICY.yaml", help="policy (default: <kernelspec>/policy.yaml)")
     p.add_argument("--gpus", type=int, default=1, metavar="N", help="number of GPUs (default 1)")
-    p.add_argument("--gpu-model", metavar="MODEL", help="GPU model placement chose, e.g. V100")
+    p.add_argument(
+        "--gpu-model",
+        metavar="MODEL",
+        help="the GPU model a request named, e.g. V100: the pod is pinned to its nodes as `%%gpu v100` would "
+        "(the flavor's gpu_products); a comment line above the pod says how",
+    )
     p.add_argument("--cpu", metavar="Q", help="CPU request, e.g. 4")
     p.add_argument("--memory", metavar="Q", help="memory request, e.g. 16Gi")
     p.add_argument("--notebook", default="", metavar="PATH", help="notebook path (labelled as a hash)")
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             kernel_id=args.kernel_id,
             gpus=args.gpus,
             gpu_model=args.gpu_model,
+            pin_model=args.gpu_model,
             cpu=args.cpu,
             memory=args.memory,
             notebook=args.notebook,
@@ -103,5 +110,23 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"mlp-kernel render: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
-    sys.stdout.write(yaml.dump_all([redact_secret(secret), pod], Dumper=_Dumper, sort_keys=False))
+    sys.stdout.write(
+        _pin_comment(policy, args)
+        + yaml.dump_all([redact_secret(secret), pod], Dumper=_Dumper, sort_keys=False)
+    )
     return 0
+
+
+def _pin_comment(policy: Policy, args: argparse.Namespace) -> str:
+    """A YAML comment saying how the GPU model is pinned, so the output stays valid YAML for kubectl."""
+    if not args.gpu_model:
+        return ""
+    member, flavor = policy.members[args.member], policy.flavors[args.flavor]
+    pin = model_pin(member, flavor, args.gpu_model)
+    if pin is None:
+        return (
+            f"# GPU model {flavor.model_for(args.gpu_model)}: the flavor's only one; its node label pins it\n"
+        )
+    key, values = pin
+    how = "nodeSelector" if len(values) == 1 else "required node affinity (In)"
+    return f"# GPU model {flavor.model_for(args.gpu_model)}: pinned by {how} {key} in ({', '.join(values)})\n"

@@ -38,7 +38,9 @@ USAGE = """\
 %gpu release              release the GPU kernel now (variables are carried over when enabled)
 %gpu forget               drop the saved variables of this notebook
 %gpu reset                back to the kernelspec's default request
-%gpu a100 | h100:2        ask for a GPU model (and count)
+%gpu a100 | h100:2        ask for a GPU model (and count); the pod is pinned to that model's nodes
+%gpu v100+ | v100+:2      that model or better: a higher tier (e.g. Gold) may serve it, and burst
+%gpu upgrade=on|off       allow or refuse "or better" for the model asked for (off: exactly that model)
 %gpu gpus=2               ask for a GPU count
 %gpu tier=silver          ask for a tier instead of a model
 %gpu burst=on|off budget=flex|fixed deadline=2026-12-01T18:00|+2h|none
@@ -87,6 +89,7 @@ class GpuCommand:
     idle_s: float | None = None
     keep: bool | None = None
     keep_max_bytes: int | None = None
+    upgrade_given: bool = False  # upgrade= was typed: a later plain model token in the cell keeps it
 
     @property
     def changes_request(self) -> bool:
@@ -156,8 +159,12 @@ def _within(token: str, key: str, value: float, low: float, high: float) -> None
         raise MagicError(f"%gpu {_short(token)}: out of range; {key} must be {RANGES[key]}")
 
 
-def _model(token: str, policy: PolicyView) -> tuple[str, int | None]:
+def _model(token: str, policy: PolicyView) -> tuple[str, int | None, bool]:
+    """``v100``, ``h100:2``, ``v100+``, ``v100+:2``: the canonical model, the count if given, and whether
+    "or better" was asked for."""
     name, _, count = token.partition(":")
+    better = name.endswith("+")
+    name = name[:-1] if better else name
     models = {m.lower(): m for m in policy.gpu_models()}
     canonical = models.get(name.lower())
     if canonical is None:
@@ -165,7 +172,15 @@ def _model(token: str, policy: PolicyView) -> tuple[str, int | None]:
             f"%gpu {_short(token)}: unknown option or GPU model {_short(name)!r}. "
             f"GPU models: {', '.join(policy.gpu_models()) or 'none'}; run %gpu help for all options"
         )
-    return canonical, (_count(count, policy, token) if count else None)
+    return canonical, (_count(count, policy, token) if count else None), better
+
+
+def _set_model(cmd: GpuCommand, token: str, policy: PolicyView) -> None:
+    model, count, better = _model(token, policy)
+    upgrade = True if better else (cmd.request.get("upgrade") if cmd.upgrade_given else None)
+    cmd.request.update(gpu_model=model, tier=None, upgrade=upgrade)
+    if count is not None:
+        cmd.request["gpu_count"] = count
 
 
 def _count(value: str, policy: PolicyView, token: str) -> int:
@@ -199,6 +214,13 @@ def parse_magics(lines: list[str], policy: PolicyView, now: datetime | None = No
         )
         if chose_model and any(t.lower().startswith("tier=") for t in tokens):
             raise MagicError(f"{_short(line)}: choose a GPU model or a tier, not both")
+        if any(t.lower().startswith("tier=") for t in tokens) and any(
+            t.lower() == "upgrade=on" or t.lower().startswith("upgrade=") and cmd.request.get("upgrade")
+            for t in tokens
+        ):
+            raise MagicError(
+                f"{_short(line)}: upgrade= is for a GPU model (%gpu v100+); a tier is asked for as it is"
+            )
     return cmd
 
 
@@ -209,24 +231,21 @@ def _apply_token(cmd: GpuCommand, token: str, policy: PolicyView, now: datetime)
         if key in VERBS:
             cmd.verbs.append(key)
             return
-        model, count = _model(token, policy)
-        cmd.request.update(gpu_model=model, tier=None)
-        if count is not None:
-            cmd.request["gpu_count"] = count
+        _set_model(cmd, token, policy)
         return
     try:
         if key in ("gpus", "count", "gpu_count"):
             cmd.request["gpu_count"] = _count(value, policy, token)
         elif key in ("gpu", "model"):
-            model, count = _model(value, policy)
-            cmd.request.update(gpu_model=model, tier=None)
-            if count is not None:
-                cmd.request["gpu_count"] = count
+            _set_model(cmd, value, policy)
         elif key == "tier":
             tiers = {t.lower(): t for t in policy.tiers}
             if value.lower() not in tiers:
                 raise MagicError(f"%gpu tier={_short(value)}: unknown tier. Tiers: {', '.join(policy.tiers)}")
-            cmd.request.update(tier=tiers[value.lower()], gpu_model=None)
+            cmd.request.update(tier=tiers[value.lower()], gpu_model=None, upgrade=None)
+        elif key == "upgrade":
+            cmd.request["upgrade"] = _parse_bool(key, value)
+            cmd.upgrade_given = True
         elif key == "burst":
             cmd.request["burstable"] = _parse_bool(key, value)
         elif key == "budget":

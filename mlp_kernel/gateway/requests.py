@@ -195,8 +195,9 @@ class RequestState:
         self.overrides.clear()
 
     def describe(self, r: GpuRequest) -> str:
+        better = self.policy is not None and self.policy.upgrades(r.gpu_model, r.upgrade)
         what = (
-            f"{r.gpu_model} x{r.gpu_count}"
+            f"{r.gpu_model}{'+' if better else ''} x{r.gpu_count}"
             if r.gpu_model
             else (f"tier {r.tier} x{r.gpu_count}" if r.tier else f"any GPU x{r.gpu_count}")
         )
@@ -220,7 +221,16 @@ class RequestState:
         if flavor is None or r.gpu_count != status.gpu_count:
             return False
         if r.gpu_model and not flavor.offers(r.gpu_model):
-            return False
+            # "or better": a flavor of a higher tier than the model's serves it as it is
+            if not self.policy.upgrades(r.gpu_model, r.upgrade):
+                return False
+            if flavor not in self.policy.better_flavors(r.gpu_model):
+                return False
+        elif r.gpu_model and flavor.products(r.gpu_model):
+            # the flavor has several models: only a kernel pinned to this one is on it
+            decision = getattr(status, "decision", None)
+            if decision is None or decision.pinned_model != flavor.model_for(r.gpu_model):
+                return False
         if r.tier and flavor.tier != r.tier:
             return False
         return not (status.public and not self.policy.may_leave_private(r.data_class))

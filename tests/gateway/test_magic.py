@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -41,7 +42,44 @@ def test_bare_gpu_is_status(policy):
 
 def test_model_and_count_are_canonicalised(policy):
     cmd = parse_magics(["%gpu h100:2"], policy, NOW)
-    assert cmd.request == {"gpu_model": "H100", "tier": None, "gpu_count": 2}
+    # upgrade None: a plain model goes back to the policy's default "or better" rule (after a v100+)
+    assert cmd.request == {"gpu_model": "H100", "tier": None, "gpu_count": 2, "upgrade": None}
+
+
+@pytest.mark.parametrize(
+    ("line", "model", "count", "upgrade"),
+    [
+        ("%gpu v100+", "V100", None, True),
+        ("%gpu V100+:2", "V100", 2, True),
+        ("%gpu gpu=a30+", "A30", None, True),
+        ("%gpu v100 upgrade=off", "V100", None, False),
+        ("%gpu upgrade=off v100", "V100", None, False),  # typed in either order, upgrade= holds
+        ("%gpu v100+ upgrade=off", "V100", None, False),  # the last word wins
+        ("%gpu v100", "V100", None, None),
+    ],
+)
+def test_this_model_or_better_is_a_plus_or_upgrade_on(policy, line, model, count, upgrade):
+    cmd = parse_magics([line], policy, NOW)
+    assert cmd.request["gpu_model"] == model and cmd.request["upgrade"] is upgrade
+    assert cmd.request.get("gpu_count") == count
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("%gpu v100++", "unknown option or GPU model 'v100+'"),
+        ("%gpu tier=silver upgrade=on", "upgrade= is for a GPU model"),
+        ("%gpu v100 upgrade=maybe", "expected on or off"),
+        ("%gpu +", "unknown option or GPU model ''"),
+    ],
+)
+def test_a_wrong_or_better_request_is_refused_with_what_to_type(policy, line, fragment):
+    with pytest.raises(MagicError, match=re.escape(fragment)):
+        parse_magics([line], policy, NOW)
+
+
+def test_a_tier_forgets_an_earlier_upgrade(policy):
+    assert parse_magics(["%gpu tier=gold"], policy, NOW).request["upgrade"] is None
 
 
 def test_tier_burst_budget_deadline(policy):

@@ -4,8 +4,14 @@
 the exact manifests the backend sends, so ``mlp-kernel render`` and the admin UI's dry run show what a launch
 would create, byte for byte (minus secret values). The admin's template decides the pod's shape; this module
 then sets what mlp-kernel relies on whatever the template says (names, labels, the Kueue queue label, the
-flavor pin, GPU request/limit, the connection Secret mount, the kernel ports) and validates the result against
-the Kubernetes schema and the policy before anything leaves the process.
+flavor pin, the GPU model pin, GPU request/limit, the connection Secret mount, the kernel ports) and validates
+the result against the Kubernetes schema and the policy before anything leaves the process.
+
+The model pin: a flavor may offer several models (Gold: A100 and H100) behind one flavor label, so a request
+that names one is pinned by the member's ``gpu_product_label`` (GFD's ``nvidia.com/gpu.product``) too: a
+``nodeSelector`` entry for one product value, a required node affinity ``In`` term, ANDed into every term the
+template has, for several (one model, several SKUs). Kueue compares only the label keys its ResourceFlavors
+define, so the extra key does not change which flavor Kueue assigns (docs/design.md, "The exact GPU model").
 
 The Secret's ownerReference to the Pod is added at creation time (the Pod's uid is known only then): the
 backend creates the Pod first, then the Secret owned by it, so deleting the pod deletes the Secret and no
@@ -164,6 +170,7 @@ def _enforce(
     gpus: int,
     ports: dict[str, int],
     connection_file: str,
+    pin: tuple[str, tuple[str, ...]] | None = None,
 ) -> None:
     """Set what mlp-kernel relies on, whatever the template said."""
     meta = pod.setdefault("metadata", {})
@@ -174,6 +181,8 @@ def _enforce(
     spec = pod.setdefault("spec", {})
     spec["restartPolicy"] = "Never"
     spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), **dict(flavor.node_labels)}
+    if pin is not None:
+        _pin_model(spec, *pin)
     tolerations = list(spec.get("tolerations") or [])
     for t in flavor.tolerations:
         if dict(t) not in tolerations:
@@ -206,6 +215,46 @@ def _enforce(
     ]
 
 
+def _pin_model(spec: dict[str, Any], key: str, values: tuple[str, ...]) -> None:
+    """Keep the pod on nodes whose ``key`` label is one of ``values``: a nodeSelector entry for one value,
+    else an ``In`` expression added to every required node affinity term (terms are ORed: each needs it)."""
+    if len(values) == 1:
+        spec["nodeSelector"][key] = values[0]
+        return
+    spec["nodeSelector"].pop(key, None)  # a template's own value for the key would contradict the pin
+    expression = {"key": key, "operator": "In", "values": list(values)}
+    node_affinity = spec.setdefault("affinity", {}).setdefault("nodeAffinity", {})
+    required = node_affinity.setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
+    terms = list(required.get("nodeSelectorTerms") or []) or [{}]
+    for term in terms:
+        kept = [e for e in term.get("matchExpressions") or [] if e.get("key") != key]
+        term["matchExpressions"] = [*kept, expression]
+    required["nodeSelectorTerms"] = terms
+
+
+def model_pin(member: Member, flavor: Flavor, gpu_model: str | None) -> tuple[str, tuple[str, ...]] | None:
+    """The node label and values that pin ``gpu_model`` on ``flavor`` (None: no model named, or the flavor's
+    own label pins it). A model of a several-model flavor without products cannot be pinned: an error."""
+    if gpu_model is None:
+        return None
+    if not flavor.offers(gpu_model):
+        raise KernelObjectsError(
+            [f"flavor {flavor.name!r} does not offer {gpu_model!r}; it offers {', '.join(flavor.gpu_models)}"]
+        )
+    values = flavor.products(gpu_model)
+    if values:
+        return member.gpu_product_label, values
+    if len(flavor.gpu_models) > 1:
+        raise KernelObjectsError(
+            [
+                f"flavor {flavor.name!r} offers {', '.join(flavor.gpu_models)} and has no gpu_products for "
+                f"{gpu_model!r}: the pod cannot be pinned to that model (policy flavors.{flavor.name}"
+                ".gpu_products)"
+            ]
+        )
+    return None
+
+
 def _snapshot_values(policy: Policy, member: Member) -> dict[str, Scalar]:
     """The per-user snapshot volume (policy ``snapshot.storage: {kind: volume, claim, path}``), private only:
     variables saved before a release are written there and read back by the next kernel pod."""
@@ -230,6 +279,7 @@ def render_kernel_objects(
     generation: int = 1,
     gpus: int = 1,
     gpu_model: str | None = None,
+    pin_model: str | None = None,
     cpu: str | None = None,
     memory: str | None = None,
     notebook: str = "",
@@ -247,9 +297,11 @@ def render_kernel_objects(
 
     Raises ``KernelObjectsError`` listing every problem (template, Kubernetes schema, policy).
     ``key`` defaults to a random key (dry runs); ``template_text`` overrides the kernelspec's template
-    (admin UI previews).
+    (admin UI previews). ``pin_model`` (the model the request named, ``Decision.pinned_model``) pins the pod
+    to that model's nodes; ``gpu_model`` is only the template's ``kernel_gpu_model``.
     """
     m, f = _lookup(policy, member, flavor)
+    pin = model_pin(m, f, pin_model)
     spec_dir = resolve_kernelspec(kernelspec_dir)
     config = kernelspec_config(spec_dir)
     if template_text is None:
@@ -318,6 +370,7 @@ def render_kernel_objects(
             gpus=gpus,
             ports=ports,
             connection_file=connection_file,
+            pin=pin,
         )
     except (ValueError, AttributeError, TypeError) as exc:
         raise KernelObjectsError([f"pod template: {exc}"]) from None
@@ -334,7 +387,7 @@ def render_kernel_objects(
         "immutable": True,
         "data": {CONNECTION_KEY: base64.b64encode(json.dumps(info).encode()).decode()},
     }
-    issues = schema_issues(pod) + schema_issues(secret) + policy_issues(pod, policy, m, f)
+    issues = schema_issues(pod) + schema_issues(secret) + policy_issues(pod, policy, m, f, pin)
     if key and key in json.dumps(pod):
         issues.append("the connection key appears in the pod spec; it may only be in the Secret")
     if issues:
@@ -356,4 +409,4 @@ def redact_secret(secret: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["KernelObjectsError", "redact_secret", "render_kernel_objects"]
+__all__ = ["KernelObjectsError", "model_pin", "redact_secret", "render_kernel_objects"]

@@ -76,8 +76,34 @@ def gpu_count(pod: dict[str, Any], resource: str) -> int:
     return total
 
 
-def policy_issues(pod: dict[str, Any], policy: Policy, member: Member, flavor: Flavor) -> list[str]:
-    """What the policy forbids in ``pod``: too many GPUs, a flavor of another member, a missing flavor pin."""
+def _pinned(pod: dict[str, Any], key: str, values: tuple[str, ...]) -> bool:
+    """Whether every node the pod may go to has ``key`` in ``values``: by its nodeSelector, or an ``In``
+    subset of them in every required node affinity term."""
+    spec = pod.get("spec", {})
+    if (spec.get("nodeSelector") or {}).get(key) in values:
+        return True
+    affinity = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
+    terms = affinity.get("nodeSelectorTerms") or []
+    return bool(terms) and all(
+        any(
+            e.get("key") == key and e.get("operator") == "In" and set(e.get("values") or ()) <= set(values)
+            for e in t.get("matchExpressions") or []
+        )
+        for t in terms
+    )
+
+
+def policy_issues(
+    pod: dict[str, Any],
+    policy: Policy,
+    member: Member,
+    flavor: Flavor,
+    pin: tuple[str, tuple[str, ...]] | None = None,
+) -> list[str]:
+    """What the policy forbids in ``pod``: too many GPUs, a flavor of another member, a missing flavor pin, a
+    missing model pin (``pin``: the product label and the values the pod must be limited to)."""
     issues: list[str] = []
     if flavor.member != member.name:
         issues.append(f"flavor {flavor.name!r} belongs to member {flavor.member!r}, not {member.name!r}")
@@ -96,6 +122,8 @@ def policy_issues(pod: dict[str, Any], policy: Policy, member: Member, flavor: F
     for key, value in flavor.node_labels.items():
         if selector.get(key) != value:
             issues.append(f"spec.nodeSelector.{key} must be {value!r} to pin flavor {flavor.name!r}")
+    if pin is not None and not _pinned(pod, *pin):
+        issues.append(f"the pod must be pinned to nodes with {pin[0]} in ({', '.join(pin[1])})")
     labels = pod.get("metadata", {}).get("labels") or {}
     if labels.get(names.QUEUE_NAME) != member.local_queue:
         issues.append(f"label {names.QUEUE_NAME} must be {member.local_queue!r} (member {member.name!r})")
