@@ -229,6 +229,7 @@ class KubernetesBackend:
                 generation=generation,
                 gpus=spec.decision.gpu_count or request.gpu_count,
                 gpu_model=spec.decision.gpu_model,
+                pin_model=spec.decision.pinned_model,  # %gpu h100: only H100 nodes of the flavor
                 cpu=request.cpu,
                 memory=request.memory,
                 notebook=spec.notebook,
