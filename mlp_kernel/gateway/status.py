@@ -122,6 +122,8 @@ class GatewayStatus:
         if self.state in (KernelState.RUNNING, KernelState.STARTING, KernelState.QUEUED) and self.member:
             where = "public" if self.public else "private"
             gpu = f"{self.gpu_model} x{self.gpu_count}" if self.gpu_model else "-"
+            if self.decision is not None and self.decision.member == self.member:
+                gpu = self.decision.gpu_text()  # the pin or the upgrade: "H100 x1, pinned by ..."
             lines.append(f"  where:  {self.member} / {self.flavor} ({where}), GPU {gpu}")
         if self.since and self.state == KernelState.RUNNING:
             lines.append(
