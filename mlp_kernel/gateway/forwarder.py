@@ -23,6 +23,7 @@ remote's messages is kept across the switch. Only one thread uses the two socket
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 import uuid
@@ -33,6 +34,14 @@ import zmq
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 2.0
+PR_SET_NAME = 15
+
+
+def name_this_thread(name: bytes) -> None:
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_NAME, name[:15], 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
 
 
 class Forwarder:
@@ -94,6 +103,7 @@ class Forwarder:
             sock.close(linger=0)
 
     def _run(self) -> None:
+        name_this_thread(b"mlp-iopub")  # in top, py-spy and /proc (Python names only its own Thread object)
         try:
             zmq.proxy_steerable(self.client, self.remote, self._capture, self._steer)
         except zmq.ContextTerminated:
