@@ -59,13 +59,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+try:  # resolved here, not between fork and exec (no dlopen in a child forked from a threaded process)
+    _PRCTL: Any = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _PRCTL = None
+
+
 def _die_with_parent() -> None:
     """In the child: be killed when the test process dies, even by SIGKILL (a timed-out CI step), so no
     control plane outlives its tests (Linux ``PR_SET_PDEATHSIG``)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):
-        pass
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
 
 class StartError(RuntimeError):
@@ -423,8 +427,8 @@ class Plane:
                 os.killpg(proc.pid, signal.SIGTERM)
         for name in reversed(list(self.procs)):
             proc = self.procs[name]
-            try:
-                proc.wait(timeout=10)
+            try:  # the API server drains its watches for 10+ s on SIGTERM; the plane's data is thrown away
+                proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
