@@ -102,6 +102,7 @@ async def start_kube_kernel(
             "timeouts": {"queued_s": 180, "scheduling_s": 60, "pulling_s": 60, "connecting_s": 60},
         }
         options.update(kubernetes or {})
+        config.setdefault("reevaluate_s", 0.5)  # a queued kernel bursts within 0.5 s of the threshold, not 5
         make_kernelspec(tmp_path, name, policy, kubernetes=options, log_level="INFO", **config)
         k = await launch(tmp_path, name, runtime_dir)
         started.append(k)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,31 @@ def lease_renewed(member: Any, pod: str) -> str:
     return str(lease["spec"]["renewTime"])
 
 
+async def renewed_for_longer_than_a_lease(member: Any, pod: str) -> None:
+    """Wait until the gateway's renewals of ``pod``'s Lease span more than a whole lease period from now.
+
+    Without them the Lease would have expired by then; with them gc must keep the pod. (A fixed sleep of
+    several periods proved the same and waited 12 s where this waits 5-6.)
+    """
+    first = datetime.fromisoformat(lease_renewed(member, pod).replace("Z", "+00:00"))
+
+    def renewed_past_a_period() -> bool:
+        last = datetime.fromisoformat(lease_renewed(member, pod).replace("Z", "+00:00"))
+        return last - first > timedelta(seconds=LEASE_S + 1)
+
+    await wait_until(renewed_past_a_period, 6 * LEASE_S, step=0.25, seen=lambda: lease_renewed(member, pod))
+
+
+async def expired(member: Any, pod: str) -> str:
+    """Wait until ``pod``'s Lease is a lease period old by the wall clock (gc's test): its renewTime."""
+    renewed_at = lease_renewed(member, pod)
+    at = datetime.fromisoformat(renewed_at.replace("Z", "+00:00"))
+    await wait_until(
+        lambda: datetime.now(timezone.utc) - at > timedelta(seconds=LEASE_S + 0.5), 3 * LEASE_S, step=0.25
+    )
+    return renewed_at
+
+
 def kernel_objects(member: Any, kernel_id: str) -> list[str]:
     """Pods, Secrets and Leases in jupyter whose metadata mentions ``kernel_id``."""
     found = []
@@ -91,7 +117,7 @@ async def test_killed_gateway_leaves_an_orphan_that_gc_deletes_after_the_lease_e
     [pod] = kernel_pods(private, k.kernel_id)
     name = pod["metadata"]["name"]
 
-    await asyncio.sleep(3 * LEASE_S)  # several lease periods: the live gateway must keep renewing
+    await renewed_for_longer_than_a_lease(private, name)  # the live gateway keeps renewing
     kept = await asyncio.to_thread(gc, tmp_path, kube_members.kubeconfig_path, "--dry-run")
     assert kept.returncode == 0, kept.stderr
     assert name not in kept.stdout, f"gc would delete a kernel whose gateway is alive: {kept.stdout}"
@@ -99,8 +125,7 @@ async def test_killed_gateway_leaves_an_orphan_that_gc_deletes_after_the_lease_e
     os.kill(k.gateway_pid, signal.SIGKILL)
     await wait_until(lambda: not alive(k.gateway_pid), 10)
     assert len(kernel_pods(private, k.kernel_id)) == 1, "nobody released it: the pod is an orphan now"
-    renewed_at = lease_renewed(private, name)
-    await asyncio.sleep(LEASE_S + 2)
+    renewed_at = await expired(private, name)
     assert lease_renewed(private, name) == renewed_at, "nobody renews the lease of a killed gateway"
     done = await asyncio.to_thread(gc, tmp_path, kube_members.kubeconfig_path)
     assert done.returncode == 0, done.stderr
@@ -122,7 +147,7 @@ async def test_a_queued_kernel_is_not_an_orphan(start_kube_kernel, kube_members,
     cell = asyncio.ensure_future(k.kc.execute_interactive("1", output_hook=outputs.append, timeout=120))
     await wait_until(lambda: queued_with_position(outputs), 60, seen=lambda: text_of(outputs))
     [pod] = await wait_until(lambda: kernel_pods(private, k.kernel_id), 30)
-    await asyncio.sleep(3 * LEASE_S)
+    await renewed_for_longer_than_a_lease(private, pod["metadata"]["name"])  # queued, and still renewing
     kept = await asyncio.to_thread(gc, tmp_path, kube_members.kubeconfig_path, "--dry-run")
     assert kept.returncode == 0, kept.stderr
     await k.km.interrupt_kernel()
