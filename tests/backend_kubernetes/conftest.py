@@ -30,6 +30,18 @@ def _ephemeral_low() -> int:
         return 32768
 
 
+def _worker_slice(low: int, high: int) -> tuple[int, int]:
+    """This pytest-xdist worker's share of ``[low, high)``: a port one worker picked (free when probed, bound
+    only when its kernel starts) is never picked by another meanwhile."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count < 2:
+        return low, high
+    size = (high - low) // count
+    start = low + int(worker[2:]) * size
+    return start, start + size
+
+
 def free_ports(n: int = 5) -> dict[str, int]:
     """Five ports free right now, below the ephemeral range.
 
@@ -38,10 +50,10 @@ def free_ports(n: int = 5) -> dict[str, int]:
     local end of any outgoing connection (an HTTP request to the test API, say) and the next kernel pod then
     dies with "Address already in use"; nothing takes a port below that range unless asked to.
     """
-    high = _ephemeral_low()
+    low, high = _worker_slice(20000, _ephemeral_low())
     ports: list[int] = []
     while len(ports) < n:
-        port = _PICK.randrange(20000, high)
+        port = _PICK.randrange(low, high)
         if port in _CHOSEN:
             continue
         with socket.socket() as probe:
