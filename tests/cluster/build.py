@@ -159,6 +159,14 @@ def _module_dir(module_at_version: str) -> Path:
     return Path(modcache) / module_at_version
 
 
+def gateway_api_crds(kinds: tuple[str, ...] = ("gateways", "httproutes")) -> list[Path]:
+    """Gateway API's standard-channel CRDs, from its Go module (downloaded into the module cache once)."""
+    module = f"sigs.k8s.io/gateway-api@{versions.GATEWAY_API}"
+    _run([go(), "mod", "download", module], HERE, _go_env())
+    folder = _module_dir(module) / "config" / "crd" / "standard"
+    return [folder / f"gateway.networking.k8s.io_{kind}.yaml" for kind in kinds]
+
+
 def _copy_out(trees: dict[Path, Path]) -> None:
     """Copy directories out of the module cache (read-only there) as readable, writable files."""
     for source, target in trees.items():

@@ -7,7 +7,10 @@ declare no side effects) and stores nothing; ``fieldValidation=Strict`` turns an
 into an error instead of a field the server silently drops. A warning from the server (a deprecated field or
 API) fails too.
 
-Samples of kinds no API server here serves (Karmada's, Gatekeeper's) are only checked to be unserved,
+Gateway API's Gateway and HTTPRoute (docs/samples/transport) are CRDs no member installs; this module installs
+their standard-channel CRDs from the Go module ``sigs.k8s.io/gateway-api`` (``build.gateway_api_crds``) on the
+private member, so those samples get the same dry run, with the CRDs' schemas and CEL rules. Samples of kinds
+no API server here serves (Karmada's, Gatekeeper's) are only checked to be unserved,
 each with its reason, from ``NOT_SERVED``; any other kind is applied, so a new sample kind that is neither
 served nor listed fails. The gateway's RBAC sample is also applied for real, and the backend's Kueue reads
 are made as its ServiceAccount. The last tests show that the check can fail: broken objects are refused with
@@ -35,6 +38,7 @@ from mlp_kernel.backends.kubernetes.queue import QueuePosition, find_workload, q
 from mlp_kernel.placement import load_policy
 from tests.kubeapi.builders import python_pod
 
+from . import build
 from .members import RealMember, RealMembers
 from .rest import ApiError, Obj
 
@@ -117,7 +121,23 @@ def members(real_members: RealMembers) -> RealMembers:
     for m in real_members:
         m.apply(NAMESPACE)
         m.apply(SAMPLE_NS)
+    install_gateway_api(real_members.members["private"])
     return real_members
+
+
+def install_gateway_api(member: RealMember, timeout: float = 60) -> None:
+    """Gateway API's CRDs on ``member``, served (discovery lists the kinds) before this returns."""
+    for path in build.gateway_api_crds():
+        member.apply_yaml(path)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            member.rest.resource("gateway.networking.k8s.io/v1", "HTTPRoute")
+            member.rest.resource("gateway.networking.k8s.io/v1", "Gateway")
+            return
+        except ApiError:
+            assert time.monotonic() < deadline, "Gateway API's CRDs were not served in time"
+            time.sleep(0.5)
 
 
 # -- docs/samples ----------------------------------------------------------------------------------------
@@ -167,6 +187,18 @@ def test_sample_is_accepted_by_the_real_api_server(members: RealMembers, rel: st
             pytest.fail(f"{rel}: {exc}; a new sample kind must be applied here or listed in NOT_SERVED")
         raise
     assert not dropped(doc, stored), f"{rel}: the server would not keep {dropped(doc, stored)}"
+
+
+def test_a_route_that_gateway_api_refuses_is_refused(members: RealMembers) -> None:
+    """The Gateway API samples are really checked: the CRD's own rules refuse a path without its leading /."""
+    docs = yaml.safe_load_all((SAMPLES / "transport" / "kernel-route.yaml").read_text())
+    route = copy.deepcopy(next(d for d in docs if d["kind"] == "HTTPRoute"))
+    route["metadata"]["namespace"] = SAMPLE_NS["metadata"]["name"]
+    dry_run(members.members["private"], route)  # as shipped: accepted
+    route["spec"]["rules"][0]["matches"][0]["path"]["value"] = "kernels/k-0123456789ab/"
+    with pytest.raises(ApiError) as refused:
+        dry_run(members.members["private"], route)
+    assert refused.value.status == 422 and "path" in str(refused.value)
 
 
 def dropped(sent: Any, stored: Any, path: str = "") -> list[str]:

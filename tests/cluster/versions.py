@@ -10,3 +10,6 @@ KUEUE = "v0.17.0"
 #: github.com/karmada-io/karmada: the newest release the module proxy serves (it refuses the version list,
 #: 403; v1.16.0 is served, v1.16.1, v1.16.2, v1.17.0 are not); built against k8s.io/* v0.34.1 (karmada/go.mod)
 KARMADA = "v1.16.0"
+#: sigs.k8s.io/gateway-api: its standard-channel CRDs (Gateway, HTTPRoute) are installed by the samples' dry
+#: run only, for docs/samples/transport; v1.2 made WebSocket backends (appProtocol kubernetes.io/ws) standard
+GATEWAY_API = "v1.2.1"
