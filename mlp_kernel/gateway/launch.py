@@ -125,23 +125,41 @@ class LaunchObserver(Protocol):
 
 
 class Progress:
-    """Start-up progress shown in the cell that triggered the launch, updated in place (display_id)."""
+    """Start-up progress in the cell that triggered the launch: one line, updated in place (``display_id``).
+
+    What a notebook keeps is what the user wants to read later, not the plumbing: while the kernel starts, the
+    line says what happens now (placed, queued with its position, pulling, ...); once it runs, the line is
+    collapsed to where it runs and how long the start took; on a failure or cancel it is emptied, because the
+    cell's error says it (once) and the notification too. The last release's note, when there is one, stays
+    as a line above it: it explains why a new kernel starts.
+    """
 
     def __init__(self, publish: Publish, parent: dict[str, Any] | None) -> None:
         self.publish = publish
         self.parent = parent
         self.display_id = f"mlp-gpu-progress-{parent['msg_id']}" if parent else ""
-        self.lines: list[tuple[str, str]] = []
+        self.note = ""
+        self.line = ""
         self.shown = False
 
     def set(self, key: str, text: str) -> None:
-        if self.lines and self.lines[-1][0] == key:
-            self.lines[-1] = (key, text)
+        """Show ``text`` as the current step (``key`` "note": as the note above it)."""
+        if key == "note":
+            self.note = text
         else:
-            self.lines.append((key, text))
+            self.line = text
+        self._show()
+
+    def clear(self) -> None:
+        """The start failed or was cancelled: keep only the note (the error is the cell's own output)."""
+        self.line = ""
+        if self.shown:
+            self._show()
+
+    def _show(self) -> None:
         if not self.parent:
             return
-        body = "\n".join(f"[GPU (auto)] {t}" for _, t in self.lines)
+        body = "\n".join(f"[GPU (auto)] {t}" for t in (self.note, self.line) if t)
         content = {"data": {"text/plain": body}, "metadata": {}, "transient": {"display_id": self.display_id}}
         self.publish("update_display_data" if self.shown else "display_data", content, self.parent)
         self.shown = True
@@ -185,7 +203,7 @@ class Launch:
         try:
             link = await asyncio.wait_for(self._place_and_start(), timeout)
         except asyncio.CancelledError:
-            self.progress.set("end", self.cancel_reason)
+            self.progress.clear()
             k.statusch.move(KernelState.CPU_ONLY, self.cancel_reason, phase=None, queue=None, publish=False)
             self.observer.launch_done(self, None, GpuStartCancelled(self.cancel_reason))
             return
@@ -211,7 +229,7 @@ class Launch:
     def _failed(self, exc: GpuError) -> None:
         k = self.ctx
         line = summary(str(exc))
-        self.progress.set("end", f"Failed: {line}")
+        self.progress.clear()
         k.statusch.move(KernelState.ERROR, line, phase=None, queue=None, publish=False)
         k.statusch.event(EventKind.ERROR, line)
         self.observer.launch_done(self, None, exc)
