@@ -17,6 +17,9 @@ itself needs):
   reads the module's version list, which the module proxy answers 403), and the CRDs of its
   ``charts/karmada/_crds/bases``. Only ``tests/cluster/test_karmada_real.py`` needs it, so the members'
   fixture does not wait for it (``COMPONENTS``); ``python -m tests.cluster.build`` builds it too.
+- ``seaweedfs``: ``weed`` from ``github.com/seaweedfs/seaweedfs`` through ``seaweedfs/go.mod`` (its go.mod
+  has a replace directive, which ``go install ...@version`` refuses): the S3 server of ``minio.py``, which
+  stands in for MinIO in the tests (MinIO is AGPL-3.0; SeaweedFS is Apache-2.0). Only the S3 tests need it.
 
 Each component lands in ``<cache>/<name>-<version>/`` with a ``.built`` stamp written last, so an
 interrupted build is redone and a finished one is never repeated. The cache is ``$MLP_CLUSTER_CACHE`` or
@@ -75,10 +78,11 @@ KUEUE_CONFIG = ("crd", "webhook", "rbac", "visibility")
 KUEUE = Component("kueue", versions.KUEUE, ("kueue",), tuple(f"config/{part}" for part in KUEUE_CONFIG))
 KARMADA_BINARIES = ("karmada-aggregated-apiserver", "karmada-controller-manager")
 KARMADA = Component("karmada", versions.KARMADA, KARMADA_BINARIES, ("crds",))
+SEAWEEDFS = Component("seaweedfs", versions.SEAWEEDFS, ("weed",))
 #: what every member needs (the ``real_members`` fixture builds these when missing)
 COMPONENTS = (ETCD, KUBERNETES, KUEUE)
 #: what ``python -m tests.cluster.build`` (and so ``.ci/run``) builds
-ALL_COMPONENTS = (*COMPONENTS, KARMADA)
+ALL_COMPONENTS = (*COMPONENTS, KARMADA, SEAWEEDFS)
 
 
 def go() -> str | None:
@@ -190,11 +194,21 @@ def _build_karmada(c: Component, out: Path) -> None:
     _copy_out({source / "bases": c.directory / "crds"})
 
 
+def _build_seaweedfs(c: Component, out: Path) -> None:
+    _run(
+        [go(), "build", "-mod=readonly", "-ldflags", "-s -w", "-o", str(out / "weed"),
+         "github.com/seaweedfs/seaweedfs/weed"],
+        HERE / "seaweedfs",
+        _go_env(),
+    )  # fmt: skip
+
+
 BUILDERS = {
     "kubernetes": _build_kubernetes,
     "etcd": _build_etcd,
     "kueue": _build_kueue,
     "karmada": _build_karmada,
+    "seaweedfs": _build_seaweedfs,
 }
 
 

@@ -13,3 +13,7 @@ KARMADA = "v1.16.0"
 #: sigs.k8s.io/gateway-api: its standard-channel CRDs (Gateway, HTTPRoute) are installed by the samples' dry
 #: run only, for docs/samples/transport; v1.2 made WebSocket backends (appProtocol kubernetes.io/ws) standard
 GATEWAY_API = "v1.2.1"
+#: github.com/seaweedfs/seaweedfs (Apache-2.0): its S3 gateway stands in for MinIO, which is AGPL-3.0 (see
+#: docs/test-kube-api.md, "MinIO"); SeaweedFS 4.53, the only version the module proxy serves (a
+#: pseudo-version: the project tags releases without a Go module version); built through seaweedfs/go.mod
+SEAWEEDFS = "v0.0.0-20261109003541-7506e5f91cd6"
