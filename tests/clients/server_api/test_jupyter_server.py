@@ -77,3 +77,34 @@ def test_restart_through_the_rest_api_releases_the_remote_kernel_and_the_next_ce
     assert x_defined == "False" and after != before  # a fresh remote kernel, as after any restart
     assert wait_until_gone([after]) == []
     assert wait_no_remote(server_kernelspec) == []
+
+
+def test_the_gpu_kernel_runs_in_the_notebooks_directory_and_reads_the_files_next_to_it(
+    jp_fetch: Any, jp_ws_fetch: Any, run: Any, server_kernelspec: Path, jp_root_dir: Path
+) -> None:
+    """A notebook that reads ``data.csv`` next to it works on GPU (auto) as on the CPU server: the server
+    starts the kernel in the notebook's directory, and the remote kernel (local backend) inherits it."""
+    folder = jp_root_dir / "project" / "analysis"
+    folder.mkdir(parents=True)
+    (folder / "data.csv").write_text("a,b\n1,2\n")
+
+    async def scenario() -> tuple[Any, Any]:
+        body = {"path": "project/analysis/nb.ipynb", "type": "notebook", "kernel": {"name": KERNEL}}
+        r = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
+        session = json.loads(r.body)
+        ws = await jp_ws_fetch("api", "kernels", session["kernel"]["id"], "channels")
+        try:
+            cell = await run_cell(
+                ws, "import os\nprint(os.getcwd())\nprint(open('data.csv').read().split()[1])"
+            )
+        finally:
+            ws.close()
+        await jp_fetch("api", "sessions", session["id"], method="DELETE")
+        return cell, remote_kernels(server_kernelspec)
+
+    cell, _ = run(scenario())
+    assert cell.reply["status"] == "ok", cell.reply
+    cwd, row = cell.stdout.split()
+    assert Path(cwd).resolve() == folder.resolve()
+    assert row == "1,2"
+    assert wait_no_remote(server_kernelspec) == []
