@@ -1,4 +1,5 @@
-"""CurveZMQ: with curve=True the remote kernel encrypts its channels; the secret key stays in the Secret."""
+"""CurveZMQ, on by default (direct pod-IP mode): the remote kernel encrypts its channels; the secret key stays
+in the Secret."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ async def kernel_info(remote, *, curve: bool, timeout_ms: int = 5000) -> dict | 
 def curve_backend(kube_members, test_policy):
     from .conftest import make_backend
 
-    backend = make_backend(kube_members, test_policy, curve=True)
+    backend = make_backend(kube_members, test_policy)  # no curve option: the default must encrypt
     yield backend
     backend.close()
 

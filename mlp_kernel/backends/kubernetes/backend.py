@@ -66,7 +66,7 @@ class KubernetesBackend:
         ports: dict[str, int] | None = None,
         image: str | None = None,
         service_account: str | None = None,
-        curve: bool = False,
+        curve: bool = True,  # CurveZMQ on the kernel's five ports (docs/admin-guide.md, "Transport security")
         gateway_id: str | None = None,
         lease_duration_s: int = DEFAULT_LEASE_S,
         queue_refresh_s: float = 10.0,
