@@ -4,8 +4,8 @@
  * `data-mlp-kernel` attributes the extension puts on them. New tests import `test` and `expect` from here.
  *
  * Each test gets Galata's fresh, in-memory workspace and its own server folder (`tmpPath`, deleted after
- * the test), and the sessions and kernels it started are shut down when it ends; so tests do not depend on
- * one another's notebooks, kernels or order.
+ * the test), and the sessions and kernels of its notebooks are shut down when it ends; so tests do not
+ * depend on one another's notebooks, kernels or order.
  */
 import { expect, IJupyterLabPageFixture, test as base } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
@@ -38,7 +38,7 @@ type Fixtures = {
   user: string;
   /** The gpu-auto kernelspec's policy.yaml, put back as it was after the test (the admin tests save it). */
   policyFile: string;
-  /** Shuts down, after each test, the sessions and kernels that were not there before it (automatic). */
+  /** Shuts down, after each test, the sessions (and so kernels) of its notebooks (automatic). */
   ownKernels: void;
 };
 
@@ -50,20 +50,13 @@ export const test = base.extend<Fixtures>({
   kernels: async ({}, use) => use(null),
   sessions: async ({}, use) => use(null),
   ownKernels: [
-    async ({ request }, use) => {
-      const ids = async (what: string): Promise<Set<string>> =>
-        new Set(((await (await request.get(`api/${what}`)).json()) as { id: string }[]).map(x => x.id));
-      const [sessions, kernels] = [await ids('sessions'), await ids('kernels')];
+    async ({ request, tmpPath }, use) => {
       await use();
-      for (const id of await ids('sessions')) {
-        if (!sessions.has(id)) {
-          await request.delete(`api/sessions/${id}`);
-        }
-      }
-      for (const id of await ids('kernels')) {
-        if (!kernels.has(id)) {
-          await request.delete(`api/kernels/${id}`);
-        }
+      // The test's notebooks are under its tmpPath; deleting a session shuts its kernel down. Only these: a
+      // test running beside this one (another worker) keeps its own.
+      const sessions: Session[] = await (await request.get('api/sessions')).json();
+      for (const session of sessions.filter(s => s.path.startsWith(`${tmpPath}/`))) {
+        expect((await request.delete(`api/sessions/${session.id}`)).ok()).toBe(true);
       }
     },
     { auto: true }
