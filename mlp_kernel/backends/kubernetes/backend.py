@@ -234,6 +234,7 @@ class KubernetesBackend:
                 memory=request.memory,
                 notebook=spec.notebook,
                 team=spec.team,
+                data_class=request.data_class,  # a label the cluster's admission checks on public members
                 key=spec.key,
                 signature_scheme=spec.signature_scheme,
                 image=self.image,

@@ -21,6 +21,9 @@ NOTEBOOK = "mlp.io/notebook"
 TEAM = "mlp.io/team"
 MEMBER = "mlp.io/member"
 FLAVOR = "mlp.io/flavor"
+#: the notebook's data class (``%gpu data=``, policy ``data_classes``), absent when it has none: what the
+#: admission sample (docs/samples/admission) reads to refuse a private-only class on a public member
+DATA_CLASS = "mlp.io/data-class"
 COMPONENT = "app.kubernetes.io/component"
 QUEUE_NAME = "kueue.x-k8s.io/queue-name"
 KUEUE_GATE = "kueue.x-k8s.io/admission"

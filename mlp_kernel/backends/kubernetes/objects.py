@@ -126,9 +126,20 @@ def _lookup(policy: Policy, member: str | Member, flavor: str | Flavor) -> tuple
 
 
 def kernel_labels(
-    *, kernel_id: str, generation: int, user: str, notebook: str, team: str, member: Member, flavor: Flavor
+    *,
+    kernel_id: str,
+    generation: int,
+    user: str,
+    notebook: str,
+    team: str,
+    member: Member,
+    flavor: Flavor,
+    data_class: str | None = None,
 ) -> dict[str, str]:
-    """The labels every kernel object carries (documented in docs/admin-guide.md, "Labels")."""
+    """The labels every kernel object carries (documented in docs/admin-guide.md, "Labels").
+
+    The data class is a label so that the cluster can check it without trusting the gateway's decision
+    (docs/samples/admission refuses a private-only class on a public member); none set, no label."""
     labels = {
         names.MANAGED_BY: names.MANAGED_BY_VALUE,
         names.KERNEL_ID: names.label_value(kernel_id),
@@ -138,6 +149,7 @@ def kernel_labels(
         names.TEAM: names.label_value(team) if team else "",
         names.MEMBER: names.label_value(member.name),
         names.FLAVOR: names.label_value(flavor.name),
+        names.DATA_CLASS: names.label_value(data_class) if data_class else "",
     }
     return {k: v for k, v in labels.items() if v}
 
@@ -284,6 +296,7 @@ def render_kernel_objects(
     memory: str | None = None,
     notebook: str = "",
     team: str = "",
+    data_class: str | None = None,
     key: str | None = None,
     signature_scheme: str = "hmac-sha256",
     image: str | None = None,
@@ -298,7 +311,8 @@ def render_kernel_objects(
     Raises ``KernelObjectsError`` listing every problem (template, Kubernetes schema, policy).
     ``key`` defaults to a random key (dry runs); ``template_text`` overrides the kernelspec's template
     (admin UI previews). ``pin_model`` (the model the request named, ``Decision.pinned_model``) pins the pod
-    to that model's nodes; ``gpu_model`` is only the template's ``kernel_gpu_model``.
+    to that model's nodes; ``gpu_model`` is only the template's ``kernel_gpu_model``. ``data_class`` (the
+    request's ``%gpu data=``) becomes the ``mlp.io/data-class`` label.
     """
     m, f = _lookup(policy, member, flavor)
     pin = model_pin(m, f, pin_model)
@@ -352,6 +366,7 @@ def render_kernel_objects(
         team=team,
         member=m,
         flavor=f,
+        data_class=data_class,
     )
     annotations = {names.USER_ANNOTATION: user}
     if notebook:
