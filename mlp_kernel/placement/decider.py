@@ -90,6 +90,7 @@ def decide(policy: Policy, state: ClusterState, request: GpuRequest, now: dateti
     if not candidates:
         what = _describe(model, tier, count)
         summary = f"No flavor can serve {what}; available GPU models: {', '.join(policy.gpu_models())}."
+        summary += _upgrade_hint(policy, request, ask, count)
         return Decision(Action.REJECT, gpu_count=count, explanation=tuple(rules), summary=summary)
 
     healthy = _health_rule(candidates, member_states, rules)

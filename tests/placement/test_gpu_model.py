@@ -230,3 +230,14 @@ def test_place_takes_v100_plus_and_shows_the_upgrade_and_the_pin() -> None:
     upgraded = place("--gpu", "a30+:2", "--burstable", "--budget", "flex", "--waited", "11m")
     assert "GPU: A30 x2, pinned by nvidia.com/gpu.product in (NVIDIA-A30)" in upgraded  # Silver is free
     assert "gpu_model: A30, pinned" in upgraded
+
+
+def test_a_model_too_big_for_its_own_tier_is_told_about_or_better() -> None:
+    p = policy()
+    d = decide(p, ClusterState.from_policy(p), GpuRequest(gpu_model="V100", gpu_count=6, **FLEX), NOW)
+    assert d.action is Action.REJECT
+    assert d.summary.endswith("Run %gpu v100+ to allow V100 or better: AWS gold (A100 or H100) at $24.60/h.")
+    better = decide(
+        p, ClusterState.from_policy(p), GpuRequest(gpu_model="V100", gpu_count=6, upgrade=True, **FLEX), NOW
+    )
+    assert better.action is Action.BURST and better.upgraded_from == "V100" and better.price_per_hour == 24.6
