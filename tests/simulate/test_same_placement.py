@@ -49,6 +49,13 @@ QUESTIONS = [
         ["--gpu", "A100:1", "--burstable", "--budget", "flex"],
     ),
     ({"gpu_model": "A100", "gpu_count": 1}, 0.0, ["--gpu", "A100:1"]),
+    # issue 14: "T4 or better" bursts to big; T4 exactly cannot get 4 and is told to type t4+
+    (
+        {"gpu_model": "T4", "gpu_count": 4, "burstable": True, "budget": "flex", "upgrade": True},
+        0.0,
+        ["--gpu", "T4+:4", "--burstable", "--budget", "flex"],
+    ),
+    ({"gpu_model": "T4", "gpu_count": 4}, 0.0, ["--gpu", "T4:4"]),
     (
         {"tier": "big", "gpu_count": 1, "burstable": True, "budget": "flex"},
         0.0,
