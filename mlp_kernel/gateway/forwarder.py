@@ -33,7 +33,7 @@ import zmq
 
 log = logging.getLogger(__name__)
 
-STOP_TIMEOUT_S = 2.0
+STOP_TIMEOUT_S = 10.0
 PR_SET_NAME = 15
 
 
@@ -92,8 +92,10 @@ class Forwarder:
             self.notices.send(b"TERMINATE")
         thread.join(STOP_TIMEOUT_S)
         if thread.is_alive():  # pragma: no cover - libzmq's proxy answers TERMINATE at once
-            self.failed = True
-            log.error("the iopub proxy did not stop; output may be lost from now on")
+            # Never share the sockets with a proxy that still runs (ZeroMQ sockets are not thread-safe):
+            # wait for it, and say why output stalls meanwhile.
+            log.error("the iopub proxy has not stopped after %.0f s; waiting for it", STOP_TIMEOUT_S)
+            thread.join()
         while self.notices.poll(0):  # the proxy's answer to TERMINATE, or the thread's failure note
             self.notices.recv()
 
