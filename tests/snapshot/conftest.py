@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from jupyter_client.manager import AsyncKernelManager
 
+from tests.cluster.minio import Credentials, ObjectStore, s3_store  # noqa: F401  (s3_store: a fixture)
+
 TIMEOUT = 120
 
 
@@ -138,59 +140,69 @@ def python_has(module: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- S3 bucket
-TEST_SECRET = "mlp-test-secret-" + "7f3c9a1e5b2d4c6e8a0b"  # grep-able: must never reach a kernel or a message
-TEST_KEY_ID = "MLPTESTKEYID0001"
+#: a made-up secret for the tests that put one where it does not belong (the policy): it must never be echoed
+TEST_SECRET = "mlp-test-secret-" + "7f3c9a1e5b2d4c6e8a0b"
+
+#: what the admin gives the gateway: its own user, limited to the snapshot buckets (``snaps-*``), never root
+GATEWAY_POLICY: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": ["arn:aws:s3:::snaps-*"]},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": ["arn:aws:s3:::snaps-*/*"]},
+    ],
+}  # fmt: skip
 
 
 @dataclass
 class S3Server:
-    """A real S3 HTTP endpoint (moto's server mode) on a free local port."""
+    """The snapshot tests' S3 server (``tests/cluster/minio.py``, in MinIO's place) and the gateway's user.
+
+    ``gateway`` holds the credentials the gateway reads from its Secret mount (``credentials_dir``): a limited
+    user of the server, so the tests also show the product needs no more than the snapshot buckets.
+    ``client()`` is the server's root, for the tests' own looking and tampering.
+    """
 
     endpoint: str
+    store: ObjectStore | None = None
+    gateway: Credentials = field(default_factory=lambda: Credentials("MLPTESTKEYID0001", TEST_SECRET))
+
+    @property
+    def key_id(self) -> str:
+        return self.gateway.access_key_id
+
+    @property
+    def secret(self) -> str:
+        return self.gateway.secret_access_key
+
+    def _store(self) -> ObjectStore:
+        assert self.store is not None, "no server behind this endpoint"
+        return self.store
 
     def client(self) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id=TEST_KEY_ID,
-            aws_secret_access_key=TEST_SECRET, config=Config(signature_version="s3v4"),
-        )  # fmt: skip
+        return self._store().client()
 
     def new_bucket(self) -> str:
-        import uuid
-
-        name = f"snaps-{uuid.uuid4().hex[:12]}"
-        self.client().create_bucket(Bucket=name)
-        return name
+        return self._store().new_bucket("snaps")
 
     def keys(self, bucket: str) -> list[str]:
-        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
-        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+        return self._store().keys(bucket)
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> Any:
-    moto_server = pytest.importorskip("moto.server", reason="S3 tests need moto[server] (test extra)")
+def s3_server(s3_store: ObjectStore) -> S3Server:  # noqa: F811  (the fixture imported above)
     pytest.importorskip("boto3", reason="S3 tests need boto3 (the s3 extra)")
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield S3Server(f"http://127.0.0.1:{port}")
-    server.stop()
+    gateway = s3_store.add_user("snapshot-gateway", GATEWAY_POLICY)
+    return S3Server(s3_store.endpoint, s3_store, gateway)
 
 
 @pytest.fixture
-def credentials_dir(tmp_path: Path) -> Path:
-    """The bucket credentials as a Kubernetes Secret mount would present them: one file per key."""
+def credentials_dir(tmp_path: Path, s3_server: S3Server) -> Path:
+    """The gateway's bucket credentials as a Kubernetes Secret mount would present them: one file per key."""
     path = tmp_path / "secret-mount"
     path.mkdir(mode=0o700)
-    (path / "access_key_id").write_text(TEST_KEY_ID + "\n")
-    (path / "secret_access_key").write_text(TEST_SECRET + "\n")
+    (path / "access_key_id").write_text(s3_server.key_id + "\n")
+    (path / "secret_access_key").write_text(s3_server.secret + "\n")
     return path
 
 

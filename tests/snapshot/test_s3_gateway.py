@@ -13,7 +13,7 @@ import yaml
 
 from tests.gateway.conftest import runtime_dir, start_kernel, text_of  # noqa: F401  (fixtures)
 
-from .conftest import ROOT_POLICY, TEST_SECRET, S3Server
+from .conftest import ROOT_POLICY, S3Server
 
 
 def s3_policy(server: S3Server, bucket: str, credentials: Path) -> str:
@@ -49,7 +49,7 @@ async def test_variables_survive_a_release_through_the_bucket(
     assert results(outputs) == ["10"], text_of(outputs)
     text += text_of(outputs)
     assert "Restored 3 variables" in text, text
-    assert TEST_SECRET not in text
+    assert s3_server.secret not in text
     k.kc.stop_channels()
     await k.km.shutdown_kernel(now=False)
     assert s3_server.keys(bucket) == [], "the notebook's kernel shut down: its snapshot is deleted"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import base64
+import json
 import socket
 import time
 from datetime import datetime, timedelta, timezone
@@ -12,10 +14,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from mlp_kernel.snapshot import SnapshotError, parse_report, restore_s3_code, user_expressions
-from mlp_kernel.snapshot.s3 import S3StoreError
+from mlp_kernel.snapshot.s3 import FORMAT, S3StoreError
 
 from . import s3_policy_check as check
-from .conftest import TEST_KEY_ID, TEST_SECRET, KernelFactory, S3Server
+from .conftest import KernelFactory, S3Server
 from .s3_helpers import bucket_store, s3_restore, s3_snapshot
 
 
@@ -33,7 +35,9 @@ def test_upload_grants_are_signed_scoped_to_the_kernel_and_short_lived(
     upload = alice.prepare_upload(1_000_000)
     data, manifest = upload["data_post"]["fields"], upload["manifest_post"]["fields"]
     for fields in (data, manifest):
-        assert check.signature_ok(fields, TEST_SECRET), "S3 would reject a policy not signed by the gateway"
+        assert check.signature_ok(fields, s3_server.secret), (
+            "S3 would reject a policy not signed by the gateway"
+        )
         expiration = datetime.fromisoformat(check.decode(fields)["expiration"].replace("Z", "+00:00"))
         assert expiration - datetime.now(timezone.utc) <= timedelta(seconds=601)
     mine = f"snaps/alice/k1/{upload['data']}/0001.pkl"
@@ -52,6 +56,53 @@ def test_upload_grants_are_signed_scoped_to_the_kernel_and_short_lived(
     assert not check.allows(manifest, bucket=bucket, key="snaps/bob/k1/manifest.json", size=500)
     late = datetime.now(timezone.utc) + timedelta(seconds=700)
     assert not check.allows(data, bucket=bucket, key=mine, size=10, now=late), "grants expire"
+
+
+def test_the_server_itself_refuses_what_the_grants_do_not_allow(
+    s3_server: S3Server, credentials_dir: Path
+) -> None:
+    """What the checker above decides, the real server enforces (moto enforced none of it): the agent's own
+    upload function, with a grant for alice's kernel k1, can write nowhere else, nothing larger, nothing late,
+    and a forged policy or a presigned GET moved to another key is refused."""
+    from mlp_kernel.snapshot.agent import _TransferError
+    from mlp_kernel.snapshot.agent_s3 import _download, _post
+
+    bucket = s3_server.new_bucket()
+    alice = bucket_store(s3_server, bucket, credentials_dir, url_expiry_s=600)
+    upload = alice.prepare_upload(1000)
+    data, manifest, run = upload["data_post"], upload["manifest_post"], upload["data"]
+    mine = data["key_prefix"] + "0001.pkl"
+    _post(data, mine, data=b"x" * 1000)
+    entries = [{"name": "x", "file": "0001.pkl"}]
+    body = {"format": FORMAT, "owner": "alice", "data": run, "entries": entries}
+    _post(manifest, manifest["key"], data=json.dumps(body).encode())
+    refused = {
+        "another user": (data, f"snaps/bob/k1/{run}/0001.pkl", b"x"),
+        "another kernel": (data, f"snaps/alice/k2/{run}/0001.pkl", b"x"),
+        "the manifest with the data grant": (data, "snaps/alice/k1/manifest.json", b"{}"),
+        "another snapshot's data": (data, "snaps/alice/k1/data-000000000000/0001.pkl", b"x"),
+        "another user's manifest": (manifest, "snaps/bob/k1/manifest.json", b"{}"),
+        "over the size cap": (data, data["key_prefix"] + "0002.pkl", b"x" * 1001),
+    }
+    policy = check.decode(data["fields"])
+    policy["conditions"] = [c for c in policy["conditions"] if not isinstance(c, list)]  # no prefix, no cap
+    forged = {
+        **data,
+        "fields": {**data["fields"], "policy": base64.b64encode(json.dumps(policy).encode()).decode()},
+    }
+    refused["a policy rewritten without its conditions"] = (forged, "snaps/bob/k1/x", b"x")
+    late = bucket_store(s3_server, bucket, credentials_dir, kernel_id="k3", url_expiry_s=1).prepare_upload(10)
+    time.sleep(2.5)
+    refused["an expired grant"] = (late["data_post"], late["data_post"]["key_prefix"] + "0001.pkl", b"x")
+    for why, (grant, key, body) in refused.items():
+        with pytest.raises(_TransferError, match="refused by the snapshot bucket") as info:
+            _post(grant, key, data=body)
+        assert s3_server.secret not in str(info.value), why
+    assert s3_server.keys(bucket) == sorted([mine, "snaps/alice/k1/manifest.json"])
+    url = alice.restore_plan()["files"]["0001.pkl"]["url"]  # type: ignore[index]
+    moved = url.replace("/snaps/alice/k1/", "/snaps/bob/k1/")
+    with pytest.raises(_TransferError, match="refused by the snapshot bucket"):
+        _download({"url": moved}, "/dev/null", "0001.pkl")
 
 
 async def test_what_the_agent_uploads_meets_the_grants(
@@ -124,26 +175,27 @@ async def test_the_secret_never_reaches_the_kernel_or_the_users_line(
     kernel = await kernels()
     await kernel.run("x = 1\nf = open('/dev/null')")
     report, code = await s3_snapshot(kernel, snaps)
+    secret, key_id = s3_server.secret, s3_server.key_id
     plan = snaps.restore_plan()
     restore = restore_s3_code(plan, user="alice")  # type: ignore[arg-type]
     for text in (code, restore):
-        assert TEST_SECRET not in text
+        assert secret not in text
         # SigV4 grants name the access key id (an identifier, not a secret), only in the credential scope
-        in_scope = text.count(f"{TEST_KEY_ID}/") + text.count(f"{TEST_KEY_ID}%2F")
-        assert text.count(TEST_KEY_ID) == in_scope > 0, "the key id appears only in credential scopes"
-    assert TEST_SECRET not in report.summary_line("saved")
+        in_scope = text.count(f"{key_id}/") + text.count(f"{key_id}%2F")
+        assert text.count(key_id) == in_scope > 0, "the key id appears only in credential scopes"
+    assert secret not in report.summary_line("saved")
     fresh = await kernels()
     restored = await s3_restore(fresh, snaps)
-    assert TEST_SECRET not in restored.summary_line("restored")
+    assert secret not in restored.summary_line("restored")
     history = await fresh.value("list(In)") + await kernel.value("list(In)")
     assert not any("snapshot_s3" in cell or "X-Amz" in cell for cell in history), "grants stay out of history"
-    assert TEST_SECRET not in repr(snaps.__dict__) and TEST_SECRET not in repr(snaps._clients())
+    assert secret not in repr(snaps.__dict__) and secret not in repr(snaps._clients())
 
 
-def test_an_unreachable_endpoint_is_a_clear_message_without_secrets(credentials_dir: Path) -> None:
-    from .conftest import S3Server as Server
-
-    snaps = bucket_store(Server(f"http://127.0.0.1:{closed_port()}"), "snaps-x", credentials_dir)
+def test_an_unreachable_endpoint_is_a_clear_message_without_secrets(
+    s3_server: S3Server, credentials_dir: Path
+) -> None:
+    snaps = bucket_store(S3Server(f"http://127.0.0.1:{closed_port()}"), "snaps-x", credentials_dir)
     started = time.monotonic()
     with pytest.raises(S3StoreError) as info:
         snaps.prepare_upload(None)
@@ -152,7 +204,7 @@ def test_an_unreachable_endpoint_is_a_clear_message_without_secrets(credentials_
     assert (
         "Cannot reach the snapshot bucket snaps-x at http://127.0.0.1:" in message and "reachable" in message
     )
-    assert TEST_SECRET not in message
+    assert s3_server.secret not in message
 
 
 async def test_a_bucket_the_kernel_cannot_reach_fails_the_snapshot_and_the_kernel_runs_on(
@@ -172,7 +224,7 @@ async def test_a_bucket_the_kernel_cannot_reach_fails_the_snapshot_and_the_kerne
         parse_report(reply.content["user_expressions"])
     message = str(info.value)
     assert f"cannot reach the snapshot bucket at 127.0.0.1:{port}" in message
-    assert "X-Amz" not in message and "Signature" not in message and TEST_SECRET not in message
+    assert "X-Amz" not in message and "Signature" not in message and s3_server.secret not in message
     assert s3_server.keys(bucket) == []
     assert await kernel.value("x + 1") == 42
     assert ast.literal_eval(repr(await kernel.value("sorted(k for k in globals() if 'mlp' in k)"))) == []
