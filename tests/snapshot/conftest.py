@@ -4,6 +4,9 @@
 importable, so a test fails if the generated code needs our package. ``Kernel.silent`` sends a silent
 execute_request with ``user_expressions`` as the gateway does and also returns what the kernel broadcast on
 iopub for it, so tests can check that a snapshot prints nothing.
+
+``s3_server`` is the real S3 server of ``tests/cluster/minio.py`` (in MinIO's place, one per session) with the
+gateway's own limited user; ``credentials_dir`` presents that user's keys as a Secret mount would.
 """
 
 from __future__ import annotations

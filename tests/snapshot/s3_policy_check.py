@@ -1,9 +1,11 @@
-"""Check a presigned POST policy the way S3 does, because moto's server does not enforce POST policies.
+"""Check a presigned POST policy the way S3 does, independently of the server the tests run.
 
-moto accepts any browser-based upload (it checks neither the signature nor the conditions), so the tests
-verify what S3 and MinIO would: that the policy is signed with the gateway's secret (SigV4), and whether a
-given upload (bucket, key, size, time) meets each condition we generate (``bucket``, exact ``key``,
-``starts-with $key``, ``content-length-range``, the ``x-amz-*`` fields) and the expiration.
+The tests' S3 server (``tests/cluster/minio.py``) enforces POST policies, and ``test_s3_security.py`` shows it
+refusing uploads; this checker states the rules themselves, so a grant that a laxer server (moto, which the
+tests used before, checked nothing) would accept is still caught: that the policy is signed with the
+gateway's secret (SigV4), and whether a given upload (bucket, key, size, time) meets each condition we
+generate (``bucket``, exact ``key``, ``starts-with $key``, ``content-length-range``, the ``x-amz-*`` fields)
+and the expiration.
 """
 
 from __future__ import annotations
