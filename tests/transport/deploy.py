@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 import zmq
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -39,10 +40,10 @@ from jupyter_client.asynchronous import AsyncKernelClient
 
 from mlp_kernel.backends.base import KERNEL_ARGS, RemoteKernel
 from mlp_kernel.backends.local import _free_ports
+from mlp_kernel.cli import bridge as bridge_configmap
 from mlp_kernel.gateway.pump import Pump
 from mlp_kernel.gateway.relay import RemoteLink
 from mlp_kernel.gateway.wire import Session, Signer
-from mlp_kernel.transport import bridge
 from mlp_kernel.transport.tunnel import IngressTarget, Tunnel
 
 BRIDGE_PORT = 8765
@@ -208,9 +209,23 @@ class Member:
             "--token-file",
             str(self.root / "bridge-token"),
         ]
-        argv = [sys.executable, bridge.__file__, *files, "--listen", f"{self.pod_ip}:{BRIDGE_PORT}"]
+        argv = [
+            sys.executable,
+            str(self._bridge_script()),
+            *files,
+            "--listen",
+            f"{self.pod_ip}:{BRIDGE_PORT}",
+        ]
         self._spawn("bridge", self.pod_ns, argv)
         self._wait_port(self.pod_ns, self.pod_ip, BRIDGE_PORT, "bridge")
+
+    def _bridge_script(self) -> Path:
+        """The bridge as a pod gets it: the script from ``mlp-kernel bridge``'s ConfigMap, run on its own."""
+        path = self.root / "bridge.py"
+        if not path.exists():
+            shown = bridge_configmap.render("jupyter")  # what the command prints (test_bridge_configmap.py)
+            path.write_text(yaml.safe_load(shown)["data"]["bridge.py"])
+        return path
 
     def restart_bridge(self) -> None:
         self.stop("bridge")
