@@ -11,10 +11,10 @@ streams, and stay small. Targets (ratio = GPU (auto) / ipykernel, both with the 
 - first cell, cold: start + kernel_info + first ``1+1`` cell until idle: <= 1.3x
 - steady-state execute round trip p50 (``pass``, 200 times, warm kernel): <= 1.15x. GPU (auto)'s remote
   kernels keep IPython's input history in memory (``mlp_kernel.backends.base.KERNEL_ARGS``), which saves a
-  ``pass`` cell a SQLite write; so the round trip is also reported (no target) against an ipykernel with the
-  same option: that ratio is the relay's own cost
+  ``pass`` cell a SQLite write; so the round trip is also measured against an ipykernel with the same
+  option: that ratio is the relay's own cost, <= 1.10x (issue 17)
 - output streaming (a cell printing --stream-mb MB of 1 KB lines, flushed every --chunk-kb, MB/s at the client
-  until idle, median of three transfers per pair): >= 0.85x
+  until idle, median of three transfers per pair): >= 0.95x (issue 17)
 - gateway process RSS after the first cell (the provisioner's process): <= 60 MB
 
 Each figure is the median of --repeat runs; the two kernels are measured alternately so that load from other
@@ -263,8 +263,8 @@ TARGETS = [
     Target("execute round trip p50 (pass)", "rtt", "ms", 1.15),
     # The same round trips against ipykernel with GPU (auto)'s kernel option (history in memory): what the
     # relay itself costs. The row above is what a user sees; this one says how much of it is the relay.
-    Target("  relay alone: vs ipykernel, history in memory", "rtt", "ms", 1.15, info=True, base=IPY_MEM),
-    Target("output streaming", "stream", "MB/s", 0.85, at_least=True),
+    Target("  relay alone: vs ipykernel, history in memory", "rtt", "ms", 1.10, base=IPY_MEM),
+    Target("output streaming", "stream", "MB/s", 0.95, at_least=True),
     Target("kernel process RSS after 1st cell", "rss", "MiB", 60, ratio=False),
 ]
 
