@@ -44,7 +44,7 @@ def test_default_kernelspec_policy_is_one_local_pool_without_bursting() -> None:
     policy = load_policy(os.path.join(KERNELSPEC, "policy.yaml"))
     assert list(policy.members) == ["local"]
     assert policy.members["local"].backend == "local" and not policy.members["local"].public
-    assert policy.flavors["local"].capacity_gpus == 8
+    assert policy.flavors["local"].capacity_gpus == 64  # kernels at once on this machine (4eaa630)
     assert policy.idle_timeout_s == 900 and policy.burst.enabled is False
     assert policy.default_request.gpu_count == 1
 
