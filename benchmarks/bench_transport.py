@@ -12,8 +12,8 @@ transfers), on --repeat fresh pairs; a ratio is the median of the per-pair ratio
 - ingress: a kernel in its own network namespace behind Debian's nginx (TLS 1.3, client certificate verified,
   WebSocket upgrade) and ``mlp_kernel/transport/bridge.py``, CurveZMQ on inside the tunnel.
 
-TARGETS below, and why they are what they are: docs/benchmarks.md. Needs root and nginx, like tests/transport.
-Exit status 1 when a target fails.
+The guards (ADDED_RTT_MS, STREAM_RATIO) and why: docs/benchmarks.md. Needs root and nginx, like
+tests/transport. Exit status 1 when a guard fails.
 Run: ``.venv/bin/python benchmarks/bench_transport.py [--repeat 3] [--rounds 200] [--stream-mb 20]``.
 """
 
@@ -39,7 +39,12 @@ from bench_gateway import MB, STREAMS_PER_PAIR, Samples  # noqa: E402
 from tests.transport.deploy import DirectKernel, Gateway, Member  # noqa: E402
 
 PATHS = ("direct", "ingress")
-TARGETS = {"rtt": 1.6, "stream": 0.7}  # ingress / direct: at most for rtt, at least for stream
+#: Guards against regressions, not goals (docs/benchmarks.md, "Ingress transport"): the median per-pair
+#: added round trip (ingress p50 - direct p50) at most 5 ms, far below the 40 ms a lost TCP_NODELAY costs
+#: (Nagle against delayed ACKs) on any hop; streaming at least 0.3x direct, above what a one-page proxy
+#: buffer or a copy loop that waits for every write gave on this machine.
+ADDED_RTT_MS = 5.0
+STREAM_RATIO = 0.3
 
 
 async def run(kc: Any, code: str, on_output: Any = None) -> float:
@@ -120,21 +125,22 @@ def report(samples: Samples, args: argparse.Namespace) -> bool:
         f"{args.rounds} round trips and median of {STREAMS_PER_PAIR} x {args.stream_mb} MB streamed; ratios: "
         f"median of per-pair ratios; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
-    ok = True
-    for key, unit, label in (
-        ("rtt", "ms", "execute round trip p50 (pass)"),
-        ("stream", "MB/s", "output stream"),
-    ):
-        r = ratio(samples, key)
-        passed = r <= TARGETS[key] if key == "rtt" else r >= TARGETS[key]
-        ok &= passed
-        sign = "<=" if key == "rtt" else ">="
+    pairs = zip(samples.values["rtt/ingress"], samples.values["rtt/direct"], strict=True)
+    added = statistics.median(i - d for i, d in pairs)
+    stream = ratio(samples, "stream")
+    rows = (
+        ("execute round trip p50 (pass)", "rtt", "ms", f"added {added:.2f} ms", added <= ADDED_RTT_MS,
+         f"added <= {ADDED_RTT_MS:g} ms"),
+        ("output stream", "stream", "MB/s", f"ratio {stream:.2f}x", stream >= STREAM_RATIO,
+         f"ratio >= {STREAM_RATIO:g}x"),
+    )  # fmt: skip
+    for label, key, unit, figure, passed, target in rows:
         print(
-            f"  {label:32} direct {samples.median(f'{key}/direct'):.3g} {unit}  ingress "
-            f"{samples.median(f'{key}/ingress'):.3g} {unit}  ratio {r:.2f}x  target {sign} {TARGETS[key]}x  "
-            f"{'PASS' if passed else 'FAIL'}"
+            f"  {label:30} direct {samples.median(f'{key}/direct'):.3g} {unit}  ingress "
+            f"{samples.median(f'{key}/ingress'):.3g} {unit}  ratio {ratio(samples, key):.2f}x  {figure}  "
+            f"(guard: {target})  {'PASS' if passed else 'FAIL'}"
         )
-    return ok
+    return all(row[4] for row in rows)
 
 
 async def main_async(args: argparse.Namespace) -> Samples:
