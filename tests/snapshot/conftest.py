@@ -146,13 +146,16 @@ def python_has(module: str) -> bool:
 #: a made-up secret for the tests that put one where it does not belong (the policy): it must never be echoed
 TEST_SECRET = "mlp-test-secret-" + "7f3c9a1e5b2d4c6e8a0b"
 
-#: what the admin gives the gateway: its own user, limited to the snapshot buckets (``snaps-*``), never root
+#: what the admin gives the gateway (docs/snapshots.md, "Privacy between users"): its own user, never root,
+#: with only Get/Put/DeleteObject under the snapshot prefix and ListBucket of that prefix, here for the
+#: tests' buckets (``snaps-*``) and the two prefixes they use (``snaps``, ``mlp``)
 GATEWAY_POLICY: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [
-        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": ["arn:aws:s3:::snaps-*"]},
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": ["arn:aws:s3:::snaps-*"],
+         "Condition": {"StringLike": {"s3:prefix": ["snaps/*", "mlp/*"]}}},
         {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-         "Resource": ["arn:aws:s3:::snaps-*/*"]},
+         "Resource": ["arn:aws:s3:::snaps-*/snaps/*", "arn:aws:s3:::snaps-*/mlp/*"]},
     ],
 }  # fmt: skip
 
