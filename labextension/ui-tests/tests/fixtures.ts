@@ -61,6 +61,36 @@ export const test = base.extend<Fixtures>({
     },
     { auto: true }
   ],
+  // Galata's wait for the Launcher gives up after 15 s, which a 2-core machine under heavy load can exceed;
+  // the same wait, with the tests' patience. (Galata's earlier wait for `window.jupyterapp`, inside its goto,
+  // keeps its own 15 s: at load average 20 and more JupyterLab took longer and the tests failed there.)
+  waitForApplication: async ({}, use) => {
+    await use(async (page, helpers) => {
+      await page.locator('#jupyterlab-splash').waitFor({ state: 'detached', timeout: 120_000 });
+      await helpers.waitForCondition(() => helpers.activity.isTabActive('Launcher'), 120_000);
+      if (!(await helpers.isInSimpleMode())) {
+        await helpers.activity.activateTab('Launcher');
+      }
+    });
+  },
+  // Galata's goto waits at most 15 s for JupyterLab to start (`window.jupyterapp`); on a 2-core machine under
+  // heavy load it can take longer (at load average 20 half the tests failed there). So the page is opened here,
+  // as Galata's autoGoto would (the test's folder, workspace reset), up to three times: a later load is faster,
+  // its files being cached. Only the start is retried, never a test's own steps.
+  autoGoto: false,
+  page: async ({ page, tmpPath }, use) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await page.goto(`tree/${tmpPath}?reset`);
+        break;
+      } catch (error) {
+        if (attempt === 3) {
+          throw error;
+        }
+      }
+    }
+    await use(page);
+  },
   context: async ({ context, user, baseURL }, use) => {
     await context.addCookies([{ name: 'mlp_test_user', value: user, url: baseURL! }]);
     await use(context);
