@@ -13,9 +13,10 @@ The namespace mixes what notebooks hold: ~60% numpy arrays, ~30% a pandas DataFr
 (a list of strings and a dict of records). Run: ``.venv/bin/python benchmarks/bench_snapshot.py [--quick]``.
 
 ``--s3`` stores the snapshots in a bucket instead (``kind: s3``: presigned POST uploads and GET downloads
-with the standard library in the kernel), served by moto's S3 server inside this process, so the figures
-include moto's own cost on the same CPUs and say little about MinIO or AWS S3; they show the agent's overhead
-and memory. Needs the ``s3`` extra and moto[server].
+with the standard library in the kernel), served by the tests' real S3 server (``tests/cluster/minio.py``:
+SeaweedFS in MinIO's place, built by ``python -m tests.cluster.build``) on the same machine, so the figures
+include the server's own cost on the same CPUs and say little about MinIO or AWS S3 throughput; they show the
+agent's overhead and memory. Needs the ``s3`` extra.
 """
 
 from __future__ import annotations
@@ -162,31 +163,25 @@ async def timed(coro: Any) -> tuple[Any, float]:
 
 
 class Bucket:
-    """``--s3``: a moto S3 server on a free local port and the gateway's side of one kernel's snapshot."""
+    """``--s3``: the tests' real S3 server (``tests/cluster/minio.py``, SeaweedFS in MinIO's place) on free
+    local ports, and the gateway's side of one kernel's snapshot."""
 
     def __init__(self) -> None:
-        import socket
-
-        import boto3
-        from moto.server import ThreadedMotoServer
+        import contextlib
 
         from mlp_kernel.snapshot.s3 import S3Snapshots
         from mlp_kernel.snapshot.s3_config import CredentialSource, S3Settings
+        from tests.cluster.minio import s3_server
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self.server.start()
-        endpoint = f"http://127.0.0.1:{port}"
-        env = {"BENCH_KEY_ID": "bench", "BENCH_SECRET": "bench-secret"}
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                              aws_secret_access_key="bench-secret")  # fmt: skip
-        client.create_bucket(Bucket="bench-snapshots")
+        self.stack = contextlib.ExitStack()
+        store = self.stack.enter_context(s3_server(Path(tempfile.mkdtemp(prefix="bench-s3-"))))
+        store.client().create_bucket(Bucket="bench-snapshots")
+        env = {"BENCH_KEY_ID": store.root.access_key_id, "BENCH_SECRET": store.root.secret_access_key}
         creds = CredentialSource(access_key_id_env="BENCH_KEY_ID", secret_access_key_env="BENCH_SECRET")
-        settings = S3Settings(bucket="bench-snapshots", endpoint=endpoint, public=False, credentials=creds,
-                              addressing_style="path")  # fmt: skip
+        settings = S3Settings(bucket="bench-snapshots", endpoint=store.endpoint, public=False,
+                              credentials=creds, addressing_style="path")  # fmt: skip
         self.snaps = S3Snapshots(settings, user="bench", kernel_id="bench", environ=env)
+        self.workdir = store.data_dir.parent
 
     def snapshot_code(self) -> str:
         return snapshot_s3_code(self.snaps.prepare_upload(None), user="bench", max_bytes=None)
@@ -198,7 +193,8 @@ class Bucket:
         return restore_s3_code(plan, user="bench")
 
     def stop(self) -> None:
-        self.server.stop()
+        self.stack.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 async def bench_one(label: str, total: int, workdir: Path, bucket: Bucket | None = None) -> Result:
@@ -298,7 +294,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip the 2 GB namespace")
     parser.add_argument("--dir", type=Path, default=None, help="where to write snapshots (default: temp dir)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
-    parser.add_argument("--s3", action="store_true", help="snapshot to a bucket (a local moto S3 server)")
+    parser.add_argument("--s3", action="store_true", help="snapshot to a bucket (a local real S3 server)")
     args = parser.parse_args(argv)
     sizes = {k: v for k, v in SIZES.items() if not (args.quick and k == "2GB")}
     workdir = Path(tempfile.mkdtemp(prefix="bench-snapshot-", dir=args.dir))
