@@ -70,12 +70,21 @@ async def call_json(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await call(_json, fn, *args, **kwargs)
 
 
+#: how the API server words a refusal by an admission plugin: a ValidatingAdmissionPolicy, a webhook
+ADMISSION_MARKERS = ("ValidatingAdmissionPolicy '", "admission webhook ")
+
+
 def describe(exc: BaseException, action: str, where: str, echo_body: bool = True) -> str:
     """A message users can act on for a failed call: what failed, why, what to do.
 
     ``echo_body=False`` for calls that carried secret data: the API server's rejection may quote it.
     """
     status = status_of(exc)
+    refusal = _status_message(exc, 1000) if echo_body and status in (400, 403, 422) else ""
+    if any(m in refusal for m in ADMISSION_MARKERS):
+        # An admission policy's refusal (docs/samples/admission, Gatekeeper) is a 403 or 422 like RBAC's or
+        # the schema's, but only its own message says what to do: the cluster's rule, quoted whole.
+        return f"The cluster refused to {action} on {where}: {refusal}"
     if status == 403:
         return (
             f"Cannot {action} on {where}: mlp-kernel's service account is not allowed to (403 Forbidden). "
@@ -111,11 +120,11 @@ def describe(exc: BaseException, action: str, where: str, echo_body: bool = True
     )
 
 
-def _status_message(exc: BaseException) -> str:
-    """The ``message`` of the Status object an API error carries, or ""."""
+def _status_message(exc: BaseException, limit: int = 300) -> str:
+    """The ``message`` of the Status object an API error carries (at most ``limit`` characters), or ""."""
     body = getattr(exc, "body", None)
     try:
         message = json.loads(body).get("message") if body else None
     except (ValueError, AttributeError):
         return ""
-    return str(message)[:300] if message else ""
+    return str(message)[:limit] if message else ""
