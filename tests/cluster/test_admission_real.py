@@ -13,6 +13,7 @@ applies it, so the plane's other tests see no policy.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 from collections.abc import Iterator
@@ -21,8 +22,11 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from mlp_kernel.backends.kubernetes import names
+from mlp_kernel.backends.kubernetes.calls import call_json, describe
 from mlp_kernel.backends.kubernetes.objects import render_kernel_objects
 from mlp_kernel.placement import parse_policy
 from tests.backend_kubernetes.policies import KERNELSPEC
@@ -172,6 +176,19 @@ def test_more_gpus_than_the_namespace_allows_is_refused(members: RealMembers) ->
         {"name": "warm", "image": "python:3.11", "resources": {"limits": {"nvidia.com/gpu": "1"}}}
     ]
     assert "asks for 9 nvidia.com/gpu" in refusal(members.private, pod)
+
+
+def test_the_user_is_shown_the_policys_message_not_an_rbac_hint(members: RealMembers) -> None:
+    """Through the backend's own call and error text: a 403 from the admission policy is not RBAC's 403."""
+    pod = product_pod("public", "gold", gpus=8)
+    name = pod["metadata"]["name"]
+    with members.public.api_client() as api, pytest.raises(ApiException) as err:
+        asyncio.run(call_json(client.CoreV1Api(api).create_namespaced_pod, NS, pod))
+    assert err.value.status == 403
+    shown = describe(err.value, f"create the kernel pod {name}", f"namespace {NS}")
+    assert shown.startswith(f"The cluster refused to create the kernel pod {name} on namespace {NS}: ")
+    assert "ask your admin to raise maxGpus in ConfigMap jupyter/mlp-kernel-admission." in shown, shown
+    assert "RBAC" not in shown
 
 
 def test_a_flavor_the_namespace_may_not_use_is_refused(members: RealMembers) -> None:
