@@ -19,6 +19,7 @@ import yaml
 
 from ..backends.kubernetes.names import is_dns_label
 from ..transport import bridge
+from .render import _Dumper  # multi-line strings as block literals: the script stays readable
 
 NAME = "mlp-kernel-bridge"
 KEY = "bridge.py"
@@ -37,18 +38,6 @@ def configmap(namespace: str) -> dict[str, Any]:
         },
         "data": {KEY: source},
     }
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None  # the script stays readable in the YAML
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
 
 
 def register(subparsers: Any) -> None:

@@ -24,12 +24,15 @@ def member(tmp_path: Path) -> Iterator[Member]:
 
 
 @pytest.fixture
-async def through_ingress(member: Member, tmp_path: Path) -> AsyncIterator[tuple[Member, Any, Gateway]]:
-    """(member, tunnel, gateway relay) with a ready client: the whole path, as deployed."""
+async def through_ingress(member: Member, tmp_path: Path) -> AsyncIterator[tuple[Member, Any, Any]]:
+    """(member, tunnel, a ready Jupyter client of the gateway's relay): the whole path, as deployed."""
     tunnel, remote = member.tunnel()
     gateway = Gateway(remote, tmp_path)
+    kc = gateway.client()
     try:
-        yield member, tunnel, gateway
+        await kc.wait_for_ready(timeout=60)
+        yield member, tunnel, kc
     finally:
+        kc.stop_channels()
         await gateway.close()
         tunnel.close()

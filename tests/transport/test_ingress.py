@@ -37,10 +37,6 @@ async def run(kc, code: str, timeout: float = 60, **kw) -> tuple[dict, str]:
     return reply["content"], "".join(out)
 
 
-async def ready(kc, timeout: float = 60) -> None:
-    await kc.wait_for_ready(timeout=timeout)
-
-
 def test_the_direct_path_is_closed(member: Member) -> None:
     # From the gateway's namespace: the ingress's TLS port answers; the pod's address has no route at all.
     assert reachable(member.edge_ip, INGRESS_PORT)
@@ -72,69 +68,57 @@ def test_the_direct_path_is_closed(member: Member) -> None:
 
 
 async def test_cells_stdin_and_interrupts_through_the_ingress(through_ingress) -> None:
-    member, tunnel, gateway = through_ingress
-    kc = gateway.client()
-    try:
-        await ready(kc)
-        reply, out = await run(kc, "import os; print(6 * 7, os.getpid())")
-        assert reply["status"] == "ok" and out.startswith("42 ")
-        # A big output crosses in many WebSocket messages, in order.
-        reply, out = await run(kc, "print('x' * 3_000_000)")
-        assert reply["status"] == "ok" and out.count("x") == 3_000_000
+    member, tunnel, kc = through_ingress
+    reply, out = await run(kc, "import os; print(6 * 7, os.getpid())")
+    assert reply["status"] == "ok" and out.startswith("42 ")
+    # A big output crosses in many WebSocket messages, in order.
+    reply, out = await run(kc, "print('x' * 3_000_000)")
+    assert reply["status"] == "ok" and out.count("x") == 3_000_000
 
-        # stdin: the kernel's input_request reaches the client, the answer goes back.
-        def answer(msg: dict) -> None:
-            kc.input(f"hello {msg['content']['prompt'].strip()}")
+    # stdin: the kernel's input_request reaches the client, the answer goes back.
+    def answer(msg: dict) -> None:
+        kc.input(f"hello {msg['content']['prompt'].strip()}")
 
-        reply, out = await run(kc, "print(input('who?'))", allow_stdin=True, stdin_hook=answer)
-        assert reply["status"] == "ok" and "hello who?" in out
+    reply, out = await run(kc, "print(input('who?'))", allow_stdin=True, stdin_hook=answer)
+    assert reply["status"] == "ok" and "hello who?" in out
 
-        # An interrupt on the control channel stops a running cell.
-        msg_id = kc.execute("import time; time.sleep(60)")
-        await asyncio.sleep(1.5)
-        interrupted = kc.session.msg("interrupt_request", {})
-        kc.control_channel.send(interrupted)
-        control = await kc.get_control_msg(timeout=30)
-        assert control["msg_type"] == "interrupt_reply"
-        start = time.monotonic()
-        while True:
-            shell = await kc.get_shell_msg(timeout=30)
-            if shell["parent_header"].get("msg_id") == msg_id:
-                break
-        assert shell["content"]["status"] == "error" and shell["content"]["ename"] == "KeyboardInterrupt"
-        assert time.monotonic() - start < 20
-        assert tunnel.opened >= 4 and tunnel.last_error == ""
-        # Nothing of the token in what the ingress or the bridge logged.
-        for name in ("nginx-access", "nginx-error"):
-            assert member.token not in (member.root / f"{name}.log").read_text()
-        assert member.token not in member.log("bridge")
-    finally:
-        kc.stop_channels()
+    # An interrupt on the control channel stops a running cell.
+    msg_id = kc.execute("import time; time.sleep(60)")
+    await asyncio.sleep(1.5)
+    interrupted = kc.session.msg("interrupt_request", {})
+    kc.control_channel.send(interrupted)
+    control = await kc.get_control_msg(timeout=30)
+    assert control["msg_type"] == "interrupt_reply"
+    start = time.monotonic()
+    while True:
+        shell = await kc.get_shell_msg(timeout=30)
+        if shell["parent_header"].get("msg_id") == msg_id:
+            break
+    assert shell["content"]["status"] == "error" and shell["content"]["ename"] == "KeyboardInterrupt"
+    assert time.monotonic() - start < 20
+    assert tunnel.opened >= 4 and tunnel.last_error == ""
+    # Nothing of the token in what the ingress or the bridge logged.
+    for name in ("nginx-access", "nginx-error"):
+        assert member.token not in (member.root / f"{name}.log").read_text()
+    assert member.token not in member.log("bridge")
 
 
 async def test_a_dropped_tunnel_reconnects(through_ingress) -> None:
-    member, tunnel, gateway = through_ingress
-    kc = gateway.client()
-    try:
-        await ready(kc)
-        reply, _ = await run(kc, "state = 'kept'")
-        assert reply["status"] == "ok"
-        opened = tunnel.opened
-        tunnel.drop()  # every WebSocket of the kernel closed at once, as a lost ingress would
-        member.restart_bridge()  # and the pod's bridge restarted (the sidecar's restartPolicy: Always)
-        deadline = time.monotonic() + 60
-        while True:  # ZeroMQ reconnects by itself; the first request after the drop may be lost with it
-            try:
-                reply, out = await run(kc, "print(state)", timeout=5)
-                break
-            except TimeoutError:
-                assert time.monotonic() < deadline, (
-                    f"no reconnect: {tunnel.last_error}\n{member.log('bridge')}"
-                )
-        assert reply["status"] == "ok" and "kept" in out  # the same kernel, through new WebSockets
-        assert tunnel.opened > opened
-    finally:
-        kc.stop_channels()
+    member, tunnel, kc = through_ingress
+    reply, _ = await run(kc, "state = 'kept'")
+    assert reply["status"] == "ok"
+    opened = tunnel.opened
+    tunnel.drop()  # every WebSocket of the kernel closed at once, as a lost ingress would
+    member.restart_bridge()  # and the pod's bridge restarted (the sidecar's restartPolicy: Always)
+    deadline = time.monotonic() + 60
+    while True:  # ZeroMQ reconnects by itself; the first request after the drop may be lost with it
+        try:
+            reply, out = await run(kc, "print(state)", timeout=5)
+            break
+        except TimeoutError:
+            assert time.monotonic() < deadline, f"no reconnect: {tunnel.last_error}\n{member.log('bridge')}"
+    assert reply["status"] == "ok" and "kept" in out  # the same kernel, through new WebSockets
+    assert tunnel.opened > opened
 
 
 async def _open(member: Member, token: str | None, client_cert: bool = True, channel: str = "shell"):
