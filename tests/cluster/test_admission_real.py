@@ -17,6 +17,7 @@ import asyncio
 import copy
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,12 @@ from kubernetes.client.exceptions import ApiException
 from mlp_kernel.backends.kubernetes import names
 from mlp_kernel.backends.kubernetes.calls import call_json, describe
 from mlp_kernel.backends.kubernetes.objects import render_kernel_objects
-from mlp_kernel.placement import parse_policy
 from tests.backend_kubernetes.policies import KERNELSPEC
 from tests.kubeapi.builders import python_pod
 
 from .members import RealMember, RealMembers
 from .rest import ApiError, Obj
+from .test_model_pin_real import POLICY as PIN_POLICY
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -44,30 +45,9 @@ A100 = "NVIDIA-A100-SXM4-80GB"
 H100 = "NVIDIA-H100-80GB-HBM3"
 ADMISSION = "admissionregistration.k8s.io/v1"
 
-#: the members of tests/kubeapi's fixtures, with the shipped policy's data classes and a two-model Gold
-POLICY = parse_policy(f"""
-version: 1
-tiers: [bronze, silver, gold]
-members:
-  private: {{backend: kubernetes, namespace: {NS}, local_queue: kernels, kubeconfig_context: private}}
-  public: {{backend: kubernetes, public: true, namespace: {NS}, local_queue: kernels,
-           kubeconfig_context: public}}
-flavors:
-  bronze: {{member: private, tier: bronze, gpu_models: [T4], node_labels: {{mlp.io/gpu-tier: bronze}},
-           price_per_gpu_hour: 0}}
-  silver: {{member: private, tier: silver, gpu_models: [V100], node_labels: {{mlp.io/gpu-tier: silver}},
-           price_per_gpu_hour: 0}}
-  gold:
-    member: public
-    tier: gold
-    gpu_models: [A100, H100]
-    gpu_products: {{A100: {A100}, H100: [{H100}, NVIDIA-H100-NVL]}}
-    node_labels: {{mlp.io/gpu-tier: gold}}
-    tolerations: [{{key: mlp.io/gpu-tier, operator: Equal, value: gold, effect: NoSchedule}}]
-    price_per_gpu_hour: 4.1
-data_classes: {{known: [public, internal, sensitive], keep_private: [sensitive]}}
-max_gpus: 8
-""")
+#: the members of tests/kubeapi's fixtures with a two-model Gold (A100; H100 as two SKUs, so an In term), and
+#: up to 8 GPUs, so that the cluster's limit (4 on the public member) is what refuses
+POLICY = replace(PIN_POLICY, max_gpus=8)
 
 
 def docs(name: str) -> list[Obj]:
