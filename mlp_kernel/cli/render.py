@@ -55,11 +55,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--user", required=True, metavar="U", help="user name (as the identity provider gives it)")
     p.add_argument("--policy", metavar="POLICY.yaml", help="policy (default: <kernelspec>/policy.yaml)")
     p.add_argument("--gpus", type=int, default=1, metavar="N", help="number of GPUs (default 1)")
+    p.add_argument("--gpu-model", metavar="MODEL", help="GPU model placement chose, e.g. V100")
     p.add_argument(
-        "--gpu-model",
-        metavar="MODEL",
-        help="the GPU model a request named, e.g. V100: the pod is pinned to its nodes as `%%gpu v100` would "
-        "(the flavor's gpu_products); a comment line above the pod says how",
+        "--pin",
+        action="store_true",
+        help="pin the pod to --gpu-model's nodes, as when the request named that model (%%gpu h100): the "
+        "flavor's gpu_products; a comment line above the documents says how",
     )
     p.add_argument("--cpu", metavar="Q", help="CPU request, e.g. 4")
     p.add_argument("--memory", metavar="Q", help="memory request, e.g. 16Gi")
@@ -71,6 +72,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pin and not args.gpu_model:
+        print("mlp-kernel render: --pin needs --gpu-model (the model to pin the pod to)", file=sys.stderr)
+        return 2
     spec_dir = None
     try:
         spec_dir = resolve_kernelspec(args.kernelspec)
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             kernel_id=args.kernel_id,
             gpus=args.gpus,
             gpu_model=args.gpu_model,
-            pin_model=args.gpu_model,
+            pin_model=args.gpu_model if args.pin else None,
             cpu=args.cpu,
             memory=args.memory,
             notebook=args.notebook,
@@ -119,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _pin_comment(policy: Policy, args: argparse.Namespace) -> str:
     """A YAML comment saying how the GPU model is pinned, so the output stays valid YAML for kubectl."""
-    if not args.gpu_model:
+    if not args.pin:
         return ""
     member, flavor = policy.members[args.member], policy.flavors[args.flavor]
     pin = model_pin(member, flavor, args.gpu_model)

@@ -115,12 +115,12 @@ def test_the_policy_check_refuses_a_pod_without_the_pin() -> None:
     assert policy_issues(wider, POLICY, member, flavor, pin)  # an H100 value is not an A100 pin
 
 
-def test_mlp_kernel_render_pins_a_named_model_and_says_how() -> None:
+def test_mlp_kernel_render_pin_pins_the_model_and_says_how() -> None:
     def render(model: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "mlp_kernel.cli", "render", "--kernelspec", str(KERNELSPEC), "--policy",
              str(PLATFORM_POLICY), "--member", "private", "--flavor", "silver", "--user", "alice",
-             "--gpu-model", model],
+             "--gpu-model", model, "--pin"],
             capture_output=True, text=True, cwd=ROOT, timeout=120,
         )  # fmt: skip
 
@@ -138,3 +138,10 @@ def test_mlp_kernel_render_pins_a_named_model_and_says_how() -> None:
     )
     wrong = render("h100")
     assert wrong.returncode == 2 and "flavor 'silver' does not offer 'h100'" in wrong.stderr
+    plain = subprocess.run(
+        [sys.executable, "-m", "mlp_kernel.cli", "render", "--kernelspec", str(KERNELSPEC), "--policy",
+         str(PLATFORM_POLICY), "--member", "private", "--flavor", "silver", "--user", "alice",
+         "--gpu-model", "v100"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert plain.returncode == 0 and not plain.stdout.startswith("#") and PRODUCT not in plain.stdout
