@@ -146,6 +146,9 @@ class Member:
 
     def __post_init__(self) -> None:
         n = int(self.tag, 16) % 250 + 1
+        in_use = sh("ip", "-4", "-o", "addr").stdout  # another member up at once (xdist) keeps its subnets
+        while f" 10.231.{n}." in in_use:
+            n = n % 250 + 1
         self.edge_ns, self.pod_ns = f"mlpk-edge-{self.tag}", f"mlpk-pod-{self.tag}"
         self.host_ip, self.edge_ip = f"10.231.{n}.1", f"10.231.{n}.2"
         self.edge_pod_ip, self.pod_ip = f"10.232.{n}.1", f"10.232.{n}.2"
@@ -153,7 +156,8 @@ class Member:
 
     # -- bring up -----------------------------------------------------------------------------------------
     def up(self) -> Member:
-        if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        self.nginx = shutil.which("nginx") or "/usr/sbin/nginx"  # sbin is not on every user's PATH
+        if not Path(self.nginx).exists():
             raise RuntimeError("nginx is missing: apt-get install -y nginx (.ci/run installs it)")
         self.root.mkdir(parents=True, exist_ok=True)
         self._network()
@@ -239,7 +243,7 @@ class Member:
             pod_ip=self.pod_ip, bridge_port=BRIDGE_PORT,
         )  # fmt: skip
         (self.root / "nginx.conf").write_text(conf)
-        self._spawn("nginx", self.edge_ns, ["nginx", "-c", str(self.root / "nginx.conf")])
+        self._spawn("nginx", self.edge_ns, [self.nginx, "-c", str(self.root / "nginx.conf")])
         self._wait_port(None, self.edge_ip, INGRESS_PORT, "nginx")
 
     def _wait_port(self, ns: str | None, ip: str, port: int, name: str, timeout: float = 30) -> None:
