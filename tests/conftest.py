@@ -1,0 +1,31 @@
+"""The suite under pytest-xdist (``.ci/run`` runs it on 3 workers with ``--dist loadgroup``).
+
+Every test in ``tests/cluster`` goes to one worker: the real control plane there is a package-scoped fixture,
+and each worker that ran one of those tests would start (and feed) a plane of its own on the same two cores.
+The scheduler below does the grouping by path, not with ``xdist_group`` marks: pytest-xdist 3.8 turns a mark
+into a nodeid suffix through ``Item._nodeid``, which pytest 9 no longer reads, so marks group nothing there.
+Everything else is spread test by test; the biggest group (this one) is handed out first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+ONE_WORKER = {"tests/cluster/": "real-plane"}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class PathGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            for prefix, group in ONE_WORKER.items():
+                if nodeid.startswith(prefix):
+                    return group
+            return super()._split_scope(nodeid)
+
+    return PathGroups(config, log)
