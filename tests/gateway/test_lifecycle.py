@@ -75,7 +75,7 @@ async def test_a_busy_cell_is_never_released(start_kernel):
     k = await start_kernel(idle_timeout="1s")
     await k.run("import time")
     pid = k.record()["pid"]
-    reply, outputs = await k.run("time.sleep(5); print('done')")
+    reply, outputs = await k.run("time.sleep(3); print('done')")  # three idle timeouts
     assert reply["content"]["status"] == "ok"
     assert "done" in text_of(outputs)
     assert k.record() is not None and k.record()["pid"] == pid

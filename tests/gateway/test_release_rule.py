@@ -23,8 +23,8 @@ members:
 flavors:
   local: {member: local, tier: local, gpu_models: [local], price_per_gpu_hour: 0, capacity_gpus: 8}
 burst: {enabled: false}
-idle_timeout: 40s
-release: {rule: gpu-minutes, min_idle: 2s}
+idle_timeout: 16s
+release: {rule: gpu-minutes, min_idle: 1s}
 default_request: {gpu_count: 8}
 """
 
@@ -56,11 +56,11 @@ async def test_an_eight_gpu_kernel_is_released_after_its_share_of_the_timeout(st
     reply, outputs = await k.run("x = 1")
     assert reply["content"]["status"] == "ok", text_of(outputs)
     status = k.status_file()
-    assert status["gpu_count"] == 8 and status["idle_limit_s"] == 5.0  # 40 s / 8 GPUs
+    assert status["gpu_count"] == 8 and status["idle_limit_s"] == 2.0  # 16 s / 8 GPUs
     started = time.time()
     assert await wait_until(lambda: k.record() is None, 30), "the 8-GPU kernel was not released"
-    assert time.time() - started < 30  # a flat rule would have waited 40 s
-    assert k.status_file()["last_release"]["idle_s"] == 5.0
+    assert time.time() - started < 12  # a flat rule would have waited 16 s
+    assert k.status_file()["last_release"]["idle_s"] == 2.0
 
 
 async def test_a_users_idle_setting_is_flat(start_kernel):
