@@ -6,7 +6,8 @@ ServiceAccount gets): alice's server creates, reads and deletes a kernel pod the
 connection Secret (owned by the pod, as the backend makes it) in ``user-alice``; in ``user-bob`` the same
 server gets 403 for reading, listing, watching, creating, deleting or exec'ing into bob's kernel pod and for
 reading bob's Secret, and ``SelfSubjectAccessReview`` gives the same answers. Kueue's webhooks admit the
-LocalQueue of each namespace and gate the pod as usual.
+LocalQueue of each namespace and gate the pod as usual. The last test shows the limit the admin guide states:
+in one shared namespace, another server's identity bound to the same Role reads bob's Secret by name.
 """
 
 from __future__ import annotations
@@ -182,3 +183,43 @@ def test_the_per_user_role_is_the_shared_launcher_role(tenants: RealMember) -> N
         assert role["rules"] == shared[0]["rules"]
         queue = tenants.get("kueue.x-k8s.io/v1beta2", "LocalQueue", "kernels", f"user-{user}")
         assert queue["spec"]["clusterQueue"] == "gpu-private"
+
+
+def test_in_one_shared_namespace_rbac_cannot_keep_users_apart(real_kube_members: RealMembers) -> None:
+    """Why the per-user layout exists: with the shared sample (kernel-launcher.yaml, namespace jupyter) and
+    alice's server added to its subjects under an identity of its own, as the sample's comment says to, that
+    identity reads bob's kernel Secret (its key) by name: RBAC has no rule for "only your own"."""
+    m = real_kube_members.private
+    launcher = [d for d in yaml.safe_load_all((SAMPLES.parent / "kernel-launcher.yaml").read_text()) if d]
+    alice = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "alice", "namespace": "jupyter"}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "mlp-kernel-launcher-alice", "namespace": "jupyter"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "mlp-kernel-launcher",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": "jupyter"}],
+        },
+    ]
+    applied = launcher + alice
+    for doc in applied:
+        m.apply(doc)
+    secret, _pod = render_kernel_objects(
+        KERNELSPEC, policy_for("bob"), "private", "silver", "bob", kernel_id="k-bob-shared"
+    )
+    secret["metadata"]["namespace"] = "jupyter"  # bob's kernel, in the shared namespace
+    try:
+        m.create(secret)
+        server = as_service_account(m, "jupyter", "alice")
+        read = server.get(f"/api/v1/namespaces/jupyter/secrets/{secret['metadata']['name']}")
+        assert json.loads(base64.b64decode(read["data"][CONNECTION_KEY]))["key"], "bob's kernel key"
+        forbidden(server.list, "v1", "Secret", "jupyter")  # listing is refused, reading by name is not
+    finally:
+        m.delete("v1", "Secret", secret["metadata"]["name"], "jupyter")
+        for doc in reversed(applied):
+            meta = doc["metadata"]
+            m.delete(doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace"))
