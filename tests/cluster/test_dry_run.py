@@ -195,10 +195,21 @@ def test_a_route_that_gateway_api_refuses_is_refused(members: RealMembers) -> No
     route = copy.deepcopy(next(d for d in docs if d["kind"] == "HTTPRoute"))
     route["metadata"]["namespace"] = SAMPLE_NS["metadata"]["name"]
     dry_run(members.members["private"], route)  # as shipped: accepted
-    route["spec"]["rules"][0]["matches"][0]["path"]["value"] = "kernels/k-0123456789ab/"
+    route["spec"]["rules"][0]["matches"][0]["path"]["value"] = "kernels/mlpk-k-0123456789ab-1/"
     with pytest.raises(ApiError) as refused:
         dry_run(members.members["private"], route)
     assert refused.value.status == 422 and "path" in str(refused.value)
+
+
+def test_the_bridge_configmap_is_accepted(members: RealMembers) -> None:
+    """``mlp-kernel bridge`` (the ingress transport's pod-side script, docs/admin-guide.md 5b) as printed."""
+    namespace = SAMPLE_NS["metadata"]["name"]
+    cli = [sys.executable, "-m", "mlp_kernel.cli", "bridge", "--namespace", namespace]
+    result = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    configmap = yaml.safe_load(result.stdout)
+    stored = dry_run(members.members["private"], configmap)
+    assert not dropped(configmap, stored), dropped(configmap, stored)
 
 
 def dropped(sent: Any, stored: Any, path: str = "") -> list[str]:
