@@ -23,6 +23,8 @@ Backend = Literal["local", "kubernetes"]
 HealthSource = Literal["karmada", "static"]
 BACKENDS: tuple[Backend, ...] = ("local", "kubernetes")
 HEALTH_SOURCES: tuple[HealthSource, ...] = ("karmada", "static")
+LocalWorkdir = Literal["notebook", "empty"]
+LOCAL_WORKDIRS: tuple[LocalWorkdir, ...] = ("notebook", "empty")
 
 MAX_GPUS = 1024  # per kernel
 MAX_CAPACITY = 1_000_000  # GPUs in one flavor
@@ -118,6 +120,15 @@ class Member:
         "string",
         default=GPU_PRODUCT_LABEL,
         rule="a valid label key",
+    )
+    local_workdir: LocalWorkdir = policy_field(
+        "local_workdir",
+        "`backend: local` only: where its kernels start; `notebook` (the notebook's directory, as the "
+        "private member's shared volume shows it) or `empty` (a new empty directory, removed at release: "
+        "what a pod on a public member sees, so only `workspace_sync` brings the user's files)",
+        "choice",
+        default="notebook",
+        choices=LOCAL_WORKDIRS,
     )
 
     @property
@@ -301,6 +312,61 @@ class SnapshotSettings:
 
 
 @dataclass(frozen=True)
+class WorkspaceSyncSettings:
+    """The notebook's directory copied through a bucket to kernels on public members, and results back
+    (used by the gateway, ``mlp_kernel.snapshot.sync*``; docs/admin-guide.md, "Files on a burst kernel")."""
+
+    enabled: bool = policy_field(
+        "enabled",
+        "copy the notebook's directory to a GPU kernel on a public member before its first cell, and the "
+        "files it created or changed back at release",
+        "boolean",
+        default=False,
+    )
+    max_bytes: int = policy_field(
+        "max_size", "most bytes taken in all (smaller files first; the rest are named as over the cap)",
+        "size", default=1024**3,
+    )  # fmt: skip
+    max_file_bytes: int = policy_field(
+        "max_file_size", "a larger file is never taken (named, with its size)", "size", default=256 * 1024**2
+    )
+    max_files: int = policy_field(
+        "max_files", "most files taken each way", "integer", default=1000, minimum=1, maximum=100_000
+    )
+    include: tuple[str, ...] = policy_field(
+        "include",
+        "the allow-list: only files matching one of these globs are taken (a glob without `/` matches a "
+        "file name at any depth, one with `/` the path from the notebook's directory)",
+        "strings",
+        default=(),
+        default_doc="every file",
+    )
+    exclude: tuple[str, ...] = policy_field(
+        "exclude",
+        "globs never taken, added to the built-in ones (`.git`, `.ipynb_checkpoints`, `__pycache__`, "
+        "virtualenvs, `node_modules`, `.ssh`, `.aws`, `.env`, `*.pem`, `*.key`, `id_rsa*`, `.netrc`)",
+        "strings",
+        default=(),
+    )
+    private_only: tuple[str, ...] = policy_field(
+        "private_only",
+        "globs of files that never leave the private side, whatever the notebook's data class (when "
+        "the data class itself must stay private, nothing is taken)",
+        "strings",
+        default=(),
+    )
+    storage: Mapping[str, Any] = policy_field(
+        "storage",
+        "the bucket: the fields of `snapshot.storage` with `kind: s3` (docs/snapshots.md); keys are "
+        "`<prefix>/<user>/<kernel id>~workspace/...`, deleted after the files came back",
+        default_factory=_frozen_map,
+        default_doc="`snapshot.storage` when it is a bucket",
+        rule="`kind: s3`, checked as `snapshot.storage`; required when enabled and `snapshot.storage` is "
+        "not a bucket",
+    )
+
+
+@dataclass(frozen=True)
 class Policy:
     """A validated placement policy. Build with ``load_policy`` / ``parse_policy``, not by hand.
 
@@ -392,6 +458,13 @@ class Policy:
         "variable snapshots across a release",
         default_factory=SnapshotSettings,
         default_doc="enabled, 2 GiB",
+        rule="see below",
+    )
+    workspace_sync: WorkspaceSyncSettings = policy_field(
+        "workspace_sync",
+        "the notebook's files on GPU kernels of public members, through a bucket",
+        default_factory=WorkspaceSyncSettings,
+        default_doc="off",
         rule="see below",
     )
     source: str = "<string>"

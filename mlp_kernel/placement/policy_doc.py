@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .policy import BurstSettings, DataClassSettings, Flavor, Member, Policy, SnapshotSettings
+from .policy import (
+    BurstSettings,
+    DataClassSettings,
+    Flavor,
+    Member,
+    Policy,
+    SnapshotSettings,
+    WorkspaceSyncSettings,
+)
 from .release import ReleaseRule
 from .schema import PATTERN_NAMES, FieldSpec, default_of, specs
 from .types import GpuRequest
@@ -36,6 +44,7 @@ def section_types() -> Mapping[str, type]:
         "default_request": GpuRequest,
         "release": ReleaseRule,
         "snapshot": SnapshotSettings,
+        "workspace_sync": WorkspaceSyncSettings,
     }
 
 

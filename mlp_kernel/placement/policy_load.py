@@ -27,6 +27,7 @@ from .policy import (
     Member,
     Policy,
     SnapshotSettings,
+    WorkspaceSyncSettings,
     _frozen_map,
 )
 from .release import ReleaseRule
@@ -400,6 +401,7 @@ class _Checker:
         known, private = self.data_classes(top.get("data_classes", _MISSING))
         release = ReleaseRule(**self.read(ReleaseRule, self.release_section(top), ("release",)))
         snapshot = self.snapshot(top.get("snapshot", _MISSING))
+        workspace_sync = self.workspace_sync(top.get("workspace_sync", _MISSING), snapshot)
         request = self.default_request(
             top.get("default_request", _MISSING), flavors, tiers, known, fields["max_gpus"]
         )
@@ -416,6 +418,7 @@ class _Checker:
             release=release,
             default_request=request,
             snapshot=snapshot,
+            workspace_sync=workspace_sync,
             source=source,
         )
 
@@ -644,6 +647,22 @@ class _Checker:
                 self.err(p + ("storage", *_split(issue.path)), issue.message)
         storage.setdefault("kind", "local")
         return SnapshotSettings(**fields, storage=_frozen_map(storage))
+
+    def workspace_sync(self, raw: Any, snapshot: SnapshotSettings) -> WorkspaceSyncSettings:
+        p: Path = ("workspace_sync",)
+        obj = self.mapping(raw, p)
+        fields = self.read(WorkspaceSyncSettings, obj, p)
+        storage = self.mapping(obj.get("storage", _MISSING), p + ("storage",))
+        if storage:
+            if storage.get("kind") != "s3":
+                self.err(p + ("storage", "kind"), "workspace_sync goes through a bucket: expected kind: s3")
+            for check in storage_checks():  # the snapshot package's s3 check, as for snapshot.storage
+                for issue in check(storage):
+                    self.err(p + ("storage", *_split(issue.path)), issue.message)
+        elif fields["enabled"] and snapshot.storage.get("kind") != "s3":
+            self.err(p + ("storage",), "workspace_sync needs a bucket: storage: {kind: s3, ...}, or a "
+                                       "snapshot.storage of kind s3 to share")  # fmt: skip
+        return WorkspaceSyncSettings(**fields, storage=_frozen_map(storage))
 
     def default_request(
         self, raw: Any, flavors: Mapping[str, Flavor], tiers: list[str], known: set[str], max_gpus: int
