@@ -50,7 +50,10 @@ class MlpKernelExtension(LoggingConfigurable):
         "MLP_KERNEL_USER_GROUPS environment variable (comma-separated).",
     ).tag(config=True)
     kernelspec_names = List(
-        Unicode(), default_value=["gpu-auto"], help="Kernelspecs managed by mlp-kernel (admin page, fleet)."
+        Unicode(),
+        default_value=[],
+        help="Extra kernelspecs managed by mlp-kernel (admin page, fleet). Every kernelspec whose "
+        "kernel.json uses the gpu-auto-provisioner is managed without being listed here.",
     ).tag(config=True)
     history_dir = Unicode(
         "",
@@ -107,7 +110,9 @@ class MlpKernelExtension(LoggingConfigurable):
             )
 
     def fleet(self) -> list[FleetKernel]:
-        return list_fleet(self.serverapp.kernel_manager, self.serverapp.runtime_dir, self.kernelspec_names)
+        return list_fleet(
+            self.serverapp.kernel_manager, self.serverapp.runtime_dir, self.files.kernelspec_names
+        )
 
     def _refresh_on_timer(self) -> None:
         try:

@@ -1,11 +1,14 @@
 """Which kernelspec files the admin page may read and write, and how they are found.
 
 The REST API takes a kernelspec name and a file name from the URL. Both are checked against an allow-list
-before any path is built: the kernelspec name must match ``^[a-z0-9][a-z0-9._-]*$`` and be one of the
-configured ``kernelspec_names``; the file must be ``kernel.json``, ``pod-template.yaml.j2`` or the policy file
-that ``kernel.json`` names (itself a plain file name). Anything else (``..``, slashes, absolute paths, other
-files) is refused before the filesystem is touched. The kernelspec directory itself comes from
-jupyter_client's ``KernelSpecManager``, so it is wherever ``jupyter kernelspec list`` says it is.
+before any path is built: the kernelspec name must match ``^[a-z0-9][a-z0-9._-]*$`` and be a kernelspec
+of mlp-kernel: one whose ``kernel.json`` names our provisioner (``gpu-auto-provisioner``), found by itself so
+that every GPU kernelspec an admin installs (``GPU (demo)``, a second platform's) is managed with no setting
+to edit, or one named in ``kernelspec_names`` (for kernelspecs provisioned elsewhere); the file must be
+``kernel.json``, ``pod-template.yaml.j2`` or the policy file that ``kernel.json`` names (itself a plain file
+name). Anything else (``..``, slashes, absolute paths, other files) is refused before the filesystem is
+touched. The kernelspec directory itself comes from jupyter_client's ``KernelSpecManager``, so it is wherever
+``jupyter kernelspec list`` says it is.
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ POLICY_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.ya?ml$")
 KERNEL_JSON = "kernel.json"
 POD_TEMPLATE = "pod-template.yaml.j2"
 DEFAULT_POLICY = "policy.yaml"
+PROVISIONER_NAME = "gpu-auto-provisioner"  # the entry point name in pyproject.toml
+
+
+def uses_our_provisioner(spec: Any) -> bool:
+    """True when a kernelspec (a ``KernelSpec`` or its ``kernel.json`` as a dict) names our provisioner."""
+    metadata = spec.get("metadata") if isinstance(spec, dict) else getattr(spec, "metadata", None)
+    provisioner = metadata.get("kernel_provisioner") if isinstance(metadata, dict) else None
+    return isinstance(provisioner, dict) and provisioner.get("provisioner_name") == PROVISIONER_NAME
 
 
 class FileRefused(Exception):
@@ -67,7 +78,21 @@ class KernelspecFiles:
 
     def __init__(self, ksm: KernelSpecManager, kernelspec_names: list[str]) -> None:
         self.ksm = ksm
-        self.kernelspec_names = list(kernelspec_names)
+        self.configured = list(kernelspec_names)
+
+    @property
+    def kernelspec_names(self) -> list[str]:
+        """The configured names, then every installed kernelspec that uses our provisioner (looked up each
+        time: an admin may install one while the server runs)."""
+        found: list[str] = []
+        try:
+            specs = self.ksm.get_all_specs()
+        except Exception:  # an unreadable kernel.json elsewhere must not hide ours
+            specs = {}
+        for name, model in sorted(specs.items()):
+            if KERNELSPEC_NAME.match(name) and uses_our_provisioner(model.get("spec") or {}):
+                found.append(name)
+        return self.configured + [n for n in found if n not in self.configured]
 
     def spec_dir(self, kernelspec: str) -> Path:
         if not KERNELSPEC_NAME.match(kernelspec or ""):
@@ -77,8 +102,8 @@ class KernelspecFiles:
             )
         if kernelspec not in self.kernelspec_names:
             raise FileRefused(
-                f"Kernelspec {kernelspec!r} is not managed by mlp-kernel "
-                f"(MlpKernelExtension.kernelspec_names = {self.kernelspec_names}).",
+                f"Kernelspec {kernelspec!r} is not managed by mlp-kernel: its kernel.json does not use "
+                f"the {PROVISIONER_NAME!r} provisioner (managed here: {', '.join(self.kernelspec_names)}).",
                 status=404,
             )
         try:

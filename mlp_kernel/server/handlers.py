@@ -189,13 +189,24 @@ class KernelspecHandler(MlpKernelHandler):
         except FileRefused as e:
             raise web.HTTPError(e.status, str(e)) from None
         files = [{"file": f, "kind": k} for f, k in allowed.items()]
-        out: dict[str, Any] = {"name": kernelspec, "files": files, "members": [], "flavors": []}
+        out: dict[str, Any] = {
+            "name": kernelspec,
+            "files": files,
+            "members": [],
+            "flavors": [],
+            "render_targets": [],
+            "render_note": "",
+        }
         policy_name = policy_file_name(read_text(spec_dir / KERNEL_JSON))
         try:
-            out["members"], out["flavors"] = await self.work(
-                f"reading {policy_name}", policy_names, read_text(spec_dir / policy_name), policy_name
+            out.update(
+                await self.work(
+                    f"reading {policy_name}", policy_names, read_text(spec_dir / policy_name), policy_name
+                )
             )
-        except (PreviewError, ImportError):
+        except PreviewError as e:
+            out["render_note"] = f"No dry run: {e}"
+        except ImportError:
             pass
         self.finish(out)
 
@@ -345,7 +356,8 @@ class PlacementPreviewHandler(MlpKernelHandler):
     @authorized("read")
     async def post(self) -> None:
         body = self.body()
-        kernelspec = body.get("kernelspec") or self.ext.kernelspec_names[0]
+        managed = self.ext.files.kernelspec_names
+        kernelspec = body.get("kernelspec") or (managed[0] if managed else "gpu-auto")
         try:
             spec_dir = self.ext.files.spec_dir(str(kernelspec))
         except FileRefused as e:

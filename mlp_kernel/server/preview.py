@@ -65,10 +65,35 @@ def parse_policy_text(text: str, source: str) -> Any:
         raise PreviewError(400, message, e.errors) from None
 
 
-def policy_names(text: str, source: str) -> tuple[list[str], list[str]]:
-    """The members and flavors a policy declares (for the render form), or ``PreviewError(400)``."""
+def policy_names(text: str, source: str) -> dict[str, Any]:
+    """What the render form offers, or ``PreviewError(400)``: the policy's members and flavors, the
+    (member, flavor) pairs a Pod can be rendered for (a flavor of that member, the member with the
+    ``namespace`` and ``local_queue`` the Kubernetes backend needs), and, when there is none, why."""
     policy = parse_policy_text(text, source)
-    return list(policy.members), list(policy.flavors)
+    targets = []
+    unrenderable = []
+    for m in policy.members.values():
+        if not m.namespace or not m.local_queue:
+            unrenderable.append(m.name)
+            continue
+        targets += [
+            {"member": m.name, "flavor": f.name} for f in policy.flavors.values() if f.member == m.name
+        ]
+    note = ""
+    if not targets:
+        names = ", ".join(repr(n) for n in unrenderable) or "none"
+        note = (
+            f"No member of {source} can be rendered as a Pod: a dry run needs a member with namespace and "
+            f"local_queue (the Kubernetes backend's), and {names} has none (it runs kernels on this "
+            "machine). Point kernel.json at a policy with Kubernetes members (the shipped "
+            "platform-policy.yaml) to try one."
+        )
+    return {
+        "members": list(policy.members),
+        "flavors": list(policy.flavors),
+        "render_targets": targets,
+        "render_note": note,
+    }
 
 
 def _as_dict(obj: Any) -> Any:
