@@ -152,6 +152,7 @@ class Choices(TypedDict, total=False):
     tiers: list[str]
     burst_allowed: bool
     max_gpus: int
+    member_labels: dict[str, str]  # member name -> its display_name (or the name): what the status bar shows
 
 
 class LastRelease(TypedDict, total=False):

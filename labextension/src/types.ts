@@ -58,6 +58,7 @@ export interface IChoices {
   tiers?: string[];
   burst_allowed?: boolean;
   max_gpus?: number;
+  member_labels?: Record<string, string>;
 }
 
 export interface ILastRelease {

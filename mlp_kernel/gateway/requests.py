@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .carryover import CarryOver
     from .relay import RemoteLink
     from .status import GatewayStatus
+    from .workspace import WorkspaceSync
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class RequestState:
         self._release_rule: ReleaseRule | None = None  # set by %gpu idle= (flat); else the policy's
         self._launch_timeout_s = 1800.0
         self._carry: CarryOver | None = None
+        self._workspace: WorkspaceSync | None = None
 
     def load(self) -> None:
         if self._loaded:
@@ -178,6 +180,15 @@ class RequestState:
             self._carry = CarryOver(self.policy, self.config.kernel_id, self.config.user)
         return self._carry
 
+    @property
+    def workspace(self) -> WorkspaceSync:
+        """The notebook's files on kernels of public members (``workspace_sync``; cwd: the notebook's)."""
+        if self._workspace is None:
+            from .workspace import WorkspaceSync
+
+            self._workspace = WorkspaceSync(self.policy, self.config.kernel_id, self.config.user)
+        return self._workspace
+
     # ------------------------------------------------------------------------------------------- request
     def policy_view(self) -> Policy:
         if self.policy is None or self.policy_error:
@@ -243,6 +254,7 @@ class RequestState:
             "tiers": list(self.policy.tiers),
             "burst_allowed": bool(self.policy.burst.enabled and self.policy.public_members()),
             "max_gpus": self.policy.max_gpus,
+            "member_labels": {m.name: m.label for m in self.policy.members.values()},
         }
 
     # ----------------------------------------------------------------------------------------- placement
@@ -286,14 +298,19 @@ class RequestState:
     async def before_release(
         self, status: GatewayStatus, link: RemoteLink, reason: ReleaseReason
     ) -> tuple[bool, str]:
-        """Run before a release or move: snapshot the variables. (ok, note for the user)."""
-        return await self.carry.save(link, self.current(), status.public, status.member)
+        """Run before a release or move: bring the kernel's files back (workspace_sync), snapshot the
+        variables. (ok, note for the user)."""
+        files = await self.workspace.pull(link)
+        ok, note = await self.carry.save(link, self.current(), status.public, status.member)
+        return ok, " ".join(n for n in (files, note) if n)
 
     async def after_connect(self, status: GatewayStatus, link: RemoteLink) -> str:
-        """Run when a new remote kernel answered: restore the variables saved at the last release."""
+        """Run when a new remote kernel answered: copy the notebook's files to it when it is on a public
+        member (workspace_sync), restore the variables saved at the last release."""
+        files = await self.workspace.push(link, self.current(), status.public)
         note = await self.carry.restore(link, self.current(), status.public)
         await self.carry.consume(link, status.public)  # used once: the next release takes a new one
-        return note
+        return " ".join(n for n in (files, note) if n)
 
     def set_keep(self, keep: bool, max_bytes: int | None) -> None:
         self.carry.set_keep(keep, max_bytes)
@@ -304,3 +321,5 @@ class RequestState:
     async def on_shutdown(self) -> None:
         if self._carry is not None:
             self._carry.on_shutdown()
+        if self._workspace is not None:
+            self._workspace.on_shutdown()
