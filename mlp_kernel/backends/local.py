@@ -16,6 +16,11 @@ Quota: a flavor's ``capacity_gpus`` is its quota on this machine, shared by ever
 visibility API gives it), and placement reads the same ledger (``cluster_state``), so a full private pool
 queues and, under the burst rule, bursts to a public member, as on the platform.
 
+Working directory: the gateway's (the notebook's directory), as a kernel pod on the private member sees the
+user's workspace volume; a member with ``local_workdir: empty`` starts its kernels in a new empty directory,
+removed at release, as a pod on a public member starts with nothing of the user's (only ``workspace_sync``
+brings files there): so the public path is tested on one machine as it behaves on the platform.
+
 Orphans: the kernel gets ``JPY_PARENT_PID`` set to the gateway's pid, so ipykernel's own parent poller ends it
 within a second if the gateway is killed; the provisioner also kills it from the handle record.
 """
@@ -123,12 +128,17 @@ class LocalBackend:
         transport: str = "ipc",
         quota: LocalQuota | None = None,
         capacity: Callable[[str], int | None] | None = None,
+        workdir: Callable[[str], str] | None = None,
     ) -> None:
         """``quota`` (shared by the gateways of one runtime directory) and ``capacity`` (a flavor's GPUs,
-        None = unlimited) make launches wait for free GPUs; without them every launch starts at once."""
+        None = unlimited) make launches wait for free GPUs; without them every launch starts at once.
+        ``workdir`` says per member where its kernels start: ``notebook`` (this process's directory, the
+        default) or ``empty`` (a new empty directory)."""
         self.python = python or sys.executable
         self.quota = quota
         self.capacity = capacity or (lambda flavor: None)
+        self.workdir = workdir or (lambda member: "notebook")
+        self._workdirs: dict[str, Path] = {}
         self.transport = transport
         self._dirs: dict[str, Path] = {}
         self.runtime_dir = Path(runtime_dir or tempfile.gettempdir())
@@ -241,6 +251,10 @@ class LocalBackend:
             MLP_GPU_MODEL=d.gpu_model or "",
             MLP_GPU_COUNT=str(d.gpu_count),
         )
+        cwd = None
+        if self.workdir(d.member or "") == "empty":
+            cwd = Path(tempfile.mkdtemp(prefix="mlp-workdir-"))
+            self._workdirs[spec.kernel_id] = cwd
         try:
             proc = await asyncio.create_subprocess_exec(
                 self.python,
@@ -254,9 +268,11 @@ class LocalBackend:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                cwd=cwd,
             )
         except OSError as exc:
             os.unlink(name)
+            self._remove_workdir(spec.kernel_id)
             raise LaunchError(f"Could not start a local kernel with {self.python}: {exc}") from exc
         self._procs[spec.kernel_id] = proc
         assert proc.stdout is not None
@@ -319,12 +335,19 @@ class LocalBackend:
         sock_dir = self._dirs.pop(remote.kernel_id, None)
         if sock_dir is not None:
             shutil.rmtree(sock_dir, ignore_errors=True)
+        self._remove_workdir(remote.kernel_id)
+
+    def _remove_workdir(self, kernel_id: str) -> None:
+        workdir = self._workdirs.pop(kernel_id, None)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     def handle_record(self, remote: RemoteKernel) -> dict[str, Any]:
         return {
             "backend": self.name,
             **remote.handle,
             "connection_file": str(self._files.get(remote.kernel_id, "")),
+            "workdir": str(self._workdirs.get(remote.kernel_id, "")),
         }
 
     async def release_record(self, record: dict[str, Any]) -> bool:
@@ -337,4 +360,7 @@ class LocalBackend:
             _kill_group(pid, signal.SIGKILL)
         if record.get("connection_file"):
             Path(record["connection_file"]).unlink(missing_ok=True)
+        workdir = Path(str(record.get("workdir") or ""))
+        if workdir.name.startswith("mlp-workdir-") and workdir.parent == Path(tempfile.gettempdir()):
+            shutil.rmtree(workdir, ignore_errors=True)  # only a directory this backend made
         return alive

@@ -36,6 +36,11 @@ def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
         f = policy.flavors.get(flavor) if policy is not None else None
         return f.capacity_gpus if f is not None else None
 
+    def workdir(member: str) -> str:
+        policy = state.policy
+        m = policy.members.get(member) if policy is not None else None
+        return m.local_workdir if m is not None else "notebook"
+
     def local() -> Backend:
         from jupyter_core.paths import jupyter_runtime_dir
 
@@ -49,6 +54,7 @@ def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
             # the user's Jupyter runtime dir (private to them): every notebook of theirs shares the GPUs
             quota=LocalQuota(Path(jupyter_runtime_dir())),
             capacity=capacity,
+            workdir=workdir,
         )
 
     def kubernetes() -> Backend:

@@ -123,13 +123,13 @@ def _check_post(post: object, key_field: str) -> dict[str, Any]:
     return {"url": _check_url(post.get("url")), "fields": fields, key_field: _check_str(post, key_field)}
 
 
-def _program(entry: str, params: Mapping[str, object], s3: bool = False) -> str:
+def _program(entry: str, params: Mapping[str, object], s3: bool = False, more: Sequence[str] = ()) -> str:
+    """``agent.py`` (then ``agent_s3.py`` when ``s3``, then the files of ``more``) run in one private
+    dictionary, and its ``entry`` called with ``params`` as JSON; the report left in ``REPORT_NAME``."""
     payload = json.dumps(params, sort_keys=True)
-    extra = (
-        f"    exec(compile({agent_source('agent_s3.py')!r}, '<mlp-kernel snapshot agent s3>', 'exec'),"
-        " agent)\n"
-        if s3
-        else ""
+    extra = "".join(
+        f"    exec(compile({agent_source(name)!r}, '<mlp-kernel agent {name}>', 'exec'), agent)\n"
+        for name in (("agent_s3.py",) if s3 else ()) + tuple(more)
     )
     return (
         f"def {_ENTRY_NAME}():\n"
