@@ -135,5 +135,6 @@ async def test_files_go_to_a_burst_kernel_and_results_come_back(
         if await k.km.is_alive():
             await k.km.shutdown_kernel(now=False)
     left_here = sorted(os.listdir(nb))
-    assert left_here == [".env", ".ipynb_checkpoints", "big.bin", "data.csv", "escape.txt",
-                         "notes (from GPU).txt", "notes.txt", "out", "patients.phi.csv"], left_here  # fmt: skip
+    expected = [".env", ".ipynb_checkpoints", "big.bin", "data.csv", "escape.txt", "notes (from GPU).txt",
+                "notes.txt", "out", "patients.phi.csv"]  # fmt: skip
+    assert left_here == expected, left_here
