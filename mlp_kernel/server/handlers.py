@@ -351,6 +351,28 @@ class RenderHandler(MlpKernelHandler):
         self.finish(out)
 
 
+class RenderTargetsHandler(MlpKernelHandler):
+    """What the dry-run form offers for the admin's draft: the (member, flavor) pairs of the policy that the
+    draft kernel.json names (unsaved texts in ``files`` win), or why none can be rendered."""
+
+    @web.authenticated
+    @authorized("read")
+    async def post(self, kernelspec: str) -> None:
+        try:
+            spec_dir = self.ext.files.spec_dir(kernelspec)
+        except FileRefused as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        overrides = self.body().get("files") or {}
+        if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
+            return self.fail(400, "files: expected an object of file name -> unsaved text.")
+        policy_name = policy_file_name(overrides.get(KERNEL_JSON, read_text(spec_dir / KERNEL_JSON)))
+        text = overrides.get(policy_name, read_text(spec_dir / policy_name))
+        try:
+            self.finish(await self.work(f"reading {policy_name}", policy_names, text, policy_name))
+        except PreviewError as e:
+            self.fail(e.status, f"No dry run: {e}", e.issues)
+
+
 class PlacementPreviewHandler(MlpKernelHandler):
     @web.authenticated
     @authorized("read")
@@ -403,6 +425,7 @@ def handlers(base_url: str) -> list[tuple[str, type]]:
         (files + f"/history/{SEG}", HistoryHandler),
         (files + "/rollback", RollbackHandler),
         (f"/kernelspecs/{SEG}/render", RenderHandler),
+        (f"/kernelspecs/{SEG}/render/targets", RenderTargetsHandler),
         ("/placement/preview", PlacementPreviewHandler),
         ("/fleet", FleetHandler),
     ]

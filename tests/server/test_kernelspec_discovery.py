@@ -70,3 +70,19 @@ def test_render_form_offers_each_member_with_its_own_flavors_only(api: Any, spec
         )
         assert status == 200, (t, out)
         assert out["pod"]["kind"] == "Pod"
+
+
+def test_render_targets_follow_the_unsaved_kernel_json(api: Any, spec_dir: Path) -> None:
+    spec = json.loads((spec_dir / "kernel.json").read_text())
+    spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "platform-policy.yaml"
+    status, body = api(
+        "POST", "kernelspecs/gpu-auto/render/targets", body={"files": {"kernel.json": json.dumps(spec)}}
+    )
+    assert status == 200 and body["render_note"] == ""
+    assert {"member": "private", "flavor": "silver"} in body["render_targets"]
+    status, body = api("POST", "kernelspecs/gpu-auto/render/targets", body={})
+    assert status == 200 and body["render_targets"] == [] and "'local'" in body["render_note"]
+    status, body = api(
+        "POST", "kernelspecs/gpu-auto/render/targets", body={"files": {"policy.yaml": "members: ["}}
+    )
+    assert status == 400 and body["message"].startswith("No dry run")
