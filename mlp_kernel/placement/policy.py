@@ -121,6 +121,42 @@ class Member:
         default=GPU_PRODUCT_LABEL,
         rule="a valid label key",
     )
+    workspace_claim: str | None = policy_field(
+        "workspace_claim",
+        "the user's workspace volume (the PersistentVolumeClaim the notebook server mounts, ReadWriteMany), "
+        "mounted in kernel pods at `workspace_path`, so the kernel sees the notebook's files and starts in "
+        "its directory; `{username}` is replaced by the user's name as a DNS label (`home-{username}`)",
+        "string",
+        default=None,
+        default_doc="none (pods start in the template's `workingDir`, with nothing of the user's)",
+        rule="a DNS subdomain once `{username}` is filled in; not on a public member (sync files there with "
+        "`workspace_sync`)",
+    )
+    workspace_path: str = policy_field(
+        "workspace_path",
+        "where the notebook server mounts the workspace (its root directory): the same path in the pod, so "
+        "a notebook at `<workspace_path>/a/b.ipynb` runs in `<workspace_path>/a`",
+        "string",
+        default="/home/jovyan",
+        rule="an absolute path",
+    )
+    packages_claim: str | None = policy_field(
+        "packages_claim",
+        "a per-user volume for installed packages and the wheel cache, mounted at `packages_path`: "
+        "`%pip install` in a kernel goes there (`PIP_USER=1`, `PYTHONUSERBASE`, `PIP_CACHE_DIR`) and the "
+        "next kernel pod still has it; `{username}` as in `workspace_claim`",
+        "string",
+        default=None,
+        default_doc="none (packages installed in a kernel are gone with its pod)",
+        rule="as `workspace_claim`",
+    )
+    packages_path: str = policy_field(
+        "packages_path",
+        "where `packages_claim` is mounted in the pod",
+        "string",
+        default="/opt/mlp-kernel/packages",
+        rule="an absolute path, not inside `workspace_path`",
+    )
     local_workdir: LocalWorkdir = policy_field(
         "local_workdir",
         "`backend: local` only: where its kernels start; `notebook` (the notebook's directory, as the "

@@ -443,6 +443,7 @@ class _Checker:
                     p + ("gpu_product_label",),
                     f"{fields['gpu_product_label']!r} is not a valid Kubernetes label key",
                 )
+            self.workspace_fields(fields, p)
             if fields["health"] == "karmada" and not fields["karmada_cluster"]:
                 self.err(
                     p + ("health",), "health: karmada needs karmada_cluster (the Karmada Cluster's name)"
@@ -451,6 +452,32 @@ class _Checker:
         if not section and isinstance(raw, Mapping):
             self.err(path, "required: at least one member")
         return out
+
+    def workspace_fields(self, fields: dict[str, Any], p: Path) -> None:
+        """A member's workspace and packages volumes: claim names valid for any user, absolute paths."""
+        for claim in ("workspace_claim", "packages_claim"):
+            name = fields[claim]
+            if name is None:
+                continue
+            if fields["public"]:
+                self.err(
+                    p + (claim,),
+                    "a public member cannot mount the private workspace volume; "
+                    "the notebook's files reach it through workspace_sync",
+                )
+            elif not isinstance(name, str) or not DNS_SUBDOMAIN.match(name.replace("{username}", "u")):
+                self.err(
+                    p + (claim,),
+                    f"{name!r} is not a PersistentVolumeClaim name once {{username}} is filled in "
+                    "(lowercase letters, digits, '-' and '.')",
+                )
+        for path in ("workspace_path", "packages_path"):
+            value = fields[path]
+            if not isinstance(value, str) or not value.startswith("/") or "/../" in value + "/":
+                self.err(p + (path,), f"{value!r} must be an absolute path")
+        work, pkgs = str(fields["workspace_path"]).rstrip("/"), str(fields["packages_path"]).rstrip("/")
+        if fields["packages_claim"] and (pkgs == work or pkgs.startswith(work + "/")):
+            self.err(p + ("packages_path",), f"{pkgs} is inside workspace_path {work}: mount it elsewhere")
 
     def tiers(self, top: Mapping[str, Any]) -> list[str]:
         if "tiers" not in top:

@@ -16,6 +16,7 @@ from mlp_kernel.backends.kubernetes.template import (
 from .policies import KERNELSPEC
 
 SHIPPED = (KERNELSPEC / "pod-template.yaml.j2").read_text()
+WORKDIR = 'workingDir: {{ kernel_working_dir | default("/tmp") }}'  # the shipped line tests replace
 STRING_VARS = [k for k, v in SAMPLE_VALUES.items() if isinstance(v, str)]
 
 INJECTIONS = [
@@ -88,7 +89,7 @@ def test_value_appears_verbatim_never_evaluated() -> None:
 
 
 def test_value_inside_a_larger_string_stays_one_string() -> None:
-    template = SHIPPED.replace("workingDir: /tmp", "workingDir: /home/{{ kernel_username }}/work")
+    template = SHIPPED.replace(WORKDIR, "workingDir: /home/{{ kernel_username }}/work")
     pod = render_pod_template(template, values_with("kernel_username", "x\ny: {z: 1}"))
     assert pod["spec"]["containers"][0]["workingDir"] == "/home/x\ny: {z: 1}/work"
 
@@ -131,12 +132,10 @@ def test_filtering_a_string_value_is_reported_not_silently_wrong() -> None:
 
 
 def test_sandbox_blocks_template_code_execution() -> None:
-    template = SHIPPED.replace(
-        "workingDir: /tmp", "workingDir: {{ ''.__class__.__mro__[1].__subclasses__() }}"
-    )
+    template = SHIPPED.replace(WORKDIR, "workingDir: {{ ''.__class__.__mro__[1].__subclasses__() }}")
     issues = validate_template(template)
     assert issues and "unsafe" in issues[0].message
-    assert issues[0].line == SHIPPED[: SHIPPED.index("workingDir")].count("\n") + 1
+    assert issues[0].line == SHIPPED[: SHIPPED.index(WORKDIR)].count("\n") + 1
 
 
 def test_syntax_error_reports_its_line() -> None:
@@ -163,7 +162,7 @@ def test_template_of_another_kind_is_rejected() -> None:
 
 
 def test_unknown_pod_field_is_a_schema_issue() -> None:
-    template = SHIPPED.replace("workingDir: /tmp", "workingDir: /tmp\n    workingDirectory: /tmp")
+    template = SHIPPED.replace(WORKDIR, "workingDir: /tmp\n    workingDirectory: /tmp")
     issues = validate_template(template)
     assert any("workingDirectory" in i.message for i in issues)
 

@@ -67,6 +67,22 @@ def label_value(text: str) -> str:
     return f"{kept}-{suffix}" if kept else suffix
 
 
+def dns_label(text: str) -> str:
+    """``text`` as a DNS label (<= 63 of ``[a-z0-9-]``): kept when it already is one (``alice``), else
+    reduced to its allowed characters with a short hash suffix, so two users never map to the same name."""
+    if is_dns_label(text):
+        return text
+    kept = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    suffix = _digest(text)
+    kept = kept[: 63 - len(suffix) - 1].strip("-")
+    return f"{kept}-{suffix}" if kept else f"u{suffix}"
+
+
+def user_claim(template: str, user: str) -> str:
+    """A per-user PersistentVolumeClaim name from the policy's ``home-{username}``."""
+    return template.replace("{username}", dns_label(user))
+
+
 def notebook_label(path: str) -> str:
     """A notebook path as a label value: a hash, so paths (which may name people or projects) stay private."""
     return _digest(path, 16) if path else ""

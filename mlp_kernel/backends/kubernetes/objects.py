@@ -26,7 +26,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ...placement.policy import Flavor, Member, Policy
@@ -280,6 +280,33 @@ def _snapshot_values(policy: Policy, member: Member) -> dict[str, Scalar]:
     }
 
 
+def _workspace_values(member: Member, user: str, notebook: str) -> dict[str, Scalar]:
+    """The user's workspace volume and per-user packages volume (private members), and the working directory:
+    the notebook's directory when it is inside the workspace (the notebook server mounts the same claim at
+    the same path), else the workspace's root. The notebook path is a value, never template source."""
+    values: dict[str, Scalar] = {}
+    if member.public:
+        return values
+    if member.workspace_claim:
+        root = PurePosixPath(member.workspace_path)
+        workdir = root
+        folder = PurePosixPath(notebook).parent if notebook else None
+        if folder is not None and folder.is_absolute() and ".." not in folder.parts:
+            if folder == root or root in folder.parents:
+                workdir = folder
+        values.update(
+            kernel_workspace_claim=names.user_claim(member.workspace_claim, user),
+            kernel_workspace_dir=str(root),
+            kernel_working_dir=str(workdir),
+        )
+    if member.packages_claim:
+        values.update(
+            kernel_packages_claim=names.user_claim(member.packages_claim, user),
+            kernel_packages_dir=member.packages_path,
+        )
+    return values
+
+
 def render_kernel_objects(
     kernelspec_dir: str | Path,
     policy: Policy,
@@ -352,6 +379,7 @@ def render_kernel_objects(
         "kernel_connection_file": connection_file,
         "kernel_service_account_name": service_account or config.get("service_account"),
         **_snapshot_values(policy, m),
+        **_workspace_values(m, user, notebook),
         **{f"kernel_{ch}_port": int(port) for ch, port in ports.items()},
     }
     try:
