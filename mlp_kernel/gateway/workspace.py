@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 from pathlib import Path, PurePosixPath
@@ -34,6 +33,7 @@ from ..snapshot.s3_config import S3ConfigError, parse_s3_storage
 from ..snapshot.sync_code import back_code, fetch_code, parse_sync_report
 from ..snapshot.sync_s3 import SyncBucket
 from ..snapshot.sync_select import SyncRules, names, select
+from ..snapshot.sync_walk import sha256_file
 
 if TYPE_CHECKING:
     from ..placement import Policy
@@ -136,7 +136,7 @@ class WorkspaceSync:
             except (ValueError, OSError, S3StoreError, TypeError) as exc:
                 failed.append(f"{rel}: {exc}")
                 continue
-            local = _sha256(dest) if dest.is_file() and not dest.is_symlink() else None
+            local = sha256_file(dest) if dest.is_file() and not dest.is_symlink() else None
             if local == digest:
                 os.unlink(tmp)
             elif local is None and not dest.exists() or local is not None and local == self.sent.get(rel):
@@ -193,11 +193,3 @@ class WorkspaceSync:
         if self.bucket is not None and self.wrote:
             with contextlib.suppress(S3StoreError):
                 self.bucket.clear()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

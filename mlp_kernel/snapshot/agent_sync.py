@@ -13,7 +13,6 @@ symbolic link, so a path can never write outside it. Files are written to a temp
 
 from __future__ import annotations  # annotations are never evaluated: any Python 3 kernel runs this
 
-import hashlib
 import json
 import os
 import time
@@ -22,7 +21,7 @@ from typing import Any
 if __name__ != "__mlp_snapshot_agent__":  # imported as a module; in the kernel, sync_code ran the others here
     from .agent import _TransferError
     from .agent_s3 import _download, _post
-    from .sync_walk import SECRET_FILES, matches, walk
+    from .sync_walk import SECRET_FILES, matches, sha256_file, walk
 
 
 def _safe_dest(root: str, rel: str) -> str:
@@ -72,14 +71,6 @@ def fetch(params_json: str) -> str:
     return json.dumps(report)
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def back(params_json: str) -> str:
     """Upload the files of the working directory that are new or differ from ``sent`` (path -> sha256),
     smallest first, within the caps; report what went (path, key, size, sha256) and what did not."""
@@ -98,7 +89,7 @@ def back(params_json: str) -> str:
             report["left_out"].setdefault("over the file cap", []).append(rel)
             continue
         try:
-            digest = _sha256(os.path.join(root, rel))
+            digest = sha256_file(os.path.join(root, rel))
         except OSError:
             continue
         if sent.get(rel) != digest:
