@@ -34,3 +34,6 @@ from tests.e2e_kubernetes.test_queue_burst import (  # noqa: F401
 from tests.e2e_kubernetes.test_run_private import (  # noqa: F401
     test_free_silver_quota_runs_the_cell_in_a_private_pod,
 )
+from tests.e2e_kubernetes.test_workspace import (  # noqa: F401
+    test_the_kernel_pod_works_in_the_notebooks_directory_on_the_users_workspace,
+)
