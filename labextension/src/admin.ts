@@ -57,7 +57,7 @@ const KIND_LABEL: Record<string, string> = {
 const VALIDATE_DELAY_MS = 600;
 
 export class AdminWidget extends Widget {
-  constructor(private kernelspec = 'gpu-auto') {
+  constructor(private kernelspec = '') {
     super();
     this.id = 'mlp-kernel-admin';
     this.addClass('mlp-kernel-Admin');
@@ -70,11 +70,27 @@ export class AdminWidget extends Widget {
     replaceChildren(this.node, h('p', {}, 'Loading…'));
     try {
       this._me = await requestAPI('me');
-      const spec = await requestAPI<{ files: IFileInfo[]; members: string[]; flavors: string[] }>(
-        `kernelspecs/${this.kernelspec}`
-      );
-      this._members = spec.members;
-      this._flavors = spec.flavors;
+      // Every kernelspec that uses our provisioner (the server finds them); the first one unless chosen.
+      const listed = await requestAPI<{ kernelspecs: { name: string; display_name: string }[] }>('kernelspecs');
+      this._specs = listed.kernelspecs;
+      if (!this._specs.length) {
+        replaceChildren(
+          this.node,
+          h('h1', {}, 'GPU (auto) administration'),
+          h(
+            'p',
+            { className: 'mlp-kernel-warning' },
+            'No kernelspec on this server uses the gpu-auto-provisioner: install one with `mlp-kernel install`.'
+          )
+        );
+        return;
+      }
+      if (!this._specs.some(k => k.name === this.kernelspec)) {
+        this.kernelspec = this._specs[0].name;
+      }
+      const spec = await requestAPI<{ files: IFileInfo[] }>(`kernelspecs/${this.kernelspec}`);
+      this._files.clear();
+      this._history.clear();
       const order = ['pod_template', 'kernel', 'policy'];
       const files = [...spec.files].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
       for (const info of files) {
@@ -139,7 +155,29 @@ export class AdminWidget extends Widget {
       );
     }
     const body = this._tab === 'fleet' ? this._fleetView() : this._fileView(this._files.get(this._tab)!);
-    replaceChildren(this.node, h('h1', {}, 'GPU (auto) administration'), banner, tabs, body);
+    const picker = h('select', { 'data-mlp-kernel': 'kernelspec' });
+    for (const k of this._specs) {
+      picker.appendChild(h('option', { value: k.name }, `${k.display_name} (${k.name})`));
+    }
+    picker.value = this.kernelspec;
+    picker.addEventListener('change', () => {
+      const dirty = [...this._files.values()].some(f => f.text !== f.saved);
+      if (dirty && !window.confirm('Discard your unsaved edits of this kernelspec?')) {
+        picker.value = this.kernelspec;
+        return;
+      }
+      this.kernelspec = picker.value;
+      this._tab = '';
+      void this._load();
+    });
+    replaceChildren(
+      this.node,
+      h('h1', {}, 'GPU (auto) administration'),
+      banner,
+      h('label', { className: 'mlp-kernel-Admin-spec' }, 'Kernelspec ', picker),
+      tabs,
+      body
+    );
   }
 
   private _fileView(f: IFileState): HTMLElement {
@@ -166,7 +204,13 @@ export class AdminWidget extends Widget {
         { className: 'mlp-kernel-Admin-buttons' },
         h(
           'button',
-          { className: 'jp-mod-styled jp-mod-accept', 'data-mlp-kernel': 'review', onclick: () => this._review(f) },
+          {
+            className: 'jp-mod-styled jp-mod-accept',
+            'data-mlp-kernel': 'review',
+            disabled: !this._me?.is_admin,
+            title: this._me?.is_admin ? 'Show the diff, then save' : 'Only mlp-kernel admins may save',
+            onclick: () => this._review(f)
+          },
           'Review and save…'
         ),
         h(
@@ -281,7 +325,12 @@ export class AdminWidget extends Widget {
       pre,
       h(
         'button',
-        { className: 'jp-mod-styled jp-mod-accept', 'data-mlp-kernel': 'confirm-save', onclick: () => void this._save(f) },
+        {
+          className: 'jp-mod-styled jp-mod-accept',
+          'data-mlp-kernel': 'confirm-save',
+          disabled: !this._me?.is_admin,
+          onclick: () => void this._save(f)
+        },
         'Save'
       ),
       h('button', { className: 'jp-mod-styled', onclick: () => replaceChildren(area) }, 'Cancel')
@@ -312,27 +361,46 @@ export class AdminWidget extends Widget {
   }
 
   private _renderForm(): HTMLElement {
-    // Free text with suggestions: an unsaved kernel.json may point at another policy with other members.
-    const member = h('input', { type: 'text', list: 'mlp-kernel-members', 'data-mlp-kernel': 'render-member' });
-    member.value = this._members[0] ?? '';
-    const flavor = h('input', { type: 'text', list: 'mlp-kernel-flavors', 'data-mlp-kernel': 'render-flavor' });
-    flavor.value = this._flavors[0] ?? '';
-    const members = h('datalist', { id: 'mlp-kernel-members' }, ...this._members.map(m => h('option', { value: m })));
-    const flavors = h('datalist', { id: 'mlp-kernel-flavors' }, ...this._flavors.map(f => h('option', { value: f })));
-    const user = h('input', { type: 'text', placeholder: 'user (default: you)', 'data-mlp-kernel': 'render-user' });
-    const out = h('div', { 'data-mlp-kernel': 'render-output' });
-    const run = async (): Promise<void> => {
-      replaceChildren(out, h('p', {}, 'Rendering…'));
+    // Only what can be rendered: the (member, flavor) pairs of the policy the draft kernel.json names, asked
+    // of the server for the unsaved texts (the shipped local policy has none, and the note says why).
+    const target = h('select', { 'data-mlp-kernel': 'render-target' });
+    const note = h('p', { className: 'mlp-kernel-warning', 'data-mlp-kernel': 'render-note' });
+    const drafts = (): Record<string, string> => {
       const files: Record<string, string> = {};
       for (const [name, f] of this._files) {
         if (f.text !== f.saved) {
           files[name] = f.text;
         }
       }
+      return files;
+    };
+    const loadTargets = async (): Promise<void> => {
+      replaceChildren(target);
+      note.textContent = 'Reading the policy…';
+      try {
+        const r = await postJSON<{ render_targets: { member: string; flavor: string }[]; render_note: string }>(
+          `kernelspecs/${this.kernelspec}/render/targets`,
+          { files: drafts() }
+        );
+        for (const t of r.render_targets) {
+          target.appendChild(h('option', { value: `${t.member}/${t.flavor}` }, `${t.member} / ${t.flavor}`));
+        }
+        note.textContent = r.render_note;
+      } catch (error) {
+        note.textContent = describe(error);
+      }
+      renderButton.disabled = !target.options.length;
+    };
+    const user = h('input', { type: 'text', placeholder: 'user (default: you)', 'data-mlp-kernel': 'render-user' });
+    const out = h('div', { 'data-mlp-kernel': 'render-output' });
+    const run = async (): Promise<void> => {
+      replaceChildren(out, h('p', {}, 'Rendering…'));
+      const files = drafts();
+      const [member, flavor] = target.value.split('/');
       try {
         const r = await postJSON<{ pod: unknown; secret: unknown }>(`kernelspecs/${this.kernelspec}/render`, {
-          member: member.value,
-          flavor: flavor.value,
+          member,
+          flavor,
           user: user.value || undefined,
           files
         });
@@ -346,16 +414,23 @@ export class AdminWidget extends Widget {
         );
       }
     };
-    return h(
+    const renderButton = h(
+      'button',
+      { className: 'jp-mod-styled', 'data-mlp-kernel': 'render', disabled: true, onclick: () => void run() },
+      'Render'
+    );
+    const section = h(
       'details',
       { className: 'mlp-kernel-Admin-section' },
       h('summary', {}, 'Dry run: render the Pod (uses your unsaved edits)'),
-      h('label', {}, 'Member ', member, members),
-      h('label', {}, ' Flavor ', flavor, flavors),
+      h('label', {}, 'Member / flavor ', target),
       h('label', {}, ' ', user),
-      h('button', { className: 'jp-mod-styled', 'data-mlp-kernel': 'render', onclick: () => void run() }, 'Render'),
+      renderButton,
+      note,
       out
     );
+    section.addEventListener('toggle', () => section.open && void loadTargets());
+    return section;
   }
 
   private _historyView(f: IFileState): HTMLElement {
@@ -464,8 +539,7 @@ export class AdminWidget extends Widget {
 
   private _files = new Map<string, IFileState>();
   private _history = new Map<string, IVersion[]>();
-  private _members: string[] = [];
-  private _flavors: string[] = [];
+  private _specs: { name: string; display_name: string }[] = [];
   private _me: { username: string; is_admin: boolean; why_not: string } | null = null;
   private _tab = '';
   private _notice = '';

@@ -84,12 +84,34 @@ function releaseText(status: IStatus): string {
       return r.idle_s ? `Released (idle ${formatDuration(r.idle_s)})` : 'Released (idle)';
     case 'user':
       return 'Released (by you)';
+    case 'move':
+      return 'Released (moved to another GPU)';
     default:
       return `Released (${r.reason})`;
   }
 }
 
-/** The status bar text for a snapshot, e.g. "Queued: silver, #3, ~4 min" or "V100 x1 · private · 12 min · $0.00". */
+/** The name to show for a member: its `display_name` from the policy (`choices.member_labels`), else its key. */
+export function memberLabel(status: IStatus): string {
+  const member = status.member ?? '';
+  return status.choices?.member_labels?.[member] || member;
+}
+
+/** "A100 ×2" (the model and count), or "GPU ×1" when the model is unknown. */
+export function gpuText(status: IStatus): string {
+  return `${status.gpu_model || 'GPU'} ×${status.gpu_count || 1}`;
+}
+
+/** True while the kernel holds (or is about to hold) a GPU of a public member, which costs money. */
+export function isPublic(status: IStatus | null): boolean {
+  return !!status?.public && ['placing', 'queued', 'starting', 'running'].includes(status.state);
+}
+
+/**
+ * The status bar text for a snapshot: one glance at the state, where and what, and, while running, the live
+ * idle countdown (`now` ticks each second): "A100 ×1 · AWS · public $4.10/h · idle 0:52",
+ * "Queued: silver, #3, ~4 min", "Released (idle 15 min)". Time held and cost are in the tooltip.
+ */
 export function statusText(status: IStatus | null, now: number = Date.now()): string {
   if (!status) {
     return 'GPU: connecting…';
@@ -114,8 +136,15 @@ export function statusText(status: IStatus | null, now: number = Date.now()): st
     case 'starting':
       return `Starting: ${phaseText(status.phase)}`;
     case 'running': {
-      const gpu = status.gpu_model ? `${status.gpu_model} x${status.gpu_count || 1}` : 'GPU';
-      const parts = [gpu, status.member || '', elapsed(status.since, now), formatCost(status.cost_so_far)];
+      const parts = [gpuText(status), memberLabel(status)];
+      if (status.public) {
+        parts.push(`public ${formatPrice(status.price_per_hour)}`);
+      }
+      if (status.busy) {
+        parts.push('busy');
+      } else if (status.idle_deadline) {
+        parts.push(`idle ${formatCountdown(status.idle_deadline, now)}`);
+      }
       return parts.filter(Boolean).join(' · ');
     }
     case 'releasing':
@@ -129,34 +158,123 @@ export function statusText(status: IStatus | null, now: number = Date.now()): st
   }
 }
 
-/** Tooltip: the gateway's own sentence for the state. */
-export function statusTitle(status: IStatus | null): string {
-  return status?.message || 'GPU (auto): waiting for the kernel status';
+/** Tooltip: the gateway's own sentence for the state, then where, how long, price and the notebook's spend. */
+export function statusTitle(status: IStatus | null, now: number = Date.now()): string {
+  if (!status) {
+    return 'GPU (auto): waiting for the kernel status';
+  }
+  const lines = [status.message || `GPU (auto): ${status.state}`];
+  const holding = ['queued', 'starting', 'running'].includes(status.state);
+  if (holding && status.member) {
+    lines.push(
+      `Where: ${memberLabel(status)}${status.flavor ? ` / ${status.flavor}` : ''} ` +
+        `(${status.public ? 'public cloud, paid' : 'private'})`
+    );
+  }
+  if (status.state === 'running') {
+    const held = elapsed(status.since, now);
+    if (held) {
+      lines.push(`Running for ${held}`);
+    }
+    lines.push(`Price: ${formatPrice(status.price_per_hour)}`);
+  }
+  lines.push(`This notebook's GPU cost so far: ${formatCost(status.cost_so_far)}`);
+  return lines.join('\n');
 }
 
 export type NotificationLevel = 'info' | 'success' | 'warning' | 'error';
 
-/** How loudly to show an event, and the text (burst events always show the price). */
+/**
+ * How to show an event, or `null` for none. Only what a user must act on stays until dismissed (a paid
+ * placement with its price, evictions, preemptions, failures); a private start and an idle release close by
+ * themselves; a release or move the user asked for is no notification at all (the cell and the item say it).
+ */
 export function eventNotification(
   event: IStatusEvent,
   status: IStatus | null
-): { level: NotificationLevel; text: string; sticky: boolean } {
+): { level: NotificationLevel; text: string; sticky: boolean } | null {
   let text = event.message;
+  const withPrice = (): string =>
+    !/\$\d/.test(text) && status?.price_per_hour ? `${text} (${formatPrice(status.price_per_hour)})` : text;
   switch (event.kind) {
     case 'burst':
-      if (!/\$\d/.test(text) && status?.price_per_hour) {
-        text += ` (${formatPrice(status.price_per_hour)})`;
+      return { level: 'warning', text: withPrice(), sticky: true };
+    case 'started':
+      if (status?.public) {
+        text = `Paid GPU: ${text}`;
+        return { level: 'warning', text: withPrice(), sticky: true };
       }
-      return { level: 'warning', text, sticky: true };
-    case 'released':
-      return { level: 'info', text, sticky: true };
+      return { level: 'success', text, sticky: false };
+    case 'released': {
+      const reason = status?.last_release?.reason;
+      if (reason === 'user' || reason === 'move') {
+        return null;
+      }
+      return { level: 'info', text, sticky: false };
+    }
     case 'evicted':
     case 'preempted':
     case 'error':
       return { level: 'error', text, sticky: true };
     default:
-      return { level: 'success', text, sticky: false };
+      return { level: 'info', text, sticky: false };
   }
+}
+
+/** The kernelspecs that use mlp-kernel's provisioner, from the kernelspecs API (each spec's kernel.json metadata). */
+export const PROVISIONER_NAME = 'gpu-auto-provisioner';
+
+export function gpuKernelSpecNames(
+  specs: { kernelspecs?: Record<string, { metadata?: unknown } | undefined> } | null | undefined
+): string[] {
+  const out: string[] = [];
+  for (const [name, spec] of Object.entries(specs?.kernelspecs ?? {})) {
+    const metadata = (spec?.metadata ?? {}) as { kernel_provisioner?: { provisioner_name?: unknown } };
+    if (metadata.kernel_provisioner?.provisioner_name === PROVISIONER_NAME) {
+      out.push(name);
+    }
+  }
+  return out.sort();
+}
+
+/** The current request in words, for the panel: [label, value] pairs of what was asked (tier, model, ...). */
+export function requestRows(request: Record<string, unknown> | null | undefined): [string, string][] {
+  if (!request) {
+    return [];
+  }
+  const r = request as {
+    gpu_model?: string | null;
+    gpu_count?: number;
+    tier?: string | null;
+    burstable?: boolean;
+    budget?: string;
+    deadline?: string | null;
+    data_class?: string | null;
+  };
+  const rows: [string, string][] = [
+    ['Tier', r.tier || 'any'],
+    ['GPU model', `${r.gpu_model || 'any'} ×${r.gpu_count || 1}`],
+    ['Burst', r.burstable ? 'on (may run on a public cloud, paid)' : 'off (private members only)'],
+    ['Budget', r.budget || 'fixed'],
+    ['Deadline', r.deadline || 'none'],
+    ['Data class', r.data_class || 'default']
+  ];
+  return rows;
+}
+
+/** The Change GPU choice that matches what the kernel runs or asked for ("model:A100", "tier:silver"). */
+export function currentChoice(status: IStatus): string {
+  const models = status.choices?.gpu_models ?? [];
+  const request = (status.request ?? {}) as { gpu_model?: string | null; tier?: string | null };
+  const wanted = (status.gpu_model || request.gpu_model || '').toLowerCase();
+  const model = models.find(m => m.toLowerCase() === wanted);
+  if (model) {
+    return `model:${model}`;
+  }
+  if (request.tier && (status.choices?.tiers ?? []).includes(request.tier)) {
+    return `tier:${request.tier}`;
+  }
+  return '';
 }
 
 /** The `options` of a `request` action for a chosen GPU model or tier ("a100" / "tier=silver"). */

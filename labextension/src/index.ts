@@ -2,7 +2,9 @@
  * mlp-kernel's JupyterLab extension: two plugins.
  *
  * - `mlp-kernel:plugin` (every user): status bar item and GPU panel for the active GPU (auto) notebook, fed
- *   by the kernel's `mlp_kernel.status` comm, and notifications for events a user must not miss.
+ *   by the kernel's `mlp_kernel.status` comm, and notifications for events a user must not miss. A notebook
+ *   is a GPU (auto) notebook when its kernelspec's kernel.json uses our provisioner (the kernelspecs API
+ *   carries that metadata), so every such kernelspec (`GPU (demo)`, ...) is recognised with no setting.
  * - `mlp-kernel:admin`: the admin page (command palette and launcher), backed by the server extension's
  *   REST API; the server decides who may save.
  */
@@ -15,7 +17,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { AdminWidget } from './admin';
-import { eventNotification } from './format';
+import { eventNotification, gpuKernelSpecNames } from './format';
 import { GpuPanel } from './panel';
 import { StatusConnection } from './statuscomm';
 import { GpuStatusItem } from './statusbar';
@@ -41,6 +43,22 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null
   ) => {
     const connection = new StatusConnection({ kernelSpecNames: ['gpu-auto'], probeAllKernels: false });
+    // The names from the settings (kept for kernelspecs provisioned elsewhere) plus every kernelspec whose
+    // kernel.json names our provisioner.
+    let configured: { kernelSpecNames: string[]; probeAllKernels: boolean } = {
+      kernelSpecNames: ['gpu-auto'],
+      probeAllKernels: false
+    };
+    const kernelspecs = app.serviceManager.kernelspecs;
+    const applyOptions = (): void => {
+      const found = gpuKernelSpecNames(kernelspecs.specs);
+      connection.setOptions({
+        kernelSpecNames: [...new Set([...configured.kernelSpecNames, ...found])],
+        probeAllKernels: configured.probeAllKernels
+      });
+    };
+    kernelspecs.specsChanged.connect(applyOptions);
+    void kernelspecs.ready.then(applyOptions);
     const panel = new GpuPanel(connection);
 
     const follow = (): void => connection.setSession(tracker.currentWidget?.sessionContext ?? null);
@@ -60,10 +78,22 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
       restorer.add(panel, 'mlp-kernel-gpu-panel');
     }
 
+    // One notification per kernel, updated in place, so they never pile up over the panel's buttons.
+    const notifications = new Map<string, string>();
     connection.event.connect((_, event) => {
       const n = eventNotification(event, connection.status);
-      const options = { autoClose: n.sticky ? (false as const) : 5000 };
-      Notification[n.level](n.text, options);
+      if (!n) {
+        return;
+      }
+      const key = connection.status?.kernel_id ?? 'kernel';
+      const autoClose = n.sticky ? (false as const) : 8000;
+      const type = n.level === 'error' ? 'error' : n.level;
+      const id = notifications.get(key);
+      if (id && Notification.manager.has(id)) {
+        Notification.update({ id, message: n.text, type, autoClose });
+      } else {
+        notifications.set(key, Notification.emit(n.text, type, { autoClose }));
+      }
     });
 
     if (statusBar) {
@@ -81,11 +111,13 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
       settingRegistry
         .load(PLUGIN_ID)
         .then(settings => {
-          const apply = (): void =>
-            connection.setOptions({
+          const apply = (): void => {
+            configured = {
               kernelSpecNames: settings.get('kernelSpecNames').composite as string[],
               probeAllKernels: settings.get('probeAllKernels').composite as boolean
-            });
+            };
+            applyOptions();
+          };
           settings.changed.connect(apply);
           apply();
         })

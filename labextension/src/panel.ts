@@ -8,17 +8,24 @@ import { Widget } from '@lumino/widgets';
 
 import { h, replaceChildren } from './dom';
 import {
+  currentChoice,
   formatCost,
   formatCountdown,
   formatDuration,
   formatEta,
   formatPrice,
+  gpuText,
+  memberLabel,
   phaseText,
   requestOptions,
+  requestRows,
   statusText
 } from './format';
 import { StatusConnection } from './statuscomm';
 import { IStatus } from './types';
+
+/** States in which the kernel holds, or is about to hold, a GPU: where, why and price apply only then. */
+const HOLDING = ['placing', 'queued', 'starting', 'running'];
 
 export class GpuPanel extends Widget {
   constructor(private connection: StatusConnection) {
@@ -27,7 +34,7 @@ export class GpuPanel extends Widget {
     this.addClass('mlp-kernel-Panel');
     this.title.caption = 'GPU (auto)';
     this.title.label = 'GPU';
-    connection.changed.connect(this._render, this);
+    connection.changed.connect(this._onChanged, this);
     connection.actionError.connect((_, message) => this._showError(message), this);
     this._timer = window.setInterval(() => this._tick(), 1000);
     this._render();
@@ -35,27 +42,61 @@ export class GpuPanel extends Widget {
 
   dispose(): void {
     window.clearInterval(this._timer);
-    this.connection.changed.disconnect(this._render, this);
+    this.connection.changed.disconnect(this._onChanged, this);
     super.dispose();
   }
 
+  /** Each second: the countdown, the time held and the state line move on without a new snapshot. */
   private _tick(): void {
-    const el = this.node.querySelector('[data-mlp-kernel="idle-countdown"]');
     const status = this.connection.status;
-    if (el && status?.idle_deadline) {
-      el.textContent = formatCountdown(status.idle_deadline, Date.now());
+    if (!status) {
+      return;
     }
+    const now = Date.now();
+    const set = (name: string, text: string): void => {
+      const el = this.node.querySelector(`[data-mlp-kernel="${name}"]`);
+      if (el && el.textContent !== text) {
+        el.textContent = text;
+      }
+    };
+    if (status.idle_deadline) {
+      set('idle-countdown', formatCountdown(status.idle_deadline, now));
+    }
+    if (status.since) {
+      set('running-for', formatDuration((now - Date.parse(status.since)) / 1000));
+    }
+    set('panel-state', statusText(status, now));
+  }
+
+  /** A new snapshot: a confirmation stays until the state it announced has come (or another kernel). */
+  private _onChanged(): void {
+    const state = this.connection.status?.state ?? '';
+    if (this._notice && state !== this._noticeState) {
+      this._noticeState = state;
+      this._noticeTicks += 1;
+      if (this._noticeTicks > 2) {
+        this._notice = '';
+      }
+    }
+    this._render();
   }
 
   private _showError(message: string): void {
     this._error = message;
+    this._notice = '';
     this._render();
   }
 
-  private _send(action: Parameters<StatusConnection['send']>[0]): void {
+  /** Sends an action and says what it did ("Asked for ..."), or why it could not. */
+  private _send(action: Parameters<StatusConnection['send']>[0], notice: string): void {
     this._error = '';
+    this._notice = '';
     if (!this.connection.send(action)) {
       this._error = 'The kernel status connection is closed; restart the kernel or reopen the notebook.';
+    } else {
+      this._notice = notice;
+      this._noticeState = this.connection.status?.state ?? '';
+      this._noticeTicks = 0;
     }
     this._render();
   }
@@ -83,8 +124,10 @@ export class GpuPanel extends Widget {
       this._queue(status),
       this._cost(status),
       this._idle(status),
+      this._request(status),
       this._explanation(status),
       this._actions(status),
+      this._notice ? h('p', { className: 'mlp-kernel-ok', 'data-mlp-kernel': 'panel-notice' }, this._notice) : null,
       this._error ? h('p', { className: 'mlp-kernel-error', 'data-mlp-kernel': 'panel-error' }, this._error) : null
     );
   }
@@ -93,19 +136,26 @@ export class GpuPanel extends Widget {
     return h('tr', {}, h('th', {}, label), h('td', {}, value));
   }
 
+  /** Where the kernel is, only while it holds (or waits for) a GPU: after a release it is history. */
   private _where(s: IStatus): HTMLElement | null {
-    if (!s.member && !s.flavor) {
+    if (!HOLDING.includes(s.state) || (!s.member && !s.flavor)) {
       return null;
     }
     return h(
       'table',
-      { className: 'mlp-kernel-Panel-table' },
-      this._row('Member', `${s.member ?? '-'} (${s.public ? 'public' : 'private'})`),
+      { className: 'mlp-kernel-Panel-table', 'data-mlp-kernel': 'panel-where' },
+      this._row('Where', s.member ? memberLabel(s) : '-'),
+      this._row('Kind', s.public ? `public cloud: you pay ${formatPrice(s.price_per_hour)}` : 'private (no charge)'),
       this._row('Flavor', s.flavor ?? '-'),
-      this._row('GPU', s.gpu_model ? `${s.gpu_model} x${s.gpu_count ?? 1}` : '-'),
+      this._row('GPU', s.gpu_model ? gpuText(s) : '-'),
       s.state === 'starting' ? this._row('Phase', phaseText(s.phase)) : null,
       s.since && s.state === 'running'
-        ? this._row('Running for', formatDuration((Date.now() - Date.parse(s.since)) / 1000))
+        ? h(
+            'tr',
+            {},
+            h('th', {}, 'Running for'),
+            h('td', { 'data-mlp-kernel': 'running-for' }, formatDuration((Date.now() - Date.parse(s.since)) / 1000))
+          )
         : null
     );
   }
@@ -126,11 +176,26 @@ export class GpuPanel extends Widget {
   }
 
   private _cost(s: IStatus): HTMLElement {
+    const running = s.state === 'running';
     return h(
       'table',
-      { className: 'mlp-kernel-Panel-table' },
-      this._row('Price', formatPrice(s.price_per_hour)),
-      this._row('Cost so far', formatCost(s.cost_so_far))
+      { className: 'mlp-kernel-Panel-table', 'data-mlp-kernel': 'panel-cost' },
+      running ? this._row('Price', formatPrice(s.price_per_hour)) : null,
+      this._row('Notebook total', formatCost(s.cost_so_far))
+    );
+  }
+
+  /** What the notebook asks for (`%gpu` options and the policy's defaults). */
+  private _request(s: IStatus): HTMLElement | null {
+    const rows = requestRows(s.request);
+    if (!rows.length) {
+      return null;
+    }
+    return h(
+      'details',
+      { className: 'mlp-kernel-Panel-request', 'data-mlp-kernel': 'panel-request' },
+      h('summary', {}, 'Requested'),
+      h('table', { className: 'mlp-kernel-Panel-table' }, ...rows.map(([k, v]) => this._row(k, v)))
     );
   }
 
@@ -141,7 +206,7 @@ export class GpuPanel extends Widget {
             'p',
             {},
             s.idle_rule
-              ? `Idle release: ${s.idle_rule} (the more GPUs, the sooner).`
+              ? `Idle release: ${s.idle_rule}.`
               : `Idle release after ${formatDuration(s.idle_timeout_s)} without activity.`
           )
         : null;
@@ -166,7 +231,7 @@ export class GpuPanel extends Widget {
 
   private _explanation(s: IStatus): HTMLElement | null {
     const d = s.decision;
-    if (!d) {
+    if (!d || !HOLDING.includes(s.state)) {
       return null;
     }
     const rules = (d.explanation ?? []).map(r =>
@@ -190,15 +255,24 @@ export class GpuPanel extends Widget {
     for (const tier of choices.tiers ?? []) {
       select.appendChild(h('option', { value: `tier:${tier}` }, `tier ${tier}`));
     }
+    select.value = currentChoice(s) || select.value;
     const change = (): void => {
       const [kind, value] = select.value.split(/:(.*)/s);
       try {
-        this._send({ action: 'request', options: requestOptions({ kind: kind as 'model' | 'tier', value }) });
+        const options = requestOptions({ kind: kind as 'model' | 'tier', value });
+        const what = kind === 'tier' ? `tier ${value}` : value;
+        this._send(
+          { action: 'request', options },
+          s.state === 'running' || s.state === 'queued' || s.state === 'starting'
+            ? `Asked for ${what} (%gpu ${options}): the kernel moves to it; the state above follows.`
+            : `Asked for ${what} (%gpu ${options}): the next cell that runs code starts it.`
+        );
       } catch (error) {
         this._showError(String(error));
       }
     };
-    const holding = ['queued', 'starting', 'running', 'placing'].includes(s.state);
+    const holding = HOLDING.includes(s.state);
+    const burstOn = !!(s.request as { burstable?: boolean } | null | undefined)?.burstable;
     return h(
       'div',
       { className: 'mlp-kernel-Panel-actions' },
@@ -208,7 +282,11 @@ export class GpuPanel extends Widget {
           className: 'jp-mod-styled jp-mod-warn',
           'data-mlp-kernel': 'release',
           disabled: !holding,
-          onclick: () => this._send({ action: 'release' })
+          onclick: () =>
+            this._send(
+              { action: 'release' },
+              'Asked to release the GPU: the next cell that runs code starts a new GPU kernel.'
+            )
         },
         'Release GPU'
       ),
@@ -224,13 +302,17 @@ export class GpuPanel extends Widget {
             )
           )
         : null,
-      choices.burst_allowed
+      choices.burst_allowed && !burstOn
         ? h(
             'button',
             {
               className: 'jp-mod-styled',
               'data-mlp-kernel': 'allow-burst',
-              onclick: () => this._send({ action: 'request', options: 'burst=on budget=flex' })
+              onclick: () =>
+                this._send(
+                  { action: 'request', options: 'burst=on budget=flex' },
+                  'Burst allowed (%gpu burst=on budget=flex): when the private GPUs are busy, a public cloud GPU may be used, at its price.'
+                )
             },
             'Allow burst'
           )
@@ -239,5 +321,8 @@ export class GpuPanel extends Widget {
   }
 
   private _error = '';
+  private _notice = '';
+  private _noticeState = '';
+  private _noticeTicks = 0;
   private _timer: number;
 }

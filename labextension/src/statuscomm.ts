@@ -3,7 +3,7 @@
  *
  * Status travels over the Jupyter protocol (not the REST API) so it also works when JupyterLab talks to
  * kernels through a gateway server. The comm is opened when the kernel is a GPU (auto) kernel (by kernel
- * spec name) or, if probing is enabled, for any kernel, in which case the item stays hidden unless a
+ * spec name: those whose kernel.json uses our provisioner, see index.ts) or, if probing is enabled, for any kernel, in which case the item stays hidden unless a
  * snapshot arrives. Kernel restarts and kernel changes drop comms, so the comm is re-opened then.
  */
 
@@ -44,7 +44,11 @@ export class StatusConnection {
     return this._actionError;
   }
 
+  /** New options; the comm is re-opened only when they change what is followed. */
   setOptions(options: IStatusOptions): void {
+    if (JSON.stringify(options) === JSON.stringify(this.options)) {
+      return;
+    }
     this.options = options;
     this._reopen();
   }

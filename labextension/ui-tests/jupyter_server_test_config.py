@@ -4,7 +4,9 @@
 directories and ``JUPYTER_PATH`` under ``MLP_UI_TESTS_DIR``, on the port ``MLP_UI_TESTS_PORT`` with the token
 ``MLP_UI_TESTS_TOKEN``. This file fills
 that ``JUPYTER_PATH`` before the server looks at it: a copy of the shipped gpu-auto kernelspec (local backend,
-a 25 s idle timeout, so a release can be watched) and the built lab extension (``mlp_kernel/labextension``,
+a 25 s idle timeout, so a release can be watched), the README's ``GPU (demo)`` kernelspec (the same files
+on the demo policy: private and AWS members, so a paid placement can be watched; found by its provisioner,
+with no setting) and the built lab extension (``mlp_kernel/labextension``,
 from ``jlpm build:prod`` in ``labextension/``), so the tests see exactly what a ``pip install`` ships. Two
 users are told apart by the ``mlp_test_user`` cookie, read by the test identity provider
 (tests/server/header_identity.py): ``alice`` is an mlp-kernel admin, ``bob`` is not.
@@ -43,6 +45,12 @@ spec["metadata"]["kernel_provisioner"]["config"].update(
     {"idle_timeout": IDLE_TIMEOUT, "backend": "local", "log_level": "INFO"}
 )
 (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
+demo_dir = jupyter_path / "kernels" / "gpu-demo"
+shutil.rmtree(demo_dir, ignore_errors=True)
+shutil.copytree(spec_dir, demo_dir)
+spec["display_name"] = "GPU (demo)"
+spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "demo-policy.yaml"
+(demo_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
 link = jupyter_path / "labextensions" / "mlp-kernel"
 if not link.is_symlink():
     link.symlink_to(BUILT_EXTENSION)

@@ -84,7 +84,8 @@ def policy_names(text: str, source: str) -> dict[str, Any]:
         names = ", ".join(repr(n) for n in unrenderable) or "none"
         note = (
             f"No member of {source} can be rendered as a Pod: a dry run needs a member with namespace and "
-            f"local_queue (the Kubernetes backend's), and {names} has none (it runs kernels on this "
+            f"local_queue (the Kubernetes backend's), and {names} "
+            f"{'has none (it runs' if len(unrenderable) == 1 else 'have none (they run'} kernels on this "
             "machine). Point kernel.json at a policy with Kubernetes members (the shipped "
             "platform-policy.yaml) to try one."
         )

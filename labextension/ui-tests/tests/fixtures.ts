@@ -17,8 +17,8 @@ export { expect };
 export const ADMIN = 'alice';
 export const USER = 'bob';
 
-/** The status bar item's text while a GPU kernel runs: `x1 · <model> · <where> · $0.00`. */
-export const RUNNING = /x\d+ · \w+ · .* · \$\d+\.\d\d/;
+/** The status bar item's text while a GPU kernel runs: `<model> ×1 · <where> · idle 0:24` (or `busy`). */
+export const RUNNING = /^\S+ ×\d+ · .+ · (idle \d+:\d\d|busy)$/;
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const ARTIFACTS = path.join(REPO, 'test-artifacts', 'browser');
@@ -28,7 +28,9 @@ export const SPEC_DIR = path.join(process.env.MLP_UI_TESTS_DIR ?? '', 'path', 'k
 
 export const KERNELS = {
   gpuAuto: { name: 'gpu-auto', display_name: 'GPU (auto)' },
-  python3: { name: 'python3', display_name: 'Python 3' }
+  python3: { name: 'python3', display_name: 'Python 3' },
+  /** The README's demo kernelspec (demo-policy.yaml: private cluster and AWS), found by its provisioner. */
+  gpuDemo: { name: 'gpu-demo', display_name: 'GPU (demo)' }
 };
 
 export type Session = { id: string; path: string; kernel: { id: string } };
@@ -104,20 +106,21 @@ export const test = base.extend<Fixtures>({
 });
 
 /**
- * Writes `<tmpPath>/<name>` (one code cell, `print(6 * 7)`, on `kernel`), opens it and waits until its kernel
- * is idle (a cell run before that can be lost).
+ * Writes `<tmpPath>/<name>` (one code cell, `print(6 * 7)` unless `source` says otherwise, on `kernel`), opens
+ * it and waits until its kernel is idle (a cell run before that can be lost).
  */
 export async function openNotebook(
   page: IJupyterLabPageFixture,
   tmpPath: string,
   name: string,
-  kernel: { name: string; display_name: string } = KERNELS.gpuAuto
+  kernel: { name: string; display_name: string } = KERNELS.gpuAuto,
+  source = 'print(6 * 7)'
 ): Promise<string> {
   const notebook = {
     nbformat: 4,
     nbformat_minor: 5,
     metadata: { kernelspec: { ...kernel, language: 'python' } },
-    cells: [{ cell_type: 'code', id: 'c1', metadata: {}, outputs: [], execution_count: null, source: 'print(6 * 7)' }]
+    cells: [{ cell_type: 'code', id: 'c1', metadata: {}, outputs: [], execution_count: null, source }]
   };
   const file = `${tmpPath}/${name}`;
   expect(await page.contents.uploadContent(JSON.stringify(notebook), 'text', file)).toBe(true);
@@ -134,6 +137,11 @@ export async function openNotebook(
 /** The notebook toolbar's kernel button while the kernel is idle (its name reads `GPU (auto) | Idle`). */
 export function kernelIdle(page: IJupyterLabPageFixture): Locator {
   return page.getByRole('button', { name: /\| Idle/ });
+}
+
+/** The JupyterLab notifications (toasts) that show `text`. */
+export function toast(page: IJupyterLabPageFixture, text: string | RegExp): Locator {
+  return page.locator('.Toastify__toast').filter({ hasText: text });
 }
 
 /** Runs the notebook's first cell the way a user does (click, Shift+Enter); does not wait for it. */
