@@ -45,6 +45,9 @@ class S3Snapshots:
     gateway's environment when credentials come ``from: env``.
     """
 
+    noun = "snapshot"  # how messages name what the bucket holds, and the policy section that names the bucket
+    section = "snapshot.storage"
+
     def __init__(
         self, settings: S3Settings, *, user: str, kernel_id: str, environ: Mapping[str, str] | None = None
     ) -> None:
@@ -103,26 +106,26 @@ class S3Snapshots:
             error = exc.response.get("Error", {})
             code = str(error.get("Code", "error"))
             hint = {
-                "NoSuchBucket": "create the bucket or fix snapshot.storage.bucket in the policy",
+                "NoSuchBucket": f"create the bucket or fix {self.section}.bucket in the policy",
                 "AccessDenied": "give the gateway's credentials access to this prefix",
                 "InvalidAccessKeyId": "check the credentials the gateway reads",
                 "SignatureDoesNotMatch": "check the credentials the gateway reads",
             }.get(code, "see the bucket's logs")
             raise S3StoreError(
-                f"{what} in the snapshot {self.where} failed: {code}: {str(error.get('Message', ''))[:200]} "
-                f"({hint})."
+                f"{what} in the {self.noun} {self.where} failed: {code}: "
+                f"{str(error.get('Message', ''))[:200]} ({hint})."
             ) from None
         except S3ConfigError as exc:
             raise S3StoreError(str(exc)) from None
         except NoCredentialsError:
             raise S3StoreError(
-                f"No credentials for the snapshot {self.where}: the gateway looked in "
-                f"{self.settings.credentials.describe()}; see snapshot.storage.credentials in the policy."
+                f"No credentials for the {self.noun} {self.where}: the gateway looked in "
+                f"{self.settings.credentials.describe()}; see {self.section}.credentials in the policy."
             ) from None
         except BotoCoreError as exc:
             raise S3StoreError(
-                f"Cannot reach the snapshot {self.where} ({type(exc).__name__}); check that the endpoint is "
-                "right and reachable from the Jupyter server."
+                f"Cannot reach the {self.noun} {self.where} ({type(exc).__name__}); check that the endpoint "
+                "is right and reachable from the Jupyter server."
             ) from None
 
     # ------------------------------------------------------------------------------------------ saving

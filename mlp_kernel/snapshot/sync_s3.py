@@ -27,6 +27,9 @@ _CHUNK = 1 << 20
 class SyncBucket(S3Snapshots):
     """One notebook kernel's workspace prefix in the bucket, for one user."""
 
+    noun = "workspace sync"
+    section = "workspace_sync.storage"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.base = self.base.rstrip("/") + "~workspace/"
