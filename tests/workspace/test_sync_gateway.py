@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,38 @@ async def test_files_go_to_a_burst_kernel_and_results_come_back(
     expected = [".env", ".ipynb_checkpoints", "big.bin", "data.csv", "escape.txt", "notes (from GPU).txt",
                 "notes.txt", "out", "patients.phi.csv"]  # fmt: skip
     assert left_here == expected, left_here
+
+
+async def test_an_unreachable_bucket_is_said_and_the_kernel_still_runs(
+    tmp_path: Path,
+    runtime_dir: Path,  # noqa: F811  (the fixture imported above)
+    sync_bucket: SyncBucket,
+) -> None:
+    nb = tmp_path / "nb"
+    nb.mkdir()
+    (nb / "data.csv").write_text("a\n1\n")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{s.getsockname()[1]}"
+    data = yaml.safe_load(policy(sync_bucket))
+    data["workspace_sync"]["storage"]["endpoint"] = down
+    k = await start_in(tmp_path, nb, runtime_dir, yaml.safe_dump(data))
+    try:
+        reply, outputs = await k.run("import os\nos.listdir('.')", timeout=180)
+        text = text_of(outputs)
+        assert reply["content"]["status"] == "ok", text
+        said = (
+            "The notebook's files were not copied to the GPU kernel: Cannot reach the workspace sync bucket"
+        )
+        assert f"{said} {sync_bucket.bucket} at {down}" in text, text
+        assert "[]" in text, "the kernel runs, in its empty directory"
+        reply, outputs = await k.run("open('made-on-gpu.txt', 'w').write('x')")
+        assert reply["content"]["status"] == "ok", text_of(outputs)
+        reply, outputs = await k.run("%gpu release", timeout=120)
+        released = text_of(outputs)
+        assert reply["content"]["status"] == "ok" and "GPU released" in released, released
+        assert "came back" not in released and not (nb / "made-on-gpu.txt").exists()
+    finally:
+        k.kc.stop_channels()
+        if await k.km.is_alive():
+            await k.km.shutdown_kernel(now=False)
