@@ -56,6 +56,7 @@ class WorkspaceSync:
         self.sent: dict[str, str] = {}  # path -> sha256 of what the current kernel was given
         self.active = False  # the current kernel got the files: bring its results back at release
         self.wrote = False  # this process may have put objects under the prefix
+        self.last = ""  # what the current kernel was given, for %gpu status
         if self.enabled and policy is not None:
             storage = (
                 dict(settings.storage) if settings and settings.storage else dict(policy.snapshot.storage)
@@ -70,7 +71,7 @@ class WorkspaceSync:
     # ------------------------------------------------------------------------------------------------ in
     async def push(self, link: RemoteLink, request: GpuRequest, public: bool) -> str:
         """Give a new kernel on a public member the notebook's files; the line for the user ("" if none)."""
-        self.active, self.sent = False, {}
+        self.active, self.sent, self.last = False, {}, ""
         if not (self.enabled and public):
             return ""
         if self.bucket is None:
@@ -100,7 +101,19 @@ class WorkspaceSync:
         line = selection.summary()
         if errors:
             line += f" {len(errors)} could not be written there: {errors[0][:200]}"
+        self.last = line
         return line
+
+    def describe(self, public: bool | None) -> str:
+        """What the running kernel on a public member has of the notebook's files (``%gpu status``); ""
+        when no kernel runs there."""
+        if not public:
+            return ""
+        if not self.enabled:
+            return (
+                "Files: none of the notebook's files are on this public GPU kernel (workspace_sync is off)."
+            )
+        return "Files: " + (self.last or "the notebook's files were not copied to this GPU kernel.")
 
     # ---------------------------------------------------------------------------------------------- back
     async def pull(self, link: RemoteLink) -> str:

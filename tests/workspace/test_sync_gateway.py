@@ -106,6 +106,8 @@ async def test_files_go_to_a_burst_kernel_and_results_come_back(
         assert "escape.txt (a symbolic link, never followed)" in start_line, start_line
         assert ".env (excluded)" in start_line, start_line
         assert sync_bucket.keys() == [], "the kernel fetched its files: nothing stays in the bucket"
+        reply, outputs = await k.run("%gpu status")
+        assert "Files: 2 files (" in text_of(outputs) and "patients.phi.csv (private-only" in text_of(outputs)
 
         reply, outputs = await k.run(
             "os.makedirs('out', exist_ok=True)\n"
