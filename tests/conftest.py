@@ -4,7 +4,10 @@ Every test in ``tests/cluster`` goes to one worker: the real control plane there
 and each worker that ran one of those tests would start (and feed) a plane of its own on the same two cores.
 The scheduler below does the grouping by path, not with ``xdist_group`` marks: pytest-xdist 3.8 turns a mark
 into a nodeid suffix through ``Item._nodeid``, which pytest 9 no longer reads, so marks group nothing there.
-Everything else is spread test by test; the biggest group (this one) is handed out first.
+The unittest classes of ``tests/gateway/test_kernel_test_suite.py`` stay whole too: each starts one kernel in
+``setUpClass`` and the *cold* class's first test starts its GPU kernel, so a class split over workers would
+start that kernel inside whichever test a worker happened to run first. Everything else is spread test by
+test; the biggest group (tests/cluster) is handed out first.
 """
 
 from __future__ import annotations
@@ -13,7 +16,18 @@ from typing import Any
 
 import pytest
 
-ONE_WORKER = {"tests/cluster/": "real-plane"}
+ONE_WORKER = {"tests/cluster/": "real-plane"}  # nodeid prefix -> the group all its tests are in
+WHOLE_CLASSES = ("tests/gateway/test_kernel_test_suite.py::",)  # nodeid prefix: one group per class
+
+
+def group_of(nodeid: str) -> str | None:
+    """The work unit ``nodeid`` shares with others, or None when it can go anywhere."""
+    for prefix, group in ONE_WORKER.items():
+        if nodeid.startswith(prefix):
+            return group
+    if nodeid.startswith(WHOLE_CLASSES):
+        return nodeid.rsplit("::", 1)[0]
+    return None
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
@@ -23,9 +37,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class PathGroups(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            for prefix, group in ONE_WORKER.items():
-                if nodeid.startswith(prefix):
-                    return group
-            return super()._split_scope(nodeid)
+            return group_of(nodeid) or super()._split_scope(nodeid)
 
     return PathGroups(config, log)
