@@ -16,23 +16,36 @@ Rules (``ReleaseRule.kind``):
   8 GPUs 3 min.
 - ``flat``: every kernel is released after ``idle_timeout`` idle, whatever its size. A user's explicit
   ``%gpu idle=20m`` means this: flat 20 min for that notebook.
+- ``predictive``: learns from the session's own gaps (cell end to the next cell, the last ``history`` of
+  them). Holding ``h`` seconds costs ``gpus x min(gap, h)`` GPU-seconds and, when the gap is longer, a
+  restart worth ``idle_timeout`` GPU-seconds on top; the rule picks the ``h`` (0 or one of the observed
+  gaps, plus a 10% margin) that would have cost least over those gaps. So a user whose gaps are long for
+  the kernel's size gets it released at once, one whose gaps are short keeps it just past them. Until
+  ``PREDICT_AFTER`` gaps are known it is ``gpu-minutes``. It never holds longer than ``idle_timeout``.
 
-Why no per-session adaptation (holding longer for users whose gaps have been short): measured on the
-simulator's generated traces, a rule fed the session's own gap history (release after a multiple of its
-observed p75 gap, divided by the GPU count) landed on the same held-versus-cold-start trade-off curve as
-this one, and it needs state the gateway would have to keep per notebook (docs/simulator.md, "Release
-rule"). The rule is one function of three values so both callers agree by construction.
+Why the session's own gaps: users differ (one runs a cell every two minutes, another once an hour), and
+the population's gaps say little about one user's next gap. On traces where every session draws its gaps
+from one distribution, an adaptive rule lands on the fixed rules' trade-off curve; with per-user habits it
+can move the curve (docs/simulator.md, "Release rule"). The gaps are an argument, not state kept here:
+the gateway keeps them in its status (``GatewayStatus.gaps_s``) and the simulator in its session replay,
+and both call this one function.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from .schema import policy_field
 
-RuleKind = Literal["flat", "gpu-minutes"]
-RULE_KINDS: tuple[RuleKind, ...] = ("flat", "gpu-minutes")
+RuleKind = Literal["flat", "gpu-minutes", "predictive"]
+RULE_KINDS: tuple[RuleKind, ...] = ("flat", "gpu-minutes", "predictive")
+
+PREDICT_AFTER = 3
+"""``predictive`` decides from the session's gaps once it has seen this many; before, ``gpu-minutes``."""
+MARGIN = 1.1
+"""``predictive`` holds 10% past the observed gap it keeps for, so a gap of the same length is covered."""
 
 DEFAULT_MIN_IDLE_S = 180.0
 """The floor of the ``gpu-minutes`` rule: a bit above the median pause between cells (2.7 min in the
@@ -46,20 +59,31 @@ class ReleaseRule:
 
     kind: RuleKind = policy_field(
         "rule",
-        "`gpu-minutes` (a kernel of N GPUs: `idle_timeout / N`, within `min_idle`..`idle_timeout`) or `flat` "
-        "(every kernel: `idle_timeout`, as conventional cullers do)",
+        "`gpu-minutes` (a kernel of N GPUs: `idle_timeout / N`, within `min_idle`..`idle_timeout`), `flat` "
+        "(every kernel: `idle_timeout`, as conventional cullers do) or `predictive` (from the notebook's own "
+        "gaps between cells: released at once when its next gap will likely cost more GPU-time than a "
+        "restart, `idle_timeout` GPU-minutes, kept just past its usual gap otherwise; `gpu-minutes` until it "
+        "has seen 3 gaps)",
         "choice",
         default="gpu-minutes",
         choices=RULE_KINDS,
         hint="flat releases every kernel after idle_timeout; gpu-minutes divides it by the kernel's GPU "
-        "count",
+        "count; predictive learns from the notebook's own gaps",
     )
     min_idle_s: float = policy_field(
         "min_idle",
         "`gpu-minutes` never releases sooner than this; a bit above the usual pause between cells, so a "
-        "short pause does not cost a big kernel. Never lengthens a shorter `idle_timeout`. Ignored by `flat`",
+        "short pause does not cost a big kernel. Never lengthens a shorter `idle_timeout`. Ignored by "
+        "`flat`; `predictive` uses it only until it has seen enough gaps",
         "duration",
         default=DEFAULT_MIN_IDLE_S,
+    )
+    history: int = policy_field(
+        "history",
+        "`predictive` learns from the notebook's last this many gaps between cells (ignored by the others)",
+        "integer",
+        default=20,
+        minimum=1,
     )
 
 
@@ -67,19 +91,39 @@ FLAT = ReleaseRule(kind="flat")
 """Every kernel released after the idle timeout: the conventional culler, and a user's ``%gpu idle=``."""
 
 
-def idle_limit_s(idle_timeout_s: float | None, gpus: int, rule: ReleaseRule) -> float | None:
+def idle_limit_s(
+    idle_timeout_s: float | None, gpus: int, rule: ReleaseRule, gaps_s: Sequence[float] = ()
+) -> float | None:
     """How long a kernel holding ``gpus`` GPUs may stay idle (no cell running) before it is released.
 
     ``idle_timeout_s`` is the base timeout: the policy's ``idle_timeout`` (a 1-GPU kernel's limit), or the
     user's ``%gpu idle=`` (then pass ``FLAT``). ``None`` means never release while the session is open and
     gives ``None``; ``0`` releases as soon as the kernel is idle. A kernel with no GPUs counts as one.
+    ``gaps_s``: the session's gaps so far, oldest first, from a cell's end to the next cell's submit (only
+    ``predictive`` reads them).
     """
     if idle_timeout_s is None:
         return None
     base = max(0.0, float(idle_timeout_s))
     if rule.kind == "flat":
         return base
-    return min(base, max(rule.min_idle_s, base / max(1, gpus)))
+    n = max(1, gpus)
+    recent = [max(0.0, float(g)) for g in gaps_s[-rule.history :]] if rule.kind == "predictive" else []
+    if len(recent) < PREDICT_AFTER:
+        return min(base, max(rule.min_idle_s, base / n))
+    return min(base, _best_hold(recent, n, base))
+
+
+def _best_hold(gaps: list[float], gpus: int, restart_gpu_s: float) -> float:
+    """The hold that would have cost least over ``gaps``: each gap costs ``gpus x min(gap, hold)`` GPU-
+    seconds, plus ``restart_gpu_s`` when it outlasts the hold. Candidates: 0 and each gap plus the margin;
+    a tie keeps the longer hold (fewer restarts for the same GPU-time)."""
+    best_h, best_cost = 0.0, restart_gpu_s * len(gaps)
+    for h in sorted({g * MARGIN for g in gaps}):
+        cost = sum(gpus * g if g <= h else gpus * h + restart_gpu_s for g in gaps)
+        if cost <= best_cost:
+            best_h, best_cost = h, cost
+    return best_h
 
 
 def describe(idle_timeout_s: float | None, rule: ReleaseRule) -> str:
@@ -87,6 +131,8 @@ def describe(idle_timeout_s: float | None, rule: ReleaseRule) -> str:
     (gpu-minutes), ``"after 15 min idle"`` (flat, or when the floor makes every size equal)."""
     if idle_timeout_s is None:
         return "never while open"
+    if rule.kind == "predictive":
+        return f"predictive, restart = {_minutes(idle_timeout_s)} x 1 GPU"
     if rule.kind == "flat" or idle_limit_s(idle_timeout_s, 8, rule) == idle_timeout_s:
         return f"after {_minutes(idle_timeout_s)} idle"
     return f"{_minutes(idle_timeout_s)} / GPUs, >= {_minutes(min(rule.min_idle_s, idle_timeout_s))}"
