@@ -653,7 +653,7 @@ class _Checker:
         return out
 
     def release_section(self, top: Mapping[str, Any]) -> dict[str, Any]:
-        return self.mapping(top.get("release"), ("release",), "a mapping with rule and min_idle")
+        return self.mapping(top.get("release"), ("release",), "a mapping with rule, min_idle and history")
 
     def data_classes(self, raw: Any) -> tuple[set[str], set[str]]:
         p: Path = ("data_classes",)
