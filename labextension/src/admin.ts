@@ -24,6 +24,8 @@ interface IFileState {
   text: string;
   issues: IIssue[];
   validating: boolean;
+  /** The history version loaded into the editor: saving that text unchanged is a rollback, recorded so. */
+  loaded?: { version: string; text: string };
 }
 
 interface IVersion {
@@ -121,11 +123,11 @@ export class AdminWidget extends Widget {
   private _render(): void {
     const me = this._me;
     const banner = me?.is_admin
-      ? h('p', { className: 'mlp-kernel-Admin-who' }, `Signed in as ${me.username} (admin).`)
+      ? h('p', { className: 'mlp-kernel-Admin-who' }, `Signed in as ${me.name || me.username} (admin).`)
       : h(
           'p',
           { className: 'mlp-kernel-Admin-who mlp-kernel-warning', 'data-mlp-kernel': 'read-only' },
-          `Signed in as ${me?.username ?? '?'}: you can view and check, but the server will refuse saving (${
+          `Signed in as ${me?.name || me?.username || '?'}: you can view and check, but the server will refuse saving (${
             me?.why_not || 'not an admin'
           }).`
         );
@@ -339,14 +341,21 @@ export class AdminWidget extends Widget {
 
   private async _save(f: IFileState): Promise<void> {
     try {
-      const r = await postJSON<{ sha256: string; version: IVersion }>(
-        `kernelspecs/${this.kernelspec}/files/${f.info.file}`,
-        { content: f.text, base_sha256: f.sha256 },
-        'PUT'
-      );
+      const base = `kernelspecs/${this.kernelspec}/files/${f.info.file}`;
+      const rollback = f.loaded && f.loaded.text === f.text ? f.loaded.version : null;
+      const r = rollback
+        ? await postJSON<{ sha256: string; version: IVersion }>(`${base}/rollback`, { version: rollback })
+        : await postJSON<{ sha256: string; version: IVersion }>(
+            base,
+            { content: f.text, base_sha256: f.sha256 },
+            'PUT'
+          );
       f.saved = f.text;
       f.sha256 = r.sha256;
-      this._notice = `Saved ${f.info.file} (version ${r.version.version}).`;
+      f.loaded = undefined;
+      this._notice = rollback
+        ? `Rolled back ${f.info.file} to version ${rollback} (recorded as version ${r.version.version}).`
+        : `Saved ${f.info.file} (version ${r.version.version}).`;
       this._noticeIsError = false;
     } catch (error) {
       if (error instanceof ApiError && error.issues.length) {
@@ -390,6 +399,7 @@ export class AdminWidget extends Widget {
         note.textContent = describe(error);
       }
       renderButton.disabled = !target.options.length;
+      target.hidden = !target.options.length;
     };
     const user = h('input', { type: 'text', placeholder: 'user (default: you)', 'data-mlp-kernel': 'render-user' });
     const out = h('div', { 'data-mlp-kernel': 'render-output' });
@@ -478,6 +488,7 @@ export class AdminWidget extends Widget {
                     `kernelspecs/${this.kernelspec}/files/${f.info.file}/history/${v.version}`
                   );
                   f.text = old.content;
+                  f.loaded = { version: v.version, text: old.content };
                   this._notice = `Loaded version ${v.version} into the editor: review and save to roll back.`;
                   this._noticeIsError = false;
                   this._render();
@@ -540,7 +551,7 @@ export class AdminWidget extends Widget {
   private _files = new Map<string, IFileState>();
   private _history = new Map<string, IVersion[]>();
   private _specs: { name: string; display_name: string }[] = [];
-  private _me: { username: string; is_admin: boolean; why_not: string } | null = null;
+  private _me: { username: string; name?: string; is_admin: boolean; why_not: string } | null = null;
   private _tab = '';
   private _notice = '';
   private _noticeIsError = false;

@@ -99,6 +99,12 @@ class MlpKernelHandler(APIHandler):
     def username(self) -> str:
         return getattr(self.current_user, "username", None) or "?"
 
+    def display_name(self) -> str:
+        """How people know the user (the identity's ``name``, as the Fleet shows it); jupyter_server's
+        default identity has a hex ``username``, which means nothing to the other admins."""
+        user = self.current_user
+        return getattr(user, "name", None) or getattr(user, "display_name", None) or self.username()
+
     async def can_save(self) -> tuple[bool, str]:
         user = self.current_user
         allowed = await ensure_async(self.authorizer.is_authorized(self, user, "write", RESOURCE))
@@ -135,7 +141,7 @@ class MlpKernelHandler(APIHandler):
         try:
             history.record_before_save(f.kernelspec, f.name, current)
             write_atomic(f.path, text)
-            version = history.add(f.kernelspec, f.name, text, self.username(), action)
+            version = history.add(f.kernelspec, f.name, text, self.display_name(), action)
         except PermissionError as e:  # a read-only kernelspec (docs/admin-guide.md, section 10c)
             self.log.warning("mlp-kernel: %s by %s failed: %s", action, self.username(), e)
             raise web.HTTPError(
@@ -169,7 +175,9 @@ class MeHandler(MlpKernelHandler):
     @authorized("read")
     async def get(self) -> None:
         ok, why = await self.can_save()
-        self.finish({"username": self.username(), "is_admin": ok, "why_not": why})
+        self.finish(
+            {"username": self.username(), "name": self.display_name(), "is_admin": ok, "why_not": why}
+        )
 
 
 class KernelspecsHandler(MlpKernelHandler):

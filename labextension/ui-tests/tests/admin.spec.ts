@@ -47,6 +47,32 @@ test('an admin breaks the policy, sees the error, then saves a fix', async ({ pa
   await shot(page, 'ui-admin-saved');
 });
 
+test('a rollback from the history is recorded as a rollback, by name', async ({ page, policyFile }) => {
+  const admin = await openAdmin(page);
+  const editor = await fileTab(admin, 'policy.yaml');
+  const original = await editor.inputValue();
+  await editor.fill(original.replace('idle_timeout: 15m', 'idle_timeout: 17m'));
+  await expect(part(admin, 'valid')).toBeVisible();
+  await part(admin, 'review').click();
+  await part(admin, 'confirm-save').click();
+  await expect(part(admin, 'notice')).toContainText('Saved policy.yaml');
+
+  await admin.getByText('History', { exact: true }).click();
+  const history = part(admin, 'history');
+  // The version that was on disk before the save: load it, review, save.
+  await history.locator('tr').filter({ hasText: 'original' }).first().getByRole('button', { name: 'Load into editor' }).click();
+  await expect(editor).toHaveValue(original);
+  await part(admin, 'review').click();
+  await part(admin, 'confirm-save').click();
+  await expect(part(admin, 'notice')).toContainText('Rolled back policy.yaml');
+  expect(fs.readFileSync(policyFile, 'utf-8')).toBe(original);
+  await admin.getByText('History', { exact: true }).click();
+  const newest = part(admin, 'history').locator('tr').nth(1);
+  await expect(newest).toContainText('rollback');
+  await expect(newest).toContainText('alice');
+  await shot(page, 'ui-admin-rollback');
+});
+
 test('a dry run renders the Pod of an unsaved kernel.json', async ({ page }) => {
   const admin = await openAdmin(page);
   // Unsaved: kernel.json pointed at the platform policy (private/aws members).
