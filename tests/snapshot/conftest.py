@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from jupyter_client.manager import AsyncKernelManager
 
+from tests.ci import require_module
 from tests.cluster.minio import Credentials, ObjectStore, s3_store  # noqa: F401  (s3_store: a fixture)
 
 TIMEOUT = 120
@@ -197,7 +198,7 @@ class S3Server:
 
 @pytest.fixture(scope="session")
 def s3_server(s3_store: ObjectStore) -> S3Server:  # noqa: F811  (the fixture imported above)
-    pytest.importorskip("boto3", reason="S3 tests need boto3 (the s3 extra)")
+    require_module("boto3", "S3 tests need boto3 (the s3 extra)")
     gateway = s3_store.add_user("snapshot-gateway", GATEWAY_POLICY)
     return S3Server(s3_store.endpoint, s3_store, gateway)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ci import require_module
 from tests.cluster.minio import Credentials, ObjectStore, prefix_policy, s3_store  # noqa: F401  (a fixture)
 
 
@@ -33,7 +34,7 @@ class SyncBucket:
 @pytest.fixture
 def sync_bucket(s3_store: ObjectStore, tmp_path: Path) -> SyncBucket:  # noqa: F811  (the fixture above)
     """A new bucket and a gateway user that may only list, read, write and delete under its ``mlp/``."""
-    pytest.importorskip("boto3", reason="workspace_sync needs boto3 (the s3 extra)")
+    require_module("boto3", "workspace_sync needs boto3 (the s3 extra)")
     bucket = s3_store.new_bucket("sync")
     gateway = s3_store.add_user(f"sync-gateway-{uuid.uuid4().hex[:8]}", prefix_policy(bucket, "mlp/"))
     mount = tmp_path / "secret-mount"
