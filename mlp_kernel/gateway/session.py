@@ -80,6 +80,8 @@ class RemoteSession:
         """A request that needs a remote kernel while none is connected: it waits for the one being started,
         or starts one (after a release under way, which then starts it)."""
         self.outbox.answered.add(msg.msg_id)  # the kernel being started answers it, or launch_done fails it
+        if msg.msg_type == "execute_request":
+            self.status.cell_submitted(self.clock.time())
         self.pending.append((channel, msg))
         if self.launch is None and not self.releasing:
             self._launch_pending()
@@ -101,6 +103,7 @@ class RemoteSession:
         if msg.msg_type.endswith("_request"):
             self.inflight[msg.msg_id] = (channel, msg)
             if msg.msg_type == "execute_request" and not self.status.busy:
+                self.status.cell_submitted(self.clock.time())
                 self.status.busy = True
                 self._busy_since = self.clock.time()
         self.touch()
@@ -131,6 +134,7 @@ class RemoteSession:
         if s.busy and self._busy_since:
             s.gpu_seconds_busy += (self.clock.time() - self._busy_since) * max(1, s.gpu_count)
         s.busy = False
+        s.idle_since = self.clock.time()
         self._busy_since = None
         self.touch()
 

@@ -48,6 +48,8 @@ class GatewayStatus:
     release_rule: ReleaseRule = field(default_factory=ReleaseRule)  # flat after a user's %gpu idle=
     last_activity: float = 0.0  # clock time of the last request, reply or input; 0 = at creation
     busy: bool = False
+    gaps_s: list[float] = field(default_factory=list)  # this notebook's gaps, a cell's end to the next cell
+    idle_since: float | None = None  # when the last cell ended (None: a cell runs, or none has yet)
     last_release: LastRelease | None = None
     decision: Decision | None = None
     request: GpuRequest | None = None
@@ -69,10 +71,18 @@ class GatewayStatus:
         a kernel is held (``since`` is set), so releasing and moving keep it; it never goes back."""
         return round(self.cost_before + self.kernel_cost(now), 4)
 
+    def cell_submitted(self, now: float) -> None:
+        """A cell came: the gap since the last one ended is one more the ``predictive`` rule learns from."""
+        if self.idle_since is not None:
+            self.gaps_s = [*self.gaps_s[-63:], max(0.0, now - self.idle_since)]
+            self.idle_since = None
+
     def idle_limit(self) -> float | None:
-        """How long this kernel may stay idle: the policy's release rule applied to the GPUs it holds (the
-        same function the simulator uses); None when it is never released automatically."""
-        return release.idle_limit_s(self.idle_timeout_s or None, max(1, self.gpu_count), self.release_rule)
+        """How long this kernel may stay idle: the policy's release rule applied to the GPUs it holds and this
+        notebook's gaps (the same function the simulator uses); None when never released automatically."""
+        return release.idle_limit_s(
+            self.idle_timeout_s or None, max(1, self.gpu_count), self.release_rule, self.gaps_s
+        )
 
     def idle_rule(self) -> str:
         return release.describe(self.idle_timeout_s or None, self.release_rule)
