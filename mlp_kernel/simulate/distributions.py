@@ -106,6 +106,13 @@ ACTIVE_GAP = QuantileTable(
     ),
 )
 
+# How much of a gap's (normal-score) variation is the user's habit: the correlation between two gaps of one
+# user is r^2 = 0.5. Not published (the source trace gives pooled quantiles only, which the copula keeps
+# exactly): an assumption. With it users' own median gaps range from 13 s (p10 of users) through 2.7 min
+# (p50) to 10 min (p90) and 14 min (p95): the "every two minutes" and the rare-cell users of issue 18 (with
+# the away stretches, some run a cell once an hour); 0 gives every session the same gap distribution.
+GAP_HABIT_CORRELATION = 0.7071
+
 # GPUs a GPU-using session's cells use. 60/15/20% published; the remaining 5% are 2-GPU sessions (assumed).
 SESSION_GPUS: tuple[tuple[int, float], ...] = ((1, 0.60), (2, 0.05), (4, 0.15), (8, 0.20))
 
@@ -131,6 +138,23 @@ OFF_TIME = QuantileTable(
         (0.50, 12 * HOUR),
         (0.90, 40 * HOUR),
         (1.0, 72 * HOUR),
+    ),
+)
+
+# Size of the variables a session carries over a release (MB), drawn once per session. Not published: an
+# assumption anchored on the namespaces the snapshot benchmark measures (docs/snapshots.md: 1 MB of small
+# objects, 100 MB of arrays and a DataFrame, 2 GB, and a 1 GB torch model with its Adam state, 3.4 GB):
+# most notebooks hold a few hundred MB, one in ten a couple of GB, a few a model with optimiser state.
+STATE_SIZE_MB = QuantileTable(
+    "carried-over variables (MB)",
+    (
+        (0.0, 1.0),
+        (0.25, 20.0),
+        (0.50, 100.0),
+        (0.75, 500.0),
+        (0.90, 2000.0),
+        (0.98, 3400.0),
+        (1.0, 16000.0),
     ),
 )
 

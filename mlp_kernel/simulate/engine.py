@@ -13,14 +13,22 @@ Model (docs/simulator.md has the long form):
   again whenever GPUs are freed and, for strategies that may burst, when their wait crosses the burst
   threshold and every ``reask_s`` after, with ``waited_s`` set (so bursts happen per the rule).
 - An idle kernel (no cell running) is released after ``release.idle_limit_s`` (the gateway's own rule, fed
-  the strategy's idle timeout, the kernel's GPU count and the strategy's or else the policy's release rule).
-- GPUs are *held* from admission to release (cold start included) and *busy* while a GPU cell runs, with
-  the cell's own GPU count. A cell with no GPU runs on the live GPU kernel if there is one (held, not busy)
-  and otherwise without a GPU and without waiting.
+  the strategy's idle timeout, the kernel's GPU count, the strategy's or else the policy's release rule and
+  the session's gaps so far, measured as the gateway measures them: a cell's end to the next submit).
+- GPUs are *held* from admission to release (cold start and restore included) and *busy* while a GPU cell
+  runs, with the cell's own GPU count. A cell with no GPU runs on the live GPU kernel if there is one (held,
+  not busy). With none: gpu-auto after a release restarts the GPU kernel (same size) for it and the cell
+  waits, because the gateway cannot know a cell needs no GPU (``restart_after_release``); before the
+  session's first GPU kernel, and under strategies that do not restart, it runs without a GPU and without
+  waiting.
+- A kernel started after a release whose state was carried over (``state_carry_over``) restores the
+  session's variables before its first cell: ``restore_s`` (the snapshot benchmark's measured restore
+  throughput over a per-session size drawn from ``distributions.STATE_SIZE_MB``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 from collections.abc import Callable
@@ -29,6 +37,7 @@ from typing import Any
 
 from ..placement import Action, GpuRequest, Policy, release
 from . import placer
+from .distributions import STATE_SIZE_MB
 from .strategies import Strategy
 from .trace import Session, Trace
 
@@ -42,12 +51,29 @@ class SimConfig:
     - ``reask_s``: while queued and allowed to burst, ask placement again this often after the burst
       threshold has passed. Default 60 s.
     - ``capacity``: per-flavor GPU counts overriding the policy's ``capacity_gpus``.
+    - ``restore_mb_per_s`` / ``restore_overhead_s``: a restore of carried-over variables takes
+      ``overhead + size / rate`` (docs/snapshots.md, restore through a bucket: 0.25-0.55 s for 1-100 MB,
+      180-274 MB/s for 100 MB-2 GB; 200 MB/s and 0.5 s by default).
     """
 
     cold_start_private_s: float = 30.0
     cold_start_public_s: float = 90.0
     reask_s: float = 60.0
     capacity: dict[str, int] = field(default_factory=dict)
+    restore_mb_per_s: float = 200.0
+    restore_overhead_s: float = 0.5
+    user_history: bool = False
+
+    def restore_s(self, session_id: str) -> float:
+        """Seconds to restore ``session_id``'s carried-over variables into a new kernel."""
+        return self.restore_overhead_s + state_size_mb(session_id) / max(self.restore_mb_per_s, 1e-9)
+
+
+def state_size_mb(session_id: str) -> float:
+    """The session's carried-over variables (MB): a fixed draw from ``STATE_SIZE_MB`` keyed by the session
+    id, so every strategy and every replay of a trace (generated or imported) sees the same size."""
+    digest = hashlib.blake2b(session_id.encode(), digest_size=8).digest()
+    return float(STATE_SIZE_MB.quantile(int.from_bytes(digest, "big") / 2.0**64))
 
 
 @dataclass
@@ -59,7 +85,8 @@ class CellRecord:
     first_output_s: float | None = None
     end_s: float | None = None
     cold_start: bool = False
-    cold_wait_s: float = 0.0  # the part of the wait spent on the kernel's cold start (not queueing)
+    cold_wait_s: float = 0.0  # the part of the wait spent on the kernel's start and restore (not queueing)
+    restore_s: float = 0.0  # of which restoring carried-over variables
     flavor: str | None = None
     rejected: bool = False
 
@@ -80,6 +107,7 @@ class Allocation:
     start_s: float
     end_s: float | None = None
     ready_s: float | None = None
+    restore_s: float = 0.0  # restoring carried-over variables before the first cell (in start_s..ready_s)
     burst: bool = False
     summary: str = ""  # placement's one-line reason, as the gateway would show it
     cells_run: int = 0
@@ -137,7 +165,21 @@ class _Request:
 
 
 class _SessionRun:
-    __slots__ = ("s", "i", "delay", "kernel", "request", "waiting", "closed", "prev_end", "cpu_only")
+    __slots__ = (
+        "s",
+        "i",
+        "delay",
+        "kernel",
+        "request",
+        "waiting",
+        "closed",
+        "prev_end",
+        "cpu_only",
+        "gaps",
+        "idle_since",
+        "last_gpus",
+        "carried",
+    )
 
     def __init__(self, s: Session) -> None:
         self.s = s
@@ -149,6 +191,10 @@ class _SessionRun:
         self.closed = False
         self.prev_end = s.open_s
         self.cpu_only = False  # placement rejected this session's GPUs: its GPU cells are skipped
+        self.gaps: list[float] = []  # a cell's end to the next submit, as the gateway's status records them
+        self.idle_since: float | None = None
+        self.last_gpus = 0  # GPUs of the session's latest GPU kernel (a restart after a release asks as many)
+        self.carried = False  # the latest release carried state over: the next kernel restores it
 
 
 class Engine:
@@ -169,6 +215,7 @@ class Engine:
         self.busy: list[BusyInterval] = []
         self.decisions = 0
         self.now = 0.0
+        self.user_gaps: dict[str, list[float]] = {}
         self._private = [n for n, f in policy.flavors.items() if not policy.members[f.member].public]
 
     # -- event plumbing -------------------------------------------------------------------------------------
@@ -213,6 +260,11 @@ class Engine:
         cell = sr.s.cells[sr.i]
         rec = CellRecord(sr.s.session_id, sr.i, cell.gpus, submit_s=t)
         self.cells.append(rec)
+        if sr.idle_since is not None:
+            sr.gaps.append(t - sr.idle_since)
+            if self.config.user_history:
+                self.user_gaps.setdefault(sr.s.user, []).append(t - sr.idle_since)
+            sr.idle_since = None
         st = self.strategy
         k = sr.kernel
         if sr.cpu_only:
@@ -226,8 +278,9 @@ class Engine:
             )
             gpus = sr.s.max_gpus
         else:
-            needs_gpu_kernel = cell.gpus > 0 or (k is not None and not st.release_after_cell)
-            gpus = cell.gpus
+            restart = st.restart_after_release and k is None and sr.last_gpus > 0
+            needs_gpu_kernel = cell.gpus > 0 or (k is not None and not st.release_after_cell) or restart
+            gpus = cell.gpus if cell.gpus > 0 or k is not None else sr.last_gpus
         if not needs_gpu_kernel:
             self._start_cell(t, sr, rec, None)
             return
@@ -263,6 +316,7 @@ class Engine:
         cell = sr.s.cells[sr.i]
         sr.delay = max(sr.delay, t - cell.end_s)
         sr.prev_end = t
+        sr.idle_since = t
         sr.i += 1
         if k is not None and k.alive:
             k.busy = False
@@ -290,7 +344,8 @@ class Engine:
 
     def _arm_idle_check(self, t: float, k: _Kernel) -> None:
         """The kernel just went idle: release it after the release rule's limit unless a cell comes first."""
-        limit = release.idle_limit_s(self.strategy.idle_timeout_s, k.alloc.gpus, self.release_rule)
+        gaps = self.user_gaps.get(k.sess.s.user, []) if self.config.user_history else k.sess.gaps
+        limit = release.idle_limit_s(self.strategy.idle_timeout_s, k.alloc.gpus, self.release_rule, gaps)
         if limit is not None:
             self.at(t + limit, self._idle_check, k, k.token)
 
@@ -384,9 +439,14 @@ class Engine:
         )
         self.allocations.append(alloc)
         k = _Kernel(req.sess, alloc)
-        req.sess.kernel = k
+        sr = req.sess
+        sr.kernel = k
+        sr.last_gpus = req.gpus
         cold = self.config.cold_start_public_s if public else self.config.cold_start_private_s
-        self.at(t + cold, self._ready, req.sess, k)
+        if sr.carried:
+            alloc.restore_s = self.config.restore_s(sr.s.session_id)
+            sr.carried = False
+        self.at(t + cold + alloc.restore_s, self._ready, sr, k)
 
     def _ready(self, t: float, sr: _SessionRun, k: _Kernel) -> None:
         if not k.alive:
@@ -396,6 +456,7 @@ class Engine:
         if sr.waiting is not None:
             rec, sr.waiting = sr.waiting, None
             rec.cold_wait_s = t - max(rec.submit_s, k.alloc.start_s)
+            rec.restore_s = min(k.alloc.restore_s, rec.cold_wait_s)
             self._start_cell(t, sr, rec, k)
         else:
             self._arm_idle_check(t, k)
@@ -409,7 +470,7 @@ class Engine:
             k.sess.kernel = None
         if a.cells_run > 0 and not k.sess.closed:
             if self.strategy.state_carry_over:
-                a.carried = True
+                a.carried = k.sess.carried = True
             else:
                 a.dropped = True
         self._drain(t)

@@ -11,7 +11,11 @@ How a session is built (reconciling long sessions with short cells and short gap
    cell, one long "away" stretch inside the session (when n >= 2), and a tail after the last cell before
    the user closes the tab. When A exceeds L, the session is simply as long as its activity.
 A user's sessions follow each other, separated by an off time; sessions opened inside the horizon run to
-completion. Each GPU session has a GPU count (1/2/4/8) that all its GPU cells use; a third of cells use none.
+completion. Every user has a habit: a gap scale drawn once (a standard normal ``habit``), and every one of
+their "at the notebook" gaps is drawn at the quantile ``Phi(r * habit + sqrt(1 - r^2) * noise)`` of
+``ACTIVE_GAP`` with ``r = GAP_HABIT_CORRELATION``. That Gaussian copula keeps the pooled gaps exactly on the
+published quantiles while one user's gaps are consistently short and another's long. Each GPU session
+has a GPU count (1/2/4/8) that all its GPU cells use; a third of cells use none.
 """
 
 from __future__ import annotations
@@ -48,9 +52,10 @@ def generate(
     for u in range(users):
         user = f"user{u:03d}"
         t = float(rng.uniform(0.0, min(DAY, horizon)))
+        habit = float(rng.standard_normal())
         k = 0
         while t < horizon:
-            s = draw_session(rng, f"{user}-s{k}", user, t, burst_share)
+            s = draw_session(rng, f"{user}-s{k}", user, t, burst_share, habit)
             sessions.append(s)
             k += 1
             t = s.close_s + float(d.OFF_TIME.sample(rng, 1)[0])
@@ -66,20 +71,29 @@ def generate(
 
 
 def generate_sessions(count: int, seed: int = 0) -> list[Session]:
-    """``count`` independent sessions all opening at t=0: the sample the calibration test measures."""
+    """``count`` independent sessions all opening at t=0, each its own user with its own habit: the sample
+    the calibration test measures."""
     rng = np.random.default_rng(seed)
-    return [draw_session(rng, f"s{i}", "calibration", 0.0, 0.0) for i in range(count)]
+    return [
+        draw_session(rng, f"s{i}", "calibration", 0.0, 0.0, float(rng.standard_normal()))
+        for i in range(count)
+    ]
 
 
 def draw_session(
-    rng: np.random.Generator, session_id: str, user: str, open_s: float, burst_share: float
+    rng: np.random.Generator,
+    session_id: str,
+    user: str,
+    open_s: float,
+    burst_share: float,
+    habit: float = 0.0,
 ) -> Session:
     z_len, z_noise = rng.standard_normal(2)
     rho = d.LENGTH_CELLS_CORRELATION
     z_cells = rho * z_len + math.sqrt(1 - rho * rho) * z_noise
     length = float(d.SESSION_LENGTH.quantile(_phi(z_len)))
     n = max(1, int(round(float(d.CELLS_PER_SESSION.quantile(_phi(z_cells))))))
-    gaps = d.ACTIVE_GAP.sample(rng, n - 1)
+    gaps = habit_gaps(rng, n - 1, habit)
     session_gpus = d.choose(rng, d.SESSION_GPUS)
     gpu_flags = rng.random(n) >= d.CPU_CELL_SHARE
     durations = d.CELL_DURATION.quantile(cell_duration_quantiles(rng, gpu_flags))
@@ -111,6 +125,13 @@ def draw_session(
     )
 
 
+def habit_gaps(rng: np.random.Generator, count: int, habit: float) -> np.ndarray:
+    """``count`` gaps of a user whose habit is ``habit`` (a standard normal; 0 = the median user)."""
+    r = d.GAP_HABIT_CORRELATION
+    z = r * habit + math.sqrt(1 - r * r) * rng.standard_normal(count)
+    return d.ACTIVE_GAP.quantile(0.5 * (1.0 + _erf(z / math.sqrt(2.0))))
+
+
 def cell_duration_quantiles(
     rng: np.random.Generator, gpu_flags: np.ndarray, cpu_max: float | None = None
 ) -> np.ndarray:
@@ -135,6 +156,10 @@ def iter_gaps(session: Session) -> Iterator[float]:
     """Gaps from each cell's end to the next cell's submit (never negative)."""
     for a, b in zip(session.cells, session.cells[1:], strict=False):
         yield max(0.0, b.start_s - a.end_s)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[float])(x)
 
 
 def _phi(z: float) -> float:

@@ -4,6 +4,10 @@ Definitions (docs/simulator.md repeats them next to the results):
 - held: GPU-hours from admission to release (cold start included); busy: GPU-hours a GPU cell ran, with
   the cell's own GPU count; idle = held - busy; ratio = held / busy.
 - cold starts: cells whose wait included a kernel start; the share is over GPU cells that ran.
+- added start latency: a GPU cell's wait (submit -> first output: queueing, cold start and the restore of
+  carried-over variables), p50/p95/p99, and the share of GPU cells that waited more than 10 s (issue 18's
+  targets); ``start_p95_s`` is the p95 of the cold start and restore part alone; ``restart_cpu_cells``
+  counts cells without GPU code that waited for a GPU kernel to restart (the gateway cannot tell them).
 - waits: submit -> first output over GPU cells that ran (p50, p95, mean), and how many waited > ``slow_s``;
   ``wait_cold_mean_s`` is the part of the mean spent on cold starts (the rest is queueing).
 - dropped kernels: releases while the session was still open of a kernel that had run cells (its state is
@@ -60,6 +64,13 @@ class StrategyResult:
     wait_cold_mean_s: float
     slow_s: float
     slow_cells: int
+    added_p50_s: float
+    added_p95_s: float
+    added_p99_s: float
+    waited_over_10s_share: float
+    start_p95_s: float
+    restore_p95_s: float
+    restart_cpu_cells: int
     rejected_cells: int
     bursts: int
     public_spend_usd: float
@@ -131,6 +142,13 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
         slow_s=slow_s,
         wait_cold_mean_s=float(np.mean([c.cold_wait_s for c in gpu_cells])) if gpu_cells else 0.0,
         slow_cells=int((waits > slow_s).sum()) if gpu_cells else 0,
+        added_p50_s=float(np.percentile(waits, 50)),
+        added_p95_s=float(np.percentile(waits, 95)),
+        added_p99_s=float(np.percentile(waits, 99)),
+        waited_over_10s_share=float((waits > 10.0).mean()) if gpu_cells else 0.0,
+        start_p95_s=float(np.percentile([c.cold_wait_s for c in gpu_cells], 95)) if gpu_cells else 0.0,
+        restore_p95_s=float(np.percentile([c.restore_s for c in gpu_cells], 95)) if gpu_cells else 0.0,
+        restart_cpu_cells=sum(c.cold_start for c in run.cells if c.gpus == 0 and not c.rejected),
         rejected_cells=sum(c.rejected for c in run.cells),
         bursts=sum(a.burst for a in run.allocations),
         public_spend_usd=spend,

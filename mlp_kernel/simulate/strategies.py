@@ -32,6 +32,9 @@ class Strategy:
     - ``linger_after_close_s``: GPUs stay held this long after the user closes the session.
     - ``restart_on_any_cell``: after a release, any cell (CPU ones too) starts the GPU kernel again,
       because the notebook's only kernel is the GPU kernel.
+    - ``restart_after_release``: the same for per-cell sizing (gpu-auto): once the session has had a GPU
+      kernel, a cell that finds none starts one of the same size and waits for it, GPU code or not (the
+      gateway cannot tell); before the first GPU kernel, CPU cells run without one.
     - ``may_burst``: the session's ``burstable``/``budget`` are passed to placement; otherwise the request
       is sent with ``burstable=False`` (conventional deployments never leave the private cluster).
     - ``state_carry_over``: a release keeps the user's variables (snapshot and restore), so it is counted
@@ -46,6 +49,7 @@ class Strategy:
     release_after_cell: bool = False
     linger_after_close_s: float = 0.0
     restart_on_any_cell: bool = False
+    restart_after_release: bool = False
     may_burst: bool = False
     state_carry_over: bool = False
     release_rule: ReleaseRule | None = FLAT
@@ -96,6 +100,7 @@ def gpu_auto(
         size="cell",
         idle_timeout_s=idle_timeout_s,
         may_burst=True,
+        restart_after_release=True,
         state_carry_over=state_carry_over,
         release_rule=release_rule,
     )
