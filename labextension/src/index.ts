@@ -21,6 +21,7 @@ import { eventNotification, gpuKernelSpecNames } from './format';
 import { GpuPanel } from './panel';
 import { StatusConnection } from './statuscomm';
 import { GpuStatusItem } from './statusbar';
+import { replaceReleasedWidgets } from './widgets';
 
 const PLUGIN_ID = 'mlp-kernel:plugin';
 
@@ -77,6 +78,19 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     if (restorer) {
       restorer.add(panel, 'mlp-kernel-gpu-panel');
     }
+
+    // Widgets of a released GPU kernel are gone: say so in their cells, once (widgets.ts).
+    let lastState = '';
+    connection.changed.connect(() => {
+      const state = connection.status?.state ?? '';
+      if (state === 'released' && lastState && lastState !== 'released') {
+        const model = tracker.currentWidget?.model;
+        if (model) {
+          replaceReleasedWidgets(model.cells as any);
+        }
+      }
+      lastState = state;
+    });
 
     // One notification per kernel, updated in place, so they never pile up over the panel's buttons.
     const notifications = new Map<string, string>();

@@ -33,3 +33,25 @@ test('the Release GPU button releases the running kernel, quietly', async ({ pag
   await expect(toast(page, 'GPU released')).toHaveCount(0);
   await shot(page, 'ui-panel-released-by-user');
 });
+
+test('after a release, a widget of the released kernel says once in its cell that it is gone', async ({
+  page,
+  tmpPath
+}) => {
+  const widget =
+    'from IPython.display import display\n' +
+    "display({'application/vnd.jupyter.widget-view+json': {'model_id': 'gone', 'version_major': 2, " +
+    "'version_minor': 0}, 'text/plain': 'IntSlider(value=3)'}, raw=True)";
+  await openNotebook(page, tmpPath, 'widget.ipynb', undefined, widget);
+  const item = statusItem(page);
+  await runFirstCell(page);
+  await expect(item).toHaveText(RUNNING, { timeout: 180_000 });
+  const panel = await openGpuPanel(page);
+  await part(panel, 'release').click();
+  await expect(item).toHaveText('Released (by you)', { timeout: 120_000 });
+  const cell = page.locator('.jp-Notebook .jp-Cell').first();
+  const gone = cell.locator('.jp-OutputArea-output').filter({ hasText: 'belonged to a GPU kernel that has been released' });
+  await expect(gone).toHaveCount(1);
+  await expect(cell.locator('.jp-OutputArea')).not.toContainText(/IntSlider|model not found/);
+  await shot(page, 'ui-widget-released');
+});
