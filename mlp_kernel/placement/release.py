@@ -118,9 +118,14 @@ def _best_hold(gaps: list[float], gpus: int, restart_gpu_s: float) -> float:
     """The hold that would have cost least over ``gaps``: each gap costs ``gpus x min(gap, hold)`` GPU-
     seconds, plus ``restart_gpu_s`` when it outlasts the hold. Candidates: 0 and each gap plus the margin;
     a tie keeps the longer hold (fewer restarts for the same GPU-time)."""
-    best_h, best_cost = 0.0, restart_gpu_s * len(gaps)
-    for h in sorted({g * MARGIN for g in gaps}):
-        cost = sum(gpus * g if g <= h else gpus * h + restart_gpu_s for g in gaps)
+    ordered = sorted(gaps)
+    best_h, best_cost = 0.0, restart_gpu_s * len(ordered)
+    covered_s, i = 0.0, 0  # the gaps <= h: their sum and count (h only grows)
+    for h in sorted({g * MARGIN for g in ordered}):
+        while i < len(ordered) and ordered[i] <= h:
+            covered_s += ordered[i]
+            i += 1
+        cost = gpus * covered_s + (len(ordered) - i) * (gpus * h + restart_gpu_s)
         if cost <= best_cost:
             best_h, best_cost = h, cost
     return best_h
