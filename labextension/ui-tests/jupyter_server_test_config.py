@@ -51,6 +51,22 @@ shutil.copytree(spec_dir, demo_dir)
 spec["display_name"] = "GPU (demo)"
 spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "demo-policy.yaml"
 (demo_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
+# A pool of one GPU, so a second notebook queues behind the first (the local backend honours capacities).
+queue_dir = jupyter_path / "kernels" / "gpu-queue"
+shutil.rmtree(queue_dir, ignore_errors=True)
+shutil.copytree(spec_dir, queue_dir)
+(queue_dir / "queue-policy.yaml").write_text(
+    "version: 1\n"
+    "tiers: [bronze]\n"
+    "members:\n  private: {backend: local, public: false, display_name: private cluster}\n"
+    "flavors:\n  bronze: {member: private, tier: bronze, gpu_models: [RTX], price_per_gpu_hour: 0, capacity_gpus: 1}\n"
+    "burst: {enabled: false}\n"
+    "idle_timeout: 10m\n"
+    "default_request: {gpu_count: 1}\n"
+)
+spec["display_name"] = "GPU (queue)"
+spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "queue-policy.yaml"
+(queue_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
 link = jupyter_path / "labextensions" / "mlp-kernel"
 if not link.is_symlink():
     link.symlink_to(BUILT_EXTENSION)

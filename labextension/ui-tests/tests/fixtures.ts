@@ -30,7 +30,9 @@ export const KERNELS = {
   gpuAuto: { name: 'gpu-auto', display_name: 'GPU (auto)' },
   python3: { name: 'python3', display_name: 'Python 3' },
   /** The README's demo kernelspec (demo-policy.yaml: private cluster and AWS), found by its provisioner. */
-  gpuDemo: { name: 'gpu-demo', display_name: 'GPU (demo)' }
+  gpuDemo: { name: 'gpu-demo', display_name: 'GPU (demo)' },
+  /** One GPU in one pool (queue-policy.yaml, written by the server config): a second notebook queues. */
+  gpuQueue: { name: 'gpu-queue', display_name: 'GPU (queue)' }
 };
 
 export type Session = { id: string; path: string; kernel: { id: string } };
@@ -128,8 +130,10 @@ export async function openNotebook(
   // Galata starts on a Launcher; without it the screenshots show the notebook alone, as docs/img's do. (Its
   // closePanel would not do: JupyterLab reopens a Launcher when the main area is left empty.)
   const launcher = page.activity.getTabLocator('Launcher');
-  await launcher.locator('.lm-TabBar-tabCloseIcon').click();
-  await expect(launcher).toHaveCount(0);
+  if (await launcher.count()) {
+    await launcher.locator('.lm-TabBar-tabCloseIcon').click();
+    await expect(launcher).toHaveCount(0);
+  }
   await expect(kernelIdle(page)).toBeVisible({ timeout: 120_000 });
   return file;
 }
@@ -144,9 +148,9 @@ export function toast(page: IJupyterLabPageFixture, text: string | RegExp): Loca
   return page.locator('.Toastify__toast').filter({ hasText: text });
 }
 
-/** Runs the notebook's first cell the way a user does (click, Shift+Enter); does not wait for it. */
+/** Runs the active notebook's first cell the way a user does (click, Shift+Enter); does not wait for it. */
 export async function runFirstCell(page: IJupyterLabPageFixture): Promise<void> {
-  await page.locator('.jp-Notebook .jp-Cell').first().click();
+  await page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').first().click();
   await page.keyboard.press('Shift+Enter');
 }
 
