@@ -7,6 +7,7 @@ simulator releases at the same moments is tests/simulate/test_same_release.py.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from mlp_kernel.gateway.status import GatewayStatus
@@ -71,3 +72,28 @@ async def test_a_users_idle_setting_is_flat(start_kernel):
     assert status["idle_limit_s"] == 1800.0 and status["idle_rule"] == "after 30 min idle"
     reply, outputs = await k.run("%gpu")
     assert "idle limit 30 min for 8 GPU(s)" in text_of(outputs)
+
+
+PREDICTIVE_POLICY = POLICY.replace("idle_timeout: 16s", "idle_timeout: 1h").replace(
+    "release: {rule: gpu-minutes, min_idle: 1s}", "release: {rule: predictive, min_idle: 1s}"
+)
+
+
+async def test_predictive_learns_the_notebook_s_gaps_in_the_gateway(start_kernel):
+    """Issue 18 §2: the session records each gap (a cell's end to the next cell) in its status and the idle
+    limit reads them. 8 GPUs, a restart worth 1 h: until 3 gaps are known, gpu-minutes (3600 / 8 = 450 s);
+    after three sub-second gaps, holding just past them (gap x 1.1) costs far less than a restart, so the
+    kernel is kept for about a second, not 450 s, and is released soon after the last cell."""
+    k = await start_kernel(policy=PREDICTIVE_POLICY)
+    for i in range(3):
+        reply, outputs = await k.run(f"x = {i}")
+        assert reply["content"]["status"] == "ok", text_of(outputs)
+        await asyncio.sleep(0.3)
+    assert k.status_file()["idle_limit_s"] == 450.0  # two gaps so far
+    reply, outputs = await k.run("x = 3")
+    assert reply["content"]["status"] == "ok", text_of(outputs)
+    started = time.time()
+    learnt = await wait_until(lambda: k.status_file()["idle_limit_s"] < 5.0, 10)
+    assert learnt, k.status_file()["idle_limit_s"]
+    assert await wait_until(lambda: k.record() is None, 30), "the kernel was not released"
+    assert time.time() - started < 15
