@@ -108,7 +108,7 @@ test('out of the box the dry run says why nothing can be rendered', async ({ pag
 test('every GPU kernelspec is offered, the demo one with its own policy', async ({ page }) => {
   const admin = await openAdmin(page);
   const picker = part(admin, 'kernelspec');
-  await expect(picker.locator('option')).toHaveText(['GPU (auto) (gpu-auto)', 'GPU (demo) (gpu-demo)']);
+  await expect(picker.locator('option')).toHaveText(['GPU (auto) (gpu-auto)', 'GPU (demo) (gpu-demo)', 'GPU (queue) (gpu-queue)']);
   await picker.selectOption('gpu-demo');
   const editor = await fileTab(admin, 'demo-policy.yaml');
   await expect(editor).toHaveValue(/display_name: AWS/);
