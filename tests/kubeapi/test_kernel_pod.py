@@ -12,11 +12,16 @@ from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 from kubernetes import client
 
+from tests.backend_kubernetes.conftest import free_ports
+
 
 def test_queued_ipykernel_pod_executes_code(kube_members, tmp_path):
     private = kube_members.private
     core = client.CoreV1Api(private.api_client())
-    path, info = write_connection_file(str(tmp_path / "conn.json"), ip="127.0.0.1")
+    # Ports below the ephemeral range (free_ports): one picked by binding port 0 can become the local end of
+    # an outgoing connection before the pod's kernel binds it, and the kernel then dies at start.
+    ports = {f"{name}_port": port for name, port in free_ports().items()}
+    path, info = write_connection_file(str(tmp_path / "conn.json"), ip="127.0.0.1", **ports)
     core.create_namespaced_secret(
         "jupyter",
         {
