@@ -17,10 +17,11 @@ Model (docs/simulator.md has the long form):
   the session's gaps so far, measured as the gateway measures them: a cell's end to the next submit).
 - GPUs are *held* from admission to release (cold start and restore included) and *busy* while a GPU cell
   runs, with the cell's own GPU count. A cell with no GPU runs on the live GPU kernel if there is one (held,
-  not busy). With none: gpu-auto after a release restarts the GPU kernel (same size) for it and the cell
-  waits, because the gateway cannot know a cell needs no GPU (``restart_after_release``); before the
-  session's first GPU kernel, and under strategies that do not restart, it runs without a GPU and without
-  waiting.
+  not busy). With none, gpu-auto starts a GPU kernel for it and the cell waits, because the gateway starts
+  one for any cell that runs code (it cannot know a cell needs no GPU; ``restart_after_release``): the
+  last kernel's size, or before the first one the size of the session's first GPU cell (its ``%gpu``
+  line), or the policy's default request for a session without GPU cells. Under strategies that do not
+  restart it runs without a GPU and without waiting.
 - A kernel started after a release whose state was carried over (``state_carry_over``) restores the
   session's variables before its first cell: ``restore_s`` (the snapshot benchmark's measured restore
   throughput over a per-session size drawn from ``distributions.STATE_SIZE_MB``).
@@ -245,6 +246,9 @@ class Engine:
 
     # -- session lifecycle ----------------------------------------------------------------------------------
     def _open(self, t: float, sr: _SessionRun) -> None:
+        if self.strategy.restart_after_release:  # the first code cell starts a kernel of the %gpu line's size
+            first = next((c.gpus for c in sr.s.cells if c.gpus > 0), 0)
+            sr.last_gpus = first or self.policy.default_request.gpu_count or 1
         if self.strategy.start == "open" and sr.s.max_gpus > 0:
             self._acquire(t, sr, sr.s.max_gpus)
         self._next_or_close(t, sr)

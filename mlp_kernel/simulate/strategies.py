@@ -32,9 +32,9 @@ class Strategy:
     - ``linger_after_close_s``: GPUs stay held this long after the user closes the session.
     - ``restart_on_any_cell``: after a release, any cell (CPU ones too) starts the GPU kernel again,
       because the notebook's only kernel is the GPU kernel.
-    - ``restart_after_release``: the same for per-cell sizing (gpu-auto): once the session has had a GPU
-      kernel, a cell that finds none starts one of the same size and waits for it, GPU code or not (the
-      gateway cannot tell); before the first GPU kernel, CPU cells run without one.
+    - ``restart_after_release``: the same for per-cell sizing (gpu-auto): a cell that runs code and finds
+      no GPU kernel starts one and waits for it, GPU code or not (the gateway cannot tell): the last
+      kernel's size, before the first one the session's first GPU cell's (its ``%gpu`` line).
     - ``may_burst``: the session's ``burstable``/``budget`` are passed to placement; otherwise the request
       is sent with ``burstable=False`` (conventional deployments never leave the private cluster).
     - ``state_carry_over``: a release keeps the user's variables (snapshot and restore), so it is counted

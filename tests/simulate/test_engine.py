@@ -100,17 +100,20 @@ def test_state_carry_over_counts_releases_as_carried(tiny_policy):
     assert (r.dropped_kernels, r.carried_kernels) == (0, 1)
 
 
-def test_cpu_cells_run_without_gpu_before_the_first_gpu_cell_and_on_it_after(tiny_policy):
-    """CPU cell 0-100 runs at once with no kernel. GPU cell 200-500 -> admitted 200, runs 230-530. CPU cell
-    at 600 (+30 late = 630) runs 630-730 on the warm kernel: held, not busy. Released at 730+900 = 1630."""
+def test_the_first_code_cell_starts_the_gpu_kernel_and_cpu_cells_run_on_it(tiny_policy):
+    """As the gateway (it cannot tell a cell needs no GPU), the first cell that runs code, a CPU cell here,
+    starts a kernel of the session's %gpu size (its GPU cells': 1): admitted 0, ready 30, runs 30-130 (30 s
+    late from now on). GPU cell 200 -> 230 on the warm kernel, runs 230-530. CPU cell at 600 -> 630 runs
+    630-730 on it: held, not busy. Released at 730 + 900 = 1630."""
     trace = one_session(Cell(0, 100, 0), Cell(200, 300, 1), Cell(600, 100, 0))
     run = simulate(tiny_policy, trace, gpu_auto(900), CONFIG)
     r = summarise(run)
-    assert run.cells[0].wait_s == 0 and run.cells[0].flavor is None
-    assert run.cells[2].flavor == "small"
-    assert r.gpu_h_held == pytest.approx((1630 - 200) / H)
+    assert (run.cells[0].wait_s, run.cells[0].flavor, run.cells[0].cold_start) == (30, "small", True)
+    assert (run.cells[1].wait_s, run.cells[2].flavor) == (0, "small")
+    assert [(a.start_s, a.end_s, a.gpus) for a in run.allocations] == [(0, 1630, 1)]
+    assert r.gpu_h_held == pytest.approx(1630 / H)
     assert r.gpu_h_busy == pytest.approx(300 / H)
-    assert r.idle_breakdown_gpu_h["cpu_cells"] == pytest.approx(100 / H)
+    assert r.idle_breakdown_gpu_h["cpu_cells"] == pytest.approx(200 / H)
 
 
 def test_a_bigger_cell_releases_and_re_places(tiny_policy):

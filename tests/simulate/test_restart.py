@@ -32,26 +32,25 @@ CPU_AFTER_RELEASE = Trace.of(
 
 
 def test_a_cpu_cell_after_a_release_restarts_the_gpu_kernel_and_waits_for_it(tiny_policy):
-    """c0 runs at once without a GPU (no GPU kernel yet: nothing to restart). c1: admitted 100, ready 130,
-    runs 130-230 (30 s late from now on); released 230 + 900 = 1130. c2 (CPU) is submitted at 2230 and,
-    as in the gateway, starts a 1-GPU kernel: admitted 2230, ready 2260, runs 2260-2320 (60 s late). c3 at
-    2270 + 60 = 2330 finds the kernel warm: runs 2330-2430; released 2430 + 900 = 3330."""
+    """As in the gateway, c0 (CPU, the first code cell) starts a 1-GPU kernel (the session's GPU cells'
+    size): admitted 0, ready 30, runs 30-80 (30 s late from now on). c1 at 130 runs warm 130-230; released
+    230 + 900 = 1130. c2 (CPU) at 2230 restarts a 1-GPU kernel: admitted 2230, ready 2260, runs 2260-2320
+    (60 s late). c3 at 2270 + 60 = 2330 finds the kernel warm: runs 2330-2430; released 3330."""
     run = simulate(tiny_policy, CPU_AFTER_RELEASE, gpu_auto(900), CONFIG)
-    assert [(a.start_s, a.end_s, a.gpus) for a in run.allocations] == [(100, 1130, 1), (2230, 3330, 1)]
+    assert [(a.start_s, a.end_s, a.gpus) for a in run.allocations] == [(0, 1130, 1), (2230, 3330, 1)]
     assert [(c.submit_s, c.first_output_s, c.cold_start) for c in run.cells] == [
-        (0, 0, False),
-        (100, 130, True),
+        (0, 30, True),
+        (130, 130, False),
         (2230, 2260, True),
         (2330, 2330, False),
     ]
     r = summarise(run)
-    assert (r.restart_cpu_cells, r.cold_start_cells, r.gpu_cells) == (1, 2, 2)
-    assert r.idle_breakdown_gpu_h["cpu_cells"] == pytest.approx(60 / 3600)
+    assert (r.restart_cpu_cells, r.cold_start_cells, r.gpu_cells, r.cold_start_share) == (2, 2, 2, 0.0)
+    assert r.idle_breakdown_gpu_h["cpu_cells"] == pytest.approx(110 / 3600)
 
 
-def test_without_the_restart_the_cpu_cell_would_not_wait(tiny_policy):
-    """The baseline that has no restart rule (server-held keeps its kernel; per-cell has none) differs; the
-    kernel-culled baseline always restarted: c0 waits for the pod started at open (0-30)."""
+def test_kernel_culled_starts_its_pod_when_the_session_opens(tiny_policy):
+    """The baseline that always modelled the restart: its pod starts at open (0-30), so c0 waits for it."""
     run = simulate(tiny_policy, CPU_AFTER_RELEASE, KERNEL_CULLED, CONFIG)
     assert run.cells[0].first_output_s == 30 and run.cells[0].cold_start
 
