@@ -137,6 +137,7 @@ def main() -> int:
     rows: list[tuple[str, Callable[[StrategyResult], str]]] = [
         ("held/busy", lambda r: f"{r.held_per_busy:.2f}x"),
         ("waiting > 10 s", lambda r: f"{r.waited_over_10s_share:.0%}"),
+        ("all cells > 10 s", lambda r: f"{r.code_cells_over_10s_share:.0%}"),
         ("added p95 (s)", lambda r: f"{r.added_p95_s:.0f}"),
         ("added p99 (s)", lambda r: f"{r.added_p99_s:.0f}"),
         ("start+restore p95", lambda r: f"{r.start_p95_s:.0f}"),

@@ -7,7 +7,8 @@ Definitions (docs/simulator.md repeats them next to the results):
 - added start latency: a GPU cell's wait (submit -> first output: queueing, cold start and the restore of
   carried-over variables), p50/p95/p99, and the share of GPU cells that waited more than 10 s (issue 18's
   targets); ``start_p95_s`` is the p95 of the cold start and restore part alone; ``restart_cpu_cells``
-  counts cells without GPU code that waited for a GPU kernel to restart (the gateway cannot tell them).
+  counts cells without GPU code that waited for a GPU kernel to start (the gateway cannot tell them), and
+  ``code_cells_over_10s_share`` is the share of all cells that ran, GPU or not, that waited more than 10 s.
 - waits: submit -> first output over GPU cells that ran (p50, p95, mean), and how many waited > ``slow_s``;
   ``wait_cold_mean_s`` is the part of the mean spent on cold starts (the rest is queueing).
 - dropped kernels: releases while the session was still open of a kernel that had run cells (its state is
@@ -71,6 +72,7 @@ class StrategyResult:
     start_p95_s: float
     restore_p95_s: float
     restart_cpu_cells: int
+    code_cells_over_10s_share: float
     rejected_cells: int
     bursts: int
     public_spend_usd: float
@@ -149,6 +151,7 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
         start_p95_s=float(np.percentile([c.cold_wait_s for c in gpu_cells], 95)) if gpu_cells else 0.0,
         restore_p95_s=float(np.percentile([c.restore_s for c in gpu_cells], 95)) if gpu_cells else 0.0,
         restart_cpu_cells=sum(c.cold_start for c in run.cells if c.gpus == 0 and not c.rejected),
+        code_cells_over_10s_share=_share_over(run, 10.0),
         rejected_cells=sum(c.rejected for c in run.cells),
         bursts=sum(a.burst for a in run.allocations),
         public_spend_usd=spend,
@@ -162,6 +165,11 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
             "waiting": held - busy - cold_h - cpu_h - oversized_h,
         },
     )
+
+
+def _share_over(run: RunRecord, seconds: float) -> float:
+    ran = [c for c in run.cells if c.first_output_s is not None and not c.rejected]
+    return sum(c.wait_s > seconds for c in ran) / len(ran) if ran else 0.0
 
 
 def _release_label(run: RunRecord) -> str:

@@ -46,6 +46,7 @@ _ROWS: tuple[tuple[str, Callable[[StrategyResult], str]], ...] = (
     ("  p95 of its start + restore part", lambda r: _s(r.start_p95_s)),
     ("  p95 of its restore part", lambda r: _s(r.restore_p95_s)),
     ("GPU cells waiting > 10 s", lambda r: f"{r.waited_over_10s_share:.0%}"),
+    ("  all cells waiting > 10 s", lambda r: f"{r.code_cells_over_10s_share:.0%}"),
     ("cells waiting > X", lambda r: f"{r.slow_cells:,}"),
     ("bursts", lambda r: f"{r.bursts:,}"),
     ("public spend", lambda r: f"${r.public_spend_usd:,.0f}"),

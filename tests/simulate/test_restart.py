@@ -46,6 +46,7 @@ def test_a_cpu_cell_after_a_release_restarts_the_gpu_kernel_and_waits_for_it(tin
     ]
     r = summarise(run)
     assert (r.restart_cpu_cells, r.cold_start_cells, r.gpu_cells, r.cold_start_share) == (2, 2, 2, 0.0)
+    assert (r.waited_over_10s_share, r.code_cells_over_10s_share) == (0.0, 0.5)
     assert r.idle_breakdown_gpu_h["cpu_cells"] == pytest.approx(110 / 3600)
 
 
