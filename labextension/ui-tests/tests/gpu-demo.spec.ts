@@ -52,4 +52,20 @@ test('Allow burst is offered while burst is off, and says what it did', async ({
   await expect(part(panel, 'panel-notice')).toContainText('Burst allowed');
   await expect(part(panel, 'allow-burst')).toHaveCount(0, { timeout: 30_000 });
   await shot(page, 'ui-panel-burst-allowed');
+  // Change GPU says what it asked for, and the request follows.
+  await part(panel, 'change-gpu-choice').selectOption('tier:silver');
+  await part(panel, 'change-gpu').click();
+  await expect(part(panel, 'panel-notice')).toContainText('Asked for tier silver (%gpu tier=silver)');
+  await part(panel, 'panel-request').locator('summary').click();
+  await expect(part(panel, 'panel-request')).toContainText(/Tier\s*silver/);
+  await expect(part(panel, 'change-gpu-choice')).toHaveValue('tier:silver');
+});
+
+test('after %gpu idle=1m the panel states the flat rule', async ({ page, tmpPath }) => {
+  await openNotebook(page, tmpPath, 'idle.ipynb', KERNELS.gpuDemo, '%gpu idle=1m');
+  await expect(statusItem(page)).toHaveText('CPU only', { timeout: 120_000 });
+  await runFirstCell(page);
+  const panel = await openGpuPanel(page);
+  await expect(panel).toContainText('Idle release: after 1 min idle.', { timeout: 60_000 });
+  await expect(panel).not.toContainText('the more GPUs');
 });
