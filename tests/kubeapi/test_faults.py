@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
+import uuid
 
 import pytest
 import urllib3
@@ -36,33 +36,37 @@ def test_slow_responses(kube_member, core):
     assert time.monotonic() - started < 5  # only the first one was delayed (generous bound)
 
 
-def _drop_soon(kube_member, clean: bool) -> threading.Timer:
-    timer = threading.Timer(0.5, lambda: kube_member.faults.drop_watches(r"/configmaps", clean=clean))
-    timer.start()
-    return timer
+def _name(what: str) -> str:
+    """A name no earlier test used (the real plane's default namespace outlives a test)."""
+    return f"{what}-{uuid.uuid4().hex[:8]}"
 
 
 def test_aborted_watch_surfaces_as_protocol_error(kube_member, core):
-    timer = _drop_soon(kube_member, clean=False)
+    start = core.list_namespaced_config_map("default").metadata.resource_version
+    core.create_namespaced_config_map("default", {"metadata": {"name": _name("first")}})
     with pytest.raises((urllib3.exceptions.ProtocolError, urllib3.exceptions.HTTPError)):
-        for _ in watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=20):
-            pass
-    timer.join()
+        stream = watch.Watch().stream(
+            core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=20
+        )
+        for (
+            _
+        ) in stream:  # an event came through the stream: it is open, cut it now (not after a guessed delay)
+            kube_member.faults.drop_watches(r"/configmaps", clean=False)
+    assert ("drop", "GET", "/api/v1/namespaces/default/configmaps") in kube_member.faults.fired
 
 
 def test_cleanly_closed_watch_is_resumed_by_the_client(kube_member, core):
     start = core.list_namespaced_config_map("default").metadata.resource_version
-    timer = _drop_soon(kube_member, clean=True)
+    first, second = _name("first"), _name("x")
+    core.create_namespaced_config_map("default", {"metadata": {"name": first}})
     w = watch.Watch()
-    creator = threading.Timer(
-        1.5, lambda: core.create_namespaced_config_map("default", {"metadata": {"name": "x"}})
-    )
-    creator.start()
     names = []
     for event in w.stream(core.list_namespaced_config_map, "default", resource_version=start):
         names.append(event["object"].metadata.name)
-        w.stop()
-    timer.join()
-    creator.join()
-    assert names == ["x"]
+        if len(names) == 1:  # the stream is open: end it as an apiserver does, then change something
+            kube_member.faults.drop_watches(r"/configmaps", clean=True)
+            core.create_namespaced_config_map("default", {"metadata": {"name": second}})
+        else:
+            w.stop()
+    assert names == [first, second]
     assert ("drop", "GET", "/api/v1/namespaces/default/configmaps") in kube_member.faults.fired
