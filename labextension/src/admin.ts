@@ -5,9 +5,11 @@
  * Who may save is decided by the server (HTTP 403 otherwise); the page only shows what it says.
  */
 
+import { IEditorServices } from '@jupyterlab/codeeditor';
 import { Widget } from '@lumino/widgets';
 
 import { unifiedDiff } from './diff';
+import { createFileEditor, IFileEditor } from './editor';
 import { h, replaceChildren } from './dom';
 import { formatCost, formatDuration } from './format';
 import { ApiError, IIssue, postJSON, requestAPI } from './request';
@@ -59,7 +61,10 @@ const KIND_LABEL: Record<string, string> = {
 const VALIDATE_DELAY_MS = 600;
 
 export class AdminWidget extends Widget {
-  constructor(private kernelspec = '') {
+  constructor(
+    private kernelspec = '',
+    private editorServices: IEditorServices | null = null
+  ) {
     super();
     this.id = 'mlp-kernel-admin';
     this.addClass('mlp-kernel-Admin');
@@ -183,14 +188,9 @@ export class AdminWidget extends Widget {
   }
 
   private _fileView(f: IFileState): HTMLElement {
-    const editor = h('textarea', {
-      className: 'mlp-kernel-Admin-editor',
-      spellcheck: 'false',
-      'data-mlp-kernel': 'editor'
-    }) as HTMLTextAreaElement;
-    editor.value = f.text;
-    editor.addEventListener('input', () => {
-      f.text = editor.value;
+    this._editor?.dispose();
+    const editor = createFileEditor(this.editorServices, f.info.kind, f.text, text => {
+      f.text = text;
       window.clearTimeout(this._debounce);
       this._debounce = window.setTimeout(() => void this._validate(f), VALIDATE_DELAY_MS);
       this._updateDirty(f);
@@ -199,7 +199,7 @@ export class AdminWidget extends Widget {
     return h(
       'div',
       { className: 'mlp-kernel-Admin-file' },
-      editor,
+      editor.node,
       h('div', { className: 'mlp-kernel-Admin-issues', 'data-mlp-kernel': 'issues' }, ...this._issueNodes(f)),
       h(
         'div',
@@ -274,14 +274,7 @@ export class AdminWidget extends Widget {
   }
 
   private _goToLine(line: number): void {
-    const editor = this._editor;
-    if (!editor) {
-      return;
-    }
-    const lines = editor.value.split('\n');
-    const start = lines.slice(0, line - 1).join('\n').length + (line > 1 ? 1 : 0);
-    editor.focus();
-    editor.setSelectionRange(start, start + (lines[line - 1] ?? '').length);
+    this._editor?.goToLine(line);
   }
 
   private async _validate(f: IFileState): Promise<void> {
@@ -303,6 +296,9 @@ export class AdminWidget extends Widget {
     const el = this.node.querySelector('[data-mlp-kernel="issues"]');
     if (el && this._tab === f.info.file) {
       replaceChildren(el, ...this._issueNodes(f));
+      this._editor?.markErrors(
+        f.issues.filter(i => i.severity !== 'warning' && i.line).map(i => i.line as number)
+      );
     }
   }
 
@@ -556,7 +552,7 @@ export class AdminWidget extends Widget {
   private _notice = '';
   private _noticeIsError = false;
   private _debounce = 0;
-  private _editor: HTMLTextAreaElement | null = null;
+  private _editor: IFileEditor | null = null;
 }
 
 function describe(error: unknown): string {

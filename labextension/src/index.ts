@@ -11,6 +11,7 @@
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget, Notification } from '@jupyterlab/apputils';
+import { IEditorServices } from '@jupyterlab/codeeditor';
 import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
@@ -144,15 +145,20 @@ const adminPlugin: JupyterFrontEndPlugin<void> = {
   id: 'mlp-kernel:admin',
   description: 'Admin page for the GPU (auto) kernelspec templates, placement policy and fleet.',
   autoStart: true,
-  optional: [ICommandPalette, ILauncher],
-  activate: (app: JupyterFrontEnd, palette: ICommandPalette | null, launcher: ILauncher | null) => {
+  optional: [ICommandPalette, ILauncher, IEditorServices],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    launcher: ILauncher | null,
+    editorServices: IEditorServices | null
+  ) => {
     let widget: MainAreaWidget<AdminWidget> | null = null;
     app.commands.addCommand(CommandIDs.openAdmin, {
       label: 'GPU (auto) admin',
       caption: 'Edit the GPU (auto) pod template, kernel defaults and placement policy; view the fleet',
       execute: () => {
         if (!widget || widget.isDisposed) {
-          widget = new MainAreaWidget({ content: new AdminWidget() });
+          widget = new MainAreaWidget({ content: new AdminWidget('', editorServices) });
           widget.id = 'mlp-kernel-admin-page';
           widget.title.label = 'GPU (auto) admin';
           widget.title.closable = true;

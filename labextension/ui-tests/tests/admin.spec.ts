@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import {
   Session,
   USER,
+  editorText,
   expect,
   fileTab,
   openAdmin,
@@ -21,12 +22,18 @@ test('an admin breaks the policy, sees the error, then saves a fix', async ({ pa
   const admin = await openAdmin(page);
   let editor = await fileTab(admin, 'policy.yaml');
   await expect(part(admin, 'valid')).toBeVisible();
-  const original = await editor.inputValue();
+  const original = await editorText(editor);
   await editor.fill(original.replace('price_per_gpu_hour: 0', 'price_per_gpu_hour: cheap'));
   const issues = part(admin, 'issues');
   await expect(part(issues, 'invalid')).toBeVisible();
   await expect(issues).toContainText('price_per_gpu_hour');
   await expect(issues).toContainText(/line \d+/);
+  // JupyterLab's editor: line numbers, and the line the server named is marked; its issue jumps there.
+  await expect(admin.locator('.cm-lineNumbers')).toBeVisible();
+  await issues.locator('li').first().click();
+  const marked = admin.locator('.cm-line.mlp-kernel-Admin-errorLine');
+  await expect(marked).toHaveCount(1);
+  await expect(marked).toContainText('price_per_gpu_hour: cheap');
   await shot(page, 'ui-admin-policy-error');
 
   await part(admin, 'review').click();
@@ -50,7 +57,7 @@ test('an admin breaks the policy, sees the error, then saves a fix', async ({ pa
 test('a rollback from the history is recorded as a rollback, by name', async ({ page, policyFile }) => {
   const admin = await openAdmin(page);
   const editor = await fileTab(admin, 'policy.yaml');
-  const original = await editor.inputValue();
+  const original = await editorText(editor);
   await editor.fill(original.replace('idle_timeout: 15m', 'idle_timeout: 17m'));
   await expect(part(admin, 'valid')).toBeVisible();
   await part(admin, 'review').click();
@@ -61,7 +68,7 @@ test('a rollback from the history is recorded as a rollback, by name', async ({ 
   const history = part(admin, 'history');
   // The version that was on disk before the save: load it, review, save.
   await history.locator('tr').filter({ hasText: 'original' }).first().getByRole('button', { name: 'Load into editor' }).click();
-  await expect(editor).toHaveValue(original);
+  await expect.poll(() => editorText(editor)).toBe(original);
   await part(admin, 'review').click();
   await part(admin, 'confirm-save').click();
   await expect(part(admin, 'notice')).toContainText('Rolled back policy.yaml');
@@ -77,7 +84,7 @@ test('a dry run renders the Pod of an unsaved kernel.json', async ({ page }) => 
   const admin = await openAdmin(page);
   // Unsaved: kernel.json pointed at the platform policy (private/aws members).
   const editor = await fileTab(admin, 'kernel.json');
-  const platform = (await editor.inputValue()).replace('"policy": "policy.yaml"', '"policy": "platform-policy.yaml"');
+  const platform = (await editorText(editor)).replace('"policy": "policy.yaml"', '"policy": "platform-policy.yaml"');
   expect(platform).toContain('platform-policy.yaml');
   await editor.fill(platform);
   await expect(part(admin, 'valid')).toBeVisible();
@@ -111,7 +118,7 @@ test('every GPU kernelspec is offered, the demo one with its own policy', async 
   await expect(picker.locator('option')).toHaveText(['GPU (auto) (gpu-auto)', 'GPU (demo) (gpu-demo)', 'GPU (queue) (gpu-queue)']);
   await picker.selectOption('gpu-demo');
   const editor = await fileTab(admin, 'demo-policy.yaml');
-  await expect(editor).toHaveValue(/display_name: AWS/);
+  await expect.poll(() => editorText(editor)).toContain('display_name: AWS');
   await admin.getByText('Dry run: render the Pod').click();
   await expect(part(admin, 'render-note')).toContainText("'private', 'aws'");
   await shot(page, 'ui-admin-kernelspecs');
@@ -142,7 +149,7 @@ test.describe('as a non-admin', () => {
     await expect(part(admin, 'read-only')).toContainText(USER);
     const editor = await fileTab(admin, 'policy.yaml');
     const before = fs.readFileSync(policyFile, 'utf-8');
-    await editor.fill((await editor.inputValue()) + '\n# bob was here\n');
+    await editor.fill((await editorText(editor)) + '\n# bob was here\n');
     await expect(part(admin, 'valid')).toBeVisible();
     await expect(part(admin, 'review')).toBeDisabled();
     expect(fs.readFileSync(policyFile, 'utf-8')).toBe(before);

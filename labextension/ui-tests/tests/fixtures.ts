@@ -184,12 +184,20 @@ export async function openAdmin(page: IJupyterLabPageFixture): Promise<Locator> 
   return admin;
 }
 
-/** Opens one of the admin page's file tabs (`policy.yaml`, `kernel.json`, ...) and returns its editor. */
+/**
+ * Opens one of the admin page's file tabs (`policy.yaml`, `kernel.json`, ...) and returns its editor's text
+ * area (JupyterLab's CodeMirror: `fill` replaces the text as typing would; read it with `editorText`).
+ */
 export async function fileTab(admin: Locator, name: string): Promise<Locator> {
   await admin.locator(`[data-mlp-kernel-tab="${name}"]`).click();
-  const editor = admin.locator('[data-mlp-kernel="editor"]');
+  const editor = admin.locator('[data-mlp-kernel="editor"] .cm-content');
   await editor.waitFor();
   return editor;
+}
+
+/** The whole text of an admin editor (CodeMirror draws only the visible lines; its state has them all). */
+export function editorText(editor: Locator): Promise<string> {
+  return editor.evaluate(el => (el as any).cmView.view.state.doc.toString() as string);
 }
 
 /** The admin page's element with `data-mlp-kernel="<name>"`. */
