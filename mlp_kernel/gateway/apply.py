@@ -53,7 +53,7 @@ async def apply_command(cmd: GpuCommand, session: RemoteSession) -> str:
             if not session.active:
                 out.append("No GPU kernel is running; nothing to release.")
             else:
-                out.append(await session.release(ReleaseReason.USER, "on request (%gpu release)"))
+                out.append(await session.release(ReleaseReason.USER, "with %gpu release"))
         elif verb == "forget":
             out.append(await requests.forget(session.link))
     session.statusch.publish()

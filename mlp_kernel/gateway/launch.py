@@ -23,6 +23,7 @@ from ..placement.types import Action, Decision
 from ..placement.units import format_duration
 from ..protocol import EventKind, KernelState, QueueInfo
 from .errors import GpuError, GpuPlacementRejected, GpuStartCancelled, GpuStartError, GpuStartTimeout
+from .outbox import sentences
 from .pump import Pump
 from .relay import RemoteLink
 from .requests import RequestState
@@ -239,7 +240,7 @@ class Launch:
         rs = k.requests
         note = self.observer.take_release_note()
         if note:
-            self.progress.set("note", f"{note} Starting a new GPU kernel.")
+            self.progress.set("note", sentences(note, "Starting a new GPU kernel."))
         k.statusch.move(KernelState.PLACING, phase=None, publish=False)  # published with the decision
         decision = await rs.decide(0.0, k.backend, k.clock.time())
         self._show_decision(decision)

@@ -21,6 +21,17 @@ from .pump import Pump
 from .wire import Message, Session
 
 
+def sentences(*parts: str | None) -> str:
+    """Join message parts as sentences: each ends with a full stop before the next starts (a snapshot's
+    summary "Saved 1 variable (5 B) in 0.0 s" followed by "Starting ..." read as one run-on line)."""
+    out = []
+    for part in parts:
+        text = (part or "").strip()
+        if text:
+            out.append(text if text[-1] in ".!?:" else text + ".")
+    return " ".join(out)
+
+
 class Outbox:
     def __init__(self, pump: Pump, session: Session, kernel_id: str) -> None:
         self.pump = pump

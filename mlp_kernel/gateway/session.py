@@ -28,7 +28,7 @@ from ..placement.units import format_duration
 from ..protocol import EventKind, ExitReason, KernelState, ReleaseReason
 from .errors import GpuError, GpuKernelLost, GpuStartError
 from .launch import Launch, LaunchContext
-from .outbox import Outbox
+from .outbox import Outbox, sentences
 from .relay import RemoteLink
 from .requests import RequestState
 from .status import GatewayStatus
@@ -297,7 +297,7 @@ class RemoteSession:
             )
             message = f"GPU released {why} (held {format_duration(held)} on {s.member}/{s.flavor}{cost})."
             if note:
-                message += " " + note
+                message = sentences(message, note)
             self._mark_released(reason, message)
             self.statusch.event(EventKind.RELEASED, message)
             return message
@@ -317,7 +317,7 @@ class RemoteSession:
             "idle_s": s.idle_limit() if reason == ReleaseReason.IDLE else None,
             "message": message,
         }
-        s.message = message + " The next cell starts a new GPU kernel."
+        s.message = sentences(message, "The next cell starts a new GPU kernel.")
         self.release_note = message
         self.statusch.publish()
 
