@@ -178,11 +178,13 @@ class LocalBackend:
                     f"Queued for {where}, position {ask.position}: {ask.held_gpus} of {capacity} GPUs are "
                     f"in use by notebooks on this machine, {d.gpu_count} requested"
                 )
-                detail = {
+                waited = asyncio.get_running_loop().time() - started
+                eta = None if d.expected_wait_s is None else max(0.0, d.expected_wait_s - waited)
+                detail = {  # the ETA is placement's estimate (as on Kubernetes), counted down
                     "local_queue": where,
                     "position": ask.position,
-                    "eta_s": None,
-                    "waited_s": asyncio.get_running_loop().time() - started,
+                    "eta_s": eta,
+                    "waited_s": waited,
                     "reason": "waiting for quota",
                 }
                 yield LaunchEvent(Phase.QUEUED, text, detail)

@@ -62,6 +62,7 @@ async def test_a_second_notebook_queues_with_its_position_and_starts_when_the_gp
     assert await wait_until(lambda: state(b).get("state") == "queued", 30), state(b)
     s = state(b)
     assert s["queue"]["position"] == 1 and s["queue"]["local_queue"] == "private/bronze", s["queue"]
+    assert s["queue"]["eta_s"] > 0, "placement's expected wait, as the Kubernetes backend reports it"
     assert "1 of 1 GPUs are in use by notebooks on this machine" in s["message"], s["message"]
     assert [e["flavor"] for e in ledger(runtime_dir)["waiting"]] == ["bronze"]
     assert not waiting.done(), "the cell waits for the GPU"
