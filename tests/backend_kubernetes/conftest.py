@@ -71,7 +71,12 @@ def test_policy() -> Policy:
     return members_policy()
 
 
-def make_backend(kube_members: KubeMembers, policy: Policy, **kw: Any) -> KubernetesBackend:
+def make_backend(
+    kube_members: KubeMembers, policy: Policy, plain_clients: bool = True, **kw: Any
+) -> KubernetesBackend:
+    """A backend on the test members. ``plain_clients``: the test talks to the kernels itself with a plain
+    jupyter_client (no CurveZMQ keys), so the backend's CurveZMQ default is turned off; CurveZMQ itself is
+    tested by test_e2e_curve.py (``plain_clients=False``, the default on) and through the gateway's relay."""
     options: dict[str, Any] = {
         "kubeconfig": kube_members.kubeconfig_path,
         "ports": free_ports(),
@@ -79,6 +84,8 @@ def make_backend(kube_members: KubeMembers, policy: Policy, **kw: Any) -> Kubern
         "tick_s": 0.2,
         "queue_refresh_s": 0.5,
     }
+    if plain_clients:
+        options["curve"] = False
     options.update(kw)
     return KubernetesBackend(policy, KERNELSPEC, **options)
 

@@ -46,7 +46,7 @@ async def kernel_info(remote, *, curve: bool, timeout_ms: int = 5000) -> dict | 
 def curve_backend(kube_members, test_policy):
     from .conftest import make_backend
 
-    backend = make_backend(kube_members, test_policy)  # no curve option: the default must encrypt
+    backend = make_backend(kube_members, test_policy, plain_clients=False)  # the default must encrypt
     yield backend
     backend.close()
 

@@ -8,6 +8,7 @@ installed one), so saves in tests never touch the repository.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -54,7 +55,10 @@ def run(jp_asyncio_loop: Any) -> Any:
 
     Tests here are plain functions: the project runs pytest-asyncio in auto mode, whose loop is not the one
     pytest-jupyter's server runs on, so an ``async def`` test would wait on a server that never answers.
+    The loop is made the thread's current one: a call like ``run(client.fetch(...))`` makes its Future
+    before the loop runs, and an earlier test on the same worker may have left no current loop.
     """
+    asyncio.set_event_loop(jp_asyncio_loop)
     return jp_asyncio_loop.run_until_complete
 
 

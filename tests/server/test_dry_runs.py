@@ -142,6 +142,17 @@ def test_placement_preview_refuses_out_of_range_request_values_by_name(api: Any)
 def test_bodies_json_does_not_allow_are_refused_with_400(jp_fetch: Any, run: Any) -> None:
     from tornado.httpclient import HTTPClientError
 
+    async def post(raw: bytes) -> Any:  # jp_fetch makes its Future on the running loop, not at call time
+        return await jp_fetch(
+            "mlp-kernel",
+            "api",
+            "placement",
+            "preview",
+            method="POST",
+            body=raw,
+            headers={"X-Mlp-Test-User": USER},
+        )
+
     for raw, expected in (
         (b'{"request": {"waited_s": NaN}}', b"NaN is not a number"),
         (b'{"request": {"waited_s": Infinity}}', b"Infinity is not a number"),
@@ -149,17 +160,7 @@ def test_bodies_json_does_not_allow_are_refused_with_400(jp_fetch: Any, run: Any
         (b"[" * 200_000 + b"]" * 200_000, b"nested too deeply"),
     ):
         try:
-            run(
-                jp_fetch(
-                    "mlp-kernel",
-                    "api",
-                    "placement",
-                    "preview",
-                    method="POST",
-                    body=raw,
-                    headers={"X-Mlp-Test-User": USER},
-                )
-            )
+            run(post(raw))
         except HTTPClientError as e:
             assert e.code == 400 and e.response is not None, (raw[:40], e)
             assert expected in e.response.body, e.response.body
