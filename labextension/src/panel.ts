@@ -111,13 +111,14 @@ export class GpuPanel extends Widget {
       );
       return;
     }
+    const heading = h('h2', {}, this.connection.kernelDisplayName);
     if (!status) {
-      replaceChildren(this.node, h('h2', {}, 'GPU (auto)'), h('p', {}, 'Waiting for the kernel status…'));
+      replaceChildren(this.node, heading, h('p', {}, 'Waiting for the kernel status…'));
       return;
     }
     replaceChildren(
       this.node,
-      h('h2', {}, 'GPU (auto)'),
+      heading,
       h('p', { className: 'mlp-kernel-Panel-state', 'data-mlp-kernel': 'panel-state' }, statusText(status)),
       h('p', { className: 'mlp-kernel-Panel-message' }, status.message || ''),
       this._where(status),

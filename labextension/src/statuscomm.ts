@@ -44,6 +44,12 @@ export class StatusConnection {
     return this._actionError;
   }
 
+  /** The followed kernel's name as the launcher shows it ("GPU (demo)"), or "GPU (auto)" when none. */
+  get kernelDisplayName(): string {
+    const name = this._session?.kernelDisplayName;
+    return this._isGpuKernel && name ? name : 'GPU (auto)';
+  }
+
   /** New options; the comm is re-opened only when they change what is followed. */
   setOptions(options: IStatusOptions): void {
     if (JSON.stringify(options) === JSON.stringify(this.options)) {

@@ -11,6 +11,7 @@ test('a GPU (demo) notebook gets the status bar item and the panel', async ({ pa
   const panel = await openGpuPanel(page);
   await expect(panel).not.toContainText('does not use');
   await expect(part(panel, 'panel-state')).toHaveText('CPU only');
+  await expect(panel.locator('h2')).toHaveText('GPU (demo)'); // the kernelspec's own name, not "GPU (auto)"
   await shot(page, 'ui-demo-cpu-only');
 });
 
