@@ -67,6 +67,17 @@ shutil.copytree(spec_dir, queue_dir)
 spec["display_name"] = "GPU (queue)"
 spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "queue-policy.yaml"
 (queue_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
+# A kernel that takes ~8 s to start (an interpreter behind a sleep), so the Starting state can be seen.
+slow_python = base / "slow-python"
+slow_python.write_text(f'#!/bin/sh\nsleep 8\nexec {sys.executable} "$@"\n')
+slow_python.chmod(0o755)
+slow_dir = jupyter_path / "kernels" / "gpu-slow"
+shutil.rmtree(slow_dir, ignore_errors=True)
+shutil.copytree(spec_dir, slow_dir)
+spec["display_name"] = "GPU (slow start)"
+spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "policy.yaml"
+spec["metadata"]["kernel_provisioner"]["config"]["local_python"] = str(slow_python)
+(slow_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
 link = jupyter_path / "labextensions" / "mlp-kernel"
 if not link.is_symlink():
     link.symlink_to(BUILT_EXTENSION)

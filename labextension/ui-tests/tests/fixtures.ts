@@ -32,7 +32,9 @@ export const KERNELS = {
   /** The README's demo kernelspec (demo-policy.yaml: private cluster and AWS), found by its provisioner. */
   gpuDemo: { name: 'gpu-demo', display_name: 'GPU (demo)' },
   /** One GPU in one pool (queue-policy.yaml, written by the server config): a second notebook queues. */
-  gpuQueue: { name: 'gpu-queue', display_name: 'GPU (queue)' }
+  gpuQueue: { name: 'gpu-queue', display_name: 'GPU (queue)' },
+  /** Its kernel's interpreter sleeps 8 s first (written by the server config): the Starting state lasts. */
+  gpuSlow: { name: 'gpu-slow', display_name: 'GPU (slow start)' }
 };
 
 export type Session = { id: string; path: string; kernel: { id: string } };
