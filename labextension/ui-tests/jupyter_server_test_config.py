@@ -78,6 +78,37 @@ spec["display_name"] = "GPU (slow start)"
 spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "policy.yaml"
 spec["metadata"]["kernel_provisioner"]["config"]["local_python"] = str(slow_python)
 (slow_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
+# One private GPU and a public member with a 3 s burst threshold: a second notebook queues, then bursts.
+burst_dir = jupyter_path / "kernels" / "gpu-burst"
+shutil.rmtree(burst_dir, ignore_errors=True)
+shutil.copytree(spec_dir, burst_dir)
+(burst_dir / "burst-policy.yaml").write_text(
+    "version: 1\n"
+    "tiers: [bronze, gold]\n"
+    "members:\n"
+    "  private: {backend: local, public: false, display_name: private cluster}\n"
+    "  aws: {backend: local, public: true, display_name: AWS}\n"
+    "flavors:\n"
+    "  bronze: {member: private, tier: bronze, gpu_models: [RTX], price_per_gpu_hour: 0, capacity_gpus: 1}\n"
+    "  gold: {member: aws, tier: gold, gpu_models: [A100], price_per_gpu_hour: 4.10, capacity_gpus: 8}\n"
+    "burst: {enabled: true, threshold: 3s, deadline_horizon: 2h}\n"
+    "idle_timeout: 10m\n"
+    "default_request: {gpu_count: 1, burstable: true, budget: flex}\n"
+)
+spec["display_name"] = "GPU (burst)"
+spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "burst-policy.yaml"
+spec["metadata"]["kernel_provisioner"]["config"].pop("local_python", None)
+spec["metadata"]["kernel_provisioner"]["config"]["reevaluate_s"] = 0.5
+(burst_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
+# A kernel that cannot start (its interpreter does not exist): the error state.
+broken_dir = jupyter_path / "kernels" / "gpu-broken"
+shutil.rmtree(broken_dir, ignore_errors=True)
+shutil.copytree(spec_dir, broken_dir)
+spec["display_name"] = "GPU (broken)"
+spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "policy.yaml"
+spec["metadata"]["kernel_provisioner"]["config"].pop("reevaluate_s", None)
+spec["metadata"]["kernel_provisioner"]["config"]["local_python"] = str(base / "no-such-python")
+(broken_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
 link = jupyter_path / "labextensions" / "mlp-kernel"
 if not link.is_symlink():
     link.symlink_to(BUILT_EXTENSION)

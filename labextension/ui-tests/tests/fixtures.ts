@@ -34,7 +34,11 @@ export const KERNELS = {
   /** One GPU in one pool (queue-policy.yaml, written by the server config): a second notebook queues. */
   gpuQueue: { name: 'gpu-queue', display_name: 'GPU (queue)' },
   /** Its kernel's interpreter sleeps 8 s first (written by the server config): the Starting state lasts. */
-  gpuSlow: { name: 'gpu-slow', display_name: 'GPU (slow start)' }
+  gpuSlow: { name: 'gpu-slow', display_name: 'GPU (slow start)' },
+  /** One private GPU, a public AWS member, burst after 3 s of queueing (burst-policy.yaml). */
+  gpuBurst: { name: 'gpu-burst', display_name: 'GPU (burst)' },
+  /** Its interpreter does not exist: every start fails (the error state). */
+  gpuBroken: { name: 'gpu-broken', display_name: 'GPU (broken)' }
 };
 
 export type Session = { id: string; path: string; kernel: { id: string } };
