@@ -301,6 +301,16 @@ class LocalBackend:
         proc = self._procs.get(remote.kernel_id)
         if proc is None:
             return ExitInfo(ExitReason.EXITED, "The GPU kernel is gone.")
+        if self.quota is not None and await self._preempted(remote, proc):
+            _kill_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            return ExitInfo(
+                ExitReason.PREEMPTED,
+                f"Your GPU kernel on {remote.member}/{remote.flavor} was preempted to make room for "
+                "higher-priority work (a workload with priority on this machine's GPU ledger). Its variables "
+                "are lost; the next cell starts a new GPU kernel, which may wait in the queue; "
+                "%gpu burst=on budget=flex allows a public GPU if the private pools stay full.",
+            )
         rc = await proc.wait()
         if rc < 0 and -rc == signal.SIGKILL:
             return ExitInfo(
@@ -315,6 +325,19 @@ class LocalBackend:
             return ExitInfo(ExitReason.KILLED, with_output(stopped, output))
         exited = f"The GPU kernel exited (code {rc}); the next cell starts a new one."
         return ExitInfo(ExitReason.EXITED, with_output(exited, output))
+
+    async def _preempted(self, remote: RemoteKernel, proc: asyncio.subprocess.Process) -> bool:
+        """Wait until the kernel ends (False) or a higher-priority workload marks its GPUs (True)."""
+        assert self.quota is not None
+        ended = asyncio.ensure_future(proc.wait())
+        try:
+            while not ended.done():
+                if self.quota.preempted(remote.kernel_id):
+                    return True
+                await asyncio.wait({ended}, timeout=QUEUE_POLL_S)
+            return False
+        finally:
+            ended.cancel()
 
     async def release(self, remote: RemoteKernel) -> None:
         if self.quota is not None:

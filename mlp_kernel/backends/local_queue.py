@@ -91,9 +91,16 @@ class LocalQuota:
             f.truncate()
             f.write(json.dumps(ledger))
 
-    def ask(self, kernel_id: str, flavor: str, gpus: int, capacity: int | None) -> Ask:
+    def ask(
+        self, kernel_id: str, flavor: str, gpus: int, capacity: int | None, preempt: bool = False
+    ) -> Ask:
         """Admit ``kernel_id`` to ``gpus`` GPUs of ``flavor`` if they are free and nobody earlier waits;
-        otherwise keep (or put) it in the flavor's queue. Asking again is how a waiting request polls."""
+        otherwise keep (or put) it in the flavor's queue. Asking again is how a waiting request polls.
+
+        ``preempt``: a higher-priority workload (``mlp-kernel local-load --preempt``): it goes first, and the
+        most recently admitted holders of the flavor are marked preempted until enough GPUs would be free;
+        their backends see the mark (``preempted``), end the kernels and give the GPUs back, as Kueue
+        evicts lower-priority workloads."""
         with self._ledger() as ledger:
             held = [e for e in ledger["held"] if e["flavor"] == flavor]
             mine = next((e for e in held if e["kernel_id"] == kernel_id), None)
@@ -103,7 +110,15 @@ class LocalQuota:
             waiting = [e for e in ledger["waiting"] if e["flavor"] == flavor]
             ahead = [e for e in waiting if e["kernel_id"] != kernel_id]
             index = next((i for i, e in enumerate(waiting) if e["kernel_id"] == kernel_id), None)
-            first = index == 0 or (index is None and not ahead)
+            first = preempt or index == 0 or (index is None and not ahead)
+            if preempt and capacity is not None and used + gpus > capacity:
+                freeing = sum(int(e["gpus"]) for e in held if e.get("preempted"))
+                for victim in sorted(held, key=lambda e: -float(e.get("since", 0))):
+                    if used - freeing + gpus <= capacity:
+                        break
+                    if not victim.get("preempted"):
+                        victim["preempted"] = True
+                        freeing += int(victim["gpus"])
             if first and (capacity is None or used + gpus <= capacity):
                 ledger["waiting"] = [e for e in ledger["waiting"] if e["kernel_id"] != kernel_id]
                 ledger["held"].append(self._entry(kernel_id, flavor, gpus))
@@ -120,6 +135,11 @@ class LocalQuota:
             "kernel_id": kernel_id, "flavor": flavor, "gpus": gpus, "pid": self.pid, "start": self.start,
             "since": time.time(),
         }  # fmt: skip
+
+    def preempted(self, kernel_id: str) -> bool:
+        """Whether a higher-priority workload marked ``kernel_id``'s GPUs for itself (see ``ask``)."""
+        with self._ledger() as ledger:
+            return any(e["kernel_id"] == kernel_id and e.get("preempted") for e in ledger["held"])
 
     def release(self, kernel_id: str) -> None:
         """Give back what ``kernel_id`` holds, or withdraw it from the queue."""

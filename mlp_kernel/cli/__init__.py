@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("install", "place", "render", "bridge", "gc", "simulate")
+SUBCOMMANDS = ("install", "place", "render", "bridge", "gc", "simulate", "local-load")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -21,9 +21,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS if only is None else (only,):
         try:
-            module = importlib.import_module(f"{__name__}.{name}")
+            module_name = f"{__name__}.{name.replace('-', '_')}"  # local-load lives in local_load.py
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{name}":
+            if exc.name == module_name:
                 continue  # subcommand not shipped in this build
             raise
         module.register(sub)

@@ -12,6 +12,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +117,37 @@ async def test_a_queued_burstable_request_bursts_to_the_public_member_after_the_
     s = state(b)
     assert s["public"] is True and s["price_per_hour"] == 4.10, s
     assert ledger(runtime_dir)["waiting"] == [], "the burst withdrew the private queue entry"
+
+
+async def test_a_higher_priority_workload_preempts_the_kernel_and_the_next_cell_queues_behind_it(
+    start_kernel, runtime_dir, tmp_path
+):
+    """``mlp-kernel local-load --preempt``: other people's urgent work on this machine's pool, as Kueue
+    preempts for it on the platform; the kernel ends with the preemption's message, the next cell waits."""
+    a = await start_kernel(policy=PRIVATE_ONLY)
+    await a.run("x = 1")
+    policy = tmp_path / "load-policy.yaml"
+    policy.write_text(PRIVATE_ONLY)
+    cli = [str(Path(sys.executable).parent / "mlp-kernel"), "local-load", "--policy", str(policy)]
+    load = subprocess.Popen(
+        [*cli, "--flavor", "bronze", "--gpus", "1", "--minutes", "0.25", "--preempt"],
+        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime_dir)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert await wait_until(lambda: state(a).get("state") == "released", 30), state(a)
+        s = state(a)
+        assert s["last_release"]["reason"] == "preempted", s["last_release"]
+        assert "preempted to make room for higher-priority work" in s["message"], s["message"]
+        waiting = asyncio.ensure_future(a.run("print('after', x if 'x' in dir() else None)"))
+        assert await wait_until(lambda: state(a).get("state") == "queued", 30), state(a)
+        # behind the load (position 2 while it still waits for the preempted GPU, 1 once it holds it)
+        assert await wait_until(lambda: (state(a).get("queue") or {}).get("position") == 1, 30), state(a)
+        reply, outputs = await asyncio.wait_for(waiting, 90)  # the load gives its GPU back after 15 s
+        assert reply["content"]["status"] == "ok" and "after None" in text_of(outputs), text_of(outputs)
+        out, _ = load.communicate(timeout=30)
+    finally:
+        if load.poll() is None:
+            load.kill()
+    assert "Holding 1 GPU(s) of private/bronze" in out and "Gave back 1 GPU(s)" in out, out
