@@ -219,9 +219,7 @@ class RemoteSession:
                 await self.backend.release(link.remote)
         inflight, self.inflight = self.inflight, {}
         line = summary(info.message)
-        for channel, msg in list(inflight.values()):
-            if msg.msg_type == "execute_request":
-                self.outbox.stream(msg.header, f"\n[GPU (auto)] {line}\n", "stderr")
+        for channel, msg in list(inflight.values()):  # the cell's error says it, once (no stream line too)
             self.outbox.fail(channel, msg, GpuKernelLost(info.message))
         self._end_busy()
         self.statusch.publish_soon()

@@ -90,7 +90,7 @@ async def test_a_kernel_that_crashes_mid_cell_shows_its_last_output_and_the_next
     assert evalue.endswith("Its last output:\nCUDA error: an illegal memory access was encountered"), evalue
     assert "--existing" not in evalue and "IPKernelApp" not in evalue, "ipykernel's banner is not the reason"
     streamed = [m["content"]["text"] for m in outputs if m["msg_type"] == "stream"]
-    assert any("exited with code 3" in t and "CUDA error" not in t for t in streamed), streamed
+    assert not any("exited with code 3" in t for t in streamed), "said once, in the error"
     await wait_until(lambda: not kernel_pods(private, k.kernel_id), 30)
 
     reply, outputs = await k.run("print('again', 6 * 7)", timeout=120)

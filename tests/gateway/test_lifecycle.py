@@ -113,7 +113,7 @@ async def test_remote_kernel_that_exits_mid_cell_quotes_its_last_output(start_ke
     assert evalue.endswith("Its last output:\nFatal Python error: Segmentation fault"), evalue
     assert "--existing" not in evalue, "ipykernel's banner is not why it ended"
     streamed = [m["content"]["text"] for m in outputs if m["msg_type"] == "stream"]
-    assert any("exited (code 7)" in t and "Its last output" not in t for t in streamed), streamed
+    assert not any("exited (code 7)" in t for t in streamed), "the error says it once, no stream repeats it"
     reply, outputs = await k.run("print('recovered')")
     assert reply["content"]["status"] == "ok" and "recovered" in text_of(outputs)
 

@@ -181,7 +181,7 @@ async def test_status_comm_publishes_snapshots_and_takes_actions(start_kernel):
     )
     first = await collect_until(lambda d: d.get("type") == "status")
     assert first["state"] == "cpu_only" and first["choices"]["gpu_models"] == ["local"]
-    assert first["choices"]["member_labels"] == {"local": "local"}  # no display_name: the name
+    assert first["choices"]["member_labels"] == {"local": "this machine"}  # the shipped display_name
     k.kc.execute("z = 1")
     running = await collect_until(lambda d: d.get("state") == "running")
     assert running["member"] == "local" and running["decision"]["action"] == "run"
