@@ -45,70 +45,59 @@ spec["metadata"]["kernel_provisioner"]["config"].update(
     {"idle_timeout": IDLE_TIMEOUT, "backend": "local", "log_level": "INFO"}
 )
 (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
-demo_dir = jupyter_path / "kernels" / "gpu-demo"
-shutil.rmtree(demo_dir, ignore_errors=True)
-shutil.copytree(spec_dir, demo_dir)
-spec["display_name"] = "GPU (demo)"
-spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "demo-policy.yaml"
-(demo_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
-# A pool of one GPU, so a second notebook queues behind the first (the local backend honours capacities).
-queue_dir = jupyter_path / "kernels" / "gpu-queue"
-shutil.rmtree(queue_dir, ignore_errors=True)
-shutil.copytree(spec_dir, queue_dir)
-(queue_dir / "queue-policy.yaml").write_text(
-    "version: 1\n"
-    "tiers: [bronze]\n"
-    "members:\n  private: {backend: local, public: false, display_name: private cluster}\n"
-    "flavors:\n  bronze: {member: private, tier: bronze, gpu_models: [RTX], price_per_gpu_hour: 0, capacity_gpus: 1}\n"
-    "burst: {enabled: false}\n"
-    "idle_timeout: 10m\n"
-    "default_request: {gpu_count: 1}\n"
+
+
+def variant(
+    name: str, display_name: str, policy: str, policy_text: str | None = None, **config: object
+) -> None:
+    """A copy of the gpu-auto kernelspec above as ``name``, with its own policy (written when given as text)
+    and provisioner config on top of the copy's."""
+    target = jupyter_path / "kernels" / name
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(spec_dir, target)
+    if policy_text is not None:
+        (target / policy).write_text(policy_text)
+    variant_spec = json.loads((spec_dir / "kernel.json").read_text())
+    variant_spec["display_name"] = display_name
+    variant_spec["metadata"]["kernel_provisioner"]["config"].update({"policy": policy, **config})
+    (target / "kernel.json").write_text(json.dumps(variant_spec, indent=2))
+
+
+PRIVATE_BRONZE = (
+    "  private: {backend: local, public: false, display_name: private cluster}\n"
+    "flavors:\n"
+    "  bronze: {member: private, tier: bronze, gpu_models: [RTX], price_per_gpu_hour: 0, capacity_gpus: 1}\n"
 )
-spec["display_name"] = "GPU (queue)"
-spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "queue-policy.yaml"
-(queue_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
+# The README's demo kernelspec (private cluster and AWS).
+variant("gpu-demo", "GPU (demo)", "demo-policy.yaml")
+# A pool of one GPU, so a second notebook queues behind the first (the local backend honours capacities).
+variant(
+    "gpu-queue",
+    "GPU (queue)",
+    "queue-policy.yaml",
+    "version: 1\ntiers: [bronze]\nmembers:\n"
+    + PRIVATE_BRONZE
+    + "burst: {enabled: false}\nidle_timeout: 10m\ndefault_request: {gpu_count: 1}\n",
+)
 # A kernel that takes ~8 s to start (an interpreter behind a sleep), so the Starting state can be seen.
 slow_python = base / "slow-python"
 slow_python.write_text(f'#!/bin/sh\nsleep 8\nexec {sys.executable} "$@"\n')
 slow_python.chmod(0o755)
-slow_dir = jupyter_path / "kernels" / "gpu-slow"
-shutil.rmtree(slow_dir, ignore_errors=True)
-shutil.copytree(spec_dir, slow_dir)
-spec["display_name"] = "GPU (slow start)"
-spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "policy.yaml"
-spec["metadata"]["kernel_provisioner"]["config"]["local_python"] = str(slow_python)
-(slow_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
+variant("gpu-slow", "GPU (slow start)", "policy.yaml", local_python=str(slow_python))
 # One private GPU and a public member with a 3 s burst threshold: a second notebook queues, then bursts.
-burst_dir = jupyter_path / "kernels" / "gpu-burst"
-shutil.rmtree(burst_dir, ignore_errors=True)
-shutil.copytree(spec_dir, burst_dir)
-(burst_dir / "burst-policy.yaml").write_text(
-    "version: 1\n"
-    "tiers: [bronze, gold]\n"
-    "members:\n"
-    "  private: {backend: local, public: false, display_name: private cluster}\n"
-    "  aws: {backend: local, public: true, display_name: AWS}\n"
-    "flavors:\n"
-    "  bronze: {member: private, tier: bronze, gpu_models: [RTX], price_per_gpu_hour: 0, capacity_gpus: 1}\n"
-    "  gold: {member: aws, tier: gold, gpu_models: [A100], price_per_gpu_hour: 4.10, capacity_gpus: 8}\n"
-    "burst: {enabled: true, threshold: 3s, deadline_horizon: 2h}\n"
-    "idle_timeout: 10m\n"
-    "default_request: {gpu_count: 1, burstable: true, budget: flex}\n"
+variant(
+    "gpu-burst",
+    "GPU (burst)",
+    "burst-policy.yaml",
+    "version: 1\ntiers: [bronze, gold]\nmembers:\n  aws: {backend: local, public: true, display_name: AWS}\n"
+    + PRIVATE_BRONZE
+    + "  gold: {member: aws, tier: gold, gpu_models: [A100], price_per_gpu_hour: 4.10, capacity_gpus: 8}\n"
+    "burst: {enabled: true, threshold: 3s, deadline_horizon: 2h}\nidle_timeout: 10m\n"
+    "default_request: {gpu_count: 1, burstable: true, budget: flex}\n",
+    reevaluate_s=0.5,
 )
-spec["display_name"] = "GPU (burst)"
-spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "burst-policy.yaml"
-spec["metadata"]["kernel_provisioner"]["config"].pop("local_python", None)
-spec["metadata"]["kernel_provisioner"]["config"]["reevaluate_s"] = 0.5
-(burst_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
 # A kernel that cannot start (its interpreter does not exist): the error state.
-broken_dir = jupyter_path / "kernels" / "gpu-broken"
-shutil.rmtree(broken_dir, ignore_errors=True)
-shutil.copytree(spec_dir, broken_dir)
-spec["display_name"] = "GPU (broken)"
-spec["metadata"]["kernel_provisioner"]["config"]["policy"] = "policy.yaml"
-spec["metadata"]["kernel_provisioner"]["config"].pop("reevaluate_s", None)
-spec["metadata"]["kernel_provisioner"]["config"]["local_python"] = str(base / "no-such-python")
-(broken_dir / "kernel.json").write_text(json.dumps(spec, indent=2))
+variant("gpu-broken", "GPU (broken)", "policy.yaml", local_python=str(base / "no-such-python"))
 link = jupyter_path / "labextensions" / "mlp-kernel"
 if not link.is_symlink():
     link.symlink_to(BUILT_EXTENSION)
