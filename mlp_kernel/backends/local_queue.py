@@ -91,9 +91,7 @@ class LocalQuota:
             f.truncate()
             f.write(json.dumps(ledger))
 
-    def ask(
-        self, kernel_id: str, flavor: str, gpus: int, capacity: int | None, preempt: bool = False
-    ) -> Ask:
+    def ask(self, kernel_id: str, flavor: str, gpus: int, capacity: int | None, preempt: bool = False) -> Ask:
         """Admit ``kernel_id`` to ``gpus`` GPUs of ``flavor`` if they are free and nobody earlier waits;
         otherwise keep (or put) it in the flavor's queue. Asking again is how a waiting request polls.
 
