@@ -17,6 +17,8 @@ from typing import Any
 import jupyter_kernel_test
 import nbformat
 
+from mlp_kernel.backends.base import KERNEL_ARGS
+
 from .conftest import make_kernelspec
 
 
@@ -56,7 +58,11 @@ class GpuAutoSamples:
     def setUpClass(cls) -> None:
         cls._tmp = tempfile.TemporaryDirectory()
         base = Path(cls._tmp.name)
-        make_kernelspec(base, cls.kernel_name)
+        # IPython's own completer, not jedi's: the suite checks the protocol ('zi' completes to 'zip'), and
+        # jedi sometimes answered without 'zip' when the 2-core CI machine was at full load (3 workers).
+        make_kernelspec(
+            base, cls.kernel_name, local_kernel_args=[*KERNEL_ARGS, "--IPCompleter.use_jedi=False"]
+        )
         paths = {"JUPYTER_PATH": str(base), "JUPYTER_RUNTIME_DIR": str(base / "runtime")}
         cls._env = {name: os.environ.get(name) for name in paths}
         os.environ.update(paths)
