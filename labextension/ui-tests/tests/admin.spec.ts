@@ -115,7 +115,14 @@ test('out of the box the dry run says why nothing can be rendered', async ({ pag
 test('every GPU kernelspec is offered, the demo one with its own policy', async ({ page }) => {
   const admin = await openAdmin(page);
   const picker = part(admin, 'kernelspec');
-  await expect(picker.locator('option')).toHaveText(['GPU (auto) (gpu-auto)', 'GPU (demo) (gpu-demo)', 'GPU (queue) (gpu-queue)']);
+  await expect(picker.locator('option')).toHaveText([
+    'GPU (auto) (gpu-auto)',
+    'GPU (broken) (gpu-broken)',
+    'GPU (burst) (gpu-burst)',
+    'GPU (demo) (gpu-demo)',
+    'GPU (queue) (gpu-queue)',
+    'GPU (slow start) (gpu-slow)'
+  ]);
   await picker.selectOption('gpu-demo');
   const editor = await fileTab(admin, 'demo-policy.yaml');
   await expect.poll(() => editorText(editor)).toContain('display_name: AWS');
