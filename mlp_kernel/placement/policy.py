@@ -231,6 +231,25 @@ class Flavor:
         default_doc="none (then `max_gpus` is assumed free)",
         rule="required for `local` members",
     )
+    warm_pool: int = policy_field(
+        "warm_pool",
+        "kernels of `warm_pool_gpus` GPUs kept started on this flavor for any user's cold start to claim "
+        "(the claimed kernel gets the user's key, directory and variables; the pool refills in the "
+        "background). They hold GPUs while nobody uses them, accounted to the platform (team `platform`), "
+        "so keep it at 0 on public members, where every held GPU-hour is paid",
+        "integer",
+        default=0,
+        minimum=0,
+        maximum=1000,
+    )
+    warm_pool_gpus: int = policy_field(
+        "warm_pool_gpus",
+        "GPUs of each warm-pool kernel; a cold start claims one only when it asks for exactly this many",
+        "integer",
+        default=1,
+        minimum=1,
+        maximum=1024,
+    )
     gpu_resource: str = policy_field(
         "gpu_resource", "the extended resource name", "string", default="nvidia.com/gpu"
     )
