@@ -114,6 +114,15 @@ class Phase(_Str):
     CONNECTED = "connected"
 
 
+class FilesMode(_Str):
+    """How the GPU kernel sees the notebook's files (``files.mode`` of a snapshot)."""
+
+    VOLUME = "volume"  # the user's workspace volume claim, mounted in the pod (and the packages volume)
+    LOCAL = "local"  # the same disk: the kernel runs on the notebook server's machine
+    SYNCED = "synced"  # copied through the bucket at start (workspace_sync, a public member)
+    NONE = "none"  # nothing of the notebook's: a public member with workspace_sync off (or the copy failed)
+
+
 class QueueInfo(TypedDict, total=False):
     local_queue: str | None
     position: int | None
@@ -162,6 +171,31 @@ class LastRelease(TypedDict, total=False):
     message: str
 
 
+class LeftOut(TypedDict):
+    path: str
+    reason: str
+
+
+class _FilesKeys(TypedDict):
+    mode: FilesMode
+    message: str  # the sentence ``%gpu status`` prints after "Files: "
+
+
+class FilesInfo(_FilesKeys, total=False):
+    """What the running (or last) GPU kernel sees of the notebook's files, and where it runs."""
+
+    working_dir: str | None  # the kernel's working directory, as the kernel reported it
+    workspace_claim: str | None  # volume: the claim mounted ...
+    workspace_path: str | None  # ... at this path
+    read_only: bool  # volume: mounted read-only
+    packages_claim: str | None  # installed packages persist in this claim ...
+    packages_path: str | None  # ... mounted at this path
+    files_taken: int  # synced: how many files were copied
+    bytes_taken: int
+    left_out: list[LeftOut]  # synced: files not copied, with the reason for each (at most 50)
+    left_out_count: int  # how many were left out in all (more than ``left_out`` holds when capped)
+
+
 class _StatusKeys(TypedDict):
     type: Literal["status"]
     version: int
@@ -194,6 +228,7 @@ class Status(_StatusKeys, total=False):
     request: dict[str, Any] | None
     choices: Choices
     gpu_seconds_busy: float
+    files: FilesInfo | None
 
 
 class _EventKeys(TypedDict):
@@ -229,7 +264,7 @@ class RequestAction(TypedDict):
 #: gateway -> client messages, and client -> gateway actions, as the TypeScript unions name them
 MESSAGES = {"StatusMessage": (Status, StatusEvent, StatusError)}
 ACTIONS = {"StatusAction": (RefreshAction, ReleaseAction, RequestAction)}
-ENUMS = (KernelState, EventKind, ExitReason, ReleaseReason, Phase)
+ENUMS = (KernelState, EventKind, ExitReason, ReleaseReason, Phase, FilesMode)
 #: TypeScript names of the declared types (the extension's existing names)
 TS_NAMES: dict[Any, str] = {
     KernelState: "KernelState",
@@ -237,6 +272,9 @@ TS_NAMES: dict[Any, str] = {
     ExitReason: "ExitReason",
     ReleaseReason: "ReleaseReason",
     Phase: "Phase",
+    FilesMode: "FilesMode",
+    LeftOut: "ILeftOut",
+    FilesInfo: "IFilesInfo",
     QueueInfo: "IQueueInfo",
     RuleResult: "IRuleResult",
     Decision: "IDecision",
@@ -246,7 +284,8 @@ TS_NAMES: dict[Any, str] = {
     StatusEvent: "IStatusEvent",
     StatusError: "IStatusError",
 }
-OBJECTS = (QueueInfo, RuleResult, Decision, Choices, LastRelease, Status, StatusEvent, StatusError)
+OBJECTS: tuple[Any, ...] = (QueueInfo, RuleResult, Decision, Choices, LastRelease, LeftOut, FilesInfo)
+OBJECTS += (Status, StatusEvent, StatusError)
 
 
 # -- the type walker both generators use -------------------------------------------------------------------

@@ -22,6 +22,9 @@ export type ReleaseReason = 'idle' | 'user' | 'move';
 /** Start-up phases (``phase`` of a snapshot while placing, queued or starting). */
 export type Phase = 'placing' | 'queued' | 'admitted' | 'scheduled' | 'pulling' | 'starting' | 'connected';
 
+/** How the GPU kernel sees the notebook's files (``files.mode`` of a snapshot). */
+export type FilesMode = 'volume' | 'local' | 'synced' | 'none';
+
 export interface IQueueInfo {
   local_queue?: string | null;
   position?: number | null;
@@ -68,6 +71,27 @@ export interface ILastRelease {
   message?: string;
 }
 
+export interface ILeftOut {
+  path: string;
+  reason: string;
+}
+
+/** What the running (or last) GPU kernel sees of the notebook's files, and where it runs. */
+export interface IFilesInfo {
+  mode: FilesMode;
+  message: string;
+  working_dir?: string | null;
+  workspace_claim?: string | null;
+  workspace_path?: string | null;
+  read_only?: boolean;
+  packages_claim?: string | null;
+  packages_path?: string | null;
+  files_taken?: number;
+  bytes_taken?: number;
+  left_out?: ILeftOut[];
+  left_out_count?: number;
+}
+
 /** The snapshot: ``data`` of every gateway -> client ``comm_msg`` of type status, and the status file. */
 export interface IStatus {
   type: 'status';
@@ -96,6 +120,7 @@ export interface IStatus {
   request?: Record<string, unknown> | null;
   choices?: IChoices;
   gpu_seconds_busy?: number;
+  files?: IFilesInfo | null;
 }
 
 export interface IStatusEvent {

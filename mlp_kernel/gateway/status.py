@@ -20,7 +20,7 @@ from ..placement import release
 from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import format_duration
-from ..protocol import VERSION, Choices, KernelState, LastRelease, Phase, QueueInfo, Status
+from ..protocol import VERSION, Choices, FilesInfo, KernelState, LastRelease, Phase, QueueInfo, Status
 from ..protocol import Decision as DecisionJson
 
 
@@ -55,6 +55,7 @@ class GatewayStatus:
     request: GpuRequest | None = None
     choices: Choices = field(default_factory=lambda: Choices())
     gpu_seconds_busy: float = 0.0
+    files: FilesInfo | None = None  # what the running (or last) GPU kernel sees of the notebook's files
     clock: Clock = field(default=SYSTEM, repr=False, compare=False)  # what "now" is (tests: a manual one)
 
     def __post_init__(self) -> None:
@@ -123,6 +124,7 @@ class GatewayStatus:
             "request": self.request.to_json() if self.request else None,
             "choices": self.choices,
             "gpu_seconds_busy": round(self.gpu_seconds_busy, 3),
+            "files": self.files,
         }
 
     def describe(self) -> str:
