@@ -10,6 +10,7 @@ meaning, kind, range and default. The loader reads the file by walking those dec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -24,6 +25,11 @@ HealthSource = Literal["karmada", "static"]
 BACKENDS: tuple[Backend, ...] = ("local", "kubernetes")
 HEALTH_SOURCES: tuple[HealthSource, ...] = ("karmada", "static")
 LocalWorkdir = Literal["notebook", "empty"]
+Transport = Literal["direct", "ingress"]
+TRANSPORTS: tuple[Transport, ...] = ("direct", "ingress")
+IngressKind = Literal["httproute", "ingress"]
+INGRESS_KINDS: tuple[IngressKind, ...] = ("httproute", "ingress")
+INGRESS_URL = re.compile(r"^wss?://[^/\s?#]+(/[^\s?#]*)?$")
 LOCAL_WORKDIRS: tuple[LocalWorkdir, ...] = ("notebook", "empty")
 
 MAX_GPUS = 1024  # per kernel
@@ -165,6 +171,43 @@ class Member:
         "choice",
         default="notebook",
         choices=LOCAL_WORKDIRS,
+    )
+
+    transport: Transport = policy_field(
+        "transport",
+        "how the gateway reaches a kernel pod: `direct` (the pod IP and five ZeroMQ ports, a flat "
+        "network) or `ingress` (one TLS port: the member's ingress, a WebSocket per ZeroMQ connection to "
+        "the pod's bridge; docs/admin-guide.md, 5b)",
+        "choice",
+        default="direct",
+        choices=TRANSPORTS,
+    )
+    ingress_url: str | None = policy_field(
+        "ingress_url",
+        "`transport: ingress`: the member's kernel listener (`wss://kernels.gpu.example.com`); a kernel is "
+        "reached at `<ingress_url>/kernels/<pod>/<channel>`",
+        "string",
+        default=None,
+        required_if=("transport", "ingress"),
+        pattern=INGRESS_URL,
+        hint="wss://<host>[:port][/path] of the member's ingress for kernels",
+    )
+    ingress_kind: IngressKind = policy_field(
+        "ingress_kind",
+        "`transport: ingress`: the route object made per kernel, `httproute` (Gateway API: Istio, Cilium, "
+        "Envoy Gateway, AWS) or `ingress` (networking.k8s.io Ingress: ingress-nginx)",
+        "choice",
+        default="httproute",
+        choices=INGRESS_KINDS,
+    )
+    ingress_parent: str | None = policy_field(
+        "ingress_parent",
+        "`transport: ingress`: the Gateway the HTTPRoutes attach to (`<namespace>/<name>`, or `<name>` in "
+        "the kernels' namespace), or the IngressClass of the Ingresses",
+        "string",
+        default=None,
+        required_if=("transport", "ingress"),
+        hint="the Gateway (namespace/name) or IngressClass kernel routes attach to",
     )
 
     @property
