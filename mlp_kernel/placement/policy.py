@@ -293,6 +293,14 @@ class Flavor:
         minimum=1,
         maximum=1024,
     )
+    warm_pool_idle_s: float = policy_field(
+        "warm_pool_idle",
+        "a warm-pool kernel nobody claims for this long is given back, and the pool refills only on the "
+        "next cold start on this flavor (claimed or missed): the pool follows demand, so nights and "
+        "weekends do not hold GPUs for nobody",
+        "duration",
+        default=900.0,
+    )
     gpu_resource: str = policy_field(
         "gpu_resource", "the extended resource name", "string", default="nvidia.com/gpu"
     )
