@@ -2,7 +2,8 @@
 
 Admins use it to check a pod template against the policy before users hit it; the admin UI's dry run calls the
 same ``render_kernel_objects``. Nothing is sent to any cluster. Problems (template, schema, policy) are listed
-on stderr with exit code 2.
+on stderr with exit code 2. On a member with ``transport: ingress`` the Service and HTTPRoute (or Ingress) the
+backend creates with the pod follow them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from ..backends.kubernetes import ingress
 from ..backends.kubernetes.objects import (
     TEMPLATE_FILE,
     KernelObjectsError,
@@ -114,9 +116,11 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"mlp-kernel render: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
+    member = policy.members[args.member]  # behind an ingress: the Service and route the backend adds
+    routes = ingress.route_objects(member, pod) if ingress.uses_ingress(member) else []
     sys.stdout.write(
         _pin_comment(policy, args)
-        + yaml.dump_all([redact_secret(secret), pod], Dumper=_Dumper, sort_keys=False)
+        + yaml.dump_all([redact_secret(secret), pod, *routes], Dumper=_Dumper, sort_keys=False)
     )
     return 0
 

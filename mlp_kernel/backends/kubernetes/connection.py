@@ -49,11 +49,13 @@ def connection_info(
     ports: dict[str, int],
     kernel_name: str = "",
     curve: CurveKeys | None = None,
+    ip: str = "0.0.0.0",
 ) -> dict[str, Any]:
-    """The connection file the remote ipykernel reads (ip 0.0.0.0: it binds all pod interfaces)."""
+    """The connection file the remote ipykernel reads (ip 0.0.0.0: it binds all pod interfaces; 127.0.0.1
+    behind an ingress, where only the bridge sidecar, in the same pod, connects to the kernel)."""
     info: dict[str, Any] = {
         "transport": "tcp",
-        "ip": "0.0.0.0",
+        "ip": ip,
         "key": key,
         "signature_scheme": signature_scheme,
         "kernel_name": kernel_name,

@@ -31,7 +31,7 @@ from typing import Any
 
 from ...placement.policy import Flavor, Member, Policy
 from ..base import KERNEL_ARGS
-from . import names
+from . import ingress, names
 from .connection import CONNECTION_DIR, CONNECTION_KEY, DEFAULT_PORTS, CurveKeys, connection_info, redacted
 from .template import Scalar, TemplateError, render_pod_template
 from .validation import kernel_container, policy_issues, schema_issues
@@ -115,7 +115,12 @@ def _lookup(policy: Policy, member: str | Member, flavor: str | Flavor) -> tuple
         issues.append(f"unknown member {member!r}; the policy has: {', '.join(policy.members)}")
     if f is None:
         issues.append(f"unknown flavor {flavor!r}; the policy has: {', '.join(policy.flavors)}")
-    if m is not None and (not m.namespace or not m.local_queue):
+    if m is not None and m.tenancy is not None and not m.namespace:
+        issues.append(
+            f"member {m.name!r} has a namespace per user ({m.tenancy.namespace}): resolve the policy for the "
+            "user first (placement.tenancy.resolve_policy)"
+        )
+    elif m is not None and (not m.namespace or not m.local_queue):
         issues.append(
             f"member {m.name!r} needs namespace and local_queue in the policy for the kubernetes backend"
         )
@@ -184,7 +189,7 @@ def _enforce(
     connection_file: str,
     pin: tuple[str, tuple[str, ...]] | None = None,
 ) -> None:
-    """Set what mlp-kernel relies on, whatever the template said."""
+    """Set what mlp-kernel relies on, whatever the template said (behind an ingress: the bridge sidecar)."""
     meta = pod.setdefault("metadata", {})
     meta["name"] = pod_name
     meta["namespace"] = member.namespace
@@ -222,6 +227,17 @@ def _enforce(
     mount = {"name": CONNECTION_VOLUME, "mountPath": str(Path(connection_file).parent), "readOnly": True}
     container["volumeMounts"] = _replace_named(list(container.get("volumeMounts") or []), mount)
     declared = [p for p in container.get("ports") or [] if p.get("name") not in ports]
+    if ingress.uses_ingress(member):  # the kernel binds loopback; only the bridge's port leaves the pod
+        container["ports"] = declared
+        if not declared:
+            container.pop("ports")
+        sidecar = ingress.bridge_sidecar(
+            container.get("image", ""), str(Path(connection_file).parent), connection_file, CONNECTION_VOLUME
+        )
+        spec["initContainers"] = _replace_named(list(spec.get("initContainers") or []), sidecar)
+        spec["volumes"] = _replace_named(spec["volumes"], ingress.bridge_volume())
+        meta["labels"][ingress.POD_LABEL] = pod_name
+        return
     container["ports"] = declared + [
         {"name": f"kernel-{ch}", "containerPort": port, "protocol": "TCP"} for ch, port in ports.items()
     ]
@@ -332,6 +348,7 @@ def render_kernel_objects(
     service_account: str | None = None,
     gateway: str = "",
     template_text: str | None = None,
+    bridge_token: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Render and validate the connection Secret and the Pod for one kernel launch; returns ``(secret, pod)``.
 
@@ -339,7 +356,9 @@ def render_kernel_objects(
     ``key`` defaults to a random key (dry runs); ``template_text`` overrides the kernelspec's template
     (admin UI previews). ``pin_model`` (the model the request named, ``Decision.pinned_model``) pins the pod
     to that model's nodes; ``gpu_model`` is only the template's ``kernel_gpu_model``. ``data_class`` (the
-    request's ``%gpu data=``) becomes the ``mlp.io/data-class`` label.
+    request's ``%gpu data=``) becomes the ``mlp.io/data-class`` label. On a member with ``transport: ingress``
+    the Secret also holds ``bridge_token`` (default: a random one) and the pod gets the bridge sidecar
+    (``ingress.py``); ``ingress.route_objects(member, pod)`` are the Service and route the backend adds.
     """
     m, f = _lookup(policy, member, flavor)
     pin = model_pin(m, f, pin_model)
@@ -377,7 +396,7 @@ def render_kernel_objects(
         "kernel_secret_name": secret_name,
         "kernel_connection_dir": CONNECTION_DIR,
         "kernel_connection_file": connection_file,
-        "kernel_service_account_name": service_account or config.get("service_account"),
+        "kernel_service_account_name": service_account or m.service_account or config.get("service_account"),
         **_snapshot_values(policy, m),
         **_workspace_values(m, user, notebook),
         **{f"kernel_{ch}_port": int(port) for ch, port in ports.items()},
@@ -417,7 +436,13 @@ def render_kernel_objects(
         )
     except (ValueError, AttributeError, TypeError) as exc:
         raise KernelObjectsError([f"pod template: {exc}"]) from None
-    info = connection_info(key=key, signature_scheme=signature_scheme, ports=ports, curve=curve)
+    behind_ingress = ingress.uses_ingress(m)
+    ip = "127.0.0.1" if behind_ingress else "0.0.0.0"
+    info = connection_info(key=key, signature_scheme=signature_scheme, ports=ports, curve=curve, ip=ip)
+    data = {CONNECTION_KEY: base64.b64encode(json.dumps(info).encode()).decode()}
+    if behind_ingress:
+        bridge_token = bridge_token or secrets.token_urlsafe(32)
+        data[ingress.BRIDGE_TOKEN_KEY] = base64.b64encode(bridge_token.encode()).decode()
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -428,11 +453,13 @@ def render_kernel_objects(
         },
         "type": "Opaque",
         "immutable": True,
-        "data": {CONNECTION_KEY: base64.b64encode(json.dumps(info).encode()).decode()},
+        "data": data,
     }
     issues = schema_issues(pod) + schema_issues(secret) + policy_issues(pod, policy, m, f, pin)
     if key and key in json.dumps(pod):
         issues.append("the connection key appears in the pod spec; it may only be in the Secret")
+    if behind_ingress and bridge_token and bridge_token in json.dumps(pod):
+        issues.append("the bridge token appears in the pod spec; it may only be in the Secret")
     if issues:
         raise KernelObjectsError(issues)
     return secret, pod
@@ -443,6 +470,9 @@ def redact_secret(secret: dict[str, Any]) -> dict[str, Any]:
     out = json.loads(json.dumps(secret))
     shown: dict[str, str] = {}
     for k, v in (out.pop("data", None) or {}).items():
+        if k == ingress.BRIDGE_TOKEN_KEY:  # a bare token: nothing of it is shown
+            shown[k] = "<redacted>"
+            continue
         try:
             shown[k] = json.dumps(redacted(json.loads(base64.b64decode(v))), indent=1, sort_keys=True)
         except ValueError:
