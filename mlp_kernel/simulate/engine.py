@@ -22,6 +22,9 @@ Model (docs/simulator.md has the long form):
   last kernel's size, or before the first one the size of the session's first GPU cell (its ``%gpu``
   line), or the policy's default request for a session without GPU cells. Under strategies that do not
   restart it runs without a GPU and without waiting.
+- Warm pool (issue 18 §3, ``pool.py``): per flavor, pre-started kernels a cold start of their size
+  claims, paying ``claim_s`` plus the restore instead of the cold start; their GPUs count as held (the
+  platform's idle GPU-hours), never busy; users' admissions end them first; refilled on demand.
 - A kernel started after a release whose state was carried over (``state_carry_over``) restores the
   session's variables before its first cell: ``restore_s`` (the snapshot benchmark's measured restore
   throughput over a per-session size drawn from ``distributions.STATE_SIZE_MB``).
@@ -38,6 +41,7 @@ from typing import Any
 
 from ..placement import Action, GpuRequest, Policy, release
 from . import placer
+from . import pool as warm
 from .distributions import STATE_SIZE_MB
 from .strategies import Strategy
 from .trace import Session, Trace
@@ -55,6 +59,9 @@ class SimConfig:
     - ``restore_mb_per_s`` / ``restore_overhead_s``: a restore of carried-over variables takes
       ``overhead + size / rate`` (docs/snapshots.md, restore through a bucket: 0.25-0.55 s for 1-100 MB,
       180-274 MB/s for 100 MB-2 GB; 200 MB/s and 0.5 s by default).
+    - ``warm_pool``: pool size per flavor, overriding the policy's ``warm_pool`` (None: the policy's).
+    - ``claim_s``: claiming a warm-pool kernel until it can run the cell, restore aside (rekey, chdir;
+      the local benchmark measures it, docs/benchmarks.md). Default 1 s.
     """
 
     cold_start_private_s: float = 30.0
@@ -64,6 +71,8 @@ class SimConfig:
     restore_mb_per_s: float = 200.0
     restore_overhead_s: float = 0.5
     user_history: bool = False
+    warm_pool: dict[str, int] | None = None
+    claim_s: float = 1.0
 
     def restore_s(self, session_id: str) -> float:
         """Seconds to restore ``session_id``'s carried-over variables into a new kernel."""
@@ -88,6 +97,7 @@ class CellRecord:
     cold_start: bool = False
     cold_wait_s: float = 0.0  # the part of the wait spent on the kernel's start and restore (not queueing)
     restore_s: float = 0.0  # of which restoring carried-over variables
+    claimed: bool = False  # its kernel was a claimed warm-pool kernel
     flavor: str | None = None
     rejected: bool = False
 
@@ -114,6 +124,8 @@ class Allocation:
     cells_run: int = 0
     dropped: bool = False  # released while the session was open, after running cells: state lost
     carried: bool = False  # as ``dropped``, but the strategy carries the state over
+    pool: bool = False  # a warm-pool kernel (the platform's): held until claimed or given back
+    claimed: bool = False  # a user's kernel that was a claimed warm-pool kernel
 
 
 @dataclass(frozen=True)
@@ -218,6 +230,8 @@ class Engine:
         self.now = 0.0
         self.user_gaps: dict[str, list[float]] = {}
         self._private = [n for n, f in policy.flavors.items() if not policy.members[f.member].public]
+        sizes = warm.specs(policy, config.warm_pool) if strategy.warm_pool else {}
+        self.warm = {n: warm.FlavorPool(spec) for n, spec in sizes.items()}
 
     # -- event plumbing -------------------------------------------------------------------------------------
     def at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
@@ -430,7 +444,15 @@ class Engine:
         self._cancel(req)
         f = self.policy.flavors[flavor]
         public = self.policy.members[f.member].public
-        self.pools.admit(flavor, req.gpus, t)
+        fp = self.warm.get(flavor)
+        pk = fp.ready(req.gpus) if fp is not None else None
+        if fp is not None and req.gpus == fp.spec.gpus:
+            fp.wanted = True  # a cold start of the pool's size: claimed or missed, the pool is wanted
+        if fp is not None and pk is not None:
+            self._pool_end(t, fp, pk, claimed=True)
+        else:
+            self._make_room(t, flavor, req.gpus)
+            self.pools.admit(flavor, req.gpus, t)
         alloc = Allocation(
             req.sess.s.session_id,
             flavor,
@@ -447,10 +469,15 @@ class Engine:
         sr.kernel = k
         sr.last_gpus = req.gpus
         cold = self.config.cold_start_public_s if public else self.config.cold_start_private_s
+        if pk is not None:
+            cold = self.config.claim_s
+            alloc.claimed = True
         if sr.carried:
             alloc.restore_s = self.config.restore_s(sr.s.session_id)
             sr.carried = False
         self.at(t + cold + alloc.restore_s, self._ready, sr, k)
+        if fp is not None:
+            self.at(t, self._refill_event)  # after the admissions of this instant (a drain admits several)
 
     def _ready(self, t: float, sr: _SessionRun, k: _Kernel) -> None:
         if not k.alive:
@@ -461,6 +488,7 @@ class Engine:
             rec, sr.waiting = sr.waiting, None
             rec.cold_wait_s = t - max(rec.submit_s, k.alloc.start_s)
             rec.restore_s = min(k.alloc.restore_s, rec.cold_wait_s)
+            rec.claimed = k.alloc.claimed
             self._start_cell(t, sr, rec, k)
         else:
             self._arm_idle_check(t, k)
@@ -478,6 +506,7 @@ class Engine:
             else:
                 a.dropped = True
         self._drain(t)
+        self._refill(t)
 
     def _drain(self, t: float) -> None:
         """GPUs were freed: ask again for queued requests that could now fit, oldest first."""
@@ -493,6 +522,63 @@ class Engine:
                 if self._ask(t, req):
                     free_private = max((self.pools.free(f) for f in self._private), default=0)
                     free_any = self.pools.max_free()
+
+    # -- warm pool ------------------------------------------------------------------------------------------
+    def _make_room(self, t: float, flavor: str, gpus: int) -> None:
+        """End warm-pool kernels of ``flavor`` until ``gpus`` are unused (the pool has the lowest priority);
+        kernels still starting go first, they are furthest from use."""
+        fp = self.warm.get(flavor)
+        while fp is not None and self.pools.unused(flavor) < gpus and fp.live():
+            victim = min(fp.live(), key=lambda k: k.ready)
+            self._pool_end(t, fp, victim, claimed=False)
+
+    def _pool_end(self, t: float, fp: warm.FlavorPool, pk: warm.PoolKernel, claimed: bool) -> None:
+        """``pk`` leaves the pool: claimed by a user (its GPUs become theirs) or given back."""
+        fp.forget(pk)
+        alloc = pk.alloc
+        assert isinstance(alloc, Allocation)
+        alloc.end_s = t
+        self.pools.preemptible[pk.flavor] -= pk.gpus
+        if not claimed:
+            self.pools.release(pk.flavor, pk.gpus)
+        self.at(t, self._refill_event)
+
+    def _refill_event(self, t: float) -> None:
+        self._refill(t)
+
+    def _refill(self, t: float) -> None:
+        """Start pool kernels where a pool is wanted and short, on GPUs nobody uses or queues for."""
+        for flavor, fp in self.warm.items():
+            while (
+                fp.missing() > 0
+                and self.pools.unused(flavor) >= fp.spec.gpus
+                and self.pools.pending[flavor] == 0
+            ):
+                f = self.policy.flavors[flavor]
+                public = self.policy.members[f.member].public
+                alloc = Allocation("(warm pool)", flavor, public, fp.spec.gpus, f.price_per_gpu_hour, t)
+                alloc.pool = True
+                self.allocations.append(alloc)
+                self.pools.used[flavor] += fp.spec.gpus
+                self.pools.preemptible[flavor] += fp.spec.gpus
+                pk = warm.PoolKernel(flavor, fp.spec.gpus, alloc)
+                fp.kernels.append(pk)
+                cold = self.config.cold_start_public_s if public else self.config.cold_start_private_s
+                self.at(t + cold, self._pool_ready, fp, pk)
+
+    def _pool_ready(self, t: float, fp: warm.FlavorPool, pk: warm.PoolKernel) -> None:
+        if not pk.alive:
+            return
+        pk.ready = True
+        assert isinstance(pk.alloc, Allocation)
+        pk.alloc.ready_s = t
+        self.at(t + fp.spec.idle_s, self._pool_expire, fp, pk)
+
+    def _pool_expire(self, t: float, fp: warm.FlavorPool, pk: warm.PoolKernel) -> None:
+        """Nobody claimed ``pk`` within the pool's idle limit: give it back and refill only on demand."""
+        if pk.alive:
+            fp.wanted = False
+            self._pool_end(t, fp, pk, claimed=False)
 
 
 def simulate(policy: Policy, trace: Trace, strategy: Strategy, config: SimConfig | None = None) -> RunRecord:

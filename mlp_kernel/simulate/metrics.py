@@ -13,6 +13,8 @@ Definitions (docs/simulator.md repeats them next to the results):
   ``wait_cold_mean_s`` is the part of the mean spent on cold starts (the rest is queueing).
 - dropped kernels: releases while the session was still open of a kernel that had run cells (its state is
   lost unless the strategy carries state over, then counted as ``carried``).
+- warm pool: ``claimed_cells`` are cells (GPU or not) whose cold start claimed a pool kernel; the pool's
+  GPU-hours are held (idle breakdown ``warm_pool``), never busy; a public pool's hours count as public spend.
 - bursts: allocations on a public member; public spend: their GPU-hours times the flavor's price.
 - per-flavor utilisation: held and busy GPU-hours over capacity x replay span.
 - idle breakdown: where held-but-not-busy GPU-hours went: ``cold_start`` (admission to kernel ready),
@@ -59,6 +61,7 @@ class StrategyResult:
     dropped_kernels: int
     carried_kernels: int
     releases: int
+    claimed_cells: int  # cells whose cold start claimed a warm-pool kernel
     wait_p50_s: float
     wait_p95_s: float
     wait_mean_s: float
@@ -92,12 +95,15 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
     """Figures for one replay; ``slow_s`` is the X in "cells that waited longer than X"."""
     held_by: dict[str, float] = dict.fromkeys(run.capacity, 0.0)
     busy_by: dict[str, float] = dict.fromkeys(run.capacity, 0.0)
-    spend = cold_h = cpu_h = oversized_h = 0.0
+    spend = cold_h = cpu_h = oversized_h = pool_h = 0.0
     for a in run.allocations:
         end = a.end_s if a.end_s is not None else run.end_s
         gpu_h = a.gpus * (end - a.start_s) / HOUR
         held_by[a.flavor] += gpu_h
-        cold_h += a.gpus * (min(a.ready_s if a.ready_s is not None else end, end) - a.start_s) / HOUR
+        if a.pool:  # the platform's warm pool: held, never busy, all of it idle
+            pool_h += gpu_h
+        else:
+            cold_h += a.gpus * (min(a.ready_s if a.ready_s is not None else end, end) - a.start_s) / HOUR
         if a.public:
             spend += gpu_h * a.price_per_gpu_hour
     for b in run.busy:
@@ -137,7 +143,8 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
         cold_start_share=cold_gpu / len(gpu_cells) if gpu_cells else 0.0,
         dropped_kernels=sum(a.dropped for a in run.allocations),
         carried_kernels=sum(a.carried for a in run.allocations),
-        releases=len(run.allocations),
+        releases=sum(not a.pool for a in run.allocations),
+        claimed_cells=sum(c.claimed for c in run.cells),
         wait_p50_s=float(np.percentile(waits, 50)),
         wait_p95_s=float(np.percentile(waits, 95)),
         wait_mean_s=float(waits.mean()),
@@ -162,7 +169,8 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
             "cold_start": cold_h,
             "cpu_cells": cpu_h,
             "oversized": oversized_h,
-            "waiting": held - busy - cold_h - cpu_h - oversized_h,
+            "warm_pool": pool_h,
+            "waiting": held - busy - cold_h - cpu_h - oversized_h - pool_h,
         },
     )
 

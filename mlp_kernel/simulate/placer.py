@@ -31,10 +31,17 @@ class Pools:
             declared = f.capacity_gpus if f.capacity_gpus is not None else policy.max_gpus * 1000
             self.capacity[name] = int((capacity or {}).get(name, declared))
         self.used = dict.fromkeys(policy.flavors, 0)
+        self.preemptible = dict.fromkeys(policy.flavors, 0)  # of ``used``: warm-pool kernels (any user's)
         self.pending = dict.fromkeys(policy.flavors, 0)
         self._admissions: dict[str, deque[float]] = {name: deque() for name in policy.flavors}
 
     def free(self, flavor: str) -> int:
+        """GPUs a user's request may have: the unused ones and those of warm-pool kernels (claimed, or ended
+        to make room: the pool has the lowest priority)."""
+        return self.capacity[flavor] - self.used[flavor] + self.preemptible[flavor]
+
+    def unused(self, flavor: str) -> int:
+        """GPUs nobody holds, not even the warm pool."""
         return self.capacity[flavor] - self.used[flavor]
 
     def max_free(self) -> int:
@@ -59,7 +66,7 @@ class Pools:
             flavors = {
                 f.name: FlavorState(
                     nominal_gpus=self.capacity[f.name],
-                    used_gpus=self.used[f.name],
+                    used_gpus=self.used[f.name] - self.preemptible[f.name],
                     pending=self.pending[f.name],
                     admission_rate_per_s=self.rate(f.name, t),
                 )

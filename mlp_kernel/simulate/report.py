@@ -31,8 +31,10 @@ _ROWS: tuple[tuple[str, Callable[[StrategyResult], str]], ...] = (
     ("  of which CPU cells on a GPU", lambda r: _h(r.idle_breakdown_gpu_h.get("cpu_cells", 0.0))),
     ("  of which waiting for cells", lambda r: _h(r.idle_breakdown_gpu_h.get("waiting", 0.0))),
     ("  of which cold starts", lambda r: _h(r.idle_breakdown_gpu_h.get("cold_start", 0.0))),
+    ("  of which the warm pool", lambda r: _h(r.idle_breakdown_gpu_h.get("warm_pool", 0.0))),
     ("cells with a cold start", lambda r: f"{r.cold_start_cells:,}"),
     ("  share of GPU cells", lambda r: f"{r.cold_start_share:.0%}"),
+    ("  of which claimed a warm-pool kernel", lambda r: f"{r.claimed_cells:,}"),
     (
         "releases dropping a live kernel",
         lambda r: (

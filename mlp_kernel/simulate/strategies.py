@@ -37,6 +37,8 @@ class Strategy:
       kernel's size, before the first one the session's first GPU cell's (its ``%gpu`` line).
     - ``may_burst``: the session's ``burstable``/``budget`` are passed to placement; otherwise the request
       is sent with ``burstable=False`` (conventional deployments never leave the private cluster).
+    - ``warm_pool``: cold starts may claim the flavor's warm-pool kernels (the policy's ``warm_pool`` or
+      ``SimConfig.warm_pool``); conventional deployments have none.
     - ``state_carry_over``: a release keeps the user's variables (snapshot and restore), so it is counted
       as carried, not as a dropped kernel.
     """
@@ -53,6 +55,7 @@ class Strategy:
     may_burst: bool = False
     state_carry_over: bool = False
     release_rule: ReleaseRule | None = FLAT
+    warm_pool: bool = False
 
 
 SERVER_HELD = Strategy(
@@ -103,6 +106,7 @@ def gpu_auto(
         restart_after_release=True,
         state_carry_over=state_carry_over,
         release_rule=release_rule,
+        warm_pool=True,
     )
 
 
