@@ -66,7 +66,7 @@ def register(subparsers: Any) -> None:
         "gpu-auto; default all",
     )
     p.add_argument("--idle-timeout", metavar="DURATION", help="gpu-auto idle timeout (default: the policy's)")
-    from ..simulate.study import DEFAULT_SWEEP_MIN
+    from ..simulate.study import DEFAULT_POOL_SIZES, DEFAULT_SWEEP_MIN
 
     sweep = ",".join(f"{m:g}" for m in DEFAULT_SWEEP_MIN)
     p.add_argument(
@@ -75,6 +75,21 @@ def register(subparsers: Any) -> None:
         const=sweep,
         metavar="MINUTES",
         help=f"also sweep gpu-auto's idle timeout over these minutes (default {sweep})",
+    )
+    p.add_argument(
+        "--warm-pool",
+        action="append",
+        metavar="N|FLAVOR=N",
+        default=[],
+        help="warm-pool kernels per flavor for gpu-auto: N on every private flavor, or FLAVOR=N (repeatable; "
+        "default: the policy's warm_pool)",
+    )
+    p.add_argument(
+        "--sweep-pools",
+        default=",".join(str(n) for n in DEFAULT_POOL_SIZES),
+        metavar="N,...",
+        help="with --idle-sweep --plots: the warm-pool sizes (per private flavor) to draw a curve for, per "
+        "release rule (default %(default)s)",
     )
     p.add_argument("--cold-start-private", default="30s", metavar="DURATION", help="default 30s")
     p.add_argument("--cold-start-public", default="90s", metavar="DURATION", help="default 90s (image pull)")
@@ -127,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         idle_sweep,
         read_trace,
         to_json,
+        trade_off_curves,
         write_trace,
     )
     from ..simulate.strategies import NAMES
@@ -144,7 +160,9 @@ def run(args: argparse.Namespace) -> int:
             cold_start_private_s=duration_flag("--cold-start-private", args.cold_start_private),
             cold_start_public_s=duration_flag("--cold-start-public", args.cold_start_public),
             capacity=_capacity(policy, args.capacity, args.capacity_scale),
+            warm_pool=_warm_pool(policy, args.warm_pool),
         )
+        pool_sizes = [int(_number("--sweep-pools", n, 0, 1000)) for n in args.sweep_pools.split(",")]
         slow = duration_flag("--slow", args.slow)
         wanted = args.strategy or [",".join(NAMES)]
         names = [n.strip() for item in wanted for n in item.split(",") if n.strip()]
@@ -169,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     comparison = compare(policy, trace, strategies, config, slow)
     sweep = idle_sweep(policy, trace, sweep_s, config, slow, args.state_carry_over) if sweep_s else []
+    curves = trade_off_curves(policy, trace, sweep_s, config, pool_sizes) if sweep_s and args.plots else []
     elapsed = time.perf_counter() - t0
 
     context = {
@@ -183,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
             "cold_start_private_s": config.cold_start_private_s,
             "cold_start_public_s": config.cold_start_public_s,
             "capacity": config.capacity,
+            "warm_pool": config.warm_pool,
         },
     }
     if args.json:
@@ -200,11 +220,11 @@ def run(args: argparse.Namespace) -> int:
             print(format_sweep(sweep))
         print(f"\nsimulated in {elapsed:.1f} s")
     if args.plots:
-        from ..simulate.plots import plot_held_vs_busy, plot_idle_sweep
+        from ..simulate.plots import plot_held_vs_busy, plot_trade_off
 
         written = [plot_held_vs_busy(comparison.runs, args.plots / "simulator-held-vs-busy.png")]
-        if sweep:
-            written.append(plot_idle_sweep(sweep, args.plots / "simulator-idle-sweep.png"))
+        if curves:
+            written.append(plot_trade_off(curves, args.plots / "simulator-idle-sweep.png"))
         print("plots: " + ", ".join(str(p) for p in written), file=sys.stderr if args.json else sys.stdout)
     return 0
 
@@ -258,4 +278,25 @@ def _capacity(policy: Any, overrides: list[str], scale: float) -> dict[str, int]
                 f"--capacity {name}: GPUs must be a whole number from 0 to 9999999, got {value!r}"
             )
         out[name] = int(value)
+    return out
+
+
+def _warm_pool(policy: Any, items: list[str]) -> dict[str, int] | None:
+    """``--warm-pool``: ``N`` (every private flavor) or ``FLAVOR=N``; None when not given (the policy's)."""
+    if not items:
+        return None
+    from ..simulate.study import private_pool
+
+    out = {name: f.warm_pool for name, f in policy.flavors.items()}
+    for item in (part.strip() for text in items for part in text.split(",") if part.strip()):
+        name, sep, value = item.rpartition("=")
+        if sep and name not in policy.flavors:
+            raise ValueError(
+                f"--warm-pool: expected N or FLAVOR=N with FLAVOR one of {', '.join(policy.flavors)}, "
+                f"got {item!r}"
+            )
+        size = int(_number("--warm-pool", value, 0, 1000))
+        if float(value) != size:
+            raise ValueError(f"--warm-pool: a pool size is a whole number of kernels, got {value!r}")
+        out.update({name: size} if sep else private_pool(policy, size))
     return out

@@ -13,7 +13,7 @@ from .generator import generate, generate_sessions
 from .metrics import StrategyResult, summarise
 from .report import format_budget, format_sweep, format_table, to_json
 from .strategies import KERNEL_CULLED, PER_CELL, SERVER_HELD, Strategy, by_name, gpu_auto
-from .study import Comparison, cold_share_crossing, compare, idle_sweep
+from .study import Comparison, Curve, cold_share_crossing, compare, idle_sweep, trade_off_curves
 from .trace import Cell, Session, Trace
 from .trace_io import TraceError, read_trace, write_trace
 
@@ -23,6 +23,7 @@ __all__ = [
     "SERVER_HELD",
     "Cell",
     "Comparison",
+    "Curve",
     "RunRecord",
     "Session",
     "SimConfig",
@@ -44,5 +45,6 @@ __all__ = [
     "simulate",
     "summarise",
     "to_json",
+    "trade_off_curves",
     "write_trace",
 ]

@@ -1,7 +1,8 @@
 """PNG plots of a simulation (matplotlib, Agg backend: no display needed, works in CI and on servers).
 
 Two figures: GPUs held vs busy over time per strategy (where the waste is, and when), and the idle-timeout
-sweep as a trade-off curve (held/busy against cold-start share and against added wait). matplotlib is
+sweep as trade-off curves, one per release rule and warm-pool size (held/busy against the p95 added start
+latency and against the share of GPU cells waiting > 10 s, issue 18's targets shaded). matplotlib is
 imported inside the functions so the simulator itself does not need it.
 """
 
@@ -17,8 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 from .engine import RunRecord
-from .metrics import StrategyResult
-from .study import COLD_SHARE_LIMIT
+from .study import Curve
 
 HOUR = 3600.0
 
@@ -68,64 +68,59 @@ def plot_held_vs_busy(runs: Sequence[RunRecord], path: str | Path, bin_s: float 
     return _save(fig, path)
 
 
-def plot_idle_sweep(
-    sweep: Sequence[StrategyResult],
-    path: str | Path,
-    label: str = "gpu-auto",
-    compare: Sequence[StrategyResult] = (),
-    compare_label: str = "flat",
-) -> Path:
-    """The sweep as trade-off curves; ``compare`` (e.g. the same sweep under the flat release rule) is drawn
-    next to it on the left panel, so two rules can be compared at equal cold-start share."""
+TARGET_HELD_PER_BUSY = 1.10
+TARGET_P95_S = 30.0
+TARGET_OVER_10S = 0.20
+"""Issue 18's targets, drawn on the trade-off plot: held/busy <= 1.10, p95 added latency <= 30 s, <= 20% of
+GPU cells waiting more than 10 s."""
+
+
+def plot_trade_off(curves: Sequence[Curve], path: str | Path, title: str = "") -> Path:
+    """Each (release rule, warm-pool size) sweep as a curve: held/busy against the p95 added start latency
+    (left) and against the share of GPU cells that waited more than 10 s (right), issue 18's targets shaded.
+    Colour is the rule, marker and line style the pool size, each point annotated with its idle timeout."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    ratio = [r.held_per_busy for r in sweep]
-    cold = [100 * r.cold_start_share for r in sweep]
-    wait = [max(r.wait_mean_s, 0.1) for r in sweep]
-    cold_wait = [max(r.wait_cold_mean_s, 0.1) for r in sweep]  # log axis: keep 0 visible
-    labels = [f"{(r.idle_timeout_s or 0) / 60:g} min" for r in sweep]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
-    a.plot(cold, ratio, "o-", color="tab:blue", label=label)
-    if compare:
-        a.plot(
-            [100 * r.cold_start_share for r in compare],
-            [r.held_per_busy for r in compare],
-            "^:",
-            color="grey",
-            label=compare_label,
-        )
-        for r in compare:
-            a.annotate(
-                f"{(r.idle_timeout_s or 0) / 60:g}",
-                (100 * r.cold_start_share, r.held_per_busy),
-                textcoords="offset points",
-                xytext=(4, -10),
-                fontsize=7,
-                color="grey",
-            )
-    a.axvline(
-        100 * COLD_SHARE_LIMIT, color="tab:red", ls="--", lw=1, label=f"{COLD_SHARE_LIMIT:.0%} cold starts"
-    )
-    a.set_xlabel("GPU cells with a cold start (%)")
+    colours = {"flat": "tab:grey", "gpu-minutes": "tab:blue", "predictive": "tab:green"}
+    sizes = sorted({c.pool for c in curves})
+    styles = ["o-", "s--", "^:", "D-.", "v-"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    for c in curves:
+        style = styles[sizes.index(c.pool) % len(styles)]
+        ys = [r.held_per_busy for r in c.points]
+        for ax, xs in (
+            (a, [max(r.added_p95_s, 1.0) for r in c.points]),  # log axis: keep 0 s visible
+            (b, [100 * r.waited_over_10s_share for r in c.points]),
+        ):
+            ax.plot(xs, ys, style, color=colours.get(c.rule, "tab:red"), label=c.label, ms=4, lw=1.2)
+            for x, y, r in zip(xs, ys, c.points, strict=True):
+                ax.annotate(
+                    f"{(r.idle_timeout_s or 0) / 60:g}", (x, y), textcoords="offset points", xytext=(3, 3),
+                    fontsize=6, color=colours.get(c.rule, "tab:red"),
+                )  # fmt: skip
+    a.set_xscale("log")
+    a.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    a.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    for ax, limit in ((a, TARGET_P95_S), (b, 100 * TARGET_OVER_10S)):
+        ax.axhline(TARGET_HELD_PER_BUSY, color="tab:red", ls="--", lw=0.8)
+        ax.axvline(limit, color="tab:red", ls="--", lw=0.8)
+        ax.fill_between([ax.get_xlim()[0], limit], 0, TARGET_HELD_PER_BUSY, color="tab:red", alpha=0.06)
+        ax.grid(alpha=0.3)
+    a.set_ylim(bottom=1.0)
+    a.set_xlabel("p95 added start latency of GPU cells (s, log scale; queueing, start, restore)")
+    b.set_xlabel("GPU cells waiting > 10 s for a kernel (%)")
     a.set_ylabel("GPU-hours held / busy")
-    a.legend(fontsize=8)
-    b.plot(wait, ratio, "o-", color="tab:purple", label="all waiting (cold starts + queueing)")
-    b.plot(cold_wait, ratio, "s--", color="tab:orange", label="cold starts only")
-    b.set_xscale("log")  # cold-start waits are seconds, queueing minutes: both stay readable
-    b.set_xlabel("mean wait per GPU cell, submit to first output (s, log scale)")
-    b.legend(fontsize=8)
-    b.set_ylabel("GPU-hours held / busy")
-    for ax, xs in ((a, cold), (b, wait)):
-        for x, y, text in zip(xs, ratio, labels, strict=True):
-            ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    for x, y, text in zip(cold_wait, ratio, labels, strict=True):
-        b.annotate(text, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7, color="tab:orange")
-    a.grid(alpha=0.3)
-    b.grid(alpha=0.3)
-    fig.suptitle(f"{label}, idle timeout swept: GPUs held vs cold starts and added wait")
+    b.legend(fontsize=7, ncol=1, loc="upper right")
+    fig.suptitle(
+        title
+        or "gpu-auto, idle timeout swept (minutes at each point), per release rule and warm-pool size; "
+        "issue 18's target region shaded",
+        fontsize=10,
+    )
     fig.tight_layout()
     return _save(fig, path)
 

@@ -7,12 +7,12 @@ strategy (or the timeout) alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..placement import Policy
-from ..placement.release import ReleaseRule
+from ..placement.release import RULE_KINDS, ReleaseRule
 from .engine import RunRecord, SimConfig, simulate
 from .metrics import StrategyResult, summarise
 from .strategies import Strategy, gpu_auto
@@ -66,3 +66,56 @@ def cold_share_crossing(sweep: Sequence[StrategyResult], limit: float = COLD_SHA
         if (c0 - limit) * (c1 - limit) <= 0 and c0 != c1:
             return float(np.interp(limit, [c1, c0], [t1, t0]))
     return None
+
+
+DEFAULT_POOL_SIZES = (0, 1, 2)
+"""Warm-pool sizes (kernels per private flavor) the curves of ``--idle-sweep`` are drawn for."""
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One idle-timeout sweep of gpu-auto under one release rule with one warm-pool size."""
+
+    rule: str
+    pool: int
+    points: list[StrategyResult]
+
+    @property
+    def label(self) -> str:
+        return f"{self.rule}, pool {self.pool}"
+
+
+def private_pool(policy: Policy, size: int) -> dict[str, int]:
+    """``size`` warm-pool kernels on every private flavor, none on public ones (the policy's default)."""
+    return {name: size if not policy.members[f.member].public else 0 for name, f in policy.flavors.items()}
+
+
+def trade_off_curves(
+    policy: Policy,
+    trace: Trace,
+    timeouts_s: Sequence[float],
+    config: SimConfig | None = None,
+    pool_sizes: Sequence[int] = DEFAULT_POOL_SIZES,
+    rules: Sequence[str] = RULE_KINDS,
+    slow_s: float = 120.0,
+) -> list[Curve]:
+    """The idle sweep once per release rule and warm-pool size (state carried over, as gpu-auto ships):
+    the curves ``--idle-sweep`` draws, held/busy against the added start latency."""
+    base = config or SimConfig()
+    return [
+        Curve(
+            rule,
+            size,
+            idle_sweep(
+                policy,
+                trace,
+                timeouts_s,
+                replace(base, warm_pool=private_pool(policy, size)),
+                slow_s,
+                True,
+                ReleaseRule(kind=rule),  # type: ignore[arg-type]
+            ),
+        )
+        for rule in rules
+        for size in pool_sizes
+    ]

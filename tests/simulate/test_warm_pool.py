@@ -68,3 +68,34 @@ def test_baselines_have_no_pool_and_size_zero_is_no_pool(tiny_policy):
     assert summarise(simulate(tiny_policy, trace, gpu_auto(900.0), zero)) == summarise(
         simulate(tiny_policy, trace, gpu_auto(900.0), none)
     )
+
+
+def test_cli_warm_pool_flag_reports_claims_and_refuses_bad_sizes(tmp_path):
+    """``--warm-pool small=1`` on the first test's trace: bob claims the pool kernel (one claim, 1030 s of
+    pool GPU-time); a fractional size and an unknown flavor exit 2 with a one-line message."""
+    from mlp_kernel.simulate import write_trace
+
+    from .conftest import HERE
+    from .test_cli import cli
+
+    path = tmp_path / "t.jsonl"
+    write_trace(
+        Trace.of(
+            [
+                Session("a", "alice", 0.0, 7200.0, (Cell(0, 60, 1),)),
+                Session("b", "bob", 100.0, 7200.0, (Cell(100, 60, 1),)),
+            ]
+        ),
+        path,
+    )
+    args = ("--policy", str(HERE / "tiny-policy.yaml"), "--trace", str(path), "--strategy", "gpu-auto")
+    out = cli(*args, "--warm-pool", "small=1", "--json", "--cold-start-private", "30s")
+    assert out.returncode == 0, out.stderr
+    import json
+
+    (r,) = json.loads(out.stdout)["strategies"]
+    assert r["claimed_cells"] == 1
+    assert r["idle_breakdown_gpu_h"]["warm_pool"] == pytest.approx(1030 / 3600)
+    for bad, said in (("small=1.5", "whole number"), ("huge=1", "FLAVOR one of")):
+        out = cli(*args, "--warm-pool", bad)
+        assert out.returncode == 2 and said in out.stderr, out.stderr
