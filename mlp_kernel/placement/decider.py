@@ -10,7 +10,9 @@ the explanation, in the order the rules run:
 2. ``member_health``  drop candidates whose member is not Ready or whose ClusterQueue is stopped/inactive.
 3. ``private_first``  the lowest-tier (then cheapest) private candidate with free quota now -> run.
 4. ``expected_wait``  no private quota free: the best private queue and its expected wait.
-5. ``burst``          the burst rule with the deadline-weighted threshold -> burst, else queue;
+5. ``burst``          the burst rule with the deadline-weighted threshold -> burst, else queue; a team or
+   user budget past its hard limit (``budget.py``: this month's spend is an input) blocks it like
+   ``budget=fixed`` does, one past its soft limit adds a warning to the summary;
    ``public_only``    when no private candidate can serve: burst if allowed, else reject with what to change.
 6. ``gpu_model``      (run/queue/burst) which model the kernel gets on the chosen flavor: the named model
    pinned by the GPU product node label, any model of the flavor, or an upgrade ("A100 or H100 instead of
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .budget import ADVICE, BudgetCheck, Spend, check
 from .policy import Flavor, Member, Policy
 from .state import ClusterState, FlavorState, MemberState, declared_flavor_state, declared_member_state
 from .types import Action, Decision, GpuRequest, RuleResult
@@ -45,8 +48,11 @@ class _Ask:
         return self.model is not None and not f.offers(self.model)
 
 
-def decide(policy: Policy, state: ClusterState, request: GpuRequest, now: datetime) -> Decision:
-    """Where ``request`` should run given ``state`` at ``now``, with the full explanation."""
+def decide(
+    policy: Policy, state: ClusterState, request: GpuRequest, now: datetime, spend: Spend | None = None
+) -> Decision:
+    """Where ``request`` should run given ``state`` at ``now`` (and this month's public ``spend`` of the
+    user and team, when budgets are limited), with the full explanation."""
     rules: list[RuleResult] = []
     model, tier = request.gpu_model, request.tier
     if model is None and tier is None:
@@ -140,7 +146,9 @@ def decide(policy: Policy, state: ClusterState, request: GpuRequest, now: dateti
                 f"confidence {qw.confidence}: {qw.basis}",
             )
         )
-    return _burst_or_queue(policy, request, now, ask, tier, count, queue, public, candidates, rules)
+    budgets = check(policy.budgets, spend)
+    d = _burst_or_queue(policy, request, now, ask, tier, count, queue, public, candidates, rules, budgets)
+    return _budget_notes(d, request, budgets, policy)
 
 
 def _burst_or_queue(
@@ -154,6 +162,7 @@ def _burst_or_queue(
     public: list[_Candidate],
     candidates: list[_Candidate],
     rules: list[RuleResult],
+    budgets: BudgetCheck,
 ) -> Decision:
     model = ask.model
     any_public = [c for c in candidates if c[1].public]
@@ -162,7 +171,7 @@ def _burst_or_queue(
         if public
         else (min(any_public, key=lambda c: c[0].price_per_gpu_hour) if any_public else None)
     )
-    blockers = _blockers(policy, request, target, public)
+    blockers = _blockers(policy, request, target, public, budgets)
     x = policy.burst.threshold_s
     x_eff, ttd = _effective_threshold(policy, request, now)
     inputs: dict[str, Any] = {
@@ -179,6 +188,7 @@ def _burst_or_queue(
         "burst_enabled": policy.burst.enabled,
         "public_target": f"{target[1].name}/{target[0].name}" if target else None,
         "public_target_healthy": bool(public),
+        "budgets": [b.to_json() for b in budgets.limits],
     }
     offer = _offer(target, ask, count) if target else ""
 
@@ -330,7 +340,11 @@ def _effective_threshold(policy: Policy, request: GpuRequest, now: datetime) -> 
 
 
 def _blockers(
-    policy: Policy, request: GpuRequest, target: _Candidate | None, healthy_public: Sequence[_Candidate]
+    policy: Policy,
+    request: GpuRequest,
+    target: _Candidate | None,
+    healthy_public: Sequence[_Candidate],
+    budgets: BudgetCheck,
 ) -> list[str]:
     out = []
     if not policy.burst.enabled:
@@ -346,9 +360,32 @@ def _blockers(
             if known
             else f"unknown data class {request.data_class!r} stays private"
         )
+    if budgets.blocked is not None:
+        out.append(budgets.refusal())
     if target is not None and not healthy_public:
         out.append(f"public member {target[1].label} is unavailable")
     return out
+
+
+def _budget_notes(d: Decision, request: GpuRequest, budgets: BudgetCheck, policy: Policy) -> Decision:
+    """What the budgets did to ``d``: a burst past a soft limit says so; a refusal (reject, or a queue
+    instead of a burst) that a hard budget or the data class caused is marked ``refused_for`` for the audit
+    log, and a budget refusal ends with what the user can do."""
+    burst_rule = next((r for r in d.explanation if r.rule in ("burst", "public_only")), None)
+    if burst_rule is None or burst_rule.result == "skipped" or not burst_rule.inputs.get("public_target"):
+        return d
+    if d.action == Action.BURST:
+        warning = budgets.warning()
+        return _with_summary(d, f"{d.summary} Budget: {warning}.") if warning else d
+    refused = []
+    if budgets.blocked is not None:
+        refused.append("budget")
+    if not policy.may_leave_private(request.data_class) and policy.burst.enabled:
+        refused.append("data_class")
+    if not refused:
+        return d
+    summary = d.summary + (ADVICE if "budget" in refused else "")
+    return Decision(**{**d.__dict__, "summary": summary, "refused_for": tuple(refused)})
 
 
 def _hint(request: GpuRequest, policy: Policy, target: _Candidate, offer: str) -> str:
@@ -358,7 +395,7 @@ def _hint(request: GpuRequest, policy: Policy, target: _Candidate, offer: str) -
     if request.budget != "flex":
         changes.append("budget=flex")
     fixable = policy.burst.enabled and policy.may_leave_private(request.data_class)
-    if not changes or not fixable:
+    if not changes or not fixable or target is None:
         return ""
     return f" Run %gpu {' '.join(changes)} to allow {offer}."
 

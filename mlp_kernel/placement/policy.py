@@ -361,6 +361,63 @@ class BurstSettings:
 
 
 @dataclass(frozen=True)
+class BudgetSettings:
+    """Public GPU spend limits per calendar month (UTC), in US dollars (policy section ``budgets``).
+
+    Spend is what public kernels actually ran (GPU-seconds x the flavor's ``price_per_gpu_hour``), summed
+    from the budget ledger (docs/design.md, "Budgets"). ``*_soft``: past it, a burst still happens but says
+    so; ``*_monthly`` (hard): past it, no new bursts (private pools still serve). Unset: no limit."""
+
+    team_monthly: float | None = policy_field(
+        "team_monthly", "hard limit on a team's public GPU spend per month (USD): no new bursts past it",
+        "number", default=None, default_doc="none (unlimited)", maximum=1e9,
+    )  # fmt: skip
+    team_soft: float | None = policy_field(
+        "team_soft", "soft limit on a team's public GPU spend per month (USD): bursts warn past it",
+        "number", default=None, default_doc="none", maximum=1e9, rule="at most `team_monthly`",
+    )  # fmt: skip
+    user_monthly: float | None = policy_field(
+        "user_monthly", "hard limit on one user's public GPU spend per month (USD)",
+        "number", default=None, default_doc="none (unlimited)", maximum=1e9,
+    )  # fmt: skip
+    user_soft: float | None = policy_field(
+        "user_soft", "soft limit on one user's public GPU spend per month (USD)",
+        "number", default=None, default_doc="none", maximum=1e9, rule="at most `user_monthly`",
+    )  # fmt: skip
+    ledger_member: str | None = policy_field(
+        "ledger_member",
+        "the kubernetes member whose API server keeps the ledger (a ConfigMap per team and month, shared "
+        "by every user's gateway)",
+        "string", default=None, default_doc="none: a file under the user's Jupyter data dir (one user)",
+        rule="a `kubernetes` member",
+    )  # fmt: skip
+    ledger_namespace: str = policy_field(
+        "ledger_namespace", "namespace of the ledger ConfigMaps on `ledger_member`", "string",
+        default="mlp-kernel", pattern=DNS_LABEL,
+    )  # fmt: skip
+    record_every_s: float = policy_field(
+        "record_every", "how often a running public kernel's spend is written to the ledger (and at release)",
+        "duration", default=300.0, positive=True,
+    )  # fmt: skip
+
+    @property
+    def limited(self) -> bool:
+        limits = (self.team_monthly, self.team_soft, self.user_monthly, self.user_soft)
+        return any(v is not None for v in limits)
+
+
+@dataclass(frozen=True)
+class DataClassDefault:
+    """One of ``data_classes.defaults``: the class the admin sets for the notebooks it matches. Exactly one
+    of ``team``, ``namespace`` and ``path`` is set (``tenancy.admin_data_class`` applies them)."""
+
+    data_class: str
+    team: str | None = None
+    namespace: str | None = None  # the notebook server's own namespace (a Kubeflow profile)
+    path: str | None = None  # a glob on the notebook's path, from the server's root
+
+
+@dataclass(frozen=True)
 class DataClassSettings:
     """The ``data_classes`` section as written; ``Policy.data_classes`` and ``private_data_classes`` are what
     placement reads."""
@@ -571,6 +628,13 @@ class Policy:
         "the notebook's files on GPU kernels of public members, through a bucket",
         default_factory=WorkspaceSyncSettings,
         default_doc="off",
+        rule="see below",
+    )
+    budgets: BudgetSettings = policy_field(
+        "budgets",
+        "public GPU spend limits per team and per user and month",
+        default_factory=BudgetSettings,
+        default_doc="none (unlimited)",
         rule="see below",
     )
     source: str = "<string>"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .policy import (
+    BudgetSettings,
     BurstSettings,
     DataClassSettings,
     Flavor,
@@ -40,6 +41,7 @@ def section_types() -> Mapping[str, type]:
         "members.<name>": Member,
         "flavors.<name>": Flavor,
         "burst": BurstSettings,
+        "budgets": BudgetSettings,
         "data_classes": DataClassSettings,
         "default_request": GpuRequest,
         "release": ReleaseRule,

@@ -21,6 +21,7 @@ from .policy import (
     MAX_CAPACITY,
     MAX_GPUS,
     MAX_PRICE,
+    BudgetSettings,
     BurstSettings,
     DataClassSettings,
     Flavor,
@@ -395,6 +396,7 @@ class _Checker:
         burst = BurstSettings(
             **self.read(BurstSettings, self.mapping(top.get("burst"), ("burst",)), ("burst",))
         )
+        budgets = self.budgets(top.get("budgets"), members)
         for i, t in enumerate(fields["upgrade_tiers"]):
             if t not in tiers:
                 self.err(("upgrade_tiers", i), f"unknown tier {t!r}; tiers are: {', '.join(tiers)}")
@@ -413,6 +415,7 @@ class _Checker:
             flavors=_frozen_map(flavors),
             tiers=tuple(tiers),
             burst=burst,
+            budgets=budgets,
             private_data_classes=frozenset(private),
             data_classes=frozenset(known | private),
             release=release,
@@ -421,6 +424,18 @@ class _Checker:
             workspace_sync=workspace_sync,
             source=source,
         )
+
+    def budgets(self, raw: Any, members: Mapping[str, Member]) -> BudgetSettings:
+        path: Path = ("budgets",)
+        b = BudgetSettings(**self.read(BudgetSettings, self.mapping(raw, path), path))
+        for soft, hard in (("team_soft", "team_monthly"), ("user_soft", "user_monthly")):
+            s, h = getattr(b, soft), getattr(b, hard)
+            if s is not None and h is not None and s > h:
+                self.err(path + (soft,), f"the soft limit ${s:g} is above the hard limit `{hard}` ${h:g}")
+        m = members.get(b.ledger_member or "")
+        if b.ledger_member and (m is None or m.backend != "kubernetes"):
+            self.err(path + ("ledger_member",), f"{b.ledger_member!r} is not a kubernetes member")
+        return b
 
     def members(self, raw: Any) -> dict[str, Member]:
         path: Path = ("members",)

@@ -120,6 +120,9 @@ class Decision:
     pin_label: str | None = None
     pin_values: tuple[str, ...] = ()
     upgraded_from: str | None = None
+    # Why a burst that the request allowed was refused: ``budget`` (a hard budget is used up) and/or
+    # ``data_class`` (the class must stay private). The gateway writes these to the audit log.
+    refused_for: tuple[str, ...] = ()
 
     @property
     def pinned_model(self) -> str | None:
@@ -160,4 +163,5 @@ class Decision:
             "price_per_hour": self.price_per_hour,
             "summary": self.summary,
             "explanation": [r.to_json() for r in self.explanation],
+            "refused_for": list(self.refused_for),
         }
