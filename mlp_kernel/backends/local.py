@@ -21,6 +21,10 @@ user's workspace volume; a member with ``local_workdir: empty`` starts its kerne
 removed at release, as a pod on a public member starts with nothing of the user's (only ``workspace_sync``
 brings files there): so the public path is tested on one machine as it behaves on the platform.
 
+Warm pool (``local_pool.py``, a flavor's ``warm_pool``): a launch of the pool's size first claims a
+pre-started kernel (rekeyed to the user's key, moved to the working directory) and every launch of that size
+refills the pool in the background; a claimed kernel is not our child, so its end is watched through /proc.
+
 Orphans: the kernel gets ``JPY_PARENT_PID`` set to the gateway's pid, so ipykernel's own parent poller ends it
 within a second if the gateway is killed; the provisioner also kills it from the handle record.
 """
@@ -52,25 +56,13 @@ from .base import (
     RemoteKernel,
     with_output,
 )
+from .local_pool import CHANNELS, Claimed, LocalPool, PoolSpec, free_ports
 from .local_queue import LocalQuota
 
 if TYPE_CHECKING:
     from ..placement import ClusterState, Member, Policy
 
-CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 QUEUE_POLL_S = 0.5  # a waiting launch asks the ledger again this often
-
-
-def _free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 class _OutputTail:
@@ -129,11 +121,13 @@ class LocalBackend:
         quota: LocalQuota | None = None,
         capacity: Callable[[str], int | None] | None = None,
         workdir: Callable[[str], str] | None = None,
+        pool: Callable[[str], PoolSpec | None] | None = None,
     ) -> None:
         """``quota`` (shared by the gateways of one runtime directory) and ``capacity`` (a flavor's GPUs,
         None = unlimited) make launches wait for free GPUs; without them every launch starts at once.
         ``workdir`` says per member where its kernels start: ``notebook`` (this process's directory, the
-        default) or ``empty`` (a new empty directory)."""
+        default) or ``empty`` (a new empty directory). ``pool`` gives a flavor's warm pool (None: none);
+        it needs ``quota``, whose ledger the pool's kernels live in."""
         self.python = python or sys.executable
         self.quota = quota
         self.capacity = capacity or (lambda flavor: None)
@@ -146,9 +140,18 @@ class LocalBackend:
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._files: dict[str, Path] = {}
         self._output: dict[str, _OutputTail] = {}
+        self.pool_spec = pool or (lambda flavor: None)
+        self._pool = (
+            LocalPool(quota, self.python, self.runtime_dir, self.extra_args, transport) if quota else None
+        )
+        self._claimed: dict[str, Claimed] = {}
 
     async def launch(self, spec: LaunchSpec) -> AsyncGenerator[LaunchEvent, None]:
         d = spec.decision
+        claimed = await self._claim(spec)
+        if claimed is not None:
+            yield claimed
+            return
         if self.quota is not None and d.gpu_count > 0:
             try:
                 async for queued in self._wait_for_gpus(spec):
@@ -163,6 +166,30 @@ class LocalBackend:
             if self.quota is not None and spec.kernel_id not in self._procs:  # never started: give back
                 self.quota.release(spec.kernel_id)
             raise
+
+    async def _claim(self, spec: LaunchSpec) -> LaunchEvent | None:
+        """A warm-pool kernel made the user's, as the ``connected`` event; None to start one as usual. Either
+        way a launch of the pool's size is demand: the pool refills in the background."""
+        d, flavor = spec.decision, spec.decision.flavor or ""
+        pool = self.pool_spec(flavor)
+        if self._pool is None or pool is None or pool.size <= 0 or d.gpu_count != pool.gpus:
+            return None
+        env = {**spec.env, **self._env(d)}
+        cwd = self._new_workdir(spec.kernel_id, d.member or "") or os.getcwd()
+        claimed = await self._pool.claim(spec.kernel_id, flavor, d.gpu_count, spec.key, str(cwd), env)
+        self._pool.refill_soon(flavor, pool, self.capacity(flavor), env)
+        if claimed is None:
+            self._remove_workdir(spec.kernel_id)
+            return None
+        self._claimed[spec.kernel_id] = claimed
+        self._files[spec.kernel_id] = claimed.connection_file
+        if claimed.sock_dir is not None:
+            self._dirs[spec.kernel_id] = claimed.sock_dir
+        remote = claimed.remote(spec.kernel_id, d.member or "", flavor, socket.gethostname())
+        where = f"{d.member}/{flavor}"
+        return LaunchEvent(
+            Phase.CONNECTED, f"Claimed warm-pool kernel {claimed.pid} on {where}", remote=remote
+        )
 
     async def _wait_for_gpus(self, spec: LaunchSpec) -> AsyncGenerator[LaunchEvent, None]:
         """Queued events until the flavor has the GPUs (Kueue's StrictFIFO, modelled by ``LocalQuota``)."""
@@ -232,7 +259,7 @@ class LocalBackend:
             ip, ports = str(sock_dir / "k"), {c: i + 1 for i, c in enumerate(CHANNELS)}
             self._dirs[spec.kernel_id] = sock_dir
         else:
-            ip, ports = "127.0.0.1", dict(zip(CHANNELS, _free_ports(len(CHANNELS)), strict=True))
+            ip, ports = "127.0.0.1", dict(zip(CHANNELS, free_ports(len(CHANNELS)), strict=True))
         info: dict[str, Any] = {f"{c}_port": p for c, p in ports.items()}
         info.update(
             ip=ip,
@@ -246,17 +273,8 @@ class LocalBackend:
             json.dump(info, f)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLP_KERNEL_")}
         env.update(spec.env)
-        env.update(
-            JPY_PARENT_PID=str(os.getpid()),
-            MLP_MEMBER=d.member or "",
-            MLP_FLAVOR=d.flavor or "",
-            MLP_GPU_MODEL=d.gpu_model or "",
-            MLP_GPU_COUNT=str(d.gpu_count),
-        )
-        cwd = None
-        if self.workdir(d.member or "") == "empty":
-            cwd = Path(tempfile.mkdtemp(prefix="mlp-workdir-"))
-            self._workdirs[spec.kernel_id] = cwd
+        env.update(self._env(d), JPY_PARENT_PID=str(os.getpid()))
+        cwd = self._new_workdir(spec.kernel_id, d.member or "")
         try:
             proc = await asyncio.create_subprocess_exec(
                 self.python,
@@ -297,7 +315,27 @@ class LocalBackend:
         # From here on the kernel belongs to the gateway: closing this iterator must not release it.
         yield LaunchEvent(Phase.CONNECTED, f"Kernel process {proc.pid} started on {where}", remote=remote)
 
+    @staticmethod
+    def _env(d: Any) -> dict[str, str]:
+        """Where the kernel runs, in its environment (a demo shows it)."""
+        return {
+            "MLP_MEMBER": d.member or "",
+            "MLP_FLAVOR": d.flavor or "",
+            "MLP_GPU_MODEL": d.gpu_model or "",
+            "MLP_GPU_COUNT": str(d.gpu_count),
+        }
+
+    def _new_workdir(self, kernel_id: str, member: str) -> Path | None:
+        """A new empty working directory for a member with ``local_workdir: empty``; None: the notebook's."""
+        if self.workdir(member) != "empty":
+            return None
+        cwd = Path(tempfile.mkdtemp(prefix="mlp-workdir-"))
+        self._workdirs[kernel_id] = cwd
+        return cwd
+
     async def wait_exit(self, remote: RemoteKernel) -> ExitInfo:
+        if remote.kernel_id in self._claimed:
+            return await self._wait_claimed(remote, self._claimed[remote.kernel_id])
         proc = self._procs.get(remote.kernel_id)
         if proc is None:
             return ExitInfo(ExitReason.EXITED, "The GPU kernel is gone.")
@@ -339,9 +377,28 @@ class LocalBackend:
         finally:
             ended.cancel()
 
+    async def _wait_claimed(self, remote: RemoteKernel, claimed: Claimed) -> ExitInfo:
+        """A claimed warm-pool kernel is not our child: watch its process through /proc."""
+        while claimed.alive():
+            if self.quota is not None and self.quota.preempted(remote.kernel_id):
+                _kill_group(claimed.pid, signal.SIGKILL)
+                return ExitInfo(
+                    ExitReason.PREEMPTED,
+                    f"Your GPU kernel on {remote.member}/{remote.flavor} was preempted to make room for "
+                    "higher-priority work. Its variables are lost; the next cell starts a new GPU kernel.",
+                )
+            await asyncio.sleep(QUEUE_POLL_S)
+        output = claimed.output_tail()
+        return ExitInfo(
+            ExitReason.EXITED, with_output("The GPU kernel exited; the next cell starts a new one.", output)
+        )
+
     async def release(self, remote: RemoteKernel) -> None:
         if self.quota is not None:
             self.quota.release(remote.kernel_id)
+        claimed = self._claimed.pop(remote.kernel_id, None)
+        if claimed is not None:
+            await claimed.end()
         proc = self._procs.pop(remote.kernel_id, None)
         path = self._files.pop(remote.kernel_id, None)
         tail = self._output.pop(remote.kernel_id, None)

@@ -12,6 +12,12 @@ gateway's pid and start time: an entry whose process is gone (a killed gateway, 
 next read, as Kueue drops
 the workload of a deleted pod. Nothing here is a security boundary: the ledger models quota for a demo or a
 single-user machine; on a cluster, Kueue enforces it.
+
+Warm pool (``local_pool.py``): a pre-started kernel holds its GPUs here as a ``held`` entry with ``pool``
+set, owned by the kernel's own process (the entry goes when the kernel does). It is the platform's, and the
+lowest priority: ``usage`` (placement's view) does not count it, a user's request that does not fit ends
+unclaimed pool kernels first, and ``claim_pool`` hands one to a gateway under the ledger's lock, so no
+kernel is ever claimed twice.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,6 +116,8 @@ class LocalQuota:
             ahead = [e for e in waiting if e["kernel_id"] != kernel_id]
             index = next((i for i, e in enumerate(waiting) if e["kernel_id"] == kernel_id), None)
             first = preempt or index == 0 or (index is None and not ahead)
+            if first and capacity is not None and used + gpus > capacity:
+                used -= self._end_pool_kernels(ledger, flavor, used + gpus - capacity)
             if preempt and capacity is not None and used + gpus > capacity:
                 freeing = sum(int(e["gpus"]) for e in held if e.get("preempted"))
                 for victim in sorted(held, key=lambda e: -float(e.get("since", 0))):
@@ -134,6 +143,72 @@ class LocalQuota:
             "since": time.time(),
         }  # fmt: skip
 
+    @staticmethod
+    def _end_pool_kernels(ledger: dict[str, list[dict[str, Any]]], flavor: str, gpus: int) -> int:
+        """End unclaimed pool kernels of ``flavor`` (not-ready ones first) until ``gpus`` are freed; the GPUs
+        freed. The pool never makes a user wait."""
+        freed = 0
+        pool = [e for e in ledger["held"] if e["flavor"] == flavor and e.get("pool")]
+        for e in sorted(pool, key=lambda e: bool(e.get("ready"))):
+            if freed >= gpus:
+                break
+            ledger["held"].remove(e)
+            freed += int(e["gpus"])
+            if e.get("ready"):  # the entry's pid is the kernel's; a starting one's is its refill's, which
+                with contextlib.suppress(ProcessLookupError, PermissionError):  # ends it (``pool_ready``)
+                    os.kill(int(e["pid"]), signal.SIGKILL)
+        return freed
+
+    def add_pool(self, entry: dict[str, Any]) -> bool:
+        """Hold ``entry``'s GPUs for a starting pool kernel if the flavor has them unused and nobody waits
+        for it (the pool only takes spare GPUs); False otherwise. ``entry``: ``kernel_id``, ``flavor``,
+        ``gpus``, ``capacity`` and what ``local_pool`` keeps. Until ``pool_ready`` the entry is this process's
+        (it goes if the refill dies half-way)."""
+        with self._ledger() as ledger:
+            flavor, gpus, capacity = entry["flavor"], int(entry["gpus"]), entry.pop("capacity")
+            used = sum(int(e["gpus"]) for e in ledger["held"] if e["flavor"] == flavor)
+            if any(e["flavor"] == flavor for e in ledger["waiting"]):
+                return False
+            if capacity is not None and used + gpus > capacity:
+                return False
+            base = self._entry(entry["kernel_id"], flavor, gpus)
+            ledger["held"].append({**entry, **base, "pool": True, "ready": False})
+            return True
+
+    def pool_ready(self, kernel_id: str, pid: int, start: str) -> bool:
+        """The pool kernel ``kernel_id`` (process ``pid`` started at ``start``) answered: it may be claimed
+        from now on, and its entry lives as long as that process. False when the entry is gone (its GPUs
+        were taken for a user meanwhile): the caller ends the kernel."""
+        with self._ledger() as ledger:
+            for e in ledger["held"]:
+                if e["kernel_id"] == kernel_id and e.get("pool"):
+                    e.update(ready=True, since=time.time(), pid=pid, start=start)
+                    return True
+            return False
+
+    def pool_kernels(self, flavor: str) -> list[dict[str, Any]]:
+        """The live, unclaimed pool entries of ``flavor`` (ready or starting)."""
+        with self._ledger() as ledger:
+            return [dict(e) for e in ledger["held"] if e["flavor"] == flavor and e.get("pool")]
+
+    def claim_pool(self, kernel_id: str, flavor: str, gpus: int) -> dict[str, Any] | None:
+        """Atomically take the oldest ready pool kernel of ``flavor`` with exactly ``gpus`` GPUs for
+        ``kernel_id``: its entry becomes this gateway's (pid, kernel id), so no other gateway can claim it.
+        The entry as it was (its process and connection), or None when there is none."""
+        with self._ledger() as ledger:
+            pool = [
+                e
+                for e in ledger["held"]
+                if e["flavor"] == flavor and e.get("pool") and e.get("ready") and int(e["gpus"]) == gpus
+            ]
+            if not pool:
+                return None
+            e = min(pool, key=lambda e: float(e.get("since", 0)))
+            claimed = dict(e)
+            ledger["held"].remove(e)
+            ledger["held"].append(self._entry(kernel_id, flavor, gpus))
+            return claimed
+
     def preempted(self, kernel_id: str) -> bool:
         """Whether a higher-priority workload marked ``kernel_id``'s GPUs for itself (see ``ask``)."""
         with self._ledger() as ledger:
@@ -149,8 +224,8 @@ class LocalQuota:
         """Per flavor: GPUs held and requests waiting, by every gateway on this machine."""
         out: dict[str, list[int]] = {}
         with self._ledger() as ledger:
-            for e in ledger["held"]:
-                out.setdefault(e["flavor"], [0, 0])[0] += int(e["gpus"])
+            for e in ledger["held"]:  # the warm pool's GPUs are anyone's to take: not counted as used
+                out.setdefault(e["flavor"], [0, 0])[0] += 0 if e.get("pool") else int(e["gpus"])
             for e in ledger["waiting"]:
                 out.setdefault(e["flavor"], [0, 0])[1] += 1
         return {flavor: Usage(held, waiting) for flavor, (held, waiting) in out.items()}

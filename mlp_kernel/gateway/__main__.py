@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..backends import BackendRouter
+    from ..backends.local_pool import PoolSpec
     from .requests import RequestState
 
 
@@ -41,6 +42,13 @@ def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
         m = policy.members.get(member) if policy is not None else None
         return m.local_workdir if m is not None else "notebook"
 
+    def pool(flavor: str) -> PoolSpec | None:
+        from ..backends.local_pool import PoolSpec
+
+        policy = state.policy
+        f = policy.flavors.get(flavor) if policy is not None else None
+        return PoolSpec(f.warm_pool, f.warm_pool_gpus, f.warm_pool_idle_s) if f and f.warm_pool else None
+
     def local() -> Backend:
         from jupyter_core.paths import jupyter_runtime_dir
 
@@ -55,6 +63,7 @@ def make_backend(state: RequestState, runtime_dir: Path) -> BackendRouter:
             quota=LocalQuota(Path(jupyter_runtime_dir())),
             capacity=capacity,
             workdir=workdir,
+            pool=pool,
         )
 
     def kubernetes() -> Backend:
