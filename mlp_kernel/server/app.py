@@ -6,6 +6,10 @@ Configured like any jupyter_server component, e.g. in ``jupyter_server_config.py
     c.MlpKernelExtension.admin_groups = ["gpu-admins"]
     c.MlpKernelExtension.user_groups = "my_site.identity:groups_of"   # user -> list of group names
 
+With ``c.MlpKernelExtension.git_repo = "/srv/kernelspecs-repo"`` (the server's clone) a save is a Git
+commit on ``git_branch`` instead of a file written here, pushed to ``git_remote`` when set, or pushed to a
+review branch with ``git_review = True`` (``gitrepo.py``, docs/admin-guide.md "Admin changes through Git").
+
 It registers the REST handlers under ``{base_url}mlp-kernel/api/`` and refreshes the Prometheus metrics from
 the kernels' status files on a timer. Validation, renders and placement previews run in worker processes
 with a time and memory limit (``worker.py``), never on the server's event loop.
@@ -13,18 +17,20 @@ with a time and memory limit (``worker.py``), never on the server's event loop.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from tornado.ioloop import PeriodicCallback
 from traitlets import Any as AnyTrait
-from traitlets import Float, Int, List, Unicode
+from traitlets import Bool, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .admin import AdminRule, load_callable
 from .files import KernelspecFiles
 from .fleet import FleetKernel, list_fleet
+from .gitrepo import Author, GitError, GitRepo
 from .history import HistoryStore
 from .metrics import FleetMetrics
 from .worker import WorkerPool
@@ -84,6 +90,38 @@ class MlpKernelExtension(LoggingConfigurable):
         "(0 disables the timer; fleet requests still refresh).",
     ).tag(config=True)
 
+    git_repo = Unicode(
+        "",
+        help="The server's Git clone of the repository holding the kernelspec files: saves become commits "
+        "there (author: the admin; message: their note) instead of files written on this disk. '' = no Git.",
+    ).tag(config=True)
+    git_branch = Unicode("main", help="The branch saves commit to (and the deployed revision).").tag(
+        config=True
+    )
+    git_remote = Unicode(
+        "", help="Remote of git_repo that saves are pushed to ('origin'); '' = commits stay in git_repo."
+    ).tag(config=True)
+    git_review = Bool(
+        False,
+        help="Push each save to a new branch mlp-kernel/<user>/<time> for a merge request instead of to "
+        "git_branch; it is deployed when merged.",
+    ).tag(config=True)
+    git_path = Unicode(
+        "kernels/{kernelspec}",
+        help="Where a kernelspec's files are in the repository when the installed kernelspec is not inside "
+        "git_repo's checkout (a ConfigMap that Argo CD builds from the repository).",
+    ).tag(config=True)
+    git_email_domain = Unicode(
+        "users.noreply.localhost",
+        help="Author e-mail of a commit: <username>@git_email_domain (a username with an @ is used as is).",
+    ).tag(config=True)
+    git_committer = Unicode(
+        "mlp-kernel <mlp-kernel@localhost>", help="Committer of the commits ('Name <email>')."
+    ).tag(config=True)
+    git_timeout = Float(60.0, help="Seconds one git command may take (a fetch or push included).").tag(
+        config=True
+    )
+
     def setup(self, serverapp: Any, routes: list[Any]) -> None:
         """Called once by the extension loader (``mlp_kernel.server``) with the REST routes to serve; the
         routes come from there because the handlers import this class (one direction, no cycle)."""
@@ -95,6 +133,8 @@ class MlpKernelExtension(LoggingConfigurable):
         self.admin_rule = AdminRule(
             frozenset(self.admin_users), frozenset(self.admin_groups), load_callable(self.user_groups)
         )
+        self.git, self.git_problem = self._open_git()
+        self.git_lock = asyncio.Lock()  # one git operation at a time (they share the clone's refs)
         self.metrics = FleetMetrics()
         self.pool = WorkerPool(self.work_processes, self.work_timeout, self.work_memory_mb)
         web_app = serverapp.web_app
@@ -108,6 +148,31 @@ class MlpKernelExtension(LoggingConfigurable):
                 "mlp-kernel: no admins configured (MlpKernelExtension.admin_users/admin_groups): "
                 "the admin page is read-only for everyone"
             )
+
+    def _open_git(self) -> tuple[GitRepo | None, str]:
+        """The configured repository, or why saves are refused (a broken Git setup must never fall back to
+        writing files that the GitOps sync would overwrite)."""
+        if not self.git_repo:
+            return None, ""
+        name, _, email = self.git_committer.partition("<")
+        try:
+            repo = GitRepo(
+                Path(self.git_repo),
+                self.git_branch,
+                remote=self.git_remote,
+                review=self.git_review,
+                path_template=self.git_path,
+                committer=Author(
+                    name.strip() or "mlp-kernel", email.rstrip(">").strip() or "mlp-kernel@localhost"
+                ),
+                timeout=self.git_timeout,
+            )
+        except GitError as e:
+            self.log.error("mlp-kernel: git_repo %s cannot be used, saves are refused: %s", self.git_repo, e)
+            return None, f"the server's Git repository ({self.git_repo}) cannot be used: {e}"
+        mode = "review branches" if self.git_review else f"branch {self.git_branch}"
+        self.log.info("mlp-kernel: admin saves are Git commits in %s (%s)", self.git_repo, mode)
+        return repo, ""
 
     def fleet(self) -> list[FleetKernel]:
         return list_fleet(

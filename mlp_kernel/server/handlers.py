@@ -6,11 +6,15 @@ need ``read``; saving and rolling back need ``write`` **and** mlp-kernel admin m
 here on the server whatever the UI shows. Errors are JSON ``{"message": ..., "issues": [...]}`` where each
 issue names the line and field. A body over ``max_body_bytes`` is refused with 413 before it is parsed, and
 the parsing of what users send (validate, render, preview) runs in worker processes with a time limit.
+With ``git_repo`` configured, reads, history, saves and rollbacks go to the Git branch instead of the disk
+(``gitrepo.py``; one git operation at a time, in a thread). Every save or rollback is an audit record.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -19,8 +23,10 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .. import audit
 from .app import MlpKernelExtension
 from .files import KERNEL_JSON, FileRefused, SpecFile, policy_file_name, read_text, sha256, write_atomic
+from .gitrepo import GitError, author_of, clean_note
 from .preview import PreviewError, place, policy_names, render_pod
 from .validation import Issue, has_errors, validate
 from .worker import WorkFailed, WorkTimeout
@@ -120,6 +126,91 @@ class MlpKernelHandler(APIHandler):
             self.log.warning("mlp-kernel: refused %s by %s: %s", what, self.username(), why)
             raise web.HTTPError(403, f"Only mlp-kernel admins may {what}: {why}.")
 
+    def note(self, body: dict[str, Any]) -> str:
+        """The admin's note (why they change it): the commit message with Git, required there."""
+        note = body.get("note", "")
+        if not isinstance(note, str):
+            raise web.HTTPError(400, "note: expected a short text saying what you changed and why.")
+        if self.ext.git_repo and not clean_note(note):
+            raise web.HTTPError(
+                400,
+                "note: say what you changed and why; it becomes the commit message (saves go through Git).",
+            )
+        return clean_note(note)
+
+    async def git_call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """``func`` of the configured ``GitRepo`` in a thread, one at a time; Git's failures as HTTP ones."""
+        ext = self.ext
+        if ext.git is None:
+            raise web.HTTPError(503, f"Cannot {what}: {ext.git_problem}.")
+        async with ext.git_lock:
+            try:
+                return await asyncio.to_thread(func, *args, **kwargs)
+            except GitError as e:
+                self.log.warning("mlp-kernel: %s by %s: %s %s", what, self.username(), e, e.detail)
+                raise web.HTTPError(e.status, f"Cannot {what}: {e}") from None
+
+    def repo_path(self, f: SpecFile) -> str:
+        assert self.ext.git is not None
+        return self.ext.git.file_path(f.path.parent, f.kernelspec, f.name)
+
+    def audit(self, f: SpecFile, action: str, note: str, **what: Any) -> None:
+        audit.record(
+            audit.ADMIN_CHANGE,
+            user=self.username(),
+            team="",
+            why=note or f"{action} through the admin page (no note)",
+            kernelspec=f.kernelspec,
+            file=f.name,
+            action=action,
+            **what,
+        )
+
+    async def commit(
+        self, f: SpecFile, text: str, note: str, base: str | None, action: str
+    ) -> dict[str, Any]:
+        """Commit ``text`` on the Git branch (or a review branch); the answer says where it went."""
+        git = self.ext.git
+        if git is None:  # never fall back to the disk: the GitOps sync would undo the save
+            raise web.HTTPError(503, f"Not saved: {self.ext.git_problem}.")
+        path = self.repo_path(f)
+        author = author_of(self.display_name(), self.username(), self.ext.git_email_domain)
+        saved = await self.git_call(
+            f"{action} {f.kernelspec}/{f.name}",
+            git.save,
+            path,
+            text,
+            author=author,
+            note=note,
+            base_sha256=base,
+        )
+        digest = sha256(text)
+        if not saved.commit:
+            message = f"No change: {path} on {git.branch} already has this content; nothing was committed."
+        elif saved.review:
+            where = f" on {git.remote}" if saved.pushed else ""
+            message = f"Sent for review as {saved.branch}{where}: deployed once merged into {git.branch}."
+        else:
+            where = f" and pushed to {git.remote}" if saved.pushed else ""
+            message = f"Committed {saved.commit[:12]} to {git.branch}{where}."
+            if saved.pushed and not saved.deployed:
+                message += " It is deployed when the GitOps sync applies it."
+        self.log.info(
+            "mlp-kernel: %s by %s: %s/%s sha256 %s as commit %s on %s",
+            action, self.username(), f.kernelspec, f.name, digest[:12],
+            saved.commit[:12] or "(none)", saved.branch,
+        )  # fmt: skip
+        if saved.commit:
+            self.audit(
+                f, action, note, sha256=digest, commit=saved.commit, branch=saved.branch, review=saved.review
+            )
+        version = {
+            "version": saved.commit, "at": datetime.now(timezone.utc).isoformat(), "user": author.name,
+            "action": action, "sha256": digest, "size": len(text.encode("utf-8")),
+        }  # fmt: skip
+        git_out = {"commit": saved.commit, "branch": saved.branch, "review": saved.review, "path": path}
+        return {"file": f.name, "sha256": digest, "version": version, "message": message, "git": git_out}
+
     async def validate_file(self, f: SpecFile, text: str) -> list[Issue]:
         """Issues of ``text`` as ``f``; ``PreviewError`` when the check itself was stopped (limits)."""
         issues = await self.work(f"checking {f.name}", validate, f.kind, text, f.name)
@@ -134,7 +225,7 @@ class MlpKernelHandler(APIHandler):
                 )
         return issues
 
-    def store(self, f: SpecFile, text: str, action: str) -> dict[str, Any]:
+    def store(self, f: SpecFile, text: str, action: str, note: str = "") -> dict[str, Any]:
         """Write ``text``, keeping the current content in history; log who changed what (never the text)."""
         current = read_text(f.path)
         history = self.ext.history
@@ -167,6 +258,7 @@ class MlpKernelHandler(APIHandler):
             text.count("\n"),
             version.version,
         )
+        self.audit(f, action, note, sha256=version.sha256, version=version.version)
         return {"file": f.name, "sha256": version.sha256, "version": version.to_json()}
 
 
@@ -175,8 +267,17 @@ class MeHandler(MlpKernelHandler):
     @authorized("read")
     async def get(self) -> None:
         ok, why = await self.can_save()
+        ext = self.ext
+        saves = {"git": bool(ext.git_repo), "review": ext.git_review, "branch": ext.git_branch}
+        saves.update(remote=ext.git_remote, problem=ext.git_problem)
         self.finish(
-            {"username": self.username(), "name": self.display_name(), "is_admin": ok, "why_not": why}
+            {
+                "username": self.username(),
+                "name": self.display_name(),
+                "is_admin": ok,
+                "why_not": why,
+                "saves": saves,
+            }
         )
 
 
@@ -224,15 +325,23 @@ class FileHandler(MlpKernelHandler):
     @authorized("read")
     async def get(self, kernelspec: str, name: str) -> None:
         f = self.resolve(kernelspec, name)
-        text = read_text(f.path)
+        text: str | None = read_text(f.path) if f.path.is_file() else None
+        extra: dict[str, Any] = {}
+        if self.ext.git_repo:  # what the next save builds on: the branch, not this disk
+            git = self.ext.git
+            path = self.repo_path(f) if git else ""
+            tip = await self.git_call(f"read {kernelspec}/{name}", git.tip) if git else ""
+            text = await self.git_call(f"read {kernelspec}/{name}", git.read, tip, path) if git else None
+            extra["git"] = {"commit": tip, "branch": self.ext.git_branch, "path": path}
         self.finish(
             {
                 "kernelspec": kernelspec,
                 "file": name,
                 "kind": f.kind,
-                "content": text,
-                "sha256": sha256(text),
-                "exists": f.path.is_file(),
+                "content": text or "",
+                "sha256": sha256(text or ""),
+                "exists": text is not None,
+                **extra,
             }
         )
 
@@ -244,9 +353,11 @@ class FileHandler(MlpKernelHandler):
         text = body.get("content")
         if not isinstance(text, str):
             return self.fail(400, "content: expected the file's full text as a string.")
+        note = self.note(body)
         base = body.get("base_sha256")
-        current = read_text(f.path)
-        if base is not None and base != sha256(current):
+        if base is not None and not isinstance(base, str):
+            return self.fail(400, "base_sha256: expected the sha256 of the file as you loaded it.")
+        if not self.ext.git_repo and base is not None and base != sha256(read_text(f.path)):
             return self.fail(
                 409,
                 f"{kernelspec}/{name} changed on the server since you loaded it: reload, "
@@ -263,7 +374,11 @@ class FileHandler(MlpKernelHandler):
                 "error(s); fix them and save again.",
                 issues,
             )
-        self.finish({**self.store(f, text, "save"), "issues": [i.to_json() for i in issues]})
+        if self.ext.git_repo:
+            saved = await self.commit(f, text, note, base, "save")
+        else:
+            saved = self.store(f, text, "save", note)
+        self.finish({**saved, "issues": [i.to_json() for i in issues]})
 
 
 class ValidateHandler(MlpKernelHandler):
@@ -286,11 +401,19 @@ class HistoryHandler(MlpKernelHandler):
     @authorized("read")
     async def get(self, kernelspec: str, name: str, version: str | None = None) -> None:
         f = self.resolve(kernelspec, name)
+        git = self.ext.git
         if version is None:
-            self.finish({"versions": [v.to_json() for v in self.ext.history.list(f.kernelspec, f.name)]})
+            if self.ext.git_repo and git:
+                versions = await self.git_call("list the history", git.history, self.repo_path(f))
+            else:
+                versions = [v.to_json() for v in self.ext.history.list(f.kernelspec, f.name)]
+            self.finish({"versions": versions})
             return
         try:
-            text = self.ext.history.read(f.kernelspec, f.name, version)
+            if self.ext.git_repo and git:
+                text = await self.git_call("read the version", git.read_version, self.repo_path(f), version)
+            else:
+                text = self.ext.history.read(f.kernelspec, f.name, version)
         except KeyError as e:
             raise web.HTTPError(404, str(e.args[0])) from None
         self.finish({"version": version, "content": text, "sha256": sha256(text)})
@@ -301,9 +424,19 @@ class RollbackHandler(MlpKernelHandler):
     async def post(self, kernelspec: str, name: str) -> None:
         f = self.resolve(kernelspec, name)
         await self.require_admin(f"roll back {kernelspec}/{name}")
-        version = self.body().get("version")
+        body = self.body()
+        version, base = body.get("version"), body.get("base_sha256")
+        if base is not None and not isinstance(base, str):
+            return self.fail(400, "base_sha256: expected the sha256 of the file as you loaded it.")
+        git = self.ext.git if self.ext.git_repo else None
+        if self.ext.git_repo and git is None:
+            raise web.HTTPError(503, f"Cannot roll back: {self.ext.git_problem}.")
         try:
-            text = self.ext.history.read(f.kernelspec, f.name, str(version))
+            if git:
+                args = (self.repo_path(f), str(version))
+                text = await self.git_call("read the version", git.read_version, *args)
+            else:
+                text = self.ext.history.read(f.kernelspec, f.name, str(version))
         except KeyError as e:
             raise web.HTTPError(404, f"Cannot roll back: {e.args[0]}.") from None
         try:
@@ -312,7 +445,11 @@ class RollbackHandler(MlpKernelHandler):
             return self.fail(e.status, f"Not rolled back: {e}", e.issues)
         if has_errors(issues):
             return self.fail(400, f"Not rolled back: version {version} of {name} is invalid now.", issues)
-        self.finish(self.store(f, text, "rollback"))
+        note = self.note({"note": body.get("note") or f"Roll back {name} to {str(version)[:12]}"})
+        if git:
+            self.finish(await self.commit(f, text, note, base, "rollback"))
+        else:
+            self.finish(self.store(f, text, "rollback", note))
 
 
 class RenderHandler(MlpKernelHandler):
