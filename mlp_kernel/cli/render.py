@@ -25,6 +25,7 @@ from ..backends.kubernetes.objects import (
     resolve_kernelspec,
 )
 from ..placement import Policy, PolicyError, load_policy
+from ..placement.tenancy import TenancyError, resolve_policy
 from ..safe_yaml import YamlInputError, read_yaml_text
 
 
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         spec_dir = resolve_kernelspec(args.kernelspec)
         policy = load_policy(Path(args.policy) if args.policy else spec_dir / "policy.yaml")
+        policy = resolve_policy(policy, args.user, args.team)  # a namespace per user: this user's
         template = read_yaml_text(spec_dir / TEMPLATE_FILE)  # size-bounded; binary and gzip refused
         secret, pod = render_kernel_objects(
             spec_dir,
@@ -112,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except PolicyError as exc:
         print(f"mlp-kernel render: {exc.describe()}", file=sys.stderr)
+        return 2
+    except TenancyError as exc:
+        print(f"mlp-kernel render: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"mlp-kernel render: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)

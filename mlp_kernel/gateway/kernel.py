@@ -349,6 +349,7 @@ class GatewayKernel:
             try:
                 now = datetime.fromtimestamp(self.status.clock.time(), timezone.utc)
                 cmd = parse_magics(magics, self.requests.policy_view(), now)
+                self.requests.admit(cmd.request)
             except (GpuMagicError, GpuPolicyError) as exc:  # the %gpu line, or the policy itself, is wrong
                 self.out.fail(channel, msg, exc)
                 return
@@ -450,6 +451,7 @@ class GatewayKernel:
                 cmd = parse_magics([f"%gpu {data.get('options', '')}"], self.requests.policy_view())
                 if cmd.verbs:
                     raise MagicError("only GPU request options are accepted here")
+                self.requests.admit(cmd.request)
             except (GpuMagicError, GpuPolicyError) as exc:
                 self.statusch.error(comm_id, str(exc), msg.header)
                 return

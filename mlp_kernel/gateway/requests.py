@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import GatewayBackend, RemoteKernel
+from ..identity import server_namespace
+from ..placement.data_class import DataClassRefused, Notebook, admin_data_class, effective_data_class
 from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import MAX_DURATION_S, format_duration, parse_duration
 from ..protocol import Choices, ReleaseReason
 from .config import GatewayConfig
-from .errors import GpuPolicyError
+from .errors import GpuMagicError, GpuPolicyError
 from .magic import MIN_IDLE_S, RANGES, MagicError, parse_magics
 
 if TYPE_CHECKING:
@@ -80,12 +82,13 @@ class RequestState:
             return
         self._loaded = True
         from ..placement import PolicyError, load_policy
+        from ..placement.tenancy import TenancyError, resolve_policy
         from ..snapshot import storage  # noqa: F401  registers its snapshot.storage check with the loader
 
         config = self.config
-        try:
-            self._policy = load_policy(config.policy_path())
-        except (PolicyError, OSError) as exc:
+        try:  # a namespace per user: resolved once, so placement and the backend read this user's members
+            self._policy = resolve_policy(load_policy(config.policy_path()), config.user, config.team)
+        except (PolicyError, OSError, TenancyError) as exc:
             self._policy_error = (
                 f"The GPU policy {config.policy_path()} cannot be used:\n{exc}\n"
                 "Ask an admin to fix it (mlp-kernel place --policy FILE shows the problems). "
@@ -197,7 +200,26 @@ class RequestState:
 
     def current(self) -> GpuRequest:
         base = self.policy.default_request if self.policy else GpuRequest()
-        return replace(base, **{**self.defaults, **self.overrides})
+        request = replace(base, **{**self.defaults, **self.overrides})
+        if self.policy is None or not self.policy.data_class_defaults:
+            return request
+        try:  # the admin's class when the user set none (a relaxing one was refused by admit)
+            data_class = effective_data_class(self.policy, self.notebook(), request.data_class)
+        except DataClassRefused:
+            data_class = admin_data_class(self.policy, self.notebook()).data_class  # type: ignore[union-attr]
+        return replace(request, data_class=data_class)
+
+    def notebook(self) -> Notebook:
+        """What ``data_classes.defaults`` match on: the server's team and namespace, the notebook's path."""
+        return Notebook(team=self.config.team, namespace=server_namespace(), path=self.config.notebook)
+
+    def admit(self, changes: dict[str, Any]) -> None:
+        """Refuse a ``%gpu data=`` that is less strict than the admin's class for this notebook."""
+        if self.policy is not None and changes.get("data_class") is not None:
+            try:
+                effective_data_class(self.policy, self.notebook(), changes["data_class"])
+            except DataClassRefused as exc:
+                raise GpuMagicError(str(exc)) from None
 
     def update(self, changes: dict[str, Any]) -> None:
         self.overrides.update(changes)

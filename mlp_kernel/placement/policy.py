@@ -43,6 +43,42 @@ def _frozen_map(value: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True)
+class Tenancy:
+    """A member's namespace per user (or per team): templates filled from the server's identity once per
+    gateway (``tenancy.resolve_policy``), so the backend and placement read ``Member.namespace`` as before.
+    docs/design.md, "Tenancy"; the name rule is ``tenancy.identity_part``."""
+
+    namespace: str = policy_field(
+        "namespace",
+        "the namespace kernel pods, their Secrets and Leases are created in, as a template: `{username}` "
+        "(or `{team}`) is the server's identity as a DNS label, without collisions (`user-{username}`)",
+        "string",
+        default="",
+        required=True,
+        hint="a template such as user-{username}",
+        rule="a DNS label once the placeholder is filled in; at most one placeholder, once, and room for "
+        "20 characters of it (43 characters of fixed text at most)",
+    )
+    local_queue: str | None = policy_field(
+        "local_queue",
+        "the Kueue LocalQueue in that namespace, a template like `namespace`",
+        "string",
+        default=None,
+        default_doc="the member's `local_queue`",
+        rule="a DNS subdomain once filled in; required when the member has no `local_queue`",
+    )
+    service_account: str | None = policy_field(
+        "service_account",
+        "the ServiceAccount kernel pods run as in that namespace (the pod template's "
+        "`kernel_service_account_name`), a template like `namespace`",
+        "string",
+        default=None,
+        default_doc="the kernelspec's `service_account`",
+        rule="a DNS subdomain once filled in",
+    )
+
+
+@dataclass(frozen=True)
 class Member:
     """A cluster (or, for the ``local`` backend, this machine) that can run GPU kernels; ``name`` is its key
     under ``members`` (a DNS label). ``label`` is how messages name it."""
@@ -66,6 +102,7 @@ class Member:
         required_if=("backend", "kubernetes"),
         pattern=DNS_LABEL,
         hint="the namespace kernel pods are created in",
+        rule="not needed when `tenancy` is given",
     )
     local_queue: str | None = policy_field(
         "local_queue",
@@ -75,6 +112,7 @@ class Member:
         required_if=("backend", "kubernetes"),
         pattern=DNS_SUBDOMAIN,
         hint="the Kueue LocalQueue kernel pods are labelled with",
+        rule="not needed when `tenancy.local_queue` is given",
     )
     cluster_queue: str | None = policy_field(
         "cluster_queue",
@@ -163,6 +201,15 @@ class Member:
         default="/opt/mlp-kernel/packages",
         rule="an absolute path, not inside `workspace_path`",
     )
+    tenancy: Tenancy | None = policy_field(
+        "tenancy",
+        "a namespace per user or per team instead of the static `namespace` (section "
+        "`members.<name>.tenancy` below); the static `namespace` is then not used and not required",
+        default=None,
+        default_doc="none (every user's kernels in `namespace`)",
+        rule="see below; only for `kubernetes` members",
+    )
+    service_account: str | None = None  # the resolved tenancy.service_account (None: the kernelspec's)
     local_workdir: LocalWorkdir = policy_field(
         "local_workdir",
         "`backend: local` only: where its kernels start; `notebook` (the notebook's directory, as the "
@@ -436,6 +483,18 @@ class DataClassSettings:
         default=(),
         rule="each must be in `known` when `known` is given",
     )
+    defaults: tuple[DataClassDefault, ...] = policy_field(
+        "defaults",
+        "the class the admin sets for a team's, a namespace's or a path's notebooks: a list of "
+        "`{team: T, class: C}`, `{namespace: N, class: C}` (the notebook server's own namespace) or "
+        "`{path: GLOB, class: C}` (the notebook's path from the server's root); where several match, a "
+        "class that must stay private wins. Users may only make it stricter: `%gpu data=` naming a class "
+        "that may leave private members is refused on a notebook whose admin class may not",
+        default=(),
+        default_doc="none (the notebook has the class the user declares)",
+        rule="each entry has `class` and exactly one of `team`, `namespace`, `path`; `class` must be "
+        "declared in `known` or `keep_private`",
+    )
 
 
 @dataclass(frozen=True)
@@ -574,6 +633,7 @@ class Policy:
         rule="see below",
     )
     private_data_classes: frozenset[str] = frozenset()
+    data_class_defaults: tuple[DataClassDefault, ...] = ()  # data_classes.defaults, in file order
     idle_timeout_s: float = policy_field(
         "idle_timeout",
         "release an idle 1-GPU kernel after this long; `release` says how it applies to bigger kernels "

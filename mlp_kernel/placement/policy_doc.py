@@ -22,6 +22,7 @@ from .policy import (
     Member,
     Policy,
     SnapshotSettings,
+    Tenancy,
     WorkspaceSyncSettings,
 )
 from .release import ReleaseRule
@@ -39,6 +40,7 @@ def section_types() -> Mapping[str, type]:
     return {
         "": Policy,
         "members.<name>": Member,
+        "members.<name>.tenancy": Tenancy,
         "flavors.<name>": Flavor,
         "burst": BurstSettings,
         "budgets": BudgetSettings,

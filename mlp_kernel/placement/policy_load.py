@@ -17,22 +17,26 @@ import yaml
 
 from ..safe_yaml import YamlInputError, compose_yaml_all, read_yaml_text
 from ..validation import Issue, format_path
+from .data_class import DATA_CLASS_MATCHES
 from .policy import (
     MAX_CAPACITY,
     MAX_GPUS,
     MAX_PRICE,
     BudgetSettings,
     BurstSettings,
+    DataClassDefault,
     DataClassSettings,
     Flavor,
     Member,
     Policy,
     SnapshotSettings,
+    Tenancy,
     WorkspaceSyncSettings,
     _frozen_map,
 )
 from .release import ReleaseRule
 from .schema import DNS_LABEL, DNS_SUBDOMAIN, FieldSpec, default_of, keys, specs, storage_checks
+from .tenancy import template_problem
 from .types import GpuRequest
 from .units import MAX_DURATION_S, QUANTITY_HELP, format_duration, parse_duration, parse_quantity, parse_size
 
@@ -334,7 +338,9 @@ class _Checker:
 
     # --- the declared fields ------------------------------------------------------------------------------
 
-    def read(self, cls: type, obj: Mapping[str, Any], path: Path, **maximum: float) -> dict[str, Any]:
+    def read(
+        self, cls: type, obj: Mapping[str, Any], path: Path, optional: tuple[str, ...] = (), **maximum: float
+    ) -> dict[str, Any]:
         """Every declared field of section ``cls`` in ``obj`` by its dataclass name, its default when missing
         or wrong; a key not declared is an error. ``custom`` fields are left to the section's own code, and
         ``maximum`` overrides a declared one (``gpu_count`` is bounded by the policy's ``max_gpus``)."""
@@ -344,8 +350,9 @@ class _Checker:
         for f, spec in specs(cls):
             if spec.kind == "custom":
                 continue
-            required = spec.required or (
-                spec.required_if is not None and given.get(spec.required_if[0]) == spec.required_if[1]
+            required = f.name not in optional and (
+                spec.required
+                or (spec.required_if is not None and given.get(spec.required_if[0]) == spec.required_if[1])
             )
             value = self.value(spec, obj, path, default_of(f), required, maximum.get(spec.key, spec.maximum))
             out[f.name] = given[spec.key] = value
@@ -401,6 +408,7 @@ class _Checker:
             if t not in tiers:
                 self.err(("upgrade_tiers", i), f"unknown tier {t!r}; tiers are: {', '.join(tiers)}")
         known, private = self.data_classes(top.get("data_classes", _MISSING))
+        class_defaults = self.data_class_defaults(top.get("data_classes"), known | private)
         release = ReleaseRule(**self.read(ReleaseRule, self.release_section(top), ("release",)))
         snapshot = self.snapshot(top.get("snapshot", _MISSING))
         workspace_sync = self.workspace_sync(top.get("workspace_sync", _MISSING), snapshot)
@@ -418,6 +426,7 @@ class _Checker:
             budgets=budgets,
             private_data_classes=frozenset(private),
             data_classes=frozenset(known | private),
+            data_class_defaults=class_defaults,
             release=release,
             default_request=request,
             snapshot=snapshot,
@@ -450,7 +459,9 @@ class _Checker:
                 self.err(p, "member names must be lowercase letters, digits and '-' (a DNS label)")
                 continue
             obj = self.mapping(value, p)
-            fields = self.read(Member, obj, p)
+            tenancy = self.tenancy(obj, p)
+            fields = self.read(Member, obj, p, optional=("namespace", "local_queue") if tenancy else ())
+            fields["tenancy"] = tenancy
             if obj.get("health") is None:  # the declared default_doc: karmada when there is a Cluster to ask
                 fields["health"] = "karmada" if fields["karmada_cluster"] else "static"
             if not _label_key_ok(fields["gpu_product_label"]):
@@ -467,6 +478,28 @@ class _Checker:
         if not section and isinstance(raw, Mapping):
             self.err(path, "required: at least one member")
         return out
+
+    def tenancy(self, obj: Mapping[str, Any], p: Path) -> Tenancy | None:
+        """A member's ``tenancy`` section: templates that fill in for any user (``tenancy.template_problem``),
+        and a LocalQueue from it or from the member."""
+        raw = obj.get("tenancy")
+        if raw is None:
+            return None
+        p = p + ("tenancy",)
+        t = Tenancy(**self.read(Tenancy, self.mapping(raw, p), p))
+        for key, pattern in (("namespace", DNS_LABEL), ("local_queue", DNS_SUBDOMAIN)):
+            value = getattr(t, key)
+            problem = template_problem(value, pattern) if isinstance(value, str) and value else ""
+            if problem:
+                self.err(p + (key,), problem)
+        if t.service_account and template_problem(t.service_account, DNS_SUBDOMAIN):
+            self.err(p + ("service_account",), template_problem(t.service_account, DNS_SUBDOMAIN))
+        if obj.get("backend", "kubernetes") != "kubernetes":
+            self.err(p, "tenancy is for kubernetes members (a local member has no namespace)")
+        elif not t.local_queue and not obj.get("local_queue"):
+            self.err(p + ("local_queue",), "required: the LocalQueue in each user's namespace (or the "
+                     "member's local_queue)")  # fmt: skip
+        return t
 
     def workspace_fields(self, fields: dict[str, Any], p: Path) -> None:
         """A member's workspace and packages volumes: claim names valid for any user, absolute paths."""
@@ -678,6 +711,33 @@ class _Checker:
             if known and c not in known:
                 self.err(p + ("keep_private", i), f"{c!r} is not in data_classes.known")
         return known, set(fields["keep_private"])
+
+    def data_class_defaults(self, raw: Any, declared: set[str]) -> tuple[DataClassDefault, ...]:
+        """``data_classes.defaults``: entries of ``class`` and one of ``team``, ``namespace``, ``path``."""
+        p: Path = ("data_classes", "defaults")
+        value = self.mapping(raw, p[:1]).get("defaults") if isinstance(raw, Mapping) else None
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.err(p, f"expected a list of {{team|namespace|path: ..., class: C}}, got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            q = p + (i,)
+            obj = self.mapping(item, q, "a mapping {team|namespace|path: ..., class: C}")
+            self.known_fields(obj, q, ("class", *DATA_CLASS_MATCHES))
+            matches = [k for k in DATA_CLASS_MATCHES if k in obj]
+            cls = self.string(obj, "class", q, required=True, hint="the data class these notebooks have")
+            if len(matches) != 1:
+                self.err(q, "give exactly one of team, namespace, path")
+            elif cls is not None and declared and cls not in declared:
+                self.err(q + ("class",), f"{cls!r} is not declared in data_classes.known or keep_private")
+            elif cls is not None:
+                key = matches[0]
+                text = self.string(obj, key, q)
+                if isinstance(text, str):
+                    out.append(DataClassDefault(data_class=cls, **{key: text}))
+        return tuple(out)
 
     def snapshot(self, raw: Any) -> SnapshotSettings:
         p: Path = ("snapshot",)

@@ -34,6 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from ...placement import ClusterState
 from ...placement.adapters.live import astate_from_cluster
 from ...placement.policy import Flavor, Member, Policy
+from ...placement.tenancy import setup_hint
 from ..base import ExitInfo, ExitReason, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel
 from . import names
 from .calls import call_json, describe, status_of
@@ -161,7 +162,7 @@ class KubernetesBackend:
                 self._generations[spec.kernel_id] = generation
                 secret, pod = self._render(spec, member, flavor, generation, curve)
                 attempted.append(pod["metadata"]["name"])
-                create_task = asyncio.ensure_future(self._create_or_adopt(core, ns, pod))
+                create_task = asyncio.ensure_future(self._create_or_adopt(core, member, pod))
                 created = await asyncio.shield(create_task)
                 create_task = None
                 if created is not None:
@@ -251,15 +252,18 @@ class KubernetesBackend:
             ) from None
 
     async def _create_or_adopt(
-        self, core: client.CoreV1Api, ns: str, pod: dict[str, Any]
+        self, core: client.CoreV1Api, member: Member, pod: dict[str, Any]
     ) -> dict[str, Any] | None:
         """Create the pod; on 409 adopt it if this gateway made it (a retried create), else None."""
-        name = pod["metadata"]["name"]
+        name, ns = pod["metadata"]["name"], str(member.namespace)
         try:
             return dict(await call_json(core.create_namespaced_pod, ns, pod))
         except ApiException as exc:
             if exc.status != 409:
-                raise LaunchError(describe(exc, f"create the kernel pod {name}", f"namespace {ns}")) from None
+                why = describe(exc, f"create the kernel pod {name}", f"namespace {ns}")
+                if member.tenancy is not None and exc.status in (403, 404):  # namespace not set up
+                    why = setup_hint(member, why.rstrip("."))
+                raise LaunchError(why) from None
         existing = await call_json(core.read_namespaced_pod, name, ns)
         ours = (
             existing.get("metadata", {}).get("annotations", {}).get(names.GATEWAY_ANNOTATION)
@@ -576,13 +580,15 @@ class KubernetesBackend:
         return await astate_from_cluster(policy, {m.name: self.clients.get(m) for m in members})
 
     async def list_orphans(self, expire_after_s: float | None = None) -> list[Orphan]:
-        """Kernel pods on every Kubernetes member whose Lease expired (their gateway is gone)."""
+        """Kernel pods on every Kubernetes member whose Lease expired (their gateway is gone); on a member
+        with a namespace per user (a policy not resolved for one user: ``mlp-kernel gc``), in every
+        namespace."""
         orphans: list[Orphan] = []
         for member in self.policy.members.values():
-            if member.backend != "kubernetes" or not member.namespace:
+            if member.backend != "kubernetes" or not (member.namespace or member.tenancy):
                 continue
             orphans += await find_orphans(
-                self._api(member), member.name, member.namespace, _now(), expire_after_s
+                self._api(member), member.name, member.namespace or None, _now(), expire_after_s
             )
         return orphans
 

@@ -114,24 +114,39 @@ def is_orphan(
 
 
 async def find_orphans(
-    api: client.ApiClient, member: str, namespace: str, now: datetime, expire_after_s: float | None = None
+    api: client.ApiClient,
+    member: str,
+    namespace: str | None,
+    now: datetime,
+    expire_after_s: float | None = None,
 ) -> list[Orphan]:
+    """Orphaned kernel pods in ``namespace``, or in every namespace when it is None (a member with a
+    namespace per user: no gateway sees the others' namespaces, the admin's ``mlp-kernel gc`` lists them all
+    by label, which needs the cluster-wide ``list`` of docs/samples/rbac/gc-admin.yaml)."""
     core = client.CoreV1Api(api)
     coordination = client.CoordinationV1Api(api)
-    pods = await call_json(core.list_namespaced_pod, namespace, label_selector=names.MANAGED_SELECTOR)
-    leases = await call_json(
-        coordination.list_namespaced_lease, namespace, label_selector=names.MANAGED_SELECTOR
-    )
-    by_name = {lease["metadata"]["name"]: lease for lease in leases.get("items") or []}
+    selector = names.MANAGED_SELECTOR
+    if namespace is None:
+        pods = await call_json(core.list_pod_for_all_namespaces, label_selector=selector)
+        leases = await call_json(coordination.list_lease_for_all_namespaces, label_selector=selector)
+    else:
+        pods = await call_json(core.list_namespaced_pod, namespace, label_selector=selector)
+        leases = await call_json(coordination.list_namespaced_lease, namespace, label_selector=selector)
+    by_name = {
+        (lease["metadata"].get("namespace") or namespace, lease["metadata"]["name"]): lease
+        for lease in leases.get("items") or []
+    }
     orphans = []
     for pod in pods.get("items") or []:
         meta = pod["metadata"]
-        orphan, idle, why = is_orphan(pod, by_name.get(names.lease_name(meta["name"])), now, expire_after_s)
+        ns = meta.get("namespace") or namespace or ""
+        lease = by_name.get((ns, names.lease_name(meta["name"])))
+        orphan, idle, why = is_orphan(pod, lease, now, expire_after_s)
         if orphan:
             orphans.append(
                 Orphan(
                     member,
-                    namespace,
+                    ns,
                     meta["name"],
                     meta.get("uid", ""),
                     meta.get("labels", {}).get(names.KERNEL_ID, ""),

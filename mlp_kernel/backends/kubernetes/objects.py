@@ -115,7 +115,12 @@ def _lookup(policy: Policy, member: str | Member, flavor: str | Flavor) -> tuple
         issues.append(f"unknown member {member!r}; the policy has: {', '.join(policy.members)}")
     if f is None:
         issues.append(f"unknown flavor {flavor!r}; the policy has: {', '.join(policy.flavors)}")
-    if m is not None and (not m.namespace or not m.local_queue):
+    if m is not None and m.tenancy is not None and not m.namespace:
+        issues.append(
+            f"member {m.name!r} has a namespace per user ({m.tenancy.namespace}): resolve the policy for the "
+            "user first (placement.tenancy.resolve_policy)"
+        )
+    elif m is not None and (not m.namespace or not m.local_queue):
         issues.append(
             f"member {m.name!r} needs namespace and local_queue in the policy for the kubernetes backend"
         )
@@ -391,7 +396,7 @@ def render_kernel_objects(
         "kernel_secret_name": secret_name,
         "kernel_connection_dir": CONNECTION_DIR,
         "kernel_connection_file": connection_file,
-        "kernel_service_account_name": service_account or config.get("service_account"),
+        "kernel_service_account_name": m.service_account or service_account or config.get("service_account"),
         **_snapshot_values(policy, m),
         **_workspace_values(m, user, notebook),
         **{f"kernel_{ch}_port": int(port) for ch, port in ports.items()},

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # importing kubernetes costs seconds; the CLI and the gateway
 
 from ..policy import Member, Policy
 from ..state import ClusterState, MemberState, declared_member_state
+from ..tenancy import setup_hint
 from .kueue import (
     KARMADA_CLUSTER_GROUP,
     KUEUE_GROUP,
@@ -83,6 +84,10 @@ def state_from_cluster(
                 cluster_queue_active=False,
                 source="live",
             )
+            continue
+        if member.tenancy is not None and not _has_local_queue(objects, member):
+            why = setup_hint(member, f"LocalQueue {member.namespace}/{member.local_queue} not found")
+            members[name] = MemberState(ready=False, reason=why, cluster_queue_active=False, source="live")
             continue
         try:
             for obj in objects:  # the API server checks CRD schemas, but a stale or schemaless CRD does not
@@ -163,7 +168,10 @@ def _read_member(api: k8s.ApiClient, member: Member) -> list[dict[str, Any]]:
         (
             o.get("spec", {}).get("clusterQueue")
             for o in objects
-            if o["kind"] == "LocalQueue" and o.get("metadata", {}).get("name") == member.local_queue
+            if o["kind"] == "LocalQueue"
+            and o.get("metadata", {}).get("name") == member.local_queue
+            # every user's namespace has a LocalQueue of that name: this user's
+            and o.get("metadata", {}).get("namespace", member.namespace) == member.namespace
         ),
         None,
     )
@@ -172,6 +180,16 @@ def _read_member(api: k8s.ApiClient, member: Member) -> list[dict[str, Any]]:
         summary.setdefault("kind", "PendingWorkloadsSummary")
         objects.append(summary)
     return objects
+
+
+def _has_local_queue(objects: list[dict[str, Any]], member: Member) -> bool:
+    """Whether the member's LocalQueue is among ``objects`` in the member's (this user's) namespace."""
+    return any(
+        o["kind"] == "LocalQueue"
+        and o.get("metadata", {}).get("name") == member.local_queue
+        and o.get("metadata", {}).get("namespace", member.namespace) == member.namespace
+        for o in objects
+    )
 
 
 def _served_version(custom: k8s.CustomObjectsApi) -> str:
