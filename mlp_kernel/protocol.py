@@ -152,6 +152,7 @@ class Decision(TypedDict):
     price_per_hour: float
     summary: str
     explanation: list[RuleResult]
+    refused_for: list[Literal["budget", "data_class"]]  # why a burst the request allowed was refused
 
 
 class Choices(TypedDict, total=False):
@@ -196,6 +197,19 @@ class FilesInfo(_FilesKeys, total=False):
     left_out_count: int  # how many were left out in all (more than ``left_out`` holds when capped)
 
 
+class BudgetLine(TypedDict):
+    """One public GPU budget that applies to this notebook this month (``placement.budget.Limit``)."""
+
+    scope: Literal["team", "user"]
+    who: str  # the team or user name
+    spent_usd: float
+    limit_usd: float | None  # the hard limit: no new bursts once reached
+    soft_usd: float | None
+    over_soft: bool
+    over_hard: bool
+    line: str  # "Team ml-vision: $412 of $500 this month (soft limit $400 passed)"
+
+
 class _StatusKeys(TypedDict):
     type: Literal["status"]
     version: int
@@ -229,6 +243,7 @@ class Status(_StatusKeys, total=False):
     choices: Choices
     gpu_seconds_busy: float
     files: FilesInfo | None
+    budget: list[BudgetLine]  # the team's and user's budgets, when the policy limits them (else empty)
 
 
 class _EventKeys(TypedDict):
@@ -275,6 +290,7 @@ TS_NAMES: dict[Any, str] = {
     FilesMode: "FilesMode",
     LeftOut: "ILeftOut",
     FilesInfo: "IFilesInfo",
+    BudgetLine: "IBudgetLine",
     QueueInfo: "IQueueInfo",
     RuleResult: "IRuleResult",
     Decision: "IDecision",
@@ -285,7 +301,7 @@ TS_NAMES: dict[Any, str] = {
     StatusError: "IStatusError",
 }
 OBJECTS: tuple[Any, ...] = (QueueInfo, RuleResult, Decision, Choices, LastRelease, LeftOut, FilesInfo)
-OBJECTS += (Status, StatusEvent, StatusError)
+OBJECTS += (BudgetLine, Status, StatusEvent, StatusError)
 
 
 # -- the type walker both generators use -------------------------------------------------------------------

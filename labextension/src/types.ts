@@ -53,6 +53,7 @@ export interface IDecision {
   price_per_hour: number;
   summary: string;
   explanation: IRuleResult[];
+  refused_for: ('budget' | 'data_class')[];
 }
 
 /** What the panel offers: the policy's GPU models and tiers, whether burst is possible, the size cap. */
@@ -92,6 +93,18 @@ export interface IFilesInfo {
   left_out_count?: number;
 }
 
+/** One public GPU budget that applies to this notebook this month (``placement.budget.Limit``). */
+export interface IBudgetLine {
+  scope: 'team' | 'user';
+  who: string;
+  spent_usd: number;
+  limit_usd: number | null;
+  soft_usd: number | null;
+  over_soft: boolean;
+  over_hard: boolean;
+  line: string;
+}
+
 /** The snapshot: ``data`` of every gateway -> client ``comm_msg`` of type status, and the status file. */
 export interface IStatus {
   type: 'status';
@@ -121,6 +134,7 @@ export interface IStatus {
   choices?: IChoices;
   gpu_seconds_busy?: number;
   files?: IFilesInfo | null;
+  budget?: IBudgetLine[];
 }
 
 export interface IStatusEvent {

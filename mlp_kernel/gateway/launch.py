@@ -277,6 +277,7 @@ class Launch:
         s.decision = d
         s.member, s.flavor, s.gpu_model, s.gpu_count = d.member, d.flavor, d.gpu_model, d.gpu_count
         s.public, s.price_per_hour = d.public, d.price_per_hour
+        s.budget = k.requests.budget.lines
         s.message = d.summary
         self.progress.set("placed", d.summary or f"{d.action.value}: {d.member}/{d.flavor}")
         k.statusch.publish()
@@ -373,6 +374,7 @@ class Launch:
             + (f" {note}" if note else ""),
         )
         k.statusch.event(EventKind.STARTED, s.message)
+        k.requests.budget.placed(decision, remote.kernel_id)
         return link
 
     async def _bootstrap(self, link: RemoteLink) -> str:

@@ -23,6 +23,7 @@ from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import MAX_DURATION_S, format_duration, parse_duration
 from ..protocol import Choices, ReleaseReason
+from .budget import BudgetKeeper
 from .config import GatewayConfig
 from .errors import GpuMagicError, GpuPolicyError
 from .magic import MIN_IDLE_S, RANGES, MagicError, parse_magics
@@ -76,6 +77,7 @@ class RequestState:
         self._launch_timeout_s = 1800.0
         self._carry: CarryOver | None = None
         self._workspace: WorkspaceSync | None = None
+        self.budget = BudgetKeeper(config)  # spend before placing, spend recorded, the audit log
 
     def load(self) -> None:
         if self._loaded:
@@ -296,7 +298,12 @@ class RequestState:
             state = ClusterState.from_policy(policy)
         request = replace(self.current(), waited_s=waited_s)
         at = datetime.now(timezone.utc) if now is None else datetime.fromtimestamp(now, timezone.utc)
-        return decide(policy, state, request, at)
+        if waited_s == 0:
+            self.budget.new_launch()
+        spend = await self.budget.spend(policy, at.timestamp())
+        decision = decide(policy, state, request, at, spend)
+        self.budget.decided(decision)
+        return decision
 
     # ----------------------------------------------------------------------------- records and snapshots
     def write_record(self, record: dict[str, Any], remote: RemoteKernel) -> None:

@@ -217,6 +217,7 @@ class RemoteSession:
             await link.close()
             with contextlib.suppress(Exception):
                 await self.backend.release(link.remote)
+            await self._accrue(link, final=True)
         inflight, self.inflight = self.inflight, {}
         line = summary(info.message)
         for channel, msg in list(inflight.values()):  # the cell's error says it, once (no stream line too)
@@ -248,6 +249,8 @@ class RemoteSession:
             timeout = self.status.idle_limit()  # the rule may have changed while asleep
             s = self.status
             now = self.clock.time()
+            if s.state == KernelState.RUNNING and self.link is not None:
+                await self._accrue(self.link)  # a public kernel's spend, every budgets.record_every
             if s.state == KernelState.RUNNING and now - self.statusch.last_publish >= STATUS_REFRESH_S:
                 self.statusch.publish()
             if self.link is None or self.releasing or timeout is None or self.inflight:
@@ -285,6 +288,7 @@ class RemoteSession:
             self._unlink()
             await link.close()
             await self.backend.release(link.remote)
+            await self._accrue(link, final=True)
             self.requests.clear_record()
             s, now = self.status, self.clock.time()
             held = now - (s.since or now)
@@ -303,6 +307,12 @@ class RemoteSession:
             self.releasing = False
             if self.pending and self.link is None and self.launch is None:
                 self._launch_pending()  # cells run while the GPU was being released: a new kernel for them
+
+    async def _accrue(self, link: RemoteLink, final: bool = False) -> None:
+        """The public kernel's spend into the budget ledger (``budget.py``; never raises)."""
+        policy = None if self.requests.policy_error else self.requests.policy
+        now = self.clock.time()
+        await self.requests.budget.accrue(policy, self.status, link.remote.kernel_id, now, final)
 
     def _mark_released(self, reason: ReleaseReason | ExitReason, message: str) -> None:
         s = self.status
@@ -342,6 +352,7 @@ class RemoteSession:
                 )
             await link.close()
             await self.backend.release(link.remote)
+            await self._accrue(link, final=True)
             self.requests.clear_record()
         await self.requests.on_shutdown()
         self.statusch.move(KernelState.CPU_ONLY, "Shut down")

@@ -20,7 +20,17 @@ from ..placement import release
 from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import format_duration
-from ..protocol import VERSION, Choices, FilesInfo, KernelState, LastRelease, Phase, QueueInfo, Status
+from ..protocol import (
+    VERSION,
+    BudgetLine,
+    Choices,
+    FilesInfo,
+    KernelState,
+    LastRelease,
+    Phase,
+    QueueInfo,
+    Status,
+)
 from ..protocol import Decision as DecisionJson
 
 
@@ -56,6 +66,7 @@ class GatewayStatus:
     choices: Choices = field(default_factory=lambda: Choices())
     gpu_seconds_busy: float = 0.0
     files: FilesInfo | None = None  # what the running (or last) GPU kernel sees of the notebook's files
+    budget: list[BudgetLine] = field(default_factory=list)  # this month's team and user budgets (if limited)
     clock: Clock = field(default=SYSTEM, repr=False, compare=False)  # what "now" is (tests: a manual one)
 
     def __post_init__(self) -> None:
@@ -125,6 +136,7 @@ class GatewayStatus:
             "choices": self.choices,
             "gpu_seconds_busy": round(self.gpu_seconds_busy, 3),
             "files": self.files,
+            "budget": self.budget,
         }
 
     def describe(self) -> str:
@@ -143,6 +155,8 @@ class GatewayStatus:
                 f"({format_duration(now - self.since)})"
             )
             lines.append(f"  cost:   ${self.price_per_hour:.2f}/h, ${self.cost_so_far(now):.2f} so far")
+        for b in self.budget:  # "Team ml-vision: $412 of $500 this month (soft limit $400 passed)"
+            lines.append(f"  budget: {b['line']}")
         if self.queue:
             q = self.queue
             pos = q.get("position")

@@ -67,7 +67,7 @@ NOT_SERVED = {
     ),
 }
 #: the member each sample file belongs on (default: private); the policy's ``aws`` is the ``public`` member
-SAMPLE_MEMBER = {"kueue/aws-cluster.yaml": "public"}
+SAMPLE_MEMBER = {"kueue/aws-cluster.yaml": "public", "kueue/budget-teams.yaml": "public"}
 POLICY_MEMBER = {"private": "private", "aws": "public"}
 #: the namespace a real admin creates before applying the samples or launching kernels
 NAMESPACE: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "jupyter"}}

@@ -1,0 +1,144 @@
+"""The gateway's side of budgets and the audit log: read spend before placing, record it as kernels run.
+
+Placement is pure (``placement/budget.py``): this module feeds it. Before each decision it reads this month's
+spend of the user and the team from the ledger (``backends/ledger.py``: the policy's ``ledger_member``
+ConfigMap, or the user's file) and hands it to ``decide``. While a kernel runs on a public member it writes
+the kernel's cumulative cost to the ledger every ``budgets.record_every`` and once more at release, keyed by
+the remote kernel's id, so a retry or a restarted gateway never counts it twice. What is recorded is what
+ran: the GPU-seconds the status counts (from the moment the kernel answered) x the flavor's price.
+
+It also writes the audit log (``mlp_kernel.audit``): each placement that ran on a public member, and each
+refusal for a budget or a data class, once per launch (a queued kernel is re-placed every 5 s; one refusal
+is one decision a person made a request for, not one per re-evaluation).
+
+Nothing here may fail a launch or a release: a ledger that cannot be read leaves the spend unknown (placement
+then applies no budget, the warning is logged and shown in ``%gpu``) and a record that fails is retried at
+the next interval (the kernel's cost is cumulative, so nothing is lost).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from .. import audit
+from ..backends.ledger import FileLedger, Ledger
+from ..placement.budget import Spend, check, dollars, month_of, to_micro
+from ..placement.types import Decision
+from ..protocol import BudgetLine
+
+if TYPE_CHECKING:
+    from ..placement import Policy
+    from .config import GatewayConfig
+    from .status import GatewayStatus
+
+log = logging.getLogger(__name__)
+
+
+class BudgetKeeper:
+    def __init__(self, config: GatewayConfig, ledger: Ledger | None = None) -> None:
+        self.config = config
+        self._ledger = ledger
+        self.lines: list[BudgetLine] = []  # the status snapshot's ``budget``
+        self.problem = ""  # why the spend is unknown (shown by %gpu), "" when it is known
+        self._recorded_at: dict[str, float] = {}  # remote kernel id -> clock time of its last record
+        self._audited: set[tuple[int, str]] = set()  # (launch, event) already written
+        self._launch = 0
+
+    def ledger(self, policy: Policy) -> Ledger:
+        if self._ledger is None:
+            member = policy.members.get(policy.budgets.ledger_member or "")
+            if member is None:
+                self._ledger = FileLedger()
+            else:
+                from ..backends.kubernetes.ledger import ConfigMapLedger
+                from ..backends.kubernetes.members import Connection, MemberClients
+
+                kubeconfig = self.config.kubernetes.get("kubeconfig")
+                api = MemberClients(Connection(kubeconfig)).get(member)
+                self._ledger = ConfigMapLedger(api, policy.budgets.ledger_namespace)
+        return self._ledger
+
+    async def spend(self, policy: Policy, now: float) -> Spend | None:
+        """This month's spend of the user and the team (None when the policy limits nothing, or unknown)."""
+        if not policy.budgets.limited:
+            self.lines = []
+            return None
+        month = month_of(now)
+        try:
+            doc = await self.ledger(policy).read(self.config.team, month)
+        except Exception as exc:  # the cluster is unreachable: no budget applies, and %gpu says why
+            self.problem = f"the budget ledger cannot be read ({type(exc).__name__}: {exc})"
+            log.warning("%s", self.problem)
+            return None
+        self.problem = ""
+        user = self.config.user
+        spend = Spend(self.config.team, user, month, dollars(doc.total), dollars(doc.users.get(user, 0)))
+        self.lines = [b.to_json() for b in check(policy.budgets, spend).limits]  # type: ignore[misc]
+        return spend
+
+    def new_launch(self) -> None:
+        self._launch += 1
+
+    def decided(self, d: Decision) -> None:
+        """Audit a refusal for a budget or a data class (once per launch and reason)."""
+        for reason in d.refused_for:
+            event = audit.BUDGET_REFUSAL if reason == "budget" else audit.DATA_CLASS_REFUSAL
+            self._audit_once(event, d.summary, action=d.action.value, data_class=_data_class(d))
+
+    def placed(self, d: Decision, remote_id: str) -> None:
+        """Audit a kernel that started on a public member."""
+        if d.public:
+            self._audit_once(
+                audit.PUBLIC_PLACEMENT,
+                d.summary,
+                member=d.member,
+                flavor=d.flavor,
+                gpu_model=d.gpu_model,
+                gpu_count=d.gpu_count,
+                price_per_hour=d.price_per_hour,
+                remote_kernel=remote_id,
+                budget=[line["line"] for line in self.lines],
+            )
+
+    def _audit_once(self, event: str, why: str, **what: object) -> None:
+        if (self._launch, event) in self._audited:
+            return
+        self._audited.add((self._launch, event))
+        audit.record(
+            event, user=self.config.user, team=self.config.team, why=why, kernel=self.config.kernel_id, **what
+        )
+
+    async def accrue(
+        self, policy: Policy | None, status: GatewayStatus, remote_id: str, now: float, final: bool = False
+    ) -> None:
+        """Write the public kernel's cumulative cost to the ledger when ``record_every`` has passed since
+        its last record (or ``final``: at release, before the status forgets the kernel)."""
+        if policy is None or not status.public or not status.since or not status.price_per_hour:
+            return
+        last = self._recorded_at.get(remote_id, status.since)
+        if not final and now - last < policy.budgets.record_every_s:
+            return
+        self._recorded_at[remote_id] = now
+        cost = status.kernel_cost(now)
+        try:
+            added = await self.ledger(policy).record(
+                self.config.team, month_of(now), self.config.user, remote_id, to_micro(cost)
+            )
+            log.debug("budget ledger: %s recorded $%.4f (+%d micro-dollars)", remote_id, cost, added)
+            await self.spend(policy, now)  # the status's budget lines follow the spend
+            status.budget = self.lines
+        except Exception as exc:
+            log.warning(
+                "could not record %s's spend in the budget ledger (retried later): %s", remote_id, exc
+            )
+        if final:
+            self._recorded_at.pop(remote_id, None)
+
+
+def _data_class(d: Decision) -> str | None:
+    for r in d.explanation:
+        if r.rule in ("burst", "public_only"):
+            value = r.inputs.get("data_class")
+            return value if isinstance(value, str) else None
+    return None

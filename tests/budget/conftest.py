@@ -1,0 +1,1 @@
+from tests.gateway.conftest import runtime_dir, start_kernel  # noqa: F401
