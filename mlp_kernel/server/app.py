@@ -27,7 +27,9 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from .. import audit
 from .admin import AdminRule, load_callable
+from .audit_metrics import COLLECTOR as AUDIT_COUNTER
 from .files import KernelspecFiles
 from .fleet import FleetKernel, list_fleet
 from .gitrepo import Author, GitError, GitRepo
@@ -136,6 +138,9 @@ class MlpKernelExtension(LoggingConfigurable):
         self.git, self.git_problem = self._open_git()
         self.git_lock = asyncio.Lock()  # one git operation at a time (they share the clone's refs)
         self.metrics = FleetMetrics()
+        audit_file = audit.destination()  # counted on /metrics by event and team (audit_metrics.py)
+        counted = audit_file not in (audit.STDOUT, audit.OFF)
+        AUDIT_COUNTER.watch(Path(audit_file).expanduser() if counted else None)
         self.pool = WorkerPool(self.work_processes, self.work_timeout, self.work_memory_mb)
         web_app = serverapp.web_app
         web_app.settings["mlp_kernel"] = self

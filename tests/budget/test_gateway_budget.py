@@ -74,3 +74,20 @@ async def test_burst_warns_past_soft_records_spend_and_is_refused_past_hard(
     assert placed[0]["team"] == "ml-vision" and placed[0]["member"] == "aws" and placed[0]["user"]
     assert placed[0]["price_per_hour"] == 4.1 and "Burst to aws/gold" in placed[0]["why"]
     assert refused[0]["action"] == "reject" and "$1.20 spent of $1" in refused[0]["why"]
+
+
+async def test_a_refusal_for_the_data_class_is_audited_once(
+    start_kernel: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLP_KERNEL_TEAM", "nlp")
+    monkeypatch.setenv(audit.AUDIT_ENV, str(tmp_path / "audit.jsonl"))
+    k = await start_kernel(policy=POLICY)
+    for _ in range(2):  # the same refusal again in a second launch is a second decision, audited again
+        reply, outputs = await k.run("%gpu a100 burst=on budget=flex data=sensitive\n1 + 1")
+        assert reply["content"]["status"] == "error"
+        assert "data class 'sensitive' must stay private" in text_of(outputs), text_of(outputs)
+    records = audit.read(tmp_path / "audit.jsonl")
+    assert [(r["event"], r["team"], r["data_class"], r["action"]) for r in records] == [
+        (audit.DATA_CLASS_REFUSAL, "nlp", "sensitive", "reject")
+    ] * 2, records
+    assert all(r["kernel"] == k.kernel_id and r["user"] for r in records)
