@@ -2,7 +2,9 @@
  * The admin page: view and edit the GPU (auto) kernelspec files (pod template, kernel defaults i.e.
  * kernel.json, placement policy) with server-side validation while typing (debounced) and on save, a
  * dry-run render of the Pod, a diff before saving, history with rollback, and the fleet of GPU kernels.
- * Who may save is decided by the server (HTTP 403 otherwise); the page only shows what it says.
+ * Who may save is decided by the server (HTTP 403 otherwise); the page only shows what it says. Each save
+ * asks for a note: with Git (`MlpKernelExtension.git_repo`) it is the commit message and required, and a
+ * save may be sent for review as a branch (the page says which); without Git it goes to the audit log.
  */
 
 import { IEditorServices } from '@jupyterlab/codeeditor';
@@ -13,6 +15,7 @@ import { createFileEditor, IFileEditor } from './editor';
 import { h, replaceChildren } from './dom';
 import { formatCost, formatDuration } from './format';
 import { ApiError, IIssue, postJSON, requestAPI } from './request';
+import { ISaveAnswer, ISaves, notePlaceholder, noteProblem, saveLabel, savedNow, saveNotice } from './saves';
 
 interface IFileInfo {
   file: string;
@@ -136,6 +139,18 @@ export class AdminWidget extends Widget {
             me?.why_not || 'not an admin'
           }).`
         );
+    const saves = me?.saves;
+    const gitLine = saves?.problem
+      ? h('p', { className: 'mlp-kernel-Admin-who mlp-kernel-warning' }, `Saves are refused: ${saves.problem}.`)
+      : saves?.git
+        ? h(
+            'p',
+            { className: 'mlp-kernel-Admin-who', 'data-mlp-kernel': 'git-mode' },
+            saves.review
+              ? `Saves go through Git: each is pushed as a branch for review into ${saves.branch}.`
+              : `Saves go through Git: each is a commit on ${saves.branch}.`
+          )
+        : '';
     const tabs = h('div', { className: 'mlp-kernel-Admin-tabs', role: 'tablist' });
     const names = [...this._files.keys(), 'fleet'];
     for (const name of names) {
@@ -181,6 +196,7 @@ export class AdminWidget extends Widget {
       this.node,
       h('h1', {}, 'GPU (auto) administration'),
       banner,
+      gitLine,
       h('label', { className: 'mlp-kernel-Admin-spec' }, 'Kernelspec ', picker),
       tabs,
       body
@@ -317,41 +333,63 @@ export class AdminWidget extends Widget {
       const cls = line.startsWith('+') ? 'add' : line.startsWith('-') ? 'del' : line.startsWith('@@') ? 'hunk' : '';
       pre.appendChild(h('div', { className: `mlp-kernel-diff-${cls}` }, line));
     }
+    const saves = this._me?.saves;
+    const note = h('textarea', {
+      className: 'mlp-kernel-Admin-note',
+      'data-mlp-kernel': 'save-note',
+      rows: '2',
+      placeholder: notePlaceholder(saves)
+    });
+    const where = saves?.git
+      ? h(
+          'p',
+          { 'data-mlp-kernel': 'save-target' },
+          saves.review
+            ? `Saving pushes a new branch for review (a merge request into ${saves.branch}).`
+            : `Saving commits to ${saves.branch}${saves.remote ? ` and pushes it to ${saves.remote}` : ''}.`
+        )
+      : '';
     replaceChildren(
       area,
       h('h3', {}, `Changes to ${f.info.file}`),
       pre,
+      where,
+      note,
       h(
         'button',
         {
           className: 'jp-mod-styled jp-mod-accept',
           'data-mlp-kernel': 'confirm-save',
           disabled: !this._me?.is_admin,
-          onclick: () => void this._save(f)
+          onclick: () => void this._save(f, note.value)
         },
-        'Save'
+        saveLabel(saves)
       ),
       h('button', { className: 'jp-mod-styled', onclick: () => replaceChildren(area) }, 'Cancel')
     );
   }
 
-  private async _save(f: IFileState): Promise<void> {
+  private async _save(f: IFileState, note: string): Promise<void> {
+    const problem = noteProblem(this._me?.saves, note);
+    if (problem) {
+      this._notice = `Not saved: ${problem}`;
+      this._noticeIsError = true;
+      this._render();
+      return;
+    }
     try {
       const base = `kernelspecs/${this.kernelspec}/files/${f.info.file}`;
       const rollback = f.loaded && f.loaded.text === f.text ? f.loaded.version : null;
       const r = rollback
-        ? await postJSON<{ sha256: string; version: IVersion }>(`${base}/rollback`, { version: rollback })
-        : await postJSON<{ sha256: string; version: IVersion }>(
-            base,
-            { content: f.text, base_sha256: f.sha256 },
-            'PUT'
-          );
-      f.saved = f.text;
-      f.sha256 = r.sha256;
-      f.loaded = undefined;
-      this._notice = rollback
-        ? `Rolled back ${f.info.file} to version ${rollback} (recorded as version ${r.version.version}).`
-        : `Saved ${f.info.file} (version ${r.version.version}).`;
+        ? await postJSON<ISaveAnswer>(`${base}/rollback`, { version: rollback, note, base_sha256: f.sha256 })
+        : await postJSON<ISaveAnswer>(base, { content: f.text, base_sha256: f.sha256, note }, 'PUT');
+      // sent for review, the branch still has the old text: the edit stays "modified" against it
+      if (savedNow(r)) {
+        f.saved = f.text;
+        f.sha256 = r.sha256;
+        f.loaded = undefined;
+      }
+      this._notice = saveNotice(f.info.file, r, rollback);
       this._noticeIsError = false;
     } catch (error) {
       if (error instanceof ApiError && error.issues.length) {
@@ -547,7 +585,8 @@ export class AdminWidget extends Widget {
   private _files = new Map<string, IFileState>();
   private _history = new Map<string, IVersion[]>();
   private _specs: { name: string; display_name: string }[] = [];
-  private _me: { username: string; name?: string; is_admin: boolean; why_not: string } | null = null;
+  private _me: { username: string; name?: string; is_admin: boolean; why_not: string; saves?: ISaves } | null =
+    null;
   private _tab = '';
   private _notice = '';
   private _noticeIsError = false;
