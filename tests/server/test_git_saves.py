@@ -281,3 +281,30 @@ def test_a_broken_git_setup_refuses_saves_and_never_writes_the_disk(api: Any, sp
     status, body = api("PUT", f"{F}/policy.yaml", body={"content": edited(before), "note": "x"})
     assert status == 503 and "no-such-branch" in body["message"]
     assert (spec_dir / "policy.yaml").read_text() == before
+
+
+def test_a_local_repository_without_a_remote(clone: Path) -> None:
+    """``git_remote = ""``: the commit lands on the checked-out branch (files included); review makes a local
+    branch; a branch that moved under the save is a conflict."""
+    subprocess.run(["git", "-C", str(clone), "remote", "remove", "origin"], check=True)
+    me = author_of("Alice Adams", ADMIN, "example.com")
+    repo = GitRepo(clone, "main")
+    text = edited((clone / POLICY).read_text())
+    saved = repo.save(POLICY, text, author=me, note="local", base_sha256=None)
+    assert (saved.pushed, saved.deployed) == (False, True)
+    assert git(clone, "rev-parse", "HEAD").strip() == saved.commit
+    assert (clone / POLICY).read_text() == text and git(clone, "status", "--porcelain") == ""
+    assert repo.save(POLICY, text, author=me, note="again", base_sha256=None).commit == ""  # no empty commit
+    review = GitRepo(clone, "main", review=True).save(
+        POLICY, text + "# more\n", author=me, note="please review", base_sha256=None
+    )
+    assert review.branch.startswith("mlp-kernel/alice/")
+    assert git(clone, "log", "-1", "--format=%an|%s", review.branch).strip() == "Alice Adams|please review"
+    assert git(clone, "rev-parse", "main").strip() == saved.commit
+    git(clone, "switch", "-q", "--detach")  # branch no longer checked out: moved by compare-and-swap
+    git(clone, "update-ref", "refs/heads/main", review.commit)
+    stale = GitRepo(clone, "main")
+    stale.tip = lambda fetch=True: saved.commit  # type: ignore[method-assign]  # loaded before the move
+    with pytest.raises(GitConflict, match="moved while saving"):
+        stale.save(POLICY, text + "# other\n", author=me, note="late", base_sha256=None)
+    assert git(clone, "rev-parse", "main").strip() == review.commit
