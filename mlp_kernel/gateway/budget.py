@@ -19,6 +19,7 @@ the next interval (the kernel's cost is cumulative, so nothing is lost).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import audit
@@ -35,6 +36,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def make_ledger(policy: Policy, kubeconfig: str | None = None, root: Path | None = None) -> Ledger:
+    """The policy's ledger: the ConfigMaps on ``budgets.ledger_member``, else the user's file ledger (under
+    ``root``, default the Jupyter data dir)."""
+    member = policy.members.get(policy.budgets.ledger_member or "")
+    if member is None:
+        return FileLedger(root)
+    from ..backends.kubernetes.ledger import ConfigMapLedger
+    from ..backends.kubernetes.members import Connection, MemberClients
+
+    api = MemberClients(Connection(kubeconfig)).get(member)
+    return ConfigMapLedger(api, policy.budgets.ledger_namespace)
+
+
 class BudgetKeeper:
     def __init__(self, config: GatewayConfig, ledger: Ledger | None = None) -> None:
         self.config = config
@@ -47,16 +61,7 @@ class BudgetKeeper:
 
     def ledger(self, policy: Policy) -> Ledger:
         if self._ledger is None:
-            member = policy.members.get(policy.budgets.ledger_member or "")
-            if member is None:
-                self._ledger = FileLedger()
-            else:
-                from ..backends.kubernetes.ledger import ConfigMapLedger
-                from ..backends.kubernetes.members import Connection, MemberClients
-
-                kubeconfig = self.config.kubernetes.get("kubeconfig")
-                api = MemberClients(Connection(kubeconfig)).get(member)
-                self._ledger = ConfigMapLedger(api, policy.budgets.ledger_namespace)
+            self._ledger = make_ledger(policy, self.config.kubernetes.get("kubeconfig"))
         return self._ledger
 
     async def spend(self, policy: Policy, now: float) -> Spend | None:
