@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import audit
-from ..backends.ledger import FileLedger, Ledger
+from ..backends.ledger import FileLedger, Ledger, LedgerDoc
 from ..placement.budget import Spend, check, dollars, month_of, to_micro
 from ..placement.types import Decision
 from ..protocol import BudgetLine
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .status import GatewayStatus
 
 log = logging.getLogger(__name__)
+READ_TTL_S = 30.0  # a queued kernel is re-placed every 5 s: the ledger is read at most this often
 
 
 def make_ledger(policy: Policy, kubeconfig: str | None = None, root: Path | None = None) -> Ledger:
@@ -58,6 +59,7 @@ class BudgetKeeper:
         self._recorded_at: dict[str, float] = {}  # remote kernel id -> clock time of its last record
         self._audited: set[tuple[int, str]] = set()  # (launch, event) already written
         self._launch = 0
+        self._read: tuple[float, str, LedgerDoc] | None = None  # (clock time, month, document) last read
 
     def ledger(self, policy: Policy) -> Ledger:
         if self._ledger is None:
@@ -71,7 +73,7 @@ class BudgetKeeper:
             return None
         month = month_of(now)
         try:
-            doc = await self.ledger(policy).read(self.config.team, month)
+            doc = await self._doc(policy, month, now)
         except Exception as exc:  # the cluster is unreachable: no budget applies, and %gpu says why
             self.problem = f"the budget ledger cannot be read ({type(exc).__name__}: {exc})"
             log.warning("%s", self.problem)
@@ -82,8 +84,18 @@ class BudgetKeeper:
         self.lines = [b.to_json() for b in check(policy.budgets, spend).limits]  # type: ignore[misc]
         return spend
 
+    async def _doc(self, policy: Policy, month: str, now: float) -> LedgerDoc:
+        cached = self._read
+        if cached is not None and cached[1] == month and 0 <= now - cached[0] < READ_TTL_S:
+            return cached[2]
+        doc = await self.ledger(policy).read(self.config.team, month)
+        self._read = (now, month, doc)
+        return doc
+
     def new_launch(self) -> None:
+        """A new launch: its refusals are audited anew, the spend read afresh (others may have spent)."""
         self._launch += 1
+        self._read = None
 
     def decided(self, d: Decision) -> None:
         """Audit a refusal for a budget or a data class (once per launch and reason)."""
@@ -131,6 +143,7 @@ class BudgetKeeper:
                 self.config.team, month_of(now), self.config.user, remote_id, to_micro(cost)
             )
             log.debug("budget ledger: %s recorded $%.4f (+%d micro-dollars)", remote_id, cost, added)
+            self._read = None  # read what was just written (and what others wrote)
             await self.spend(policy, now)  # the status's budget lines follow the spend
             status.budget = self.lines
         except Exception as exc:
