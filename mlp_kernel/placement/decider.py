@@ -369,14 +369,16 @@ def _blockers(
 
 def _budget_notes(d: Decision, request: GpuRequest, budgets: BudgetCheck, policy: Policy) -> Decision:
     """What the budgets did to ``d``: a burst past a soft limit says so; a refusal (reject, or a queue
-    instead of a burst) that a hard budget or the data class caused is marked ``refused_for`` for the audit
-    log, and a budget refusal ends with what the user can do."""
+    instead of a burst) of a request that allowed bursting, caused by a hard budget or the data class, is
+    marked ``refused_for`` for the audit log, and a budget refusal ends with what the user can do."""
     burst_rule = next((r for r in d.explanation if r.rule in ("burst", "public_only")), None)
     if burst_rule is None or burst_rule.result == "skipped" or not burst_rule.inputs.get("public_target"):
         return d
     if d.action == Action.BURST:
         warning = budgets.warning()
         return _with_summary(d, f"{d.summary} Budget: {warning}.") if warning else d
+    if not (request.burstable and request.budget == "flex"):
+        return d  # the request did not ask to burst: nothing was refused to it
     refused = []
     if budgets.blocked is not None:
         refused.append("budget")

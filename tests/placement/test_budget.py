@@ -68,6 +68,15 @@ CASES = [
         ["Run on private/bronze"],
     ),
     (
+        "burst not asked for (burst=off): over budget, but nothing was refused to it",
+        GpuRequest(gpu_model="A100"),
+        (),
+        spend(600, 0),
+        Action.REJECT,
+        (),
+        ["burst is not allowed: burstable=false; budget=fixed; Team ml-vision's public GPU budget is"],
+    ),
+    (
         "sensitive data: refused for the data class, not the budget",
         replace(QUEUED_LONG, data_class="sensitive"),
         (),
