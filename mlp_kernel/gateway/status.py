@@ -184,6 +184,8 @@ class GatewayStatus:
             lines.append(
                 f"  last release: {self.last_release.get('message', self.last_release.get('reason'))}"
             )
+        if self.user:  # whose kernel this is: the server's identity (JupyterHub's user), never the client's
+            lines.append(f"  user:   {self.user}")
         lines.append(f"  {self.message}")
         return "\n".join(lines)
 
