@@ -171,13 +171,17 @@ class GitRepo:
 
     # -- reading ----------------------------------------------------------------------------------------
 
+    def in_checkout(self, spec_dir: Path) -> Path | None:
+        """The installed kernelspec's place in the checkout (the checkout setup), or None (a ConfigMap)."""
+        try:
+            return Path(os.path.realpath(spec_dir)).relative_to(os.path.realpath(self.top))
+        except ValueError:
+            return None
+
     def file_path(self, spec_dir: Path, kernelspec: str, name: str) -> str:
         """Where a kernelspec file lives in the repository: the installed kernelspec's own place when it is
         inside the checkout, else ``git_path`` (the ConfigMap setup)."""
-        try:
-            rel = Path(os.path.realpath(spec_dir)).relative_to(os.path.realpath(self.top))
-        except ValueError:
-            rel = Path(self.path_template.format(kernelspec=kernelspec))
+        rel = self.in_checkout(spec_dir) or Path(self.path_template.format(kernelspec=kernelspec))
         return (rel / name).as_posix()
 
     @property

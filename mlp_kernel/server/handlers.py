@@ -193,7 +193,7 @@ class MlpKernelHandler(APIHandler):
         else:
             where = f" and pushed to {git.remote}" if saved.pushed else ""
             message = f"Committed {saved.commit[:12]} to {git.branch}{where}."
-            if saved.pushed and not saved.deployed:
+            if not (saved.deployed and git.in_checkout(f.path.parent)):
                 message += " It is deployed when the GitOps sync applies it."
         self.log.info(
             "mlp-kernel: %s by %s: %s/%s sha256 %s as commit %s on %s",

@@ -56,17 +56,30 @@ def clone(tmp_path: Path, remote: Path) -> Path:
 
 
 @pytest.fixture
-def spec_dir(jp_data_dir: Path, clone: Path) -> Path:
-    """The installed kernelspec is the checkout's directory: the kernels read the deployed revision."""
-    link = jp_data_dir / "kernels" / "gpu-auto"
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(clone / "kernels" / "gpu-auto", target_is_directory=True)
-    return link
+def git_mode() -> str:
+    return "direct"
 
 
 @pytest.fixture
-def git_mode() -> str:
-    return "direct"
+def spec_dir(jp_data_dir: Path, clone: Path, tmp_path: Path, git_mode: str) -> Path:
+    """The installed kernelspec is the checkout's directory (the kernels read the deployed revision), or in
+    ``configmap`` mode a read-only directory laid out as the kubelet mounts a ConfigMap (``..data`` -> a
+    timestamped directory, each key a symlink through it) holding what Argo CD deployed."""
+    link = jp_data_dir / "kernels" / "gpu-auto"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    target = clone / "kernels" / "gpu-auto"
+    if git_mode == "configmap":
+        target = tmp_path / "configmap-mount"
+        data = target / "..2026_12_05_08_00_00.000000001"
+        data.mkdir(parents=True)
+        (target / "..data").symlink_to(data.name)
+        for f in (clone / "kernels" / "gpu-auto").iterdir():
+            (data / f.name).write_text(f.read_text())
+            (target / f.name).symlink_to(f"..data/{f.name}")
+        for p in (data, target):
+            p.chmod(0o555)
+    link.symlink_to(target, target_is_directory=True)
+    return link
 
 
 @pytest.fixture
@@ -308,3 +321,19 @@ def test_a_local_repository_without_a_remote(clone: Path) -> None:
     with pytest.raises(GitConflict, match="moved while saving"):
         stale.save(POLICY, text + "# other\n", author=me, note="late", base_sha256=None)
     assert git(clone, "rev-parse", "main").strip() == review.commit
+
+
+@pytest.mark.parametrize("git_mode", ["configmap"])
+def test_with_a_configmap_mounted_kernelspec_saves_commit_at_git_path_and_leave_the_mount(
+    api: Any, remote: Path, spec_dir: Path
+) -> None:
+    """The Argo CD setup: the kernelspec is a ConfigMap mount outside the clone; the file goes to git_path."""
+    deployed = (spec_dir / "policy.yaml").read_text()
+    _, loaded = api("GET", f"{F}/policy.yaml")
+    assert loaded["git"]["path"] == POLICY and loaded["content"] == deployed
+    text = edited(deployed)
+    status, body = api("PUT", f"{F}/policy.yaml", body={"content": text, "note": "via Argo CD"})
+    assert status == 200, body
+    assert "deployed when the GitOps sync applies it" in body["message"]
+    assert git(remote, "show", f"main:{POLICY}") == text
+    assert (spec_dir / "policy.yaml").read_text() == deployed  # Argo CD, not the server, updates the mount
