@@ -1,0 +1,137 @@
+"""First cell on a claimed warm-pool kernel against a cold one, through the real gateway (issue 18 §3).
+
+Why: a warm pool trades idle GPU-hours for start latency; this measures what a user gets for it. Each
+repetition runs one notebook per kernelspec, the two alternately so load hits both alike: a GPU (auto)
+kernel (local backend, the shipped policy with ``warm_pool`` 0 or 1 on its flavor, snapshots on) runs a cell
+that leaves --state-mb MB of variables, then ``pass`` --rounds times (the warm round trip), then
+``%gpu release`` (the variables are saved), then ``1+1``: that first cell after the release starts a new
+remote kernel, cold or claimed from the pool (which the notebook's first launch refilled), and restores the
+variables. Figures are medians over --repeat; the restore time is the gateway's own "Restored ... in S s"
+(the progress line's text, 0.1 s resolution).
+
+Target (issue 18): first cell on a warm-pool kernel <= 1.5 x (warm round trip + restore time).
+Run: ``.venv/bin/python benchmarks/bench_pool.py [--repeat 5] [--state-mb 100] [--json f]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_gateway import Kernel  # noqa: E402  (a sibling script, not a package)
+
+from mlp_kernel.backends.local_queue import LocalQuota  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+COLD, POOL = "gpu-auto-cold", "gpu-auto-pool"
+RESTORED = re.compile(r"Restored \d+ variables? \([^)]*\) in ([0-9.]+) s")
+
+
+def install(root: Path, name: str, pool: int) -> None:
+    """The shipped kernelspec and policy, local backend, a long idle timeout, ``warm_pool: pool``."""
+    target = root / "kernels" / name
+    shutil.copytree(REPO / "kernelspecs" / "gpu-auto", target)
+    spec = json.loads((target / "kernel.json").read_text())
+    spec["metadata"]["kernel_provisioner"]["config"].update(
+        {"idle_timeout": "60m", "backend": "local", "log_level": "WARNING"}
+    )
+    (target / "kernel.json").write_text(json.dumps(spec, indent=2))
+    policy = yaml.safe_load((target / "policy.yaml").read_text())
+    for flavor in policy["flavors"].values():
+        flavor.update(warm_pool=pool, warm_pool_idle="10m")
+    (target / "policy.yaml").write_text(yaml.safe_dump(policy))
+
+
+async def one(name: str, runtime: Path, state_mb: int, rounds: int) -> dict[str, float]:
+    k = Kernel(name)
+    out: list[str] = []
+    try:
+        await k.start()
+        await k.run(f"import numpy as np; state = np.ones({state_mb * 10**6 // 8})")
+        trips = [await k.run("pass") for _ in range(rounds)]
+        if name == POOL:  # the first launch refilled the pool in the background: wait until it is ready
+            deadline = time.monotonic() + 60
+            while not any(e.get("ready") for e in LocalQuota(runtime).pool_kernels("local")):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the warm pool did not refill in 60 s")
+                await asyncio.sleep(0.2)
+        await k.run("%gpu release")
+        first = await k.run(
+            "1+1", lambda m: out.append(str(m["content"].get("data", {}).get("text/plain", "")))
+        )
+        found = RESTORED.search("".join(out))
+        if not found:
+            raise RuntimeError(f"{name}: no restore line in the first cell's output: {''.join(out)[-400:]!r}")
+        return {"first_s": first, "rt_s": statistics.median(trips), "restore_s": float(found.group(1))}
+    finally:
+        await k.stop()
+
+
+def end_pool_kernels(runtime: Path) -> None:
+    for e in LocalQuota(runtime).pool_kernels("local"):
+        if e.get("ready"):
+            os.kill(int(e["pid"]), 9)
+
+
+async def main_async(args: argparse.Namespace, runtime: Path) -> dict[str, list[dict[str, float]]]:
+    got: dict[str, list[dict[str, float]]] = {COLD: [], POOL: []}
+    try:
+        for _ in range(args.repeat):
+            for name in (COLD, POOL):
+                got[name].append(await one(name, runtime, args.state_mb, args.rounds))
+    finally:
+        end_pool_kernels(runtime)
+    return got
+
+
+def report(got: dict[str, list[dict[str, float]]]) -> bool:
+    def med(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in got[name])
+
+    rt, restore = med(POOL, "rt_s"), med(POOL, "restore_s")
+    limit = 1.5 * (rt + restore)
+    pool_first, cold_first = med(POOL, "first_s"), med(COLD, "first_s")
+    ok = pool_first <= limit
+    print(f"warm round trip p50 {rt * 1e3:.1f} ms; restore {restore:.2f} s (the gateway's report)")
+    print(f"first cell after a release, cold kernel:      {cold_first:.2f} s")
+    ratio = pool_first / cold_first
+    print(f"first cell after a release, warm-pool kernel: {pool_first:.2f} s ({ratio:.2f}x cold)")
+    print(f"target: <= 1.5 x (round trip + restore) = {limit:.2f} s: {'met' if ok else 'MISSED'}")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=50, help="'pass' round trips per kernel (50)")
+    ap.add_argument("--state-mb", type=int, default=100, help="MB of variables carried over (100)")
+    ap.add_argument("--json", type=Path, help="also write the raw samples here")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-pool-") as tmp:
+        root = Path(tmp)
+        install(root, COLD, 0)
+        install(root, POOL, 1)
+        os.environ["JUPYTER_PATH"] = str(root)
+        os.environ["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
+        os.environ["JUPYTER_DATA_DIR"] = str(root / "data")
+        os.environ["IPYTHONDIR"] = str(root / "ipython")
+        got = asyncio.run(main_async(args, root / "runtime"))
+    if args.json:
+        args.json.write_text(json.dumps(got, indent=1))
+    return 0 if report(got) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
