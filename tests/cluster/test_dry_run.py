@@ -66,14 +66,14 @@ NOT_SERVED = {
         "a CRD that Gatekeeper generates from the ConstraintTemplate; Gatekeeper is not installed here"
     ),
     ("argoproj.io/v1alpha1", "Application"): (
-        "Argo CD's CRD; Argo CD is not installed here (its CRD, about 1 MB, is not vendored): the Application's "
-        "fields and its agreement with the kustomization and ConfigMap are checked in "
+        "Argo CD's CRD; Argo CD is not installed here (its CRD, about 1 MB, is not vendored): the "
+        "Application's fields and its agreement with the kustomization and ConfigMap are checked in "
         "tests/server/test_gitops_samples.py"
     ),
     ("kustomize.config.k8s.io/v1beta1", "Kustomization"): (
-        "kustomize's own file, read by Argo CD's repo server and never sent to an API server; the ConfigMap it "
-        "generates is the gitops/configmap.yaml sample, dry-run here, and tests/server/test_gitops_samples.py "
-        "checks that they agree"
+        "kustomize's own file, read by Argo CD's repo server and never sent to an API server; the ConfigMap "
+        "it generates is the gitops/configmap.yaml sample, dry-run here, and "
+        "tests/server/test_gitops_samples.py checks that they agree"
     ),
 }
 #: the member each sample file belongs on (default: private); the policy's ``aws`` is the ``public`` member
