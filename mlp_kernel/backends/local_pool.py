@@ -49,6 +49,7 @@ from typing import Any
 
 from .base import RemoteKernel
 from .local_queue import LocalQuota, _process
+from .rekey import rekey, wait_ready
 
 log = logging.getLogger(__name__)
 
@@ -72,32 +73,9 @@ def expire():
 threading.Thread(target=expire, daemon=True).start()
 """
 
-# The claim, run silently in the pool kernel in a namespace of its own: directory, environment, a watch on
-# the claiming gateway (the kernel ends within a second of its death), and last the user's key.
-_CLAIM_SRC = """
-import os, sys, threading, time
-
-sys._mlp_pool_claimed = True
-os.chdir(ARGS["cwd"])
-os.environ.update(ARGS["env"])
-
-def watch(owner=ARGS["owner"]):
-    while os.path.exists("/proc/%d" % owner):
-        time.sleep(1)
-    os._exit(1)
-
-threading.Thread(target=watch, daemon=True).start()
-get_ipython().kernel.session.key = ARGS["key"].encode()
-"""
-
 
 def _expire_line(idle_s: float) -> str:
     return f"exec({_EXPIRE_SRC!r}, {{'IDLE_S': {float(idle_s)!r}}})"
-
-
-def _claim_code(args: dict[str, Any]) -> str:
-    values = f"__import__('json').loads({json.dumps(args)!r})"  # a string literal: data, never source
-    return f"exec({_CLAIM_SRC!r}, {{'get_ipython': get_ipython, 'ARGS': {values}}})"
 
 
 @dataclass(frozen=True)
@@ -196,7 +174,7 @@ class LocalPool:
         conn = dict(entry["connection"])
         args = {"key": key, "cwd": cwd, "env": env, "owner": os.getpid()}
         try:
-            await asyncio.to_thread(_rekey, conn, args, CLAIM_TIMEOUT_S)
+            await asyncio.to_thread(rekey, conn, args, CLAIM_TIMEOUT_S)
         except Exception as exc:  # a kernel that died or hangs: end it, the launch cold-starts instead
             log.warning("warm-pool kernel %s could not be claimed: %s", entry["kernel_id"], exc)
             _kill(int(entry["pid"]))
@@ -248,7 +226,7 @@ class LocalPool:
         pid = None
         try:
             pid = await asyncio.to_thread(self._spawn, name, spec.idle_s, env)
-            await asyncio.to_thread(_wait_ready, conn, READY_TIMEOUT_S)
+            await asyncio.to_thread(wait_ready, conn, READY_TIMEOUT_S)
             proc = _process(pid)
             if proc is None or not self.quota.pool_ready(pool_id, pid, proc[1]):
                 raise RuntimeError("its GPUs were taken for a user while it started")
@@ -307,50 +285,6 @@ def free_ports(n: int) -> list[int]:
     for s in socks:
         s.close()
     return ports
-
-
-def _client(conn: dict[str, Any]) -> Any:
-    from jupyter_client import BlockingKernelClient
-
-    c = BlockingKernelClient()
-    c.load_connection_info(conn)  # type: ignore[arg-type]
-    c.start_channels()
-    return c
-
-
-def _wait_ready(conn: dict[str, Any], timeout: float) -> None:
-    """Until the kernel answers ``kernel_info`` with its pool key (raises on timeout)."""
-    c = _client(conn)
-    deadline = time.monotonic() + timeout
-    try:
-        asked: set[str] = set()
-        while True:  # not wait_for_ready: it gives up when the heartbeat has not started beating yet
-            asked.add(c.kernel_info())
-            with contextlib.suppress(Exception):  # queue.Empty until the kernel is up
-                reply = c.get_shell_msg(timeout=1.0)
-                if reply["parent_header"].get("msg_id") in asked:
-                    return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no kernel_info reply in {timeout:g} s")
-    finally:
-        c.stop_channels()
-
-
-def _rekey(conn: dict[str, Any], args: dict[str, Any], timeout: float) -> None:
-    """Run the claim in the kernel (module docstring) and wait for its reply, signed with the new key."""
-    c = _client(conn)
-    try:
-        msg_id = c.execute(_claim_code(args), silent=True, store_history=False)
-        c.session.key = args["key"].encode()  # the reply comes signed with the user's key
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = c.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        if reply["content"].get("status") != "ok":
-            raise RuntimeError(f"the claim failed in the kernel: {reply['content'].get('ename')}")
-    finally:
-        c.stop_channels()
 
 
 def _kill(pid: int) -> None:
