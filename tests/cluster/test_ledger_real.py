@@ -10,7 +10,11 @@ a kernel recorded again (a gateway restarted) adds nothing.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +26,14 @@ from .members import RealMembers
 
 pytestmark = pytest.mark.timeout(240)
 CENT = 10_000  # micro-dollars
+POLICY = """
+members:
+  private: {{backend: kubernetes, namespace: jupyter, local_queue: kernels, kubeconfig_context: private}}
+flavors:
+  silver: {{member: private, tier: silver, gpu_models: [V100], price_per_gpu_hour: 0,
+           node_labels: {{mlp.io/gpu-tier: silver}}}}
+budgets: {{team_monthly: 1.5, ledger_member: private, ledger_namespace: {namespace}}}
+"""
 
 
 @pytest.fixture
@@ -51,6 +63,16 @@ def test_two_writers_racing_end_with_the_exact_total(kube_members: RealMembers, 
     assert cm["data"]["u.ada_40example.com"] == str(50 * CENT)  # micro-dollars as strings, a key per user
     assert cm["metadata"]["labels"]["mlp.io/month"] == "2026-12"
     print(f"conflicts retried: {a.conflicts + b.conflicts}")
+
+    # the admin's view of the same object: mlp-kernel budget reads the policy's ledger_member
+    policy = Path(kube_members.root) / f"{namespace}-policy.yaml"
+    policy.write_text(POLICY.format(namespace=namespace))
+    cmd = [sys.executable, "-m", "mlp_kernel.cli", "budget", "--policy", str(policy), "--team", "ml-vision"]
+    cmd += ["--month", "2026-12", "--kubeconfig", kube_members.kubeconfig_path, "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2])
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert (report["spent_usd"], report["left_usd"], report["users"]) == (1.0, 0.5, 2)
 
 
 class Interleaved(ConfigMapLedger):
