@@ -182,7 +182,9 @@ export class GpuPanel extends Widget {
       'table',
       { className: 'mlp-kernel-Panel-table', 'data-mlp-kernel': 'panel-cost' },
       running ? this._row('Price', formatPrice(s.price_per_hour)) : null,
-      this._row('Notebook total', formatCost(s.cost_so_far))
+      this._row('Notebook total', formatCost(s.cost_so_far)),
+      // this month's public GPU budgets, as %gpu words them ("Team ml-vision: $412 of $500 this month ...")
+      ...(s.budget ?? []).map(b => this._row(b.scope === 'team' ? 'Team budget' : 'Your budget', b.line))
     );
   }
 
