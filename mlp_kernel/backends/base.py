@@ -34,12 +34,27 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..placement.types import Decision, GpuRequest
-from ..protocol import ExitReason, Phase
+from ..protocol import ExitReason, FilesMode, Phase
 
 if TYPE_CHECKING:
     from ..placement import ClusterState, Member, Policy
 
-__all__ = ["ExitReason", "Phase"]  # re-exported: backends import them from here
+__all__ = ["ExitReason", "FilesMode", "Phase"]  # re-exported: backends import them from here
+
+
+@dataclass(frozen=True)
+class KernelFiles:
+    """What a backend gave a kernel of the user's files: the workspace volume it mounted (``VOLUME``), the
+    notebook server's own disk (``LOCAL``) or nothing (``NONE``), and where the kernel starts. The gateway
+    adds what ``workspace_sync`` copied and tells the user (``FilesInfo`` of the status snapshot)."""
+
+    mode: FilesMode = FilesMode.NONE
+    working_dir: str | None = None
+    workspace_claim: str | None = None
+    workspace_path: str | None = None
+    read_only: bool = False
+    packages_claim: str | None = None
+    packages_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,7 @@ class RemoteKernel:
     flavor: str = ""
     node: str = ""
     handle: dict[str, Any] = field(default_factory=dict)
+    files: KernelFiles = field(default_factory=KernelFiles)  # what it sees of the user's files
 
     def url(self, channel: str) -> str:
         port = getattr(self, f"{channel}_port")

@@ -49,6 +49,8 @@ from .base import (
     KERNEL_ARGS,
     ExitInfo,
     ExitReason,
+    FilesMode,
+    KernelFiles,
     LaunchError,
     LaunchEvent,
     LaunchSpec,
@@ -311,6 +313,8 @@ class LocalBackend:
             flavor=d.flavor or "",
             node=socket.gethostname(),
             handle={"pid": proc.pid, "start_time": _start_time(proc.pid)},
+            # the notebook server's own disk, or (local_workdir: empty) nothing of the user's
+            files=KernelFiles(FilesMode.NONE, str(cwd)) if cwd else KernelFiles(FilesMode.LOCAL, os.getcwd()),
         )
         # From here on the kernel belongs to the gateway: closing this iterator must not release it.
         yield LaunchEvent(Phase.CONNECTED, f"Kernel process {proc.pid} started on {where}", remote=remote)

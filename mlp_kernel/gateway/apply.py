@@ -41,9 +41,9 @@ async def apply_command(cmd: GpuCommand, session: RemoteSession) -> str:
     for verb in cmd.verbs:
         if verb == "status":
             out.append(status.describe())
-            files = requests.workspace.describe(status.public if session.link is not None else None)
-            if files:  # what a kernel on a public member has of the notebook's files (workspace_sync)
-                out.append(files)
+            if status.files:  # what the GPU kernel sees of the notebook's files, on every member
+                last = "" if session.link is not None else " (the last GPU kernel)"
+                out.append(f"Files{last}: {status.files['message']}")
         elif verb == "explain":
             d = status.decision
             out.append(d.explain() if d else "No placement decision yet: no cell has asked for a GPU.")

@@ -335,8 +335,10 @@ class RequestState:
 
     async def after_connect(self, status: GatewayStatus, link: RemoteLink) -> str:
         """Run when a new remote kernel answered: copy the notebook's files to it when it is on a public
-        member (workspace_sync), restore the variables saved at the last release."""
+        member (workspace_sync), say what it sees of them (``status.files``), restore the variables saved at
+        the last release."""
         files = await self.workspace.push(link, self.current(), status.public)
+        status.files = await self.workspace.seen(link, status.public, self.config.notebook)
         note = await self.carry.restore(link, self.current(), status.public)
         await self.carry.consume(link, status.public)  # used once: the next release takes a new one
         return " ".join(n for n in (files, note) if n)

@@ -32,12 +32,14 @@ from ..snapshot.s3 import S3StoreError
 from ..snapshot.s3_config import S3ConfigError, parse_s3_storage
 from ..snapshot.sync_code import back_code, fetch_code, parse_sync_report
 from ..snapshot.sync_s3 import SyncBucket
-from ..snapshot.sync_select import SyncRules, names, select
+from ..snapshot.sync_select import Selection, SyncRules, names, select
 from ..snapshot.sync_walk import sha256_file
+from .files import files_info, kernel_cwd
 
 if TYPE_CHECKING:
     from ..placement import Policy
     from ..placement.types import GpuRequest
+    from ..protocol import FilesInfo
     from .relay import RemoteLink
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,9 @@ class WorkspaceSync:
         self.active = False  # the current kernel got the files: bring its results back at release
         self.wrote = False  # this process may have put objects under the prefix
         self.last = ""  # what the current kernel was given, for %gpu status
+        self.copied: Selection | None = None  # what the current kernel was given, for the status snapshot
+        self.copy_errors: list[str] = []  # "path: why" for files the kernel could not write
+        self.not_copied = "workspace_sync is off"  # why a public member's kernel has none of the files
         if self.enabled and policy is not None:
             storage = (
                 dict(settings.storage) if settings and settings.storage else dict(policy.snapshot.storage)
@@ -71,11 +76,11 @@ class WorkspaceSync:
     # ------------------------------------------------------------------------------------------------ in
     async def push(self, link: RemoteLink, request: GpuRequest, public: bool) -> str:
         """Give a new kernel on a public member the notebook's files; the line for the user ("" if none)."""
-        self.active, self.sent, self.last = False, {}, ""
+        self.active, self.sent, self.last, self.copied, self.copy_errors = False, {}, "", None, []
         if not (self.enabled and public):
             return ""
         if self.bucket is None:
-            return f"The notebook's files were not copied to the GPU kernel: {self.error}"
+            return self._not_copied(self.error)
         assert self.policy is not None
         private = None if self.policy.may_leave_private(request.data_class) else request.data_class
         selection = await asyncio.to_thread(select, self.root, self.rules, private_class=private)
@@ -91,7 +96,7 @@ class WorkspaceSync:
             else:
                 report = {"errors": []}
         except (S3StoreError, SnapshotError, asyncio.TimeoutError) as exc:
-            return f"The notebook's files were not copied to the GPU kernel: {exc or 'timed out'}"
+            return self._not_copied(str(exc) or "timed out")
         finally:
             await self._clear()
         errors = [str(e) for e in report.get("errors") or []]
@@ -101,19 +106,29 @@ class WorkspaceSync:
         line = selection.summary()
         if errors:
             line += f" {len(errors)} could not be written there: {errors[0][:200]}"
-        self.last = line
+        self.last, self.copied, self.copy_errors = line, selection, errors
         return line
 
-    def describe(self, public: bool | None) -> str:
-        """What the running kernel on a public member has of the notebook's files (``%gpu status``); ""
-        when no kernel runs there."""
-        if not public:
-            return ""
-        if not self.enabled:
-            return (
-                "Files: none of the notebook's files are on this public GPU kernel (workspace_sync is off)."
-            )
-        return "Files: " + (self.last or "the notebook's files were not copied to this GPU kernel.")
+    def _not_copied(self, why: str) -> str:
+        self.not_copied = f"the copy through the bucket failed: {why}"
+        return f"The notebook's files were not copied to the GPU kernel: {why}"
+
+    async def seen(self, link: RemoteLink, public: bool, notebook: str = "") -> FilesInfo:
+        """What the kernel behind ``link`` sees of the notebook's files (the snapshot's ``files``), after
+        ``push``: the backend's mounts, the kernel's own working directory, and what was copied to it."""
+        folder = PurePosixPath(notebook).parent if notebook.startswith("/") else None
+        dirs = (str(self.root), str(Path.cwd()), *([str(folder)] if folder else []))
+        return files_info(
+            link.remote.files,
+            notebook_dirs=dirs,
+            working_dir=await kernel_cwd(link),
+            member=link.remote.member,
+            public=public,
+            copied=self.copied,
+            copy_line=self.last,
+            copy_errors=self.copy_errors,
+            not_copied=self.not_copied if self.enabled else "workspace_sync is off",
+        )
 
     # ---------------------------------------------------------------------------------------------- back
     async def pull(self, link: RemoteLink) -> str:

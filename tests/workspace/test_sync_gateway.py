@@ -107,7 +107,19 @@ async def test_files_go_to_a_burst_kernel_and_results_come_back(
         assert ".env (excluded)" in start_line, start_line
         assert sync_bucket.keys() == [], "the kernel fetched its files: nothing stays in the bucket"
         reply, outputs = await k.run("%gpu status")
-        assert "Files: 2 files (" in text_of(outputs) and "patients.phi.csv (private-only" in text_of(outputs)
+        status_text = text_of(outputs)
+        assert f"Files: copies in {seen['cwd']}: 2 files (" in status_text, status_text
+        assert "patients.phi.csv (private-only" in status_text, status_text
+        # the snapshot's files part (the panel's Files section): what was taken, what was not and why
+        files = k.status_file()["files"]
+        assert files["mode"] == "synced" and files["working_dir"] == seen["cwd"], files
+        assert (files["files_taken"], files["bytes_taken"]) == (2, len("a,b\n1,2\n") + 25), files
+        left = {item["path"]: item["reason"] for item in files["left_out"]}
+        assert left == {
+            ".env": "excluded", "big.bin": "over the 1.0 KiB file cap",
+            "escape.txt": "a symbolic link, never followed",
+            "patients.phi.csv": "private-only: never leaves the private cluster",
+        } and files["left_out_count"] == 4, files  # fmt: skip
 
         reply, outputs = await k.run(
             "os.makedirs('out', exist_ok=True)\n"
@@ -166,6 +178,10 @@ async def test_an_unreachable_bucket_is_said_and_the_kernel_still_runs(
         )
         assert f"{said} {sync_bucket.bucket} at {down}" in text, text
         assert "[]" in text, "the kernel runs, in its empty directory"
+        files = k.status_file()["files"]
+        assert (
+            files["mode"] == "none" and "the copy through the bucket failed: Cannot reach" in files["message"]
+        )
         reply, outputs = await k.run("open('made-on-gpu.txt', 'w').write('x')")
         assert reply["content"]["status"] == "ok", text_of(outputs)
         reply, outputs = await k.run("%gpu release", timeout=120)

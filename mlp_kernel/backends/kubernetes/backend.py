@@ -40,6 +40,7 @@ from . import names
 from .calls import call_json, describe, status_of
 from .connection import DEFAULT_PORTS, CurveKeys
 from .exits import classify_exit, terminated
+from .files import pod_files
 from .leases import DEFAULT_LEASE_S, Orphan, find_orphans, lease_body, micro_time
 from .lifecycle import LaunchTracker, Timeouts
 from .members import Connection, MemberClients, MemberUnreachable
@@ -456,6 +457,7 @@ class KubernetesBackend:
             flavor=flavor.name,
             node=node,
             handle=handle,
+            files=pod_files(member, pod),
         )
         return LaunchEvent(
             Phase.CONNECTED,
