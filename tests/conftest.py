@@ -2,6 +2,7 @@
 
 Every test in ``tests/cluster`` goes to one worker: the real control plane there is a package-scoped fixture,
 and each worker that ran one of those tests would start (and feed) a plane of its own on the same two cores.
+``tests/hub`` likewise shares one JupyterHub (a module-scoped fixture) on one worker.
 The scheduler below does the grouping by path, not with ``xdist_group`` marks: pytest-xdist 3.8 turns a mark
 into a nodeid suffix through ``Item._nodeid``, which pytest 9 no longer reads, so marks group nothing there.
 The unittest classes of ``tests/gateway/test_kernel_test_suite.py`` stay whole too: each starts one kernel in
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-ONE_WORKER = {"tests/cluster/": "real-plane"}  # nodeid prefix -> the group all its tests are in
+ONE_WORKER = {"tests/cluster/": "real-plane", "tests/hub/": "hub"}  # nodeid prefix -> its tests' group
 WHOLE_CLASSES = ("tests/gateway/test_kernel_test_suite.py::",)  # nodeid prefix: one group per class
 
 
