@@ -115,13 +115,15 @@ class WorkspaceSync:
 
     async def seen(self, link: RemoteLink, public: bool, notebook: str = "") -> FilesInfo:
         """What the kernel behind ``link`` sees of the notebook's files (the snapshot's ``files``), after
-        ``push``: the backend's mounts, the kernel's own working directory, and what was copied to it."""
+        ``push``: the backend's mounts and working directory (the pod's ``workingDir``: the path as the
+        notebook server names it; the kernel's own answer when the backend does not know), and what was
+        copied to it."""
         folder = PurePosixPath(notebook).parent if notebook.startswith("/") else None
         dirs = (str(self.root), str(Path.cwd()), *([str(folder)] if folder else []))
         return files_info(
             link.remote.files,
             notebook_dirs=dirs,
-            working_dir=await kernel_cwd(link),
+            working_dir=link.remote.files.working_dir or await kernel_cwd(link),
             member=link.remote.member,
             public=public,
             copied=self.copied,

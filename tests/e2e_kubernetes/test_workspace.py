@@ -1,6 +1,7 @@
 """The user's files on a private member's kernel pod, end to end (issue 14 §2): the pod mounts the user's
 workspace claim where the notebook server mounts it, starts in the notebook's directory, reads the file next
-to the notebook, and what it writes there is on the user's volume for the notebook server to see.
+to the notebook, and what it writes there is on the user's volume for the notebook server to see; the status
+snapshot and ``%gpu status`` say so (the claim, read-write, the notebook's directory).
 
 A real gateway and Kubernetes backend; the claim is the user's ReadWriteMany home (bound by the test API here,
 by the real PV binder to our local-path provisioner's volume in tests/cluster/test_e2e_real.py).
@@ -69,5 +70,13 @@ async def test_the_kernel_pod_works_in_the_notebooks_directory_on_the_users_work
         assert kernel["workingDir"] == "/home/jovyan/project"
         claims = [v for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v]
         assert [v["persistentVolumeClaim"]["claimName"] for v in claims] == ["home-alice"]
+        # and the user is told so: the snapshot's files part (the panel's Files section) and %gpu status
+        line = "the notebook's directory /home/jovyan/project (volume claim home-alice, read-write)"
+        assert k.status_file()["files"] == {
+            "mode": "volume", "message": line, "working_dir": "/home/jovyan/project",
+            "workspace_claim": "home-alice", "workspace_path": "/home/jovyan", "read_only": False,
+        }  # fmt: skip
+        reply, outputs = await k.run("%gpu status")
+        assert f"\nFiles: {line}" in text_of(outputs), text_of(outputs)
     finally:
         await shutdown_all([k])
