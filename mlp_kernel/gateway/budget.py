@@ -19,6 +19,7 @@ the next interval (the kernel's cost is cumulative, so nothing is lost).
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,12 +138,12 @@ class BudgetKeeper:
         if not final and now - last < policy.budgets.record_every_s:
             return
         self._recorded_at[remote_id] = now
-        cost = status.kernel_cost(now)
         try:
-            added = await self.ledger(policy).record(
-                self.config.team, month_of(now), self.config.user, remote_id, to_micro(cost)
-            )
-            log.debug("budget ledger: %s recorded $%.4f (+%d micro-dollars)", remote_id, cost, added)
+            for month, cost in month_shares(status, now):
+                added = await self.ledger(policy).record(
+                    self.config.team, month, self.config.user, remote_id, to_micro(cost)
+                )
+                log.debug("budget ledger: %s %s $%.4f (+%d micro-dollars)", remote_id, month, cost, added)
             self._read = None  # read what was just written (and what others wrote)
             await self.spend(policy, now)  # the status's budget lines follow the spend
             status.budget = self.lines
@@ -152,6 +153,26 @@ class BudgetKeeper:
             )
         if final:
             self._recorded_at.pop(remote_id, None)
+
+
+def month_shares(status: GatewayStatus, now: float) -> list[tuple[str, float]]:
+    """The kernel's cumulative cost in each month it ran in, oldest first: a kernel started on the 31st and
+    still running on the 1st counts up to midnight (UTC) in the old month and the rest in the new one, each
+    cumulative within its month (so re-recording either never adds twice)."""
+    since = status.since or now
+    shares, start = [], since
+    while month_of(start) != month_of(now):
+        boundary = _next_month(start)
+        shares.append((month_of(start), status.kernel_cost(boundary) - status.kernel_cost(start)))
+        start = boundary
+    shares.append((month_of(now), status.kernel_cost(now) - status.kernel_cost(start)))
+    return shares
+
+
+def _next_month(t: float) -> float:
+    d = datetime.fromtimestamp(t, timezone.utc)
+    first = datetime(d.year + d.month // 12, d.month % 12 + 1, 1, tzinfo=timezone.utc)
+    return first.timestamp()
 
 
 def _data_class(d: Decision) -> str | None:
