@@ -40,7 +40,11 @@ async def apply_command(cmd: GpuCommand, session: RemoteSession) -> str:
             out.append(await session.release(ReleaseReason.MOVE, "to apply the new GPU request"))
     for verb in cmd.verbs:
         if verb == "status":
+            policy = None if requests.policy_error else requests.policy
+            unknown = await requests.budget.show(policy, status, session.clock.time())
             out.append(status.describe())
+            if unknown:  # the ledger cannot be read: no budget applies until it can
+                out.append(unknown)
             if status.files:  # what the GPU kernel sees of the notebook's files, on every member
                 last = "" if session.link is not None else " (the last GPU kernel)"
                 out.append(f"Files{last}: {status.files['message']}")

@@ -85,6 +85,15 @@ class BudgetKeeper:
         self.lines = [b.to_json() for b in check(policy.budgets, spend).limits]  # type: ignore[misc]
         return spend
 
+    async def show(self, policy: Policy | None, status: GatewayStatus, now: float) -> str:
+        """Bring ``status.budget`` up to date for ``%gpu`` (before the first kernel too); the line to add
+        when the spend cannot be known, else ""."""
+        if policy is None:
+            return ""
+        await self.spend(policy, now)
+        status.budget = self.lines
+        return f"Budget: unknown, {self.problem}." if self.problem else ""
+
     async def _doc(self, policy: Policy, month: str, now: float) -> LedgerDoc:
         cached = self._read
         if cached is not None and cached[1] == month and 0 <= now - cached[0] < READ_TTL_S:

@@ -43,6 +43,8 @@ async def test_burst_warns_past_soft_records_spend_and_is_refused_past_hard(
     ledger.record_sync("ml-vision", month, "colleague", "their-kernel", to_micro(0.50))
 
     k = await start_kernel(policy=POLICY)
+    reply, outputs = await k.run("%gpu")  # before any GPU kernel: where the team stands
+    assert "budget: Team ml-vision: $0.50 of $1 this month (soft limit $0.40 passed)" in text_of(outputs)
     reply, outputs = await k.run("%gpu a100 burst=on budget=flex\nimport os; os.getpid()")
     assert reply["content"]["status"] == "ok", text_of(outputs)
     reply, outputs = await k.run("%gpu")
@@ -76,12 +78,16 @@ async def test_burst_warns_past_soft_records_spend_and_is_refused_past_hard(
     assert refused[0]["action"] == "reject" and "$1.20 spent of $1" in refused[0]["why"]
 
 
-async def test_a_refusal_for_the_data_class_is_audited_once(
+async def test_a_refusal_for_the_data_class_is_audited_once_and_an_unreadable_ledger_is_said(
     start_kernel: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLP_KERNEL_TEAM", "nlp")
     monkeypatch.setenv(audit.AUDIT_ENV, str(tmp_path / "audit.jsonl"))
+    (tmp_path / "data" / "mlp-kernel").mkdir(parents=True)
+    (tmp_path / "data" / "mlp-kernel" / "ledger").write_text("")  # a ledger that cannot be read
     k = await start_kernel(policy=POLICY)
+    reply, outputs = await k.run("%gpu")
+    assert "Budget: unknown, the budget ledger cannot be read (NotADirectoryError" in text_of(outputs)
     for _ in range(2):  # the same refusal again in a second launch is a second decision, audited again
         reply, outputs = await k.run("%gpu a100 burst=on budget=flex data=sensitive\n1 + 1")
         assert reply["content"]["status"] == "error"
