@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -32,6 +33,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gateway import Kernel  # noqa: E402  (a sibling script, not a package)
 
+from mlp_kernel.backends.local_pool import REFILL_DELAY_S  # noqa: E402
 from mlp_kernel.backends.local_queue import LocalQuota  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,9 +82,15 @@ async def one(name: str, runtime: Path, state_mb: int, rounds: int) -> dict[str,
 
 
 def end_pool_kernels(runtime: Path) -> None:
-    for e in LocalQuota(runtime).pool_kernels("local"):
-        if e.get("ready"):
-            os.kill(int(e["pid"]), 9)
+    """The pool's kernels are detached (they outlive the gateways by design, until ``warm_pool_idle``): end
+    every kernel started with a pool connection file of this run's runtime directory."""
+    import psutil
+
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if any(str(arg).startswith(str(runtime / "mlp-pool-")) for arg in cmd):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
 
 
 async def main_async(args: argparse.Namespace, runtime: Path) -> dict[str, list[dict[str, float]]]:
@@ -92,6 +100,7 @@ async def main_async(args: argparse.Namespace, runtime: Path) -> dict[str, list[
             for name in (COLD, POOL):
                 got[name].append(await one(name, runtime, args.state_mb, args.rounds))
     finally:
+        await asyncio.sleep(REFILL_DELAY_S + 3)  # a refill a gateway began before it stopped
         end_pool_kernels(runtime)
     return got
 

@@ -231,12 +231,14 @@ class LocalPool:
             if proc is None or not self.quota.pool_ready(pool_id, pid, proc[1]):
                 raise RuntimeError("its GPUs were taken for a user while it started")
             return True
-        except Exception as exc:
+        except BaseException as exc:  # cancelled too (the gateway is stopping): no half-started kernel stays
             log.warning("warm-pool kernel for %s not started: %s", flavor, exc)
             if pid is not None:
                 _kill(pid)
             self.quota.release(pool_id)
             _remove(entry)
+            if not isinstance(exc, Exception):
+                raise
             return False
 
     def _connection(self) -> tuple[dict[str, Any], Path | None]:
