@@ -8,34 +8,32 @@ started the server (JupyterHub's spawner sets ``JUPYTERHUB_USER`` for a single-u
 where the user comes from; without a hub it is the OS account the server runs as, looked up by uid (the
 ``USER`` variable is as easy to set as any other). docs/admin-guide.md, "Which limits are enforced where".
 
-In order: ``JUPYTERHUB_USER`` (a hub's single-user server); the user of the authenticated request that started
-the kernel, where the server extension records it (``REQUEST_USER``: a server that authenticates several
-users, such as one behind a kernel gateway, with ``MlpKernelExtension.trust_request_user``); in a Kubeflow
-notebook pod, the Profile namespace the pod runs in (``kubeflow_user``); the OS account. Kubeflow's
-``kubeflow-userid`` header is not used: it reaches the server on each request, not the kernel, it names
-whoever of the Profile's owner and contributors sent that request (several people share one notebook server),
-and a process inside the mesh can send it. The namespace is what the server's ServiceAccount token is bound
-to, and so what the cluster's RBAC enforces: claiming another one grants nothing.
+In order: ``JUPYTERHUB_USER`` (a hub's single-user server); where the admin trusts the server's identity
+provider (``GpuAutoProvisioner.trust_request_user``: a server, or kernel gateway, that authenticates several
+users itself), the user of the authenticated request that starts the kernel (``request_user``: the
+``current_user`` of jupyter_server's handler, which it keeps in its ``CallContext`` for the request, never a
+field of the request's body); in a Kubeflow notebook pod, the Profile namespace the pod runs in
+(``kubeflow_user``); the OS account. Kubeflow's ``kubeflow-userid`` header is not used: it reaches the
+server on each request, not the kernel, it names whoever of the Profile's owner and contributors sent that
+request (several people share one notebook server), and a process inside the mesh can send it. The namespace
+is what the server's ServiceAccount token is bound to, and so what the cluster's RBAC enforces: claiming
+another one grants nothing.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from contextvars import ContextVar
 
 TEAM_ENV = "MLP_KERNEL_TEAM"
 #: written by the kubelet into every pod that mounts a ServiceAccount token
 NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-#: the user of the authenticated request that is starting a kernel, set by the server extension when the admin
-#: trusts its identity provider (``MlpKernelExtension.trust_request_user``); "" otherwise
-REQUEST_USER: ContextVar[str] = ContextVar("mlp_kernel_request_user", default="")
 
 
-def server_namespace(path: str = NAMESPACE_FILE) -> str:
+def server_namespace(path: str | None = None) -> str:
     """The namespace of the pod this server runs in ("" outside a pod, or without a ServiceAccount mount)."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path or NAMESPACE_FILE, encoding="utf-8") as f:
             return f.read().strip()
     except OSError:
         return ""
@@ -59,13 +57,26 @@ def os_user() -> str:
         return ""
 
 
-def server_user(environ: Mapping[str, str] | None = None, namespace: str | None = None) -> str:
-    """The server's own user: ``JUPYTERHUB_USER`` of the server process, else the authenticated request's
-    user (``REQUEST_USER``), else the Kubeflow Profile namespace, else its OS account."""
+def request_user() -> str:
+    """The authenticated user of the jupyter_server request running now ("" outside one, or anonymous)."""
+    try:
+        from jupyter_server.base.call_context import CallContext
+    except ImportError:
+        return ""
+    handler = CallContext.get(CallContext.JUPYTER_HANDLER)
+    user = getattr(handler, "current_user", None)
+    return str(getattr(user, "username", "") or "")
+
+
+def server_user(
+    environ: Mapping[str, str] | None = None, namespace: str | None = None, trust_request: bool = False
+) -> str:
+    """The server's own user: ``JUPYTERHUB_USER`` of the server process, else (``trust_request``) the
+    authenticated request's user, else the Kubeflow Profile namespace, else its OS account."""
     environ = os.environ if environ is None else environ
     return (
         environ.get("JUPYTERHUB_USER")
-        or REQUEST_USER.get()
+        or (request_user() if trust_request else "")
         or kubeflow_user(environ, server_namespace() if namespace is None else namespace)
         or os_user()
     )

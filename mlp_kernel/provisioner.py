@@ -25,7 +25,7 @@ from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import Dict, Float, List, Unicode
+from traitlets import Bool, Dict, Float, List, Unicode
 
 from .gateway.config import ENV, GatewayConfig
 from .identity import server_team, server_user
@@ -70,6 +70,14 @@ class GpuAutoProvisioner(LocalProvisioner):
         help="Who this server's kernels belong to (pod labels, kernel_username, snapshot directory). "
         "Default: JUPYTERHUB_USER of the server's own environment, else the OS account running the server. "
         "Never taken from the kernel start request.",
+    )
+    trust_request_user = Bool(
+        False,
+        config=True,
+        help="The user is the authenticated user of the request that starts the kernel (jupyter_server's "
+        "current_user), when the server has no JUPYTERHUB_USER: for a server or kernel gateway whose "
+        "identity provider authenticates several users. Off by default: a token-only server's user is "
+        "anonymous.",
     )
     team = Unicode(
         "",
@@ -121,7 +129,7 @@ class GpuAutoProvisioner(LocalProvisioner):
             record_path=str(self.record_path),
             status_path=str(self.status_path),
             kernelspec_dir=str(self.kernel_spec.resource_dir) if self.kernel_spec else "",
-            user=self.user or server_user(),
+            user=self.user or server_user(trust_request=self.trust_request_user),
             notebook=env.get("JPY_SESSION_NAME", ""),
             team=self.team or server_team(),
             log_level=self.log_level,

@@ -112,3 +112,91 @@ def test_the_gateway_never_reads_the_user_from_its_environment() -> None:
 
     environ = {"KERNEL_USERNAME": "mallory", "JUPYTERHUB_USER": "mallory", "USER": "mallory"}
     assert GatewayConfig.from_env(environ).user == os_user() != "mallory"
+
+
+def test_in_a_kubeflow_notebook_pod_the_user_is_its_profile_namespace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kubeflow: the namespace the kubelet wrote into the pod (its ServiceAccount mount), which RBAC binds the
+    server's token to; ``NB_PREFIX`` (set by the notebook controller) must agree. A kernel's environment,
+    which a client sets, changes nothing: neither its NB_PREFIX nor its KERNEL_USERNAME."""
+    from mlp_kernel import identity
+
+    mount = tmp_path / "namespace"
+    mount.write_text("kubeflow-alice\n")
+    monkeypatch.setattr(identity, "NAMESPACE_FILE", str(mount))
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    monkeypatch.setenv("NB_PREFIX", "/notebook/kubeflow-alice/my-notebook")
+    assert identity.server_namespace() == "kubeflow-alice"
+    prov = GpuAutoProvisioner(kernel_id="k1", kernel_spec=None)
+    kernel_env = {**IMPERSONATION, "NB_PREFIX": "/notebook/kubeflow-mallory/x"}
+    assert prov.gateway_config(kernel_env).user == "kubeflow-alice"
+
+    monkeypatch.setenv("NB_PREFIX", "/notebook/kubeflow-mallory/x")  # disagrees with the mount: not trusted
+    assert identity.server_user() == identity.os_user()
+    monkeypatch.setenv("NB_PREFIX", "/notebook/kubeflow-alice/my-notebook")
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")  # a hub's user comes first
+    assert identity.server_user() == "alice"
+    mount.unlink()  # not in a pod
+    monkeypatch.delenv("JUPYTERHUB_USER")
+    assert identity.server_namespace() == "" and identity.server_user() == identity.os_user()
+
+
+async def test_a_server_that_authenticates_users_starts_each_kernel_as_its_requester(
+    tmp_path: Path, reaper: Path
+) -> None:
+    """``trust_request_user``: a jupyter_server whose identity provider authenticates alice and bob (two
+    tokens) starts each GPU (auto) kernel as the user of the authenticated request, whatever that request's
+    ``env`` claims; without the setting, both would be the server's OS account."""
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+    srv_dir = tmp_path / "srv"
+    install_kernelspec(srv_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "KERNEL_", "MLP_KERNEL_"))}
+    env.update(
+        JUPYTER_PATH=str(srv_dir),
+        JUPYTER_RUNTIME_DIR=str(srv_dir / "runtime"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+        PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")]),
+    )
+    env.pop("JUPYTERHUB_USER", None)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    proc = _start(
+        [
+            str(BIN / "jupyter"), "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+            "--ServerApp.identity_provider_class=tests.clients.two_users.TwoUsers",
+            "--GpuAutoProvisioner.trust_request_user=True",
+        ],
+        env,
+        log,
+    )  # fmt: skip
+
+    async def api(method: str, path: str, token: str, body: Any = None) -> Any:
+        data = json.dumps(body) if body is not None else (b"" if method == "POST" else None)
+        headers = {"Authorization": f"token {token}"}
+        req = HTTPRequest(url + path, method=method, headers=headers, body=data, request_timeout=120)
+        r = await AsyncHTTPClient().fetch(req)
+        return json.loads(r.body) if r.body else None
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                await api("GET", "/api/status", "alice-token")
+                break
+            except (OSError, Exception):
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+        for token, user in (("alice-token", "alice"), ("bob-token", "bob")):
+            model = await api("POST", "/api/kernels", token, {"name": KERNEL, "env": IMPERSONATION})
+            status = _wait_file(srv_dir / "runtime" / f"mlp-kernel-status-{model['id']}.json")
+            assert status["user"] == user, (status["user"], log.read_text()[-2000:])
+            assert json.loads(_gateway_env(model["id"])["MLP_KERNEL_CONFIG"])["user"] == user
+            await api("DELETE", f"/api/kernels/{model['id']}", token)
+    finally:
+        _stop(proc)
