@@ -42,6 +42,19 @@ def _wait_file(path: Path, timeout: float = 60.0) -> dict[str, Any]:
     raise TimeoutError(f"{path} did not appear in {timeout} s")
 
 
+def _server_env(tmp_path: Path, spec_dir: Path) -> dict[str, str]:
+    """A server's environment with the test kernelspec in ``spec_dir``, and nothing a user could have set."""
+    install_kernelspec(spec_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "KERNEL_", "MLP_KERNEL_"))}
+    env.update(
+        JUPYTER_PATH=str(spec_dir),
+        JUPYTER_RUNTIME_DIR=str(spec_dir / "runtime"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+    )
+    return env
+
+
 def _gateway_env(connection_file_part: str) -> dict[str, str]:
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
@@ -52,13 +65,8 @@ def _gateway_env(connection_file_part: str) -> dict[str, str]:
 
 async def test_a_start_request_cannot_choose_the_user_or_team(tmp_path: Path, reaper: Path) -> None:
     kg_dir = tmp_path / "kg"
-    install_kernelspec(kg_dir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "KERNEL_", "MLP_KERNEL_"))}
+    env = _server_env(tmp_path, kg_dir)
     env.update(
-        JUPYTER_PATH=str(kg_dir),
-        JUPYTER_RUNTIME_DIR=str(kg_dir / "runtime"),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-        IPYTHONDIR=str(tmp_path / "ipython"),
         JUPYTERHUB_USER="alice",
         MLP_KERNEL_TEAM="vision",
         KG_AUTH_TOKEN="client-test-token",
@@ -151,14 +159,9 @@ async def test_a_server_that_authenticates_users_starts_each_kernel_as_its_reque
     from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
     srv_dir = tmp_path / "srv"
-    install_kernelspec(srv_dir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "KERNEL_", "MLP_KERNEL_"))}
+    env = _server_env(tmp_path, srv_dir)
     env.update(
-        JUPYTER_PATH=str(srv_dir),
-        JUPYTER_RUNTIME_DIR=str(srv_dir / "runtime"),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
         JUPYTER_DATA_DIR=str(tmp_path / "data"),
-        IPYTHONDIR=str(tmp_path / "ipython"),
         PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")]),
     )
     env.pop("JUPYTERHUB_USER", None)

@@ -8,8 +8,12 @@ result is a valid DNS label within its room, and distinct names give distinct re
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from mlp_kernel.placement import PolicyError, parse_policy
 from mlp_kernel.placement.schema import DNS_LABEL
@@ -21,6 +25,7 @@ from mlp_kernel.placement.tenancy import (
     resolve_policy,
     template_problem,
 )
+from tests.backend_kubernetes.policies import KERNELSPEC
 
 POLICY = """
 version: 1
@@ -122,3 +127,27 @@ def test_tenancy_replaces_the_static_namespace_but_needs_a_queue() -> None:
             ', local_queue: ""', ""))  # fmt: skip
     assert template_problem("user-{username}") == ""
     assert template_problem("kernels.{username}", DNS_LABEL) != ""
+
+
+def test_render_shows_the_namespace_each_user_gets(tmp_path: Path) -> None:
+    """`mlp-kernel render --user` resolves the policy as that user's gateway does: the pod, its Secret and the
+    template's `kernel_namespace` are in the user's namespace; a per-team template without --team says so."""
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(POLICY.format(namespace="user-{username}", queue="kernels", extra=""))
+
+    def render(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "mlp_kernel.cli", "render", "--kernelspec", str(KERNELSPEC)]
+        cmd += ["--policy", str(policy_file), "--member", "private", "--flavor", "silver", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    result = render("--user", "Alice@example.org", "--kernel-id", "k1")
+    assert result.returncode == 0, result.stderr
+    secret, pod = list(yaml.safe_load_all(result.stdout))[:2]
+    expected = "user-x--41lice--40example--2eorg"
+    assert secret["metadata"]["namespace"] == pod["metadata"]["namespace"] == expected
+    assert pod["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "kernels"
+
+    policy_file.write_text(POLICY.format(namespace="team-{team}", queue="kernels", extra=""))
+    result = render("--user", "alice")
+    assert result.returncode == 2 and "no team: set MLP_KERNEL_TEAM" in result.stderr
+    assert render("--user", "alice", "--team", "vision").returncode == 0
