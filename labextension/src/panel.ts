@@ -1,12 +1,14 @@
 /**
  * The GPU panel (right sidebar, opened by clicking the status bar item): where the kernel runs and why,
- * queue position and ETA, price and cost so far, idle countdown, and the actions Release GPU, Change GPU
- * and Allow burst, all sent to the gateway over the status comm (docs/status-comm.md).
+ * queue position and ETA, price and cost so far, idle countdown, what the kernel sees of the notebook's files,
+ * and the actions Release GPU, Change GPU and Allow burst, all sent to the gateway over the status comm
+ * (docs/status-comm.md).
  */
 
 import { Widget } from '@lumino/widgets';
 
 import { h, replaceChildren } from './dom';
+import { filesView } from './files';
 import {
   currentChoice,
   formatCost,
@@ -125,6 +127,7 @@ export class GpuPanel extends Widget {
       this._queue(status),
       this._cost(status),
       this._idle(status),
+      this._files(status),
       this._request(status),
       this._explanation(status),
       this._actions(status),
@@ -185,6 +188,35 @@ export class GpuPanel extends Widget {
       this._row('Notebook total', formatCost(s.cost_so_far)),
       // this month's public GPU budgets, as %gpu words them ("Team ml-vision: $412 of $500 this month ...")
       ...(s.budget ?? []).map(b => this._row(b.scope === 'team' ? 'Team budget' : 'Your budget', b.line))
+    );
+  }
+
+  /** What the running (or last) GPU kernel sees of the notebook's files, and what a copy left out. */
+  private _files(s: IStatus): HTMLElement | null {
+    if (!s.files) {
+      return null;
+    }
+    const view = filesView(s.files, s.state === 'running');
+    const leftOut = view.leftOut.length
+      ? h(
+          'details',
+          { 'data-mlp-kernel': 'panel-files-left-out' },
+          h('summary', {}, `Left out (${view.leftOut.length + view.more})`),
+          h(
+            'ul',
+            {},
+            ...view.leftOut.map(([path, reason]) => h('li', {}, h('code', {}, path), `: ${reason}`)),
+            view.more ? h('li', {}, `and ${view.more} more`) : null
+          )
+        )
+      : null;
+    return h(
+      'details',
+      { className: 'mlp-kernel-Panel-files', 'data-mlp-kernel': 'panel-files', open: true },
+      h('summary', {}, view.title),
+      h('table', { className: 'mlp-kernel-Panel-table' }, ...view.rows.map(([k, v]) => this._row(k, v))),
+      h('p', { 'data-mlp-kernel': 'panel-files-sentence' }, view.sentence),
+      leftOut
     );
   }
 
