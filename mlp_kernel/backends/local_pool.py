@@ -43,7 +43,7 @@ import secrets
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,20 +99,12 @@ class Claimed:
 
     def remote(self, kernel_id: str, member: str, flavor: str, node: str) -> RemoteKernel:
         c = self.connection
-        return RemoteKernel(
-            kernel_id=kernel_id,
-            ip=c["ip"],
-            transport=c["transport"],
-            shell_port=c["shell_port"],
-            iopub_port=c["iopub_port"],
-            stdin_port=c["stdin_port"],
-            control_port=c["control_port"],
-            hb_port=c["hb_port"],
-            member=member,
-            flavor=flavor,
-            node=node,
-            handle={"pid": self.pid, "start_time": self.start, "warm_pool": True},
+        handle = {"pid": self.pid, "start_time": self.start, "warm_pool": True}
+        shell, iopub, stdin, control, hb = (
+            int(c[f"{ch}_port"]) for ch in ("shell", "iopub", "stdin", "control", "hb")
         )
+        remote = RemoteKernel(kernel_id, c["ip"], shell, iopub, stdin, control, hb, transport=c["transport"])
+        return replace(remote, member=member, flavor=flavor, node=node, handle=handle)
 
     def alive(self) -> bool:
         """The kernel's process still runs (same pid and start time, not a zombie)."""
