@@ -2,7 +2,7 @@
 (provisioner, gateway, local backend, a real ipykernel) started in the notebook's directory, as
 jupyter_server starts it: the same disk on a private member; nothing of the notebook's on a public member
 whose kernels start in an empty directory (``local_workdir: empty``, as a pod on a public cloud) with
-``workspace_sync`` off. The working directory said is the one the remote kernel itself reports.
+``workspace_sync`` off. The working directory said is the one the kernel itself prints.
 """
 
 from __future__ import annotations
