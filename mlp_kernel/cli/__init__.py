@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("install", "place", "render", "bridge", "gc", "simulate", "local-load", "budget")
+SUBCOMMANDS = ("install", "place", "render", "bridge", "gc", "simulate", "local-load", "budget", "pool")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -4,13 +4,16 @@ process kubelet running the pool pod's kernel.
 One pool pod of silver; gateways race to claim it with the resourceVersion-guarded PATCH and exactly one wins
 (the others get 409 or find nothing free); the winner's pod carries its kernel id, user and team (the cost
 moves from ``platform`` to the user); the claimed kernel, rekeyed over the pool's Secret, runs the user's cell
-with the user's key; the refill creates a replacement.
+with the user's key; ``mlp-kernel pool --once`` (the admin's refill loop) sees the claim as demand and
+creates a replacement.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
+import sys
 
 import pytest
 from jupyter_client import BlockingKernelClient
@@ -33,7 +36,8 @@ from tests.backend_kubernetes.policies import KERNELSPEC, TEST_MEMBERS_POLICY
 
 pytestmark = pytest.mark.timeout(300)
 SILVER = "silver: {member: private, tier: silver, gpu_models: [V100], node_labels: {mlp.io/gpu-tier: silver},"
-POLICY = parse_policy(TEST_MEMBERS_POLICY.replace(SILVER, SILVER + " warm_pool: 1, warm_pool_idle: 10m,"))
+POLICY_TEXT = TEST_MEMBERS_POLICY.replace(SILVER, SILVER + " warm_pool: 1, warm_pool_idle: 10m,")
+POLICY = parse_policy(POLICY_TEXT)
 
 
 def run_cell(conn: dict, key: str, code: str) -> str:
@@ -62,7 +66,9 @@ async def ready_pool_pod(api, timeout: float = 120.0) -> dict:
     raise AssertionError(f"no ready pool pod in {timeout:g} s: {pods}")
 
 
-async def test_racing_gateways_claim_the_pool_pod_once_it_runs_the_users_cell_and_is_refilled(kube_members):
+async def test_racing_gateways_claim_the_pool_pod_once_it_runs_the_users_cell_and_is_refilled(
+    kube_members, tmp_path
+):
     assert POLICY.flavors["silver"].warm_pool == 1
     api = kube_members.private.api_client()
     assert await refill(api, KERNELSPEC, POLICY, "silver", ports=free_ports()) == {"deleted": 0, "created": 1}
@@ -91,6 +97,18 @@ async def test_racing_gateways_claim_the_pool_pod_once_it_runs_the_users_cell_an
     await asyncio.to_thread(rekey, conn, {"key": user_key}, 15.0)
     assert run_cell(conn, user_key, "print(6 * 7)").strip() == "42"
 
-    assert await refill(api, KERNELSPEC, POLICY, "silver", ports=free_ports()) == {"deleted": 0, "created": 1}
-    replacement = await ready_pool_pod(api)
+    # the admin's loop sees the claim as demand (a kernel of silver started within warm_pool_idle) and refills
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(POLICY_TEXT)
+    argv = ["pool", "--once", "--policy", str(policy_file), "--kubeconfig", kube_members.kubeconfig_path]
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "mlp_kernel.cli", *argv, "--kernelspec", str(KERNELSPEC)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0 and "silver: 1 created, 0 idle deleted" in out.stdout, out.stdout + out.stderr
+    (replacement,) = await pool_pods(api, "jupyter", "silver")
     assert replacement["metadata"]["name"] != won["metadata"]["name"]
+    assert replacement["metadata"]["labels"][names.TEAM] == "platform"

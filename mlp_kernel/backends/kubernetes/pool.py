@@ -189,3 +189,12 @@ def _age_s(pod: Mapping[str, Any], now: datetime) -> float:
     if not created:
         return 0.0
     return (now - datetime.fromisoformat(str(created).replace("Z", "+00:00"))).total_seconds()
+
+
+async def demand(api: client.ApiClient, namespace: str, flavor: str, within_s: float, now: datetime) -> bool:
+    """Whether a kernel of ``flavor`` started (a user's pod, or a pool pod claimed) within ``within_s``: the
+    pool is wanted. Free pool pods do not count: a pool that nobody uses drains."""
+    core = client.CoreV1Api(api)
+    selector = f"{names.MANAGED_SELECTOR},{names.FLAVOR}={names.label_value(flavor)},{POOL_STATE}!={FREE}"
+    listed = await call_json(core.list_namespaced_pod, namespace, label_selector=selector)
+    return any(_age_s(p, now) <= within_s for p in listed.get("items") or [])
