@@ -64,6 +64,7 @@ class Tunnel:
         self.channels = channels
         self.ports: dict[str, int] = {}
         self.last_error = ""
+        self.last_status: int | None = None  # the HTTP status of the last refused WebSocket (401: the token)
         self.opened = 0  # WebSockets opened so far (a reconnect opens new ones)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="mlp-tunnel", daemon=True)
@@ -142,6 +143,7 @@ class Tunnel:
                 request, ping_interval=PING_INTERVAL_S, max_message_size=MAX_MESSAGE, compression_options=None
             )
         except HTTPClientError as exc:
+            self.last_status = exc.code
             self._failed(channel, f"the ingress answered {exc.code} {exc.message or ''}".strip())
             return None
         except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
@@ -149,6 +151,7 @@ class Tunnel:
             return None
         self.opened += 1
         self.last_error = ""
+        self.last_status = None
         ws.stream.set_nodelay(True)
         return ws
 
@@ -179,3 +182,23 @@ class Tunnel:
                 return
             writer.write(message if isinstance(message, bytes) else message.encode())
             await writer.drain()
+
+
+async def zmtp_answers(host: str, port: int, timeout_s: float = 3.0) -> bool:
+    """Whether a ZeroMQ socket answers on ``host:port`` with its greeting (a ZMTP 3 signature starts with
+    0xff). Through a tunnel's listener a bare TCP connect proves nothing (the listener is local); the greeting
+    comes from the kernel, so it proves the whole path: ingress, bridge, kernel."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    try:
+        writer.write(b"\xff" + b"\x00" * 8 + b"\x7f")
+        first = await asyncio.wait_for(reader.read(1), timeout_s)
+        return first == b"\xff"
+    except (OSError, asyncio.TimeoutError):
+        return False
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()

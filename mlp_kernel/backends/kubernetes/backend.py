@@ -8,7 +8,10 @@ How a launch goes (see ``base.py`` for the contract):
 3. Watch the Pod, its core Events and its Kueue Workload (resumable watches), ask the visibility API for the
    queue position while queued, and translate it all into ``LaunchEvent``s (``lifecycle.LaunchTracker``).
 4. When the kernel container runs, check that the heartbeat port accepts connections, then yield
-   ``connected`` with the pod IP and ports.
+   ``connected`` with the pod IP and ports. On a member with ``transport: ingress`` (``ingress.py``) the pod
+   also gets a Service and an HTTPRoute (or Ingress) owned by it, and the kernel is reached through a
+   ``Tunnel`` to the member's ingress: connected once the kernel's heartbeat socket answers through it, with
+   the tunnel's loopback ports in the ``RemoteKernel``; ``release`` closes the tunnel.
 If the gateway stops iterating (cancel, ``aclose``) or anything fails, the ``finally`` deletes the Pod (which
 frees the Kueue quota at once), the Secret and the Lease. To move a queued kernel elsewhere, the gateway
 cancels the launch (queued events repeat as the wait grows, with ``waited_s`` and the position in ``detail``,
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
@@ -35,8 +39,9 @@ from ...placement import ClusterState
 from ...placement.adapters.live import astate_from_cluster
 from ...placement.policy import Flavor, Member, Policy
 from ...placement.tenancy import setup_hint
+from ...transport.tunnel import IngressTarget, Tunnel, zmtp_answers
 from ..base import ExitInfo, ExitReason, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel
-from . import names
+from . import ingress, names
 from .calls import call_json, describe, status_of
 from .connection import DEFAULT_PORTS, CurveKeys
 from .exits import classify_exit, terminated
@@ -69,6 +74,9 @@ class KubernetesBackend:
         image: str | None = None,
         service_account: str | None = None,
         curve: bool = True,  # CurveZMQ on the kernel's five ports (docs/admin-guide.md, "Transport security")
+        ingress_ca: str = "",  # behind an ingress: the CA of its certificate ("" = the system's trust store)
+        ingress_client_cert: str = "",  # the notebook server's client certificate for an mTLS ingress (file)
+        ingress_client_key: str = "",
         gateway_id: str | None = None,
         lease_duration_s: int = DEFAULT_LEASE_S,
         queue_refresh_s: float = 10.0,
@@ -84,6 +92,12 @@ class KubernetesBackend:
         self.image = image
         self.service_account = service_account
         self.curve = curve
+        self.ingress_tls = {
+            "ca_file": ingress_ca,
+            "cert_file": ingress_client_cert,
+            "key_file": ingress_client_key,
+        }
+        self._tunnels: dict[str, Tunnel] = {}  # pod name -> the tunnel of a kernel behind an ingress
         self.gateway_id = gateway_id or f"gateway-{uuid.uuid4().hex[:12]}"
         self.lease_duration_s = lease_duration_s
         self.queue_refresh_s = queue_refresh_s
@@ -152,6 +166,9 @@ class KubernetesBackend:
         core = client.CoreV1Api(api)
         ns = str(member.namespace)
         curve = CurveKeys.generate() if self.curve else None
+        token = (
+            secrets.token_urlsafe(32) if ingress.uses_ingress(member) else None
+        )  # the bridge's, per kernel
         where = self._where(member, flavor)
         created: dict[str, Any] | None = None
         attempted: list[str] = []  # pod names this launch tried to create (some may exist, some be leftovers)
@@ -161,7 +178,7 @@ class KubernetesBackend:
             for _ in range(MAX_GENERATION_SKIPS):
                 generation = self._generations.get(spec.kernel_id, 0) + 1
                 self._generations[spec.kernel_id] = generation
-                secret, pod = self._render(spec, member, flavor, generation, curve)
+                secret, pod = self._render(spec, member, flavor, generation, curve, token)
                 attempted.append(pod["metadata"]["name"])
                 create_task = asyncio.ensure_future(self._create_or_adopt(core, member, pod))
                 created = await asyncio.shield(create_task)
@@ -190,7 +207,9 @@ class KubernetesBackend:
                 "create the Lease",
                 where,
             )
-            async for event in self._follow(api, spec, member, flavor, created, curve):
+            if token is not None:
+                await self._create_routes(api, member, ns, created, where)
+            async for event in self._follow(api, spec, member, flavor, created, curve, token):
                 connected = event.phase == Phase.CONNECTED
                 yield event
                 if connected:
@@ -198,6 +217,7 @@ class KubernetesBackend:
             raise LaunchError(f"Lost track of the GPU kernel pod {attempted[-1]} on {where}.")
         finally:
             if not connected and attempted:
+                self._close_tunnel(attempted[-1])
                 if create_task is not None:  # cancelled mid-create: let it land so the delete catches it
                     with contextlib.suppress(BaseException):
                         await asyncio.wait_for(asyncio.shield(create_task), 40)
@@ -217,7 +237,13 @@ class KubernetesBackend:
             await self._delete(api, ns, name)
 
     def _render(
-        self, spec: LaunchSpec, member: Member, flavor: Flavor, generation: int, curve: CurveKeys | None
+        self,
+        spec: LaunchSpec,
+        member: Member,
+        flavor: Flavor,
+        generation: int,
+        curve: CurveKeys | None,
+        bridge_token: str | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         request = spec.request
         try:
@@ -244,6 +270,7 @@ class KubernetesBackend:
                 curve=curve,
                 service_account=self.service_account,
                 gateway=self.gateway_id,
+                bridge_token=bridge_token,
             )
         except KernelObjectsError as exc:
             raise LaunchError(
@@ -307,6 +334,7 @@ class KubernetesBackend:
         flavor: Flavor,
         pod: dict[str, Any],
         curve: CurveKeys | None,
+        token: str | None = None,
     ) -> AsyncIterator[LaunchEvent]:
         ns = str(member.namespace)
         name = pod["metadata"]["name"]
@@ -352,11 +380,14 @@ class KubernetesBackend:
                     next_renew = now + renew_every
                     with contextlib.suppress(Exception):
                         await self._touch_lease(api, ns, names.lease_name(name))
-                step = tracker.step(now)
+                try:
+                    step = tracker.step(now)
+                except LaunchError as exc:  # a connect timeout says what the ingress answered
+                    raise self._with_tunnel_error(exc, name) from None
                 if step is not None:
                     yield step
                 running = tracker.pod if tracker.running() else None
-                if running is not None and await _port_open(running["status"]["podIP"], self.ports["hb"]):
+                if running is not None and await self._answers(member, running, token, tracker.where):
                     yield self._connected(spec, member, flavor, running, curve)
                     return
         finally:
@@ -445,14 +476,19 @@ class KubernetesBackend:
         }
         if curve is not None:
             handle["curve_publickey"] = curve.public
+        ip, ports = pod["status"]["podIP"], self.ports
+        tunnel = self._tunnels.get(meta["name"])
+        if tunnel is not None:  # behind an ingress: the tunnel's loopback listeners (never the token)
+            ip, ports = "127.0.0.1", tunnel.ports
+            handle["transport"] = "ingress"
         remote = RemoteKernel(
             kernel_id=spec.kernel_id,
-            ip=pod["status"]["podIP"],
-            shell_port=self.ports["shell"],
-            iopub_port=self.ports["iopub"],
-            stdin_port=self.ports["stdin"],
-            control_port=self.ports["control"],
-            hb_port=self.ports["hb"],
+            ip=ip,
+            shell_port=ports["shell"],
+            iopub_port=ports["iopub"],
+            stdin_port=ports["stdin"],
+            control_port=ports["control"],
+            hb_port=ports["hb"],
             member=member.name,
             flavor=flavor.name,
             node=node,
@@ -518,6 +554,7 @@ class KubernetesBackend:
         if member is None:
             return False
         self._released.add((member.name, record["pod"]))
+        self._close_tunnel(record["pod"])
         return await self._delete(self._api(member), record["namespace"], record["pod"])
 
     async def _delete(self, api: client.ApiClient, ns: str, pod: str) -> bool:
@@ -595,7 +632,76 @@ class KubernetesBackend:
         return orphans
 
     def close(self) -> None:
+        for pod in list(self._tunnels):
+            self._close_tunnel(pod)
         self.clients.close()
+
+    # --- behind an ingress (ingress.py, transport/) --------------------------------------------------------
+    async def _create_routes(
+        self, api: client.ApiClient, member: Member, ns: str, pod: dict[str, Any], where: str
+    ) -> None:
+        """The pod's Service and HTTPRoute (or Ingress), owned by the pod: deleted with it."""
+        custom = client.CustomObjectsApi(api)
+        networking = client.NetworkingV1Api(api)
+        creates = {
+            "Service": client.CoreV1Api(api).create_namespaced_service,
+            "Ingress": networking.create_namespaced_ingress,
+            "HTTPRoute": lambda ns, body, **kw: custom.create_namespaced_custom_object(
+                "gateway.networking.k8s.io", "v1", ns, "httproutes", body, **kw
+            ),
+        }
+        for body in ingress.route_objects(member, pod):
+            action = f"create the {body['kind']} that reaches the kernel through the member's ingress"
+            await self._create_owned(creates[body["kind"]], ns, body, pod, action, where)
+
+    async def _answers(self, member: Member, pod: dict[str, Any], token: str | None, where: str) -> bool:
+        """Whether the kernel's heartbeat socket answers: on the pod IP, or through the member's ingress."""
+        name = pod["metadata"]["name"]
+        if token is None:
+            return await _port_open(pod["status"]["podIP"], self.ports["hb"])
+        tunnel = self._tunnels.get(name)
+        if tunnel is None:
+            target = IngressTarget(url=ingress.kernel_url(member, name), token=token, **self.ingress_tls)
+            try:
+                tunnel = Tunnel(target)
+            except (OSError, ValueError) as exc:  # ssl: a certificate or key file missing or unreadable
+                raise LaunchError(
+                    f"Cannot reach GPU kernels on {member.label} through its ingress: {exc}. Ask your "
+                    "admin to check the kernelspec's kubernetes ingress_ca / ingress_client_cert / "
+                    "ingress_client_key."
+                ) from None
+            tunnel.start()
+            self._tunnels[name] = tunnel
+        if await zmtp_answers("127.0.0.1", tunnel.ports["hb"]):
+            return True
+        if tunnel.last_status in (400, 401, 403, 495, 496):
+            raise LaunchError(self._refused(member, where, tunnel))
+        return False
+
+    @staticmethod
+    def _refused(member: Member, where: str, tunnel: Tunnel) -> str:
+        if tunnel.last_status == 401:
+            return (
+                f"The GPU kernel on {where} refused this notebook server ({tunnel.last_error}: the kernel's "
+                "bridge token did not match). Something between the ingress and the pod may rewrite the "
+                "Authorization header; ask your admin to check the member's ingress."
+            )
+        return (
+            f"The ingress of {member.label} refused this notebook server ({tunnel.last_error}): its client "
+            "certificate is missing, expired or not signed by a CA the ingress trusts. Ask your admin to "
+            "check the kernelspec's kubernetes ingress_client_cert / ingress_client_key."
+        )
+
+    def _with_tunnel_error(self, exc: LaunchError, pod: str) -> LaunchError:
+        tunnel = self._tunnels.get(pod)
+        if tunnel is None or not tunnel.last_error:
+            return exc
+        return LaunchError(f"{exc} Through the member's ingress: {tunnel.last_error}.")
+
+    def _close_tunnel(self, pod: str) -> None:
+        tunnel = self._tunnels.pop(pod, None)
+        if tunnel is not None:
+            tunnel.close()
 
 
 def _now() -> datetime:
