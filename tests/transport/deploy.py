@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -39,7 +40,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from jupyter_client.asynchronous import AsyncKernelClient
 
 from mlp_kernel.backends.base import KERNEL_ARGS, RemoteKernel
-from mlp_kernel.backends.local import _free_ports
+from mlp_kernel.backends.local_pool import free_ports
 from mlp_kernel.cli import bridge as bridge_configmap
 from mlp_kernel.gateway.pump import Pump
 from mlp_kernel.gateway.relay import RemoteLink
@@ -72,8 +73,14 @@ http {{
         ssl_certificate_key {root}/ingress-key.pem;
         ssl_client_certificate {root}/ca.pem;
         ssl_verify_client on;
-        location /kernels/{kernel_id}/ {{
-            proxy_pass http://{pod_ip}:{bridge_port};
+{locations}
+    }}
+}}
+"""
+#: one kernel's route: what an ingress controller makes of an HTTPRoute (or Ingress) to the kernel's Service
+LOCATION = """\
+        location {path} {{
+            proxy_pass http://{upstream};{extra}
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
@@ -84,8 +91,6 @@ http {{
             proxy_buffers 4 64k;
             proxy_busy_buffers_size 128k;
         }}
-    }}
-}}
 """
 
 
@@ -156,16 +161,22 @@ class Member:
 
     # -- bring up -----------------------------------------------------------------------------------------
     def up(self) -> Member:
+        self.network_up()
+        self._kernel()
+        self._bridge()
+        self._nginx()
+        self._wait_port(self.pod_ns, "127.0.0.1", KERNEL_PORTS["shell"], "kernel", timeout=60)
+        return self
+
+    def network_up(self) -> Member:
+        """The namespaces, addresses and certificates only: the pod's side is left to a kubelet
+        (tests/cluster/test_ingress_real.py), nginx to ``start_nginx``."""
         self.nginx = shutil.which("nginx") or "/usr/sbin/nginx"  # sbin is not on every user's PATH
         if not Path(self.nginx).exists():
             raise RuntimeError("nginx is missing: apt-get install -y nginx (.ci/run installs it)")
         self.root.mkdir(parents=True, exist_ok=True)
         self._network()
         make_pki(self.root, self.edge_ip)
-        self._kernel()
-        self._bridge()
-        self._nginx()
-        self._wait_port(self.pod_ns, "127.0.0.1", KERNEL_PORTS["shell"], "kernel", timeout=60)
         return self
 
     def _network(self) -> None:
@@ -236,15 +247,29 @@ class Member:
         self._bridge()
 
     def _nginx(self) -> None:
+        self.start_nginx({f"/kernels/{self.kernel_id}/": f"{self.pod_ip}:{BRIDGE_PORT}"})
+
+    def nginx_conf(self, routes: dict[str, str], extra: str = "") -> str:
+        """nginx's configuration for ``routes`` (path prefix -> upstream address:port); ``extra`` directives
+        go into every location (a test's header rewrite)."""
+        locations = "".join(
+            LOCATION.format(path=p, upstream=u, extra=extra) for p, u in sorted(routes.items())
+        )
+        return NGINX_CONF.format(
+            root=self.root, edge_ip=self.edge_ip, ingress_port=INGRESS_PORT, locations=locations.rstrip("\n")
+        )
+
+    def start_nginx(self, routes: dict[str, str]) -> None:
         for d in ("tmp-body", "tmp-proxy", "tmp-fastcgi", "tmp-uwsgi", "tmp-scgi"):
             (self.root / d).mkdir(exist_ok=True)
-        conf = NGINX_CONF.format(
-            root=self.root, edge_ip=self.edge_ip, ingress_port=INGRESS_PORT, kernel_id=self.kernel_id,
-            pod_ip=self.pod_ip, bridge_port=BRIDGE_PORT,
-        )  # fmt: skip
-        (self.root / "nginx.conf").write_text(conf)
+        (self.root / "nginx.conf").write_text(self.nginx_conf(routes))
         self._spawn("nginx", self.edge_ns, [self.nginx, "-c", str(self.root / "nginx.conf")])
         self._wait_port(None, self.edge_ip, INGRESS_PORT, "nginx")
+
+    def reload_nginx(self, routes: dict[str, str], extra: str = "") -> None:
+        """New routes, as an ingress controller applies them: rewrite the file, SIGHUP the master."""
+        (self.root / "nginx.conf").write_text(self.nginx_conf(routes, extra))
+        self.procs["nginx"].send_signal(signal.SIGHUP)
 
     def _wait_port(self, ns: str | None, ip: str, port: int, name: str, timeout: float = 30) -> None:
         probe = f"import socket; socket.create_connection(({ip!r}, {port}), 1).close()"
@@ -320,7 +345,7 @@ class DirectKernel:
 
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        ports = dict(zip(KERNEL_PORTS, _free_ports(len(KERNEL_PORTS)), strict=True))
+        ports = dict(zip(KERNEL_PORTS, free_ports(len(KERNEL_PORTS)), strict=True))
         public = kernel_file(root / "direct-kernel.json", ports, curve=True)
         argv = [
             sys.executable,
@@ -347,12 +372,12 @@ class Gateway:
     do once a remote kernel is connected; a request the pump hands to the loop is sent on by the link.
     """
 
-    def __init__(self, remote: RemoteKernel, tmp: Path) -> None:
+    def __init__(self, remote: RemoteKernel, tmp: Path, key: str = KEY) -> None:
         self.ctx: zmq.Context[Any] = zmq.Context()
         client = {name: self.ctx.socket(zmq.ROUTER) for name in ("shell", "control", "stdin")}
         client["iopub"] = self.ctx.socket(zmq.XPUB)
         client["iopub"].xpub_verbose = 1
-        info: dict[str, Any] = {"ip": "127.0.0.1", "transport": "tcp", "key": KEY}
+        info: dict[str, Any] = {"ip": "127.0.0.1", "transport": "tcp", "key": key}
         info["signature_scheme"] = "hmac-sha256"
         for name, sock in client.items():
             info[f"{name}_port"] = sock.bind_to_random_port("tcp://127.0.0.1")
@@ -360,7 +385,7 @@ class Gateway:
         self.pump = Pump(self.ctx, client, fast_forward=lambda channel, frames: True)
         self.pump.start()
         self.serving = asyncio.ensure_future(self.pump.serve(self._handed))
-        self.link = RemoteLink(self.pump, remote, Session(Signer(KEY)))
+        self.link = RemoteLink(self.pump, remote, Session(Signer(key)))
         self.pump.fast = True
         self.connection_file = tmp / "gateway-connection.json"
         self.connection_file.write_text(json.dumps(info))

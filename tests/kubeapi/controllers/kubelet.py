@@ -14,6 +14,12 @@ Killing, FailedMount); a container that fails under ``terminationMessagePolicy: 
 gets the end of its log as ``terminated.message``. Deleting a pod sends SIGTERM to its process group, then
 SIGKILL after the grace period (capped by ``max_grace``). ``oom_kill`` fakes an OOM kill. Containers are
 never restarted.
+
+Native sidecars (``initContainers`` with ``restartPolicy: Always``) run as processes of their own, started
+before the first container and stopped after it, as a kubelet does; other init containers are not run. A pod
+annotated ``test.mlp.io/netns: <name>`` (test-only) runs all its processes in that existing network namespace
+(``ip netns exec``) and its podIP is that namespace's address: a pod reachable only over its own network, as
+the ingress transport's tests need (tests/cluster/test_ingress_real.py).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from .claims import ClaimVolumes
 from .container_setup import ContainerConfigError, environment, expand, materialise_volumes, rewrite
 
 TERMINAL = ("Succeeded", "Failed")
+NETNS_ANNOTATION = "test.mlp.io/netns"
 #: every live container process of every kubelet in this interpreter, killed at exit if a test crashed
 _LIVE: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -63,6 +70,7 @@ class PodRun:
     started_at: str | None = None
     log_path: Path | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    sidecars: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
 
 class Kubelet(Controller):
@@ -139,6 +147,8 @@ class Kubelet(Controller):
             run.kill_reason = run.kill_reason or "Killing"
             run.terminate.set()
             _kill_group(run.proc, signal.SIGKILL)
+            for sidecar in run.sidecars:
+                _kill_group(sidecar, signal.SIGKILL)
         for run in runs:
             if run.thread is not None:
                 run.thread.join(timeout=10)
@@ -202,6 +212,7 @@ class Kubelet(Controller):
         finally:
             if run.proc is not None:
                 _LIVE.pop(run.proc.pid, None)
+            self._stop_sidecars(run)
             self.claims.release(run.uid)
             run.done.set()
             with self._lock:
@@ -239,6 +250,7 @@ class Kubelet(Controller):
                 return None
             try:
                 argv, env, cwd = self._prepare(run, current, container)
+                sidecars = [(c, *self._prepare(run, current, c)) for c in _sidecars(current)]
                 break
             except ContainerConfigError as exc:
                 if exc.message != last_error:
@@ -256,11 +268,15 @@ class Kubelet(Controller):
             host=node,
             field_path=f"spec.containers{{{cname}}}",
         )
+        netns = (pod["metadata"].get("annotations") or {}).get(NETNS_ANNOTATION)
+        wrap = ["ip", "netns", "exec", netns] if netns else []
+        for sidecar, s_argv, s_env, s_cwd in sidecars:
+            self._start_sidecar(run, pod, sidecar, wrap + s_argv, s_env, s_cwd, node)
         run.log_path = run.root / "container.log"
         with open(run.log_path, "ab") as log:
             try:
                 run.proc = subprocess.Popen(
-                    argv,
+                    wrap + argv,
                     env=env,
                     cwd=cwd,
                     stdout=log,
@@ -299,6 +315,51 @@ class Kubelet(Controller):
         if code != 0 and container.get("terminationMessagePolicy") == "FallbackToLogsOnError":
             message = _log_tail(run.log_path)
         return self._terminated(run, pod, code, reason, message)
+
+    def _start_sidecar(
+        self,
+        run: PodRun,
+        pod: Obj,
+        container: dict[str, Any],
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        node: str,
+    ) -> None:
+        """A native sidecar: its own process (and log), started before the pod's first container."""
+        with open(run.root / f"{container['name']}.log", "ab") as log:
+            proc = subprocess.Popen(
+                argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+        _LIVE[proc.pid] = proc
+        run.sidecars.append(proc)
+        where = f"spec.initContainers{{{container['name']}}}"
+        record_event(self.store, pod, "Started", f"Started container {container['name']}", host=node,
+                     field_path=where)  # fmt: skip
+
+    def _stop_sidecars(self, run: PodRun) -> None:
+        """After the pod's containers, as a kubelet ends sidecars: SIGTERM, then SIGKILL after 2 s."""
+        for proc in run.sidecars:
+            _kill_group(proc, signal.SIGTERM)
+        for proc in run.sidecars:
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc, signal.SIGKILL)
+                proc.wait()
+            _LIVE.pop(proc.pid, None)
+
+    def pod_ip(self, pod: Obj) -> str:
+        """127.0.0.1, or the address of the network namespace the pod asked for (``NETNS_ANNOTATION``)."""
+        netns = (pod["metadata"].get("annotations") or {}).get(NETNS_ANNOTATION)
+        if not netns:
+            return "127.0.0.1"
+        out = subprocess.run(
+            ["ip", "netns", "exec", netns, "ip", "-4", "-o", "addr", "show", "scope", "global"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return out.split()[3].split("/")[0]
 
     def _wait(self, run: PodRun, pod: Obj, cname: str, node: str) -> int:
         assert run.proc is not None
@@ -419,11 +480,13 @@ class Kubelet(Controller):
         self._update(run.namespace, run.name, run.uid, apply)
 
     def _set_running(self, run: PodRun, pod: Obj) -> None:
+        ip = self.pod_ip(pod)
+
         def apply(p: Obj) -> None:
             st = p["status"]
             st["phase"] = "Running"
-            st["podIP"] = "127.0.0.1"
-            st["podIPs"] = [{"ip": "127.0.0.1"}]
+            st["podIP"] = ip
+            st["podIPs"] = [{"ip": ip}]
             st["containerStatuses"] = [
                 self._container_status(p, {"running": {"startedAt": run.started_at}}, True, run)
             ]
@@ -494,6 +557,10 @@ class Kubelet(Controller):
                     yield b""
 
         return StreamResponse(follow(), content_type="text/plain")
+
+
+def _sidecars(pod: Obj) -> list[dict[str, Any]]:
+    return [c for c in pod["spec"].get("initContainers") or [] if c.get("restartPolicy") == "Always"]
 
 
 def _log_tail(path: Path) -> str | None:
