@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from tests.ci import require_module, unavailable
-from tests.clients.conftest import free_port, install_kernelspec, kill_tree, processes_under
+from tests.clients.conftest import free_port, install_kernelspec, kill_tree, wait_gone_under
 
 from . import proxy
 
@@ -150,7 +150,9 @@ def run_hub(base: Path, user_env: dict[str, str] | None = None) -> Iterator[Hub]
             except subprocess.TimeoutExpired:
                 pass
         kill_tree(proc.pid)
-        for straggler in processes_under(base):  # whatever a failure left: servers, gateways, GPU kernels
+        # A gateway whose server is gone shuts itself down (releasing its GPU kernel: on Kubernetes, deleting
+        # the pod); give it the time, then kill whatever a failure left: servers, gateways, GPU kernels.
+        for straggler in wait_gone_under(base, timeout=60):
             kill_tree(straggler.pid)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(found.log, ARTIFACTS / f"jupyterhub-{base.name}.log")
