@@ -28,7 +28,13 @@ def docs(path: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    "path", ["rbac/kernel-launcher.yaml", "rbac/karmada-proxy.yaml", "networkpolicy.yaml"]
+    "path",
+    [
+        "rbac/kernel-launcher.yaml",
+        "rbac/karmada-proxy.yaml",
+        "networkpolicy.yaml",
+        "transport/networkpolicy.yaml",
+    ],
 )
 def test_core_samples_pass_the_kubernetes_schema(path: str) -> None:
     for obj in docs(SAMPLES / path):
@@ -50,6 +56,10 @@ def test_role_grants_exactly_the_least_verbs_the_backend_uses() -> None:
         ("coordination.k8s.io", "leases"): sorted(["create", "get", "list", "patch", "delete"]),
         ("kueue.x-k8s.io", "workloads"): sorted(["get", "list", "watch"]),
         ("visibility.kueue.x-k8s.io", "localqueues/pendingworkloads"): ["get"],
+        # transport: ingress (backend._create_routes): the pod's Service and route, deleted with the pod
+        ("", "services"): ["create"],
+        ("gateway.networking.k8s.io", "httproutes"): ["create"],
+        ("networking.k8s.io", "ingresses"): ["create"],
     }
 
 

@@ -35,7 +35,7 @@ from tests.backend_kubernetes.conftest import make_backend
 from tests.backend_kubernetes.e2e import KEY, launch_all, spec
 from tests.backend_kubernetes.policies import KERNELSPEC, members_policy
 from tests.cluster.members import RealMembers
-from tests.cluster.test_dry_run import install_gateway_api
+from tests.cluster.test_dry_run import SAMPLES, _service_account_client, install_gateway_api
 from tests.kubeapi.controllers.kubelet import NETNS_ANNOTATION
 from tests.transport.deploy import BRIDGE_PORT, INGRESS_PORT, Gateway, Member, is_root, reachable
 from tests.transport.routes import RouteController
@@ -88,14 +88,16 @@ def ingress_policy(edge: Member) -> Policy:
     return dataclasses.replace(policy, members={**policy.members, "private": private})
 
 
-def ingress_backend(members: RealMembers, edge: Member, tmp_path: Path, client_cert: bool = True) -> Any:
+def ingress_backend(
+    members: RealMembers, edge: Member, tmp_path: Path, client_cert: bool = True, **options: Any
+) -> Any:
     cert = {
         "ingress_client_cert": str(edge.root / "gateway.pem"),
         "ingress_client_key": str(edge.root / "gateway-key.pem"),
     }
     backend = make_backend(
         members, ingress_policy(edge), plain_clients=False, ingress_ca=str(edge.root / "ca.pem"),
-        **(cert if client_cert else {}),
+        **(cert if client_cert else {}), **options,
     )  # fmt: skip
     backend.kernelspec_dir = kernelspec_in(edge, tmp_path)
     return backend
@@ -127,8 +129,12 @@ async def test_a_kernel_behind_the_ingress_runs_and_its_objects_go_with_its_pod(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     private = member_setup.members["private"]
+    # As deployed: the gateway's own ServiceAccount, with only what the RBAC sample grants it
+    for doc in yaml.safe_load_all((SAMPLES / "rbac/kernel-launcher.yaml").read_text()):
+        private.apply(doc)
+    as_gateway = _service_account_client(private, NS, "mlp-kernel-gateway")
     routes = RouteController(edge, private.rest, NS, GATEWAY).start()
-    backend = ingress_backend(member_setup, edge, tmp_path)
+    backend = ingress_backend(member_setup, edge, tmp_path, api_clients={"private": as_gateway})
     try:
         events = await launch_all(backend, spec())
         assert events[-1].phase == Phase.CONNECTED, [e.message for e in events]
