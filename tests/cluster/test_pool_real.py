@@ -14,11 +14,13 @@ import asyncio
 import secrets
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import pytest
 from jupyter_client import BlockingKernelClient
 
 from mlp_kernel.backends.kubernetes import names
+from mlp_kernel.backends.kubernetes.leases import find_orphans
 from mlp_kernel.backends.kubernetes.pool import (
     CLAIMED,
     POOL,
@@ -112,3 +114,9 @@ async def test_racing_gateways_claim_the_pool_pod_once_it_runs_the_users_cell_an
     (replacement,) = await pool_pods(api, "jupyter", "silver")
     assert replacement["metadata"]["name"] != won["metadata"]["name"]
     assert replacement["metadata"]["labels"][names.TEAM] == "platform"
+
+    # gc leaves the free pool pod alone (it has no gateway and no Lease by design: the pool loop ends it) but
+    # lists the claimed one, whose claimer holds no Lease in this test
+    orphans = await find_orphans(api, "private", "jupyter", datetime.now(timezone.utc), expire_after_s=0)
+    listed = {o.pod for o in orphans}
+    assert won["metadata"]["name"] in listed and replacement["metadata"]["name"] not in listed, listed

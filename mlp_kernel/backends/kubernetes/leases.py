@@ -139,6 +139,8 @@ async def find_orphans(
     orphans = []
     for pod in pods.get("items") or []:
         meta = pod["metadata"]
+        if (meta.get("labels") or {}).get(names.POOL_STATE) == names.POOL_FREE:
+            continue  # an unclaimed warm-pool pod has no gateway by design: the pool loop ends it (pool.py)
         ns = meta.get("namespace") or namespace or ""
         lease = by_name.get((ns, names.lease_name(meta["name"])))
         orphan, idle, why = is_orphan(pod, lease, now, expire_after_s)

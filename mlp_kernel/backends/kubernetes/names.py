@@ -24,6 +24,10 @@ FLAVOR = "mlp.io/flavor"
 #: the notebook's data class (``%gpu data=``, policy ``data_classes``), absent when it has none: what the
 #: admission sample (docs/samples/admission) reads to refuse a private-only class on a public member
 DATA_CLASS = "mlp.io/data-class"
+# The warm pool (pool.py): the flavor of a pool pod, and whether it is still free or claimed by a gateway.
+POOL = "mlp.io/warm-pool"
+POOL_STATE = "mlp.io/pool-state"
+POOL_FREE, POOL_CLAIMED = "free", "claimed"
 COMPONENT = "app.kubernetes.io/component"
 QUEUE_NAME = "kueue.x-k8s.io/queue-name"
 KUEUE_GATE = "kueue.x-k8s.io/admission"

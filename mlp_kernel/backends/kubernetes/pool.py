@@ -42,9 +42,8 @@ from .calls import call_json
 from .connection import CONNECTION_KEY
 from .objects import render_kernel_objects
 
-POOL = "mlp.io/warm-pool"
-POOL_STATE = "mlp.io/pool-state"
-FREE, CLAIMED = "free", "claimed"
+POOL, POOL_STATE = names.POOL, names.POOL_STATE
+FREE, CLAIMED = names.POOL_FREE, names.POOL_CLAIMED
 PLATFORM = "platform"
 
 
