@@ -90,7 +90,8 @@ class GpuAutoProvisioner(LocalProvisioner):
     kubernetes = Dict(
         config=True,
         help="KubernetesBackend options: kubeconfig, karmada_context, image, "
-        "service_account, curve, lease_duration_s.",
+        "service_account, curve, lease_duration_s; for members with transport: ingress, ingress_ca, "
+        "ingress_client_cert, ingress_client_key (files in the notebook server's pod).",
     )
     local_python = Unicode("", config=True, help="Python with ipykernel for local-backend kernels.")
     local_kernel_args = List(
