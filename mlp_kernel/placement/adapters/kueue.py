@@ -19,21 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
 from ..policy import Flavor, Member, Policy
 from ..state import FlavorState, MemberState
-from ..units import parse_quantity
+from .kueue_fields import StateError, aware, quantity
+from .kueue_fields import condition as _condition
+from .workloads import WorkloadCounters
 
 KUEUE_GROUP = "kueue.x-k8s.io"
 KARMADA_CLUSTER_GROUP = "cluster.karmada.io"
 RATE_WINDOW_S = 3600.0
 
-
-class StateError(ValueError):
-    """The given objects cannot describe a member (e.g. its ClusterQueue is missing from a dump)."""
+__all__ = ["StateError", "quantity"]  # re-exported: shapes.py and callers import them from here
 
 
 @dataclass
@@ -98,8 +98,13 @@ def member_state_from_objects(
     source: str = "",
     own_workload: str | None = None,
     window_s: float = RATE_WINDOW_S,
+    workloads: WorkloadCounters | None = None,
 ) -> MemberState:
-    """The member's state from its Kueue objects. Raises ``StateError`` when its queues are not there."""
+    """The member's state from its Kueue objects. Raises ``StateError`` when its queues are not there.
+
+    ``workloads`` are the member's Workloads as counters (a live watch keeps them, ``workloads.py``); without
+    them they are counted from the Workloads in ``idx``.
+    """
     lq = idx.named("LocalQueue", member.local_queue or "", member.namespace) if member.local_queue else None
     cq_name = member.cluster_queue or ((lq or {}).get("spec") or {}).get("clusterQueue")
     if not cq_name:
@@ -123,7 +128,8 @@ def member_state_from_objects(
         notes.append(why)
     mine = policy.flavors_of(member.name)
     notes += _flavor_mismatches(mine, idx)
-    wl = _summarise(cq_name, {f.gpu_resource for f in mine}, idx)
+    counters = workloads if workloads is not None else WorkloadCounters.of(idx.of("Workload"))
+    wl = _summarise(cq_name, {f.gpu_resource for f in mine}, idx, counters)
     flavors = {f.name: _flavor_state(f, cq, cq_name, idx, now, own_workload, window_s, wl) for f in mine}
     return MemberState(
         ready=ready,
@@ -167,8 +173,8 @@ def _flavor_state(
     wl: _QueueWorkloads,
 ) -> FlavorState:
     nominal, borrow_limit, _ = _quota(cq, f.name, f.gpu_resource)
-    used = _usage(cq, f.name, f.gpu_resource, idx, cq_name)
-    borrowable = _borrowable(cq, cq_name, f, idx, nominal, used, borrow_limit)
+    used = _usage(cq, f.name, f.gpu_resource, wl.counters, cq_name)
+    borrowable = _borrowable(cq, cq_name, f, idx, wl.counters, nominal, used, borrow_limit)
     pending, position = _pending(f, cq_name, idx, own_workload, wl)
     rate = _admission_rate(f, now, window_s, wl)
     return FlavorState(
@@ -210,7 +216,9 @@ def _status_total(cq: Mapping[str, Any], key: str, flavor: str, resource: str) -
     return 0
 
 
-def _usage(cq: Mapping[str, Any], flavor: str, resource: str, idx: ObjectIndex, cq_name: str) -> int:
+def _usage(
+    cq: Mapping[str, Any], flavor: str, resource: str, counters: WorkloadCounters, cq_name: str
+) -> int:
     """GPUs of ``flavor`` in use: the largest of the ClusterQueue's ``flavorsReservation``, its
     ``flavorsUsage`` and the admitted, unfinished Workloads read with it.
 
@@ -220,12 +228,7 @@ def _usage(cq: Mapping[str, Any], flavor: str, resource: str, idx: ObjectIndex, 
     """
     reserved = _status_total(cq, "flavorsReservation", flavor, resource)
     used = _status_total(cq, "flavorsUsage", flavor, resource)
-    admitted = sum(
-        _workload_gpus(w, resource)
-        for w in idx.of("Workload")
-        if _admitted_flavor(w, cq_name, resource) == flavor and not _finished(w)
-    )
-    return max(reserved or 0, used or 0, admitted)
+    return max(reserved or 0, used or 0, counters.admitted(cq_name, flavor, resource))
 
 
 def _cohort(cq: Mapping[str, Any]) -> str | None:
@@ -238,6 +241,7 @@ def _borrowable(
     cq_name: str,
     f: Flavor,
     idx: ObjectIndex,
+    counters: WorkloadCounters,
     nominal: int,
     used: int,
     borrow_limit: int | None,
@@ -251,7 +255,7 @@ def _borrowable(
         if _name(peer) == cq_name or _cohort(peer) != cohort:
             continue
         p_nominal, _, p_lend = _quota(peer, f.name, f.gpu_resource)
-        p_used = _usage(peer, f.name, f.gpu_resource, idx, _name(peer))
+        p_used = _usage(peer, f.name, f.gpu_resource, counters, _name(peer))
         lendable = p_nominal if p_lend is None else min(p_lend, p_nominal)
         pool += max(0, min(lendable, p_nominal - p_used))
         borrowed_by_others += max(0, p_used - p_nominal)
@@ -275,36 +279,16 @@ class _QueueWorkloads:
     """The ClusterQueue's workloads, summarised once so per-flavor questions cost O(distinct selectors)."""
 
     pending_by_selector: dict[tuple[frozenset[tuple[str, str]], frozenset[str]], int]
-    admissions: list[tuple[str, datetime]]  # (flavor, when quota was reserved)
+    counters: WorkloadCounters
+    cq_name: str
+    resources: frozenset[str]
 
 
-def _summarise(cq_name: str, resources: set[str], idx: ObjectIndex) -> _QueueWorkloads:
-    queues = _queue_names_of(cq_name, idx)
-    pending: dict[tuple[frozenset[tuple[str, str]], frozenset[str]], int] = {}
-    admissions: list[tuple[str, datetime]] = []
-    for w in idx.of("Workload"):
-        for resource in resources:
-            flavor = _admitted_flavor(w, cq_name, resource)
-            if flavor is None:
-                continue
-            cond = _condition(w, "QuotaReserved") or _condition(w, "Admitted")
-            at = _timestamp(cond.get("lastTransitionTime")) if cond and cond.get("status") == "True" else None
-            if at is not None:
-                admissions.append((flavor, at))
-        meta, spec = w.get("metadata") or {}, w.get("spec") or {}
-        if queues and (meta.get("namespace", ""), spec.get("queueName")) not in queues:
-            continue
-        if spec.get("active") is False or _finished(w) or _reserved(w):
-            continue
-        wants = frozenset(r for r in resources if _workload_gpus(w, r) > 0)
-        if not wants:
-            continue
-        selector: dict[str, str] = {}
-        for ps in spec.get("podSets") or []:
-            selector.update(((ps.get("template") or {}).get("spec") or {}).get("nodeSelector") or {})
-        key = (frozenset((str(k), str(v)) for k, v in selector.items()), wants)
-        pending[key] = pending.get(key, 0) + 1
-    return _QueueWorkloads(pending, admissions)
+def _summarise(
+    cq_name: str, resources: set[str], idx: ObjectIndex, counters: WorkloadCounters
+) -> _QueueWorkloads:
+    pending = counters.pending_by_selector(_queue_names_of(cq_name, idx), resources)
+    return _QueueWorkloads(pending, counters, cq_name, frozenset(resources))
 
 
 def _pending(
@@ -334,47 +318,9 @@ def _pending(
 
 
 def _admission_rate(f: Flavor, now: datetime, window_s: float, wl: _QueueWorkloads) -> float | None:
-    now = _aware(now)
-    n = sum(
-        1 for flavor, at in wl.admissions if flavor == f.name and 0 <= (now - at).total_seconds() <= window_s
-    )
+    now = aware(now)
+    n = wl.counters.admitted_since(wl.cq_name, wl.resources, f.name, now - timedelta(seconds=window_s), now)
     return n / window_s if n else None
-
-
-# --- workload helpers ---------------------------------------------------------------------------------------
-
-
-def _admitted_flavor(w: Mapping[str, Any], cq_name: str, resource: str) -> str | None:
-    admission = (w.get("status") or {}).get("admission") or {}
-    if admission.get("clusterQueue") != cq_name:
-        return None
-    for psa in admission.get("podSetAssignments") or []:
-        flavor = (psa.get("flavors") or {}).get(resource)
-        if flavor:
-            return str(flavor)
-    return None
-
-
-def _reserved(w: Mapping[str, Any]) -> bool:
-    cond = _condition(w, "QuotaReserved")
-    return bool((cond and cond.get("status") == "True") or (w.get("status") or {}).get("admission"))
-
-
-def _finished(w: Mapping[str, Any]) -> bool:
-    cond = _condition(w, "Finished")
-    return bool(cond and cond.get("status") == "True")
-
-
-def _workload_gpus(w: Mapping[str, Any], resource: str) -> int:
-    total = 0
-    for ps in (w.get("spec") or {}).get("podSets") or []:
-        per_pod = 0
-        for c in ((ps.get("template") or {}).get("spec") or {}).get("containers") or []:
-            res = c.get("resources") or {}
-            value = (res.get("requests") or {}).get(resource, (res.get("limits") or {}).get(resource, 0))
-            per_pod += quantity(value)
-        total += per_pod * int(ps.get("count", 1) or 1)
-    return total
 
 
 def _selector_allows(selector: Mapping[str, str], f: Flavor) -> bool:
@@ -397,44 +343,8 @@ def _queue_active(obj: Mapping[str, Any], kind: str) -> tuple[bool, str]:
     return True, ""
 
 
-def _condition(obj: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
-    for c in (obj.get("status") or {}).get("conditions") or []:
-        if c.get("type") == kind:
-            return dict(c)
-    return None
-
-
 def _name(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("name", ""))
-
-
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return _aware(value)
-    if not isinstance(value, str):
-        return None
-    try:
-        return _aware(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError:
-        return None
-
-
-def quantity(value: Any) -> int:
-    """A Kubernetes quantity as a whole number (GPU counts: ``8``, ``"8"``; ``"500m"`` rounds down to 0).
-
-    Anything else (``"lots"``, ``true``, NaN, a negative or absurdly large number) raises ``StateError``:
-    reading it as 0 GPUs would silently change where kernels go. ``units.parse_quantity`` is the parser.
-    """
-    if value is None:
-        return 0
-    try:
-        return int(parse_quantity(value))
-    except ValueError as exc:
-        raise StateError(str(exc)) from None
 
 
 def _short(value: Any) -> str:
