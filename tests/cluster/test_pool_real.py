@@ -5,7 +5,10 @@ One pool pod of silver; gateways race to claim it with the resourceVersion-guard
 (the others get 409 or find nothing free); the winner's pod carries its kernel id, user and team (the cost
 moves from ``platform`` to the user); the claimed kernel, rekeyed over the pool's Secret, runs the user's cell
 with the user's key; ``mlp-kernel pool --once`` (the admin's refill loop) sees the claim as demand and
-creates a replacement.
+creates a replacement. Then the gateway's side: a launch through ``KubernetesBackend`` whose request fits the
+pool claims the ready pool pod (the user's labels, a Lease, the user's key), its release deletes it, and the
+next launch, with the pool empty, creates a pod as usual. Pool pods carry the warm pool's Kueue priority class
+(docs/samples/pool/priority-class.yaml, applied as shipped).
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ import asyncio
 import secrets
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from jupyter_client import BlockingKernelClient
 
+from mlp_kernel.backends.base import ExitReason, LaunchSpec, Phase
 from mlp_kernel.backends.kubernetes import names
 from mlp_kernel.backends.kubernetes.leases import find_orphans
 from mlp_kernel.backends.kubernetes.pool import (
     CLAIMED,
     POOL,
     POOL_STATE,
+    PRIORITY_CLASS,
     claim,
     is_ready,
     pool_connection,
@@ -33,10 +40,13 @@ from mlp_kernel.backends.kubernetes.pool import (
 )
 from mlp_kernel.backends.rekey import rekey
 from mlp_kernel.placement.policy_load import parse_policy
-from tests.backend_kubernetes.conftest import free_ports
+from mlp_kernel.placement.types import Action, Decision, GpuRequest
+from tests.backend_kubernetes.conftest import free_ports, make_backend
+from tests.backend_kubernetes.e2e import KEY, execute, launch_all
 from tests.backend_kubernetes.policies import KERNELSPEC, TEST_MEMBERS_POLICY
 
 pytestmark = pytest.mark.timeout(300)
+PRIORITY_SAMPLE = Path(__file__).resolve().parents[2] / "docs" / "samples" / "pool" / "priority-class.yaml"
 SILVER = "silver: {member: private, tier: silver, gpu_models: [V100], node_labels: {mlp.io/gpu-tier: silver},"
 POLICY_TEXT = TEST_MEMBERS_POLICY.replace(SILVER, SILVER + " warm_pool: 1, warm_pool_idle: 10m,")
 POLICY = parse_policy(POLICY_TEXT)
@@ -72,6 +82,7 @@ async def test_racing_gateways_claim_the_pool_pod_once_it_runs_the_users_cell_an
     kube_members, tmp_path
 ):
     assert POLICY.flavors["silver"].warm_pool == 1
+    kube_members.private.apply_yaml(PRIORITY_SAMPLE)
     api = kube_members.private.api_client()
     assert await refill(api, KERNELSPEC, POLICY, "silver", ports=free_ports()) == {"deleted": 0, "created": 1}
     pod = await ready_pool_pod(api)
@@ -120,3 +131,83 @@ async def test_racing_gateways_claim_the_pool_pod_once_it_runs_the_users_cell_an
     orphans = await find_orphans(api, "private", "jupyter", datetime.now(timezone.utc), expire_after_s=0)
     listed = {o.pod for o in orphans}
     assert won["metadata"]["name"] in listed and replacement["metadata"]["name"] not in listed, listed
+
+
+def warm_spec(kernel_id: str) -> LaunchSpec:
+    """A launch of one silver GPU, nothing else asked: the pool pod's size."""
+    decision = Decision(
+        action=Action.RUN,
+        member="private",
+        flavor="silver",
+        local_queue="kernels",
+        namespace="jupyter",
+        gpu_count=1,
+    )
+    request = GpuRequest(gpu_count=1)
+    return LaunchSpec(kernel_id, KEY, "hmac-sha256", decision, request, user="alice", team="ml")
+
+
+async def test_a_launch_claims_the_ready_pool_pod_and_with_the_pool_empty_creates_a_pod(kube_members):
+    m = kube_members.private
+    m.apply_yaml(PRIORITY_SAMPLE)
+    api = m.api_client()
+    assert await refill(api, KERNELSPEC, POLICY, "silver", ports=free_ports()) == {"deleted": 0, "created": 1}
+    pod = await ready_pool_pod(api)
+    name = pod["metadata"]["name"]
+    workload = m.workload_for("jupyter", name)
+    assert workload is not None, "Kueue made the pool pod's Workload (its priority class exists)"
+    assert (workload["spec"].get("priorityClassRef") or {}).get("name") == PRIORITY_CLASS, workload["spec"]
+    assert workload["spec"].get("priority") == -100, "below users' kernels (priority 0): Kueue preempts it"
+
+    backend = make_backend(kube_members, POLICY)  # plain clients: the fresh pod below has no CurveZMQ
+    try:
+        started = time.monotonic()
+        events = await launch_all(backend, warm_spec("warm-1"))
+        took = time.monotonic() - started
+        assert [e.phase for e in events] == [Phase.CONNECTED], [e.message for e in events]
+        assert "warm pool, silver" in events[0].message and events[0].detail["warm_pool"] is True
+        remote = events[0].remote
+        assert remote is not None and remote.handle["pod"] == name, "the pool pod, not a new one"
+        assert took < 10, f"a claim is one PATCH and one silent execute, took {took:.1f} s"
+
+        claimed = m.get("v1", "Pod", name, "jupyter")
+        labels, annotations = claimed["metadata"]["labels"], claimed["metadata"]["annotations"]
+        assert (labels[POOL_STATE], labels[names.KERNEL_ID], labels[names.USER], labels[names.TEAM]) == (
+            CLAIMED, "warm-1", "alice", "ml"
+        )  # fmt: skip
+        assert annotations[names.GATEWAY_ANNOTATION] == backend.gateway_id
+        lease = m.get("coordination.k8s.io/v1", "Lease", remote.handle["lease"], "jupyter")
+        assert lease["spec"]["holderIdentity"] == backend.gateway_id
+        assert lease["metadata"]["ownerReferences"][0]["uid"] == claimed["metadata"]["uid"]
+        orphans = await find_orphans(api, "private", "jupyter", datetime.now(timezone.utc))
+        assert name not in {o.pod for o in orphans}, "its Lease is fresh: gc leaves it alone"
+
+        # the user's cell runs with the user's key, over the RemoteKernel's address, encrypted with the pool
+        # pod's CurveZMQ keypair (its public key is in the handle, as for a fresh pod)
+        conn = await pool_connection(api, claimed)
+        assert remote.handle["curve_publickey"] == conn["curve_publickey"]
+        ports = {
+            f"{ch}_port": getattr(remote, f"{ch}_port") for ch in ("shell", "iopub", "stdin", "control", "hb")
+        }
+        where = {**conn, **ports, "ip": remote.ip}
+        assert run_cell(where, KEY, "import os; print(os.environ['MLP_KERNEL_ID'], 6 * 7)").split() == [
+            "warm-1", "42"
+        ]  # fmt: skip
+
+        exited = asyncio.ensure_future(backend.wait_exit(remote))
+        await backend.release(remote)
+        assert (await asyncio.wait_for(exited, 60)).reason == ExitReason.RELEASED
+        m.wait_for(lambda: m.find("v1", "Pod", name, "jupyter") is None, 60, what="the claimed pod deleted")
+        assert m.find("coordination.k8s.io/v1", "Lease", remote.handle["lease"], "jupyter") is None
+
+        # the pool is empty now (nobody refilled it): the next launch creates its pod
+        events = await launch_all(backend, warm_spec("cold-1"))
+        assert events[-1].phase == Phase.CONNECTED and len(events) > 1, [e.message for e in events]
+        cold = events[-1].remote
+        assert cold is not None and "warm pool" not in events[-1].message
+        assert cold.handle["pod"].startswith("mlpk-") and cold.handle["pod"] != name
+        assert POOL not in m.get("v1", "Pod", cold.handle["pod"], "jupyter")["metadata"]["labels"]
+        assert (await execute(cold, "print(6 * 7)"))["output"].strip() == "42"
+        await backend.release(cold)
+    finally:
+        backend.close()

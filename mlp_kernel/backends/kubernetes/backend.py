@@ -12,6 +12,10 @@ How a launch goes (see ``base.py`` for the contract):
    also gets a Service and an HTTPRoute (or Ingress) owned by it, and the kernel is reached through a
    ``Tunnel`` to the member's ingress: connected once the kernel's heartbeat socket answers through it, with
    the tunnel's loopback ports in the ``RemoteKernel``; ``release`` closes the tunnel.
+A launch whose pod would be a warm-pool pod of the flavor (``pool.fits``) first claims a free, ready one
+(``pool.claim``: a resourceVersion-guarded PATCH), creates its Lease, rekeys it to the user's key
+(``rekey``) and yields ``connected`` at once, with the same handle as a fresh pod's; no free pod (or a claim
+that fails): the steps above.
 If the gateway stops iterating (cancel, ``aclose``) or anything fails, the ``finally`` deletes the Pod (which
 frees the Kueue quota at once), the Secret and the Lease. To move a queued kernel elsewhere, the gateway
 cancels the launch (queued events repeat as the wait grows, with ``waited_s`` and the position in ``detail``,
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 import uuid
@@ -41,9 +46,10 @@ from ...placement.policy import Flavor, Member, Policy
 from ...placement.tenancy import setup_hint
 from ...transport.tunnel import IngressTarget, Tunnel, zmtp_answers
 from ..base import ExitInfo, ExitReason, LaunchError, LaunchEvent, LaunchSpec, Phase, RemoteKernel
-from . import ingress, names
+from ..rekey import rekey
+from . import ingress, names, pool
 from .calls import call_json, describe, status_of
-from .connection import DEFAULT_PORTS, CurveKeys
+from .connection import CHANNELS, DEFAULT_PORTS, CurveKeys
 from .exits import classify_exit, terminated
 from .files import pod_files
 from .leases import DEFAULT_LEASE_S, Orphan, find_orphans, lease_body, micro_time
@@ -54,6 +60,7 @@ from .queue import KUEUE_GROUP, KUEUE_VERSIONS, WorkloadState, find_workload, qu
 from .watching import ResumableWatch, WatchEvent
 
 MAX_GENERATION_SKIPS = 5
+log = logging.getLogger(__name__)
 
 
 class KubernetesBackend:
@@ -163,6 +170,11 @@ class KubernetesBackend:
     async def _launch(self, spec: LaunchSpec) -> AsyncGenerator[LaunchEvent, None]:
         member, flavor = self._member_flavor(spec.decision.member, spec.decision.flavor)
         api = self._api(member)
+        if pool.fits(member, flavor, spec):
+            warm = await self._claim_pool(api, spec, member, flavor)
+            if warm is not None:
+                yield warm
+                return
         core = client.CoreV1Api(api)
         ns = str(member.namespace)
         curve = CurveKeys.generate() if self.curve else None
@@ -225,6 +237,49 @@ class KubernetesBackend:
                 # that failed after retries may still have landed, so check the owner before deleting.
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(self._delete_if_ours(api, ns, attempted[-1]))
+
+    async def _claim_pool(
+        self, api: client.ApiClient, spec: LaunchSpec, member: Member, flavor: Flavor
+    ) -> LaunchEvent | None:
+        """A free, ready pool pod of ``flavor`` made this kernel's: claimed, its Lease created (gc then treats
+        it as any kernel), rekeyed to the user's key and environment; the ``connected`` event. None (the
+        caller creates a pod) when none is free or the claim fails; a claimed pod that fails is deleted."""
+        ns = str(member.namespace)
+        try:
+            pod = await pool.claim(
+                api, ns, flavor.name, spec.kernel_id, spec.user, spec.team, gateway=self.gateway_id
+            )
+        except ApiException as exc:  # e.g. 403: the gateway may not patch pods; a fresh pod still may work
+            log.warning("warm pool of %s not usable: %s", flavor.name, describe(exc, "claim a pool pod", ns))
+            return None
+        if pod is None:
+            return None
+        name, where = pod["metadata"]["name"], self._where(member, flavor)
+        claimed = False
+        try:
+            await self._create_owned(
+                client.CoordinationV1Api(api).create_namespaced_lease,
+                ns,
+                lease_body(pod, self.gateway_id, self.lease_duration_s, _now()),
+                None,
+                "create the Lease",
+                where,
+            )
+            conn = {**await pool.pool_connection(api, pod), "ip": pod["status"]["podIP"]}
+            if conn.get("signature_scheme") != spec.signature_scheme:
+                return None
+            args = {"key": spec.key, "env": {"MLP_KERNEL_ID": spec.kernel_id, **spec.env}}
+            await asyncio.to_thread(rekey, conn, args, pool.CLAIM_TIMEOUT_S)
+            claimed = True
+        except Exception as exc:  # a pool kernel that died or hangs: gone, the launch creates a pod instead
+            log.warning("warm-pool pod %s could not be claimed: %s", name, exc)
+            return None
+        finally:
+            if not claimed:  # failed or cancelled: nobody else may claim it now (its state says claimed)
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(self._delete(api, ns, name))
+        ports = {ch: int(conn[f"{ch}_port"]) for ch in CHANNELS}
+        return self._connected(spec, member, flavor, pod, conn.get("curve_publickey"), ports, warm=True)
 
     async def _delete_if_ours(self, api: client.ApiClient, ns: str, name: str) -> None:
         try:
@@ -388,7 +443,7 @@ class KubernetesBackend:
                     yield step
                 running = tracker.pod if tracker.running() else None
                 if running is not None and await self._answers(member, running, token, tracker.where):
-                    yield self._connected(spec, member, flavor, running, curve)
+                    yield self._connected(spec, member, flavor, running, curve.public if curve else None)
                     return
         finally:
             for w in watches:
@@ -459,8 +514,17 @@ class KubernetesBackend:
                 tracker.on_event(event.obj)
 
     def _connected(
-        self, spec: LaunchSpec, member: Member, flavor: Flavor, pod: dict[str, Any], curve: CurveKeys | None
+        self,
+        spec: LaunchSpec,
+        member: Member,
+        flavor: Flavor,
+        pod: dict[str, Any],
+        curve_public: str | None,
+        ports: dict[str, int] | None = None,
+        warm: bool = False,
     ) -> LaunchEvent:
+        """The ``connected`` event; ``ports`` and ``curve_public`` of the kernel (a pool pod's are its own),
+        ``warm``: a claimed warm-pool pod (the start-up line says so)."""
         meta = pod["metadata"]
         node = pod["spec"].get("nodeName") or ""
         handle = {
@@ -474,9 +538,9 @@ class KubernetesBackend:
             "kernel_id": spec.kernel_id,
             "flavor": flavor.name,
         }
-        if curve is not None:
-            handle["curve_publickey"] = curve.public
-        ip, ports = pod["status"]["podIP"], self.ports
+        if curve_public:
+            handle["curve_publickey"] = curve_public
+        ip, ports = pod["status"]["podIP"], ports or self.ports
         tunnel = self._tunnels.get(meta["name"])
         if tunnel is not None:  # behind an ingress: the tunnel's loopback listeners (never the token)
             ip, ports = "127.0.0.1", tunnel.ports
@@ -495,10 +559,11 @@ class KubernetesBackend:
             handle=handle,
             files=pod_files(member, pod),
         )
+        where = f"warm pool, {self._where(member, flavor)}" if warm else self._where(member, flavor)
         return LaunchEvent(
             Phase.CONNECTED,
-            f"Running on {node} ({self._where(member, flavor)})",
-            {"node": node, "pod": meta["name"], "pod_ip": remote.ip},
+            f"Running on {node} ({where})",
+            {"node": node, "pod": meta["name"], "pod_ip": remote.ip, "warm_pool": warm},
             remote=remote,
         )
 
@@ -616,7 +681,8 @@ class KubernetesBackend:
 
     async def cluster_state(self, policy: Policy, members: Sequence[Member]) -> ClusterState:
         """Kueue's live state of ``members`` through this backend's clients (``StateReading``)."""
-        return await astate_from_cluster(policy, {m.name: self.clients.get(m) for m in members})
+        clients = {m.name: self.clients.get(m) for m in members}
+        return await astate_from_cluster(policy, clients, watch=True)  # one watch cache per process
 
     async def list_orphans(self, expire_after_s: float | None = None) -> list[Orphan]:
         """Kernel pods on every Kubernetes member whose Lease expired (their gateway is gone); on a member

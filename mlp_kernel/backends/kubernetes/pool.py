@@ -21,6 +21,16 @@ claiming it costs one API call and one silent execute (``backends/rekey.py``).
   the claim is what must be exact. An overshoot after a race costs one idle pod until ``warm_pool_idle``.
 - *Idle*: ``refill`` deletes free pool pods older than the flavor's ``warm_pool_idle``, and creates new
   ones only while ``demand`` says someone started a kernel of the flavor recently.
+- *Priority*: pool pods carry Kueue's ``kueue.x-k8s.io/priority-class: mlp-warm-pool`` (a
+  WorkloadPriorityClass below users' kernels, ``docs/samples/pool/priority-class.yaml``), so on a ClusterQueue
+  that preempts ``LowerPriority`` a user's kernel that needs the GPUs evicts a pool pod instead of queueing
+  behind it.
+- *Who may claim* (``fits``): a launch whose pod would be the pool pod's (module ``backend.py``): the pool's
+  GPU count, no model pin, no data class, no CPU or memory of its own; on a member reached directly (a pool
+  pod has no Service or route for an ingress) with one namespace for everyone and no per-user volumes (a
+  pod's namespace and volumes are fixed when it is created; the pool pod was made for user ``platform``).
+- *CurveZMQ*: pool pods get a server keypair like every kernel (``curve=True``, the backend's default); the
+  claimer reads the public key from the pool's Secret, so a claimed kernel is encrypted as a fresh one is.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -39,12 +49,36 @@ from kubernetes.client.exceptions import ApiException
 from ...placement.policy import Policy
 from . import names
 from .calls import call_json
-from .connection import CONNECTION_KEY
+from .connection import CONNECTION_KEY, CurveKeys
+from .ingress import uses_ingress
 from .objects import render_kernel_objects
+
+if TYPE_CHECKING:
+    from ...placement.policy import Flavor, Member
+    from ..base import LaunchSpec
 
 POOL, POOL_STATE = names.POOL, names.POOL_STATE
 FREE, CLAIMED = names.POOL_FREE, names.POOL_CLAIMED
 PLATFORM = "platform"
+PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
+PRIORITY_CLASS = "mlp-warm-pool"  # docs/samples/pool/priority-class.yaml: the admin applies it with the pool
+CLAIM_TIMEOUT_S = 15.0  # the rekey's reply over the pod network; a kernel that does not answer is deleted
+
+
+def fits(member: Member, flavor: Flavor, spec: LaunchSpec) -> bool:
+    """Whether ``spec``'s kernel pod would be one of ``flavor``'s pool pods, on a member where a pool pod can
+    be handed to a user (module docstring, *Who may claim*)."""
+    request, decision = spec.request, spec.decision
+    per_user_volumes = "{username}" in f"{member.workspace_claim or ''}{member.packages_claim or ''}"
+    return (
+        flavor.warm_pool > 0
+        and (decision.gpu_count or request.gpu_count) == flavor.warm_pool_gpus
+        and decision.pinned_model is None
+        and not (request.data_class or request.cpu or request.memory)
+        and member.tenancy is None
+        and not uses_ingress(member)
+        and not per_user_volumes
+    )
 
 
 def render_pool_objects(
@@ -54,9 +88,11 @@ def render_pool_objects(
     *,
     ports: Mapping[str, int] | None = None,
     image: str | None = None,
+    curve: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The connection Secret and the Pod of one pool kernel of ``flavor`` (``warm_pool_gpus`` GPUs), the
-    platform's: user and team ``platform``, a fresh key, the pool labels."""
+    platform's: user and team ``platform``, a fresh key (and CurveZMQ keypair), the pool labels and the
+    pool's Kueue priority class."""
     f = policy.flavors[flavor]
     secret, pod = render_kernel_objects(
         kernelspec_dir,
@@ -69,9 +105,11 @@ def render_pool_objects(
         team=PLATFORM,
         ports=ports,
         image=image,
+        curve=CurveKeys.generate() if curve else None,
     )
     for obj in (secret, pod):
         obj["metadata"]["labels"].update({POOL: names.label_value(flavor), POOL_STATE: FREE})
+    pod["metadata"]["labels"][PRIORITY_LABEL] = PRIORITY_CLASS
     return secret, pod
 
 
@@ -117,11 +155,18 @@ def is_ready(pod: Mapping[str, Any]) -> bool:
 
 
 async def claim(
-    api: client.ApiClient, namespace: str, flavor: str, kernel_id: str, user: str, team: str
+    api: client.ApiClient,
+    namespace: str,
+    flavor: str,
+    kernel_id: str,
+    user: str,
+    team: str,
+    gateway: str | None = None,
 ) -> dict[str, Any] | None:
     """Take the oldest free, ready pool pod of ``flavor`` for ``kernel_id``: a PATCH that carries the pod's
-    ``resourceVersion``, so it applies only if nobody claimed it meanwhile (409: the next candidate). The
-    claimed pod as the API server returned it, or None when no free ready pod was left."""
+    ``resourceVersion``, so it applies only if nobody claimed it meanwhile (409: the next candidate); with
+    ``gateway``, the pod's gateway annotation becomes the claimer's, as on the pods it creates. The claimed
+    pod as the API server returned it, or None when no free ready pod was left."""
     core = client.CoreV1Api(api)
     for pod in await pool_pods(api, namespace, flavor):
         if not is_ready(pod):
@@ -133,7 +178,9 @@ async def claim(
             names.USER: names.label_value(user) if user else None,
             names.TEAM: names.label_value(team) if team else None,
         }
-        body = {"metadata": {"resourceVersion": meta["resourceVersion"], "labels": labels}}
+        body: dict[str, Any] = {"metadata": {"resourceVersion": meta["resourceVersion"], "labels": labels}}
+        if gateway:
+            body["metadata"]["annotations"] = {names.GATEWAY_ANNOTATION: gateway}
         try:
             return dict(await call_json(core.patch_namespaced_pod, meta["name"], namespace, body))
         except ApiException as exc:
@@ -161,6 +208,7 @@ async def refill(
     demand: bool = True,
     ports: Mapping[str, int] | None = None,
     image: str | None = None,
+    curve: bool = True,
 ) -> dict[str, int]:
     """One pass of the pool loop for ``flavor``: delete free pool pods idle past ``warm_pool_idle`` (since
     they were created), then, while ``demand``, create pods up to ``warm_pool``. Counts of each."""
@@ -178,7 +226,9 @@ async def refill(
                 raise
     missing = max(0, f.warm_pool - (len(free) - len(expired))) if demand else 0
     for _ in range(missing):
-        secret, pod = render_pool_objects(kernelspec_dir, policy, flavor, ports=ports, image=image)
+        secret, pod = render_pool_objects(
+            kernelspec_dir, policy, flavor, ports=ports, image=image, curve=curve
+        )
         await create_pool_kernel(api, secret, pod)
     return {"deleted": len(expired), "created": missing}
 
