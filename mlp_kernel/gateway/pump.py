@@ -1,4 +1,4 @@
-"""The gateway's I/O thread: every socket of the relay's hot path, served by one plain ``zmq.Poller`` loop.
+"""The gateway's I/O thread: every socket of the relay's hot path, served by one epoll loop (``_serve_once``).
 
 Why a thread and not the event loop: relaying is most of what the gateway does, and each message relayed
 through asyncio costs a loop iteration, a future and its callbacks, while a blocking poll in a thread costs
@@ -33,6 +33,7 @@ import contextlib
 import ctypes
 import json
 import logging
+import select
 import threading
 import time
 import uuid
@@ -42,21 +43,26 @@ from typing import Any, Protocol
 import zmq
 import zmq.asyncio
 
-from .forwarder import Forwarder
+from .forwarder import Forwarder, name_this_thread
 from .wire import DELIM, Malformed, Message
 
 log = logging.getLogger(__name__)
 
 CLIENT_CHANNELS = ("shell", "control", "stdin")
 REMOTE_CHANNELS = ("shell", "control", "stdin", "iopub")
-STATUS_COALESCE_S = 0.25  # a finished cell's status update waits this long, so bursts publish once
+# A finished cell's status update waits until no cell has ended for STATUS_QUIET_S, and at most STATUS_MAX_S
+# after the first unpublished end: cells run back to back ("Run all", a loop of short cells) publish once
+# every STATUS_MAX_S instead of every 0.25 s. Each publish costs the event loop a snapshot and a status file
+# replaced (~1 ms of CPU on the development machine, 20-60 us per `pass` round trip; docs/benchmarks.md).
+STATUS_QUIET_S = 0.25
+STATUS_MAX_S = 2.0
 BOOKKEEPING_S = 0.01  # bookkeeping for relayed requests and replies runs in batches this far apart
 
 _send = zmq.backend.Socket.send  # the Cython method: pyzmq's send_multipart costs ~16 us a message in
 _recv = zmq.backend.Socket.recv  # flag and argument handling, these loops ~2 us (docs/benchmarks.md)
 _get = zmq.backend.Socket.get
 _SNDMORE, _NOBLOCK, _RCVMORE = int(zmq.SNDMORE), int(zmq.NOBLOCK), int(zmq.RCVMORE)
-_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+_EVENTS, _POLLIN, _FD = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.FD)
 
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt() parameters
@@ -197,8 +203,16 @@ class Pump:
         self._remote_id = b""
         self._c_iopub = c_iopub  # relay the remote's output in C when nothing needs to see it (forwarder.py)
         self._forwarder: Forwarder | None = None
-        self._notify_at: float | None = None
-        self._poll_items: list[tuple[Any, int]] = []  # zmq_poll's (socket, POLLIN) list
+        self._notify_at: float | None = None  # when to tell the loop to publish the status (STATUS_QUIET_S)
+        self._notify_by = 0.0  # ... at the latest (STATUS_MAX_S)
+        # The sockets this thread waits on, in the order it serves them (the loop's commands first), their
+        # wake-up file descriptors in an epoll set, and the sockets to look at before the next wait (below).
+        self._watched: list[Any] = []
+        self._order: tuple[Any, ...] = ()  # a copy of _watched to iterate over while commands change it
+        self._by_fd: dict[int, Any] = {}
+        self._fds: dict[Any, int] = {}
+        self._epoll = select.epoll()
+        self._check: set[Any] = set()
         self._route: dict[Any, tuple[Callable[[str, list[zmq.Frame]], None], str]] = {}
         self._after = {name: self._forwarded(name) for name in CLIENT_CHANNELS}
         self._thread = threading.Thread(target=self._run, name="mlp-pump", daemon=True)
@@ -301,6 +315,7 @@ class Pump:
 
     # -- pump thread ----------------------------------------------------------------------------------------
     def _run(self) -> None:
+        name_this_thread(b"mlp-pump")  # in top, py-spy and /proc/<pid>/task (docs/benchmarks.md)
         self._watch(self._inner)
         for name in CLIENT_CHANNELS:
             self._watch(self.client[name])
@@ -322,12 +337,26 @@ class Pump:
                 sock.close(linger=1000)
             self._inner.close(linger=0)
             self._up.close(linger=0)
+            self._epoll.close()
 
     def _serve_once(self) -> bool:
-        due = self._later_due if self._later else self._notify_at
-        timeout = -1 if due is None else max(0, int((due - time.monotonic()) * 1000 + 0.999))
-        ready = zmq.zmq_poll(self._poll_items, timeout)
-        for sock, _ in ready:  # the command socket is watched first, so the loop's queue goes first
+        """Wait for what is ready, serve it, run what is due. Why epoll and not ``zmq_poll``: ``zmq_poll``
+        asks every socket for its ``ZMQ_EVENTS`` before and after it waits, a system call each (libzmq
+        reads the socket's mailbox), so a wake-up with nine sockets cost ~20 system calls; epoll on the
+        sockets' ``ZMQ_FD``s costs one, and only the sockets whose descriptor fired (or that this thread
+        sent on, below) are asked (docs/benchmarks.md, "The relay's CPU")."""
+        check, self._check = self._check, set()
+        if not check:  # else those first; a descriptor that fired meanwhile stays readable for the next wait
+            due = self._later_due if self._later else self._notify_at
+            timeout = -1.0 if due is None else max(0.0, due - time.monotonic())
+            by_fd = self._by_fd
+            for fd, _ in self._epoll.poll(timeout):
+                sock = by_fd.get(fd)
+                if sock is not None:
+                    check.add(sock)
+        for sock in self._order if check else ():  # the command socket is first: the loop's queue goes first
+            if sock not in check:
+                continue
             if sock is self._inner:
                 if not self._commands():
                     return False
@@ -336,20 +365,22 @@ class Pump:
             if handler is None:  # closed by a command just now
                 continue
             try:
-                handler(name, recv_message(sock))  # zmq_poll saw it, so no readable() check for the first
                 while readable(sock):
                     handler(name, recv_message(sock))
             except zmq.Again:  # pragma: no cover - nothing else reads this socket
                 continue
             except zmq.ContextTerminated:
                 raise
-            except Exception:  # drops that one message; zmq_poll is level-triggered, the rest wait their turn
+            except Exception:  # drops that one message; the socket is looked at again before the next wait
+                self._check.add(sock)
                 log.exception("dropping a message on %s that the I/O thread could not handle", name)
-        if self._later and time.monotonic() >= self._later_due:
-            self._run_later()
-        if self._notify_at is not None and not self._later and time.monotonic() >= self._notify_at:
-            self._notify_at = None
-            send_frames(self._up, [STATUS])
+        if self._later or self._notify_at is not None:
+            now = time.monotonic()
+            if self._later and now >= self._later_due:
+                self._run_later()
+            if self._notify_at is not None and not self._later and now >= self._notify_at:
+                self._notify_at = None
+                send_frames(self._up, [STATUS])
         self._choose_iopub_path()
         return True
 
@@ -370,8 +401,11 @@ class Pump:
         return lambda parsed: self.after_forward(channel, parsed)
 
     def _replied(self, frames: list[zmq.Frame]) -> None:
-        if self.on_reply(as_bytes(frames)) and self._notify_at is None:
-            self._notify_at = time.monotonic() + STATUS_COALESCE_S
+        if self.on_reply(as_bytes(frames)):
+            now = time.monotonic()
+            if self._notify_at is None:
+                self._notify_by = now + STATUS_MAX_S
+            self._notify_at = min(now + STATUS_QUIET_S, self._notify_by)
 
     def _commands(self) -> bool:
         """Carry out everything the loop has queued, in order; False once told to quit."""
@@ -382,12 +416,12 @@ class Pump:
             if op == TO_CLIENT:
                 if parts[1] == b"iopub":
                     self._iopub_in_python()  # the client's XPUB is the proxy's while it runs
-                send_frames(self.client[parts[1].decode()], parts[2:])
+                self._send_bytes(self.client[parts[1].decode()], parts[2:])
             elif op == TO_REMOTE:
                 if self.private_ids or self.announced or self.own_input:
                     self._iopub_in_python()  # before the request: its output must be screened
                 if parts[1] == self._remote_id and self._remote:
-                    send_frames(self._remote[parts[2].decode()], parts[3:])
+                    self._send_bytes(self._remote[parts[2].decode()], parts[3:])
             elif op == ATTACH:
                 self._attach(parts[1], json.loads(parts[2]))
             elif op == DETACH:
@@ -403,7 +437,7 @@ class Pump:
     def _from_client(self, channel: str, frames: list[zmq.Frame]) -> None:
         if channel == "stdin":  # input_reply: to the kernel that asked, if it is still there
             if self._remote:
-                relay(self._remote["stdin"], frames)
+                self._relay(self._remote["stdin"], frames)
             return
         raw = as_bytes(frames)
         if self.fast and self.handed[channel] == self.handled[channel] and self._remote:
@@ -411,7 +445,7 @@ class Pump:
             # (and if that cleared ``fast`` and asked for a flush, this request must not be relayed now)
             parsed = self.fast_forward(channel, raw) if self._remote and self.fast else None
             if parsed:
-                relay(self._remote[channel], frames)
+                self._relay(self._remote[channel], frames)
                 self._defer(self._after[channel], parsed)
                 return
         if self._later:
@@ -424,6 +458,7 @@ class Pump:
         if event[:1] == b"\x01":
             if self._forwarder is not None:  # counted by the XSUB, as the proxy would (forwarder.py)
                 _send(self._remote["iopub"], event, 0)
+                self._check.add(self._remote["iopub"])
             send_frames(self._up, [SUBSCRIBE, event[1:]])
 
     def _from_proxy(self, _: str, frames: list[zmq.Frame]) -> None:
@@ -453,16 +488,17 @@ class Pump:
             fwd.stop()  # returns once its thread has ended: the sockets are this thread's again
             self._watch(self.client["iopub"])
             self._watch(self._remote["iopub"])
+            self._check.add(fwd.notices)  # stop() read its answer, and maybe a wake-up with it
 
     def _from_remote_reply(self, channel: str, frames: list[zmq.Frame]) -> None:
         if frames[0].bytes == DELIM:  # no client identity: a reply to one of the gateway's own requests
             send_frames(self._up, [PRIVATE_REPLY, self._remote_id, *as_bytes(frames)])
             return
-        relay(self.client[channel], frames)
+        self._relay(self.client[channel], frames)
         self._defer(self._replied, frames)
 
     def _from_remote_stdin(self, _: str, frames: list[zmq.Frame]) -> None:
-        relay(self.client["stdin"], frames)
+        self._relay(self.client["stdin"], frames)
 
     def _from_remote_iopub(self, _: str, frames: list[zmq.Frame]) -> None:
         # Screened while the gateway's own requests run, while a request it announced itself awaits the
@@ -476,7 +512,7 @@ class Pump:
                 return
             if verdict == "drop":
                 return
-        relay(self.client["iopub"], frames)
+        self._relay(self.client["iopub"], frames)
 
     def _screen(self, frames: list[bytes]) -> str:
         """``private``: output of the gateway's own requests, or the remote's ``iopub_welcome`` (the loop's).
@@ -506,11 +542,32 @@ class Pump:
             pass
         return ""
 
+    def _relay(self, sock: zmq.Socket[Any], frames: list[zmq.Frame]) -> None:
+        relay(sock, frames)
+        self._check.add(sock)  # the send may have read the socket's wake-up: look at it before sleeping
+
+    def _send_bytes(self, sock: zmq.Socket[Any], frames: list[bytes]) -> None:
+        send_frames(sock, frames)
+        self._check.add(sock)
+
     def _watch(self, sock: Any) -> None:
-        self._poll_items.append((sock, _POLLIN))
+        """Wait on ``sock``'s wake-up descriptor. libzmq signals it when commands reach the socket (a new
+        message after the queue ran empty, among others) and any call on the socket may read the signal,
+        so a socket is also looked at right away (it may hold messages whose signal was read already)."""
+        fd = self._fds[sock] = int(_get(sock, _FD))
+        self._by_fd[fd] = sock
+        self._epoll.register(fd, select.EPOLLIN)
+        self._watched.append(sock)
+        self._order = tuple(self._watched)
+        self._check.add(sock)
 
     def _unwatch(self, sock: Any) -> None:
-        self._poll_items.remove((sock, _POLLIN))
+        fd = self._fds.pop(sock)  # not asked of the socket: this also runs after the context was terminated
+        self._by_fd.pop(fd, None)
+        with contextlib.suppress(OSError):
+            self._epoll.unregister(fd)
+        self._watched.remove(sock)
+        self._order = tuple(self._watched)
 
     def _attach(self, link_id: bytes, config: dict[str, Any]) -> None:
         self._close_remote()
@@ -555,7 +612,8 @@ class Pump:
             fwd.close()
         for sock in self._remote.values():
             self._route.pop(sock, None)
-            self._poll_items.remove((sock, _POLLIN))
+            if sock in self._watched:
+                self._unwatch(sock)
             sock.close(linger=0)
         self._remote = {}
         self._remote_id = b""

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from types import SimpleNamespace
 
 import pytest
 import zmq
 
+from mlp_kernel.gateway import pump as pump_module
 from mlp_kernel.gateway.pump import Pump, PumpFailed
 
 DELIM = b"<IDS|MSG>"
@@ -57,7 +59,12 @@ class Rig:
         self.sub_url = f"{base}-client-iopub"
         self.sub.connect(self.sub_url)
         self.pump.start()
-        self.serving = asyncio.ensure_future(self.pump.serve(self.on_request, self.subscribed.append))
+        self.statuses: list[float] = []  # when the loop was asked to publish the status
+        self.serving = asyncio.ensure_future(
+            self.pump.serve(
+                self.on_request, self.subscribed.append, lambda: self.statuses.append(time.monotonic())
+            )
+        )
         self.pump.attach(SimpleNamespace(id="link-1"), {"urls": urls, "ident": "gw"})
         self.pump.fast = True
 
@@ -75,7 +82,7 @@ class Rig:
         self.events.append(("reply", frames[-1][:4]))
         if frames[-1].startswith(b"boom"):
             raise RuntimeError("a bookkeeping bug")
-        return False
+        return frames[-1].startswith(b"end")  # "the last running cell ended"
 
     # loop side
     def on_request(self, channel: str, frames: list[bytes]) -> None:
@@ -307,3 +314,34 @@ async def test_a_failed_proxy_falls_back_to_python(monkeypatch):
         ]
     finally:
         await r.close()
+
+
+async def cells_back_to_back(rig: Rig, n: int, gap: float) -> float:
+    """``n`` requests answered by replies that each end the last running cell; when the last was sent."""
+    sent = 0.0
+    for i in range(n):
+        rig.user.send_multipart(message(b"fast-%d" % i))
+        got = await rig.recv(rig.remote["shell"])
+        sent = time.monotonic()
+        rig.remote["shell"].send_multipart([*got[:-1], b"end-%d" % i])
+        await rig.recv(rig.user)
+        await asyncio.sleep(gap)
+    return sent
+
+
+async def test_cells_back_to_back_publish_their_status_once_it_is_quiet(rig, monkeypatch):
+    monkeypatch.setattr(pump_module, "STATUS_QUIET_S", 0.5)
+    monkeypatch.setattr(pump_module, "STATUS_MAX_S", 30.0)
+    last = await cells_back_to_back(rig, 8, 0.05)
+    assert rig.statuses == []  # cells kept ending less than 0.5 s apart
+    await rig.until(lambda: rig.statuses, timeout=5)
+    assert rig.statuses[0] >= last + 0.5
+    await asyncio.sleep(0.6)
+    assert len(rig.statuses) == 1
+
+
+async def test_cells_that_never_pause_still_publish_their_status(rig, monkeypatch):
+    monkeypatch.setattr(pump_module, "STATUS_QUIET_S", 30.0)
+    monkeypatch.setattr(pump_module, "STATUS_MAX_S", 0.2)
+    await cells_back_to_back(rig, 16, 0.05)
+    assert len(rig.statuses) >= 2  # at most STATUS_MAX_S after the first unpublished end, not once quiet
