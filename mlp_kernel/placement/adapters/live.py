@@ -5,6 +5,10 @@ API's pending workloads) from each member's API server, and Karmada ``Cluster`` 
 server, then hands them to the same conversion as dumps. Kueue v1beta2 is tried first and v1beta1 when a
 cluster serves only that. A member that cannot be read is reported not Ready with the API error as reason,
 so placement skips it instead of failing the whole decision.
+
+With ``watch=True`` (the gateway's backend) those objects come from a watch-fed cache shared by every decision
+of the process (``watch_cache.py``) and the Workloads only as counters: a decision then costs one visibility
+request per member, whatever the number of Workloads (issue 15). A cache that is not synced is not used.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from .kueue import (
     member_state_from_objects,
 )
 from .shapes import check_object
+from .watch_cache import MemberCache, shared_cache
+from .workloads import WorkloadCounters
 
 KUEUE_VERSIONS = ("v1beta2", "v1beta1")
 VISIBILITY_GROUP = "visibility.kueue.x-k8s.io"
@@ -42,10 +48,12 @@ def state_from_cluster(
     now: datetime | None = None,
     own_workload: str | None = None,
     retry_delays_s: tuple[float, ...] = (0.5, 2.0),
+    watch: bool = False,
 ) -> ClusterState:
     """Read every kubernetes member's Kueue state (and Karmada health when ``karmada`` is given). Blocking.
 
-    A member whose read still fails after the retries is reported not Ready, with the reason.
+    A member whose read still fails after the retries is reported not Ready, with the reason. ``watch``: read
+    the process's shared watch cache of each member instead of listing (module docstring).
     """
     import urllib3
     from kubernetes import client as k8s
@@ -75,6 +83,13 @@ def state_from_cluster(
                 ready=ready, reason=reason, flavors=declared.flavors, source=declared.source
             )
             continue
+        cache = _synced_cache(api, member) if watch else None
+        cached = (
+            _state_from_cache(policy, member, api, cache, now, ready, reason, own_workload) if cache else None
+        )
+        if cached is not None:
+            members[name] = cached
+            continue
         try:
             objects = _read_with_retry(api, member, retry_delays_s)
         except (ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
@@ -85,28 +100,87 @@ def state_from_cluster(
                 source="live",
             )
             continue
-        if member.tenancy is not None and not _has_local_queue(objects, member):
-            why = setup_hint(member, f"LocalQueue {member.namespace}/{member.local_queue} not found")
-            members[name] = MemberState(ready=False, reason=why, cluster_queue_active=False, source="live")
-            continue
-        try:
-            for obj in objects:  # the API server checks CRD schemas, but a stale or schemaless CRD does not
-                check_object(obj)
-            members[name] = member_state_from_objects(
-                policy,
-                member,
-                index_objects(objects),
-                now=now,
-                ready=ready,
-                reason=reason,
-                source="live",
-                own_workload=own_workload,
-            )
-        except ValueError as exc:
-            members[name] = MemberState(
-                ready=ready, reason=str(exc), cluster_queue_active=False, source="live"
-            )
+        members[name] = _member_state(policy, member, objects, None, now, ready, reason, own_workload)
     return ClusterState(members)
+
+
+def _member_state(
+    policy: Policy,
+    member: Member,
+    objects: list[dict[str, Any]],
+    counters: WorkloadCounters | None,
+    now: datetime,
+    ready: bool,
+    reason: str,
+    own_workload: str | None,
+) -> MemberState:
+    """The member's state from what was read (``counters``: its Workloads, when not among ``objects``)."""
+    if member.tenancy is not None and not _has_local_queue(objects, member):
+        why = setup_hint(member, f"LocalQueue {member.namespace}/{member.local_queue} not found")
+        return MemberState(ready=False, reason=why, cluster_queue_active=False, source="live")
+    try:
+        for obj in objects:  # the API server checks CRD schemas, but a stale or schemaless CRD does not
+            check_object(obj)
+        return member_state_from_objects(
+            policy,
+            member,
+            index_objects(objects),
+            now=now,
+            ready=ready,
+            reason=reason,
+            source="live",
+            own_workload=own_workload,
+            workloads=counters,
+        )
+    except ValueError as exc:
+        return MemberState(ready=ready, reason=str(exc), cluster_queue_active=False, source="live")
+
+
+def _synced_cache(api: k8s.ApiClient, member: Member) -> MemberCache | None:
+    """The process's watch cache of the member, or None when it cannot list or its watches are broken (then
+    the caller reads directly, and a failing read reports the member not Ready with the API's error)."""
+    from kubernetes import client as k8s
+
+    try:
+        cache = shared_cache(api, member.namespace or "", lambda: _served_version(k8s.CustomObjectsApi(api)))
+    except Exception:
+        return None
+    return cache if cache.synced else None
+
+
+def _state_from_cache(
+    policy: Policy,
+    member: Member,
+    api: k8s.ApiClient,
+    cache: MemberCache,
+    now: datetime,
+    ready: bool,
+    reason: str,
+    own_workload: str | None,
+) -> MemberState | None:
+    """The member's state from the cache, or None when the API server does not answer (then the caller reads
+    directly and reports why): the visibility request is also the check that the member is still there, as
+    a watch notices a vanished server only when it next reconnects."""
+    import urllib3
+    from kubernetes.client.rest import ApiException
+
+    try:
+        with cache.reading() as (objects, _):
+            cq = member.cluster_queue or _local_queue_target(objects, member)
+    except ValueError as exc:
+        return MemberState(ready=ready, reason=str(exc), cluster_queue_active=False, source="live")
+    try:  # outside the lock: I/O
+        summary = _pending_summary(api, cache.version, cq, member, unreachable_raises=True) if cq else None
+    except (ApiException, OSError, urllib3.exceptions.HTTPError):
+        return None
+    try:
+        with cache.reading() as (objects, counters):
+            if summary is not None:
+                summary.setdefault("kind", "PendingWorkloadsSummary")
+                objects = [*objects, summary]
+            return _member_state(policy, member, objects, counters, now, ready, reason, own_workload)
+    except ValueError as exc:
+        return MemberState(ready=ready, reason=str(exc), cluster_queue_active=False, source="live")
 
 
 async def astate_from_cluster(
@@ -116,10 +190,13 @@ async def astate_from_cluster(
     karmada: k8s.ApiClient | None = None,
     now: datetime | None = None,
     own_workload: str | None = None,
+    watch: bool = False,
 ) -> ClusterState:
     """``state_from_cluster`` off the event loop (the kubernetes client is blocking)."""
     return await asyncio.to_thread(
-        state_from_cluster, policy, api_clients_by_member, karmada=karmada, now=now, own_workload=own_workload
+        lambda: state_from_cluster(
+            policy, api_clients_by_member, karmada=karmada, now=now, own_workload=own_workload, watch=watch
+        )
     )
 
 
@@ -164,7 +241,17 @@ def _read_member(api: k8s.ApiClient, member: Member) -> list[dict[str, Any]]:
                 raise
             listing = custom.list_namespaced_custom_object(KUEUE_GROUP, version, member.namespace, plural)
         objects += _items(listing, kind)
-    cq = member.cluster_queue or next(
+    cq = member.cluster_queue or _local_queue_target(objects, member)
+    summary = _pending_summary(api, version, cq, member) if cq else None
+    if summary is not None:
+        summary.setdefault("kind", "PendingWorkloadsSummary")
+        objects.append(summary)
+    return objects
+
+
+def _local_queue_target(objects: list[dict[str, Any]], member: Member) -> str | None:
+    """The ClusterQueue the member's LocalQueue (in this user's namespace) points at."""
+    return next(
         (
             o.get("spec", {}).get("clusterQueue")
             for o in objects
@@ -175,11 +262,6 @@ def _read_member(api: k8s.ApiClient, member: Member) -> list[dict[str, Any]]:
         ),
         None,
     )
-    summary = _pending_summary(api, version, cq, member) if cq else None
-    if summary is not None:
-        summary.setdefault("kind", "PendingWorkloadsSummary")
-        objects.append(summary)
-    return objects
 
 
 def _has_local_queue(objects: list[dict[str, Any]], member: Member) -> bool:
@@ -217,20 +299,29 @@ def _items(listing: object, kind: str) -> list[dict[str, Any]]:
     return out
 
 
-def _pending_summary(api: k8s.ApiClient, version: str, cq: str, member: Member) -> dict[str, Any] | None:
-    """Queue positions from the visibility API; None when it is off or forbidden (then Workloads count)."""
+def _pending_summary(
+    api: k8s.ApiClient, version: str, cq: str, member: Member, unreachable_raises: bool = False
+) -> dict[str, Any] | None:
+    """Queue positions from the visibility API; None when it is off or forbidden (then Workloads count).
+
+    ``unreachable_raises``: a connection error or a 5xx/429 from the API server itself is raised."""
     paths = [f"/apis/{VISIBILITY_GROUP}/{version}/clusterqueues/{cq}/pendingworkloads"]
     if member.namespace and member.local_queue:
         paths.append(
             f"/apis/{VISIBILITY_GROUP}/{version}/namespaces/{member.namespace}/localqueues/"
             f"{member.local_queue}/pendingworkloads"
         )
+    import urllib3
     from kubernetes.client.rest import ApiException
 
     for path in paths:
         try:
             result = _get_json(api, path)
-        except (ApiException, OSError, ValueError):
+        except (ApiException, OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
+            status = getattr(exc, "status", None)
+            down = not isinstance(exc, ApiException | ValueError) or status in (429, 502, 504)
+            if unreachable_raises and down:
+                raise
             continue
         if isinstance(result, Mapping):
             return dict(result)
