@@ -55,7 +55,7 @@ from .files import pod_files
 from .leases import DEFAULT_LEASE_S, Orphan, find_orphans, lease_body, micro_time
 from .lifecycle import LaunchTracker, Timeouts
 from .members import Connection, MemberClients, MemberUnreachable
-from .objects import KernelObjectsError, render_kernel_objects
+from .objects import KernelObjectsError, render_kernel_objects, working_dir
 from .queue import KUEUE_GROUP, KUEUE_VERSIONS, WorkloadState, find_workload, queue_position
 from .watching import ResumableWatch, WatchEvent
 
@@ -268,7 +268,8 @@ class KubernetesBackend:
             conn = {**await pool.pool_connection(api, pod), "ip": pod["status"]["podIP"]}
             if conn.get("signature_scheme") != spec.signature_scheme:
                 return None
-            args = {"key": spec.key, "env": {"MLP_KERNEL_ID": spec.kernel_id, **spec.env}}
+            args: dict[str, Any] = {"key": spec.key, "env": {"MLP_KERNEL_ID": spec.kernel_id, **spec.env}}
+            args["cwd"] = working_dir(member, spec.user, spec.notebook)  # the notebook's folder, as a new pod
             await asyncio.to_thread(rekey, conn, args, pool.CLAIM_TIMEOUT_S)
             claimed = True
         except Exception as exc:  # a pool kernel that died or hangs: gone, the launch creates a pod instead

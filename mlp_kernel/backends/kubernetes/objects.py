@@ -296,6 +296,12 @@ def _snapshot_values(policy: Policy, member: Member) -> dict[str, Scalar]:
     }
 
 
+def working_dir(member: Member, user: str, notebook: str) -> str | None:
+    """The kernel container's working directory a pod of ``notebook`` gets (None: the template's default);
+    a claimed warm-pool kernel moves there."""
+    return str(_workspace_values(member, user, notebook).get("kernel_working_dir") or "") or None
+
+
 def _workspace_values(member: Member, user: str, notebook: str) -> dict[str, Scalar]:
     """The user's workspace volume and per-user packages volume (private members), and the working directory:
     the notebook's directory when it is inside the workspace (the notebook server mounts the same claim at
