@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import random
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -190,3 +191,19 @@ def test_counters_updated_one_change_at_a_time_equal_a_fresh_count(seed: int) ->
         assert _answers(counters) == _answers(WorkloadCounters.of(live.values())), step
     counters.clear()
     assert _answers(counters) == _answers(WorkloadCounters()) and not counters.pending
+
+
+def test_a_client_that_may_list_but_not_watch_reads_directly(kube_members: Any) -> None:
+    api = clients(kube_members)
+    private = kube_members.private
+    assert state_from_cluster(POLICY, api, watch=True).members["private"].ready
+    private.faults.fail_next(1, path=r"/workloads$", code=403, reason="Forbidden")  # the watch's reconnect
+    private.faults.drop_watches(path=r"/workloads$", clean=True)
+    workloads = next(i for _, c in _registry.values() for i in c.informers if i.kind == "Workload")
+    private.wait_for(lambda: not workloads.synced, what="the Workload informer to give up")
+    seen = _requests(api["private"])
+    state = state_from_cluster(POLICY, api, watch=True)
+    assert state.members["private"].ready and state.members["private"].flavors["bronze"].nominal_gpus == 4
+    assert any("/workloads" in url and "watch" not in url for url in seen)  # read directly
+    time.sleep(2.5)  # longer than the informer's pause before listing again: it must not
+    assert workloads.lists == 1 and not workloads.synced
