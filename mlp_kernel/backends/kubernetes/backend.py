@@ -211,14 +211,7 @@ class KubernetesBackend:
                 where,
                 echo_body=False,
             )
-            await self._create_owned(
-                client.CoordinationV1Api(api).create_namespaced_lease,
-                ns,
-                lease_body(created, self.gateway_id, self.lease_duration_s, _now()),
-                None,
-                "create the Lease",
-                where,
-            )
+            await self._create_lease(api, ns, created, where)
             if token is not None:
                 await self._create_routes(api, member, ns, created, where)
             async for event in self._follow(api, spec, member, flavor, created, curve, token):
@@ -257,14 +250,7 @@ class KubernetesBackend:
         name, where = pod["metadata"]["name"], self._where(member, flavor)
         claimed = False
         try:
-            await self._create_owned(
-                client.CoordinationV1Api(api).create_namespaced_lease,
-                ns,
-                lease_body(pod, self.gateway_id, self.lease_duration_s, _now()),
-                None,
-                "create the Lease",
-                where,
-            )
+            await self._create_lease(api, ns, pod, where)
             conn = {**await pool.pool_connection(api, pod), "ip": pod["status"]["podIP"]}
             if conn.get("signature_scheme") != spec.signature_scheme:
                 return None
@@ -281,6 +267,13 @@ class KubernetesBackend:
                     await asyncio.shield(self._delete(api, ns, name))
         ports = {ch: int(conn[f"{ch}_port"]) for ch in CHANNELS}
         return self._connected(spec, member, flavor, pod, conn.get("curve_publickey"), ports, warm=True)
+
+    async def _create_lease(self, api: client.ApiClient, ns: str, pod: dict[str, Any], where: str) -> None:
+        """The kernel's Lease (owned by its pod): alive while this gateway renews it (``leases.py``)."""
+        body = lease_body(pod, self.gateway_id, self.lease_duration_s, _now())
+        await self._create_owned(
+            client.CoordinationV1Api(api).create_namespaced_lease, ns, body, None, "create the Lease", where
+        )
 
     async def _delete_if_ours(self, api: client.ApiClient, ns: str, name: str) -> None:
         try:
