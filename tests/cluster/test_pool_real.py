@@ -168,6 +168,7 @@ async def test_a_launch_claims_the_ready_pool_pod_and_with_the_pool_empty_create
         assert "warm pool, silver" in events[0].message and events[0].detail["warm_pool"] is True
         remote = events[0].remote
         assert remote is not None and remote.handle["pod"] == name, "the pool pod, not a new one"
+        assert remote.handle["warm_pool"] is True, "the gateway's start-up line says 'warm pool'"
         assert took < 10, f"a claim is one PATCH and one silent execute, took {took:.1f} s"
 
         claimed = m.get("v1", "Pod", name, "jupyter")
@@ -204,7 +205,7 @@ async def test_a_launch_claims_the_ready_pool_pod_and_with_the_pool_empty_create
         events = await launch_all(backend, warm_spec("cold-1"))
         assert events[-1].phase == Phase.CONNECTED and len(events) > 1, [e.message for e in events]
         cold = events[-1].remote
-        assert cold is not None and "warm pool" not in events[-1].message
+        assert cold is not None and "warm pool" not in events[-1].message and "warm_pool" not in cold.handle
         assert cold.handle["pod"].startswith("mlpk-") and cold.handle["pod"] != name
         assert POOL not in m.get("v1", "Pod", cold.handle["pod"], "jupyter")["metadata"]["labels"]
         assert (await execute(cold, "print(6 * 7)"))["output"].strip() == "42"

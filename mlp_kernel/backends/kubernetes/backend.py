@@ -534,6 +534,8 @@ class KubernetesBackend:
         }
         if curve_public:
             handle["curve_publickey"] = curve_public
+        if warm:
+            handle["warm_pool"] = True  # the gateway's start-up line says so
         ip, ports = pod["status"]["podIP"], ports or self.ports
         tunnel = self._tunnels.get(meta["name"])
         if tunnel is not None:  # behind an ingress: the tunnel's loopback listeners (never the token)
