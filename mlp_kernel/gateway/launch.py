@@ -363,9 +363,7 @@ class Launch:
         s.since = k.clock.time()
         gpu = f"{decision.gpu_model} x{decision.gpu_count}" if decision.gpu_model else "no GPU"
         where = "public" if decision.public else "private"
-        if remote.handle.get(
-            "warm_pool"
-        ):  # a claimed warm-pool kernel (issue 18 §3): why the start was quick
+        if remote.handle.get("warm_pool"):  # a claimed warm-pool kernel (issue 18 §3): why it was quick
             where += ", warm pool"
         running = (
             f"Running on {decision.member}/{decision.flavor} ({gpu}, {where}) at "
