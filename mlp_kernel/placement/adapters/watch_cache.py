@@ -107,6 +107,7 @@ class MemberCache:
 
 _registry_lock = threading.Lock()
 _registry: dict[tuple[int, str], tuple[weakref.ref[Any], MemberCache]] = {}
+_creating: dict[tuple[int, str], threading.Lock] = {}
 
 
 def shared_cache(api: k8s.ApiClient, namespace: str, served_version: Callable[[], str]) -> MemberCache:
@@ -114,14 +115,18 @@ def shared_cache(api: k8s.ApiClient, namespace: str, served_version: Callable[[]
     ``served_version`` (Kueue's API version there) is asked only then."""
     key = (id(api), namespace)
     with _registry_lock:
-        entry = _registry.get(key)
+        creating = _creating.setdefault(key, threading.Lock())
+    with creating:  # per client: decisions at once must not each list every Workload; other clients go on
+        with _registry_lock:
+            entry = _registry.get(key)
         if entry is not None and entry[0]() is api:
             return entry[1]
         if entry is not None:
             entry[1].stop()
         cache = MemberCache(api, served_version(), namespace)
-        cache.start()  # under the lock: many decisions at once must not each list every Workload
-        _registry[key] = (weakref.ref(api), cache)
+        cache.start()
+        with _registry_lock:
+            _registry[key] = (weakref.ref(api), cache)
         return cache
 
 
