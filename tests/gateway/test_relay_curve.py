@@ -11,7 +11,7 @@ import pytest
 import zmq
 
 from mlp_kernel.backends.base import RemoteKernel
-from mlp_kernel.backends.local import _free_ports
+from mlp_kernel.backends.local_pool import free_ports
 from mlp_kernel.gateway.pump import Pump
 from mlp_kernel.gateway.relay import RemoteLink
 from mlp_kernel.gateway.wire import Session, Signer
@@ -20,7 +20,7 @@ from mlp_kernel.gateway.wire import Session, Signer
 @pytest.fixture
 def curve_kernel(tmp_path):
     public, secret = zmq.curve_keypair()
-    ports = dict(zip(("shell", "iopub", "stdin", "control", "hb"), _free_ports(5), strict=True))
+    ports = dict(zip(("shell", "iopub", "stdin", "control", "hb"), free_ports(5), strict=True))
     info = {f"{c}_port": p for c, p in ports.items()}
     info.update(ip="127.0.0.1", transport="tcp", key="k3y", signature_scheme="hmac-sha256",
                 curve_publickey=public.decode(), curve_secretkey=secret.decode())  # fmt: skip
