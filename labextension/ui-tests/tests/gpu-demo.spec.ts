@@ -30,6 +30,9 @@ test('a paid placement is announced with its price and shown as public', async (
   await page.waitForTimeout(9_000);
   await expect(paid).toBeVisible();
   await shot(page, 'ui-status-public');
+  // A user hides it to reach what it covers (the panel's lower buttons sit under the notifications).
+  await paid.getByTitle('Hide notification').click();
+  await expect(paid).toHaveCount(0);
 
   const panel = await openGpuPanel(page);
   await expect(part(panel, 'panel-where')).toContainText('public cloud: you pay $4.10/h');
