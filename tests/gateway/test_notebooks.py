@@ -93,8 +93,26 @@ def normalized(nb: nbformat.NotebookNode) -> list[tuple[Any, list[dict]]]:
                 last["text"] += out["text"]
             else:
                 outputs.append(out)
-        cells.append((cell.get("execution_count"), outputs))
+        cells.append((cell.get("execution_count"), _streams_by_name(outputs)))
     return cells
+
+
+def _streams_by_name(outputs: list[dict]) -> list[dict]:
+    """Adjacent stdout and stderr chunks in name order: ipykernel flushes the two streams independently (each
+    on its own timer), so which of them comes first is not defined, in either kernel (a CI run at load saw
+    stderr first); the text of each stream and the order of everything else are still compared."""
+    out: list[dict] = []
+    for o in outputs:
+        run = []
+        while (
+            out
+            and out[-1]["output_type"] == "stream"
+            and o["output_type"] == "stream"
+            and out[-1]["name"] != o["name"]
+        ):
+            run.insert(0, out.pop())
+        out += sorted([*run, o], key=lambda x: x["name"]) if run else [o]
+    return out
 
 
 def gpu_auto(base: Path) -> AsyncKernelManager:
