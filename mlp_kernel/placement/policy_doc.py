@@ -25,6 +25,7 @@ from .policy import (
     Tenancy,
     WorkspaceSyncSettings,
 )
+from .prestart import Prestart
 from .release import ReleaseRule
 from .schema import PATTERN_NAMES, FieldSpec, default_of, specs
 from .types import GpuRequest
@@ -47,6 +48,7 @@ def section_types() -> Mapping[str, type]:
         "data_classes": DataClassSettings,
         "default_request": GpuRequest,
         "release": ReleaseRule,
+        "release.prestart": Prestart,
         "snapshot": SnapshotSettings,
         "workspace_sync": WorkspaceSyncSettings,
     }

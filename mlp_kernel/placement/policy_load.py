@@ -34,6 +34,7 @@ from .policy import (
     WorkspaceSyncSettings,
     _frozen_map,
 )
+from .prestart import Prestart
 from .release import ReleaseRule
 from .schema import DNS_LABEL, DNS_SUBDOMAIN, FieldSpec, default_of, keys, specs, storage_checks
 from .tenancy import template_problem
@@ -409,7 +410,7 @@ class _Checker:
                 self.err(("upgrade_tiers", i), f"unknown tier {t!r}; tiers are: {', '.join(tiers)}")
         known, private = self.data_classes(top.get("data_classes", _MISSING))
         class_defaults = self.data_class_defaults(top.get("data_classes"), known | private)
-        release = ReleaseRule(**self.read(ReleaseRule, self.release_section(top), ("release",)))
+        release = self.release(self.release_section(top))
         snapshot = self.snapshot(top.get("snapshot", _MISSING))
         workspace_sync = self.workspace_sync(top.get("workspace_sync", _MISSING), snapshot)
         request = self.default_request(
@@ -701,7 +702,14 @@ class _Checker:
         return out
 
     def release_section(self, top: Mapping[str, Any]) -> dict[str, Any]:
-        return self.mapping(top.get("release"), ("release",), "a mapping with rule, min_idle and history")
+        return self.mapping(
+            top.get("release"), ("release",), "a mapping with rule, min_idle, history and prestart"
+        )
+
+    def release(self, section: Mapping[str, Any]) -> ReleaseRule:
+        p: Path = ("release", "prestart")
+        prestart = Prestart(**self.read(Prestart, self.mapping(section.get("prestart"), p), p))
+        return ReleaseRule(**self.read(ReleaseRule, section, ("release",)), prestart=prestart)
 
     def data_classes(self, raw: Any) -> tuple[set[str], set[str]]:
         p: Path = ("data_classes",)

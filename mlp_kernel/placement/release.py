@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from .prestart import Prestart
 from .schema import policy_field
 
 RuleKind = Literal["flat", "gpu-minutes", "predictive"]
@@ -84,6 +85,14 @@ class ReleaseRule:
         "integer",
         default=20,
         minimum=1,
+    )
+    prestart: Prestart = policy_field(
+        "prestart",
+        "start a released kernel again when the user starts working on a cell, before it runs (section "
+        "`release.prestart`, `mlp_kernel/placement/prestart.py`)",
+        default_factory=Prestart,
+        default_doc="enabled, hold `2m`",
+        rule="see below",
     )
 
 

@@ -116,12 +116,12 @@ def issues(text: str) -> list[tuple[str, str, int | None]]:
         (
             "release: {min_idle: 3m, floor: 2m}",
             "release.floor",
-            "unknown field; expected one of: rule, min_idle, history",
+            "unknown field; expected one of: rule, min_idle, history, prestart",
         ),
         (
             "release: flat",
             "release",
-            "expected a mapping with rule, min_idle and history, got a string ('flat')",
+            "expected a mapping with rule, min_idle, history and prestart, got a string ('flat')",
         ),
     ],
 )

@@ -1,0 +1,115 @@
+"""Whether a released GPU kernel is started again *before* its next cell runs: one pure rule shared by the
+live gateway and the simulator.
+
+Why: every idle release makes the next GPU cell pay a cold start (the pod start plus the restore of the
+variables), and holding kernels longer to avoid it costs idle GPU-hours; the release rules (``release.py``)
+only slide along that trade-off. But users do not run a cell the instant they come back to a notebook: they
+read, scroll and type first. When the JupyterLab extension sees the user type into (or ask to run) a cell of
+a notebook whose GPU kernel is released, it sends one ``{"action": "prestart"}``; if this rule allows, the
+gateway places and starts the kernel and restores the variables right away, so the cell that follows finds it
+running. The cold start happens during the user's own typing time instead of after the click.
+
+What it costs, and the limits that bound it:
+- a pre-started kernel no cell uses within ``hold`` is dropped again *without* a new snapshot (nothing ran:
+  its variables are exactly the saved ones); its idle time counts as held GPU time (the simulator counts it);
+- no second pre-start until a cell has run, so a user typing a long markdown text costs at most one ``hold``
+  per release;
+- it never pays: no burst to a public member, no paid placement. It is a guess about the user's next cell and
+  must not spend money on a guess (the same reason a low-confidence wait estimate never triggers a burst);
+- by default it does not join a queue either: a pre-start that has to wait for quota would hold a queue place
+  for a cell that may not come, and the simulator shows it buys little (docs/simulator.md, "Pre-start").
+  ``queue: true`` lets it join a private flavor's queue.
+
+The gateway calls ``prestart_decision`` when the action arrives (with what placement answered for the
+session's request), the simulator calls it at each cell's modelled start of work; the reason it returns is
+the line ``%gpu explain`` and the status event show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .schema import policy_field
+
+DEFAULT_HOLD_S = 120.0
+"""How long a pre-started kernel waits for a cell before it is dropped: a typical edit of a cell is well
+under this, and a user who reads longer than this pays one cold start, as without pre-start."""
+
+PRESTART_STATES = ("released", "cpu_only")
+"""Kernel states a pre-start may start from: no GPU kernel held (after a release, or none started yet: the
+first cell of a notebook pays the same cold start). Any other state has a kernel or is getting one."""
+
+
+@dataclass(frozen=True)
+class Prestart:
+    """Starting a released GPU kernel when the user starts working on a cell (policy section
+    ``release.prestart``; the module docstring says why)."""
+
+    enabled: bool = policy_field(
+        "enabled",
+        "start the GPU kernel (and restore the variables) as soon as the user types into or runs a cell of a "
+        "notebook whose GPU kernel is released, so the cell finds it running; never on a public member or a "
+        "paid placement",
+        "boolean",
+        default=True,
+    )
+    hold_s: float = policy_field(
+        "hold",
+        "drop a pre-started kernel that no cell used within this long (without a new snapshot: nothing ran); "
+        "no second pre-start until a cell has run. Its idle time counts as held GPU time",
+        "duration",
+        default=DEFAULT_HOLD_S,
+        positive=True,
+    )
+    queue: bool = policy_field(
+        "queue",
+        "let a pre-start join a private flavor's queue when no private flavor has the GPUs free now "
+        "(off: it starts only what is admitted at once, and the cell queues when it runs)",
+        "boolean",
+        default=False,
+    )
+
+
+def prestart_decision(
+    prestart: Prestart,
+    *,
+    state: str,
+    ran_since_last_prestart: bool,
+    member_public: bool,
+    admitted_now: bool,
+    paid: bool,
+) -> tuple[bool, str]:
+    """Whether to pre-start the session's GPU kernel now, and why, in one line.
+
+    - ``state``: the kernel's state (``protocol.KernelState`` value); only ``released`` and ``cpu_only``
+      have nothing to pre-start on top of;
+    - ``ran_since_last_prestart``: a cell has run since the last pre-start (``True`` when there was none);
+    - ``member_public`` / ``paid``: where placement would put the session's request now: a public member, or
+      a placement that costs money (either is refused: pre-start never pays);
+    - ``admitted_now``: the placement runs at once (a private flavor has the GPUs free) rather than queueing.
+    """
+    if not prestart.enabled:
+        return False, "pre-start is off in the policy (release.prestart.enabled: false)"
+    if state not in PRESTART_STATES:
+        return False, f"no pre-start: the GPU kernel is {state}, not released"
+    if not ran_since_last_prestart:
+        return False, "no pre-start: already pre-started once since the last cell ran"
+    if member_public or paid:
+        where = "a public member" if member_public else "a paid placement"
+        return False, f"no pre-start: the GPU would come from {where}, and a pre-start never pays"
+    if not admitted_now and not prestart.queue:
+        return (
+            False,
+            "no pre-start: no private flavor has the GPUs free now (the cell will queue when it runs)",
+        )
+    how = "starts now" if admitted_now else "joins the private queue"
+    return True, (
+        f"pre-start: the kernel {how} while you edit; dropped without a new snapshot if no cell runs "
+        f"within {_duration(prestart.hold_s)}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60 or seconds % 60:
+        return f"{seconds:g} s"
+    return f"{seconds / 60:g} min"
