@@ -17,6 +17,13 @@ The environment variable describes the server's *owner*, so it applies only to t
 the server's own user (``JUPYTERHUB_USER``): a single-user server can be reached by other identities too
 (JupyterHub admins, users a server is shared with, any identity of a custom provider), and before this
 rule every one of them inherited the owner's groups, so setting the variable made everybody an admin.
+
+The admin's **team** (``team_of``, the ``team`` of an admin change's audit record and its Prometheus label)
+is found as the kernels' is (``identity.server_team``): the server owner's ``MLP_KERNEL_TEAM``, which the
+hub's spawn hook sets from the owner's ``team-`` group, for the owner (``JUPYTERHUB_USER``; without a hub the
+server serves one user, and its kernels carry that team whoever starts them); for any other identity, its one
+group named ``team_group_prefix`` + team (the hub's groups, as ``groups_of`` finds them). Several team groups
+name no team: a change is never billed to a team picked at random.
 """
 
 from __future__ import annotations
@@ -27,7 +34,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..identity import server_team
+
 GROUPS_ENV = "MLP_KERNEL_USER_GROUPS"
+TEAM_GROUP_PREFIX = (
+    "team-"  # as docs/samples/jupyterhub/jupyterhub_config.py's spawn hook reads the hub's groups
+)
 
 
 def load_callable(spec: Any) -> Callable[[Any], Iterable[str]] | None:
@@ -50,6 +62,7 @@ class AdminRule:
     admin_users: frozenset[str]
     admin_groups: frozenset[str]
     user_groups: Callable[[Any], Iterable[str]] | None = None
+    team_group_prefix: str = TEAM_GROUP_PREFIX
 
     def groups_of(self, user: Any) -> set[str]:
         if self.user_groups is not None:
@@ -61,6 +74,17 @@ class AdminRule:
             return set()  # the variable names the owner's groups, not those of whoever is asking
         env = os.environ.get(GROUPS_ENV, "")
         return {g.strip() for g in env.split(",") if g.strip()}
+
+    def team_of(self, user: Any) -> str:
+        """The team an admin change by ``user`` is counted for ("" when none, or several, are known)."""
+        if user is None:
+            return ""
+        owner = os.environ.get("JUPYTERHUB_USER")
+        if (owner is None or getattr(user, "username", None) == owner) and server_team():
+            return server_team()
+        prefix = self.team_group_prefix
+        teams = {g[len(prefix) :] for g in self.groups_of(user) if prefix and g.startswith(prefix)}
+        return teams.pop() if len(teams) == 1 else ""
 
     def is_admin(self, user: Any) -> bool:
         if user is None:

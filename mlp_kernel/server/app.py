@@ -57,6 +57,12 @@ class MlpKernelExtension(LoggingConfigurable):
         "else, for the server's owner (JUPYTERHUB_USER) only, the "
         "MLP_KERNEL_USER_GROUPS environment variable (comma-separated).",
     ).tag(config=True)
+    team_group_prefix = Unicode(
+        "team-",
+        help="An admin's team (the audit record of an admin change, counted by team on /metrics) is "
+        "their one group named this prefix + the team, as the hub's spawn hook reads it; the server's "
+        "owner has MLP_KERNEL_TEAM, as the kernels do. '' = teams from MLP_KERNEL_TEAM only.",
+    ).tag(config=True)
     kernelspec_names = List(
         Unicode(),
         default_value=[],
@@ -133,7 +139,10 @@ class MlpKernelExtension(LoggingConfigurable):
         root = Path(self.history_dir) if self.history_dir else default_root
         self.history = HistoryStore(root, self.history_limit)
         self.admin_rule = AdminRule(
-            frozenset(self.admin_users), frozenset(self.admin_groups), load_callable(self.user_groups)
+            frozenset(self.admin_users),
+            frozenset(self.admin_groups),
+            load_callable(self.user_groups),
+            self.team_group_prefix,
         )
         self.git, self.git_problem = self._open_git()
         self.git_lock = asyncio.Lock()  # one git operation at a time (they share the clone's refs)

@@ -158,7 +158,7 @@ class MlpKernelHandler(APIHandler):
         audit.record(
             audit.ADMIN_CHANGE,
             user=self.username(),
-            team="",
+            team=self.ext.admin_rule.team_of(self.current_user),
             why=note or f"{action} through the admin page (no note)",
             kernelspec=f.kernelspec,
             file=f.name,
@@ -274,6 +274,7 @@ class MeHandler(MlpKernelHandler):
             {
                 "username": self.username(),
                 "name": self.display_name(),
+                "team": self.ext.admin_rule.team_of(self.current_user),
                 "is_admin": ok,
                 "why_not": why,
                 "saves": saves,

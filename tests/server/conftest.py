@@ -64,14 +64,17 @@ def run(jp_asyncio_loop: Any) -> Any:
 
 @pytest.fixture
 def api(jp_fetch: Any, run: Any) -> Any:
-    """``api(method, path, user=..., body=...)`` -> (status, json or text); never raises on HTTP errors.
+    """``api(method, path, user=..., body=..., groups=...)`` -> (status, json or text); never raises on HTTP
+    errors.
 
     ``path`` is relative to ``/mlp-kernel/api/``, or to the server's base URL when it starts with ``/``.
+    ``groups`` are the user's groups as its identity carries them (``header_identity.py``).
     """
     from tornado.httpclient import HTTPClientError
 
-    async def fetch(method: str, path: str, user: str = ADMIN, body: Any = None) -> tuple[int, Any]:
-        kwargs: dict[str, Any] = {"method": method, "headers": {"X-Mlp-Test-User": user}}
+    async def fetch(method: str, path: str, user: str, body: Any, groups: str) -> tuple[int, Any]:
+        headers = {"X-Mlp-Test-User": user, **({"X-Mlp-Test-Groups": groups} if groups else {})}
+        kwargs: dict[str, Any] = {"method": method, "headers": headers}
         if body is not None:
             kwargs["body"] = json.dumps(body)
         elif method in ("POST", "PUT"):
@@ -85,8 +88,10 @@ def api(jp_fetch: Any, run: Any) -> Any:
             return e.code, _decode(e.response.body)
         return r.code, _decode(r.body)
 
-    def call(method: str, path: str, user: str = ADMIN, body: Any = None) -> tuple[int, Any]:
-        return run(fetch(method, path, user, body))
+    def call(
+        method: str, path: str, user: str = ADMIN, body: Any = None, groups: str = ""
+    ) -> tuple[int, Any]:
+        return run(fetch(method, path, user, body, groups))
 
     return call
 

@@ -3,7 +3,8 @@
 Real deployments get the username from JupyterHub or a Kubeflow ``kubeflow-userid`` identity provider; tests
 need two distinct users (an admin and a non-admin) on one server, which the default token identity (a random
 anonymous user per login) cannot give. Authentication itself stays jupyter_server's: no valid token or
-cookie, no user.
+cookie, no user. ``X-Mlp-Test-Groups`` (comma-separated) gives the user a ``groups`` attribute, as identity
+providers that know groups (a JupyterHub-aware one) do.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from jupyter_server.auth.identity import IdentityProvider, User
 
 HEADER = "X-Mlp-Test-User"
+GROUPS_HEADER = "X-Mlp-Test-Groups"
 
 
 class HeaderIdentityProvider(IdentityProvider):
@@ -21,4 +23,8 @@ class HeaderIdentityProvider(IdentityProvider):
         name = handler.request.headers.get(HEADER) or handler.get_cookie("mlp_test_user")
         if user is None or not name:
             return user
-        return User(username=name, name=name, display_name=name)
+        found = User(username=name, name=name, display_name=name)
+        groups = handler.request.headers.get(GROUPS_HEADER)
+        if groups:
+            found.groups = [g.strip() for g in groups.split(",") if g.strip()]  # type: ignore[attr-defined]
+        return found
