@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -83,6 +84,8 @@ class CarryOver:
         self.wrote_bucket = False  # this process may have put objects in the bucket (deleted at shutdown)
         self.saved_public = False
         self.saved_class: str | None = None  # the data class the snapshot was taken under
+        # the last restore as measured: (the gateway's wall seconds for the request, the kernel's own seconds)
+        self.restore_timing: tuple[float, float] | None = None
 
     def path(self) -> str:
         if self.store is not None:
@@ -137,6 +140,7 @@ class CarryOver:
         return True, report.summary_line("saved")
 
     async def restore(self, link: RemoteLink, request: GpuRequest, public: bool) -> str:
+        self.restore_timing = None
         if self.delete_pending and not public:  # dropped while no kernel could reach the volume
             await self._delete_through(link)
         if not self.saved or not self.enabled:
@@ -153,12 +157,14 @@ class CarryOver:
             )
         try:
             code = restore_code(self.path(), user=self.user)
+            started = time.perf_counter()
             reply = await link.execute_silently(
                 code, timeout=SNAPSHOT_TIMEOUT_S, user_expressions=user_expressions()
             )
             report = parse_report(reply.content.get("user_expressions") or {})
         except (SnapshotError, TimeoutError, ConnectionError) as exc:
             return f"Restoring saved variables failed ({exc}); this kernel starts fresh."
+        self.restore_timing = (time.perf_counter() - started, report.seconds)
         return report.summary_line("restored")
 
     def set_keep(self, keep: bool, max_bytes: int | None) -> None:
@@ -309,10 +315,12 @@ class CarryOver:
             if plan is None:
                 return "Saved variables were not found in the snapshot bucket; this kernel starts fresh."
             code = restore_s3_code(plan, user=self.user)
+            started = time.perf_counter()
             reply = await link.execute_silently(
                 code, timeout=SNAPSHOT_TIMEOUT_S, user_expressions=user_expressions()
             )
             report = parse_report(reply.content.get("user_expressions") or {})
         except (S3StoreError, SnapshotError, TimeoutError, ConnectionError, ValueError) as exc:
             return f"Restoring saved variables failed ({exc}); this kernel starts fresh."
+        self.restore_timing = (time.perf_counter() - started, report.seconds)
         return report.summary_line("restored")

@@ -4,6 +4,11 @@ Runs as its own task so the gateway keeps serving the notebook (``%gpu``, interr
 While the request waits in a private queue, placement is asked again every few seconds with the time waited
 so far; when it answers ``burst`` the queued launch is cancelled (the backend deletes what it created) and a
 new one starts on the public member. Interrupting cancels the whole launch and leaves nothing behind.
+
+A pre-start (``release.prestart``, the session's ``prestart``) is a launch with no cell: it comes with the
+decision the pre-start rule accepted, never moves to a burst (a pre-start never pays), says ``prestarted``
+instead of ``started`` and leaves the restored snapshot in place until a cell uses the kernel. The first cell
+that arrives meanwhile ``adopt``s it: from then on it is that cell's launch, with its progress line.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ..placement.types import Action, Decision
 from ..placement.units import format_duration
 from ..protocol import EventKind, KernelState, QueueInfo
 from .errors import GpuError, GpuPlacementRejected, GpuStartCancelled, GpuStartError, GpuStartTimeout
+from .launch_timing import LaunchTiming
 from .outbox import sentences
 from .pump import Pump
 from .relay import RemoteLink
@@ -170,15 +176,32 @@ class Launch:
     """One attempt to give the notebook a GPU kernel: place, start (following the backend's events, moving
     to a burst when placement says so), connect and bootstrap it; it reports to its observer once."""
 
-    def __init__(self, ctx: LaunchContext, observer: LaunchObserver, first: Message | None) -> None:
+    def __init__(
+        self,
+        ctx: LaunchContext,
+        observer: LaunchObserver,
+        first: Message | None,
+        decision: Decision | None = None,
+        prestart: bool = False,
+    ) -> None:
         self.ctx = ctx
         self.observer = observer
+        self.decision = decision  # already decided (a pre-start): placement is not asked again
+        self.prestart = prestart  # no cell yet: no burst, no ``started`` event, the snapshot kept
         self.progress = Progress(ctx.publish, first.header if first else None)
         self.cancel_reason = "Cancelled."
         self.task: asyncio.Task[None] | None = None
+        self.timing = LaunchTiming()
 
     def start(self) -> None:
         self.task = asyncio.ensure_future(self._run())
+
+    def adopt(self, first: Message) -> None:
+        """A cell arrived while this pre-start runs: it waits for this kernel as for its own cold start (its
+        progress line from here on) and the launch is an ordinary one again."""
+        if self.prestart:
+            self.prestart = False
+            self.progress = Progress(self.ctx.publish, first.header)
 
     async def cancel(self, reason: str) -> None:
         self.cancel_reason = reason
@@ -242,8 +265,9 @@ class Launch:
         if note:
             self.progress.set("note", sentences(note, "Starting a new GPU kernel."))
         k.statusch.move(KernelState.PLACING, phase=None, publish=False)  # published with the decision
-        decision = await rs.decide(0.0, k.backend, k.clock.time())
+        decision = self.decision or await rs.decide(0.0, k.backend, k.clock.time())
         self._show_decision(decision)
+        self.timing.mark("placement")
         if decision.action is Action.REJECT:
             raise GpuPlacementRejected(decision.summary or "No GPU may serve this request.")
         started = k.clock.time()
@@ -269,6 +293,7 @@ class Launch:
                 self._show_decision(decision)
                 k.statusch.event(EventKind.BURST, decision.summary)
                 continue
+            self.timing.mark("backend")
             return await self._connect(outcome, decision, started)
 
     def _show_decision(self, d: Decision) -> None:
@@ -301,6 +326,8 @@ class Launch:
                     if nxt.done():
                         continue
                     now = k.clock.time()
+                    if self.prestart:  # a pre-start never moves to a burst: the cell decides that
+                        continue
                     again = await k.requests.decide(now - queued_at, k.backend, now)
                     if again.action is Action.BURST and again.member != decision.member:
                         nxt.cancel()
@@ -343,6 +370,7 @@ class Launch:
         k = self.ctx
         link = RemoteLink(k.pump, remote, k.session)
         k.requests.write_record(k.backend.handle_record(remote), remote)
+        self.timing.mark("attach")
         exit_wait = asyncio.ensure_future(k.backend.wait_exit(remote))
         boot = asyncio.ensure_future(self._bootstrap(link))
         try:
@@ -369,14 +397,17 @@ class Launch:
             f"Running on {decision.member}/{decision.flavor} ({gpu}, {where}) at "
             f"${decision.price_per_hour:.2f}/h"
         )
+        if self.prestart:
+            running += " (pre-started when you started typing; the next cell runs here)"
         k.statusch.move(KernelState.RUNNING, running, phase=Phase.CONNECTED, queue=None, publish=False)
         self.progress.set(
             "end",
             f"{s.message}; ready in {format_duration(k.clock.time() - started)}."
             + (f" {note}" if note else ""),
         )
-        k.statusch.event(EventKind.STARTED, s.message)
+        k.statusch.event(EventKind.PRESTARTED if self.prestart else EventKind.STARTED, s.message)
         k.requests.budget.placed(decision, remote.kernel_id)
+        self.timing.report("warm pool" if remote.handle.get("warm_pool") else "started")
         return link
 
     async def _bootstrap(self, link: RemoteLink) -> str:
@@ -390,7 +421,14 @@ class Launch:
         )
         if reply.content.get("status") != "ok":
             raise LaunchFailed(f"The GPU kernel failed its first command: {reply.content.get('evalue')}")
+        self.timing.mark("bootstrap")
         for code in k.requests.deferred_silent:
             with contextlib.suppress(Exception):
                 await link.execute_silently(code, timeout=timeout)
-        return await k.requests.after_connect(k.status, link)
+        note = await k.requests.after_connect(k.status, link, consume=not self.prestart)
+        self.timing.mark("after_connect")
+        restored = k.requests.carry.restore_timing
+        if restored is not None:
+            self.timing.add("restore", restored[0])
+            self.timing.add("in kernel", restored[1])
+        return note
