@@ -29,6 +29,7 @@ Transport = Literal["direct", "ingress"]
 TRANSPORTS: tuple[Transport, ...] = ("direct", "ingress")
 IngressKind = Literal["httproute", "ingress"]
 INGRESS_KINDS: tuple[IngressKind, ...] = ("httproute", "ingress")
+QUEUE_SUMMARY_REF = re.compile(DNS_LABEL.pattern[:-1] + "/" + DNS_SUBDOMAIN.pattern[1:])  # namespace/name
 INGRESS_URL = re.compile(r"^wss?://[^/\s?#]+(/[^\s?#]*)?$")
 LOCAL_WORKDIRS: tuple[LocalWorkdir, ...] = ("notebook", "empty")
 
@@ -121,6 +122,15 @@ class Member:
         default=None,
         pattern=DNS_SUBDOMAIN,
         default_doc="followed from `LocalQueue.spec.clusterQueue`",
+    )
+    queue_summary: str | None = policy_field(
+        "queue_summary",
+        "`namespace/name` of the ConfigMap that `mlp-kernel queue-summary` publishes the member's Workload "
+        "counters in: gateways watch that one object instead of every Workload (admin guide, many users)",
+        "string",
+        default=None,
+        pattern=QUEUE_SUMMARY_REF,
+        default_doc="none (each gateway watches the Workloads itself)",
     )
     kubeconfig_context: str | None = policy_field(
         "kubeconfig_context",
