@@ -28,6 +28,14 @@ Model (docs/simulator.md has the long form):
 - A kernel started after a release whose state was carried over (``state_carry_over``) restores the
   session's variables before its first cell: ``restore_s`` (the snapshot benchmark's measured restore
   throughput over a per-session size drawn from ``distributions.STATE_SIZE_MB``).
+- Pre-start (issue 18, ``placement.prestart``): the user starts working on a cell ``lead.lead_s`` before
+  submitting it (``SimConfig.lead_scale``; 0: never early). At that moment, or when the kernel is released
+  while the user is still working, a gpu-auto session without a kernel asks placement for its last
+  kernel's size and calls ``prestart_decision`` (the gateway's function): if it allows, the kernel starts
+  (and restores) before the cell comes. A pre-started kernel no cell used within ``hold`` of being ready is
+  dropped without a new snapshot (the next one restores the same state); its GPUs count as held throughout.
+  A pre-start never bursts; a queued pre-start (``queue: true``) becomes the cell's own request when it is
+  submitted, and may then burst per the rule.
 """
 
 from __future__ import annotations
@@ -40,9 +48,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..placement import Action, GpuRequest, Policy, release
+from ..placement.prestart import prestart_decision
 from . import placer
 from . import pool as warm
 from .distributions import STATE_SIZE_MB
+from .lead import lead_s, spurious_at_s
 from .strategies import Strategy
 from .trace import Session, Trace
 
@@ -62,6 +72,9 @@ class SimConfig:
     - ``warm_pool``: pool size per flavor, overriding the policy's ``warm_pool`` (None: the policy's).
     - ``claim_s``: claiming a warm-pool kernel until it can run the cell, restore aside (rekey, chdir;
       the local benchmark measures it, docs/benchmarks.md). Default 1 s.
+    - ``lead_scale``: how early users start working on a cell, as a multiple of ``lead.lead_s``'s
+      assumption (1: the assumption, 0.5: half of it); 0 (the default) means never before its submit, so
+      pre-start never fires early and the figures are those without it.
     """
 
     cold_start_private_s: float = 30.0
@@ -73,6 +86,7 @@ class SimConfig:
     user_history: bool = False
     warm_pool: dict[str, int] | None = None
     claim_s: float = 1.0
+    lead_scale: float = 0.0
 
     def restore_s(self, session_id: str) -> float:
         """Seconds to restore ``session_id``'s carried-over variables into a new kernel."""
@@ -98,6 +112,7 @@ class CellRecord:
     cold_wait_s: float = 0.0  # the part of the wait spent on the kernel's start and restore (not queueing)
     restore_s: float = 0.0  # of which restoring carried-over variables
     claimed: bool = False  # its kernel was a claimed warm-pool kernel
+    prestarted: bool = False  # the first cell on a pre-started kernel
     flavor: str | None = None
     rejected: bool = False
 
@@ -126,6 +141,8 @@ class Allocation:
     carried: bool = False  # as ``dropped``, but the strategy carries the state over
     pool: bool = False  # a warm-pool kernel (the platform's): held until claimed or given back
     claimed: bool = False  # a user's kernel that was a claimed warm-pool kernel
+    prestart: bool = False  # started by a pre-start, before a cell asked for it
+    prestart_dropped: bool = False  # pre-started, and no cell used it within the hold
 
 
 @dataclass(frozen=True)
@@ -167,14 +184,15 @@ class _Kernel:
 
 
 class _Request:
-    __slots__ = ("sess", "gpus", "t0", "flavor", "active")
+    __slots__ = ("sess", "gpus", "t0", "flavor", "active", "prestart")
 
-    def __init__(self, sess: _SessionRun, gpus: int, t0: float) -> None:
+    def __init__(self, sess: _SessionRun, gpus: int, t0: float, prestart: bool = False) -> None:
         self.sess = sess
         self.gpus = gpus
         self.t0 = t0
         self.flavor: str | None = None  # the flavor it queues on (counted in that flavor's pending)
         self.active = True
+        self.prestart = prestart  # a pre-start's request: never bursts, until its cell is submitted
 
 
 class _SessionRun:
@@ -192,6 +210,9 @@ class _SessionRun:
         "idle_since",
         "last_gpus",
         "carried",
+        "working",
+        "ran_since_prestart",
+        "started_any",
     )
 
     def __init__(self, s: Session) -> None:
@@ -208,6 +229,9 @@ class _SessionRun:
         self.idle_since: float | None = None
         self.last_gpus = 0  # GPUs of the session's latest GPU kernel (a restart after a release asks as many)
         self.carried = False  # the latest release carried state over: the next kernel restores it
+        self.working = False  # the user works on the next cell (its lead has begun, it is not submitted)
+        self.ran_since_prestart = True  # a cell has run since the last pre-start (none yet: True)
+        self.started_any = False  # a GPU kernel was admitted for this session (state released, not cpu_only)
 
 
 class Engine:
@@ -270,7 +294,17 @@ class Engine:
     def _next_or_close(self, t: float, sr: _SessionRun) -> None:
         if sr.i < len(sr.s.cells):
             cell = sr.s.cells[sr.i]
-            self.at(max(t, cell.start_s + sr.delay), self._submit, sr)
+            submit = max(t, cell.start_s + sr.delay)
+            self.at(submit, self._submit, sr)
+            if self.strategy.restart_after_release and self.release_rule.prestart.enabled:
+                sid, gap, scale = sr.s.session_id, submit - t, self.config.lead_scale
+                given = cell.lead_s is not None  # the trace says when the user began (and nothing else)
+                lead = min(gap, cell.lead_s or 0.0) if given and scale > 0 else lead_s(sid, sr.i, gap, scale)
+                if lead > 0:
+                    self.at(submit - lead, self._work_starts, sr, sr.i)
+                spurious = None if given else spurious_at_s(sid, sr.i, gap, lead, scale)
+                if spurious is not None:
+                    self.at(t + spurious, self._spurious_edit, sr, sr.i)
         else:
             self.at(max(t, sr.s.close_s + sr.delay), self._close, sr)
 
@@ -278,6 +312,7 @@ class Engine:
         cell = sr.s.cells[sr.i]
         rec = CellRecord(sr.s.session_id, sr.i, cell.gpus, submit_s=t)
         self.cells.append(rec)
+        sr.working = False
         if sr.idle_since is not None:
             sr.gaps.append(t - sr.idle_since)
             if self.config.user_history:
@@ -316,12 +351,19 @@ class Engine:
         sr.waiting = rec
         if sr.request is None:
             self._acquire(t, sr, max(gpus, 1))
+        elif sr.request.prestart and sr.request.gpus < gpus:
+            self._cancel(sr.request)  # a bigger cell than the pre-start asked for: re-place
+            self._acquire(t, sr, gpus)
+        elif sr.request.prestart:
+            self._claim_prestart_request(t, sr.request)
 
     def _start_cell(self, t: float, sr: _SessionRun, rec: CellRecord, k: _Kernel | None) -> None:
         cell = sr.s.cells[rec.index]
         rec.first_output_s = t
         rec.end_s = t + cell.duration_s
+        sr.ran_since_prestart = True
         if k is not None:
+            rec.prestarted = k.alloc.prestart and k.alloc.cells_run == 0
             k.busy = True
             k.token += 1
             k.alloc.cells_run += 1
@@ -364,6 +406,8 @@ class Engine:
         """The kernel just went idle: release it after the release rule's limit unless a cell comes first."""
         gaps = self.user_gaps.get(k.sess.s.user, []) if self.config.user_history else k.sess.gaps
         limit = release.idle_limit_s(self.strategy.idle_timeout_s, k.alloc.gpus, self.release_rule, gaps)
+        if k.alloc.prestart and k.alloc.cells_run == 0:
+            limit = self.release_rule.prestart.hold_s  # a pre-start nobody used: dropped after the hold
         if limit is not None:
             self.at(t + limit, self._idle_check, k, k.token)
 
@@ -372,9 +416,9 @@ class Engine:
             self._release(t, k)
 
     # -- GPUs -----------------------------------------------------------------------------------------------
-    def _request(self, sr: _SessionRun, gpus: int, waited_s: float) -> GpuRequest:
+    def _request(self, sr: _SessionRun, gpus: int, waited_s: float, prestart: bool = False) -> GpuRequest:
         s, d = sr.s, self.policy.default_request
-        burst = self.strategy.may_burst
+        burst = self.strategy.may_burst and not prestart
         return GpuRequest(
             gpu_model=s.gpu_model,
             tier=s.tier if s.gpu_model is None else None,
@@ -396,8 +440,18 @@ class Engine:
         """Ask placement for ``req``; True when it got GPUs (or was rejected), False when it waits."""
         self.decisions += 1
         d = placer.ask(
-            self.policy, self.pools, self._request(req.sess, req.gpus, t - req.t0), t, self.trace.epoch
+            self.policy,
+            self.pools,
+            self._request(req.sess, req.gpus, t - req.t0, req.prestart),
+            t,
+            self.trace.epoch,
         )
+        if req.prestart and d.action is Action.REJECT:
+            self._cancel(req)  # the cell meets the rejection when it runs
+            return True
+        if req.prestart and d.action is Action.BURST:
+            self._enqueue(req, None)  # a pre-start never bursts: it waits for private GPUs
+            return False
         if (
             d.action in (Action.RUN, Action.BURST)
             and d.flavor is not None
@@ -464,10 +518,12 @@ class Engine:
             summary=summary,
         )
         self.allocations.append(alloc)
+        alloc.prestart = req.prestart
         k = _Kernel(req.sess, alloc)
         sr = req.sess
         sr.kernel = k
         sr.last_gpus = req.gpus
+        sr.started_any = True
         cold = self.config.cold_start_public_s if public else self.config.cold_start_private_s
         if pk is not None:
             cold = self.config.claim_s
@@ -505,6 +561,12 @@ class Engine:
                 a.carried = k.sess.carried = True
             else:
                 a.dropped = True
+        elif a.cells_run == 0 and a.restore_s > 0:
+            k.sess.carried = True  # nothing ran on it: the next kernel restores the same snapshot
+        if a.prestart and a.cells_run == 0:
+            a.prestart_dropped = True
+        if k.sess.working and not k.sess.closed:
+            self.at(t, self._prestart, k.sess)  # released while the user types: the next keystroke asks
         self._drain(t)
         self._refill(t)
 
@@ -517,11 +579,74 @@ class Engine:
         for req in list(self.queue.values()):
             if free_any <= 0:
                 break
-            could_burst = self.strategy.may_burst and self._request(req.sess, req.gpus, 0.0).burstable
+            could_burst = (
+                self.strategy.may_burst and self._request(req.sess, req.gpus, 0.0, req.prestart).burstable
+            )
             if req.active and (free_any if could_burst else free_private) >= req.gpus:
                 if self._ask(t, req):
                     free_private = max((self.pools.free(f) for f in self._private), default=0)
                     free_any = self.pools.max_free()
+
+    # -- pre-start ------------------------------------------------------------------------------------------
+    def _work_starts(self, t: float, sr: _SessionRun, index: int) -> None:
+        """The user starts working on cell ``index`` (its lead): the extension asks for a pre-start."""
+        if sr.closed or sr.i != index:
+            return
+        sr.working = True
+        self._prestart(t, sr)
+
+    def _spurious_edit(self, t: float, sr: _SessionRun, index: int) -> None:
+        """The user types without running anything (before the lead of cell ``index``): one pre-start."""
+        if sr.closed or sr.i != index or sr.working:
+            return
+        sr.working = True
+        self._prestart(t, sr)
+        sr.working = False
+
+    def _prestart(self, t: float, sr: _SessionRun) -> None:
+        """The gateway's answer to ``{"action": "prestart"}``: placement, then ``prestart_decision``."""
+        if sr.closed or not sr.working or sr.cpu_only:
+            return
+        prestart = self.release_rule.prestart
+        if sr.kernel is not None or sr.request is not None:
+            return  # running, starting or queued: prestart_decision says no without asking placement
+        state = "released" if sr.started_any else "cpu_only"
+        if not (prestart.enabled and sr.ran_since_prestart):
+            return
+        gpus = max(sr.last_gpus, 1)
+        self.decisions += 1
+        d = placer.ask(self.policy, self.pools, self._request(sr, gpus, 0.0, True), t, self.trace.epoch)
+        flavor = self.policy.flavors.get(d.flavor) if d.flavor is not None else None
+        public = d.action is Action.BURST or (
+            flavor is not None and self.policy.members[flavor.member].public
+        )
+        admitted = d.action is Action.RUN and d.flavor is not None and self.pools.free(d.flavor) >= gpus
+        queued = d.action is Action.QUEUE and d.flavor is not None
+        start, _ = prestart_decision(
+            prestart,
+            state=state,
+            ran_since_last_prestart=sr.ran_since_prestart,
+            member_public=public,
+            admitted_now=admitted,
+            paid=flavor is not None and flavor.price_per_gpu_hour > 0,
+        )
+        if not start or not (admitted or queued) or d.flavor is None:
+            return
+        sr.ran_since_prestart = False
+        req = _Request(sr, gpus, t, prestart=True)
+        sr.request = req
+        if admitted:
+            self._admit(t, req, d.flavor, False, d.summary)
+        else:
+            self._enqueue(req, d.flavor)
+
+    def _claim_prestart_request(self, t: float, req: _Request) -> None:
+        """The cell came while its pre-start still queues: the request becomes the cell's own (it may burst
+        now, per the rule, counting its wait from the cell's submit as the user sees it)."""
+        req.prestart = False
+        req.t0 = t
+        if self.strategy.may_burst:
+            self.at(t + self.policy.burst.threshold_s + 1.0, self._reask, req)
 
     # -- warm pool ------------------------------------------------------------------------------------------
     def _make_room(self, t: float, flavor: str, gpus: int) -> None:

@@ -13,6 +13,9 @@ Definitions (docs/simulator.md repeats them next to the results):
   ``wait_cold_mean_s`` is the part of the mean spent on cold starts (the rest is queueing).
 - dropped kernels: releases while the session was still open of a kernel that had run cells (its state is
   lost unless the strategy carries state over, then counted as ``carried``).
+- pre-start: ``prestarts`` kernels started before their cell asked, ``prestarts_dropped`` of them no cell
+  used within the hold, ``prestart_dropped_gpu_h`` the GPU-hours those held (in ``held``, all idle),
+  ``prestarted_cells`` cells that ran first on a pre-started kernel.
 - warm pool: ``claimed_cells`` are cells (GPU or not) whose cold start claimed a pool kernel; the pool's
   GPU-hours are held (idle breakdown ``warm_pool``), never busy; a public pool's hours count as public spend.
 - bursts: allocations on a public member; public spend: their GPU-hours times the flavor's price.
@@ -83,6 +86,10 @@ class StrategyResult:
     span_h: float
     flavors: dict[str, FlavorUse] = field(default_factory=dict)
     idle_breakdown_gpu_h: dict[str, float] = field(default_factory=dict)
+    prestarts: int = 0
+    prestarts_dropped: int = 0
+    prestart_dropped_gpu_h: float = 0.0
+    prestarted_cells: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -95,11 +102,12 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
     """Figures for one replay; ``slow_s`` is the X in "cells that waited longer than X"."""
     held_by: dict[str, float] = dict.fromkeys(run.capacity, 0.0)
     busy_by: dict[str, float] = dict.fromkeys(run.capacity, 0.0)
-    spend = cold_h = cpu_h = oversized_h = pool_h = 0.0
+    spend = cold_h = cpu_h = oversized_h = pool_h = prestart_h = 0.0
     for a in run.allocations:
         end = a.end_s if a.end_s is not None else run.end_s
         gpu_h = a.gpus * (end - a.start_s) / HOUR
         held_by[a.flavor] += gpu_h
+        prestart_h += gpu_h if a.prestart_dropped else 0.0
         if a.pool:  # the platform's warm pool: held, never busy, all of it idle
             pool_h += gpu_h
         else:
@@ -172,6 +180,10 @@ def summarise(run: RunRecord, slow_s: float = 120.0) -> StrategyResult:
             "warm_pool": pool_h,
             "waiting": held - busy - cold_h - cpu_h - oversized_h - pool_h,
         },
+        prestarts=sum(a.prestart for a in run.allocations),
+        prestarts_dropped=sum(a.prestart_dropped for a in run.allocations),
+        prestart_dropped_gpu_h=prestart_h,
+        prestarted_cells=sum(c.prestarted for c in run.cells),
     )
 
 

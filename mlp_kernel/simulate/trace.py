@@ -28,6 +28,7 @@ class Cell:
     start_s: float
     duration_s: float
     gpus: int = 0
+    lead_s: float | None = None  # the user started working on it this long before submitting (pre-start)
 
     @property
     def end_s(self) -> float:
@@ -118,6 +119,8 @@ def validate_sessions(sessions: Sequence[Session]) -> None:
                 raise ValueError(f"{cw}: duration must be >= 0, got {c.duration_s:g}")
             if c.gpus < 0:
                 raise ValueError(f"{cw}: gpus must be >= 0, got {c.gpus}")
+            if c.lead_s is not None and c.lead_s < 0:
+                raise ValueError(f"{cw}: lead must be >= 0, got {c.lead_s:g}")
             if c.start_s > s.close_s:
                 raise ValueError(
                     f"{cw}: starts at {c.start_s:g} s, after the session closed ({s.close_s:g} s)"
