@@ -6,10 +6,16 @@ are validated here and embedded as one JSON document inside a ``repr()`` string 
 typed is ever spliced into Python source. The only name the code leaves behind is ``REPORT_NAME``, holding
 the JSON report; the gateway reads it with ``user_expressions={REPORT_KEY: REPORT_EXPR}``, an expression that
 pops it, so the namespace is left as the user had it (see docs/snapshots.md).
+
+Compiling the agent's source costs the kernel ~18 ms per request (the development machine), on the path of
+the first cell after a release. So the compiled code is kept in the kernel (an attribute of ``sys``, by the
+source's digest: a newer gateway's agent is compiled anew) and each request runs it in a fresh private
+dictionary; ``prime_code`` compiles it ahead, for a warm-pool kernel before anyone claims it (issue 18).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -25,6 +31,9 @@ REPORT_KEY = "r"
 # ``df?``, ``[ab]_*``). Patterns travel as data either way; the check only catches typos early.
 _EXCLUDE = re.compile(r"[A-Za-z_*?\[][A-Za-z0-9_*?\[\]!-]*")
 _ENTRY_NAME = "__mlp_snapshot_entry__"
+_PRIME_NAME = "__mlp_snapshot_prime__"
+_CACHE = "_mlp_agent_code"  # the kernel's compiled agent code: sys._mlp_agent_code[digest of the source]
+_AGENT_LABELS = {"agent.py": "<mlp-kernel snapshot agent>"}
 
 
 @lru_cache(maxsize=4)
@@ -123,24 +132,56 @@ def _check_post(post: object, key_field: str) -> dict[str, Any]:
     return {"url": _check_url(post.get("url")), "fields": fields, key_field: _check_str(post, key_field)}
 
 
+@lru_cache(maxsize=8)
+def agent_digest(name: str = "agent.py") -> str:
+    """The key of agent file ``name``'s compiled code in the kernel's cache (``sys._mlp_agent_code``)."""
+    return hashlib.sha256(agent_source(name).encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=8)
+def _compiled(name: str) -> str:
+    """Lines (in a function that bound ``cache``) that leave agent file ``name``'s code object in ``code``,
+    compiled once per kernel and source."""
+    source, digest = agent_source(name), agent_digest(name)
+    label = _AGENT_LABELS.get(name, f"<mlp-kernel agent {name}>")
+    return (
+        f"    code = cache.get({digest!r})\n"
+        f"    if code is None:\n"
+        f"        code = cache[{digest!r}] = compile({source!r}, {label!r}, 'exec')\n"
+    )
+
+
+def _cache_line() -> str:
+    return f"    import sys\n    cache = sys.__dict__.setdefault({_CACHE!r}, {{}})\n"
+
+
 def _program(entry: str, params: Mapping[str, object], s3: bool = False, more: Sequence[str] = ()) -> str:
     """``agent.py`` (then ``agent_s3.py`` when ``s3``, then the files of ``more``) run in one private
     dictionary, and its ``entry`` called with ``params`` as JSON; the report left in ``REPORT_NAME``."""
     payload = json.dumps(params, sort_keys=True)
-    extra = "".join(
-        f"    exec(compile({agent_source(name)!r}, '<mlp-kernel agent {name}>', 'exec'), agent)\n"
-        for name in (("agent_s3.py",) if s3 else ()) + tuple(more)
-    )
+    names = ("agent.py", *(("agent_s3.py",) if s3 else ()), *more)
     return (
         f"def {_ENTRY_NAME}():\n"
+        f"{_cache_line()}"
         f"    agent = {{'__name__': '__mlp_snapshot_agent__'}}\n"
-        f"    exec(compile({agent_source()!r}, '<mlp-kernel snapshot agent>', 'exec'), agent)\n"
-        f"{extra}"
-        f"    return agent[{entry!r}]({payload!r})\n"
+        + "".join(f"{_compiled(name)}    exec(code, agent)\n" for name in names)
+        + f"    return agent[{entry!r}]({payload!r})\n"
         f"try:\n"
         f"    {REPORT_NAME} = {_ENTRY_NAME}()\n"
         f"finally:\n"
         f"    del {_ENTRY_NAME}\n"
+    )
+
+
+def prime_code(names: Sequence[str] = ("agent.py", "agent_s3.py")) -> str:
+    """Source that compiles the agent files ``names`` into the kernel's cache and runs none of them: nothing
+    of a user in it, so a warm-pool kernel runs it before it is claimed. Leaves no name behind."""
+    return (
+        f"def {_PRIME_NAME}():\n"
+        f"{_cache_line()}" + "".join(_compiled(name) for name in names) + f"try:\n"
+        f"    {_PRIME_NAME}()\n"
+        f"finally:\n"
+        f"    del {_PRIME_NAME}\n"
     )
 
 

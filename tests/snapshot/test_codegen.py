@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlp_kernel.snapshot import REPORT_EXPR, REPORT_NAME, snapshot_code, user_expressions
-from mlp_kernel.snapshot.codegen import agent_source, validate_exclude
+from mlp_kernel.snapshot.codegen import agent_digest, agent_source, prime_code, validate_exclude
 
 from .conftest import KernelFactory, shutdown
 from .helpers import restore_into, take_snapshot
@@ -78,3 +78,25 @@ async def test_hostile_user_and_path_text_stay_data(kernels: KernelFactory, tmp_
     second = await kernels()
     await restore_into(second, path, user=user)
     assert await second.value("x") == 1
+
+
+async def test_the_agent_is_compiled_once_per_kernel_and_priming_leaves_no_name(
+    kernels: KernelFactory, tmp_path: Path
+) -> None:
+    """The compiled agent is kept in the kernel by its source's digest (the restore after a warm-pool claim
+    then only loads): ``prime_code`` fills it and leaves the user's namespace as it was; a snapshot and a
+    restore run the cached code, and a stale entry under another digest is never used."""
+    kernel = await kernels()
+    await kernel.run("x = 41\n")
+    before = await kernel.names()
+    reply = await kernel.silent(prime_code(), {})
+    assert reply.content["status"] == "ok", reply.content.get("traceback")
+    assert await kernel.names() == before
+    cached = "sorted(getattr(__import__('sys'), '_mlp_agent_code', {}))"
+    assert agent_digest("agent.py") in await kernel.value(cached)
+    # a code object the kernel would run in place of the agent if the digest did not match the source
+    await kernel.run("import sys; sys._mlp_agent_code['0' * 16] = compile('restore = None', 's', 'exec')\n")
+    await take_snapshot(kernel, tmp_path / "s")
+    await kernel.run("x = 0\n")
+    await restore_into(kernel, tmp_path / "s")
+    assert await kernel.value("x") == 41
