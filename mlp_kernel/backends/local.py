@@ -177,7 +177,8 @@ class LocalBackend:
         if self._pool is None or pool is None or pool.size <= 0 or d.gpu_count != pool.gpus:
             return None
         env = {**spec.env, **self._env(d)}
-        cwd = self._new_workdir(spec.kernel_id, d.member or "") or os.getcwd()
+        empty = self._new_workdir(spec.kernel_id, d.member or "")
+        cwd = empty or os.getcwd()
         claimed = await self._pool.claim(spec.kernel_id, flavor, d.gpu_count, spec.key, str(cwd), env)
         self._pool.refill_soon(flavor, pool, self.capacity(flavor), env)
         if claimed is None:
@@ -187,7 +188,8 @@ class LocalBackend:
         self._files[spec.kernel_id] = claimed.connection_file
         if claimed.sock_dir is not None:
             self._dirs[spec.kernel_id] = claimed.sock_dir
-        remote = claimed.remote(spec.kernel_id, d.member or "", flavor, socket.gethostname())
+        files = KernelFiles(FilesMode.NONE, str(cwd)) if empty else KernelFiles(FilesMode.LOCAL, str(cwd))
+        remote = claimed.remote(spec.kernel_id, d.member or "", flavor, socket.gethostname(), files)
         where = f"{d.member}/{flavor}"
         return LaunchEvent(
             Phase.CONNECTED, f"Claimed warm-pool kernel {claimed.pid} on {where}", remote=remote

@@ -25,6 +25,9 @@ How a claim stays safe and exclusive:
   reaps forgotten kernels otherwise). The claim replaces that with a watch on the claiming gateway's
   process: the kernel ends within a second of the gateway's death, as ``JPY_PARENT_PID`` does for kernels
   the backend starts itself.
+- *Ahead of the claim*: what a claimed kernel would run on the user's path and what is the same for every
+  user runs at the pool kernel's start: the snapshot agent's code is compiled (``prime_code``), so the
+  restore of the user's variables after the claim only loads them.
 - *Refill*: after every claim or miss of the pool's size (demand), in the background, on GPUs nobody holds
   or waits for. The ledger's users come first: a user's launch that does not fit ends unclaimed pool kernels.
 
@@ -47,7 +50,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .base import RemoteKernel
+from ..snapshot.codegen import prime_code
+from .base import KernelFiles, RemoteKernel
 from .local_queue import LocalQuota, _process
 from .rekey import rekey, wait_ready
 
@@ -97,14 +101,16 @@ class Claimed:
     connection_file: Path
     sock_dir: Path | None
 
-    def remote(self, kernel_id: str, member: str, flavor: str, node: str) -> RemoteKernel:
+    def remote(self, kernel_id: str, member: str, flavor: str, node: str, files: KernelFiles) -> RemoteKernel:
+        """The kernel as the gateway connects to it; ``files``: what the claim gave it (its directory), as
+        for a kernel the backend starts, so the gateway need not ask the kernel."""
         c = self.connection
         handle = {"pid": self.pid, "start_time": self.start, "warm_pool": True}
         shell, iopub, stdin, control, hb = (
             int(c[f"{ch}_port"]) for ch in ("shell", "iopub", "stdin", "control", "hb")
         )
         remote = RemoteKernel(kernel_id, c["ip"], shell, iopub, stdin, control, hb, transport=c["transport"])
-        return replace(remote, member=member, flavor=flavor, node=node, handle=handle)
+        return replace(remote, member=member, flavor=flavor, node=node, handle=handle, files=files)
 
     def alive(self) -> bool:
         """The kernel's process still runs (same pid and start time, not a zombie)."""
@@ -218,7 +224,7 @@ class LocalPool:
         pid = None
         try:
             pid = await asyncio.to_thread(self._spawn, name, spec.idle_s, env)
-            await asyncio.to_thread(wait_ready, conn, READY_TIMEOUT_S)
+            await asyncio.to_thread(wait_ready, conn, READY_TIMEOUT_S, prime_code())
             proc = _process(pid)
             if proc is None or not self.quota.pool_ready(pool_id, pid, proc[1]):
                 raise RuntimeError("its GPUs were taken for a user while it started")

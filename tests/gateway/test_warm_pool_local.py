@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 from jupyter_client import BlockingKernelClient
 
-from mlp_kernel.backends.base import LaunchSpec, Phase, RemoteKernel
+from mlp_kernel.backends.base import FilesMode, LaunchSpec, Phase, RemoteKernel
 from mlp_kernel.backends.local import LocalBackend
 from mlp_kernel.backends.local_pool import LocalPool, PoolSpec
 from mlp_kernel.backends.local_queue import LocalQuota
 from mlp_kernel.placement import Action, Decision, GpuRequest
+from mlp_kernel.snapshot.codegen import agent_digest
 
 from .test_lifecycle import wait_until
 
@@ -106,6 +107,11 @@ async def test_a_launch_claims_the_ready_pool_kernel_with_the_users_key_and_the_
     assert claim_s < 5, claim_s
     got = run(remote, s.key, "import os; print(os.getcwd(), os.environ['MLP_FLAVOR'])")
     assert got == {"status": "ok", "out": f"{workdir} bronze\n"}, got
+    assert (remote.files.mode, remote.files.working_dir) == (FilesMode.LOCAL, str(workdir)), (
+        "the claim says where the kernel works, as a started kernel's does: the gateway need not ask it"
+    )
+    got = run(remote, s.key, "import sys; print(*sorted(getattr(sys, '_mlp_agent_code', {})))")
+    assert agent_digest("agent.py") in got["out"].split(), f"the snapshot agent was not compiled ahead: {got}"
     marker = workdir / "ran-with-the-pool-key"
     with pytest.raises((ValueError, RuntimeError, TimeoutError)):  # the pool's key is refused now
         run(remote, pool_kernel["connection"]["key"], f"open({str(marker)!r}, 'w')", timeout=3)
