@@ -15,7 +15,17 @@ import { createFileEditor, IFileEditor } from './editor';
 import { h, replaceChildren } from './dom';
 import { formatCost, formatDuration } from './format';
 import { ApiError, IIssue, postJSON, requestAPI } from './request';
-import { ISaveAnswer, ISaves, notePlaceholder, noteProblem, saveLabel, savedNow, saveNotice } from './saves';
+import {
+  IGitRevision,
+  ISaveAnswer,
+  ISaves,
+  notePlaceholder,
+  noteProblem,
+  revisionLine,
+  saveLabel,
+  savedNow,
+  saveNotice
+} from './saves';
 
 interface IFileInfo {
   file: string;
@@ -31,6 +41,8 @@ interface IFileState {
   validating: boolean;
   /** The history version loaded into the editor: saving that text unchanged is a rollback, recorded so. */
   loaded?: { version: string; text: string };
+  /** With Git: the branch's revision of the file and the deployed one (shown under the editor). */
+  git?: IGitRevision;
 }
 
 interface IVersion {
@@ -104,16 +116,15 @@ export class AdminWidget extends Widget {
       const order = ['pod_template', 'kernel', 'policy'];
       const files = [...spec.files].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
       for (const info of files) {
-        const f = await requestAPI<{ content: string; sha256: string }>(
-          `kernelspecs/${this.kernelspec}/files/${info.file}`
-        );
+        const f = await this._read(info.file);
         this._files.set(info.file, {
           info,
           saved: f.content,
           sha256: f.sha256,
           text: f.content,
           issues: [],
-          validating: false
+          validating: false,
+          git: f.git
         });
       }
       this._tab = this._tab || files[0]?.file || 'fleet';
@@ -126,6 +137,10 @@ export class AdminWidget extends Widget {
     if (current) {
       void this._validate(current);
     }
+  }
+
+  private _read(file: string): Promise<{ content: string; sha256: string; git?: IGitRevision }> {
+    return requestAPI(`kernelspecs/${this.kernelspec}/files/${file}`);
   }
 
   private _render(): void {
@@ -216,6 +231,7 @@ export class AdminWidget extends Widget {
       'div',
       { className: 'mlp-kernel-Admin-file' },
       editor.node,
+      f.git ? h('p', { className: 'mlp-kernel-Admin-who', 'data-mlp-kernel': 'revision' }, revisionLine(f.git)) : null,
       h('div', { className: 'mlp-kernel-Admin-issues', 'data-mlp-kernel': 'issues' }, ...this._issueNodes(f)),
       h(
         'div',
@@ -391,6 +407,10 @@ export class AdminWidget extends Widget {
       }
       this._notice = saveNotice(f.info.file, r, rollback);
       this._noticeIsError = false;
+      if (f.git) {
+        // the branch's new revision, and whether it is deployed (a failed read keeps the old line, not the save)
+        f.git = (await this._read(f.info.file).catch(() => ({ git: f.git }))).git;
+      }
     } catch (error) {
       if (error instanceof ApiError && error.issues.length) {
         f.issues = error.issues;

@@ -19,6 +19,26 @@ export interface ISaveAnswer {
   git?: { commit: string; branch: string; review: boolean; path: string };
 }
 
+/** Where a file was read in Git mode (`GET .../files/{file}`'s `git`). */
+export interface IGitRevision {
+  commit: string;
+  branch: string;
+  path: string;
+  /** The commit the kernels use (the checkout's HEAD), or '' when a GitOps sync deploys it. */
+  deployed: string;
+}
+
+/** The line under the editor in Git mode: the branch's revision of the file, and which one is deployed. */
+export function revisionLine(git: IGitRevision): string {
+  const at = `${git.path} on ${git.branch} at ${git.commit.slice(0, 12)}`;
+  if (!git.deployed) {
+    return `${at}; deployed when the GitOps sync (e.g. Argo CD) applies ${git.branch}.`;
+  }
+  return git.deployed === git.commit
+    ? `${at}, deployed: new kernels use it (the kernelspec is this checkout).`
+    : `${at}; deployed: ${git.deployed.slice(0, 12)} (the checkout has not caught up with ${git.branch}).`;
+}
+
 /** The confirm button's label. */
 export function saveLabel(saves: ISaves | undefined): string {
   if (!saves?.git) {

@@ -178,6 +178,13 @@ class GitRepo:
         except ValueError:
             return None
 
+    def deployed(self, spec_dir: Path) -> str:
+        """The revision the kernels use, when the server can know it: the checkout's ``HEAD`` when the installed
+        kernelspec lies inside it; "" when a GitOps sync deploys it (a ConfigMap mount has no commit id)."""
+        if self.in_checkout(spec_dir) is None:
+            return ""
+        return self._git("rev-parse", "--verify", "HEAD^{commit}", what="reading the checkout").strip()
+
     def file_path(self, spec_dir: Path, kernelspec: str, name: str) -> str:
         """Where a kernelspec file lives in the repository: the installed kernelspec's own place when it is
         inside the checkout, else ``git_path`` (the ConfigMap setup)."""

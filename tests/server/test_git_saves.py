@@ -120,6 +120,7 @@ def test_a_save_is_a_commit_by_the_admin_with_their_note_pushed_and_deployed(
 ) -> None:
     status, loaded = api("GET", f"{F}/policy.yaml")
     assert status == 200 and loaded["git"]["path"] == POLICY
+    assert loaded["git"]["commit"] == loaded["git"]["deployed"] == git(remote, "rev-parse", "main").strip()
     text = edited(loaded["content"])
     note = "Idle GPUs go back after 20 minutes: users asked for longer breaks"
     status, body = api(
@@ -136,6 +137,8 @@ def test_a_save_is_a_commit_by_the_admin_with_their_note_pushed_and_deployed(
     assert git(remote, "show", f"main:{POLICY}") == text
     assert git(remote, "diff", "--name-only", "main~1", "main").split() == [POLICY]
     assert (spec_dir / "policy.yaml").read_text() == text  # the checkout the kernels read moved with it
+    _, reloaded = api("GET", f"{F}/policy.yaml")
+    assert reloaded["git"]["commit"] == reloaded["git"]["deployed"] == head  # what the page shows as deployed
     (record,) = [json.loads(line) for line in audit_log.read_text().splitlines()]
     assert (record["event"], record["user"], record["why"]) == ("admin_change", ADMIN, note)
     assert (record["commit"], record["file"], record["review"]) == (head, "policy.yaml", False)
@@ -331,6 +334,7 @@ def test_with_a_configmap_mounted_kernelspec_saves_commit_at_git_path_and_leave_
     deployed = (spec_dir / "policy.yaml").read_text()
     _, loaded = api("GET", f"{F}/policy.yaml")
     assert loaded["git"]["path"] == POLICY and loaded["content"] == deployed
+    assert loaded["git"]["deployed"] == ""  # the sync deploys it: no commit id the server could know
     text = edited(deployed)
     status, body = api("PUT", f"{F}/policy.yaml", body={"content": text, "note": "via Argo CD"})
     assert status == 200, body

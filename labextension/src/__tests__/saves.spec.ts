@@ -1,4 +1,4 @@
-import { ISaves, noteProblem, notePlaceholder, saveLabel, savedNow, saveNotice } from '../saves';
+import { ISaves, noteProblem, notePlaceholder, revisionLine, saveLabel, savedNow, saveNotice } from '../saves';
 
 const disk: ISaves = { git: false, review: false, branch: 'main', remote: '', problem: '' };
 const direct: ISaves = { ...disk, git: true, remote: 'origin' };
@@ -47,5 +47,15 @@ describe('admin saves: disk, Git commit, review branch', () => {
     expect(saveNotice('kernel.json', saved, null)).toBe('Saved kernel.json (version v1).');
     expect(saveNotice('kernel.json', saved, 'v0')).toBe('Rolled back kernel.json to version v0 (recorded as version v1).');
     expect(savedNow(saved)).toBe(true);
+  });
+
+  it('says which revision the branch has and which one the kernels use', () => {
+    const c = 'a'.repeat(40);
+    const at = { commit: c, branch: 'main', path: 'kernels/gpu-auto/policy.yaml' };
+    expect(revisionLine({ ...at, deployed: c })).toBe(
+      'kernels/gpu-auto/policy.yaml on main at aaaaaaaaaaaa, deployed: new kernels use it (the kernelspec is this checkout).'
+    );
+    expect(revisionLine({ ...at, deployed: 'b'.repeat(40) })).toMatch(/deployed: bbbbbbbbbbbb \(the checkout has not/);
+    expect(revisionLine({ ...at, deployed: '' })).toMatch(/deployed when the GitOps sync .* applies main\.$/);
   });
 });
