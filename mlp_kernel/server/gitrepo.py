@@ -179,8 +179,9 @@ class GitRepo:
             return None
 
     def deployed(self, spec_dir: Path) -> str:
-        """The revision the kernels use, when the server can know it: the checkout's ``HEAD`` when the installed
-        kernelspec lies inside it; "" when a GitOps sync deploys it (a ConfigMap mount has no commit id)."""
+        """The revision the kernels use, when the server can know it: the checkout's ``HEAD`` when the
+        installed kernelspec lies inside it; "" when a GitOps sync deploys it (a ConfigMap mount has no
+        commit id)."""
         if self.in_checkout(spec_dir) is None:
             return ""
         return self._git("rev-parse", "--verify", "HEAD^{commit}", what="reading the checkout").strip()

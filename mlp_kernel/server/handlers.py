@@ -334,7 +334,9 @@ class FileHandler(MlpKernelHandler):
             tip = await self.git_call(f"read {kernelspec}/{name}", git.tip) if git else ""
             text = await self.git_call(f"read {kernelspec}/{name}", git.read, tip, path) if git else None
             # what the kernels run now: the checkout's commit, or "" when a GitOps sync deploys it
-            deployed = await self.git_call("read the deployed revision", git.deployed, f.path.parent) if git else ""
+            deployed = (
+                await self.git_call("read the deployed revision", git.deployed, f.path.parent) if git else ""
+            )
             extra["git"] = {"commit": tip, "branch": self.ext.git_branch, "path": path, "deployed": deployed}
         self.finish(
             {
