@@ -41,7 +41,7 @@ from ..snapshot import (
 )
 from ..snapshot.s3 import S3Snapshots, S3StoreError
 from ..snapshot.s3_config import S3ConfigError, parse_s3_storage
-from ..snapshot.store import user_dirname
+from ..snapshot.store import remove_tree, user_dirname
 
 if TYPE_CHECKING:
     from ..placement import Policy
@@ -50,6 +50,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SNAPSHOT_TIMEOUT_S = 900.0
+
+
+async def _delete_aside(path: Path) -> None:
+    try:
+        await asyncio.to_thread(remove_tree, path)
+    except OSError as exc:  # what is left is an old kernel id to the store's prune
+        log.warning("could not delete a used snapshot (%s): %s", path, exc)
 
 
 class CarryOver:
@@ -86,6 +93,7 @@ class CarryOver:
         self.saved_class: str | None = None  # the data class the snapshot was taken under
         # the last restore as measured: (the gateway's wall seconds for the request, the kernel's own seconds)
         self.restore_timing: tuple[float, float] | None = None
+        self._deleting: set[asyncio.Future[None]] = set()  # used snapshots being deleted in a thread
 
     def path(self) -> str:
         if self.store is not None:
@@ -182,8 +190,14 @@ class CarryOver:
 
     async def _drop(self, link: RemoteLink | None) -> bool:
         """Delete the snapshot wherever it lives; False when only a later kernel can (volume, no view)."""
-        if self.store is not None:
-            self.store.forget(self.kernel_id)
+        if (
+            self.store is not None
+        ):  # unrestorable at once; its files go in a thread, off the first cell's path
+            aside = self.store.set_aside(self.kernel_id)
+            if aside is not None:
+                task = asyncio.ensure_future(_delete_aside(aside))
+                self._deleting.add(task)
+                task.add_done_callback(self._deleting.discard)
         elif self.bucket is not None:
             if self.wrote_bucket:
                 try:

@@ -12,7 +12,7 @@ import pytest
 from jupyter_core.paths import jupyter_data_dir
 
 from mlp_kernel.snapshot import SnapshotStore, default_root
-from mlp_kernel.snapshot.store import user_dirname
+from mlp_kernel.snapshot.store import remove_tree, user_dirname
 
 
 def _fake_snapshot(store: SnapshotStore, kernel_id: str, owner: str | None = None) -> Path:
@@ -80,6 +80,29 @@ def test_forget_drops_the_saved_state(tmp_path: Path) -> None:
     store.forget("k")
     assert not store.exists("k") and not (store.user_dir / "k").exists()
     store.forget("k")  # forgetting twice is fine
+
+
+def test_set_aside_makes_a_used_snapshot_unrestorable_at_once_and_its_files_go_later(tmp_path: Path) -> None:
+    """The gateway deletes a restored snapshot's data in a thread (off the first cell's path): the path is
+    free and nothing restorable is left before that; what a crash left is pruned as an old kernel id."""
+    store = SnapshotStore(tmp_path, user="alice")
+    _fake_snapshot(store, "k")
+    aside = store.set_aside("k")
+    assert aside is not None and (aside / "data-x" / "0000.pkl").exists() and aside.parent == store.user_dir
+    assert (
+        not store.exists("k")
+        and not (store.user_dir / "k").exists()
+        and not (aside / "manifest.json").exists()
+    )
+    _fake_snapshot(store, "k")  # the next release saves at once, whatever the deletion is doing
+    assert store.exists("k") and store.set_aside("missing") is None
+    past = time.time() - 10 * 86400
+    os.utime(aside, (past, past))
+    assert store.prune(7 * 86400, keep=frozenset({"k"})) == [aside.name] and store.kernel_ids() == ["k"]
+    aside = store.set_aside("k")
+    assert aside is not None
+    remove_tree(aside)
+    assert store.kernel_ids() == []
 
 
 def test_delete_all_for_removes_only_that_kernel(tmp_path: Path) -> None:
