@@ -91,6 +91,15 @@ def register(subparsers: Any) -> None:
         help="with --idle-sweep --plots: the warm-pool sizes (per private flavor) to draw a curve for, per "
         "release rule (default %(default)s)",
     )
+    p.add_argument(
+        "--lead",
+        default="1",
+        metavar="X",
+        help="how early users start working on a cell, for the policy's release.prestart: X times the "
+        "documented assumption (a uniform share of the gap before the cell, at most half of it, capped at "
+        "2 min); 0 = never before its submit, i.e. no pre-start benefit (default 1; the --idle-sweep plot "
+        "draws 0 and X)",
+    )
     p.add_argument("--cold-start-private", default="30s", metavar="DURATION", help="default 30s")
     p.add_argument("--cold-start-public", default="90s", metavar="DURATION", help="default 90s (image pull)")
     p.add_argument(
@@ -161,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
             cold_start_public_s=duration_flag("--cold-start-public", args.cold_start_public),
             capacity=_capacity(policy, args.capacity, args.capacity_scale),
             warm_pool=_warm_pool(policy, args.warm_pool),
+            lead_scale=_number("--lead", args.lead, 0.0, 100.0),
         )
         pool_sizes = [int(_number("--sweep-pools", n, 0, 1000)) for n in args.sweep_pools.split(",")]
         slow = duration_flag("--slow", args.slow)
@@ -187,7 +197,12 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     comparison = compare(policy, trace, strategies, config, slow)
     sweep = idle_sweep(policy, trace, sweep_s, config, slow, args.state_carry_over) if sweep_s else []
-    curves = trade_off_curves(policy, trace, sweep_s, config, pool_sizes) if sweep_s and args.plots else []
+    leads = sorted({0.0, config.lead_scale})
+    curves = (
+        trade_off_curves(policy, trace, sweep_s, config, pool_sizes, leads=leads)
+        if sweep_s and args.plots
+        else []
+    )
     elapsed = time.perf_counter() - t0
 
     context = {
@@ -203,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
             "cold_start_public_s": config.cold_start_public_s,
             "capacity": config.capacity,
             "warm_pool": config.warm_pool,
+            "lead_scale": config.lead_scale,
         },
     }
     if args.json:

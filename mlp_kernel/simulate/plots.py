@@ -76,9 +76,10 @@ GPU cells waiting more than 10 s."""
 
 
 def plot_trade_off(curves: Sequence[Curve], path: str | Path, title: str = "") -> Path:
-    """Each (release rule, warm-pool size) sweep as a curve: held/busy against the p95 added start latency
-    (left) and against the share of GPU cells that waited more than 10 s (right), issue 18's targets shaded.
-    Colour is the rule, marker and line style the pool size, each point annotated with its idle timeout."""
+    """Each (release rule, warm-pool size, lead) sweep as a curve: held/busy against the p95 added start
+    latency (left) and against the share of GPU cells that waited more than 10 s (right), issue 18's targets
+    shaded. Colour is the rule, the marker the pool size, solid lines pre-start with a lead, dashed (paler)
+    without; each point annotated with its idle timeout."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -87,16 +88,19 @@ def plot_trade_off(curves: Sequence[Curve], path: str | Path, title: str = "") -
 
     colours = {"flat": "tab:grey", "gpu-minutes": "tab:blue", "predictive": "tab:green"}
     sizes = sorted({c.pool for c in curves})
-    styles = ["o-", "s--", "^:", "D-.", "v-"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    markers = ["o", "s", "^", "D", "v"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5.4), sharey=True)
     for c in curves:
-        style = styles[sizes.index(c.pool) % len(styles)]
+        style = markers[sizes.index(c.pool) % len(markers)] + ("-" if c.lead else "--")
+        alpha = 1.0 if c.lead else 0.45
         ys = [r.held_per_busy for r in c.points]
         for ax, xs in (
             (a, [max(r.added_p95_s, 1.0) for r in c.points]),  # log axis: keep 0 s visible
             (b, [100 * r.waited_over_10s_share for r in c.points]),
         ):
-            ax.plot(xs, ys, style, color=colours.get(c.rule, "tab:red"), label=c.label, ms=4, lw=1.2)
+            ax.plot(
+                xs, ys, style, color=colours.get(c.rule, "tab:red"), label=c.label, ms=4, lw=1.2, alpha=alpha
+            )
             for x, y, r in zip(xs, ys, c.points, strict=True):
                 ax.annotate(
                     f"{(r.idle_timeout_s or 0) / 60:g}", (x, y), textcoords="offset points", xytext=(3, 3),
@@ -117,8 +121,8 @@ def plot_trade_off(curves: Sequence[Curve], path: str | Path, title: str = "") -
     b.legend(fontsize=7, ncol=1, loc="upper right")
     fig.suptitle(
         title
-        or "gpu-auto, idle timeout swept (minutes at each point), per release rule and warm-pool size; "
-        "issue 18's target region shaded",
+        or "gpu-auto, idle timeout swept (minutes at each point), per release rule, warm-pool size and "
+        "pre-start lead; issue 18's target region shaded",
         fontsize=10,
     )
     fig.tight_layout()

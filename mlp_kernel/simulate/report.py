@@ -35,6 +35,11 @@ _ROWS: tuple[tuple[str, Callable[[StrategyResult], str]], ...] = (
     ("cells with a cold start", lambda r: f"{r.cold_start_cells:,}"),
     ("  share of GPU cells", lambda r: f"{r.cold_start_share:.0%}"),
     ("  of which claimed a warm-pool kernel", lambda r: f"{r.claimed_cells:,}"),
+    ("pre-starts (cells that used one)", lambda r: f"{r.prestarts:,} ({r.prestarted_cells:,})"),
+    (
+        "  dropped unused (GPU-hours)",
+        lambda r: f"{r.prestarts_dropped:,} ({_h(r.prestart_dropped_gpu_h)})",
+    ),
     (
         "releases dropping a live kernel",
         lambda r: (

@@ -68,8 +68,11 @@ def cold_share_crossing(sweep: Sequence[StrategyResult], limit: float = COLD_SHA
     return None
 
 
-DEFAULT_POOL_SIZES = (0, 1, 2)
-"""Warm-pool sizes (kernels per private flavor) the curves of ``--idle-sweep`` are drawn for."""
+DEFAULT_POOL_SIZES = (0, 1)
+"""Warm-pool sizes (kernels per private flavor) the curves of ``--idle-sweep`` are drawn for (a second
+kernel per flavor adds almost no claims: docs/simulator.md, "The warm pool")."""
+DEFAULT_LEADS = (0.0, 1.0)
+"""Lead scales the curves are drawn for: no pre-start benefit (0) and the lead assumption (1)."""
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,13 @@ class Curve:
     rule: str
     pool: int
     points: list[StrategyResult]
+    lead: float = 0.0  # the lead scale (``SimConfig.lead_scale``): 0 = pre-start never fires early
 
     @property
     def label(self) -> str:
-        return f"{self.rule}, pool {self.pool}"
+        return f"{self.rule}, pool {self.pool}, " + (
+            f"pre-start (lead x{self.lead:g})" if self.lead else "no lead"
+        )
 
 
 def private_pool(policy: Policy, size: int) -> dict[str, int]:
@@ -98,9 +104,11 @@ def trade_off_curves(
     pool_sizes: Sequence[int] = DEFAULT_POOL_SIZES,
     rules: Sequence[str] = RULE_KINDS,
     slow_s: float = 120.0,
+    leads: Sequence[float] = DEFAULT_LEADS,
 ) -> list[Curve]:
-    """The idle sweep once per release rule and warm-pool size (state carried over, as gpu-auto ships):
-    the curves ``--idle-sweep`` draws, held/busy against the added start latency."""
+    """The idle sweep once per release rule, warm-pool size and lead scale (state carried over, as gpu-auto
+    ships; the policy's pre-start settings): the curves ``--idle-sweep`` draws, held/busy against the added
+    start latency."""
     base = config or SimConfig()
     return [
         Curve(
@@ -110,12 +118,14 @@ def trade_off_curves(
                 policy,
                 trace,
                 timeouts_s,
-                replace(base, warm_pool=private_pool(policy, size)),
+                replace(base, warm_pool=private_pool(policy, size), lead_scale=lead),
                 slow_s,
                 True,
-                ReleaseRule(kind=rule),  # type: ignore[arg-type]
+                replace(policy.release, kind=rule),  # type: ignore[arg-type]
             ),
+            lead,
         )
         for rule in rules
+        for lead in leads
         for size in pool_sizes
     ]

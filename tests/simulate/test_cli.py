@@ -31,12 +31,16 @@ def two_cells(tmp_path):
 
 
 def test_json_report_for_a_hand_made_trace(two_cells):
-    """Same trace as the engine tests: gpu-auto held 2130 s, server-held 10800 s, busy 900 s."""
+    """Same trace as the engine tests: gpu-auto held 2130 s, server-held 10800 s, busy 900 s (``--lead 0``:
+    the user starts each cell when submitting it, so pre-start never fires early; tests/simulate/
+    test_prestart.py has the figures with a lead)."""
     out = cli(
         "--policy",
         str(HERE / "tiny-policy.yaml"),
         "--trace",
         str(two_cells),
+        "--lead",
+        "0",
         "--json",
         "--idle-sweep",
         "0,15",
@@ -104,6 +108,8 @@ def test_one_strategy_and_overrides(two_cells):
         (["--capacity", "platinum=4"], "--capacity: expected FLAVOR=GPUS"),
         (["--idle-timeout", "soon"], "invalid duration 'soon'"),
         (["--policy", "nope.yaml"], "cannot read policy file"),
+        (["--lead", "-1"], "--lead: must be from 0 to 100, got -1"),
+        (["--lead", "soon"], "--lead: expected a number, got 'soon'"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(args, message):
