@@ -250,8 +250,11 @@ class KubernetesBackend:
         name, where = pod["metadata"]["name"], self._where(member, flavor)
         claimed = False
         try:
-            await self._create_lease(api, ns, pod, where)
-            conn = {**await pool.pool_connection(api, pod), "ip": pod["status"]["podIP"]}
+            # the Lease and the pool's Secret are independent requests: both in flight at once
+            _, pooled = await asyncio.gather(
+                self._create_lease(api, ns, pod, where), pool.pool_connection(api, pod)
+            )
+            conn = {**pooled, "ip": pod["status"]["podIP"]}
             if conn.get("signature_scheme") != spec.signature_scheme:
                 return None
             args: dict[str, Any] = {"key": spec.key, "env": {"MLP_KERNEL_ID": spec.kernel_id, **spec.env}}
