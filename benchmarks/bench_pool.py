@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -48,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 COLD, POOL = "gpu-auto-cold", "gpu-auto-pool"
 RESTORED = re.compile(r"Restored \d+ variables? \([^)]*\)")
 TIMING = re.compile(re.escape(PREFIX) + r" (.*); total ([0-9.]+) \((.*)\)")
-STEPS = ("placement", "backend", "attach", "bootstrap", "after_connect", "restore", "in kernel")
+STEPS = ("placement", "backend", "attach", "bootstrap", "after_connect", "running", "restore", "in kernel")
 
 
 def install(root: Path, name: str, pool: int) -> None:
@@ -157,8 +158,8 @@ async def main_async(args: argparse.Namespace, runtime: Path) -> dict[str, list[
 
 
 def report(got: dict[str, list[dict[str, float]]]) -> bool:
-    def med(name: str, key: str) -> float:
-        return statistics.median(r[key] for r in got[name])
+    def med(name: str, key: str) -> float:  # nan: a step this gateway's version does not time
+        return statistics.median(r.get(key, math.nan) for r in got[name])
 
     print("first cell after a release, ms (median over repetitions; the gateway's steps, then the client's)")
     print(f"{'':22}" + "".join(f"{step:>14}" for step in (*STEPS, "relay", "first cell")))

@@ -188,6 +188,7 @@ class Launch:
         self.observer = observer
         self.decision = decision  # already decided (a pre-start): placement is not asked again
         self.prestart = prestart  # no cell yet: no burst, no ``started`` event, the snapshot kept
+        self.snapshot_kept = False  # restored without deleting the snapshot: the session deletes it on use
         self.progress = Progress(ctx.publish, first.header if first else None)
         self.cancel_reason = "Cancelled."
         self.task: asyncio.Task[None] | None = None
@@ -248,6 +249,7 @@ class Launch:
             log.warning("the GPU kernel launch failed unexpectedly", exc_info=True)
             self._failed(LaunchFailed(f"Could not start a GPU kernel: {type(exc).__name__}: {exc}"))
             return
+        self.timing.report("warm pool" if link.remote.handle.get("warm_pool") else "started")
         self.observer.launch_done(self, link, None)
 
     def _failed(self, exc: GpuError) -> None:
@@ -398,7 +400,7 @@ class Launch:
             f"${decision.price_per_hour:.2f}/h"
         )
         if self.prestart:
-            running += " (pre-started when you started typing; the next cell runs here)"
+            running += " (pre-started when you started typing)"
         k.statusch.move(KernelState.RUNNING, running, phase=Phase.CONNECTED, queue=None, publish=False)
         self.progress.set(
             "end",
@@ -407,7 +409,7 @@ class Launch:
         )
         k.statusch.event(EventKind.PRESTARTED if self.prestart else EventKind.STARTED, s.message)
         k.requests.budget.placed(decision, remote.kernel_id)
-        self.timing.report("warm pool" if remote.handle.get("warm_pool") else "started")
+        self.timing.mark("running")  # the status, the progress line and the budget said it
         return link
 
     async def _bootstrap(self, link: RemoteLink) -> str:
@@ -422,10 +424,11 @@ class Launch:
         if reply.content.get("status") != "ok":
             raise LaunchFailed(f"The GPU kernel failed its first command: {reply.content.get('evalue')}")
         self.timing.mark("bootstrap")
+        self.snapshot_kept = self.prestart  # read once: a cell may adopt the launch during the restore
         for code in k.requests.deferred_silent:
             with contextlib.suppress(Exception):
                 await link.execute_silently(code, timeout=timeout)
-        note = await k.requests.after_connect(k.status, link, consume=not self.prestart)
+        note = await k.requests.after_connect(k.status, link, consume=not self.snapshot_kept)
         self.timing.mark("after_connect")
         restored = k.requests.carry.restore_timing
         if restored is not None:
