@@ -12,7 +12,18 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("install", "place", "render", "bridge", "gc", "simulate", "local-load", "budget", "pool")
+SUBCOMMANDS = (
+    "install",
+    "place",
+    "render",
+    "bridge",
+    "gc",
+    "simulate",
+    "local-load",
+    "budget",
+    "pool",
+    "queue-summary",
+)
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

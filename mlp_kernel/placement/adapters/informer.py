@@ -44,9 +44,11 @@ class Informer:
         namespace: str | None,
         lock: threading.RLock,
         on_change: OnChange | None = None,
+        call: Callable[..., Any] | None = None,
     ) -> None:
         self.api, self.group, self.version, self.plural, self.kind = api, group, version, plural, kind
         self.namespace = namespace
+        self._lister = call  # a core-API list (the queue summary's ConfigMap) instead of a custom resource's
         self.lock = lock
         self.on_change = on_change
         self.objects: dict[Key, dict[str, Any]] = {}
@@ -73,6 +75,8 @@ class Informer:
     def _call(self, **kwargs: Any) -> Any:
         from kubernetes import client as k8s
 
+        if self._lister is not None:
+            return self._lister(**kwargs)
         custom = k8s.CustomObjectsApi(self.api)
         if self.namespace is None:
             return custom.list_cluster_custom_object(self.group, self.version, self.plural, **kwargs)
@@ -82,6 +86,8 @@ class Informer:
 
     def _list(self) -> None:
         listing = self._call()
+        if not isinstance(listing, dict):  # a core API's typed list
+            listing = self.api.sanitize_for_serialization(listing)
         fresh = {_key(o): _with_kind(o, self.kind) for o in listing.get("items") or []}
         with self.lock:
             for key in set(self.objects) - set(fresh):

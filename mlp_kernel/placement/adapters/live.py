@@ -9,11 +9,15 @@ so placement skips it instead of failing the whole decision.
 With ``watch=True`` (the gateway's backend) those objects come from a watch-fed cache shared by every decision
 of the process (``watch_cache.py``) and the Workloads only as counters: a decision then costs one visibility
 request per member, whatever the number of Workloads (issue 15). A cache that is not synced is not used.
+When the member names a ``queue_summary``, the counters come from that one ConfigMap (``summary.py``), so a
+gateway never lists Workloads, its first read included; a missing or stale summary is said in the state's
+``source`` and the cache counts Workloads itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -142,7 +146,12 @@ def _synced_cache(api: k8s.ApiClient, member: Member) -> MemberCache | None:
     from kubernetes import client as k8s
 
     try:
-        cache = shared_cache(api, member.namespace or "", lambda: _served_version(k8s.CustomObjectsApi(api)))
+        cache = shared_cache(
+            api,
+            member.namespace or "",
+            lambda: served_version(k8s.CustomObjectsApi(api)),
+            member.queue_summary,
+        )
     except Exception:
         return None
     return cache if cache.synced else None
@@ -164,23 +173,29 @@ def _state_from_cache(
     import urllib3
     from kubernetes.client.rest import ApiException
 
+    source = "live"
     try:
-        with cache.reading() as (objects, _):
+        workloads = cache.workload_source(now)  # may list every Workload (the summary is missing or stale)
+        source = f"live ({workloads.note})" if workloads.note else "live"
+        with cache.reading(workloads) as (objects, _):
             cq = member.cluster_queue or _local_queue_target(objects, member)
     except ValueError as exc:
-        return MemberState(ready=ready, reason=str(exc), cluster_queue_active=False, source="live")
+        return MemberState(ready=ready, reason=str(exc), cluster_queue_active=False, source=source)
+    except (ApiException, OSError, urllib3.exceptions.HTTPError):
+        return None
     try:  # outside the lock: I/O
         summary = _pending_summary(api, cache.version, cq, member, unreachable_raises=True) if cq else None
     except (ApiException, OSError, urllib3.exceptions.HTTPError):
         return None
     try:
-        with cache.reading() as (objects, counters):
+        with cache.reading(workloads) as (objects, counters):
             if summary is not None:
                 summary.setdefault("kind", "PendingWorkloadsSummary")
                 objects = [*objects, summary]
-            return _member_state(policy, member, objects, counters, now, ready, reason, own_workload)
+            state = _member_state(policy, member, objects, counters, now, ready, reason, own_workload)
     except ValueError as exc:
-        return MemberState(ready=ready, reason=str(exc), cluster_queue_active=False, source="live")
+        return MemberState(ready=ready, reason=str(exc), cluster_queue_active=False, source=source)
+    return dataclasses.replace(state, source=source) if state.source == "live" else state
 
 
 async def astate_from_cluster(
@@ -229,7 +244,7 @@ def _read_member(api: k8s.ApiClient, member: Member) -> list[dict[str, Any]]:
     from kubernetes.client.rest import ApiException
 
     custom = k8s.CustomObjectsApi(api)
-    version = _served_version(custom)
+    version = served_version(custom)
     objects: list[dict[str, Any]] = []
     for plural, kind in (("clusterqueues", "ClusterQueue"), ("resourceflavors", "ResourceFlavor")):
         objects += _items(custom.list_cluster_custom_object(KUEUE_GROUP, version, plural), kind)
@@ -274,7 +289,7 @@ def _has_local_queue(objects: list[dict[str, Any]], member: Member) -> bool:
     )
 
 
-def _served_version(custom: k8s.CustomObjectsApi) -> str:
+def served_version(custom: k8s.CustomObjectsApi) -> str:
     from kubernetes.client.rest import ApiException
 
     for version in KUEUE_VERSIONS:

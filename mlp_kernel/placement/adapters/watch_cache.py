@@ -19,6 +19,8 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 from .informer import Informer, Key
 from .kueue import KUEUE_GROUP
 from .shapes import check_object
+from .summary import DATA_KEY, Summary, decode, parse_ref
 from .workloads import WorkloadCounters
 
 #: (plural, kind, namespaced): the kinds placement reads; namespaced ones fall back to the member's namespace
@@ -39,36 +42,90 @@ KINDS = (
 )
 
 
-class MemberCache:
-    """A member's ClusterQueues, ResourceFlavors and LocalQueues, and its Workloads as counters."""
+@dataclass(frozen=True)
+class WorkloadSource:
+    """Where a decision's Workload counters come from: the member's queue summary, or this cache's own
+    Workload watch (``summary`` None); ``note`` says which, and why not the summary, for the explanation."""
 
-    def __init__(self, api: k8s.ApiClient, version: str, namespace: str) -> None:
+    summary: Summary | None
+    note: str
+
+
+class MemberCache:
+    """A member's ClusterQueues, ResourceFlavors and LocalQueues, and its Workloads as counters: from the
+    member's queue summary when the policy names one (``summary.py``), else from a watch of every Workload."""
+
+    def __init__(
+        self,
+        api: k8s.ApiClient,
+        version: str,
+        namespace: str,
+        summary: str | None = None,
+        kinds: tuple[tuple[str, str, bool], ...] = KINDS,
+    ) -> None:
         self.version = version
         self.lock = threading.RLock()
         self.counters = WorkloadCounters()
         self.bad: dict[Key, str] = {}  # Workloads whose fields placement cannot read, with why
         self.informers: list[Informer] = []
+        self.summary_ref = summary
+        self.summary_error = ""  # why the summary cannot be read at all (RBAC), for the explanation
+        self._summary: Informer | None = None
+        self._decoded: tuple[str, Summary | str] = ("", "")  # (resourceVersion, the summary or why not)
+        self._kinds = tuple(k for k in kinds if not (summary and k[1] == "Workload"))
+        self._starting_workloads = threading.Lock()
         self._api, self._namespace = api, namespace
 
     def start(self) -> None:
         """List every kind (raising the API's error) and start following them."""
-        from kubernetes.client.rest import ApiException
-
         try:
-            for plural, kind, namespaced in KINDS:
-                on_change = self._workload_changed if kind == "Workload" else None
-                informer = self._informer(plural, kind, None, on_change)
-                try:
-                    informer.start()
-                except ApiException as exc:
-                    if exc.status != 403 or not namespaced or not self._namespace:
-                        raise
-                    informer = self._informer(plural, kind, self._namespace, on_change)
-                    informer.start()
-                self.informers.append(informer)
+            for kind in self._kinds:
+                self._start_kind(*kind)
+            if self.summary_ref:
+                self._start_summary(self.summary_ref)
         except BaseException:
             self.stop()
             raise
+
+    def _start_kind(self, plural: str, kind: str, namespaced: bool) -> None:
+        from kubernetes.client.rest import ApiException
+
+        on_change = self._workload_changed if kind == "Workload" else None
+        informer = self._informer(plural, kind, None, on_change)
+        try:
+            informer.start()
+        except ApiException as exc:
+            if exc.status != 403 or not namespaced or not self._namespace:
+                raise
+            informer = self._informer(plural, kind, self._namespace, on_change)
+            informer.start()
+        self.informers.append(informer)
+
+    def _start_summary(self, ref: str) -> None:
+        """Watch the one summary ConfigMap; a client that may not read it counts Workloads itself."""
+        from kubernetes import client as k8s
+        from kubernetes.client.rest import ApiException
+
+        namespace, name = parse_ref(ref)
+        core = k8s.CoreV1Api(self._api)
+
+        def list_it(**kwargs: Any) -> Any:
+            return core.list_namespaced_config_map(
+                namespace, field_selector=f"metadata.name={name}", **kwargs
+            )
+
+        informer = Informer(
+            self._api, "", "v1", "configmaps", "ConfigMap", namespace, self.lock, None, call=list_it
+        )
+        try:
+            informer.start()
+        except ApiException as exc:
+            if exc.status not in (401, 403):
+                raise
+            self.summary_error = f"cannot read queue summary {ref}: {exc.status} {exc.reason or ''}".strip()
+            return
+        self._summary = informer
+        self.informers.append(informer)
 
     def _informer(self, plural: str, kind: str, namespace: str | None, on_change: Any) -> Informer:
         return Informer(self._api, KUEUE_GROUP, self.version, plural, kind, namespace, self.lock, on_change)
@@ -81,18 +138,76 @@ class MemberCache:
     def synced(self) -> bool:
         return bool(self.informers) and all(i.synced for i in self.informers)
 
+    def workload_source(self, now: datetime) -> WorkloadSource:
+        """The summary when it is there, readable and fresh; otherwise this cache's own Workload watch,
+        started now (listing every Workload once) and kept from then on, with why in the note."""
+        summary, why = self._current_summary(now)
+        if summary is not None:
+            return WorkloadSource(
+                summary, f"queue summary {self.summary_ref}, {summary.age_s(now):.0f} s old"
+            )
+        if self.summary_ref:
+            self._start_workloads()
+        return WorkloadSource(None, f"{why}: counting Workloads itself" if why else "")
+
+    def _current_summary(self, now: datetime) -> tuple[Summary | None, str]:
+        if not self.summary_ref:
+            return None, ""
+        if self._summary is None:
+            return None, self.summary_error
+        ref = self.summary_ref
+        with self.lock:
+            obj = next(iter(self._summary.objects.values()), None)
+        if obj is None:
+            return None, f"queue summary {ref} not found (is `mlp-kernel queue-summary` deployed?)"
+        rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        if self._decoded[0] != rv or not rv:
+            try:
+                self._decoded = (rv, decode(str((obj.get("data") or {}).get(DATA_KEY) or "")))
+            except ValueError as exc:
+                self._decoded = (rv, f"queue summary {ref} unreadable: {exc}")
+        summary = self._decoded[1]
+        if isinstance(summary, str):
+            return None, summary
+        if summary.stale(now):
+            return None, (
+                f"queue summary {ref} is stale ({summary.age_s(now):.0f} s old, published every "
+                f"{summary.period_s:g} s; is its publisher running?)"
+            )
+        return summary, ""
+
+    def _start_workloads(self) -> None:
+        with self._starting_workloads:
+            if any(i.kind == "Workload" for i in self.informers):
+                return
+            self._start_kind("workloads", "Workload", True)
+
     @contextmanager
-    def reading(self) -> Iterator[tuple[list[dict[str, Any]], WorkloadCounters]]:
-        """The cached objects (no Workloads) and the Workload counters, unchanged while the block runs.
+    def reading(
+        self, source: WorkloadSource | None = None
+    ) -> Iterator[tuple[list[dict[str, Any]], WorkloadCounters]]:
+        """The cached objects (no Workloads) and the Workload counters (``source``'s summary's when it has
+        one), unchanged while the block runs.
 
         Raises ``StateError`` for a Workload placement cannot read, as a direct read does."""
-        with self.lock:
-            if self.bad:
-                from .kueue import StateError
+        from .kueue import StateError
 
-                raise StateError(next(iter(self.bad.values())))
-            objects = [o for i in self.informers if i.kind != "Workload" for o in i.objects.values()]
-            yield objects, self.counters
+        with self.lock:
+            if source is not None and source.summary is not None:
+                if source.summary.unreadable:
+                    raise StateError(source.summary.unreadable[0])
+                counters = source.summary.counters
+            else:
+                if self.bad:
+                    raise StateError(next(iter(self.bad.values())))
+                counters = self.counters
+            objects = [
+                o
+                for i in self.informers
+                if i.kind not in ("Workload", "ConfigMap")
+                for o in i.objects.values()
+            ]
+            yield objects, counters
 
     def _workload_changed(self, key: Key, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         self.bad.pop(key, None)
@@ -106,14 +221,17 @@ class MemberCache:
 
 
 _registry_lock = threading.Lock()
-_registry: dict[tuple[int, str], tuple[weakref.ref[Any], MemberCache]] = {}
-_creating: dict[tuple[int, str], threading.Lock] = {}
+_registry: dict[tuple[int, str, str], tuple[weakref.ref[Any], MemberCache]] = {}
+_creating: dict[tuple[int, str, str], threading.Lock] = {}
 
 
-def shared_cache(api: k8s.ApiClient, namespace: str, served_version: Callable[[], str]) -> MemberCache:
-    """The process's cache for this client and namespace, started (listing everything) on first use;
-    ``served_version`` (Kueue's API version there) is asked only then."""
-    key = (id(api), namespace)
+def shared_cache(
+    api: k8s.ApiClient, namespace: str, served_version: Callable[[], str], summary: str | None = None
+) -> MemberCache:
+    """The process's cache for this client, namespace and queue summary (``namespace/name`` or None),
+    started (listing what it follows) on first use; ``served_version`` (Kueue's API version) is asked only
+    then."""
+    key = (id(api), namespace, summary or "")
     with _registry_lock:
         creating = _creating.setdefault(key, threading.Lock())
     with creating:  # per client: decisions at once must not each list every Workload; other clients go on
@@ -123,7 +241,7 @@ def shared_cache(api: k8s.ApiClient, namespace: str, served_version: Callable[[]
             return entry[1]
         if entry is not None:
             entry[1].stop()
-        cache = MemberCache(api, served_version(), namespace)
+        cache = MemberCache(api, served_version(), namespace, summary)
         cache.start()
         with _registry_lock:
             _registry[key] = (weakref.ref(api), cache)
