@@ -34,6 +34,8 @@ def docs(path: Path) -> list[dict]:
         "rbac/karmada-proxy.yaml",
         "networkpolicy.yaml",
         "transport/networkpolicy.yaml",
+        "queue-summary/deployment.yaml",
+        "queue-summary/gateway-read.yaml",
     ],
 )
 def test_core_samples_pass_the_kubernetes_schema(path: str) -> None:
