@@ -6,11 +6,14 @@ One command: ``.venv/bin/python benchmarks/bench_simulate.py [--plots docs/img]`
    sample platform policy, public spend against a budget, and the idle-timeout sweep under each rule;
 3. the headline figures over ten seeds, five of them not looked at while the predictive rule was written;
 4. the runtime of a week of 300 users (pools scaled x15 so the load per GPU matches the default trace);
-5. each target of issue 18 with MET / MISSED, for each release rule;
-6. the release-rule candidates that were measured before ``gpu-minutes`` was chosen (five seeds each).
+5. each target of issue 18 with MET / MISSED, for each release rule, under the lead assumption and half of it;
+6. the release-rule candidates that were measured before ``gpu-minutes`` was chosen (five seeds each);
+7. pre-start's sensitivity to the lead (0: no benefit, the figures without pre-start; 0.5; 1: the
+   assumption of ``mlp_kernel/simulate/lead.py``) and its knobs (queueing, a longer hold), ten seeds.
 
 gpu-auto runs under three release rules (``gpu-minutes``, ``flat``, ``predictive``), each carrying state
-over, so every restart pays the restore of the session's variables.
+over, so every restart pays the restore of the session's variables, and with the policy's pre-start
+(``release.prestart``, on by default) under the lead assumption (``LEAD``) unless a section says otherwise.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from mlp_kernel.simulate import (  # noqa: E402
     gpu_auto,
     idle_sweep,
 )
-from mlp_kernel.simulate.engine import Engine  # noqa: E402
+from mlp_kernel.simulate.engine import Engine, simulate  # noqa: E402
 from mlp_kernel.simulate.metrics import StrategyResult, summarise  # noqa: E402
 from mlp_kernel.simulate.strategies import NAMES  # noqa: E402
 from mlp_kernel.simulate.study import DEFAULT_SWEEP_MIN  # noqa: E402
@@ -62,6 +65,11 @@ UNSEEN_SEEDS = (101, 202, 303, 404, 505)
 """Seeds 0-4 are the ones the figures were read on while the predictive rule was written; the others were
 run only once it was done, to check nothing was tuned to one trace."""
 TARGET_HELD, TARGET_SLOW, TARGET_P95 = 1.10, 0.20, 30.0
+LEAD = 1.0
+"""The lead scale of sections 2-5 (``SimConfig.lead_scale``): the documented assumption."""
+LEADS = (0.0, 0.5, 1.0)
+"""Section 7's sensitivity: no lead (the figures without pre-start), half the assumption, the assumption."""
+WITH_LEAD = SimConfig(lead_scale=LEAD)
 
 
 def gpu_autos(idle: float) -> list[Any]:
@@ -95,9 +103,9 @@ def main() -> int:
     trace = generate(users=20, days=7, seed=0)
     print(f"  {len(trace.sessions)} sessions, {len(trace.cells)} cells, {trace.span_s / 3600:.0f} h")
     t0 = time.perf_counter()
-    comparison = compare(policy, trace, strategies)
+    comparison = compare(policy, trace, strategies, WITH_LEAD)
     sweeps = {
-        name: idle_sweep(policy, trace, sweep_s, state_carry_over=True, release_rule=rule)
+        name: idle_sweep(policy, trace, sweep_s, WITH_LEAD, state_carry_over=True, release_rule=rule)
         for name, rule in RULES
     }
     default_s = time.perf_counter() - t0
@@ -126,8 +134,9 @@ def main() -> int:
     names = [s.name for s in strategies]
     per_seed: dict[str, list[StrategyResult]] = {n: [] for n in names}
     by_size: dict[tuple[str, int], list[tuple[bool, float]]] = {}
-    for seed in SEEDS + UNSEEN_SEEDS:
-        c = compare(policy, generate(users=20, days=7, seed=seed), strategies)
+    traces10 = {seed: generate(users=20, days=7, seed=seed) for seed in SEEDS + UNSEEN_SEEDS}
+    for tr in traces10.values():
+        c = compare(policy, tr, strategies, WITH_LEAD)
         for r, run in zip(c.results, c.runs, strict=True):
             per_seed[r.strategy].append(r)
             if r.strategy.startswith("gpu-auto"):
@@ -167,7 +176,7 @@ def main() -> int:
     gen_s = time.perf_counter() - t0
     scaled = {n: (f.capacity_gpus or 0) * 15 for n, f in policy.flavors.items()}
     t0 = time.perf_counter()
-    big_results = compare(policy, big, strategies, SimConfig(capacity=scaled)).results
+    big_results = compare(policy, big, strategies, SimConfig(capacity=scaled, lead_scale=LEAD)).results
     sim_s = time.perf_counter() - t0
     print(f"  {len(big.sessions)} sessions, {len(big.cells)} cells; capacity {scaled}")
     print(
@@ -176,21 +185,22 @@ def main() -> int:
     )
     print("  " + "  ".join(f"{r.strategy} {r.held_per_busy:.2f}x" for r in big_results))
 
+    sensitivity = {
+        (lead, name): [
+            summarise(simulate(policy, tr, gpu_autos(idle)[i], SimConfig(lead_scale=lead)))
+            for tr in traces10.values()
+        ]
+        for lead in LEADS
+        if lead != LEAD
+        for i, (name, _) in enumerate(RULES)
+    }
+    sensitivity.update({(LEAD, name): per_seed[name] for name, _ in RULES})
+
     print("\n== 5. issue 18 targets, every rule at the policy's idle timeout, on all ten seeds ==")
-    for name, _ in RULES:
-        rs = per_seed[name]
-        worst_held = max(r.held_per_busy for r in rs)
-        worst_slow = max(r.waited_over_10s_share for r in rs)
-        worst_p95 = max(r.added_p95_s for r in rs)
-        for text, ok in (
-            (f"held/busy <= {TARGET_HELD:.2f}x: worst {worst_held:.2f}x", worst_held <= TARGET_HELD),
-            (
-                f"GPU cells waiting > 10 s <= {TARGET_SLOW:.0%}: worst {worst_slow:.0%}",
-                worst_slow <= TARGET_SLOW,
-            ),
-            (f"p95 added latency <= {TARGET_P95:.0f} s: worst {worst_p95:.0f} s", worst_p95 <= TARGET_P95),
-        ):
-            print(f"  {'MET   ' if ok else 'MISSED'} {name:20s} {text}")
+    for lead in (LEAD, LEAD / 2):
+        print(f"  lead x{lead:g} (pre-start on, the policy's default):")
+        for name, _ in RULES:
+            _targets(name, sensitivity[(lead, name)])
     print(
         f"  {'MET   ' if gen_s + sim_s < 60 else 'MISSED'} week of 300 users under a minute: "
         f"{gen_s + sim_s:.1f} s"
@@ -209,6 +219,8 @@ def main() -> int:
             )
         )
 
+    _section_7(policy, idle, traces10, sensitivity)
+
     print("\n== 6. release-rule candidates, gpu-auto at the 15 min default carrying state, five seeds ==")
     print(
         f"  {'rule':34s} {'held/busy per seed':30s} {'worst':>6s} {'waiting > 10 s':>14s} {'added p95':>9s}"
@@ -226,6 +238,65 @@ def main() -> int:
             f"{sum(r.added_p95_s for r in rs) / 5:>8.0f}s"
         )
     return 0
+
+
+def _targets(name: str, rs: list[StrategyResult]) -> None:
+    worst_held = max(r.held_per_busy for r in rs)
+    worst_slow = max(r.waited_over_10s_share for r in rs)
+    worst_p95 = max(r.added_p95_s for r in rs)
+    for text, ok in (
+        (f"held/busy <= {TARGET_HELD:.2f}x: worst {worst_held:.2f}x", worst_held <= TARGET_HELD),
+        (f"GPU cells waiting > 10 s <= {TARGET_SLOW:.0%}: worst {worst_slow:.0%}", worst_slow <= TARGET_SLOW),
+        (f"p95 added latency <= {TARGET_P95:.0f} s: worst {worst_p95:.0f} s", worst_p95 <= TARGET_P95),
+    ):
+        print(f"    {'MET   ' if ok else 'MISSED'} {name:20s} {text}")
+
+
+def _section_7(
+    policy: Any,
+    idle: float,
+    traces: dict[int, Any],
+    sensitivity: dict[tuple[float, str], list[StrategyResult]],
+) -> None:
+    """Pre-start against its lead (ten seeds, the policy's idle timeout) and its knobs (five seeds)."""
+    print("\n== 7. pre-start: sensitivity to the lead (ten seeds), then its knobs (seeds 0-4, lead x1) ==")
+    print("  rule                 lead  held/busy per seed / GPU cells waiting > 10 s / added p95 (s)")
+    for name, _ in RULES:
+        for lead in LEADS:
+            rs = sensitivity[(lead, name)]
+            print(f"  {name:20s} x{lead:<4g} held " + " ".join(f"{r.held_per_busy:5.2f}" for r in rs))
+            print(f"  {'':20s} {'':5s} >10s " + " ".join(f"{r.waited_over_10s_share:5.0%}" for r in rs))
+            print(f"  {'':20s} {'':5s} p95  " + " ".join(f"{r.added_p95_s:5.0f}" for r in rs))
+        rs = sensitivity[(LEAD, name)]
+        print(
+            f"  {'':20s} pre-starts per week (dropped unused, their GPU-hours): "
+            + " ".join(f"{r.prestarts}({r.prestarts_dropped},{r.prestart_dropped_gpu_h:.0f})" for r in rs)
+        )
+    knobs = [
+        ("queue: true", lambda r: replace(r, prestart=replace(r.prestart, queue=True))),
+        ("hold: 5m", lambda r: replace(r, prestart=replace(r.prestart, hold_s=300.0))),
+        (
+            "off (release.prestart.enabled: false)",
+            lambda r: replace(r, prestart=replace(r.prestart, enabled=False)),
+        ),
+    ]
+    five = [traces[s] for s in SEEDS]
+    for name, rule in RULES:
+        for label, change in knobs:
+            rs = [
+                summarise(
+                    simulate(policy, tr, replace(gpu_auto(idle, True, change(rule)), name=name), WITH_LEAD)
+                )
+                for tr in five
+            ]
+            print(
+                f"  {name:20s} {label:38s} held "
+                + " ".join(f"{r.held_per_busy:.2f}" for r in rs)
+                + "  >10s "
+                + " ".join(f"{r.waited_over_10s_share:.0%}" for r in rs)
+                + "  p95 "
+                + " ".join(f"{r.added_p95_s:.0f}" for r in rs)
+            )
 
 
 Limit = Callable[[float, int, list[float]], float]
