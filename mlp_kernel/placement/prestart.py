@@ -35,9 +35,9 @@ DEFAULT_HOLD_S = 120.0
 """How long a pre-started kernel waits for a cell before it is dropped: a typical edit of a cell is well
 under this, and a user who reads longer than this pays one cold start, as without pre-start."""
 
-PRESTART_STATES = ("released", "cpu_only")
-"""Kernel states a pre-start may start from: no GPU kernel held (after a release, or none started yet: the
-first cell of a notebook pays the same cold start). Any other state has a kernel or is getting one."""
+PRESTART_STATES = ("released",)
+"""Kernel states a pre-start may start from: released after a GPU use. Any other state has a kernel or is
+getting one, or (``cpu_only``) never had one: opening a notebook to read it must not take a GPU."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ def prestart_decision(
 ) -> tuple[bool, str]:
     """Whether to pre-start the session's GPU kernel now, and why, in one line.
 
-    - ``state``: the kernel's state (``protocol.KernelState`` value); only ``released`` and ``cpu_only``
-      have nothing to pre-start on top of;
+    - ``state``: the kernel's state (``protocol.KernelState`` value); only ``released`` is pre-started
+      (``cpu_only``, a notebook that never had a GPU kernel, is not: reading a notebook takes no GPU);
     - ``ran_since_last_prestart``: a cell has run since the last pre-start (``True`` when there was none);
     - ``member_public`` / ``paid``: where placement would put the session's request now: a public member, or
       a placement that costs money (either is refused: pre-start never pays);

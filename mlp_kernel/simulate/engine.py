@@ -30,12 +30,15 @@ Model (docs/simulator.md has the long form):
   throughput over a per-session size drawn from ``distributions.STATE_SIZE_MB``).
 - Pre-start (issue 18, ``placement.prestart``): the user starts working on a cell ``lead.lead_s`` before
   submitting it (``SimConfig.lead_scale``; 0: never early). At that moment, or when the kernel is released
-  while the user is still working, a gpu-auto session without a kernel asks placement for its last
-  kernel's size and calls ``prestart_decision`` (the gateway's function): if it allows, the kernel starts
-  (and restores) before the cell comes. A pre-started kernel no cell used within ``hold`` of being ready is
-  dropped without a new snapshot (the next one restores the same state); its GPUs count as held throughout.
-  A pre-start never bursts; a queued pre-start (``queue: true``) becomes the cell's own request when it is
-  submitted, and may then burst per the rule.
+  while the user is still working, a gpu-auto session whose kernel was released calls
+  ``prestart_decision`` (the gateway's function) and, if it may, asks placement for its last kernel's size
+  and calls it again with the answer: if it allows, the kernel starts (and restores) before the cell comes.
+  As in the gateway, a weighed pre-start uses up the session's chance until a cell has run, whatever
+  placement answers, and a session that never had a GPU kernel is never pre-started. A pre-started
+  kernel no cell used within ``hold`` of being ready is dropped without a new snapshot (the next one
+  restores the same state); its GPUs count as held throughout. A pre-start never bursts; a queued
+  pre-start (``queue: true``) becomes the cell's own request when it is submitted, and may then burst per
+  the rule.
 """
 
 from __future__ import annotations
@@ -609,10 +612,19 @@ class Engine:
             return
         prestart = self.release_rule.prestart
         if sr.kernel is not None or sr.request is not None:
-            return  # running, starting or queued: prestart_decision says no without asking placement
+            return  # running, starting or queued: the gateway ignores the action
         state = "released" if sr.started_any else "cpu_only"
-        if not (prestart.enabled and sr.ran_since_prestart):
+        weigh, _ = prestart_decision(
+            prestart,
+            state=state,
+            ran_since_last_prestart=sr.ran_since_prestart,
+            member_public=False,
+            admitted_now=True,
+            paid=False,
+        )
+        if not weigh:
             return
+        sr.ran_since_prestart = False  # one chance per cell that ran, whatever placement answers (gateway)
         gpus = max(sr.last_gpus, 1)
         self.decisions += 1
         d = placer.ask(self.policy, self.pools, self._request(sr, gpus, 0.0, True), t, self.trace.epoch)
@@ -625,14 +637,13 @@ class Engine:
         start, _ = prestart_decision(
             prestart,
             state=state,
-            ran_since_last_prestart=sr.ran_since_prestart,
+            ran_since_last_prestart=True,
             member_public=public,
             admitted_now=admitted,
             paid=flavor is not None and flavor.price_per_gpu_hour > 0,
         )
         if not start or not (admitted or queued) or d.flavor is None:
             return
-        sr.ran_since_prestart = False
         req = _Request(sr, gpus, t, prestart=True)
         sr.request = req
         if admitted:

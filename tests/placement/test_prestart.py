@@ -2,8 +2,8 @@
 
 The rule is one pure function the gateway (on the extension's ``prestart`` action) and the simulator (at each
 cell's modelled start of work) both call, so its answers are pinned here by hand: it starts a kernel only
-from ``released``/``cpu_only``, once per cell that ran, never paying (no public member, no paid placement),
-and only what is admitted at once unless ``queue`` is on.
+from ``released`` (never for a notebook that had no GPU kernel yet), once per cell that ran, never paying
+(no public member, no paid placement), and only what is admitted at once unless ``queue`` is on.
 """
 
 from __future__ import annotations
@@ -43,11 +43,9 @@ def test_a_released_kernel_on_a_free_private_flavor_is_pre_started_and_the_reaso
     )
 
 
-def test_a_notebook_without_a_gpu_kernel_yet_is_pre_started_too():
-    assert decide(state="cpu_only")[0]
-
-
-@pytest.mark.parametrize("state", ["placing", "queued", "starting", "running", "releasing", "error"])
+@pytest.mark.parametrize(
+    "state", ["cpu_only", "placing", "queued", "starting", "running", "releasing", "error"]
+)
 def test_any_state_with_a_kernel_or_one_on_its_way_is_not_pre_started(state: str):
     assert decide(state=state) == (False, f"no pre-start: the GPU kernel is {state}, not released")
 
