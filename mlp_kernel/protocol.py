@@ -59,6 +59,8 @@ class EventKind(_Str):
     PREEMPTED = "preempted"  # Kueue took the quota back
     EVICTED = "evicted"  # the pod was evicted, lost with its node, or deleted by someone else
     ERROR = "error"  # a start failed, the kernel crashed or was OOM-killed, a release could not save
+    PRESTARTED = "prestarted"  # started on the user's activity (typing into a cell), before a cell ran
+    PRESTART_DROPPED = "prestart_dropped"  # a pre-started kernel no cell used: given back, no new snapshot
 
 
 class ExitReason(_Str):
@@ -100,6 +102,7 @@ class ReleaseReason(_Str):
     IDLE = "idle"  # no activity for the idle limit
     USER = "user"  # ``%gpu release`` or the panel's Release button
     MOVE = "move"  # a new ``%gpu`` request that the running kernel cannot serve
+    UNUSED = "unused"  # a pre-started kernel no cell used within ``release.prestart.hold``
 
 
 class Phase(_Str):
@@ -210,6 +213,16 @@ class BudgetLine(TypedDict):
     line: str  # "Team ml-vision: $412 of $500 this month (soft limit $400 passed)"
 
 
+class PrestartInfo(TypedDict):
+    """Pre-start on activity (``release.prestart``, docs/design.md): whether the extension may ask for one
+    now, and what the last one did."""
+
+    ready: bool  # a ``prestart`` action would be weighed now (released, a cell ran since the last one)
+    holding: bool  # the running (or starting) kernel was pre-started and no cell has used it yet ...
+    hold_s: float  # ... it is dropped, without a new snapshot, after this long unused
+    message: str  # the last pre-start's line for the user ("" before any): started, dropped or why not
+
+
 class _StatusKeys(TypedDict):
     type: Literal["status"]
     version: int
@@ -244,6 +257,7 @@ class Status(_StatusKeys, total=False):
     gpu_seconds_busy: float
     files: FilesInfo | None
     budget: list[BudgetLine]  # the team's and user's budgets, when the policy limits them (else empty)
+    prestart: PrestartInfo | None  # None: pre-start is off (the policy's ``release.prestart``, or no policy)
 
 
 class _EventKeys(TypedDict):
@@ -276,9 +290,16 @@ class RequestAction(TypedDict):
     options: str  # the same syntax and validation as ``%gpu <options>``
 
 
+class PrestartAction(TypedDict):
+    """The user started working on a cell of a released notebook: start its GPU kernel now if the policy's
+    pre-start rule allows (a refusal is silent: nothing is answered)."""
+
+    action: Literal["prestart"]
+
+
 #: gateway -> client messages, and client -> gateway actions, as the TypeScript unions name them
 MESSAGES = {"StatusMessage": (Status, StatusEvent, StatusError)}
-ACTIONS = {"StatusAction": (RefreshAction, ReleaseAction, RequestAction)}
+ACTIONS = {"StatusAction": (RefreshAction, ReleaseAction, RequestAction, PrestartAction)}
 ENUMS = (KernelState, EventKind, ExitReason, ReleaseReason, Phase, FilesMode)
 #: TypeScript names of the declared types (the extension's existing names)
 TS_NAMES: dict[Any, str] = {
@@ -291,6 +312,7 @@ TS_NAMES: dict[Any, str] = {
     LeftOut: "ILeftOut",
     FilesInfo: "IFilesInfo",
     BudgetLine: "IBudgetLine",
+    PrestartInfo: "IPrestartInfo",
     QueueInfo: "IQueueInfo",
     RuleResult: "IRuleResult",
     Decision: "IDecision",
@@ -301,7 +323,7 @@ TS_NAMES: dict[Any, str] = {
     StatusError: "IStatusError",
 }
 OBJECTS: tuple[Any, ...] = (QueueInfo, RuleResult, Decision, Choices, LastRelease, LeftOut, FilesInfo)
-OBJECTS += (BudgetLine, Status, StatusEvent, StatusError)
+OBJECTS += (BudgetLine, PrestartInfo, Status, StatusEvent, StatusError)
 
 
 # -- the type walker both generators use -------------------------------------------------------------------

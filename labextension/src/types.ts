@@ -11,13 +11,13 @@ export const PROTOCOL_VERSION = 1;
 export type KernelState = 'cpu_only' | 'placing' | 'queued' | 'starting' | 'running' | 'releasing' | 'released' | 'error';
 
 /** Things a user must not miss (``kind`` of an event); the extension shows them as notifications. */
-export type EventKind = 'started' | 'burst' | 'released' | 'preempted' | 'evicted' | 'error';
+export type EventKind = 'started' | 'burst' | 'released' | 'preempted' | 'evicted' | 'error' | 'prestarted' | 'prestart_dropped';
 
 /** Why a remote kernel went away without being asked to (``ExitInfo.reason`` of the backends). */
 export type ExitReason = 'exited' | 'killed' | 'oomkilled' | 'preempted' | 'evicted' | 'node-lost' | 'deleted' | 'released';
 
 /** Why the GPU was given back (``last_release.reason``); a kernel that ended unasked gives its ``ExitReason`` instead. */
-export type ReleaseReason = 'idle' | 'user' | 'move';
+export type ReleaseReason = 'idle' | 'user' | 'move' | 'unused';
 
 /** Start-up phases (``phase`` of a snapshot while placing, queued or starting). */
 export type Phase = 'placing' | 'queued' | 'admitted' | 'scheduled' | 'pulling' | 'starting' | 'connected';
@@ -105,6 +105,14 @@ export interface IBudgetLine {
   line: string;
 }
 
+/** Pre-start on activity (``release.prestart``, docs/design.md): whether the extension may ask for one now, and what the last one did. */
+export interface IPrestartInfo {
+  ready: boolean;
+  holding: boolean;
+  hold_s: number;
+  message: string;
+}
+
 /** The snapshot: ``data`` of every gateway -> client ``comm_msg`` of type status, and the status file. */
 export interface IStatus {
   type: 'status';
@@ -135,6 +143,7 @@ export interface IStatus {
   gpu_seconds_busy?: number;
   files?: IFilesInfo | null;
   budget?: IBudgetLine[];
+  prestart?: IPrestartInfo | null;
 }
 
 export interface IStatusEvent {
@@ -158,4 +167,5 @@ export type StatusMessage =
 export type StatusAction =
   | { action: 'refresh' }
   | { action: 'release' }
-  | { action: 'request'; options: string };
+  | { action: 'request'; options: string }
+  | { action: 'prestart' };

@@ -51,6 +51,8 @@ async def apply_command(cmd: GpuCommand, session: RemoteSession) -> str:
         elif verb == "explain":
             d = status.decision
             out.append(d.explain() if d else "No placement decision yet: no cell has asked for a GPU.")
+            if status.prestart_note:  # the last pre-start (release.prestart): started, dropped or why not
+                out.append(f"Pre-start: {status.prestart_note}")
         elif verb == "help":
             out.append(USAGE)
         elif verb == "release":

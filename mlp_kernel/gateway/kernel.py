@@ -110,6 +110,8 @@ class GatewayKernel:
         self._loaded = True
         self.status.idle_timeout_s = self.requests.idle_timeout_s
         self.status.release_rule = self.requests.release_rule
+        prestart = self.requests.prestart  # the extension asks for pre-starts only when this is on
+        self.status.prestart_hold_s = prestart.hold_s if prestart else None
         self.status.choices = self.requests.choices()
         self.status.request = self.requests.current()
         self.statusch.publish()
@@ -446,6 +448,8 @@ class GatewayKernel:
             self.statusch.send(comm_id, dict(self.status.snapshot()), msg.header)
         elif action == "release":
             await self.remote.release(ReleaseReason.USER, "on request")
+        elif action == "prestart":  # the user started typing: no answer, whatever the rule says
+            await self.remote.prestart()
         elif action == "request":
             try:
                 cmd = parse_magics([f"%gpu {data.get('options', '')}"], self.requests.policy_view())

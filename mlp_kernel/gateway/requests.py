@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends.base import GatewayBackend, RemoteKernel
 from ..identity import server_namespace
 from ..placement.data_class import DataClassRefused, Notebook, admin_data_class, effective_data_class
+from ..placement.prestart import Prestart
 from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import MAX_DURATION_S, format_duration, parse_duration
@@ -171,6 +172,14 @@ class RequestState:
     @release_rule.setter
     def release_rule(self, rule: ReleaseRule) -> None:
         self._release_rule = rule
+
+    @property
+    def prestart(self) -> Prestart | None:
+        """Pre-start on activity (``release.prestart``): the policy's, whatever ``%gpu idle=`` made of the
+        release rule; None when it is off or the policy cannot be used."""
+        policy = self.policy
+        rule = policy.release.prestart if policy and not self.policy_error else None
+        return rule if rule is not None and rule.enabled else None
 
     @property
     def launch_timeout_s(self) -> float:
@@ -333,14 +342,16 @@ class RequestState:
         ok, note = await self.carry.save(link, self.current(), status.public, status.member)
         return ok, " ".join(n for n in (files, note) if n)
 
-    async def after_connect(self, status: GatewayStatus, link: RemoteLink) -> str:
+    async def after_connect(self, status: GatewayStatus, link: RemoteLink, consume: bool = True) -> str:
         """Run when a new remote kernel answered: copy the notebook's files to it when it is on a public
         member (workspace_sync), say what it sees of them (``status.files``), restore the variables saved at
-        the last release."""
+        the last release. A pre-started kernel (``consume`` False) leaves the snapshot in place until a cell
+        uses it: dropped unused, the next kernel restores the same one."""
         files = await self.workspace.push(link, self.current(), status.public)
         status.files = await self.workspace.seen(link, status.public, self.config.notebook)
         note = await self.carry.restore(link, self.current(), status.public)
-        await self.carry.consume(link, status.public)  # used once: the next release takes a new one
+        if consume:
+            await self.carry.consume(link, status.public)  # used once: the next release takes a new one
         return " ".join(n for n in (files, note) if n)
 
     def set_keep(self, keep: bool, max_bytes: int | None) -> None:

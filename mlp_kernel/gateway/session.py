@@ -8,6 +8,12 @@ are ``KernelState``; every change goes through ``StatusChannel.move`` (the trans
 docs/status-comm.md), which publishes the status. The router (``kernel.py``) decides *what* a message is;
 this decides what happens to the kernel because of it.
 
+Pre-start (``release.prestart``, ``placement/prestart.py``): the status comm's ``prestart`` action, sent
+by the extension when the user starts typing into a released notebook, starts the next kernel before its cell
+(``prestart``) if the pure rule allows: the launch a cell would make, with no cell. The first cell finds it
+running (or waits for it, adopting the launch); unused for ``hold`` it is dropped without a snapshot (nothing
+ran: the saved variables are still the ones to restore), and there is no second pre-start until a cell ran.
+
 Time comes from an injected ``Clock`` (``mlp_kernel.clock``): the idle timer and lease renewal are tested on
 a manual clock, not by sleeping through real periods.
 
@@ -24,6 +30,8 @@ from datetime import datetime, timezone
 
 from ..backends.base import ExitInfo, GatewayBackend, summary
 from ..clock import Clock
+from ..placement.prestart import Prestart, prestart_decision
+from ..placement.types import Action, Decision
 from ..placement.units import format_duration
 from ..protocol import EventKind, ExitReason, KernelState, ReleaseReason
 from .errors import GpuError, GpuKernelLost, GpuStartError
@@ -65,6 +73,10 @@ class RemoteSession:
         self._lease: asyncio.Task[None] | None = None
         self._busy_since: float | None = None
         self._teardown_task: asyncio.Future[None] | None = None
+        # pre-start: when the connected kernel was pre-started (None: none, or a cell has used it)
+        self.prestarted_at: float | None = None
+        self._consume_pending = False  # its restored snapshot is deleted once a cell uses it
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def active(self) -> bool:
@@ -82,6 +94,10 @@ class RemoteSession:
         self.outbox.answered.add(msg.msg_id)  # the kernel being started answers it, or launch_done fails it
         if msg.msg_type == "execute_request":
             self.status.cell_submitted(self.clock.time())
+            self.status.prestart_ran = True
+            if self.launch is not None and self.launch.prestart:  # it waits for the pre-start, as its own
+                self.launch.adopt(msg)
+                self.status.prestart_holding = False
         self.pending.append((channel, msg))
         if self.launch is None and not self.releasing:
             self._launch_pending()
@@ -102,11 +118,25 @@ class RemoteSession:
         """A request goes to the remote kernel: remember it until its reply; a cell makes the kernel busy."""
         if msg.msg_type.endswith("_request"):
             self.inflight[msg.msg_id] = (channel, msg)
+            if msg.msg_type == "execute_request" and (self.prestarted_at or not self.status.prestart_ran):
+                self._cell_ran(msg)
             if msg.msg_type == "execute_request" and not self.status.busy:
                 self.status.cell_submitted(self.clock.time())
                 self.status.busy = True
                 self._busy_since = self.clock.time()
         self.touch()
+
+    def _cell_ran(self, msg: Message) -> None:
+        """A cell goes to the remote kernel while a pre-start matters: another pre-start may follow its
+        release, and a pre-started kernel has been used (a frontend's silent request is not a cell)."""
+        if msg.content.get("silent"):
+            return
+        self.status.prestart_ran = True
+        if self.prestarted_at is not None:  # the pre-started kernel's first cell: the guess paid off
+            self.prestarted_at = None
+            self.status.prestart_holding = False
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._prestart_used)
 
     def on_remote_reply(self, frames: list[bytes]) -> bool:
         """I/O thread: a reply went from the remote kernel to a client: track in-flight requests and
@@ -146,6 +176,89 @@ class RemoteSession:
                     f"get_ipython().execution_count = {int(self.outbox.exec_count) + 1}"
                 )
 
+    # ------------------------------------------------------------------------------------- pre-start
+    async def prestart(self) -> None:
+        """The user started working on a cell (the extension's ``prestart`` action): start the GPU kernel now,
+        as the next cell would, if the pre-start rule allows. Never an error: a refusal is a debug line (and
+        ``%gpu status``'s pre-start line); a kernel running or starting already makes it a no-op."""
+        rule = self.requests.prestart
+        if rule is None or self.active or self.releasing or self.pending:
+            log.debug("pre-start ignored: %s", "off" if rule is None else "a GPU kernel runs or is starting")
+            return
+        self._loop = asyncio.get_running_loop()
+        s = self.status
+        ok, why = prestart_decision(
+            rule,
+            state=s.state,
+            ran_since_last_prestart=s.prestart_ran,
+            member_public=False,
+            admitted_now=True,
+            paid=False,
+        )
+        decision = None
+        if ok:  # worth asking placement where the next cell's kernel would go now
+            s.prestart_ran = False  # one pre-start per cell that ran, whatever placement answers
+            decision, why = await self._prestart_placement(rule)
+        if self.active or self.releasing or self.pending:  # a cell came while placement ran: it launches
+            return
+        s.prestart_note = why
+        if decision is None:
+            log.debug("%s", why)
+            self.statusch.publish()
+            return
+        log.info("%s", why)
+        s.prestart_holding = True
+        self.launch = Launch(self.ctx, self, first=None, decision=decision, prestart=True)
+        self.launch.start()
+
+    async def _prestart_placement(self, rule: Prestart) -> tuple[Decision | None, str]:
+        """Placement's answer for the notebook's request now, if the pre-start rule accepts it (else None),
+        and the rule's line."""
+        try:
+            d = await self.requests.decide(0.0, self.backend, self.clock.time())
+        except GpuError as exc:  # a policy that cannot be used: the cell will say so when it runs
+            return None, f"no pre-start: {summary(str(exc))}"
+        ok, why = prestart_decision(
+            rule,
+            state=self.status.state,
+            ran_since_last_prestart=True,
+            member_public=d.public,
+            admitted_now=d.action is Action.RUN,
+            paid=d.price_per_hour > 0,
+        )
+        if ok and d.action not in (Action.RUN, Action.QUEUE):
+            ok, why = False, f"no pre-start: {d.summary or 'placement rejects the request'}"
+        return (d if ok else None), why
+
+    def _prestart_used(self) -> None:
+        """Loop: a cell uses the pre-started kernel: its restored snapshot has served (deleted, as after any
+        restore), and the idle limit applies from now on."""
+        link = self.link
+        if self._consume_pending and link is not None:
+            self._consume_pending = False
+            asyncio.ensure_future(self.requests.carry.consume(link, self.status.public))
+        self.statusch.publish_soon()
+
+    async def _drop_prestarted(self, reason: ReleaseReason, why: str) -> str:
+        """Give back a pre-started kernel no cell used, without a snapshot: nothing ran, so the saved
+        variables are still exactly the ones the next kernel restores. The caller holds ``releasing``."""
+        link, s = self.link, self.status
+        assert link is not None
+        self._unlink()
+        await link.close()
+        await self.backend.release(link.remote)
+        await self._accrue(link, final=True)
+        self.requests.clear_record()
+        held = format_duration(self.clock.time() - (s.since or self.clock.time()))
+        s.prestart_note = f"dropped {why}: pre-started on {s.member}/{s.flavor} {held} ago, no cell used it"
+        message = (
+            f"Pre-started GPU kernel given back {why} (no cell used it; held {held} on "
+            f"{s.member}/{s.flavor}); the saved variables are kept for the next cell."
+        )
+        self._mark_released(reason, message)
+        self.statusch.event(EventKind.PRESTART_DROPPED, message)
+        return message
+
     # -------------------------------------------------------------------------------------- launching
     def _launch_pending(self) -> None:
         first = next((m for _, m in self.pending if m.msg_type == "execute_request"), None)
@@ -171,6 +284,12 @@ class RemoteSession:
             return
         self.launch = None
         pending, self.pending = self.pending, []
+        self.status.prestart_holding = launch.prestart and link is not None
+        if launch.prestart and link is not None:  # no cell came while it started: it waits for one (the hold)
+            self.prestarted_at = self.clock.time()
+            self.status.prestart_note = (
+                f"pre-started on {self.status.member}/{self.status.flavor} when you started typing"
+            )
         if link is None:
             for channel, msg in pending:
                 self.outbox.fail(channel, msg, error or GpuStartError("The GPU kernel did not start."))
@@ -181,8 +300,11 @@ class RemoteSession:
         if self.backend.holds_lease(link.remote):
             self._lease = asyncio.ensure_future(self._renew_lease(link))
         self.touch()
+        self._consume_pending = launch.snapshot_kept
         for channel, msg in pending:
             self.forward(channel, msg)
+        if self._consume_pending and self.prestarted_at is None:  # a cell adopted the pre-start late
+            self._prestart_used()
         self.pump.fast = True  # after the pending requests: nothing may overtake them
         self.statusch.publish()
 
@@ -233,6 +355,8 @@ class RemoteSession:
         """Forget the connected kernel (the caller closes and releases it): no more fast relaying to it,
         no lease renewal, no exit watch, and its busy messages will never come."""
         link, self.link = self.link, None
+        self.prestarted_at, self._consume_pending = None, False  # an unused pre-start's snapshot stays
+        self.status.prestart_holding = False
         self.pump.forget_announced()
         for task in (self._exit_watch, self._lease):
             if task is not None and task is not asyncio.current_task():
@@ -253,6 +377,11 @@ class RemoteSession:
                 await self._accrue(self.link)  # a public kernel's spend, every budgets.record_every
             if s.state == KernelState.RUNNING and now - self.statusch.last_publish >= STATUS_REFRESH_S:
                 self.statusch.publish()
+            hold = self.requests.prestart
+            if self.prestarted_at is not None and self.link is not None and not self.releasing:
+                if hold is not None and now - self.prestarted_at >= hold.hold_s:  # a guess that did not pay
+                    await self.release(ReleaseReason.UNUSED, f"after {format_duration(hold.hold_s)} unused")
+                continue  # until a cell uses it, the hold applies, not the idle limit
             if self.link is None or self.releasing or timeout is None or self.inflight:
                 continue
             if now - s.last_activity < timeout:
@@ -272,9 +401,12 @@ class RemoteSession:
         self.pump.fast = False  # from here on the loop sees every request
         try:
             await self.pump.flush()  # requests relayed a moment ago are in ``inflight`` now
-            if reason == ReleaseReason.IDLE and self.inflight:  # a cell started just now: not idle after all
-                self.pump.fast = self.link is link
+            used = reason == ReleaseReason.UNUSED and self.prestarted_at is None  # a cell just came
+            if used or (reason in (ReleaseReason.IDLE, ReleaseReason.UNUSED) and self.inflight):
+                self.pump.fast = self.link is link  # a cell started just now: not idle after all
                 return "A cell started; the GPU kernel was kept."
+            if self.prestarted_at is not None:  # pre-started, unused: nothing to save
+                return await self._drop_prestarted(reason, why)
             self.statusch.move(KernelState.RELEASING, f"Releasing the GPU {why}")
             ok, note = await self.requests.before_release(self.status, link, reason)
             if not ok and reason == ReleaseReason.IDLE:

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from ..clock import SYSTEM, Clock
 from ..placement import release
+from ..placement.prestart import PRESTART_STATES
 from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import format_duration
@@ -28,6 +29,7 @@ from ..protocol import (
     KernelState,
     LastRelease,
     Phase,
+    PrestartInfo,
     QueueInfo,
     Status,
 )
@@ -67,6 +69,11 @@ class GatewayStatus:
     gpu_seconds_busy: float = 0.0
     files: FilesInfo | None = None  # what the running (or last) GPU kernel sees of the notebook's files
     budget: list[BudgetLine] = field(default_factory=list)  # this month's team and user budgets (if limited)
+    # pre-start on activity (``release.prestart``; the remote session keeps these): None = off
+    prestart_hold_s: float | None = None
+    prestart_ran: bool = True  # a cell ran since the last pre-start (True before any)
+    prestart_holding: bool = False  # the kernel was pre-started and no cell has used it yet
+    prestart_note: str = ""  # the last pre-start's line: started, dropped, or why not
     clock: Clock = field(default=SYSTEM, repr=False, compare=False)  # what "now" is (tests: a manual one)
 
     def __post_init__(self) -> None:
@@ -105,6 +112,19 @@ class GatewayStatus:
             return None
         return self.last_activity + limit
 
+    def prestart_info(self) -> PrestartInfo | None:
+        """What the extension needs to ask for a pre-start: ``ready`` while the GPU kernel is released (the
+        pure rule's states) and a cell ran since the last pre-start (a notebook opened only to read never
+        asks: it is ``cpu_only``)."""
+        if self.prestart_hold_s is None:
+            return None
+        return {
+            "ready": self.state in PRESTART_STATES and self.prestart_ran,
+            "holding": self.prestart_holding,
+            "hold_s": self.prestart_hold_s,
+            "message": self.prestart_note,
+        }
+
     def snapshot(self) -> Status:
         """The snapshot of docs/status-comm.md (``mlp_kernel.protocol.Status``; every key present)."""
         return {
@@ -137,6 +157,7 @@ class GatewayStatus:
             "gpu_seconds_busy": round(self.gpu_seconds_busy, 3),
             "files": self.files,
             "budget": self.budget,
+            "prestart": self.prestart_info(),
         }
 
     def describe(self) -> str:
@@ -184,6 +205,8 @@ class GatewayStatus:
             lines.append(
                 f"  last release: {self.last_release.get('message', self.last_release.get('reason'))}"
             )
+        if self.prestart_note:  # "pre-started on local/bronze when you started typing", "dropped after ..."
+            lines.append(f"  pre-start: {self.prestart_note}")
         if self.user:  # whose kernel this is: the server's identity (JupyterHub's user), never the client's
             lines.append(f"  user:   {self.user}")
         lines.append(f"  {self.message}")
