@@ -13,13 +13,14 @@ import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyte
 import { ICommandPalette, MainAreaWidget, Notification } from '@jupyterlab/apputils';
 import { IEditorServices } from '@jupyterlab/codeeditor';
 import { ILauncher } from '@jupyterlab/launcher';
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { AdminWidget } from './admin';
 import { eventNotification, gpuKernelSpecNames } from './format';
 import { GpuPanel } from './panel';
+import { PrestartTrigger } from './prestart';
 import { StatusConnection } from './statuscomm';
 import { GpuStatusItem } from './statusbar';
 import { replaceReleasedWidgets } from './widgets';
@@ -91,6 +92,28 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
         }
       }
       lastState = state;
+    });
+
+    // Pre-start on activity (prestart.ts): the user typing into a cell of a released notebook, or running a
+    // markdown cell, asks the gateway once to start the GPU kernel before the code cell that follows.
+    const prestart = new PrestartTrigger(() => connection.send({ action: 'prestart' }));
+    connection.changed.connect(() => prestart.onStatus(connection.isGpuKernel ? connection.status : null));
+    const onSource = (_: unknown, change: { sourceChange?: unknown }): void => {
+      if (change.sourceChange) {
+        prestart.onActivity(); // the text changed (outputs and metadata are no activity of the user's)
+      }
+    };
+    let watched: { changed: { disconnect: (f: typeof onSource) => void } } | null = null;
+    tracker.activeCellChanged.connect(() => {
+      const shared = tracker.activeCell?.model.sharedModel ?? null;
+      watched?.changed.disconnect(onSource);
+      shared?.changed.connect(onSource);
+      watched = shared;
+    });
+    NotebookActions.executionScheduled.connect((_, { notebook, cell }) => {
+      if (notebook === tracker.currentWidget?.content && cell.model.type !== 'code') {
+        prestart.onActivity(); // a code cell starts the kernel itself
+      }
     });
 
     // One notification per kernel, updated in place, so they never pile up over the panel's buttons.

@@ -23,6 +23,7 @@ import {
   requestRows,
   statusText
 } from './format';
+import { prestartLine } from './prestart';
 import { StatusConnection } from './statuscomm';
 import { IStatus } from './types';
 
@@ -127,6 +128,7 @@ export class GpuPanel extends Widget {
       this._queue(status),
       this._cost(status),
       this._idle(status),
+      this._prestart(status),
       this._files(status),
       this._request(status),
       this._explanation(status),
@@ -189,6 +191,12 @@ export class GpuPanel extends Widget {
       // this month's public GPU budgets, as %gpu words them ("Team ml-vision: $412 of $500 this month ...")
       ...(s.budget ?? []).map(b => this._row(b.scope === 'team' ? 'Team budget' : 'Your budget', b.line))
     );
+  }
+
+  /** What pre-start on activity did: started on the user's typing, or dropped unused (prestart.ts). */
+  private _prestart(s: IStatus): HTMLElement | null {
+    const line = prestartLine(s);
+    return line ? h('p', { className: 'mlp-kernel-Panel-prestart', 'data-mlp-kernel': 'panel-prestart' }, line) : null;
   }
 
   /** What the running (or last) GPU kernel sees of the notebook's files, and what a copy left out. */

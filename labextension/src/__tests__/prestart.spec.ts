@@ -1,0 +1,112 @@
+import { PRESTART_RESEND_MS, PrestartTrigger, prestartLine } from '../prestart';
+import { IPrestartInfo, IStatus } from '../types';
+
+function status(state: IStatus['state'], prestart: Partial<IPrestartInfo> | null): IStatus {
+  const info = prestart ? { ready: false, holding: false, hold_s: 120, message: '', ...prestart } : null;
+  return { type: 'status', version: 1, state, prestart: info };
+}
+
+describe('PrestartTrigger', () => {
+  let now = 0;
+  let sent = 0;
+  let open = true;
+  const make = (): PrestartTrigger =>
+    new PrestartTrigger(
+      () => {
+        if (open) {
+          sent += 1;
+        }
+        return open;
+      },
+      () => now
+    );
+
+  beforeEach(() => {
+    now = 1000;
+    sent = 0;
+    open = true;
+  });
+
+  it('sends one prestart for many keystrokes while the gateway says ready', () => {
+    const t = make();
+    t.onStatus(status('released', { ready: true }));
+    expect(t.onActivity()).toBe(true);
+    for (let i = 0; i < 50; i++) {
+      now += 100;
+      expect(t.onActivity()).toBe(false);
+    }
+    expect(sent).toBe(1);
+  });
+
+  it('sends nothing unless the gateway says ready in the released state', () => {
+    const t = make();
+    t.onActivity();
+    t.onStatus(status('released', { ready: false }));
+    t.onActivity();
+    t.onStatus(status('released', null)); // pre-start off in the policy
+    t.onActivity();
+    t.onStatus(status('running', { ready: true }));
+    t.onActivity();
+    t.onStatus(null); // not a GPU (auto) kernel
+    t.onActivity();
+    t.onStatus(status('cpu_only', { ready: true })); // never had a GPU kernel: reading takes no GPU
+    t.onActivity();
+    expect(sent).toBe(0);
+    t.onStatus(status('released', { ready: true }));
+    expect(t.onActivity()).toBe(true);
+  });
+
+  it('waits for the next chance once the gateway took the action, however long the typing goes on', () => {
+    const t = make();
+    t.onStatus(status('released', { ready: true }));
+    t.onActivity();
+    t.onStatus(status('starting', { holding: true }));
+    t.onStatus(status('running', { holding: true }));
+    t.onStatus(status('released', { ready: false, message: 'dropped after 2 min unused' }));
+    now += 10 * PRESTART_RESEND_MS;
+    expect(t.onActivity()).toBe(false);
+    t.onStatus(status('running', {})); // a cell ran
+    t.onStatus(status('released', { ready: true })); // ... and the kernel was released again
+    expect(t.onActivity()).toBe(true);
+    expect(sent).toBe(2);
+  });
+
+  it('sends again only when an action was not acknowledged for a long time (a lost comm)', () => {
+    const t = make();
+    t.onStatus(status('released', { ready: true }));
+    t.onActivity();
+    now += PRESTART_RESEND_MS - 1;
+    t.onStatus(status('released', { ready: true }));
+    expect(t.onActivity()).toBe(false);
+    now += 1;
+    expect(t.onActivity()).toBe(true);
+    expect(sent).toBe(2);
+  });
+
+  it('does not count an action the closed comm could not send', () => {
+    const t = make();
+    t.onStatus(status('released', { ready: true }));
+    open = false;
+    expect(t.onActivity()).toBe(false);
+    open = true;
+    expect(t.onActivity()).toBe(true);
+    expect(sent).toBe(1);
+  });
+});
+
+describe('prestartLine', () => {
+  it('says what the pre-start does and what the gateway said last', () => {
+    expect(prestartLine(status('running', { holding: true, hold_s: 120 }))).toBe(
+      'Pre-started when you started typing: given back after 2 min if no cell runs.'
+    );
+    expect(prestartLine(status('starting', { holding: true }))).toBe(
+      'Pre-starting the GPU kernel because you started typing.'
+    );
+    expect(prestartLine(status('released', { message: 'dropped after 2 min unused' }))).toBe(
+      'Pre-start: dropped after 2 min unused.'
+    );
+    expect(prestartLine(status('released', {}))).toBe('');
+    expect(prestartLine(status('released', null))).toBe('');
+    expect(prestartLine(null)).toBe('');
+  });
+});

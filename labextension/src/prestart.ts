@@ -1,0 +1,72 @@
+/**
+ * Pre-start on activity (issue 18; docs/design.md "Pre-start on activity"): when the user starts working on a
+ * released GPU (auto) notebook (types into a cell, or runs a markdown cell), ask the gateway once to start the
+ * GPU kernel now, so the code cell that follows finds it running instead of paying the cold start.
+ *
+ * The gateway decides (the policy's `release.prestart` rule: never a paid or public GPU) and says in each
+ * snapshot whether it would weigh a pre-start now (`prestart.ready`: released after a GPU use, a cell ran since
+ * the last pre-start). This side only keeps it to one action per chance: every keystroke is activity, and a
+ * `prestart` per keystroke would flood the comm. Pure (no JupyterLab imports), so jest tests it as it is;
+ * index.ts feeds it the snapshots and the editor's changes.
+ */
+
+import { formatDuration } from './format';
+import { IStatus } from './types';
+
+/** A sent action the gateway has not acknowledged (still `ready`) after this long may be sent again: the
+ * comm may have been re-opened (kernel restart) and the action lost with it. */
+export const PRESTART_RESEND_MS = 30000;
+
+export class PrestartTrigger {
+  /**
+   * @param send sends `{"action": "prestart"}` on the status comm; false when the comm is closed
+   * @param now the clock (tests pass their own)
+   */
+  constructor(
+    private send: () => boolean,
+    private now: () => number = Date.now
+  ) {}
+
+  /** A new snapshot of the followed kernel (null: none, or not a GPU (auto) kernel). */
+  onStatus(status: IStatus | null): void {
+    const ready = !!status?.prestart?.ready && status.state === 'released';
+    if (!ready) {
+      this._sentAt = null; // taken (or a kernel runs): the next `ready` is a new chance
+    }
+    this._ready = ready;
+  }
+
+  /** The user edited a cell or asked to run one; true when this sent the action. */
+  onActivity(): boolean {
+    if (!this._ready) {
+      return false;
+    }
+    const t = this.now();
+    if (this._sentAt !== null && t - this._sentAt < PRESTART_RESEND_MS) {
+      return false;
+    }
+    if (!this.send()) {
+      return false;
+    }
+    this._sentAt = t;
+    return true;
+  }
+
+  private _ready = false;
+  private _sentAt: number | null = null;
+}
+
+/** The panel's pre-start line, or '' when there is nothing to say. */
+export function prestartLine(status: IStatus | null): string {
+  const p = status?.prestart;
+  if (!p) {
+    return '';
+  }
+  if (p.holding) {
+    const hold = formatDuration(p.hold_s);
+    return status?.state === 'running'
+      ? `Pre-started when you started typing: given back after ${hold} if no cell runs.`
+      : 'Pre-starting the GPU kernel because you started typing.';
+  }
+  return p.message ? `Pre-start: ${p.message}.` : '';
+}
