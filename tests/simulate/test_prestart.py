@@ -167,3 +167,20 @@ def test_the_lead_model_is_a_capped_fraction_of_the_gap_and_scales():
     assert share == pytest.approx(SPURIOUS_SHARE, abs=0.03)
     assert all(0.0 <= x < 540.0 for x in spurious if x is not None)
     assert spurious_at_s("s1", 1, 600.0, 60.0, 0.0) is None
+
+
+def test_the_sweep_curves_come_with_and_without_a_lead(platform_policy, week):
+    """``--idle-sweep --plots`` draws each rule with no lead (the figures without pre-start) and with the
+    lead: the no-lead curve equals the sweep with pre-start off, and the lead curve has pre-starts."""
+    from mlp_kernel.simulate import idle_sweep, trade_off_curves
+
+    curves = trade_off_curves(platform_policy, week, [0.0, 900.0], pool_sizes=(0,), rules=("gpu-minutes",))
+    assert [(c.rule, c.pool, c.lead) for c in curves] == [("gpu-minutes", 0, 0.0), ("gpu-minutes", 0, 1.0)]
+    assert [c.label for c in curves] == [
+        "gpu-minutes, pool 0, no lead",
+        "gpu-minutes, pool 0, pre-start (lead x1)",
+    ]
+    off = ReleaseRule(prestart=Prestart(enabled=False))
+    pool0 = SimConfig(warm_pool={n: 0 for n in platform_policy.flavors})
+    assert curves[0].points == idle_sweep(platform_policy, week, [0.0, 900.0], pool0, 120.0, True, off)
+    assert all(r.prestarts > 0 for r in curves[1].points)
