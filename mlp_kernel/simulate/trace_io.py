@@ -39,6 +39,7 @@ COLUMNS = (
     "tier",
     "gpu_model",
     "data_class",
+    "lead",
 )
 _OPEN_FIELDS = ("burstable", "budget", "tier", "gpu_model", "data_class")
 
@@ -100,13 +101,16 @@ def trace_rows(trace: Trace) -> Iterator[dict[str, Any]]:
                 row[name] = getattr(s, name)
         yield row
         for c in s.cells:
-            yield {
+            cell_row: dict[str, Any] = {
                 "event": "cell",
                 "session": s.session_id,
                 "t": _r(c.start_s),
                 "duration": _r(c.duration_s),
                 "gpus": c.gpus,
             }
+            if c.lead_s is not None:
+                cell_row["lead"] = _r(c.lead_s)
+            yield cell_row
         yield {"event": "close", "session": s.session_id, "t": _r(s.close_s)}
 
 
@@ -141,7 +145,9 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], source: str = "<trace
         elif event == "cell":
             duration = _duration(row.get("duration"), f"{where}: field 'duration'")
             gpus = _int(row.get("gpus"), f"{where}: field 'gpus'")
-            b.cells.append(Cell(start_s=t, duration_s=duration, gpus=gpus))
+            raw_lead = row.get("lead")
+            lead = None if raw_lead in (None, "") else _duration(raw_lead, f"{where}: field 'lead'")
+            b.cells.append(Cell(start_s=t, duration_s=duration, gpus=gpus, lead_s=lead))
             last_t = max(last_t, t + duration)
         else:
             b.close_t = t
@@ -163,7 +169,10 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], source: str = "<trace
     for sid, b in building.items():
         assert b.open_t is not None
         cells = tuple(
-            sorted((Cell(c.start_s - shift, c.duration_s, c.gpus) for c in b.cells), key=lambda c: c.start_s)
+            sorted(
+                (Cell(c.start_s - shift, c.duration_s, c.gpus, c.lead_s) for c in b.cells),
+                key=lambda c: c.start_s,
+            )
         )
         close = (b.close_t if b.close_t is not None else max([last_t] + [c.end_s for c in b.cells])) - shift
         b.open_t -= shift

@@ -184,3 +184,23 @@ def test_the_sweep_curves_come_with_and_without_a_lead(platform_policy, week):
     pool0 = SimConfig(warm_pool={n: 0 for n in platform_policy.flavors})
     assert curves[0].points == idle_sweep(platform_policy, week, [0.0, 900.0], pool0, 120.0, True, off)
     assert all(r.prestarts > 0 for r in curves[1].points)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_trace_file_carries_the_lead_of_a_cell(tmp_path, suffix):
+    """The optional ``lead`` field round-trips through both formats; a cell without one reads as None (the
+    lead assumption applies), and a bad or negative lead names the line and field."""
+    from mlp_kernel.simulate import TraceError, read_trace, write_trace
+
+    trace = Trace.of([Session("a", "alice", 0.0, 7200.0, (Cell(0, 60, 1, 30.0), Cell(3000, 60, 1)))])
+    path = tmp_path / f"t{suffix}"
+    write_trace(trace, path)
+    assert [c.lead_s for c in read_trace(path).sessions[0].cells] == [30.0, None]
+    bad = tmp_path / "bad.jsonl"
+    for value, message in (('"soon"', "field 'lead'"), ("-5", "field 'lead'")):
+        bad.write_text(
+            '{"event": "open", "session": "a", "t": 0}\n'
+            f'{{"event": "cell", "session": "a", "t": 10, "duration": 5, "lead": {value}}}\n'
+        )
+        with pytest.raises(TraceError, match=f"bad.jsonl:2: {message}"):
+            read_trace(bad)
