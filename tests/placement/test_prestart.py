@@ -50,29 +50,25 @@ def test_any_state_with_a_kernel_or_one_on_its_way_is_not_pre_started(state: str
     assert decide(state=state) == (False, f"no pre-start: the GPU kernel is {state}, not released")
 
 
-def test_only_one_pre_start_until_a_cell_has_run():
-    assert decide(ran_since_last_prestart=False) == (
-        False,
-        "no pre-start: already pre-started once since the last cell ran",
-    )
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"ran_since_last_prestart": False}, "already pre-started once since the last cell ran"),
+        ({"member_public": True}, "the GPU would come from a public member, and a pre-start never pays"),
+        ({"paid": True}, "the GPU would come from a paid placement, and a pre-start never pays"),
+        (
+            {"admitted_now": False},
+            "no private flavor has the GPUs free now (the cell will queue when it runs)",
+        ),
+    ],
+)
+def test_once_per_cell_that_ran_never_paying_and_not_queueing_by_default(
+    change: dict[str, bool], reason: str
+):
+    assert decide(**change) == (False, f"no pre-start: {reason}")
 
 
-def test_a_pre_start_never_pays():
-    assert decide(member_public=True) == (
-        False,
-        "no pre-start: the GPU would come from a public member, and a pre-start never pays",
-    )
-    assert decide(paid=True) == (
-        False,
-        "no pre-start: the GPU would come from a paid placement, and a pre-start never pays",
-    )
-
-
-def test_a_pre_start_does_not_queue_unless_the_policy_lets_it():
-    assert decide(admitted_now=False) == (
-        False,
-        "no pre-start: no private flavor has the GPUs free now (the cell will queue when it runs)",
-    )
+def test_with_queue_on_a_pre_start_may_join_a_private_queue():
     start, why = decide(Prestart(queue=True), admitted_now=False)
     assert start and why.startswith("pre-start: the kernel joins the private queue while you edit")
 
