@@ -26,14 +26,26 @@ import os
 from collections.abc import Mapping
 
 TEAM_ENV = "MLP_KERNEL_TEAM"
+#: where the kubelet mounts a pod's ServiceAccount credentials (``token``, ``ca.crt``, ``namespace``)
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+#: another directory holding the same three files, for a runtime that mounts them elsewhere (the test
+#: kubelet, which has no mount namespaces, sets it to the pod's own copy); set by whoever starts the server
+SERVICE_ACCOUNT_DIR_ENV = "MLP_SERVICE_ACCOUNT_DIR"
 #: written by the kubelet into every pod that mounts a ServiceAccount token
-NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+NAMESPACE_FILE = f"{SERVICE_ACCOUNT_DIR}/namespace"
+
+
+def service_account_dir(environ: Mapping[str, str] | None = None) -> str:
+    """The directory of this pod's ServiceAccount files: ``SERVICE_ACCOUNT_DIR``, unless overridden."""
+    return (os.environ if environ is None else environ).get(SERVICE_ACCOUNT_DIR_ENV) or SERVICE_ACCOUNT_DIR
 
 
 def server_namespace(path: str | None = None) -> str:
     """The namespace of the pod this server runs in ("" outside a pod, or without a ServiceAccount mount)."""
     try:
-        with open(path or NAMESPACE_FILE, encoding="utf-8") as f:
+        override = os.environ.get(SERVICE_ACCOUNT_DIR_ENV)
+        default = os.path.join(override, "namespace") if override else NAMESPACE_FILE
+        with open(path or default, encoding="utf-8") as f:
             return f.read().strip()
     except OSError:
         return ""

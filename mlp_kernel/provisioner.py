@@ -20,6 +20,7 @@ import json
 import os
 import re
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, Dict, Float, List, Unicode
 
 from .gateway.config import ENV, GatewayConfig
-from .identity import server_team, server_user
+from .identity import SERVICE_ACCOUNT_DIR_ENV, server_team, server_user
 from .protocol import status_file_name
 
 # set by this provisioner only; a client-supplied value must never reach the gateway
@@ -36,6 +37,16 @@ PROVISIONER_ONLY = (ENV, "MLP_KERNEL_FDS")
 # jupyter_server takes a client's `kernel_id` in POST /api/kernels as it is; it names files here (record,
 # status), the gateway's temp directory and Kubernetes objects, so it must be a plain name
 KERNEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def gateway_environment(kernel_env: Mapping[str, str]) -> dict[str, str]:
+    """The kernel's environment (which a client may have set) as the gateway gets it: without what only this
+    provisioner sets, and with the server's own ServiceAccount directory (the files the gateway reaches the
+    cluster and reads its namespace with are the server's setting, as the user is: never a request's)."""
+    env = {k: v for k, v in kernel_env.items() if k not in PROVISIONER_ONLY and k != SERVICE_ACCOUNT_DIR_ENV}
+    if os.environ.get(SERVICE_ACCOUNT_DIR_ENV):
+        env[SERVICE_ACCOUNT_DIR_ENV] = os.environ[SERVICE_ACCOUNT_DIR_ENV]
+    return env
 
 
 class GpuAutoProvisioner(LocalProvisioner):
@@ -147,7 +158,7 @@ class GpuAutoProvisioner(LocalProvisioner):
                 "letters, digits, '-' and '_' (at most 128), like the ids jupyter_server makes"
             )
         kwargs = await super().pre_launch(**kwargs)
-        env = {k: v for k, v in (kwargs.get("env") or os.environ).items() if k not in PROVISIONER_ONLY}
+        env = gateway_environment(kwargs.get("env") or os.environ)
         config = self.gateway_config(env)
         env[ENV] = config.to_env()
         # code in the kernels that reads these sees who the server says the user is, not the client's claim

@@ -114,6 +114,22 @@ def test_the_provisioner_ignores_the_kernel_environment_for_the_user(monkeypatch
     assert (config.user, config.team) == ("carol", "vision")
 
 
+def test_the_service_account_directory_is_the_servers_never_the_start_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``MLP_SERVICE_ACCOUNT_DIR`` (the pod's token, CA and namespace) reaches the gateway from the server's
+    own environment; a start request's value is dropped, whether the server sets one or not."""
+    from mlp_kernel.identity import SERVICE_ACCOUNT_DIR_ENV
+    from mlp_kernel.provisioner import gateway_environment
+
+    request = {**IMPERSONATION, SERVICE_ACCOUNT_DIR_ENV: "/home/mallory/fake-serviceaccount", "A": "b"}
+    monkeypatch.delenv(SERVICE_ACCOUNT_DIR_ENV, raising=False)
+    env = gateway_environment(request)
+    assert SERVICE_ACCOUNT_DIR_ENV not in env and "MLP_KERNEL_FDS" not in env and env["A"] == "b"
+    monkeypatch.setenv(SERVICE_ACCOUNT_DIR_ENV, "/pods/alice/serviceaccount")
+    assert gateway_environment(request)[SERVICE_ACCOUNT_DIR_ENV] == "/pods/alice/serviceaccount"
+
+
 def test_the_gateway_never_reads_the_user_from_its_environment() -> None:
     from mlp_kernel.gateway.config import GatewayConfig
     from mlp_kernel.identity import os_user

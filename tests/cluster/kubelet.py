@@ -11,21 +11,37 @@ precondition) once a deleted pod's process is gone, stopping processes of pods f
 and node heartbeats. A claim volume is the directory of the PersistentVolume the claim is bound to
 (``BoundVolumes``; ``provisioner.py`` makes them), not a directory of the test API's own.
 
-Test hooks: ``oom_kill(namespace, name)`` (exit 137, reason OOMKilled) and ``set_node_ready(node, False)``.
+In-cluster credentials, as a real kubelet gives every container: ``KUBERNETES_SERVICE_HOST`` / ``_PORT`` name
+the API server (its own address: there is no kube-proxy for the ``kubernetes`` Service's ClusterIP), and
+``projected`` volumes are written (``ProjectedVolumes``), above all the ``kube-api-access-*`` volume the API
+server's ServiceAccount admission adds to each pod: a token from the TokenRequest API bound to the pod (so it
+stops working when the pod is deleted), ``ca.crt`` from the namespace's ``kube-root-ca.crt`` ConfigMap (the
+controller-manager publishes it; a FailedMount, retried, until then) and ``namespace``. Without mount
+namespaces the files cannot sit at /var/run/secrets/kubernetes.io/serviceaccount, so a container mounting
+that path gets ``MLP_SERVICE_ACCOUNT_DIR`` naming its copy, which the product reads
+(``mlp_kernel.identity.service_account_dir``); the kubernetes client's ``load_incluster_config`` would not.
+Tokens are not refreshed (they live an hour; no test runs that long). A container with ``args`` but no
+``command`` runs its args (an image whose entrypoint just executes them), as KubeSpawner's pods need.
+
+Test hooks: ``oom_kill(namespace, name)`` (exit 137, reason OOMKilled), ``set_node_ready(node, False)`` and
+``service_account_token(namespace, name)`` (the token a running pod was given).
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from mlp_kernel.identity import SERVICE_ACCOUNT_DIR, SERVICE_ACCOUNT_DIR_ENV
 from tests.kubeapi.controllers.claims import ClaimVolumes
-from tests.kubeapi.controllers.container_setup import ContainerConfigError
+from tests.kubeapi.controllers.container_setup import ContainerConfigError, decoded, value_from
 from tests.kubeapi.controllers.kubelet import TERMINAL, Kubelet
 from tests.kubeapi.members import NodeSpec
 from tests.kubeapi.store import Event, now_iso
@@ -219,6 +235,85 @@ class BoundVolumes(ClaimVolumes):
         return Path(str(path))
 
 
+class ProjectedVolumes:
+    """A container's ``projected`` volumes as files: serviceAccountToken, configMap, secret, downwardAPI."""
+
+    def __init__(self, store: ApiStore):
+        self.store = store
+
+    def write(self, pod: Obj, container: dict[str, Any], fs: Path) -> dict[str, Path]:
+        """Write every projected volume ``container`` mounts under ``fs``; ``{mountPath: directory}``."""
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        written: dict[str, Path] = {}
+        for mount in container.get("volumeMounts") or []:
+            volume = volumes.get(mount["name"]) or {}
+            if "projected" not in volume:
+                continue
+            target = fs / mount["mountPath"].lstrip("/")
+            target.mkdir(parents=True, exist_ok=True)
+            mode = volume["projected"].get("defaultMode", 0o644)
+            for source in volume["projected"].get("sources") or []:
+                for path, data in self._files(pod, volume["name"], source).items():
+                    file = target / path
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    file.write_bytes(data)
+                    os.chmod(file, mode | 0o600)
+            written[mount["mountPath"].rstrip("/")] = target
+        return written
+
+    def _files(self, pod: Obj, volume: str, source: dict[str, Any]) -> dict[str, bytes]:
+        if "serviceAccountToken" in source:
+            return {
+                source["serviceAccountToken"]["path"]: self._token(pod, volume, source["serviceAccountToken"])
+            }
+        if "downwardAPI" in source:
+            return {
+                item["path"]: (value_from(self.store, pod, item) or "").encode()  # type: ignore[arg-type]
+                for item in source["downwardAPI"].get("items") or []
+            }
+        for kind, plural in (("configMap", "configmaps"), ("secret", "secrets")):
+            if kind not in source:
+                continue
+            ref = source[kind]
+            obj = self.store.find(
+                self.store.registry.get("", plural), pod["metadata"]["namespace"], ref["name"]
+            )
+            if obj is None:
+                if ref.get("optional"):
+                    return {}
+                raise ContainerConfigError(
+                    "FailedMount",
+                    f'MountVolume.SetUp failed for volume "{volume}" : '
+                    f'{plural[:-1]} "{ref["name"]}" not found',
+                    waiting="ContainerCreating",
+                )
+            data = decoded(obj, kind)
+            items = ref.get("items") or [{"key": k, "path": k} for k in data]
+            return {item["path"]: data[item["key"]] for item in items if item["key"] in data}
+        return {}
+
+    def _token(self, pod: Obj, volume: str, source: dict[str, Any]) -> bytes:
+        """A token of the pod's ServiceAccount bound to the pod (TokenRequest), as the kubelet asks for it."""
+        m = pod["metadata"]
+        account = pod["spec"].get("serviceAccountName") or "default"
+        spec: dict[str, Any] = {
+            "expirationSeconds": source.get("expirationSeconds", 3607),
+            "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": m["name"], "uid": m["uid"]},
+        }
+        if source.get("audience"):
+            spec["audiences"] = [source["audience"]]
+        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+        path = f"/api/v1/namespaces/{m['namespace']}/serviceaccounts/{account}/token"
+        try:
+            return str(self.store.rest.request("POST", path, request)["status"]["token"]).encode()
+        except ApiError as exc:
+            raise ContainerConfigError(
+                "FailedMount",
+                f'MountVolume.SetUp failed for volume "{volume}" : failed to fetch token: {exc}',
+                waiting="ContainerCreating",
+            ) from exc
+
+
 class _Routes:
     stopping = threading.Event()
 
@@ -250,6 +345,7 @@ class ProcessKubelet(Kubelet):
         super().__init__(_ServerShim(member, self.api_store), root_dir=root, **options)
         #: a claim mounts its bound PersistentVolume's directory (the provisioner makes them in ``volumes``)
         self.claims = BoundVolumes(self.api_store, self.root, volumes or self.root / "volumes")
+        self.projected = ProjectedVolumes(self.api_store)
         self.nodes = {n.name: n for n in nodes}
         self._not_ready: set[str] = set()
         self._heartbeat = threading.Thread(
@@ -351,6 +447,30 @@ class ProcessKubelet(Kubelet):
 
     # -- pods ----------------------------------------------------------------------------------------
 
+    def _prepare(
+        self, run: Any, pod: Obj, container: dict[str, Any]
+    ) -> tuple[list[str], dict[str, str], str]:
+        """The test API kubelet's process, plus what a kubelet gives every container for in-cluster access.
+
+        A container with ``args`` and no ``command`` runs its args, as an image whose entrypoint only executes
+        its arguments does (tini in the Jupyter images): KubeSpawner sets ``args`` alone."""
+        if not container.get("command") and container.get("args"):
+            args = list(container["args"])
+            container = {**container, "command": args[:1], "args": args[1:]}
+        argv, env, cwd = super()._prepare(run, pod, container)
+        written = self.projected.write(pod, container, run.root / "fs")
+        api = urlsplit(self.api.url)
+        service = {
+            "KUBERNETES_SERVICE_HOST": str(api.hostname),
+            "KUBERNETES_SERVICE_PORT": str(api.port or 443),
+            "KUBERNETES_SERVICE_PORT_HTTPS": str(api.port or 443),
+        }
+        if SERVICE_ACCOUNT_DIR in written:
+            service[SERVICE_ACCOUNT_DIR_ENV] = str(written[SERVICE_ACCOUNT_DIR])
+        for name, value in service.items():  # the container's own env wins, as over a kubelet's service vars
+            env.setdefault(name, value)
+        return argv, env, cwd
+
     def reconcile(self) -> None:
         super().reconcile()
         pods, _ = self.store.list(self.store.registry.get("", "pods"))
@@ -367,6 +487,11 @@ class ProcessKubelet(Kubelet):
             run = self.runs.get(m["uid"])
             if run is None or pod.get("status", {}).get("phase") in TERMINAL and run.done.is_set():
                 self._final_delete(pod)
+
+    def service_account_token(self, namespace: str, name: str) -> str:
+        """The ServiceAccount token mounted into running pod ``namespace/name`` (what its containers use)."""
+        run = self._run_for(namespace, name)
+        return (run.root / "fs" / SERVICE_ACCOUNT_DIR.lstrip("/") / "token").read_text()
 
     def _final_delete(self, pod: Obj) -> None:
         m = pod["metadata"]

@@ -13,11 +13,14 @@ direct connection has fewer moving parts than a proxied one.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
 from kubernetes import client, config
+from kubernetes.config.incluster_config import InClusterConfigLoader
 
+from ... import identity
 from ...placement.policy import Member
 
 KARMADA_PROXY = "/apis/cluster.karmada.io/v1alpha1/clusters/{name}/proxy"
@@ -68,7 +71,12 @@ def member_configuration(member: Member, connection: Connection) -> client.Confi
     """A client configuration that talks to ``member``'s API server."""
     if member.in_cluster:
         cfg = client.Configuration()
-        config.load_incluster_config(client_configuration=cfg)
+        # load_incluster_config with the token and CA of identity.service_account_dir() (the standard mount,
+        # unless the runtime put them elsewhere); the API server's address is KUBERNETES_SERVICE_HOST/PORT
+        files = identity.service_account_dir()
+        InClusterConfigLoader(
+            token_filename=os.path.join(files, "token"), cert_filename=os.path.join(files, "ca.crt")
+        ).load_and_set(cfg)
         return cfg
     if member.kubeconfig_context:
         return _from_kubeconfig(connection.kubeconfig, member.kubeconfig_context)
