@@ -160,7 +160,10 @@ async def measure(
                     walls[name].append(await k.run("pass"))
                 meters[name].stop()
         for name in kernels:
-            result[name] = {"rtt_p50_ms": statistics.median(walls[name]) * 1000, "cpu": meters[name].median()}
+            result[name] = {}
+            if walls[name]:
+                result[name]["rtt_p50_ms"] = statistics.median(walls[name]) * 1000
+                result[name]["cpu"] = meters[name].median()
         if streams:
             chunks = stream_mb * 1000 // 64
             code = (
@@ -168,13 +171,28 @@ async def measure(
                 f"for _ in range({chunks}):\n    sys.stdout.write(_c)\n    sys.stdout.flush()\n"
             )
             smeters = {name: Meter(k, 1) for name, k in kernels.items()}
+            rates: dict[str, list[float]] = {name: [] for name in kernels}
+            messages: dict[str, int] = {}
             for _ in range(streams):
                 for name, k in kernels.items():
+                    got = [0, 0]
+
+                    def count(msg: dict[str, object], got: list[int] = got) -> None:
+                        if msg["msg_type"] == "stream":
+                            got[0] += len(msg["content"]["text"])  # type: ignore[index]
+                            got[1] += 1
+
                     smeters[name].start()
-                    await k.run(code)
+                    elapsed = await k.run(code, count)
                     smeters[name].stop()
+                    if got[0] != chunks * 64_000:
+                        raise RuntimeError(f"{name}: received {got[0]} of {chunks * 64_000} bytes")
+                    rates[name].append(got[0] / 1e6 / elapsed)
+                    messages[name] = got[1]
             for name in kernels:
                 result[name]["stream_cpu"] = smeters[name].median()
+                result[name]["stream_mb_s"] = statistics.median(rates[name])
+                result[name]["stream_messages"] = messages[name]
     finally:
         for k in kernels.values():
             await k.stop()
@@ -200,12 +218,13 @@ def report(result: dict[str, dict[str, object]], rounds: int) -> None:
         f"\nCPU per `pass` round trip (median block of {BLOCK}, {rounds} each, alternating), load {load:.1f}"
     )
     for name, r in result.items():
-        print(f"{name}: wall p50 {r['rtt_p50_ms']:.2f} ms")
-        show(name, r["cpu"], 1, "us")  # type: ignore[arg-type]
+        if "rtt_p50_ms" in r:
+            print(f"{name}: wall p50 {r['rtt_p50_ms']:.2f} ms")
+            show(name, r["cpu"], 1, "us")  # type: ignore[arg-type]
     if any("stream_cpu" in r for r in result.values()):
-        print("\nCPU per streamed cell (ms)")
+        print("\nCPU per streamed cell (ms), wall MB/s at the client (median cell)")
         for name, r in result.items():
-            print(f"{name}:")
+            print(f"{name}: {r['stream_mb_s']:.0f} MB/s, {r['stream_messages']} stream messages")
             show(name, r["stream_cpu"], 1000, "ms")  # type: ignore[arg-type]
 
 
