@@ -151,3 +151,20 @@ async def test_a_higher_priority_workload_preempts_the_kernel_and_the_next_cell_
         if load.poll() is None:
             load.kill()
     assert "Holding 1 GPU(s) of private/bronze" in out and "Gave back 1 GPU(s)" in out, out
+
+
+def test_asking_whether_a_kernel_was_preempted_reads_the_ledger_without_rewriting_it(tmp_path):
+    """Every running kernel's gateway asks this twice a second while cells run: it must see a mark as soon as
+    a higher-priority workload writes it, and leave the file (and every other entry's check) alone."""
+    from mlp_kernel.backends.local_queue import LocalQuota
+
+    quota = LocalQuota(tmp_path)
+    assert quota.preempted("a") is False, "no ledger yet: nothing is preempted"
+    assert quota.ask("a", "bronze", 1, 1).admitted
+    path = tmp_path / LEDGER_FILE
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    assert quota.preempted("a") is False
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before, "a read-only question rewrote the ledger"
+    assert not LocalQuota(tmp_path).ask("load", "bronze", 1, 1, preempt=True).admitted
+    assert quota.preempted("a") is True, ledger(tmp_path)
+    assert quota.preempted("someone-else") is False
