@@ -104,7 +104,7 @@ def test_the_sweep_sweeps_the_base_timeout_under_the_policy_s_rule(tiny_policy):
 
 def test_cli_honours_the_policy_s_release_rule(tmp_path):
     """The same trace through ``mlp-kernel simulate`` with the tiny policy (gpu-minutes) and with a flat copy
-    of it: 2 x 1860 s against 2 x 2430 s held."""
+    of it: 2 x 1860 s against 2 x 2430 s held (``--lead 0``: no pre-start before a cell's submit)."""
     from mlp_kernel.simulate import write_trace
 
     trace = tmp_path / "two-gpu.jsonl"
@@ -125,6 +125,8 @@ def test_cli_honours_the_policy_s_release_rule(tmp_path):
                 str(trace),
                 "--strategy",
                 "gpu-auto",
+                "--lead",
+                "0",
                 "--json",
             ],
             cwd=REPO,
