@@ -11,12 +11,18 @@ from ``jlpm build:prod`` in ``labextension/``), so the tests see exactly what a 
 users are told apart by the ``mlp_test_user`` cookie, read by the test identity provider
 (tests/server/header_identity.py): ``alice`` is an mlp-kernel admin, ``bob`` is not.
 
+With ``MLP_UI_TESTS_GIT=1`` (the second server playwright.config.js starts, for tests/admin-git.spec.ts)
+the admin page's saves go through Git: a bare repository ``git/remote.git`` under ``MLP_UI_TESTS_DIR`` (the
+Git server) holds ``kernels/gpu-auto``, the server's clone ``git/clone`` is the deployed checkout, and the
+installed gpu-auto kernelspec is a symlink into it (docs/admin-guide.md, section 10c4, "The checkout").
+
 Galata's settings (no XSRF check, its helper extension) make this server unfit for anything but tests.
 """
 
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -98,6 +104,28 @@ variant(
 )
 # A kernel that cannot start (its interpreter does not exist): the error state.
 variant("gpu-broken", "GPU (broken)", "policy.yaml", local_python=str(base / "no-such-python"))
+GIT_MODE = os.environ.get("MLP_UI_TESTS_GIT") == "1"
+
+
+def git(*args: str) -> None:
+    seed_identity = ("-c", "user.name=Platform Team", "-c", "user.email=platform@example.com")
+    subprocess.run(["git", *seed_identity, *args], check=True, capture_output=True, timeout=60)
+
+
+if GIT_MODE:  # the gpu-auto kernelspec (as configured above) committed on main, then served from a clone
+    repos = base / "git"
+    shutil.rmtree(repos, ignore_errors=True)
+    seed, remote, clone = repos / "seed", repos / "remote.git", repos / "clone"
+    git("init", "-q", "--bare", "-b", "main", str(remote))
+    git("init", "-q", "-b", "main", str(seed))
+    shutil.copytree(spec_dir, seed / "kernels" / "gpu-auto")
+    git("-C", str(seed), "add", ".")
+    git("-C", str(seed), "commit", "-q", "-m", "GPU (auto) as shipped")
+    git("-C", str(seed), "push", "-q", str(remote), "main")
+    git("clone", "-q", str(remote), str(clone))
+    shutil.rmtree(spec_dir)
+    spec_dir.symlink_to(clone / "kernels" / "gpu-auto", target_is_directory=True)
+
 link = jupyter_path / "labextensions" / "mlp-kernel"
 if not link.is_symlink():
     link.symlink_to(BUILT_EXTENSION)
@@ -118,3 +146,8 @@ c.MlpKernelExtension.admin_users = [ADMIN]  # noqa: F821
 c.MlpKernelExtension.history_dir = str(base / "history")  # noqa: F821
 c.LabApp.news_url = ""  # noqa: F821
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"  # noqa: F821
+if GIT_MODE:
+    c.MlpKernelExtension.git_repo = str(clone)  # noqa: F821
+    c.MlpKernelExtension.git_branch = "main"  # noqa: F821
+    c.MlpKernelExtension.git_remote = "origin"  # noqa: F821
+    c.MlpKernelExtension.git_email_domain = "example.com"  # noqa: F821
