@@ -135,10 +135,14 @@ def blocker(member: Any, name: str, gpus: int, flavor: str = "silver") -> dict[s
 
 
 def kernel_pods(member: Any, kernel_id: str) -> list[dict[str, Any]]:
+    """The kernel's pods that are not being deleted. On the real control plane a deleted kernel pod stays
+    visible, with its deletionTimestamp set, until Kueue drops its ``kueue.x-k8s.io/managed`` finalizer (a
+    separate, later write: CI once read the pod in between); the delete was accepted all the same."""
     return [
         p
         for p in member.list("v1", "Pod", "jupyter")
         if (p["metadata"].get("labels") or {}).get("mlp.io/kernel-id") == kernel_id
+        and not p["metadata"].get("deletionTimestamp")
     ]
 
 

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from tests.backend_kubernetes.conftest import free_ports
+from tests.backend_kubernetes.e2e import kernel_pods  # noqa: F401 (the e2e tests import it from here)
 from tests.backend_kubernetes.policies import TEST_MEMBERS_POLICY
 from tests.gateway.conftest import Kernel, launch, make_kernelspec, runtime_dir, shutdown_all  # noqa: F401
 from tests.kubeapi.fixtures import *  # noqa: F401,F403
@@ -33,16 +34,6 @@ idle_timeout: 15m
 launch_timeout: 3m
 """
 )
-
-
-def kernel_pods(member: Any, kernel_id: str) -> list[dict[str, Any]]:
-    """Kernel pods of ``kernel_id`` on ``member`` that are not being deleted."""
-    return [
-        p
-        for p in member.list("v1", "Pod", "jupyter")
-        if (p["metadata"].get("labels") or {}).get("mlp.io/kernel-id") == kernel_id
-        and not p["metadata"].get("deletionTimestamp")
-    ]
 
 
 def all_kernel_pods(kube_members: KubeMembers) -> list[dict[str, Any]]:
