@@ -73,10 +73,18 @@ class RemoteSession:
         self._lease: asyncio.Task[None] | None = None
         self._busy_since: float | None = None
         self._teardown_task: asyncio.Future[None] | None = None
-        # pre-start: when the connected kernel was pre-started (None: none, or a cell has used it)
-        self.prestarted_at: float | None = None
         self._consume_pending = False  # its restored snapshot is deleted once a cell uses it
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def prestarted_at(self) -> float | None:
+        """When the connected kernel was pre-started (None: none, or a cell has used it); in the status, whose
+        idle deadline is then the hold's."""
+        return self.status.prestart_since
+
+    @prestarted_at.setter
+    def prestarted_at(self, at: float | None) -> None:
+        self.status.prestart_since = at
 
     @property
     def active(self) -> bool:

@@ -73,6 +73,9 @@ class GatewayStatus:
     prestart_hold_s: float | None = None
     prestart_ran: bool = True  # a cell ran since the last pre-start (True before any)
     prestart_holding: bool = False  # the kernel was pre-started and no cell has used it yet
+    prestart_since: float | None = (
+        None  # ... and connected then: the hold, not the idle limit, counts from it
+    )
     prestart_note: str = ""  # the last pre-start's line: started, dropped, or why not
     clock: Clock = field(default=SYSTEM, repr=False, compare=False)  # what "now" is (tests: a manual one)
 
@@ -107,6 +110,8 @@ class GatewayStatus:
         return release.describe(self.idle_timeout_s or None, self.release_rule)
 
     def idle_deadline(self) -> float | None:
+        if self.state == KernelState.RUNNING and self.prestart_since and self.prestart_hold_s is not None:
+            return self.prestart_since + self.prestart_hold_s  # pre-started, unused: given back at the hold
         limit = self.idle_limit()
         if self.state != KernelState.RUNNING or self.busy or limit is None:
             return None
@@ -191,6 +196,10 @@ class GatewayStatus:
         if self.state == KernelState.RUNNING:
             if self.busy:
                 lines.append("  idle:   busy (a running cell is never released)")
+            elif deadline and self.prestart_since:
+                lines.append(
+                    f"  idle:   given back in {format_duration(max(0.0, deadline - now))} unless a cell runs"
+                )
             elif deadline:
                 lines.append(
                     f"  idle:   released in {format_duration(max(0.0, deadline - now))} without activity "

@@ -17,6 +17,7 @@ import queue
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +224,9 @@ async def test_a_prestart_runs_the_kernel_with_the_variables_before_any_cell_and
     assert snap is not None and snap["holding"] is True and snap["ready"] is False
     assert g.status.prestart_note == "pre-started on local/local when you started typing"
     assert g.kernel.requests.carry.saved, "the snapshot stays until a cell uses the kernel"
-    assert "pre-start: pre-started on local/local when you started typing" in await g.run("%gpu status")
+    out = await g.run("%gpu status")
+    assert "pre-start: pre-started on local/local when you started typing" in out, out
+    assert "idle:   given back in 2 min unless a cell runs" in out, out
     pid = await g.remote_value("__import__('os').getpid()")
 
     assert (await g.run("x += 1; print(x)")).strip() == "42"
@@ -249,6 +252,9 @@ async def test_an_unused_prestart_is_dropped_after_the_hold_and_keeps_the_snapsh
     await g.prestart()
     await g.until(lambda: g.remote.prestarted_at is not None, "the pre-started kernel is connected")
     assert g.status.state == KernelState.RUNNING
+    at = g.remote.prestarted_at
+    hold_end = datetime.fromtimestamp((at or 0) + DEFAULT_HOLD_S, timezone.utc).isoformat()
+    assert at is not None and g.status.snapshot()["idle_deadline"] == hold_end, "the hold counts, not idle"
     await g.clock.advance(DEFAULT_HOLD_S - 10)
     await asyncio.sleep(0.3)
     assert g.status.state == KernelState.RUNNING, "dropped before the hold"
