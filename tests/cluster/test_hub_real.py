@@ -51,6 +51,33 @@ def _kubeconfig(m: RealMember, namespace: str, account: str) -> dict[str, Any]:
     }
 
 
+def kernel_options() -> dict[str, Any]:
+    """The kernelspec's ``kubernetes`` settings for a kernel pod on the test plane (ports of its own)."""
+    return {
+        "ports": free_ports(),
+        "tick_s": 0.2,
+        "queue_refresh_s": 0.5,
+        "timeouts": {"queued_s": 180, "scheduling_s": 60, "pulling_s": 60, "connecting_s": 60},
+    }
+
+
+def run_alices_notebook(page: Any, hub: Any, m: RealMember) -> dict[str, Any]:
+    """alice opens NOTEBOOK and runs its cells; her one kernel pod, in user-alice with her name and team."""
+    open_notebook(page, hub, "alice", NOTEBOOK)
+    assert "answer 42" in run_cell(page, 0, "answer 42", timeout_s=300)
+    status_text = run_cell(page, 1, "GPU (auto): running")
+    assert "user:   alice" in status_text and "private" in status_text, status_text
+    (pod,) = _kernel_pods(m, "user-alice")
+    labels = pod["metadata"]["labels"]
+    assert (labels[names.USER], labels[names.TEAM], labels[names.QUEUE_NAME]) == (
+        "alice",
+        "vision",
+        "kernels",
+    )
+    assert pod["spec"]["nodeName"].startswith("private-")
+    return pod
+
+
 def _kernel_pods(m: RealMember, namespace: str) -> list[dict[str, Any]]:
     return [
         p
@@ -71,32 +98,14 @@ def test_alices_hub_notebook_runs_its_kernel_in_user_alice(
         kubeconfig.parent.mkdir(parents=True)
         kubeconfig.write_text(yaml.safe_dump(_kubeconfig(m, f"user-{user}", "notebook")))
         kubeconfig.chmod(0o600)
-    options = {
-        "ports": free_ports(),
-        "tick_s": 0.2,
-        "queue_refresh_s": 0.5,
-        "timeouts": {"queued_s": 180, "scheduling_s": 60, "pulling_s": 60, "connecting_s": 60},
-    }
-    make_kernelspec(base / "jupyter", KERNELSPEC, POLICY, kubernetes=options, log_level="INFO")
+    make_kernelspec(base / "jupyter", KERNELSPEC, POLICY, kubernetes=kernel_options(), log_level="INFO")
     user_env = {"KUBECONFIG": str(base / "users" / "{username}" / "kubeconfig")}
     with run_hub(base, user_env) as hub:
         write_notebook(hub.home("alice") / NOTEBOOK, KERNELSPEC, ["print('answer', 6 * 7)", "%gpu"])
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
         sign_up_and_log_in(page, hub, "alice")
-        open_notebook(page, hub, "alice", NOTEBOOK)
-        assert "answer 42" in run_cell(page, 0, "answer 42", timeout_s=300)
-        status_text = run_cell(page, 1, "GPU (auto): running")
-        assert "user:   alice" in status_text and "private" in status_text, status_text
-
-        (pod,) = _kernel_pods(m, "user-alice")
-        labels = pod["metadata"]["labels"]
-        assert (labels[names.USER], labels[names.TEAM], labels[names.QUEUE_NAME]) == (
-            "alice",
-            "vision",
-            "kernels",
-        )
-        assert pod["spec"]["nodeName"].startswith("private-")
+        pod = run_alices_notebook(page, hub, m)
         assert not _kernel_pods(m, "jupyter") and not _kernel_pods(m, "user-bob")
         pod_name = pod["metadata"]["name"]
         bob = as_service_account(m, "user-bob", "notebook")

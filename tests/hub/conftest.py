@@ -106,11 +106,18 @@ def _wait_up(hub: Hub, proc: subprocess.Popen[bytes], timeout: float = 120.0) ->
 
 
 @contextlib.contextmanager
-def run_hub(base: Path, user_env: dict[str, str] | None = None) -> Iterator[Hub]:
+def run_hub(
+    base: Path,
+    user_env: dict[str, str] | None = None,
+    config: Path | None = None,
+    hub_env: dict[str, str] | None = None,
+) -> Iterator[Hub]:
     """A hub on free ports with its state under ``base``; stopped (servers and kernels too) on exit.
 
     ``user_env``: more variables for every single-user server, ``{username}`` replaced by the user's name (the
-    Kubernetes variant gives each server its user's kubeconfig this way).
+    Kubernetes variant gives each server its user's kubeconfig this way). ``config``: the hub's configuration
+    file (default hub_config.py; hub_config_kube.py spawns with KubeSpawner); ``hub_env``: more variables for
+    the hub process itself (KubeSpawner's kubeconfig).
     """
     _prerequisites()
     found = Hub(
@@ -119,9 +126,10 @@ def run_hub(base: Path, user_env: dict[str, str] | None = None) -> Iterator[Hub]
         service_token=secrets.token_hex(16),
         log=base / "jupyterhub.log",
     )
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MLP_", "KERNEL_", "CONFIGPROXY"))
-    }
+    # KUBERNETES_SERVICE_*: a test machine that is itself a pod must not hand its cluster to KubeSpawner
+    # (in-cluster config comes first there) or to the servers
+    skip = ("JUPYTER", "MLP_", "KERNEL_", "CONFIGPROXY", "KUBERNETES_SERVICE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     repo = str(Path(__file__).resolve().parents[2])
     env.update(
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -133,8 +141,9 @@ def run_hub(base: Path, user_env: dict[str, str] | None = None) -> Iterator[Hub]
         MLP_HUB_SERVICE_TOKEN=found.service_token,
         MLP_HUB_PROXY=str(proxy.CHP),
         MLP_HUB_USER_ENV=json.dumps(user_env or {}),
+        **(hub_env or {}),
     )
-    cmd = [str(VENV_BIN / "jupyterhub"), "-f", str(Path(__file__).with_name("hub_config.py"))]
+    cmd = [str(VENV_BIN / "jupyterhub"), "-f", str(config or Path(__file__).with_name("hub_config.py"))]
     with found.log.open("wb") as out:
         proc = subprocess.Popen(
             cmd, cwd=base, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
