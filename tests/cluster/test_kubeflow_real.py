@@ -320,7 +320,7 @@ async def test_alices_kubeflow_notebook_runs_its_kernel_in_her_profile_namespace
     )
     kernel_id = json.loads(r.body)["id"]
     ws_url = url.replace("http://", "ws://") + f"{NB_PREFIX}/api/kernels/{kernel_id}/channels"
-    ws = await websocket_connect(HTTPRequest(ws_url, headers=_headers()), connect_timeout=60)
+    ws = await websocket_connect(HTTPRequest(ws_url, headers=_headers(), connect_timeout=60))
     try:
         assert "answer 42" in await _execute(ws, "print('answer', 6 * 7)", 300)
         status_text = await _execute(ws, "%gpu", 60)
