@@ -27,9 +27,9 @@ test('a save is a commit by the admin with the note, and the page shows it deplo
   await expect(revision).toContainText(`${POLICY} on main at ${before.slice(0, 12)}, deployed`);
 
   const original = await editorText(editor);
-  const minutes = Number(/^idle_timeout: (\d+)m$/m.exec(original)?.[1]);
+  const minutes = Number(/^idle_timeout: (\d+)m\b/m.exec(original)?.[1]);
   expect(minutes, 'the policy has an idle_timeout in minutes').toBeGreaterThan(0);
-  await editor.fill(original.replace(/^idle_timeout: \d+m$/m, `idle_timeout: ${minutes + 1}m`));
+  await editor.fill(original.replace(/^idle_timeout: \d+m\b/m, `idle_timeout: ${minutes + 1}m`));
   await expect(part(admin, 'valid')).toBeVisible();
   await part(admin, 'review').click();
   await expect(part(admin, 'diff')).toContainText(`+idle_timeout: ${minutes + 1}m`);
