@@ -1,8 +1,8 @@
 """The Jupyter server of the browser tests: Galata's test configuration plus what mlp-kernel needs.
 
-``playwright.config.js`` starts it (``jlpm start``) with temporary ``JUPYTER_CONFIG_DIR``/``DATA``/``RUNTIME``
-directories and ``JUPYTER_PATH`` under ``MLP_UI_TESTS_DIR``, on the port ``MLP_UI_TESTS_PORT`` with the token
-``MLP_UI_TESTS_TOKEN``. This file fills
+Each Playwright worker starts one (the ``jupyterServer`` fixture of ``tests/fixtures.ts``) with temporary
+``JUPYTER_CONFIG_DIR``/``DATA``/``RUNTIME`` directories and ``JUPYTER_PATH`` under ``MLP_UI_TESTS_DIR`` (the
+worker's own), on the port ``MLP_UI_TESTS_PORT`` with the token ``MLP_UI_TESTS_TOKEN``. This file fills
 that ``JUPYTER_PATH`` before the server looks at it: a copy of the shipped gpu-auto kernelspec (local backend,
 a 25 s idle timeout, so a release can be watched), the README's ``GPU (demo)`` kernelspec (the same files
 on the demo policy: private and AWS members, so a paid placement can be watched; found by its provisioner,
@@ -11,7 +11,7 @@ from ``jlpm build:prod`` in ``labextension/``), so the tests see exactly what a 
 users are told apart by the ``mlp_test_user`` cookie, read by the test identity provider
 (tests/server/header_identity.py): ``alice`` is an mlp-kernel admin, ``bob`` is not.
 
-With ``MLP_UI_TESTS_GIT=1`` (the second server playwright.config.js starts, for tests/admin-git.spec.ts)
+With ``MLP_UI_TESTS_GIT=1`` (the servers of project ``git`` in playwright.config.js: tests/admin-git.spec.ts)
 the admin page's saves go through Git: a bare repository ``git/remote.git`` under ``MLP_UI_TESTS_DIR`` (the
 Git server) holds ``kernels/gpu-auto``, the server's clone ``git/clone`` is the deployed checkout, and the
 installed gpu-auto kernelspec is a symlink into it (docs/admin-guide.md, section 10c4, "The checkout").

@@ -6,10 +6,17 @@
  * Each test gets Galata's fresh, in-memory workspace and its own server folder (`tmpPath`, deleted after
  * the test), and the sessions and kernels of its notebooks are shut down when it ends; so tests do not
  * depend on one another's notebooks, kernels or order.
+ *
+ * Each Playwright worker runs its own Jupyter server (`jupyterServer`, below), in Jupyter directories of its
+ * own: so tests on different workers share no kernelspec policy (the admin tests save it), no runtime
+ * directory (the local backend's GPU ledger, where the one-GPU queue, burst and preemption tests hold the
+ * same `bronze` GPU) and no history, and the specs run side by side on several workers.
  */
 import { expect, IJupyterLabPageFixture, test as base } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
+import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as path from 'path';
 
 export { expect };
@@ -22,8 +29,17 @@ export const RUNNING = /^\S+ ×\d+ · .+ · (idle \d+:\d\d|busy)$/;
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const ARTIFACTS = path.join(REPO, 'test-artifacts', 'browser');
+const UI_TESTS = path.resolve(__dirname, '..');
+const VENV_BIN = path.join(REPO, '.venv', 'bin');
 
-/** The gpu-auto kernelspec the server uses (a copy made by jupyter_server_test_config.py). */
+// In a worker process (Playwright sets TEST_WORKER_INDEX before it loads the test files), MLP_UI_TESTS_DIR is
+// this worker's server directory under the run's MLP_UI_TESTS_ROOT (playwright.config.js), as the server
+// config and the specs read it. A worker that replaces a failed one gets a new index, so a fresh directory.
+if (process.env.TEST_WORKER_INDEX !== undefined && process.env.MLP_UI_TESTS_ROOT) {
+  process.env.MLP_UI_TESTS_DIR = path.join(process.env.MLP_UI_TESTS_ROOT, `worker-${process.env.TEST_WORKER_INDEX}`);
+}
+
+/** The gpu-auto kernelspec this worker's server uses (a copy made by jupyter_server_test_config.py). */
 export const SPEC_DIR = path.join(process.env.MLP_UI_TESTS_DIR ?? '', 'path', 'kernels', 'gpu-auto');
 
 export const KERNELS = {
@@ -43,6 +59,15 @@ export const KERNELS = {
 
 export type Session = { id: string; path: string; kernel: { id: string } };
 
+type WorkerFixtures = {
+  /** Environment for this worker's server on top of the run's (a project's `use`, e.g. a server mode). */
+  serverEnv: Record<string, string>;
+  /** The folder, under this worker's MLP_UI_TESTS_DIR, of its server's Jupyter directories ('' for that dir). */
+  serverSubdir: string;
+  /** This worker's Jupyter server (`jupyter lab --config jupyter_server_test_config.py`): its base URL. */
+  jupyterServer: string;
+};
+
 type Fixtures = {
   /** The user the server sees (the test identity provider's cookie); `test.use({ user: USER })`. */
   user: string;
@@ -52,7 +77,24 @@ type Fixtures = {
   ownKernels: void;
 };
 
-export const test = base.extend<Fixtures>({
+export const test = base.extend<Fixtures, WorkerFixtures>({
+  serverEnv: [{}, { scope: 'worker', option: true }],
+  serverSubdir: ['', { scope: 'worker', option: true }],
+  jupyterServer: [
+    async ({ serverEnv, serverSubdir }, use, workerInfo) => {
+      const dir = path.join(process.env.MLP_UI_TESTS_DIR!, serverSubdir);
+      const server = await startServer(workerInfo.workerIndex, dir, serverEnv);
+      try {
+        await use(server.url);
+      } finally {
+        await stopServer(server.process);
+      }
+    },
+    // Start-up (the server and its extensions) on a loaded 2-core machine; a graceful stop waits up to 30 s.
+    { scope: 'worker', timeout: 200_000 }
+  ],
+  // Every page and `request` of the test talks to its worker's server.
+  baseURL: async ({ jupyterServer }, use) => use(jupyterServer),
   user: [ADMIN, { option: true }],
   // Galata routes the page's /api/kernels and /api/sessions requests through Playwright to track what a test
   // starts. Through that proxy the status item never got its first snapshot after a kernel restart (it did
@@ -112,6 +154,84 @@ export const test = base.extend<Fixtures>({
     fs.writeFileSync(file, original);
   }
 });
+
+/** A free TCP port on 127.0.0.1 (the server binds it a moment later; a clash fails the start, saying so). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const port = (probe.address() as net.AddressInfo).port;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts worker `index`'s server (with `serverEnv`) on a free port, its Jupyter directories under `dir`, logging
+ * to test-artifacts/browser/jupyter-lab-<index>.log, and returns once `/api` answers; fails with the log's end
+ * when the server exits or does not answer in 150 s.
+ */
+async function startServer(
+  index: number,
+  dir: string,
+  serverEnv: Record<string, string>
+): Promise<{ url: string; process: ChildProcess }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const logFile = path.join(ARTIFACTS, `jupyter-lab-${index}.log`);
+  const log = fs.openSync(logFile, 'w');
+  const server = spawn(path.join(VENV_BIN, 'jupyter'), ['lab', '--config', 'jupyter_server_test_config.py'], {
+    cwd: UI_TESTS,
+    stdio: ['ignore', log, log],
+    env: {
+      ...process.env,
+      ...serverEnv,
+      MLP_UI_TESTS_DIR: dir,
+      PATH: `${VENV_BIN}${path.delimiter}${process.env.PATH}`,
+      MLP_UI_TESTS_PORT: String(port),
+      JUPYTER_PATH: path.join(dir, 'path'),
+      JUPYTER_CONFIG_DIR: path.join(dir, 'config'),
+      JUPYTER_DATA_DIR: path.join(dir, 'data'),
+      JUPYTER_RUNTIME_DIR: path.join(dir, 'runtime'),
+      JUPYTER_PLATFORM_DIRS: '1',
+      JUPYTERLAB_GALATA_ROOT_DIR: path.join(dir, 'root'),
+      PYTHONPATH: [REPO, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter)
+    }
+  });
+  fs.closeSync(log);
+  const tail = () => fs.readFileSync(logFile, 'utf-8').split('\n').slice(-40).join('\n');
+  const deadline = Date.now() + 150_000;
+  for (;;) {
+    if (server.exitCode !== null || server.signalCode !== null) {
+      throw new Error(`The test server (worker ${index}) exited (${server.exitCode ?? server.signalCode}):\n${tail()}`);
+    }
+    try {
+      if ((await fetch(`${url}/api`)).ok) {
+        return { url, process: server };
+      }
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stopServer(server);
+      throw new Error(`The test server (worker ${index}) did not answer on ${url} in 150 s:\n${tail()}`);
+    }
+    await new Promise(resolve => setTimeout(resolve, 250));
+  }
+}
+
+/** Terminates the server (it then shuts its gpu-auto kernels and their GPU kernels down); kills it after 30 s. */
+async function stopServer(server: ChildProcess): Promise<void> {
+  if (server.exitCode !== null || server.signalCode !== null) {
+    return;
+  }
+  const exited = new Promise(resolve => server.once('exit', resolve));
+  server.kill('SIGTERM');
+  const timer = setTimeout(() => server.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
 
 /**
  * Writes `<tmpPath>/<name>` (one code cell, `print(6 * 7)` unless `source` says otherwise, on `kernel`), opens
