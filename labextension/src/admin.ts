@@ -75,6 +75,11 @@ const KIND_LABEL: Record<string, string> = {
 
 const VALIDATE_DELAY_MS = 600;
 
+/** The lines of the errors (not warnings) among `issues`, which the editor marks. */
+function errorLineNumbers(issues: IIssue[]): number[] {
+  return issues.filter(i => i.severity !== 'warning' && i.line).map(i => i.line as number);
+}
+
 export class AdminWidget extends Widget {
   constructor(
     private kernelspec = '',
@@ -227,6 +232,8 @@ export class AdminWidget extends Widget {
       this._updateDirty(f);
     });
     this._editor = editor;
+    // a new editor (after a refused save, a tab switch) marks the lines the last check found at once
+    editor.markErrors(errorLineNumbers(f.issues));
     return h(
       'div',
       { className: 'mlp-kernel-Admin-file' },
@@ -328,9 +335,7 @@ export class AdminWidget extends Widget {
     const el = this.node.querySelector('[data-mlp-kernel="issues"]');
     if (el && this._tab === f.info.file) {
       replaceChildren(el, ...this._issueNodes(f));
-      this._editor?.markErrors(
-        f.issues.filter(i => i.severity !== 'warning' && i.line).map(i => i.line as number)
-      );
+      this._editor?.markErrors(errorLineNumbers(f.issues));
     }
   }
 
