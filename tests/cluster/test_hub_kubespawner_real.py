@@ -188,6 +188,7 @@ def test_kubespawner_server_pod_runs_alices_kernel_in_user_alice_as_its_service_
     }
     with run_hub(base, config=HUB_CONFIG, hub_env=hub_env) as hub:
         write_notebook(hub.home("alice") / NOTEBOOK, KERNELSPEC, ["print('answer', 6 * 7)", "%gpu"])
+        hub.home("bob").mkdir(parents=True)  # the notebook directory must exist (a volume, in a real image)
         code, body = hub.api("POST", "/hub/api/users/bob/server")  # bob's server starts meanwhile
         assert code in (201, 202), body
         context = browser.new_context(viewport={"width": 1400, "height": 900})

@@ -39,12 +39,9 @@ c.KubeSpawner.environment = {
 }
 c.Spawner.notebook_dir = str(BASE / "home" / "{username}")
 c.KubeSpawner.ip = "127.0.0.1"  # the pods share the host's network here: not on every interface
-# Two shared cores under a loaded suite: KubeSpawner's 3 s per API request is too short there (a create that
-# times out is retried, meets its own pod (409), deletes it and starts over); and the hub's API answers a
-# spawn request at once (202) instead of after 10 s, when JupyterHub 5 can fail a still-pending spawn with
-# "Exception is not set": the test waits for the pod itself.
-c.KubeSpawner.k8s_api_request_timeout = 30
-c.JupyterHub.slow_spawn_timeout = 0
+# The hub's API answers a spawn request at once (202) instead of waiting up to 10 s for the server: the test
+# starts bob's server that way and goes on with alice's login; it waits for the pods itself.
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 
 
 _sample_hook = c.Spawner.pre_spawn_hook
