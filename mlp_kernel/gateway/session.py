@@ -309,12 +309,17 @@ class RemoteSession:
             self._lease = asyncio.ensure_future(self._renew_lease(link))
         self.touch()
         self._consume_pending = launch.snapshot_kept
+        # Published before the pending cells go: their replies reach the client through the pump's own thread,
+        # without this loop, so a client that reads the status (file or comm) on a reply must already find
+        # the kernel running and what it sees of the files (the fresh-clone CI read the file in between).
+        self.statusch.publish()
         for channel, msg in pending:
             self.forward(channel, msg)
         if self._consume_pending and self.prestarted_at is None:  # a cell adopted the pre-start late
             self._prestart_used()
         self.pump.fast = True  # after the pending requests: nothing may overtake them
-        self.statusch.publish()
+        if pending:
+            self.statusch.publish()  # and busy with them
 
     # ------------------------------------------------------------------------------- while it runs
     async def _renew_lease(self, link: RemoteLink) -> None:

@@ -166,8 +166,9 @@ def test_samples_are_yaml_or_readme() -> None:
     """A sample in another format would escape the dry run below."""
     files = [p for p in SAMPLES.rglob("*") if p.is_file()]
     assert len(files) > 5
-    # The hub's configuration is Python; tests/hub starts JupyterHub with it as shipped.
-    loaded_elsewhere = {SAMPLES / "jupyterhub" / "jupyterhub_config.py"}
+    # The hub's configurations are Python; tests/hub starts JupyterHub with them as shipped (the KubeSpawner
+    # one through tests/hub/hub_config_kube.py, in tests/cluster/test_hub_kubespawner_real.py).
+    loaded_elsewhere = {SAMPLES / "jupyterhub" / n for n in ("jupyterhub_config.py", "kubespawner_config.py")}
     odd = [str(p) for p in files if p.suffix not in (".yaml", ".yml", ".md") and p not in loaded_elsewhere]
     assert not odd, f"samples this test does not read: {odd}"
 
