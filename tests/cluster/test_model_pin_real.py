@@ -81,9 +81,16 @@ def gold_with_h100(real_kube_members: RealMembers) -> Any:
 
 
 def _ready(m: RealMember, name: str) -> bool:
-    node = m.find("v1", "Node", name)
-    conditions = (node or {}).get("status", {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    """Ready, and schedulable: the node lifecycle controller lifts a new node's
+    ``node.kubernetes.io/not-ready`` NoSchedule taint in a separate, later write than the kubelet's Ready
+    condition; until then the scheduler filters the node out (the fresh-clone CI once bound both unpinned pods
+    to the A100 node that way)."""
+    node = m.find("v1", "Node", name) or {}
+    conditions = node.get("status", {}).get("conditions") or []
+    taints = {t.get("key") for t in node.get("spec", {}).get("taints") or []}
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) and not (
+        taints & {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}
+    )
 
 
 def _launch(m: RealMember, line: str, name: str) -> dict[str, Any]:
