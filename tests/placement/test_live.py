@@ -55,13 +55,19 @@ def test_quota_and_health_come_from_the_clusters(kube_members: Any) -> None:
     assert (d.action, d.flavor) == (Action.RUN, "bronze")
 
 
-def test_admitted_and_pending_pods_fill_the_flavor_and_queue_the_next(kube_members: Any) -> None:
-    private = kube_members.private
+def fill_bronze_and_queue_one(private: Any) -> None:
+    """Bronze's 4 GPUs taken by a running pod ("big"), and a 1-GPU pod ("next") created behind it: the
+    scenario the live adapter, the watch cache and the queue summary are each checked against."""
     core = client.CoreV1Api(private.api_client())
     pin = {"mlp.io/gpu-tier": "bronze"}
     core.create_namespaced_pod("jupyter", python_pod("big", queue="kernels", gpus=4, node_selector=pin))
     private.wait_for_pod_phase("jupyter", "big", "Running")
     core.create_namespaced_pod("jupyter", python_pod("next", queue="kernels", gpus=1, node_selector=pin))
+
+
+def test_admitted_and_pending_pods_fill_the_flavor_and_queue_the_next(kube_members: Any) -> None:
+    private = kube_members.private
+    fill_bronze_and_queue_one(private)
     private.wait_for(
         lambda: read(kube_members).members["private"].flavors["bronze"].pending == 1,
         what="one pending workload",

@@ -15,15 +15,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from mlp_kernel.cli.queue_summary import Publisher
 from mlp_kernel.placement.adapters import state_from_cluster
 from mlp_kernel.placement.adapters.summary import STALE_PERIODS, decode, encode
 from mlp_kernel.placement.adapters.watch_cache import drop_caches
 from mlp_kernel.placement.adapters.workloads import WorkloadCounters
-from tests.kubeapi.builders import python_pod
-from tests.placement.test_live import POLICY, clients
+from tests.placement.test_live import POLICY, clients, fill_bronze_and_queue_one
 from tests.placement.test_watch_cache import _answers, _requests, _workload
 
 NOW = datetime(2026, 1, 1, 1, tzinfo=timezone.utc)  # the time _answers asks at
@@ -69,11 +67,7 @@ def test_a_gateway_reads_the_summary_and_no_workload_on_the_test_api(
 ) -> None:
     api = clients(kube_members)
     private = kube_members.private
-    core = client.CoreV1Api(private.api_client())
-    pin = {"mlp.io/gpu-tier": "bronze"}
-    core.create_namespaced_pod("jupyter", python_pod("big", queue="kernels", gpus=4, node_selector=pin))
-    private.wait_for_pod_phase("jupyter", "big", "Running")
-    core.create_namespaced_pod("jupyter", python_pod("next", queue="kernels", gpus=1, node_selector=pin))
+    fill_bronze_and_queue_one(private)
     publisher = Publisher(private.api_client(), "jupyter", "mlp-queue-summary", 1.0)
     publisher.start()
     member = dataclasses.replace(POLICY.members["private"], queue_summary="jupyter/mlp-queue-summary")

@@ -20,8 +20,7 @@ from kubernetes import client
 from mlp_kernel.placement.adapters import state_from_cluster
 from mlp_kernel.placement.adapters.watch_cache import _registry, drop_caches
 from mlp_kernel.placement.adapters.workloads import WorkloadCounters
-from tests.kubeapi.builders import python_pod
-from tests.placement.test_live import POLICY, clients
+from tests.placement.test_live import POLICY, clients, fill_bronze_and_queue_one
 
 
 @pytest.fixture(autouse=True)
@@ -58,11 +57,7 @@ def test_watched_state_follows_changes_and_matches_a_direct_read(kube_members: A
     watched, direct = _both(api)
     assert watched == direct and watched.members["private"].flavors["bronze"].nominal_gpus == 4
     private = kube_members.private
-    core = client.CoreV1Api(private.api_client())
-    pin = {"mlp.io/gpu-tier": "bronze"}
-    core.create_namespaced_pod("jupyter", python_pod("big", queue="kernels", gpus=4, node_selector=pin))
-    private.wait_for_pod_phase("jupyter", "big", "Running")
-    core.create_namespaced_pod("jupyter", python_pod("next", queue="kernels", gpus=1, node_selector=pin))
+    fill_bronze_and_queue_one(private)
     private.wait_for(
         lambda: (lambda w, d: w == d and d.members["private"].flavors["bronze"].pending == 1)(*_both(api)),
         what="the watched state to match a direct read with one pending workload",
