@@ -36,8 +36,12 @@ DEFAULT_HOLD_S = 120.0
 under this, and a user who reads longer than this pays one cold start, as without pre-start."""
 
 PRESTART_STATES = ("released",)
-"""Kernel states a pre-start may start from: released after a GPU use. Any other state has a kernel or is
-getting one, or (``cpu_only``) never had one: opening a notebook to read it must not take a GPU."""
+"""Kernel states a pre-start may start from on any activity: released after a GPU use. Any other state has a
+kernel or is getting one, or (``cpu_only``) never had one: that one is pre-started only on typing into a code
+cell, and only with ``release.prestart.first`` (opening or reading a notebook must not take a GPU)."""
+
+FIRST_STATES = ("cpu_only",)
+"""The state of a notebook whose GPU kernel never started: pre-started on a code edit when ``first`` is on."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,14 @@ class Prestart:
         default=DEFAULT_HOLD_S,
         positive=True,
     )
+    first: bool = policy_field(
+        "first",
+        "also pre-start a notebook's first GPU kernel, when the user types into a code cell of a notebook "
+        "that never had one (opening, scrolling or writing markdown takes no GPU): the session's first code "
+        "cell then finds its kernel starting or running instead of paying the whole cold start",
+        "boolean",
+        default=True,
+    )
     queue: bool = policy_field(
         "queue",
         "let a pre-start join a private flavor's queue when no private flavor has the GPUs free now "
@@ -78,6 +90,7 @@ def prestart_decision(
     member_public: bool,
     admitted_now: bool,
     paid: bool,
+    code_cell: bool = False,
 ) -> tuple[bool, str]:
     """Whether to pre-start the session's GPU kernel now, and why, in one line.
 
@@ -86,11 +99,18 @@ def prestart_decision(
     - ``ran_since_last_prestart``: a cell has run since the last pre-start (``True`` when there was none);
     - ``member_public`` / ``paid``: where placement would put the session's request now: a public member, or
       a placement that costs money (either is refused: pre-start never pays);
-    - ``admitted_now``: the placement runs at once (a private flavor has the GPUs free) rather than queueing.
+    - ``admitted_now``: the placement runs at once (a private flavor has the GPUs free) rather than queueing;
+    - ``code_cell``: the activity is a source edit of a code cell (a notebook's first kernel is pre-started
+      only on that, and only with ``first``).
     """
     if not prestart.enabled:
         return False, "pre-start is off in the policy (release.prestart.enabled: false)"
-    if state not in PRESTART_STATES:
+    if state in FIRST_STATES:
+        if not prestart.first:
+            return False, "no pre-start: no GPU kernel has run yet (release.prestart.first: false)"
+        if not code_cell:
+            return False, "no pre-start: no GPU kernel has run yet and the activity is not code being typed"
+    elif state not in PRESTART_STATES:
         return False, f"no pre-start: the GPU kernel is {state}, not released"
     if not ran_since_last_prestart:
         return False, "no pre-start: already pre-started once since the last cell ran"

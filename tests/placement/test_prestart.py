@@ -43,11 +43,23 @@ def test_a_released_kernel_on_a_free_private_flavor_is_pre_started_and_the_reaso
     )
 
 
-@pytest.mark.parametrize(
-    "state", ["cpu_only", "placing", "queued", "starting", "running", "releasing", "error"]
-)
+@pytest.mark.parametrize("state", ["placing", "queued", "starting", "running", "releasing", "error"])
 def test_any_state_with_a_kernel_or_one_on_its_way_is_not_pre_started(state: str):
     assert decide(state=state) == (False, f"no pre-start: the GPU kernel is {state}, not released")
+
+
+def test_a_first_kernel_is_pre_started_only_when_code_is_typed():
+    assert decide(state="cpu_only", code_cell=True)[0]
+    assert decide(state="cpu_only") == (
+        False,
+        "no pre-start: no GPU kernel has run yet and the activity is not code being typed",
+    )
+    assert decide(Prestart(first=False), state="cpu_only", code_cell=True) == (
+        False,
+        "no pre-start: no GPU kernel has run yet (release.prestart.first: false)",
+    )
+    # the other conditions hold for a first kernel too
+    assert decide(state="cpu_only", code_cell=True, member_public=True)[0] is False
 
 
 @pytest.mark.parametrize(
@@ -83,32 +95,44 @@ def test_disabled_refuses_everything_and_says_where_to_turn_it_on():
 @given(
     enabled=st.booleans(),
     queue=st.booleans(),
+    first=st.booleans(),
     state=st.sampled_from(["cpu_only", "placing", "queued", "starting", "running", "released", "error"]),
     ran=st.booleans(),
     public=st.booleans(),
     admitted=st.booleans(),
     paid=st.booleans(),
+    code=st.booleans(),
 )
 def test_a_pre_start_happens_exactly_when_every_condition_holds(
-    enabled: bool, queue: bool, state: str, ran: bool, public: bool, admitted: bool, paid: bool
+    enabled: bool,
+    queue: bool,
+    first: bool,
+    state: str,
+    ran: bool,
+    public: bool,
+    admitted: bool,
+    paid: bool,
+    code: bool,
 ):
     start, why = prestart_decision(
-        Prestart(enabled=enabled, queue=queue),
+        Prestart(enabled=enabled, queue=queue, first=first),
         state=state,
         ran_since_last_prestart=ran,
         member_public=public,
         admitted_now=admitted,
         paid=paid,
+        code_cell=code,
     )
-    expected = (
-        enabled and state in PRESTART_STATES and ran and not public and not paid and (admitted or queue)
-    )
+    may_start_from = state in PRESTART_STATES or (state == "cpu_only" and first and code)
+    expected = enabled and may_start_from and ran and not public and not paid and (admitted or queue)
     assert start == expected
     assert why and "\n" not in why and why.startswith("pre-start" if start else ("pre-start is off", "no "))
 
 
 def test_the_policy_enables_it_with_a_2_minute_hold_by_default():
-    assert parse_policy(MINIMAL).release.prestart == Prestart(enabled=True, hold_s=120.0, queue=False)
+    assert parse_policy(MINIMAL).release.prestart == Prestart(
+        enabled=True, hold_s=120.0, queue=False, first=True
+    )
 
 
 def test_the_release_prestart_section_is_read():
@@ -135,7 +159,7 @@ def test_the_release_prestart_section_is_read():
         (
             "release: {prestart: {hold: 2m, delay: 1m}}",
             "release.prestart.delay",
-            "unknown field; expected one of: enabled, hold, queue",
+            "unknown field; expected one of: enabled, hold, first, queue",
         ),
         ("release: {prestart: on}", "release.prestart", "expected a mapping, got a boolean (true)"),
     ],
