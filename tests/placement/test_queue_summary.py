@@ -88,3 +88,64 @@ def test_a_gateway_reads_the_summary_and_no_workload_on_the_test_api(
         assert seen and not [u for u in seen if re.search(r"/workloads(\?|/|$)", u)], seen
     finally:
         publisher.stop()
+
+
+def test_a_gateway_that_fell_back_stops_its_own_workload_watch_once_the_summary_is_fresh_again(
+    kube_members: Any, _fresh_caches: None
+) -> None:
+    api = clients(kube_members)
+    private = kube_members.private
+    fill_bronze_and_queue_one(private)
+    publisher = Publisher(private.api_client(), "jupyter", "mlp-queue-summary", 10.0)
+    publisher.start()  # its Workload watch; it writes only when asked here, at the times given
+    try:
+        _fall_back_and_recover(api, private, publisher)
+    finally:
+        publisher.stop()
+
+
+def _fall_back_and_recover(api: dict[str, Any], private: Any, publisher: Publisher) -> None:
+    from mlp_kernel.placement.adapters.watch_cache import shared_cache
+
+    ref = "jupyter/mlp-queue-summary"
+    member = dataclasses.replace(POLICY.members["private"], queue_summary=ref)
+    policy = dataclasses.replace(POLICY, members={**POLICY.members, "private": member})
+    gateway = {"private": private.api_client(), "public": api["public"]}
+    seen = _requests(gateway["private"])
+    t0 = datetime.now(timezone.utc)
+
+    def source_at(now: datetime) -> str:
+        return state_from_cluster(policy, gateway, now=now, watch=True).members["private"].source
+
+    def workload_reads() -> int:
+        return len([u for u in seen if re.search(r"/workloads(\?|/|$)", u)])
+
+    private.wait_for(lambda: publisher.publish_once(t0), what="the publisher's watch to sync and write")
+    private.wait_for(lambda: f"queue summary {ref}, " in source_at(t0), what="the summary to be read")
+    cache = shared_cache(gateway["private"], member.namespace or "", lambda: "", ref)  # the one in use
+    assert not cache.counting_workloads and workload_reads() == 0
+
+    # the publisher stopped writing: 4 periods later the gateway counts Workloads itself
+    stale_at = t0 + timedelta(seconds=(STALE_PERIODS + 1) * 10)
+    assert "counting Workloads itself" in source_at(stale_at)
+    assert cache.counting_workloads and workload_reads() >= 1
+
+    # it writes again: the fallback stays until the summary has been fresh for STALE_PERIODS periods
+    back = stale_at + timedelta(seconds=1)
+    for step in range(STALE_PERIODS + 1):
+        now = back + timedelta(seconds=step * 10)
+        publisher.publish_once(now)
+        private.wait_for(
+            lambda now=now: f"queue summary {ref}, 0 s old" in source_at(now),
+            what=f"the summary written at +{step * 10} s to be read",
+        )
+        assert cache.counting_workloads == (step < STALE_PERIODS), step
+    reads = workload_reads()
+    source_at(back + timedelta(seconds=STALE_PERIODS * 10 + 5))
+    assert workload_reads() == reads, "a decision after the recovery read Workloads"
+
+    # a new fallback lists them afresh: its counters equal a direct count, nothing left from before
+    later = back + timedelta(seconds=(2 * STALE_PERIODS + 2) * 10)
+    state = state_from_cluster(policy, gateway, now=later, watch=True).members["private"]
+    direct = state_from_cluster(POLICY, api, now=later).members["private"]
+    assert "counting Workloads itself" in state.source and state.flavors == direct.flavors

@@ -90,6 +90,8 @@ class Informer:
             listing = self.api.sanitize_for_serialization(listing)
         fresh = {_key(o): _with_kind(o, self.kind) for o in listing.get("items") or []}
         with self.lock:
+            if self._stop.is_set():
+                return
             for key in set(self.objects) - set(fresh):
                 self._set(key, None)
             for key, obj in fresh.items():
@@ -137,6 +139,8 @@ class Informer:
             kind, obj = event.get("type"), event.get("raw_object") or {}
             rv = (obj.get("metadata") or {}).get("resourceVersion")
             with self.lock:
+                if self._stop.is_set():  # stopped while this event was on its way: it changes nothing
+                    return
                 if kind in ("ADDED", "MODIFIED"):
                     self._set(_key(obj), _with_kind(obj, self.kind))
                 elif kind == "DELETED":

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 from .informer import Informer, Key
 from .kueue import KUEUE_GROUP
 from .shapes import check_object
-from .summary import DATA_KEY, Summary, decode, parse_ref
+from .summary import DATA_KEY, STALE_PERIODS, Summary, decode, parse_ref
 from .workloads import WorkloadCounters
 
 #: (plural, kind, namespaced): the kinds placement reads; namespaced ones fall back to the member's namespace
@@ -74,6 +74,7 @@ class MemberCache:
         self._decoded: tuple[str, Summary | str] = ("", "")  # (resourceVersion, the summary or why not)
         self._kinds = tuple(k for k in kinds if not (summary and k[1] == "Workload"))
         self._starting_workloads = threading.Lock()
+        self._fresh_since: datetime | None = None  # the summary fresh again while this cache's own watch runs
         self._api, self._namespace = api, namespace
 
     def start(self) -> None:
@@ -140,15 +141,40 @@ class MemberCache:
 
     def workload_source(self, now: datetime) -> WorkloadSource:
         """The summary when it is there, readable and fresh; otherwise this cache's own Workload watch,
-        started now (listing every Workload once) and kept from then on, with why in the note."""
+        started now (listing every Workload once), with why in the note. Once the summary has been fresh
+        again for ``STALE_PERIODS`` of its periods (its publisher is back), the own watch is stopped: a
+        gateway that fell back once must not follow every Workload for the rest of its life, and a
+        publisher that flaps does not make it list every Workload at each blip."""
         summary, why = self._current_summary(now)
         if summary is not None:
+            self._stop_workloads_once_settled(summary, now)
             return WorkloadSource(
                 summary, f"queue summary {self.summary_ref}, {summary.age_s(now):.0f} s old"
             )
+        self._fresh_since = None
         if self.summary_ref:
             self._start_workloads()
         return WorkloadSource(None, f"{why}: counting Workloads itself" if why else "")
+
+    @property
+    def counting_workloads(self) -> bool:
+        """Whether this cache follows every Workload itself (no summary, or fallen back from it)."""
+        return any(i.kind == "Workload" for i in self.informers)
+
+    def _stop_workloads_once_settled(self, summary: Summary, now: datetime) -> None:
+        if not self.summary_ref or not self.counting_workloads:
+            return
+        if self._fresh_since is None or now < self._fresh_since:
+            self._fresh_since = now
+            return
+        if (now - self._fresh_since).total_seconds() < STALE_PERIODS * summary.period_s:
+            return
+        with self._starting_workloads, self.lock:
+            for informer in [i for i in self.informers if i.kind == "Workload"]:
+                informer.stop()
+                self.informers.remove(informer)
+            self.counters, self.bad = WorkloadCounters(), {}
+            self._fresh_since = None
 
     def _current_summary(self, now: datetime) -> tuple[Summary | None, str]:
         if not self.summary_ref:
@@ -178,8 +204,10 @@ class MemberCache:
 
     def _start_workloads(self) -> None:
         with self._starting_workloads:
-            if any(i.kind == "Workload" for i in self.informers):
+            if self.counting_workloads:
                 return
+            with self.lock:  # a watch stopped earlier may still have delivered a late event
+                self.counters, self.bad = WorkloadCounters(), {}
             self._start_kind("workloads", "Workload", True)
 
     @contextmanager
