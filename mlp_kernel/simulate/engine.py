@@ -34,7 +34,9 @@ Model (docs/simulator.md has the long form):
   ``prestart_decision`` (the gateway's function) and, if it may, asks placement for its last kernel's size
   and calls it again with the answer: if it allows, the kernel starts (and restores) before the cell comes.
   As in the gateway, a weighed pre-start uses up the session's chance until a cell has run, whatever
-  placement answers, and a session that never had a GPU kernel is never pre-started. A pre-started
+  placement answers. A session that never had a GPU kernel (``cpu_only``) is pre-started too, with
+  ``release.prestart.first``: its first code cell's lead runs from the session's open, and the kernel is
+  the size of its first GPU cell (its ``%gpu`` line), as the gateway's first launch would be. A pre-started
   kernel no cell used within ``hold`` of being ready is dropped without a new snapshot (the next one
   restores the same state); its GPUs count as held throughout. A pre-start never bursts; a queued
   pre-start (``queue: true``) becomes the cell's own request when it is submitted, and may then burst per
@@ -621,6 +623,7 @@ class Engine:
             member_public=False,
             admitted_now=True,
             paid=False,
+            code_cell=True,  # replayed cells run code; a spurious edit counts as code too (its worst case)
         )
         if not weigh:
             return
@@ -641,6 +644,7 @@ class Engine:
             member_public=public,
             admitted_now=admitted,
             paid=flavor is not None and flavor.price_per_gpu_hour > 0,
+            code_cell=True,
         )
         if not start or not (admitted or queued) or d.flavor is None:
             return

@@ -204,3 +204,25 @@ def test_a_trace_file_carries_the_lead_of_a_cell(tmp_path, suffix):
         )
         with pytest.raises(TraceError, match=f"bad.jsonl:2: {message}"):
             read_trace(bad)
+
+
+def test_the_first_code_cell_pre_starts_the_notebooks_first_kernel(tiny_policy):
+    """``release.prestart.first`` (default on): the session opens at 0 and never had a GPU kernel
+    (``cpu_only``); the user begins typing its first code cell at 40 (lead 60 s before the submit at 100):
+    the kernel of that cell's size starts then, is ready at 70, and the cell runs at once."""
+    trace = Trace.of([Session("a", "alice", 0.0, 7200.0, (Cell(100, 60, 1, 60.0),))])
+    run = simulate(tiny_policy, trace, gpu_auto(900.0), LEAD)
+    [cell] = _cells(run, "a")
+    assert cell.wait_s == 0.0 and cell.prestarted and not cell.cold_start
+    [alloc] = run.allocations
+    assert (alloc.start_s, alloc.gpus, alloc.prestart) == (40.0, 1, True)
+
+
+def test_with_first_off_the_first_code_cell_pays_its_cold_start(tiny_policy):
+    """``release.prestart.first: false``: the gateway refuses a pre-start in ``cpu_only``, so does the
+    engine: the same cell waits the whole 30 s cold start, and nothing starts before its submit."""
+    trace = Trace.of([Session("a", "alice", 0.0, 7200.0, (Cell(100, 60, 1, 60.0),))])
+    rule = ReleaseRule(prestart=Prestart(first=False))
+    run = simulate(tiny_policy, trace, gpu_auto(900.0, release_rule=rule), LEAD)
+    assert _cells(run, "a")[0].wait_s == pytest.approx(30.0)
+    assert [(a.start_s, a.prestart) for a in run.allocations] == [(100.0, False)]
