@@ -126,6 +126,15 @@ class FilesMode(_Str):
     NONE = "none"  # nothing of the notebook's: a public member with workspace_sync off (or the copy failed)
 
 
+class PrestartCell(_Str):
+    """What the user did that a ``prestart`` action reports (``cell`` of the action): only typing code may
+    pre-start a notebook's first GPU kernel (``release.prestart.first``); writing text never does."""
+
+    CODE = "code"  # the source of a code cell was edited
+    MARKDOWN = "markdown"  # the text of a markdown (or raw) cell was edited
+    RUN = "run"  # a markdown (or raw) cell was run (a code cell starts the kernel itself)
+
+
 class QueueInfo(TypedDict, total=False):
     local_queue: str | None
     position: int | None
@@ -218,6 +227,7 @@ class PrestartInfo(TypedDict):
     now, and what the last one did."""
 
     ready: bool  # a ``prestart`` action would be weighed now (released, a cell ran since the last one)
+    first: bool  # one with ``cell: "code"`` would start the first GPU kernel (cpu_only, prestart.first)
     holding: bool  # the running (or starting) kernel was pre-started and no cell has used it yet ...
     hold_s: float  # ... it is dropped, without a new snapshot, after this long unused
     message: str  # the last pre-start's line for the user ("" before any): started, dropped or why not
@@ -290,17 +300,23 @@ class RequestAction(TypedDict):
     options: str  # the same syntax and validation as ``%gpu <options>``
 
 
-class PrestartAction(TypedDict):
-    """The user started working on a cell of a released notebook: start its GPU kernel now if the policy's
-    pre-start rule allows (a refusal is silent: nothing is answered)."""
-
+class _PrestartKeys(TypedDict):
     action: Literal["prestart"]
+
+
+class PrestartAction(_PrestartKeys, total=False):
+    """The user started working on a cell: start the notebook's GPU kernel now if the policy's pre-start rule
+    allows (a refusal is silent: nothing is answered; a ``cell`` outside ``PrestartCell`` is an error).
+    ``cell`` says what the activity was; without it (older clients) it is not a code edit, so only a released
+    notebook is pre-started, as before ``cell`` existed."""
+
+    cell: PrestartCell
 
 
 #: gateway -> client messages, and client -> gateway actions, as the TypeScript unions name them
 MESSAGES = {"StatusMessage": (Status, StatusEvent, StatusError)}
 ACTIONS = {"StatusAction": (RefreshAction, ReleaseAction, RequestAction, PrestartAction)}
-ENUMS = (KernelState, EventKind, ExitReason, ReleaseReason, Phase, FilesMode)
+ENUMS = (KernelState, EventKind, ExitReason, ReleaseReason, Phase, FilesMode, PrestartCell)
 #: TypeScript names of the declared types (the extension's existing names)
 TS_NAMES: dict[Any, str] = {
     KernelState: "KernelState",
@@ -309,6 +325,7 @@ TS_NAMES: dict[Any, str] = {
     ReleaseReason: "ReleaseReason",
     Phase: "Phase",
     FilesMode: "FilesMode",
+    PrestartCell: "PrestartCell",
     LeftOut: "ILeftOut",
     FilesInfo: "IFilesInfo",
     BudgetLine: "IBudgetLine",
@@ -454,7 +471,8 @@ def typescript() -> str:
 
 
 def _inline_ts(td: Any) -> str:
-    return "{ " + "; ".join(f"{k}: {_ts(v)}" for k, v in _hints(td).items()) + " }"
+    opt = {k: "" if k in td.__required_keys__ else "?" for k in _hints(td)}
+    return "{ " + "; ".join(f"{k}{opt[k]}: {_ts(v)}" for k, v in _hints(td).items()) + " }"
 
 
 # -- the doc's tables --------------------------------------------------------------------------------------

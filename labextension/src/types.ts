@@ -25,6 +25,9 @@ export type Phase = 'placing' | 'queued' | 'admitted' | 'scheduled' | 'pulling' 
 /** How the GPU kernel sees the notebook's files (``files.mode`` of a snapshot). */
 export type FilesMode = 'volume' | 'local' | 'synced' | 'none';
 
+/** What the user did that a ``prestart`` action reports (``cell`` of the action): only typing code may pre-start a notebook's first GPU kernel (``release.prestart.first``); writing text never does. */
+export type PrestartCell = 'code' | 'markdown' | 'run';
+
 export interface IQueueInfo {
   local_queue?: string | null;
   position?: number | null;
@@ -108,6 +111,7 @@ export interface IBudgetLine {
 /** Pre-start on activity (``release.prestart``, docs/design.md): whether the extension may ask for one now, and what the last one did. */
 export interface IPrestartInfo {
   ready: boolean;
+  first: boolean;
   holding: boolean;
   hold_s: number;
   message: string;
@@ -168,4 +172,4 @@ export type StatusAction =
   | { action: 'refresh' }
   | { action: 'release' }
   | { action: 'request'; options: string }
-  | { action: 'prestart' };
+  | { action: 'prestart'; cell?: PrestartCell };

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..backends.base import GatewayBackend
 from ..clock import SYSTEM, Clock
-from ..protocol import ReleaseReason
+from ..protocol import PrestartCell, ReleaseReason
 from . import replies
 from .apply import apply_command
 from .errors import GatewayError, GpuMagicError, GpuPolicyError, NoGpuKernel
@@ -112,6 +112,7 @@ class GatewayKernel:
         self.status.release_rule = self.requests.release_rule
         prestart = self.requests.prestart  # the extension asks for pre-starts only when this is on
         self.status.prestart_hold_s = prestart.hold_s if prestart else None
+        self.status.prestart_first = bool(prestart and prestart.first)
         self.status.choices = self.requests.choices()
         self.status.request = self.requests.current()
         self.statusch.publish()
@@ -449,7 +450,13 @@ class GatewayKernel:
         elif action == "release":
             await self.remote.release(ReleaseReason.USER, "on request")
         elif action == "prestart":  # the user started typing: no answer, whatever the rule says
-            await self.remote.prestart()
+            cell = data.get("cell")  # absent (older clients): not a code edit, as before the field existed
+            allowed = [c.value for c in PrestartCell]  # a list: the client's value may be unhashable
+            if cell is not None and cell not in allowed:
+                why = f"prestart: cell must be one of {allowed}, not {repr(cell)[:60]}"
+                self.statusch.error(comm_id, why, msg.header)
+                return
+            await self.remote.prestart(code_cell=cell == PrestartCell.CODE)
         elif action == "request":
             try:
                 cmd = parse_magics([f"%gpu {data.get('options', '')}"], self.requests.policy_view())

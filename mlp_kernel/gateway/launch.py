@@ -183,11 +183,13 @@ class Launch:
         first: Message | None,
         decision: Decision | None = None,
         prestart: bool = False,
+        first_kernel: bool = False,
     ) -> None:
         self.ctx = ctx
         self.observer = observer
         self.decision = decision  # already decided (a pre-start): placement is not asked again
         self.prestart = prestart  # no cell yet: no burst, no ``started`` event, the snapshot kept
+        self.first_kernel = first_kernel  # a pre-start of the notebook's first GPU kernel (typing code)
         self.snapshot_kept = False  # restored without deleting the snapshot: the session deletes it on use
         self.progress = Progress(ctx.publish, first.header if first else None)
         self.cancel_reason = "Cancelled."
@@ -400,7 +402,11 @@ class Launch:
             f"${decision.price_per_hour:.2f}/h"
         )
         if self.prestart:
-            running += " (pre-started when you started typing)"
+            running += (
+                " (first kernel, pre-started when you started typing code)"
+                if self.first_kernel
+                else " (pre-started when you started typing)"
+            )
         k.statusch.move(KernelState.RUNNING, running, phase=Phase.CONNECTED, queue=None, publish=False)
         self.progress.set(
             "end",

@@ -13,6 +13,10 @@ by the extension when the user starts typing into a released notebook, starts th
 (``prestart``) if the pure rule allows: the launch a cell would make, with no cell. The first cell finds it
 running (or waits for it, adopting the launch); unused for ``hold`` it is dropped without a snapshot (nothing
 ran: the saved variables are still the ones to restore), and there is no second pre-start until a cell ran.
+A notebook that never had a GPU kernel (``cpu_only``) is pre-started only when the action says code is being
+typed (``cell: "code"``) and the policy's ``release.prestart.first`` allows: its kernel starts as a first
+cell's would (the session's ``%gpu`` choices so far), with nothing to restore, and unused it is dropped back
+to ``cpu_only`` (nothing was released, nothing saved).
 
 Time comes from an injected ``Clock`` (``mlp_kernel.clock``): the idle timer and lease renewal are tested on
 a manual clock, not by sleeping through real periods.
@@ -30,7 +34,7 @@ from datetime import datetime, timezone
 
 from ..backends.base import ExitInfo, GatewayBackend, summary
 from ..clock import Clock
-from ..placement.prestart import Prestart, prestart_decision
+from ..placement.prestart import FIRST_STATES, Prestart, prestart_decision
 from ..placement.types import Action, Decision
 from ..placement.units import format_duration
 from ..protocol import EventKind, ExitReason, KernelState, ReleaseReason
@@ -74,6 +78,7 @@ class RemoteSession:
         self._busy_since: float | None = None
         self._teardown_task: asyncio.Future[None] | None = None
         self._consume_pending = False  # its restored snapshot is deleted once a cell uses it
+        self._prestart_first = False  # the last pre-start was the notebook's first GPU kernel (from cpu_only)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -185,16 +190,18 @@ class RemoteSession:
                 )
 
     # ------------------------------------------------------------------------------------- pre-start
-    async def prestart(self) -> None:
-        """The user started working on a cell (the extension's ``prestart`` action): start the GPU kernel now,
-        as the next cell would, if the pre-start rule allows. Never an error: a refusal is a debug line (and
-        ``%gpu status``'s pre-start line); a kernel running or starting already makes it a no-op."""
+    async def prestart(self, code_cell: bool = False) -> None:
+        """The user started working on a cell (the extension's ``prestart`` action; ``code_cell``: the source
+        of a code cell was edited): start the GPU kernel now, as the next cell would, if the pre-start rule
+        allows. Never an error: a refusal is a debug line (and ``%gpu status``'s pre-start line); a kernel
+        running or starting already makes it a no-op."""
         rule = self.requests.prestart
         if rule is None or self.active or self.releasing or self.pending:
             log.debug("pre-start ignored: %s", "off" if rule is None else "a GPU kernel runs or is starting")
             return
         self._loop = asyncio.get_running_loop()
         s = self.status
+        first = s.state in FIRST_STATES  # never had a GPU kernel: only typing code may start one
         ok, why = prestart_decision(
             rule,
             state=s.state,
@@ -202,13 +209,16 @@ class RemoteSession:
             member_public=False,
             admitted_now=True,
             paid=False,
+            code_cell=code_cell,
         )
         decision = None
-        if ok:  # worth asking placement where the next cell's kernel would go now
+        if ok:  # worth asking placement where the next cell's kernel would go now (a first cell's, if first)
             s.prestart_ran = False  # one pre-start per cell that ran, whatever placement answers
-            decision, why = await self._prestart_placement(rule)
+            decision, why = await self._prestart_placement(rule, code_cell)
+            why = f"first kernel: {why}" if first else why
         if self.active or self.releasing or self.pending:  # a cell came while placement ran: it launches
             return
+        self._prestart_first = first
         s.prestart_note = why
         if decision is None:
             log.debug("%s", why)
@@ -216,10 +226,10 @@ class RemoteSession:
             return
         log.info("%s", why)
         s.prestart_holding = True
-        self.launch = Launch(self.ctx, self, first=None, decision=decision, prestart=True)
+        self.launch = Launch(self.ctx, self, first=None, decision=decision, prestart=True, first_kernel=first)
         self.launch.start()
 
-    async def _prestart_placement(self, rule: Prestart) -> tuple[Decision | None, str]:
+    async def _prestart_placement(self, rule: Prestart, code_cell: bool) -> tuple[Decision | None, str]:
         """Placement's answer for the notebook's request now, if the pre-start rule accepts it (else None),
         and the rule's line."""
         try:
@@ -233,6 +243,7 @@ class RemoteSession:
             member_public=d.public,
             admitted_now=d.action is Action.RUN,
             paid=d.price_per_hour > 0,
+            code_cell=code_cell,
         )
         if ok and d.action not in (Action.RUN, Action.QUEUE):
             ok, why = False, f"no pre-start: {d.summary or 'placement rejects the request'}"
@@ -258,12 +269,30 @@ class RemoteSession:
         await self._accrue(link, final=True)
         self.requests.clear_record()
         held = format_duration(self.clock.time() - (s.since or self.clock.time()))
+        if self._prestart_first:
+            return self._first_dropped(why, held)
         s.prestart_note = f"dropped {why}: pre-started on {s.member}/{s.flavor} {held} ago, no cell used it"
         message = (
             f"Pre-started GPU kernel given back {why} (no cell used it; held {held} on "
             f"{s.member}/{s.flavor}); the saved variables are kept for the next cell."
         )
         self._mark_released(reason, message)
+        self.statusch.event(EventKind.PRESTART_DROPPED, message)
+        return message
+
+    def _first_dropped(self, why: str, held: str) -> str:
+        """An unused first kernel was given back: the notebook is ``cpu_only`` again, as if it had never
+        started (nothing was released from a cell's point of view, nothing saved: no ``last_release``)."""
+        s = self.status
+        where = f"{s.member}/{s.flavor}"
+        s.prestart_note = f"dropped {why}: first kernel, pre-started on {where} {held} ago, no cell used it"
+        message = (
+            f"Pre-started first GPU kernel given back {why} (no cell used it; held {held} on {where}); "
+            "the next code cell starts a GPU kernel."
+        )
+        s.cost_before = s.cost_so_far(self.clock.time())
+        s.since, s.busy = None, False
+        self.statusch.move(KernelState.CPU_ONLY, message, phase=None, queue=None)
         self.statusch.event(EventKind.PRESTART_DROPPED, message)
         return message
 
@@ -295,8 +324,11 @@ class RemoteSession:
         self.status.prestart_holding = launch.prestart and link is not None
         if launch.prestart and link is not None:  # no cell came while it started: it waits for one (the hold)
             self.prestarted_at = self.clock.time()
+            where = f"{self.status.member}/{self.status.flavor}"
             self.status.prestart_note = (
-                f"pre-started on {self.status.member}/{self.status.flavor} when you started typing"
+                f"first kernel pre-started on {where} when you started typing code"
+                if launch.first_kernel
+                else f"pre-started on {where} when you started typing"
             )
         if link is None:
             for channel, msg in pending:

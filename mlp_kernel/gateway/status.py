@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from ..clock import SYSTEM, Clock
 from ..placement import release
-from ..placement.prestart import PRESTART_STATES
+from ..placement.prestart import FIRST_STATES, PRESTART_STATES
 from ..placement.release import ReleaseRule
 from ..placement.types import Decision, GpuRequest
 from ..placement.units import format_duration
@@ -71,6 +71,7 @@ class GatewayStatus:
     budget: list[BudgetLine] = field(default_factory=list)  # this month's team and user budgets (if limited)
     # pre-start on activity (``release.prestart``; the remote session keeps these): None = off
     prestart_hold_s: float | None = None
+    prestart_first: bool = False  # release.prestart.first: a code edit may pre-start the first GPU kernel
     prestart_ran: bool = True  # a cell ran since the last pre-start (True before any)
     prestart_holding: bool = False  # the kernel was pre-started and no cell has used it yet
     prestart_since: float | None = (
@@ -119,12 +120,13 @@ class GatewayStatus:
 
     def prestart_info(self) -> PrestartInfo | None:
         """What the extension needs to ask for a pre-start: ``ready`` while the GPU kernel is released (the
-        pure rule's states) and a cell ran since the last pre-start (a notebook opened only to read never
-        asks: it is ``cpu_only``)."""
+        pure rule's states) and a cell ran since the last pre-start; ``first`` while the notebook never had a
+        GPU kernel and the policy lets typing code pre-start it (reading or writing text never asks)."""
         if self.prestart_hold_s is None:
             return None
         return {
             "ready": self.state in PRESTART_STATES and self.prestart_ran,
+            "first": self.prestart_first and self.state in FIRST_STATES and self.prestart_ran,
             "holding": self.prestart_holding,
             "hold_s": self.prestart_hold_s,
             "message": self.prestart_note,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.connect import write_connection_file
 
@@ -59,11 +60,12 @@ class Gateway:
         self.comm_id = uuid.uuid4().hex
         self.events: list[dict[str, Any]] = []
         self.launches = 0
+        self.gate: asyncio.Event | None = None  # set: the real launch waits for it before its first step
         backend, launch = self.remote.backend, self.remote.backend.launch
 
-        def counted(spec: Any) -> Any:  # the real launch, counted
+        def counted(spec: Any) -> Any:  # the real launch, counted (and held at the gate, if there is one)
             self.launches += 1
-            return launch(spec)
+            return launch(spec) if self.gate is None else _gated(launch(spec), self.gate)
 
         backend.launch = counted  # type: ignore[method-assign]
 
@@ -86,9 +88,11 @@ class Gateway:
             content["target_name"] = COMM_TARGET
         self.client.shell_channel.send(self.client.session.msg(msg_type, content))
 
-    async def prestart(self) -> None:
-        """Send the extension's action and wait until the gateway has handled it (its idle on iopub)."""
-        msg = self.client.session.msg("comm_msg", {"comm_id": self.comm_id, "data": {"action": "prestart"}})
+    async def prestart(self, cell: Any = None) -> None:
+        """Send the extension's action (with ``cell`` unless None, as an older client sends it) and wait until
+        the gateway has handled it (its idle on iopub)."""
+        data = {"action": "prestart"} if cell is None else {"action": "prestart", "cell": cell}
+        msg = self.client.session.msg("comm_msg", {"comm_id": self.comm_id, "data": data})
         self.client.shell_channel.send(msg)
         await self.iopub_until(
             lambda m: (
@@ -158,6 +162,20 @@ class Gateway:
 GatewayFactory = Callable[..., Awaitable[Gateway]]
 
 
+async def _gated(events: AsyncIterator[Any], gate: asyncio.Event) -> AsyncIterator[Any]:
+    """The backend's own launch events, once ``gate`` is set: a cell can be sent while the start waits."""
+    await gate.wait()
+    async for ev in events:
+        yield ev
+
+
+def _policy_with(**prestart: Any) -> str:
+    """The shipped policy with ``release.prestart`` set to ``prestart`` (built as data, dumped)."""
+    policy = yaml.safe_load(SHIPPED_POLICY.read_text())
+    policy.setdefault("release", {})["prestart"] = prestart
+    return str(yaml.safe_dump(policy))
+
+
 @pytest.fixture
 async def start_gateway(tmp_path: Path, runtime_dir: Path) -> AsyncIterator[GatewayFactory]:
     running: list[tuple[Gateway, Any, asyncio.Future[None]]] = []
@@ -204,7 +222,8 @@ async def test_a_prestart_runs_the_kernel_with_the_variables_before_any_cell_and
 ) -> None:
     g = await start_gateway()
     assert g.status.snapshot()["prestart"] == {
-        "ready": False,  # no GPU kernel was ever used: a notebook opened to read never pre-starts
+        "ready": False,  # no GPU kernel was ever used: a notebook opened to read never pre-starts ...
+        "first": True,  # ... typing code into it may (release.prestart.first, on by default)
         "holding": False,
         "hold_s": DEFAULT_HOLD_S,
         "message": "",
@@ -312,3 +331,136 @@ async def test_a_prestart_that_would_pay_is_refused_silently(start_gateway: Gate
     assert "Pre-start: no pre-start: the GPU would come from a public member" in await g.run("%gpu explain")
     assert not [e for e in g.events if e["kind"] in ("error", "prestarted")], g.events
     assert g.status.snapshot()["prestart"]["ready"] is False, "refused: asked once until a cell runs"
+
+
+# -- the notebook's first GPU kernel (release.prestart.first): pre-started when the user types code ----------
+
+
+async def test_typing_code_prestarts_the_first_kernel_and_the_first_cell_runs_on_it(
+    start_gateway: GatewayFactory,
+) -> None:
+    g = await start_gateway()
+    assert g.status.state == KernelState.CPU_ONLY
+    assert g.status.snapshot()["prestart"]["first"] is True
+    for cell in ("markdown", "run", None):  # writing text, running a markdown cell, an older client
+        await g.prestart(cell)
+        assert g.status.state == KernelState.CPU_ONLY and g.remote.launch is None and g.launches == 0, cell
+        assert "not code being typed" in g.status.prestart_note, (cell, g.status.prestart_note)
+    assert g.status.snapshot()["prestart"]["first"] is True, "refused: the chance is still open"
+
+    await g.prestart("code")
+    await g.until(lambda: g.remote.prestarted_at is not None, "the pre-started first kernel is connected")
+    assert g.status.state == KernelState.RUNNING and g.launches == 1
+    started = await g.event("prestarted")
+    assert "first kernel, pre-started when you started typing code" in started["message"], started
+    assert not any(e["kind"] == "started" for e in g.events), "a pre-start is not announced as a start"
+    snap = g.status.snapshot()["prestart"]
+    assert snap is not None and snap["holding"] is True and snap["first"] is False and snap["ready"] is False
+    assert g.status.prestart_note == "first kernel pre-started on local/local when you started typing code"
+    out = await g.run("%gpu status")
+    assert "GPU (auto): running" in out and "idle:   given back in 2 min unless a cell runs" in out, out
+    assert "pre-start: first kernel pre-started on local/local" in out, out
+    pid = await g.remote_value("__import__('os').getpid()")
+
+    assert (await g.run("import os; print(os.getpid())")).strip() == pid, "the first cell runs on it"
+    assert g.launches == 1, "no launch of the cell's own"
+    assert g.remote.prestarted_at is None and g.status.prestart_holding is False
+    await g.clock.advance(DEFAULT_HOLD_S * 2)  # used: the idle limit applies now, not the hold
+    await asyncio.sleep(0.3)
+    assert g.status.state == KernelState.RUNNING and g.launches == 1
+
+
+async def test_an_unused_first_kernel_goes_back_to_cpu_only_after_the_hold(
+    start_gateway: GatewayFactory,
+) -> None:
+    g = await start_gateway()
+    await g.prestart("code")
+    await g.until(lambda: g.remote.prestarted_at is not None, "the pre-started first kernel is connected")
+    await g.clock.advance(DEFAULT_HOLD_S + 5)
+    await g.until(lambda: g.status.state == KernelState.CPU_ONLY, "the unused first kernel is dropped")
+    dropped = await g.event("prestart_dropped")
+    assert "Pre-started first GPU kernel given back after 2 min unused" in dropped["message"], dropped
+    assert "the next code cell starts a GPU kernel" in dropped["message"], dropped
+    assert not any(e["kind"] == "released" for e in g.events), g.events
+    assert g.status.last_release is None, "nothing was released from a cell's point of view"
+    assert g.remote.link is None and g.launches == 1 and not g.kernel.requests.carry.saved
+    out = await g.run("%gpu status")
+    assert out.startswith("GPU (auto): cpu only"), out
+    assert "last release" not in out, out
+    assert "pre-start: dropped after 2 min unused: first kernel, pre-started on local/local" in out, out
+
+    assert g.status.snapshot()["prestart"]["first"] is False, "no second pre-start until a cell ran"
+    await g.prestart("code")
+    assert g.status.state == KernelState.CPU_ONLY and g.remote.launch is None and g.launches == 1
+    assert "already pre-started once" in g.status.prestart_note, g.status.prestart_note
+    assert (await g.run("print(6 * 7)")).strip() == "42"
+    assert g.launches == 2 and g.status.state == KernelState.RUNNING
+
+
+async def test_a_cell_sent_while_the_first_kernel_starts_adopts_the_prestart(
+    start_gateway: GatewayFactory,
+) -> None:
+    g = await start_gateway()
+    g.gate = asyncio.Event()
+    await g.prestart("code")
+    launch = g.remote.launch
+    assert launch is not None and launch.prestart and launch.first_kernel
+    cell = g.client.execute("print('on the pre-started kernel')")
+    await g.until(lambda: not launch.prestart, "the cell adopts the pre-start's launch")
+    g.gate.set()
+    reply = await g.shell_reply(cell)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert g.launches == 1 and g.status.state == KernelState.RUNNING
+    assert g.remote.prestarted_at is None and g.status.prestart_holding is False
+    await g.event("started")  # the cell's own start from here on, announced as one
+    assert not any(e["kind"] == "prestarted" for e in g.events), g.events
+
+
+async def test_no_first_kernel_prestart_when_the_policy_says_first_false(
+    start_gateway: GatewayFactory,
+) -> None:
+    g = await start_gateway(_policy_with(first=False))
+    snap = g.status.snapshot()["prestart"]
+    assert snap is not None and snap["first"] is False and snap["ready"] is False
+    await g.prestart("code")
+    assert g.status.state == KernelState.CPU_ONLY and g.remote.launch is None and g.launches == 0
+    assert "release.prestart.first: false" in g.status.prestart_note, g.status.prestart_note
+    await g.released_after("x = 41")  # a released notebook is still pre-started on any activity
+    await g.prestart("markdown")
+    await g.until(lambda: g.remote.prestarted_at is not None, "the released kernel is pre-started")
+    assert g.launches == 2 and await g.remote_value("x") == "41"
+
+
+async def test_a_first_kernel_prestart_that_would_pay_is_refused(start_gateway: GatewayFactory) -> None:
+    g = await start_gateway(PUBLIC_ONLY)
+    await g.prestart("code")
+    assert g.status.state == KernelState.CPU_ONLY and g.remote.launch is None and g.launches == 0
+    assert g.status.prestart_note == (
+        "first kernel: no pre-start: the GPU would come from a public member, and a pre-start never pays"
+    )
+    assert "Pre-start: first kernel: no pre-start" in await g.run("%gpu explain")
+    assert not [e for e in g.events if e["kind"] in ("error", "prestarted", "burst")], g.events
+    assert g.status.snapshot()["prestart"]["first"] is False, "refused: asked once until a cell runs"
+
+
+async def test_a_prestart_with_a_bad_cell_is_refused_clearly_and_the_kernel_keeps_working(
+    start_gateway: GatewayFactory,
+) -> None:
+    g = await start_gateway()
+    errors: list[str] = []
+
+    def error(m: dict[str, Any]) -> bool:
+        data = m["content"].get("data") if m["msg_type"] == "comm_msg" else None
+        if isinstance(data, dict) and data.get("type") == "error":
+            errors.append(data["message"])
+            return True
+        return False
+
+    for bad in ("python", ["code"], 3):
+        g.send("comm_msg", {"action": "prestart", "cell": bad})
+        await g.iopub_until(error, f"the error answer to cell={bad!r}")
+        assert errors[-1:] == [f"prestart: cell must be one of ['code', 'markdown', 'run'], not {bad!r}"], (
+            errors
+        )
+    assert g.status.state == KernelState.CPU_ONLY and g.launches == 0 and g.status.prestart_note == ""
+    assert (await g.run("print(1 + 1)")).strip() == "2"
