@@ -8,21 +8,32 @@ into a nodeid suffix through ``Item._nodeid``, which pytest 9 no longer reads, s
 The unittest classes of ``tests/gateway/test_kernel_test_suite.py`` stay whole too: each starts one kernel in
 ``setUpClass`` and the *cold* class's first test starts its GPU kernel, so a class split over workers would
 start that kernel inside whichever test a worker happened to run first. Everything else is spread test by
-test; the biggest group (tests/cluster) is handed out first.
+test; the biggest group (tests/cluster) is handed out first. ``tests/cluster/test_minio.py`` is the one file
+there that needs no plane (it starts its own S3 server), so it is spread like the rest: on the plane's worker
+it only lengthened the suite's critical path (docs/benchmarks.md, "Test suite wall time").
+
+The tail: when ``MLP_TESTS_TAIL_FILE`` names a file, the controller creates it once a single worker is left
+(usually the real plane's, whose group ends last). ``.ci/run`` starts the browser tests then, beside that
+worker, instead of after the whole pytest step: the other workers' cores are free by then.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 ONE_WORKER = {"tests/cluster/": "real-plane", "tests/hub/": "hub"}  # nodeid prefix -> its tests' group
+ANYWHERE = ("tests/cluster/test_minio.py::",)  # under a ONE_WORKER prefix, yet using nothing the group shares
 WHOLE_CLASSES = ("tests/gateway/test_kernel_test_suite.py::",)  # nodeid prefix: one group per class
 
 
 def group_of(nodeid: str) -> str | None:
     """The work unit ``nodeid`` shares with others, or None when it can go anywhere."""
+    if nodeid.startswith(ANYWHERE):
+        return None
     for prefix, group in ONE_WORKER.items():
         if nodeid.startswith(prefix):
             return group
@@ -41,3 +52,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return group_of(nodeid) or super()._split_scope(nodeid)
 
     return PathGroups(config, log)
+
+
+_workers_up: set[str] = set()
+_workers_down: set[str] = set()
+
+
+def pytest_testnodeready(node: Any) -> None:
+    _workers_up.add(node.gateway.id)
+
+
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """On the controller: a worker finished (no work left) or crashed; mark the tail when one is left."""
+    _workers_down.add(node.gateway.id)
+    tail = os.environ.get("MLP_TESTS_TAIL_FILE")
+    if tail and len(_workers_up - _workers_down) <= 1:
+        Path(tail).touch()
