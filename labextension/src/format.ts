@@ -182,17 +182,22 @@ export function statusTitle(status: IStatus | null, now: number = Date.now()): s
   return lines.join('\n');
 }
 
+/** How long a `brief` notification stays (a pre-start's: the panel line says it too). */
+export const BRIEF_NOTIFICATION_MS = 3000;
+
 export type NotificationLevel = 'info' | 'success' | 'warning' | 'error';
 
 /**
  * How to show an event, or `null` for none. Only what a user must act on stays until dismissed (a paid
  * placement with its price, evictions, preemptions, failures); a private start and an idle release close by
  * themselves; a release or move the user asked for is no notification at all (the cell and the item say it).
+ * A pre-start's events are `brief` (closed after `BRIEF_NOTIFICATION_MS`): the user did not ask for them and
+ * the panel's pre-start line says the same; a pre-start that fails is an `error` event like any other.
  */
 export function eventNotification(
   event: IStatusEvent,
   status: IStatus | null
-): { level: NotificationLevel; text: string; sticky: boolean } | null {
+): { level: NotificationLevel; text: string; sticky: boolean; brief?: true } | null {
   let text = event.message;
   const withPrice = (): string =>
     !/\$\d/.test(text) && status?.price_per_hour ? `${text} (${formatPrice(status.price_per_hour)})` : text;
@@ -212,6 +217,9 @@ export function eventNotification(
       }
       return { level: 'info', text, sticky: false };
     }
+    case 'prestarted':
+    case 'prestart_dropped':
+      return { level: 'info', text, sticky: false, brief: true };
     case 'evicted':
     case 'preempted':
     case 'error':

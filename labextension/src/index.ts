@@ -18,7 +18,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { AdminWidget } from './admin';
-import { eventNotification, gpuKernelSpecNames } from './format';
+import { BRIEF_NOTIFICATION_MS, eventNotification, gpuKernelSpecNames } from './format';
 import { GpuPanel } from './panel';
 import { PrestartTrigger } from './prestart';
 import { StatusConnection } from './statuscomm';
@@ -95,12 +95,15 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     });
 
     // Pre-start on activity (prestart.ts): the user typing into a cell of a released notebook, or running a
-    // markdown cell, asks the gateway once to start the GPU kernel before the code cell that follows.
-    const prestart = new PrestartTrigger(() => connection.send({ action: 'prestart' }));
+    // markdown cell, asks the gateway once to start the GPU kernel before the code cell that follows; typing
+    // code into a notebook that never had a GPU kernel asks for its first one (`cell: 'code'`).
+    const prestart = new PrestartTrigger(cell => connection.send({ action: 'prestart', cell }));
     connection.changed.connect(() => prestart.onStatus(connection.isGpuKernel ? connection.status : null));
-    const onSource = (_: unknown, change: { sourceChange?: unknown }): void => {
+    const onSource = (cell: { cell_type?: string }, change: { sourceChange?: unknown }): void => {
       if (change.sourceChange) {
-        prestart.onActivity(); // the text changed (outputs and metadata are no activity of the user's)
+        // the text changed (outputs and metadata are no activity of the user's); the shared model says its
+        // type at the time of the edit (a cell changed to code is a code cell from then on)
+        prestart.onActivity(cell.cell_type === 'code' ? 'code' : 'markdown');
       }
     };
     let watched: { changed: { disconnect: (f: typeof onSource) => void } } | null = null;
@@ -112,7 +115,7 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     });
     NotebookActions.executionScheduled.connect((_, { notebook, cell }) => {
       if (notebook === tracker.currentWidget?.content && cell.model.type !== 'code') {
-        prestart.onActivity(); // a code cell starts the kernel itself
+        prestart.onActivity('run'); // a code cell starts the kernel itself
       }
     });
 
@@ -124,7 +127,7 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
         return;
       }
       const key = connection.status?.kernel_id ?? 'kernel';
-      const autoClose = n.sticky ? (false as const) : 8000;
+      const autoClose = n.sticky ? (false as const) : n.brief ? BRIEF_NOTIFICATION_MS : 8000;
       const type = n.level === 'error' ? 'error' : n.level;
       const id = notifications.get(key);
       if (id && Notification.manager.has(id)) {

@@ -3,15 +3,20 @@
  * released GPU (auto) notebook (types into a cell, or runs a markdown cell), ask the gateway once to start the
  * GPU kernel now, so the code cell that follows finds it running instead of paying the cold start.
  *
+ * A notebook that never had a GPU kernel (`cpu_only`) is pre-started too, but only when the user types into a
+ * *code* cell (`release.prestart.first`): typing code is a strong sign a code cell will run soon, while opening,
+ * reading or writing markdown is not, and must never take a GPU. So each action says what the activity was
+ * (`cell`: `code`, `markdown`, or `run` for a markdown cell run).
+ *
  * The gateway decides (the policy's `release.prestart` rule: never a paid or public GPU) and says in each
  * snapshot whether it would weigh a pre-start now (`prestart.ready`: released after a GPU use, a cell ran since
- * the last pre-start). This side only keeps it to one action per chance: every keystroke is activity, and a
- * `prestart` per keystroke would flood the comm. Pure (no JupyterLab imports), so jest tests it as it is;
- * index.ts feeds it the snapshots and the editor's changes.
+ * the last pre-start; `prestart.first`: the first kernel, on a code edit). This side only keeps it to one
+ * action per chance: every keystroke is activity, and a `prestart` per keystroke would flood the comm. Pure (no
+ * JupyterLab imports), so jest tests it as it is; index.ts feeds it the snapshots and the editor's changes.
  */
 
 import { formatDuration } from './format';
-import { IStatus } from './types';
+import { IStatus, PrestartCell } from './types';
 
 /** A sent action the gateway has not acknowledged (still `ready`) after this long may be sent again: the
  * comm may have been re-opened (kernel restart) and the action lost with it. */
@@ -19,33 +24,36 @@ export const PRESTART_RESEND_MS = 30000;
 
 export class PrestartTrigger {
   /**
-   * @param send sends `{"action": "prestart"}` on the status comm; false when the comm is closed
+   * @param send sends `{"action": "prestart", "cell": cell}` on the status comm; false when the comm is closed
    * @param now the clock (tests pass their own)
    */
   constructor(
-    private send: () => boolean,
+    private send: (cell: PrestartCell) => boolean,
     private now: () => number = Date.now
   ) {}
 
   /** A new snapshot of the followed kernel (null: none, or not a GPU (auto) kernel). */
   onStatus(status: IStatus | null): void {
     const ready = !!status?.prestart?.ready && status.state === 'released';
-    if (!ready) {
-      this._sentAt = null; // taken (or a kernel runs): the next `ready` is a new chance
+    const first = !!status?.prestart?.first && status.state === 'cpu_only';
+    if (!ready && !first) {
+      this._sentAt = null; // taken (or a kernel runs): the next `ready` (or `first`) is a new chance
     }
     this._ready = ready;
+    this._first = first;
   }
 
-  /** The user edited a cell or asked to run one; true when this sent the action. */
-  onActivity(): boolean {
-    if (!this._ready) {
+  /** The user edited a cell (`code`, `markdown`) or ran a markdown cell (`run`); true when this sent the
+   * action. A notebook that never had a GPU kernel is asked only for a code edit. */
+  onActivity(cell: PrestartCell): boolean {
+    if (!this._ready && !(this._first && cell === 'code')) {
       return false;
     }
     const t = this.now();
     if (this._sentAt !== null && t - this._sentAt < PRESTART_RESEND_MS) {
       return false;
     }
-    if (!this.send()) {
+    if (!this.send(cell)) {
       return false;
     }
     this._sentAt = t;
@@ -53,6 +61,7 @@ export class PrestartTrigger {
   }
 
   private _ready = false;
+  private _first = false;
   private _sentAt: number | null = null;
 }
 

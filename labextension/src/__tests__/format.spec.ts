@@ -198,6 +198,19 @@ describe('eventNotification', () => {
       });
     }
   });
+
+  it('keeps a pre-start brief: the user did not ask for it and the panel says it', () => {
+    for (const kind of ['prestarted', 'prestart_dropped'] as const) {
+      expect(eventNotification({ type: 'event', kind, message: 'x' }, status({}))).toEqual({
+        level: 'info',
+        text: 'x',
+        sticky: false,
+        brief: true
+      });
+    }
+    const started = eventNotification({ type: 'event', kind: 'started', message: 'x' }, status({}));
+    expect(started?.brief).toBeUndefined();
+  });
 });
 
 describe('requestOptions', () => {

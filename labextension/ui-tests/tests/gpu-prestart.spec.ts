@@ -1,9 +1,23 @@
 /**
  * Pre-start on activity (issue 18): after a release, typing into a cell starts the GPU kernel before the cell
  * runs (the panel goes Starting, then Running, and says why), and the cell then runs on it, with the
- * variables restored and no start of its own (no progress line in the cell).
+ * variables restored and no start of its own (no progress line in the cell). In a fresh notebook that never
+ * had a GPU kernel, typing *code* starts its first kernel the same way (release.prestart.first); the
+ * pre-start's notification closes by itself after a few seconds (the panel line says it too).
  */
-import { KERNELS, RUNNING, expect, openGpuPanel, openNotebook, part, runFirstCell, shot, statusItem, test } from './fixtures';
+import {
+  KERNELS,
+  RUNNING,
+  expect,
+  openGpuPanel,
+  openNotebook,
+  part,
+  runFirstCell,
+  shot,
+  statusItem,
+  test,
+  toast
+} from './fixtures';
 
 test('typing into a cell of a released notebook pre-starts its GPU kernel before the cell runs', async ({
   page,
@@ -36,4 +50,38 @@ test('typing into a cell of a released notebook pre-starts its GPU kernel before
   await expect(next.locator('.jp-OutputArea-output')).toHaveText(/^\s*42\s*$/, { timeout: 60_000 });
   await expect(next.locator('.jp-OutputArea-output').filter({ hasText: '[GPU (auto)]' })).toHaveCount(0);
   await expect(part(panel, 'panel-prestart')).not.toContainText('given back', { timeout: 30_000 });
+});
+
+test('typing code into a fresh GPU (auto) notebook pre-starts its first GPU kernel, and the first cell runs on it', async ({
+  page,
+  tmpPath
+}) => {
+  const item = statusItem(page);
+  await openNotebook(page, tmpPath, 'prestart-first.ipynb', KERNELS.gpuSlow, '');
+  await expect(item).toHaveText('CPU only', { timeout: 120_000 });
+  const panel = await openGpuPanel(page);
+  await expect(part(panel, 'panel-state')).toHaveText('CPU only');
+  const cell = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').first();
+  await cell.locator('.cm-content').click();
+  await page.keyboard.type('print(6 * 7)');
+  // The slow kernelspec's start takes 8 s: long enough to see the first kernel starting while no cell runs.
+  await expect(part(panel, 'panel-state')).toHaveText(/^Starting/, { timeout: 60_000 });
+  await expect(part(panel, 'panel-prestart')).toHaveText('Pre-starting the GPU kernel because you started typing.');
+  await expect(item).toHaveText(RUNNING, { timeout: 120_000 });
+  await expect(part(panel, 'panel-prestart')).toContainText('Pre-started when you started typing');
+  await expect(panel).toContainText('(first kernel, pre-started when you started typing code)');
+  await expect(cell.locator('.jp-OutputArea-output')).toHaveCount(0); // the cell has not run
+  // The notification is brief (3 s), not the 8 s of a start the user asked for: seen, then gone by itself.
+  const note = toast(page, 'first kernel, pre-started');
+  await expect(note).toBeVisible({ timeout: 30_000 });
+  await expect(note).toHaveCount(0, { timeout: 6_000 });
+  await shot(page, 'ui-panel-prestarted-first');
+
+  await cell.locator('.cm-content').click();
+  await page.keyboard.press('Shift+Enter');
+  // It runs on the pre-started first kernel: no start of its own, so no progress line in the cell.
+  await expect(cell.locator('.jp-OutputArea-output')).toHaveText(/^\s*42\s*$/, { timeout: 60_000 });
+  await expect(cell.locator('.jp-OutputArea-output').filter({ hasText: '[GPU (auto)]' })).toHaveCount(0);
+  await expect(part(panel, 'panel-prestart')).not.toContainText('given back', { timeout: 30_000 });
+  await expect(item).toHaveText(RUNNING);
 });
