@@ -14,7 +14,12 @@ is read from ``/proc`` (``schedstat``: nanoseconds on a CPU per thread; ``stat``
 in clock ticks), so the figure is that of the block's own round trips. Then ``--streams`` cells each
 writing ``--stream-mb`` MB in 64 KB flushed chunks, the same way.
 
-Run: ``.venv/bin/python benchmarks/bench_relay_cpu.py [--rounds 1000] [--streams 2] [--json out.json]``.
+``--floors`` adds two relays below the bare one, to tell the hop's cost from the relay's own: libzmq's C
+proxy (``proxy_relay.py``: no Python per message, libzmq's thread handoffs kept) and a byte splice
+(``splice_relay.py``: no ZeroMQ in the relay, one thread, one wake-up a message). The wall time of every
+kernel is also given against the ipykernel alone (median of the paired blocks' ratios).
+
+Run: ``.venv/bin/python benchmarks/bench_relay_cpu.py [--rounds 1000] [--streams 2] [--floors] [--json f]``.
 """
 
 from __future__ import annotations
@@ -35,17 +40,20 @@ import psutil
 from bench_gateway import GPU, IPY_MEM, Kernel, install_gpu_kernelspec
 
 BARE = "bare-relay"
+#: The floors below the bare relay (``--floors``): the same hop with libzmq's C proxy relaying, and with no
+#: ZeroMQ in the relay at all (bytes spliced between the client's and the kernel's connections).
+FLOORS = {"proxy-relay": "proxy_relay.py", "splice-relay": "splice_relay.py"}
 BLOCK = 20  # round trips per kernel in turn
 TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 N = 4  # figures per thread
 ALL = "all threads"
 
 
-def install_bare_relay(jupyter_path: Path) -> None:
-    spec_dir = jupyter_path / "kernels" / BARE
+def install_bare_relay(jupyter_path: Path, name: str = BARE, script: str = "bare_relay.py") -> None:
+    spec_dir = jupyter_path / "kernels" / name
     spec_dir.mkdir(parents=True)
-    argv = [sys.executable, str(Path(__file__).with_name("bare_relay.py")), "-f", "{connection_file}"]
-    spec = {"argv": argv, "display_name": "bare relay", "language": "python"}
+    argv = [sys.executable, str(Path(__file__).with_name(script)), "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": name, "language": "python"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
 
 
@@ -163,6 +171,8 @@ async def measure(
             result[name] = {}
             if walls[name]:
                 result[name]["rtt_p50_ms"] = statistics.median(walls[name]) * 1000
+                blocks = [walls[name][i : i + BLOCK] for i in range(0, len(walls[name]), BLOCK)]
+                result[name]["block_p50_ms"] = [statistics.median(b) * 1000 for b in blocks]
                 result[name]["cpu"] = meters[name].median()
         if streams:
             chunks = stream_mb * 1000 // 64
@@ -192,6 +202,7 @@ async def measure(
             for name in kernels:
                 result[name]["stream_cpu"] = smeters[name].median()
                 result[name]["stream_mb_s"] = statistics.median(rates[name])
+                result[name]["stream_rates"] = rates[name]
                 result[name]["stream_messages"] = messages[name]
     finally:
         for k in kernels.values():
@@ -212,8 +223,19 @@ def figures(row: list[float], unit: float) -> str:
     return f"user {row[1] / unit:.0f}, system {row[2] / unit:.0f}, wake-ups {row[3]:.2f}"
 
 
+def paired(result: dict[str, dict[str, object]], name: str, key: str) -> float:
+    """``name`` against the ipykernel alone: the median of the ratios of blocks (or streams) measured one
+    right after the other, so that a burst of load from elsewhere hits both."""
+    mine, base = result[name][key], result[IPY_MEM][key]
+    return statistics.median(m / b for m, b in zip(mine, base, strict=True))  # type: ignore[call-overload]
+
+
 def report(result: dict[str, dict[str, object]], rounds: int) -> None:
     load = os.getloadavg()[0]
+    print("\nWall time against the ipykernel alone (median of paired blocks of round trips / streams):")
+    for name, r in result.items():
+        keys = [(k, label) for k, label in (("block_p50_ms", "`pass`"), ("stream_rates", "stream")) if k in r]
+        print(f"  {name:<28} " + ", ".join(f"{label} {paired(result, name, k):.3f}x" for k, label in keys))
     print(
         f"\nCPU per `pass` round trip (median block of {BLOCK}, {rounds} each, alternating), load {load:.1f}"
     )
@@ -242,12 +264,19 @@ def main(argv: list[str] | None = None) -> int:
         help="measure a gateway importing mlp_kernel from PATH (a worktree of some commit) instead of the"
         " installed one; repeat it to compare versions under the same load",
     )
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="also measure the relay floors: libzmq's C proxy and a byte splice with no ZeroMQ in the relay",
+    )
     args = parser.parse_args(argv)
     variants = dict(v.split("=", 1) for v in args.variant)
     with tempfile.TemporaryDirectory(prefix="bench-relay-cpu-") as tmp:
         root = Path(tmp)
         install_gpu_kernelspec(root)
         install_bare_relay(root)
+        for name, script in FLOORS.items():
+            install_bare_relay(root, name, script)
         for name, path in variants.items():
             install_variant(root, name, path)
         os.chdir(root)  # ``python -m mlp_kernel.gateway`` imports from its working directory first
@@ -255,7 +284,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
         os.environ["IPYTHONDIR"] = str(root / "ipython")
         t0 = time.perf_counter()
-        names = [*(variants or [GPU]), BARE, IPY_MEM]  # variants: only those gateways
+        names = [
+            *(variants or [GPU]),
+            BARE,
+            *(FLOORS if args.floors else ()),
+            IPY_MEM,
+        ]  # variants: only those
         result = asyncio.run(measure(names, args.rounds, args.streams, args.stream_mb))
         shutil.rmtree(root / "runtime", ignore_errors=True)
     report(result, args.rounds)
