@@ -148,6 +148,7 @@ class Allocation:
     claimed: bool = False  # a user's kernel that was a claimed warm-pool kernel
     prestart: bool = False  # started by a pre-start, before a cell asked for it
     prestart_dropped: bool = False  # pre-started, and no cell used it within the hold
+    queued: bool = False  # its request waited before admission (a pre-start would not have hidden that)
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,7 @@ class _SessionRun:
         "working",
         "ran_since_prestart",
         "started_any",
+        "leads",
     )
 
     def __init__(self, s: Session) -> None:
@@ -237,6 +239,9 @@ class _SessionRun:
         self.working = False  # the user works on the next cell (its lead has begun, it is not submitted)
         self.ran_since_prestart = True  # a cell has run since the last pre-start (none yet: True)
         self.started_any = False  # a GPU kernel was admitted for this session (state released, not cpu_only)
+        # per kernel a cell used first: how long its pre-start preceded the cell (0: none), as the gateway
+        # could see it; read by the benchmark's felt-restart-cost candidate (section 8)
+        self.leads: list[float] = []
 
 
 class Engine:
@@ -369,6 +374,8 @@ class Engine:
         sr.ran_since_prestart = True
         if k is not None:
             rec.prestarted = k.alloc.prestart and k.alloc.cells_run == 0
+            if k.alloc.cells_run == 0:  # what the gateway sees of a start: the lead a pre-start had, or none
+                sr.leads.append(max(0.0, rec.submit_s - k.alloc.start_s) if rec.prestarted else 0.0)
             k.busy = True
             k.token += 1
             k.alloc.cells_run += 1
@@ -524,6 +531,7 @@ class Engine:
         )
         self.allocations.append(alloc)
         alloc.prestart = req.prestart
+        alloc.queued = t > req.t0
         k = _Kernel(req.sess, alloc)
         sr = req.sess
         sr.kernel = k

@@ -101,6 +101,8 @@ def test_a_pre_start_does_not_queue_or_burst_by_default(tiny_policy):
     run = simulate(tiny_policy, _busy_trace(), gpu_auto(900.0), LEAD)
     assert summarise(run).prestarts == 0
     assert _cells(run, "a")[1].wait_s > 30.0
+    first, second = [a for a in run.allocations if a.session == "a"]
+    assert not first.queued and second.queued  # what a pre-start could not have hidden
 
 
 def test_with_queue_on_a_pre_start_queues_privately_and_the_cell_takes_its_place(tiny_policy):
@@ -215,7 +217,7 @@ def test_the_first_code_cell_pre_starts_the_notebooks_first_kernel(tiny_policy):
     [cell] = _cells(run, "a")
     assert cell.wait_s == 0.0 and cell.prestarted and not cell.cold_start
     [alloc] = run.allocations
-    assert (alloc.start_s, alloc.gpus, alloc.prestart) == (40.0, 1, True)
+    assert (alloc.start_s, alloc.gpus, alloc.prestart, alloc.queued) == (40.0, 1, True, False)
 
 
 def test_with_first_off_the_first_code_cell_pays_its_cold_start(tiny_policy):
