@@ -99,11 +99,15 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     // code into a notebook that never had a GPU kernel asks for its first one (`cell: 'code'`).
     const prestart = new PrestartTrigger(cell => connection.send({ action: 'prestart', cell }));
     connection.changed.connect(() => prestart.onStatus(connection.isGpuKernel ? connection.status : null));
-    const onSource = (cell: { cell_type?: string }, change: { sourceChange?: unknown }): void => {
+    const onSource = (
+      cell: { cell_type?: string; getSource?: () => string },
+      change: { sourceChange?: unknown }
+    ): void => {
       if (change.sourceChange) {
         // the text changed (outputs and metadata are no activity of the user's); the shared model says its
-        // type at the time of the edit (a cell changed to code is a code cell from then on)
-        prestart.onActivity(cell.cell_type === 'code' ? 'code' : 'markdown');
+        // type at the time of the edit (a cell changed to code is a code cell from then on) and its text
+        const code = cell.cell_type === 'code';
+        prestart.onActivity(code ? 'code' : 'markdown', code ? (cell.getSource?.() ?? '') : '');
       }
     };
     let watched: { changed: { disconnect: (f: typeof onSource) => void } } | null = null;

@@ -43,10 +43,11 @@ export class PrestartTrigger {
     this._first = first;
   }
 
-  /** The user edited a cell (`code`, `markdown`) or ran a markdown cell (`run`); true when this sent the
-   * action. A notebook that never had a GPU kernel is asked only for a code edit. */
-  onActivity(cell: PrestartCell): boolean {
-    if (!this._ready && !(this._first && cell === 'code')) {
+  /** The user edited a cell (`code`, `markdown`; `source`: the cell's text now) or ran a markdown cell
+   * (`run`); true when this sent the action. A notebook that never had a GPU kernel is asked only for a code
+   * edit whose text is code for its first kernel (`codeForFirstKernel`). */
+  onActivity(cell: PrestartCell, source = ''): boolean {
+    if (!this._ready && !(this._first && cell === 'code' && codeForFirstKernel(source))) {
       return false;
     }
     const t = this.now();
@@ -63,6 +64,20 @@ export class PrestartTrigger {
   private _ready = false;
   private _first = false;
   private _sentAt: number | null = null;
+}
+
+/**
+ * Whether a code cell's text may pre-start the notebook's first GPU kernel: it has a line of code, and it does
+ * not begin with a `%gpu` line (or what may still become one, like `%g`). A cell that asks for a GPU of its
+ * own (`%gpu a100 ...` at its top) starts its kernel when it runs; a first kernel placed before it with the
+ * session's defaults would only be moved at once, a cold start paid twice over.
+ */
+export function codeForFirstKernel(source: string): boolean {
+  const first = source
+    .split('\n')
+    .map(line => line.trim())
+    .find(line => line !== '');
+  return first !== undefined && !/^%gpu(\s|$)/.test(first) && !'%gpu'.startsWith(first);
 }
 
 /** The panel's pre-start line, or '' when there is nothing to say. */

@@ -1,4 +1,4 @@
-import { PRESTART_RESEND_MS, PrestartTrigger, prestartLine } from '../prestart';
+import { PRESTART_RESEND_MS, PrestartTrigger, codeForFirstKernel, prestartLine } from '../prestart';
 import { IPrestartInfo, IStatus } from '../types';
 
 function status(state: IStatus['state'], prestart: Partial<IPrestartInfo> | null): IStatus {
@@ -55,9 +55,9 @@ describe('PrestartTrigger', () => {
     t.onStatus(null); // not a GPU (auto) kernel
     t.onActivity('code');
     t.onStatus(status('cpu_only', { ready: true })); // never had a GPU kernel: only `first` may start one
-    t.onActivity('code');
+    t.onActivity('code', 'x = 1');
     t.onStatus(status('released', { first: true })); // `first` is for a notebook that never had a kernel
-    t.onActivity('code');
+    t.onActivity('code', 'x = 1');
     expect(sent).toBe(0);
     t.onStatus(status('released', { ready: true }));
     expect(t.onActivity('code')).toBe(true);
@@ -121,22 +121,37 @@ describe('PrestartTrigger, the first GPU kernel', () => {
   it('asks for a notebook that never had a GPU kernel only when code is typed, once, saying so', () => {
     const t = make();
     t.onStatus(status('cpu_only', { first: true }));
-    expect(t.onActivity('markdown')).toBe(false); // writing text takes no GPU
+    expect(t.onActivity('markdown', '# Results')).toBe(false); // writing text takes no GPU
     expect(t.onActivity('run')).toBe(false); // nor does running a markdown cell
-    expect(t.onActivity('code')).toBe(true);
+    expect(t.onActivity('code', '')).toBe(false); // nothing typed yet (a cell cleared)
+    expect(t.onActivity('code', '%g')).toBe(false); // may still become a %gpu line
+    expect(t.onActivity('code', '%gpu a100\nimport torch')).toBe(false); // the cell asks for its own GPU
+    expect(t.onActivity('code', 'i')).toBe(true);
     now += 100;
-    expect(t.onActivity('code')).toBe(false);
+    expect(t.onActivity('code', 'im')).toBe(false);
     expect(sent).toEqual(['code']);
+  });
+
+  it('takes code for the first kernel unless the cell begins with a %gpu line', () => {
+    expect(codeForFirstKernel('import torch')).toBe(true);
+    expect(codeForFirstKernel('\n   \n  x = 1')).toBe(true);
+    expect(codeForFirstKernel('%matplotlib inline')).toBe(true);
+    expect(codeForFirstKernel('x = 1\n%gpu a100')).toBe(true); // not a %gpu line: only the top ones are
+    expect(codeForFirstKernel('')).toBe(false);
+    expect(codeForFirstKernel('  \n')).toBe(false);
+    expect(codeForFirstKernel('%')).toBe(false);
+    expect(codeForFirstKernel('%gp')).toBe(false);
+    expect(codeForFirstKernel('\n%gpu tier=gold')).toBe(false);
   });
 
   it('sends nothing for a code edit when the gateway does not offer the first kernel', () => {
     const t = make();
     t.onStatus(status('cpu_only', { first: false })); // release.prestart.first off, or already tried
-    expect(t.onActivity('code')).toBe(false);
+    expect(t.onActivity('code', 'x = 1')).toBe(false);
     t.onStatus(status('cpu_only', null)); // pre-start off in the policy
-    expect(t.onActivity('code')).toBe(false);
+    expect(t.onActivity('code', 'x = 1')).toBe(false);
     t.onStatus(null); // not a GPU (auto) kernel
-    expect(t.onActivity('code')).toBe(false);
+    expect(t.onActivity('code', 'x = 1')).toBe(false);
     expect(sent).toEqual([]);
   });
 
@@ -153,11 +168,11 @@ describe('PrestartTrigger, the first GPU kernel', () => {
   it('waits for the next chance after the first kernel was taken and dropped back to cpu_only', () => {
     const t = make();
     t.onStatus(status('cpu_only', { first: true }));
-    t.onActivity('code');
+    expect(t.onActivity('code', 'x = 1')).toBe(true);
     t.onStatus(status('running', { holding: true }));
     t.onStatus(status('cpu_only', { first: false, message: 'dropped after 2 min unused: first kernel' }));
     now += 10 * PRESTART_RESEND_MS;
-    expect(t.onActivity('code')).toBe(false);
+    expect(t.onActivity('code', 'x = 2')).toBe(false);
     expect(sent).toEqual(['code']);
   });
 });
