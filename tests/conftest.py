@@ -12,15 +12,10 @@ test; the biggest group (tests/cluster) is handed out first. ``tests/cluster/tes
 there that needs no plane (it starts its own S3 server), so it is spread like the rest: on the plane's worker
 it only lengthened the suite's critical path (docs/benchmarks.md, "Test suite wall time").
 
-The tail: when ``MLP_TESTS_TAIL_FILE`` names a file, the controller creates it once a single worker is left
-(usually the real plane's, whose group ends last). ``.ci/run`` starts the browser tests then, beside that
-worker, instead of after the whole pytest step: the other workers' cores are free by then.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,19 +47,3 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return group_of(nodeid) or super()._split_scope(nodeid)
 
     return PathGroups(config, log)
-
-
-_workers_up: set[str] = set()
-_workers_down: set[str] = set()
-
-
-def pytest_testnodeready(node: Any) -> None:
-    _workers_up.add(node.gateway.id)
-
-
-def pytest_testnodedown(node: Any, error: object) -> None:
-    """On the controller: a worker finished (no work left) or crashed; mark the tail when one is left."""
-    _workers_down.add(node.gateway.id)
-    tail = os.environ.get("MLP_TESTS_TAIL_FILE")
-    if tail and len(_workers_up - _workers_down) <= 1:
-        Path(tail).touch()
