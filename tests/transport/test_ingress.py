@@ -111,12 +111,17 @@ async def test_a_dropped_tunnel_reconnects(through_ingress) -> None:
     tunnel.drop()  # every WebSocket of the kernel closed at once, as a lost ingress would
     member.restart_bridge()  # and the pod's bridge restarted (the sidecar's restartPolicy: Always)
     deadline = time.monotonic() + 60
-    while True:  # ZeroMQ reconnects by itself; the first request after the drop may be lost with it
+    # ZeroMQ reconnects by itself; the first request after the drop may be lost with it, or only its output:
+    # the shell and iopub WebSockets reopen one by one, so a stream sent before iopub's is back never arrives.
+    reply, out = {}, ""
+    while not (reply.get("status") == "ok" and "kept" in out):
+        assert time.monotonic() < deadline, (
+            f"no reconnect (last reply {reply}, output {out!r}): {tunnel.last_error}\n{member.log('bridge')}"
+        )
         try:
             reply, out = await run(kc, "print(state)", timeout=5)
-            break
         except TimeoutError:
-            assert time.monotonic() < deadline, f"no reconnect: {tunnel.last_error}\n{member.log('bridge')}"
+            continue
     assert reply["status"] == "ok" and "kept" in out  # the same kernel, through new WebSockets
     assert tunnel.opened > opened
 
