@@ -102,6 +102,9 @@ class Splicer:
                     if events & OUT and end.pending:
                         self.write(end, end.pending)
                         self.update(end, end.peer)
+                    if events & (select.EPOLLHUP | select.EPOLLERR) and end.peer.pending:
+                        self.close(end)  # gone while its peer's side was full: nothing more to relay
+                        continue
                     if events & (IN | select.EPOLLHUP | select.EPOLLERR) and not end.peer.pending:
                         data = end.sock.recv(CHUNK)
                         if not data:
