@@ -464,3 +464,16 @@ async def test_a_prestart_with_a_bad_cell_is_refused_clearly_and_the_kernel_keep
         )
     assert g.status.state == KernelState.CPU_ONLY and g.launches == 0 and g.status.prestart_note == ""
     assert (await g.run("print(1 + 1)")).strip() == "2"
+
+
+async def test_the_first_kernel_is_placed_with_the_sessions_gpu_choices_so_far(
+    start_gateway: GatewayFactory,
+) -> None:
+    g = await start_gateway()
+    out = await g.run("%gpu gpus=2")  # a cell of %gpu lines only: answered without a GPU kernel
+    assert "GPU request:" in out and g.status.state == KernelState.CPU_ONLY and g.launches == 0, out
+    await g.prestart("code")
+    await g.until(lambda: g.remote.prestarted_at is not None, "the pre-started first kernel is connected")
+    assert g.status.gpu_count == 2 and g.status.decision is not None and g.status.decision.gpu_count == 2
+    assert (await g.run("print('two')")).strip() == "two"
+    assert g.launches == 1, "the request the kernel was placed for is the cell's: no move"
