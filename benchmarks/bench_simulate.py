@@ -9,7 +9,10 @@ One command: ``.venv/bin/python benchmarks/bench_simulate.py [--plots docs/img]`
 5. each target of issue 18 with MET / MISSED, for each release rule, under the lead assumption and half of it;
 6. the release-rule candidates that were measured before ``gpu-minutes`` was chosen (five seeds each);
 7. pre-start's sensitivity to the lead (0: no benefit, the figures without pre-start; 0.5; 1: the
-   assumption of ``mlp_kernel/simulate/lead.py``) and its knobs (queueing, a longer hold), ten seeds.
+   assumption of ``mlp_kernel/simulate/lead.py``) and its knobs (queueing, a longer hold), ten seeds;
+8. what pre-starting a notebook's first kernel changes (``release.prestart.first`` off / on), a release
+   rule that prices a restart as the user feels it (pre-start hiding part of it) on the trade-off curve,
+   what the remaining waits > 10 s and the p95 tail are made of, and the levers tried on them; ten seeds.
 
 gpu-auto runs under three release rules (``gpu-minutes``, ``flat``, ``predictive``), each carrying state
 over, so every restart pays the restore of the session's variables, and with the policy's pre-start
@@ -220,6 +223,7 @@ def main() -> int:
         )
 
     _section_7(policy, idle, traces10, sensitivity)
+    _section_8(policy, idle, traces10)
 
     print("\n== 6. release-rule candidates, gpu-auto at the 15 min default carrying state, five seeds ==")
     print(
@@ -297,6 +301,177 @@ def _section_7(
                 + "  p95 "
                 + " ".join(f"{r.added_p95_s:.0f}" for r in rs)
             )
+
+
+def _section_8(policy: Any, idle: float, traces: dict[int, Any]) -> None:
+    """Issue 18's remaining targets: the first kernel's pre-start, the felt-cost rule, the breakdown."""
+    print("\n== 8. first-kernel pre-start, felt restart cost, what is left (ten seeds, lead x1) ==")
+    print("  mean held/busy / mean GPU cells waiting > 10 s (range over seeds) / p95 per seed (s)")
+
+    def line(label: str, rs: list[StrategyResult]) -> None:
+        hb, slow = [r.held_per_busy for r in rs], [r.waited_over_10s_share for r in rs]
+        print(
+            f"  {label:62s} {np.mean(hb):.3f} ({min(hb):.2f}-{max(hb):.2f})  {np.mean(slow):5.1%} "
+            f"({min(slow):.0%}-{max(slow):.0%})  p95 " + " ".join(f"{r.added_p95_s:.0f}" for r in rs)
+        )
+
+    def runs(engine: type[Engine], rule: ReleaseRule, idle_s: float = idle, pol: Any = policy) -> list[Any]:
+        return [engine(pol, tr, gpu_auto(idle_s, True, rule), WITH_LEAD).run() for tr in traces.values()]
+
+    for name, rule in RULES:
+        for first in (False, True):
+            changed = replace(rule, prestart=replace(rule.prestart, first=first))
+            line(f"{name} first={'on' if first else 'off'}", [summarise(r) for r in runs(Engine, changed)])
+    print("  the felt restart cost (FeltEngine) against its rule on the curve (base idle timeout in min):")
+    for name, rule in RULES[::2]:
+        for minutes in (5, 10, 15, 30, 60):
+            line(f"{name} {minutes} min", [summarise(r) for r in runs(Engine, rule, 60.0 * minutes)])
+            line(
+                f"{name} {minutes} min, felt", [summarise(r) for r in runs(FeltEngine, rule, 60.0 * minutes)]
+            )
+    for name, rule in RULES:
+        recs = runs(Engine, rule)
+        counts, tail, n = _breakdown(recs)
+        total, tails = sum(counts.values()), sum(tail.values())
+        print(f"  {name}: {total} of {n} GPU cells waited > 10 s ({total / n:.1%}); {tails} at or above p95:")
+        for why, k in sorted(counts.items(), key=lambda kv: -kv[1]):
+            print(
+                f"    {why:44s} {k:5d} {k / n:6.1%} of GPU cells  "
+                f"{tail[why]:4d} ({tail[why] / tails:.0%} of the tail)"
+            )
+    private = [n for n, f in policy.flavors.items() if not policy.members[f.member].public]
+    for gpus in (4, 8):
+        pooled = replace(
+            policy,
+            flavors={
+                n: replace(f, warm_pool=1, warm_pool_gpus=gpus) if n in private else f
+                for n, f in policy.flavors.items()
+            },
+        )
+        for name, rule in RULES:
+            line(
+                f"{name}, pool: one {gpus}-GPU kernel per private flavor",
+                [summarise(r) for r in runs(Engine, rule, pol=pooled)],
+            )
+    for label, engine in (
+        ("a dropped pre-start gives the chance back", RearmEngine),
+        ("pre-start queues, 4+ GPUs only", QueueBigEngine),
+    ):
+        for name, rule in RULES:
+            line(f"{name}, {label}", [summarise(r) for r in runs(engine, rule)])
+
+
+def _breakdown(runs: list[Any]) -> tuple[dict[str, int], dict[str, int], int]:
+    """Why each GPU cell that waited > 10 s waited (the first matching cause), and how many of them are at or
+    above their seed's p95 added latency; also the number of GPU cells."""
+    counts: dict[str, int] = {}
+    tail: dict[str, int] = {}
+    n = 0
+    for run in runs:
+        mine: dict[str, list[Any]] = {}
+        for a in run.allocations:
+            mine.setdefault(a.session, []).append(a)
+        cells = [c for c in run.cells if c.gpus > 0 and c.first_output_s is not None and not c.rejected]
+        n += len(cells)
+        p95 = float(np.percentile([c.wait_s for c in cells], 95))
+        ends = {(c.session, c.index): c.end_s for c in run.cells}
+        for c in cells:
+            if c.wait_s <= 10:
+                continue
+            allocs = mine.get(c.session, [])
+            prev_end = ends.get((c.session, c.index - 1), -1.0) or -1.0
+            k = next(
+                (
+                    a
+                    for a in allocs
+                    if not a.prestart_dropped and a.start_s <= c.first_output_s <= (a.end_s or 1e18)
+                ),
+                None,
+            )
+            size = f"{c.gpus} GPU{'s' if c.gpus > 1 else ''}"
+            if c.wait_s - c.cold_wait_s >= 10:
+                why = f"queued ({'then burst' if k is not None and k.public else 'private'}), {size}"
+            elif any(a.prestart_dropped and prev_end <= a.start_s <= c.submit_s for a in allocs):
+                why = "a spurious edit's pre-start was dropped"
+            elif k is not None and k is min(allocs, key=lambda a: a.start_s):
+                why = "first kernel, " + ("lead < start" if c.prestarted else "not pre-started")
+            elif c.prestarted:
+                why = "restart pre-started, lead < start"
+            elif k is not None and k.public:
+                why = f"public cold start (90 s), {size}"
+            elif c.restore_s >= 10 and c.cold_wait_s - c.restore_s < 10:
+                why = "restore"
+            else:
+                why = "restart, not pre-started (no lead, refused)"
+            counts[why] = counts.get(why, 0) + 1
+            if c.wait_s >= p95:
+                tail[why] = tail.get(why, 0) + 1
+    for why in counts:
+        tail.setdefault(why, 0)
+    return counts, tail, n
+
+
+class FeltEngine(Engine):
+    """A release rule that prices a restart as the user will feel it (measured here, not shipped: it lands on
+    its own rule's trade-off curve, docs/simulator.md "Targets (issue 18)"). ``idle_timeout`` stays the worth
+    of a whole cold start (start + restore); the part the notebook's pre-starts are expected to hide is not
+    counted (the mean over its kernel starts of what each start's lead left unhidden, never more than the
+    time between the release and the next cell; none for a start that queued or went public, which a
+    pre-start cannot hide), and the new start's own GPU-time is. Inputs the gateway knows: the kernel's
+    start (admission to ready), whether it queued or went public, and per earlier start how long before its
+    cell the pre-start came (``_SessionRun.leads``)."""
+
+    def _arm_idle_check(self, t: float, k: Any) -> None:
+        a, rule = k.alloc, self.release_rule
+        start = (a.ready_s - a.start_s) if a.ready_s is not None else 0.0
+        leads = k.sess.leads[-rule.history :]
+        if a.prestart and a.cells_run == 0 or start <= 0 or not leads or a.public or a.queued:
+            return super()._arm_idle_check(t, k)
+        unhidden = sum(max(0.0, start - x) for x in leads) / (len(leads) * start)
+        base, n = self.strategy.idle_timeout_s or 0.0, max(1, a.gpus)
+        gaps = k.sess.gaps[-rule.history :] if rule.kind == "predictive" else []
+        if len(gaps) < 3:
+            limit = min(base, max(rule.min_idle_s, base * unhidden / n + start))
+        else:
+            limit = min(base, _felt_hold(gaps, n, base, unhidden, start))
+        self.at(t + limit, self._idle_check, k, k.token)
+
+
+def _felt_hold(gaps: list[float], gpus: int, restart_gpu_s: float, unhidden: float, start_s: float) -> float:
+    """``predictive``'s hold with each restart priced as felt: a gap ``g`` that outlasts the hold ``h`` costs
+    the hold, the new start's GPU-time and ``restart_gpu_s`` times the share a pre-start leaves unhidden
+    with ``g - h`` to work in."""
+    best_h, best_cost = 0.0, float("inf")
+    for h in [0.0, *sorted({g * 1.1 for g in gaps})]:
+        cost = 0.0
+        for g in gaps:
+            share = min(1.0, max(unhidden, 1.0 - (g - h) / start_s))
+            cost += gpus * g if g <= h else gpus * (h + start_s) + restart_gpu_s * share
+        if cost <= best_cost:
+            best_h, best_cost = h, cost
+    return best_h
+
+
+class RearmEngine(Engine):
+    """Lever: a pre-start dropped unused gives the session its chance back (today one per cell that ran)."""
+
+    def _release(self, t: float, k: Any) -> None:
+        super()._release(t, k)
+        if k.alloc.prestart and k.alloc.cells_run == 0:
+            k.sess.ran_since_prestart = True
+
+
+class QueueBigEngine(Engine):
+    """Lever: a pre-start of a 4- or 8-GPU kernel may join a private queue (``queue: true`` for those)."""
+
+    def _prestart(self, t: float, sr: Any) -> None:
+        rule = self.release_rule
+        if max(sr.last_gpus, 1) >= 4:
+            self.release_rule = replace(rule, prestart=replace(rule.prestart, queue=True))
+        try:
+            super()._prestart(t, sr)
+        finally:
+            self.release_rule = rule
 
 
 Limit = Callable[[float, int, list[float]], float]
