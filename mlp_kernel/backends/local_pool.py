@@ -105,7 +105,8 @@ class Claimed:
         """The kernel as the gateway connects to it; ``files``: what the claim gave it (its directory), as
         for a kernel the backend starts, so the gateway need not ask the kernel."""
         c = self.connection
-        handle = {"pid": self.pid, "start_time": self.start, "warm_pool": True}
+        # agent_primed: it ran ``prime_code`` before the claim, so the restore may skip the agent's source
+        handle = {"pid": self.pid, "start_time": self.start, "warm_pool": True, "agent_primed": True}
         shell, iopub, stdin, control, hb = (
             int(c[f"{ch}_port"]) for ch in ("shell", "iopub", "stdin", "control", "hb")
         )

@@ -11,6 +11,13 @@ Compiling the agent's source costs the kernel ~18 ms per request (the developmen
 the first cell after a release. So the compiled code is kept in the kernel (an attribute of ``sys``, by the
 source's digest: a newer gateway's agent is compiled anew) and each request runs it in a fresh private
 dictionary; ``prime_code`` compiles it ahead, for a warm-pool kernel before anyone claims it (issue 18).
+
+Sending the 34 KB source still cost the kernel ~10 ms per request even with the code cached (the message's
+signature and JSON, IPython's cell transforms and the parse of the literal): so a gateway that knows the
+kernel holds the compiled agent (a primed warm-pool kernel, or one that already ran a request of this
+gateway) sends ``compiled=True`` code, which names the cached code by digest and carries no source. Should
+the cache not hold it (a pool kernel primed by another version, a restarted kernel), that code changes
+nothing and reports ``AGENT_MISSING``; the gateway then sends the whole program (``agent_missing``).
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ _ENTRY_NAME = "__mlp_snapshot_entry__"
 _PRIME_NAME = "__mlp_snapshot_prime__"
 _CACHE = "_mlp_agent_code"  # the kernel's compiled agent code: sys._mlp_agent_code[digest of the source]
 _AGENT_LABELS = {"agent.py": "<mlp-kernel snapshot agent>"}
+AGENT_MISSING = "the snapshot agent is not compiled in this kernel"
+# the report of ``compiled=True`` code in a kernel without the cached agent: a failure that did nothing
+_MISSING_REPORT = json.dumps({"ok": False, "kind": "agent", "error": AGENT_MISSING})
 
 
 @lru_cache(maxsize=4)
@@ -47,7 +57,9 @@ def user_expressions() -> dict[str, str]:
     return {REPORT_KEY: REPORT_EXPR}
 
 
-def snapshot_code(path: str, *, user: str, max_bytes: int | None, exclude: Sequence[str] = ()) -> str:
+def snapshot_code(
+    path: str, *, user: str, max_bytes: int | None, exclude: Sequence[str] = (), compiled: bool = False
+) -> str:
     """Source that saves the kernel's user namespace under ``path`` (a directory, created 0700).
 
     ``max_bytes`` caps the bytes written (``None``: no cap; small variables are saved first and the ones that
@@ -59,12 +71,13 @@ def snapshot_code(path: str, *, user: str, max_bytes: int | None, exclude: Seque
         "max_bytes": _check_max_bytes(max_bytes),
         "exclude": validate_exclude(exclude),
     }
-    return _program("snapshot", params)
+    return _program("snapshot", params, compiled=compiled)
 
 
-def restore_code(path: str, *, user: str) -> str:
-    """Source that loads the snapshot under ``path`` into the user namespace, if ``user`` owns it."""
-    return _program("restore", {"path": _check_path(path), "user": _check_user(user)})
+def restore_code(path: str, *, user: str, compiled: bool = False) -> str:
+    """Source that loads the snapshot under ``path`` into the user namespace, if ``user`` owns it
+    (``compiled``: without the agent's source, module docstring)."""
+    return _program("restore", {"path": _check_path(path), "user": _check_user(user)}, compiled=compiled)
 
 
 def forget_code(path: str, *, user: str) -> str:
@@ -96,7 +109,7 @@ def snapshot_s3_code(
     return _program("snapshot_s3", params, s3=True)
 
 
-def restore_s3_code(plan: Mapping[str, Any], *, user: str) -> str:
+def restore_s3_code(plan: Mapping[str, Any], *, user: str, compiled: bool = False) -> str:
     """Source that loads the snapshot of ``S3Snapshots.restore_plan`` (checked manifest, signed GETs)."""
     files = plan.get("files")
     if not isinstance(plan.get("manifest"), Mapping) or not isinstance(files, Mapping):
@@ -107,7 +120,7 @@ def restore_s3_code(plan: Mapping[str, Any], *, user: str) -> str:
         _check_url(info.get("url"))
     params = {"user": _check_user(user), "manifest": dict(plan["manifest"]),
               "files": {name: dict(info) for name, info in files.items()}}  # fmt: skip
-    return _program("restore_s3", params, s3=True)
+    return _program("restore_s3", params, s3=True, compiled=compiled)
 
 
 def _check_str(mapping: Mapping[str, Any], key: str) -> str:
@@ -155,16 +168,33 @@ def _cache_line() -> str:
     return f"    import sys\n    cache = sys.__dict__.setdefault({_CACHE!r}, {{}})\n"
 
 
-def _program(entry: str, params: Mapping[str, object], s3: bool = False, more: Sequence[str] = ()) -> str:
+def _cached(name: str) -> str:
+    """Lines that leave agent file ``name``'s cached code in ``code``, or return ``_MISSING_REPORT``."""
+    return (
+        f"    code = cache.get({agent_digest(name)!r})\n"
+        f"    if code is None:\n"
+        f"        return {_MISSING_REPORT!r}\n"
+    )
+
+
+def _program(
+    entry: str,
+    params: Mapping[str, object],
+    s3: bool = False,
+    more: Sequence[str] = (),
+    compiled: bool = False,
+) -> str:
     """``agent.py`` (then ``agent_s3.py`` when ``s3``, then the files of ``more``) run in one private
-    dictionary, and its ``entry`` called with ``params`` as JSON; the report left in ``REPORT_NAME``."""
+    dictionary, and its ``entry`` called with ``params`` as JSON; the report left in ``REPORT_NAME``.
+    ``compiled``: the kernel's cached code, no source (``AGENT_MISSING`` reported where there is none)."""
     payload = json.dumps(params, sort_keys=True)
     names = ("agent.py", *(("agent_s3.py",) if s3 else ()), *more)
+    load = _cached if compiled else _compiled
     return (
         f"def {_ENTRY_NAME}():\n"
         f"{_cache_line()}"
         f"    agent = {{'__name__': '__mlp_snapshot_agent__'}}\n"
-        + "".join(f"{_compiled(name)}    exec(code, agent)\n" for name in names)
+        + "".join(f"{load(name)}    exec(code, agent)\n" for name in names)
         + f"    return agent[{entry!r}]({payload!r})\n"
         f"try:\n"
         f"    {REPORT_NAME} = {_ENTRY_NAME}()\n"

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from mlp_kernel.placement.units import format_size
 
-from .codegen import REPORT_KEY
+from .codegen import AGENT_MISSING, REPORT_KEY
 
 _MAX_NAMES_SHOWN = 8
 
@@ -29,6 +29,12 @@ class SnapshotError(Exception):
     def __init__(self, message: str, report: SnapshotReport | None = None) -> None:
         super().__init__(message)
         self.report = report
+
+    @property
+    def agent_missing(self) -> bool:
+        """Code sent without the agent's source (``compiled=True``) found no compiled agent in the kernel: it
+        did nothing, and the whole program is to be sent instead."""
+        return self.report is not None and self.report.error == AGENT_MISSING
 
 
 @dataclass(frozen=True)
