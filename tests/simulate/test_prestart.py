@@ -228,3 +228,20 @@ def test_with_first_off_the_first_code_cell_pays_its_cold_start(tiny_policy):
     run = simulate(tiny_policy, trace, gpu_auto(900.0, release_rule=rule), LEAD)
     assert _cells(run, "a")[0].wait_s == pytest.approx(30.0)
     assert [(a.start_s, a.prestart) for a in run.allocations] == [(100.0, False)]
+
+
+def test_a_first_kernel_pre_start_never_pays_either(tiny_policy):
+    """bob and carol hold both private GPUs from 10 and 20 until past 5000; alice opens at 100 and starts
+    typing her first code cell at 2910 (lead 120 s, submit 3030). Her first kernel would have to queue or go
+    to the public flavor: no pre-start; the cell pays its own wait from its submit."""
+    trace = Trace.of(
+        [
+            Session("a", "alice", 100.0, 9000.0, (Cell(3030, 60, 1, 120.0),), burstable=True),
+            Session("b", "bob", 10.0, 9000.0, (Cell(10, 5000, 1, 0.0),)),
+            Session("c", "carol", 20.0, 9000.0, (Cell(20, 5000, 1, 0.0),)),
+        ]
+    )
+    run = simulate(tiny_policy, trace, gpu_auto(900.0), LEAD)
+    assert summarise(run).prestarts == 0
+    [cell] = _cells(run, "a")
+    assert not cell.prestarted and cell.wait_s > 30.0
