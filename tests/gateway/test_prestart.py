@@ -151,6 +151,12 @@ class Gateway:
         reply = await link.execute_silently("", user_expressions={"v": expr})
         return str(reply.content["user_expressions"]["v"]["data"]["text/plain"])
 
+    async def kept_past_the_hold(self, launches: int) -> None:
+        """A pre-started kernel a cell used: the idle limit applies now, not the hold; nothing launched."""
+        await self.clock.advance(DEFAULT_HOLD_S * 2)
+        await asyncio.sleep(0.3)  # a few idle-loop rounds: a drop would have begun by now
+        assert self.status.state == KernelState.RUNNING and self.launches == launches
+
     async def released_after(self, code: str) -> None:
         """Run ``code`` on a GPU kernel, then release it with ``%gpu release`` (variables saved)."""
         await self.run(code)
@@ -254,9 +260,7 @@ async def test_a_prestart_runs_the_kernel_with_the_variables_before_any_cell_and
     await g.until(lambda: not g.kernel.requests.carry.saved, "the used snapshot is deleted, as after a start")
     assert g.remote.prestarted_at is None and g.status.prestart_holding is False
 
-    await g.clock.advance(DEFAULT_HOLD_S * 2)  # used: the idle limit applies now, not the hold
-    await asyncio.sleep(0.3)
-    assert g.status.state == KernelState.RUNNING and g.launches == 2
+    await g.kept_past_the_hold(launches=2)
 
 
 async def test_an_unused_prestart_is_dropped_after_the_hold_and_keeps_the_snapshot(
@@ -365,9 +369,7 @@ async def test_typing_code_prestarts_the_first_kernel_and_the_first_cell_runs_on
     assert (await g.run("import os; print(os.getpid())")).strip() == pid, "the first cell runs on it"
     assert g.launches == 1, "no launch of the cell's own"
     assert g.remote.prestarted_at is None and g.status.prestart_holding is False
-    await g.clock.advance(DEFAULT_HOLD_S * 2)  # used: the idle limit applies now, not the hold
-    await asyncio.sleep(0.3)
-    assert g.status.state == KernelState.RUNNING and g.launches == 1
+    await g.kept_past_the_hold(launches=1)
 
 
 async def test_an_unused_first_kernel_goes_back_to_cpu_only_after_the_hold(
