@@ -12,8 +12,11 @@ running. The cold start happens during the user's own typing time instead of aft
 What it costs, and the limits that bound it:
 - a pre-started kernel no cell uses within ``hold`` is dropped again *without* a new snapshot (nothing ran:
   its variables are exactly the saved ones); its idle time counts as held GPU time (the simulator counts it);
-- no second pre-start until a cell has run, so a user typing a long markdown text costs at most one ``hold``
-  per release;
+- one pre-start per cell that ran, plus one second chance: when that pre-start was dropped unused, the
+  next *code* edit may pre-start once more (the first was often spent on a markdown note or a cell the user
+  did not run, and the cell they then write paid the whole cold start: the simulator's largest cause of
+  waits; docs/simulator.md). So a user typing a long markdown text costs at most one ``hold`` per release,
+  and long code editing at most two;
 - it never pays: no burst to a public member, no paid placement. It is a guess about the user's next cell and
   must not spend money on a guess (the same reason a low-confidence wait estimate never triggers a burst);
 - by default it does not join a queue either: a pre-start that has to wait for quota would hold a queue place
@@ -91,6 +94,7 @@ def prestart_decision(
     admitted_now: bool,
     paid: bool,
     code_cell: bool = False,
+    second_chance: bool = False,
 ) -> tuple[bool, str]:
     """Whether to pre-start the session's GPU kernel now, and why, in one line.
 
@@ -101,7 +105,9 @@ def prestart_decision(
       a placement that costs money (either is refused: pre-start never pays);
     - ``admitted_now``: the placement runs at once (a private flavor has the GPUs free) rather than queueing;
     - ``code_cell``: the activity is a source edit of a code cell (a notebook's first kernel is pre-started
-      only on that, and only with ``first``).
+      only on that, and only with ``first``);
+    - ``second_chance``: the one pre-start since the last cell ran was dropped unused, and no second one was
+      made: a code edit may then pre-start once more.
     """
     if not prestart.enabled:
         return False, "pre-start is off in the policy (release.prestart.enabled: false)"
@@ -112,7 +118,9 @@ def prestart_decision(
             return False, "no pre-start: no GPU kernel has run yet and the activity is not code being typed"
     elif state not in PRESTART_STATES:
         return False, f"no pre-start: the GPU kernel is {state}, not released"
-    if not ran_since_last_prestart:
+    if not ran_since_last_prestart and not (second_chance and code_cell):
+        if second_chance:
+            return False, "no pre-start: the last one went unused; the next one waits for code being typed"
         return False, "no pre-start: already pre-started once since the last cell ran"
     if member_public or paid:
         where = "a public member" if member_public else "a paid placement"

@@ -218,6 +218,8 @@ class _SessionRun:
         "carried",
         "working",
         "ran_since_prestart",
+        "second_chance",
+        "rearm_on_drop",
         "started_any",
         "leads",
     )
@@ -238,6 +240,8 @@ class _SessionRun:
         self.carried = False  # the latest release carried state over: the next kernel restores it
         self.working = False  # the user works on the next cell (its lead has begun, it is not submitted)
         self.ran_since_prestart = True  # a cell has run since the last pre-start (none yet: True)
+        self.second_chance = False  # that pre-start was dropped unused: one more on a code edit (gateway)
+        self.rearm_on_drop = False  # the latest pre-start was the first since a cell ran
         self.started_any = False  # a GPU kernel was admitted for this session (state released, not cpu_only)
         # per kernel a cell used first: how long its pre-start preceded the cell (0: none), as the gateway
         # could see it; read by the benchmark's felt-restart-cost candidate (section 8)
@@ -371,7 +375,7 @@ class Engine:
         cell = sr.s.cells[rec.index]
         rec.first_output_s = t
         rec.end_s = t + cell.duration_s
-        sr.ran_since_prestart = True
+        sr.ran_since_prestart, sr.second_chance = True, False
         if k is not None:
             rec.prestarted = k.alloc.prestart and k.alloc.cells_run == 0
             if k.alloc.cells_run == 0:  # what the gateway sees of a start: the lead a pre-start had, or none
@@ -578,6 +582,7 @@ class Engine:
             k.sess.carried = True  # nothing ran on it: the next kernel restores the same snapshot
         if a.prestart and a.cells_run == 0:
             a.prestart_dropped = True
+            k.sess.second_chance = k.sess.rearm_on_drop
         if k.sess.working and not k.sess.closed:
             self.at(t, self._prestart, k.sess)  # released while the user types: the next keystroke asks
         self._drain(t)
@@ -632,10 +637,13 @@ class Engine:
             admitted_now=True,
             paid=False,
             code_cell=True,  # replayed cells run code; a spurious edit counts as code too (its worst case)
+            second_chance=sr.second_chance,
         )
         if not weigh:
             return
-        sr.ran_since_prestart = False  # one chance per cell that ran, whatever placement answers (gateway)
+        # one chance per cell that ran, whatever placement answers (gateway); a first one dropped unused
+        # gives one more (prestart.py)
+        sr.rearm_on_drop, sr.ran_since_prestart, sr.second_chance = sr.ran_since_prestart, False, False
         gpus = max(sr.last_gpus, 1)
         self.decisions += 1
         d = placer.ask(self.policy, self.pools, self._request(sr, gpus, 0.0, True), t, self.trace.epoch)

@@ -80,6 +80,18 @@ def test_once_per_cell_that_ran_never_paying_and_not_queueing_by_default(
     assert decide(**change) == (False, f"no pre-start: {reason}")
 
 
+def test_a_pre_start_dropped_unused_gives_one_second_chance_to_a_code_edit():
+    assert decide(ran_since_last_prestart=False, second_chance=True, code_cell=True)[0]
+    assert decide(ran_since_last_prestart=False, second_chance=True) == (
+        False,
+        "no pre-start: the last one went unused; the next one waits for code being typed",
+    )
+    assert decide(ran_since_last_prestart=False, code_cell=True) == (
+        False,
+        "no pre-start: already pre-started once since the last cell ran",
+    )
+
+
 def test_with_queue_on_a_pre_start_may_join_a_private_queue():
     start, why = decide(Prestart(queue=True), admitted_now=False)
     assert start and why.startswith("pre-start: the kernel joins the private queue while you edit")
@@ -102,6 +114,7 @@ def test_disabled_refuses_everything_and_says_where_to_turn_it_on():
     admitted=st.booleans(),
     paid=st.booleans(),
     code=st.booleans(),
+    second=st.booleans(),
 )
 def test_a_pre_start_happens_exactly_when_every_condition_holds(
     enabled: bool,
@@ -113,6 +126,7 @@ def test_a_pre_start_happens_exactly_when_every_condition_holds(
     admitted: bool,
     paid: bool,
     code: bool,
+    second: bool,
 ):
     start, why = prestart_decision(
         Prestart(enabled=enabled, queue=queue, first=first),
@@ -122,9 +136,11 @@ def test_a_pre_start_happens_exactly_when_every_condition_holds(
         admitted_now=admitted,
         paid=paid,
         code_cell=code,
+        second_chance=second,
     )
     may_start_from = state in PRESTART_STATES or (state == "cpu_only" and first and code)
-    expected = enabled and may_start_from and ran and not public and not paid and (admitted or queue)
+    chance = ran or (second and code)
+    expected = enabled and may_start_from and chance and not public and not paid and (admitted or queue)
     assert start == expected
     assert why and "\n" not in why and why.startswith("pre-start" if start else ("pre-start is off", "no "))
 

@@ -92,6 +92,8 @@ def test_one_strategy_and_overrides(two_cells):
         "1m",
         "--capacity",
         "small=1",
+        "--lead",
+        "0",  # the overrides' figures, without pre-start (test_prestart.py has those)
     )
     assert out.returncode == 0, out.stderr
     (r,) = json.loads(out.stdout)["strategies"]
