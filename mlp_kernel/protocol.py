@@ -228,6 +228,7 @@ class PrestartInfo(TypedDict):
 
     ready: bool  # a ``prestart`` action would be weighed now (released, a cell ran since the last one)
     first: bool  # one with ``cell: "code"`` would start the first GPU kernel (cpu_only, prestart.first)
+    second: bool  # one with ``cell: "code"`` would be weighed: the last pre-start went unused (one more)
     holding: bool  # the running (or starting) kernel was pre-started and no cell has used it yet ...
     hold_s: float  # ... it is dropped, without a new snapshot, after this long unused
     message: str  # the last pre-start's line for the user ("" before any): started, dropped or why not

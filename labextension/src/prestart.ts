@@ -10,7 +10,8 @@
  *
  * The gateway decides (the policy's `release.prestart` rule: never a paid or public GPU) and says in each
  * snapshot whether it would weigh a pre-start now (`prestart.ready`: released after a GPU use, a cell ran since
- * the last pre-start; `prestart.first`: the first kernel, on a code edit). This side only keeps it to one
+ * the last pre-start; `prestart.first`: the first kernel, on a code edit; `prestart.second`: the last pre-start
+ * went unused, and a code edit may ask once more). This side only keeps it to one
  * action per chance: every keystroke is activity, and a `prestart` per keystroke would flood the comm. Pure (no
  * JupyterLab imports), so jest tests it as it is; index.ts feeds it the snapshots and the editor's changes.
  */
@@ -36,18 +37,26 @@ export class PrestartTrigger {
   onStatus(status: IStatus | null): void {
     const ready = !!status?.prestart?.ready && status.state === 'released';
     const first = !!status?.prestart?.first && status.state === 'cpu_only';
-    if (!ready && !first) {
-      this._sentAt = null; // taken (or a kernel runs): the next `ready` (or `first`) is a new chance
+    const second = !!status?.prestart?.second && status.state === 'released';
+    if (!ready && !first && !second) {
+      this._sentAt = null; // taken (or a kernel runs): the next `ready` (`first`, `second`) is a new chance
     }
     this._ready = ready;
     this._first = first;
+    this._second = second;
   }
 
   /** The user edited a cell (`code`, `markdown`; `source`: the cell's text now) or ran a markdown cell
    * (`run`); true when this sent the action. A notebook that never had a GPU kernel is asked only for a code
-   * edit whose text is code for its first kernel (`codeForFirstKernel`). */
+   * edit whose text is code for its first kernel (`codeForFirstKernel`); the second chance after an unused
+   * pre-start only for a code edit. */
   onActivity(cell: PrestartCell, source = ''): boolean {
-    if (!this._ready && !(this._first && cell === 'code' && codeForFirstKernel(source))) {
+    const code = cell === 'code';
+    if (
+      !this._ready &&
+      !(this._second && code) &&
+      !(this._first && code && codeForFirstKernel(source))
+    ) {
       return false;
     }
     const t = this.now();
@@ -63,6 +72,7 @@ export class PrestartTrigger {
 
   private _ready = false;
   private _first = false;
+  private _second = false;
   private _sentAt: number | null = null;
 }
 

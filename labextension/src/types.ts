@@ -112,6 +112,7 @@ export interface IBudgetLine {
 export interface IPrestartInfo {
   ready: boolean;
   first: boolean;
+  second: boolean;
   holding: boolean;
   hold_s: number;
   message: string;

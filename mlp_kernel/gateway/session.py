@@ -79,6 +79,7 @@ class RemoteSession:
         self._teardown_task: asyncio.Future[None] | None = None
         self._consume_pending = False  # its restored snapshot is deleted once a cell uses it
         self._prestart_first = False  # the last pre-start was the notebook's first GPU kernel (from cpu_only)
+        self._rearm_on_drop = False  # the last pre-start was the first since a cell ran: unused, it re-arms
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -107,7 +108,7 @@ class RemoteSession:
         self.outbox.answered.add(msg.msg_id)  # the kernel being started answers it, or launch_done fails it
         if msg.msg_type == "execute_request":
             self.status.cell_submitted(self.clock.time())
-            self.status.prestart_ran = True
+            self.status.prestart_ran, self.status.prestart_second = True, False
             if self.launch is not None and self.launch.prestart:  # it waits for the pre-start, as its own
                 self.launch.adopt(msg)
                 self.status.prestart_holding = False
@@ -144,7 +145,7 @@ class RemoteSession:
         release, and a pre-started kernel has been used (a frontend's silent request is not a cell)."""
         if msg.content.get("silent"):
             return
-        self.status.prestart_ran = True
+        self.status.prestart_ran, self.status.prestart_second = True, False
         if self.prestarted_at is not None:  # the pre-started kernel's first cell: the guess paid off
             self.prestarted_at = None
             self.status.prestart_holding = False
@@ -210,10 +211,14 @@ class RemoteSession:
             admitted_now=True,
             paid=False,
             code_cell=code_cell,
+            second_chance=s.prestart_second,
         )
         decision = None
         if ok:  # worth asking placement where the next cell's kernel would go now (a first cell's, if first)
-            s.prestart_ran = False  # one pre-start per cell that ran, whatever placement answers
+            # one pre-start per cell that ran, whatever placement answers; the first one, dropped unused,
+            # gives one more to a code edit (prestart.py)
+            self._rearm_on_drop = s.prestart_ran
+            s.prestart_ran = s.prestart_second = False
             decision, why = await self._prestart_placement(rule, code_cell)
             why = f"first kernel: {why}" if first else why
         if self.active or self.releasing or self.pending:  # a cell came while placement ran: it launches
@@ -268,6 +273,7 @@ class RemoteSession:
         await self.backend.release(link.remote)
         await self._accrue(link, final=True)
         self.requests.clear_record()
+        s.prestart_second = self._rearm_on_drop
         held = format_duration(self.clock.time() - (s.since or self.clock.time()))
         if self._prestart_first:
             return self._first_dropped(why, held)

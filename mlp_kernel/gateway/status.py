@@ -73,6 +73,7 @@ class GatewayStatus:
     prestart_hold_s: float | None = None
     prestart_first: bool = False  # release.prestart.first: a code edit may pre-start the first GPU kernel
     prestart_ran: bool = True  # a cell ran since the last pre-start (True before any)
+    prestart_second: bool = False  # that pre-start was dropped unused: a code edit may pre-start once more
     prestart_holding: bool = False  # the kernel was pre-started and no cell has used it yet
     prestart_since: float | None = (
         None  # ... and connected then: the hold, not the idle limit, counts from it
@@ -121,12 +122,15 @@ class GatewayStatus:
     def prestart_info(self) -> PrestartInfo | None:
         """What the extension needs to ask for a pre-start: ``ready`` while the GPU kernel is released (the
         pure rule's states) and a cell ran since the last pre-start; ``first`` while the notebook never had a
-        GPU kernel and the policy lets typing code pre-start it (reading or writing text never asks)."""
+        GPU kernel and the policy lets typing code pre-start it (reading or writing text never asks);
+        ``second`` while the one pre-start since the last cell went unused and a code edit may ask again."""
         if self.prestart_hold_s is None:
             return None
+        chance = self.prestart_ran or self.prestart_second
         return {
             "ready": self.state in PRESTART_STATES and self.prestart_ran,
-            "first": self.prestart_first and self.state in FIRST_STATES and self.prestart_ran,
+            "first": self.prestart_first and self.state in FIRST_STATES and chance,
+            "second": self.state in PRESTART_STATES and not self.prestart_ran and self.prestart_second,
             "holding": self.prestart_holding,
             "hold_s": self.prestart_hold_s,
             "message": self.prestart_note,

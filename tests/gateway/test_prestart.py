@@ -230,6 +230,7 @@ async def test_a_prestart_runs_the_kernel_with_the_variables_before_any_cell_and
     assert g.status.snapshot()["prestart"] == {
         "ready": False,  # no GPU kernel was ever used: a notebook opened to read never pre-starts ...
         "first": True,  # ... typing code into it may (release.prestart.first, on by default)
+        "second": False,
         "holding": False,
         "hold_s": DEFAULT_HOLD_S,
         "message": "",
@@ -293,13 +294,24 @@ async def test_an_unused_prestart_is_dropped_after_the_hold_and_keeps_the_snapsh
     assert {p: p.stat().st_mtime_ns for p in saved} == saved, "no new snapshot: nothing ran"
     assert g.remote.link is None and g.launches == 2
 
-    assert g.status.snapshot()["prestart"]["ready"] is False
-    await g.prestart()  # no second pre-start until a cell ran
+    snap = g.status.snapshot()["prestart"]
+    assert snap["ready"] is False and snap["second"] is True, snap
+    await g.prestart("markdown")  # the unused one gives one more chance, to code being typed only
     assert g.status.state == KernelState.RELEASED and g.remote.launch is None and g.launches == 2
+    assert "the next one waits for code being typed" in g.status.prestart_note, g.status.prestart_note
+    await g.prestart("code")
+    await g.until(lambda: g.remote.prestarted_at is not None, "the second chance's kernel is connected")
+    assert g.launches == 3 and g.status.snapshot()["prestart"]["second"] is False
+    await g.clock.advance(DEFAULT_HOLD_S + 5)
+    await g.until(lambda: g.status.state == KernelState.RELEASED, "the second unused kernel is dropped")
+    assert g.status.snapshot()["prestart"] == {**snap, "second": False, "message": g.status.prestart_note}
+    await g.prestart("code")  # no third until a cell ran
+    assert g.status.state == KernelState.RELEASED and g.remote.launch is None and g.launches == 3
     assert "already pre-started once" in g.status.prestart_note, g.status.prestart_note
+    assert {p: p.stat().st_mtime_ns for p in saved} == saved, "still no new snapshot"
 
     assert (await g.run("print(x)")).strip() == "41", "the cold start restores the same snapshot"
-    assert g.launches == 3
+    assert g.launches == 4
     await g.run("%gpu release")
     assert g.status.snapshot()["prestart"]["ready"] is True, "a cell ran: the next release may pre-start"
 
@@ -391,12 +403,17 @@ async def test_an_unused_first_kernel_goes_back_to_cpu_only_after_the_hold(
     assert "last release" not in out, out
     assert "pre-start: dropped after 2 min unused: first kernel, pre-started on local/local" in out, out
 
-    assert g.status.snapshot()["prestart"]["first"] is False, "no second pre-start until a cell ran"
+    assert g.status.snapshot()["prestart"]["first"] is True, "unused, it gives one more chance to code"
     await g.prestart("code")
-    assert g.status.state == KernelState.CPU_ONLY and g.remote.launch is None and g.launches == 1
+    await g.until(lambda: g.remote.prestarted_at is not None, "the second chance's first kernel is connected")
+    await g.clock.advance(DEFAULT_HOLD_S + 5)
+    await g.until(lambda: g.status.state == KernelState.CPU_ONLY and g.remote.link is None, "dropped again")
+    assert g.status.snapshot()["prestart"]["first"] is False, "no third pre-start until a cell ran"
+    await g.prestart("code")
+    assert g.status.state == KernelState.CPU_ONLY and g.remote.launch is None and g.launches == 2
     assert "already pre-started once" in g.status.prestart_note, g.status.prestart_note
     assert (await g.run("print(6 * 7)")).strip() == "42"
-    assert g.launches == 2 and g.status.state == KernelState.RUNNING
+    assert g.launches == 3 and g.status.state == KernelState.RUNNING
 
 
 async def test_a_cell_sent_while_the_first_kernel_starts_adopts_the_prestart(

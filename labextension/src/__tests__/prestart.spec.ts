@@ -3,7 +3,7 @@ import { IPrestartInfo, IStatus } from '../types';
 
 function status(state: IStatus['state'], prestart: Partial<IPrestartInfo> | null): IStatus {
   const info = prestart
-    ? { ready: false, first: false, holding: false, hold_s: 120, message: '', ...prestart }
+    ? { ready: false, first: false, second: false, holding: false, hold_s: 120, message: '', ...prestart }
     : null;
   return { type: 'status', version: 1, state, prestart: info };
 }
@@ -174,6 +174,24 @@ describe('PrestartTrigger, the first GPU kernel', () => {
     now += 10 * PRESTART_RESEND_MS;
     expect(t.onActivity('code', 'x = 2')).toBe(false);
     expect(sent).toEqual(['code']);
+  });
+
+  it('takes the second chance after an unused pre-start with a code edit only, once', () => {
+    const t = make();
+    t.onStatus(status('released', { ready: true }));
+    expect(t.onActivity('markdown')).toBe(true); // a note: the pre-start goes unused
+    t.onStatus(status('running', { holding: true }));
+    t.onStatus(status('released', { second: true, message: 'dropped after 2 min unused' }));
+    expect(t.onActivity('markdown')).toBe(false);
+    expect(t.onActivity('run')).toBe(false);
+    expect(t.onActivity('code', 'model.fit(x)')).toBe(true);
+    now += 100;
+    expect(t.onActivity('code', 'model.fit(x, y)')).toBe(false);
+    t.onStatus(status('running', { holding: true }));
+    t.onStatus(status('released', { message: 'dropped after 2 min unused' })); // no third
+    now += 10 * PRESTART_RESEND_MS;
+    expect(t.onActivity('code', 'model.fit(x, y, epochs=3)')).toBe(false);
+    expect(sent).toEqual(['markdown', 'code']);
   });
 });
 
