@@ -354,7 +354,7 @@ def _section_8(policy: Any, idle: float, traces: dict[int, Any]) -> None:
                 [summarise(r) for r in runs(Engine, rule, pol=pooled)],
             )
     for label, engine in (
-        ("a dropped pre-start gives the chance back", RearmEngine),
+        ("every dropped pre-start gives the chance back", RearmEngine),
         ("pre-start queues, 4+ GPUs only", QueueBigEngine),
     ):
         for name, rule in RULES:
@@ -453,7 +453,8 @@ def _felt_hold(gaps: list[float], gpus: int, restart_gpu_s: float, unhidden: flo
 
 
 class RearmEngine(Engine):
-    """Lever: a pre-start dropped unused gives the session its chance back (today one per cell that ran)."""
+    """Lever: every pre-start dropped unused gives the session its chance back, for any activity (shipped: one
+    second chance per cell that ran, for a code edit only; ``placement/prestart.py``)."""
 
     def _release(self, t: float, k: Any) -> None:
         super()._release(t, k)

@@ -63,7 +63,8 @@ class Prestart:
     hold_s: float = policy_field(
         "hold",
         "drop a pre-started kernel that no cell used within this long (without a new snapshot: nothing ran); "
-        "no second pre-start until a cell has run. Its idle time counts as held GPU time",
+        "then one more pre-start on a code edit, none after that until a cell has run. Its idle time counts "
+        "as held GPU time",
         "duration",
         default=DEFAULT_HOLD_S,
         positive=True,
