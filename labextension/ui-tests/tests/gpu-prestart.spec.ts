@@ -5,6 +5,8 @@
  * had a GPU kernel, typing *code* starts its first kernel the same way (release.prestart.first); the
  * pre-start's notification closes by itself after a few seconds (the panel line says it too).
  */
+import { IJupyterLabPageFixture } from '@jupyterlab/galata';
+import type { Locator } from '@playwright/test';
 import {
   KERNELS,
   RUNNING,
@@ -18,6 +20,35 @@ import {
   test,
   toast
 } from './fixtures';
+
+/** Types `code` into `cell` and sees the kernel pre-started while no cell runs; `why` is the panel's reason. */
+async function typeAndSeePrestart(
+  page: IJupyterLabPageFixture,
+  panel: Locator,
+  cell: Locator,
+  code: string,
+  why: string
+): Promise<void> {
+  await cell.locator('.cm-content').click();
+  await page.keyboard.type(code);
+  // The slow kernelspec's start takes 8 s: long enough to see it starting while no cell runs.
+  await expect(part(panel, 'panel-state')).toHaveText(/^Starting/, { timeout: 60_000 });
+  await expect(part(panel, 'panel-prestart')).toHaveText('Pre-starting the GPU kernel because you started typing.');
+  await expect(statusItem(page)).toHaveText(RUNNING, { timeout: 120_000 });
+  await expect(part(panel, 'panel-prestart')).toContainText('Pre-started when you started typing');
+  await expect(panel).toContainText(why);
+  await expect(cell.locator('.jp-OutputArea-output')).toHaveCount(0); // the cell has not run
+}
+
+/** Runs `cell` (its editor has the focus) and sees it print 42 on the pre-started kernel, with no start of its
+ * own (no progress line in the cell) and the kernel kept. */
+async function runOnPrestarted(page: IJupyterLabPageFixture, panel: Locator, cell: Locator): Promise<void> {
+  await page.keyboard.press('Shift+Enter');
+  await expect(cell.locator('.jp-OutputArea-output')).toHaveText(/^\s*42\s*$/, { timeout: 60_000 });
+  await expect(cell.locator('.jp-OutputArea-output').filter({ hasText: '[GPU (auto)]' })).toHaveCount(0);
+  await expect(part(panel, 'panel-prestart')).not.toContainText('given back', { timeout: 30_000 });
+  await expect(statusItem(page)).toHaveText(RUNNING);
+}
 
 test('typing into a cell of a released notebook pre-starts its GPU kernel before the cell runs', async ({
   page,
@@ -34,22 +65,9 @@ test('typing into a cell of a released notebook pre-starts its GPU kernel before
   await expect(item).toHaveText('Released (by you)', { timeout: 120_000 });
 
   const next = cells.nth(1);
-  await next.locator('.cm-content').click();
-  await page.keyboard.type('print(x)');
-  // The slow kernelspec's start takes 8 s: long enough to see it starting while no cell runs.
-  await expect(part(panel, 'panel-state')).toHaveText(/^Starting/, { timeout: 60_000 });
-  await expect(part(panel, 'panel-prestart')).toHaveText('Pre-starting the GPU kernel because you started typing.');
-  await expect(item).toHaveText(RUNNING, { timeout: 120_000 });
-  await expect(part(panel, 'panel-prestart')).toContainText('Pre-started when you started typing');
-  await expect(panel).toContainText('(pre-started when you started typing)');
-  await expect(next.locator('.jp-OutputArea-output')).toHaveCount(0); // the cell has not run
+  await typeAndSeePrestart(page, panel, next, 'print(x)', '(pre-started when you started typing)');
   await shot(page, 'ui-panel-prestarted');
-
-  await page.keyboard.press('Shift+Enter');
-  // It runs on the pre-started kernel, x restored there: no start of its own, so no progress line.
-  await expect(next.locator('.jp-OutputArea-output')).toHaveText(/^\s*42\s*$/, { timeout: 60_000 });
-  await expect(next.locator('.jp-OutputArea-output').filter({ hasText: '[GPU (auto)]' })).toHaveCount(0);
-  await expect(part(panel, 'panel-prestart')).not.toContainText('given back', { timeout: 30_000 });
+  await runOnPrestarted(page, panel, next); // x was restored there
 });
 
 test('typing code into a fresh GPU (auto) notebook pre-starts its first GPU kernel, and the first cell runs on it', async ({
@@ -61,27 +79,15 @@ test('typing code into a fresh GPU (auto) notebook pre-starts its first GPU kern
   await expect(item).toHaveText('CPU only', { timeout: 120_000 });
   const panel = await openGpuPanel(page);
   await expect(part(panel, 'panel-state')).toHaveText('CPU only');
-  const cell = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').first();
-  await cell.locator('.cm-content').click();
-  await page.keyboard.type('print(6 * 7)');
-  // The slow kernelspec's start takes 8 s: long enough to see the first kernel starting while no cell runs.
-  await expect(part(panel, 'panel-state')).toHaveText(/^Starting/, { timeout: 60_000 });
-  await expect(part(panel, 'panel-prestart')).toHaveText('Pre-starting the GPU kernel because you started typing.');
-  await expect(item).toHaveText(RUNNING, { timeout: 120_000 });
-  await expect(part(panel, 'panel-prestart')).toContainText('Pre-started when you started typing');
-  await expect(panel).toContainText('(first kernel, pre-started when you started typing code)');
-  await expect(cell.locator('.jp-OutputArea-output')).toHaveCount(0); // the cell has not run
-  // The notification is brief (3 s), not the 8 s of a start the user asked for: seen, then gone by itself.
+  // The notification is brief (3 s): watched from before it can appear, so a slow check cannot miss it.
   const note = toast(page, 'first kernel, pre-started');
-  await expect(note).toBeVisible({ timeout: 30_000 });
-  await expect(note).toHaveCount(0, { timeout: 6_000 });
+  const seen = expect(note).toBeVisible({ timeout: 180_000 });
+  const cell = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').first();
+  await typeAndSeePrestart(page, panel, cell, 'print(6 * 7)', '(first kernel, pre-started when you started typing code)');
+  await seen;
+  await expect(note).toHaveCount(0, { timeout: 6_000 }); // gone by itself, not after a start's 8 s
   await shot(page, 'ui-panel-prestarted-first');
 
   await cell.locator('.cm-content').click();
-  await page.keyboard.press('Shift+Enter');
-  // It runs on the pre-started first kernel: no start of its own, so no progress line in the cell.
-  await expect(cell.locator('.jp-OutputArea-output')).toHaveText(/^\s*42\s*$/, { timeout: 60_000 });
-  await expect(cell.locator('.jp-OutputArea-output').filter({ hasText: '[GPU (auto)]' })).toHaveCount(0);
-  await expect(part(panel, 'panel-prestart')).not.toContainText('given back', { timeout: 30_000 });
-  await expect(item).toHaveText(RUNNING);
+  await runOnPrestarted(page, panel, cell);
 });
