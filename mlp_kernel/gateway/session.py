@@ -287,8 +287,7 @@ class RemoteSession:
         return message
 
     def _first_dropped(self, why: str, held: str) -> str:
-        """An unused first kernel was given back: the notebook is ``cpu_only`` again, as if it had never
-        started (nothing was released from a cell's point of view, nothing saved: no ``last_release``)."""
+        """An unused first kernel was given back: ``cpu_only`` again (``_back_to_cpu_only``)."""
         s = self.status
         where = f"{s.member}/{s.flavor}"
         s.prestart_note = f"dropped {why}: first kernel, pre-started on {where} {held} ago, no cell used it"
@@ -296,11 +295,18 @@ class RemoteSession:
             f"Pre-started first GPU kernel given back {why} (no cell used it; held {held} on {where}); "
             "the next code cell starts a GPU kernel."
         )
+        self._back_to_cpu_only(message)
+        self.statusch.event(EventKind.PRESTART_DROPPED, message)
+        return message
+
+    def _back_to_cpu_only(self, message: str) -> None:
+        """An unused first kernel is gone (dropped, or it died): the notebook is ``cpu_only`` again, as if it
+        had never started (nothing was released from a cell's point of view, nothing saved: no
+        ``last_release``)."""
+        s = self.status
         s.cost_before = s.cost_so_far(self.clock.time())
         s.since, s.busy = None, False
         self.statusch.move(KernelState.CPU_ONLY, message, phase=None, queue=None)
-        self.statusch.event(EventKind.PRESTART_DROPPED, message)
-        return message
 
     # -------------------------------------------------------------------------------------- launching
     def _launch_pending(self) -> None:
@@ -383,6 +389,7 @@ class RemoteSession:
 
     async def _remote_died(self, info: ExitInfo) -> None:
         log.warning("remote kernel died: %s", info.message)
+        unused_first = self._prestart_first and self.prestarted_at is not None  # never ran a cell
         self.pump.fast = False
         await self.pump.flush()  # requests relayed a moment ago are in ``inflight`` now: answer them too
         link = self._unlink()
@@ -399,6 +406,14 @@ class RemoteSession:
         self.statusch.publish_soon()
         self.requests.clear_record()
         reason = ExitReason.of(info.reason)
+        if unused_first:  # nothing ran and nothing was saved: the notebook never had a GPU kernel in use
+            message = (  # no "variables lost": none were there yet
+                f"The pre-started first GPU kernel ended before any cell used it ({reason.value}); nothing "
+                "was lost. The next code cell starts a GPU kernel."
+            )
+            self._back_to_cpu_only(message)
+            self.statusch.event(reason.event_kind(), message)
+            return
         self._mark_released(reason, line)
         self.statusch.event(reason.event_kind(), line)
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -496,3 +498,24 @@ async def test_the_first_kernel_is_placed_with_the_sessions_gpu_choices_so_far(
     assert g.status.gpu_count == 2 and g.status.decision is not None and g.status.decision.gpu_count == 2
     assert (await g.run("print('two')")).strip() == "two"
     assert g.launches == 1, "the request the kernel was placed for is the cell's: no move"
+
+
+async def test_a_first_kernel_that_dies_unused_leaves_the_notebook_cpu_only(
+    start_gateway: GatewayFactory,
+) -> None:
+    g = await start_gateway()
+    await g.prestart("code")
+    await g.until(lambda: g.remote.prestarted_at is not None, "the pre-started first kernel is connected")
+    pid = int(await g.remote_value("__import__('os').getpid()"))
+    os.kill(pid, signal.SIGKILL)  # the OOM killer, a node lost: before any cell used it
+    await g.until(lambda: g.status.state == KernelState.CPU_ONLY, "back to cpu_only, not released")
+    lost = await g.event("error")
+    assert lost["message"] == (
+        "The pre-started first GPU kernel ended before any cell used it (killed); nothing was lost. "
+        "The next code cell starts a GPU kernel."
+    ), lost
+    assert g.status.last_release is None and g.remote.link is None
+    out = await g.run("%gpu status")
+    assert out.startswith("GPU (auto): cpu only"), out
+    assert (await g.run("print(6 * 7)")).strip() == "42"
+    assert g.launches == 2 and g.status.state == KernelState.RUNNING
