@@ -32,13 +32,17 @@ def ready_pool_kernel(runtime: Path) -> bool:
 
 
 def end_pool_kernels(runtime: Path) -> None:
-    """Pool kernels are detached and outlive the gateway until ``warm_pool_idle``: end every kernel started
-    with a pool connection file of this test's runtime directory (ready, claimed or starting)."""
+    """Pool kernels are detached and outlive the gateway until ``warm_pool_idle``: end every pool kernel of
+    this test (ready, claimed or starting). Their connection files sit beside the gateway's (a temporary
+    directory), so they are known by the Jupyter runtime directory they run with: this test's, whose ledger
+    they are in."""
     import psutil
 
     for proc in psutil.process_iter(["pid", "cmdline"]):
-        if any(str(arg).startswith(str(runtime / "mlp-pool-")) for arg in proc.info["cmdline"] or []):
-            with contextlib.suppress(psutil.Error):
+        if not any("mlp-pool-" in str(arg) for arg in proc.info["cmdline"] or []):
+            continue
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get("JUPYTER_RUNTIME_DIR") == str(runtime):
                 proc.kill()
 
 
