@@ -12,7 +12,8 @@ Pre-start (``release.prestart``, ``placement/prestart.py``): the status comm's `
 by the extension when the user starts typing into a released notebook, starts the next kernel before its cell
 (``prestart``) if the pure rule allows: the launch a cell would make, with no cell. The first cell finds it
 running (or waits for it, adopting the launch); unused for ``hold`` it is dropped without a snapshot (nothing
-ran: the saved variables are still the ones to restore), and there is no second pre-start until a cell ran.
+ran: the saved variables are still the ones to restore); then one more pre-start on a code edit, and none
+after that until a cell ran.
 A notebook that never had a GPU kernel (``cpu_only``) is pre-started only when the action says code is being
 typed (``cell: "code"``) and the policy's ``release.prestart.first`` allows: its kernel starts as a first
 cell's would (the session's ``%gpu`` choices so far), with nothing to restore, and unused it is dropped back
