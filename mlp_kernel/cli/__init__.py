@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from ..startup import skip_slow_optional_imports
+
 SUBCOMMANDS = (
     "install",
     "place",
@@ -54,6 +56,7 @@ def duration_flag(flag: str, text: str, error: type[ValueError] = ValueError) ->
 
 
 def main(argv: list[str] | None = None) -> int:
+    skip_slow_optional_imports()
     argv = sys.argv[1:] if argv is None else argv
     # every subcommand but install loads a policy: have the loader check snapshot.storage too (its owner's
     # check, registered on import, since placement does not import the snapshot package)

@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..startup import skip_slow_optional_imports
+
 if TYPE_CHECKING:
     from ..backends import BackendRouter
     from ..backends.local_pool import PoolSpec
@@ -106,6 +108,7 @@ def _import_gateway(failed: list[BaseException], done: threading.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    skip_slow_optional_imports()
     args = sys.argv[1:] if argv is None else argv
     conn_path = Path(_connection_file(args))
     connection = json.loads(conn_path.read_text())

@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ..startup import skip_slow_optional_imports
+
 
 class WorkTimeout(Exception):
     """The job ran past the time limit; its worker was killed."""
@@ -33,6 +35,7 @@ class WorkFailed(Exception):
 
 def _serve(conn: Connection, memory_mb: int) -> None:
     """Worker main loop: run ``(func, args)`` jobs and send back ``("ok", result)`` or ``("raise", exc)``."""
+    skip_slow_optional_imports()
     if memory_mb > 0:
         try:
             import resource
