@@ -44,6 +44,8 @@ from .pki import Pki
 from .plane import Plane, free_port, kubeconfig_doc
 from .rest import Obj, Rest
 
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the CRDs are megabytes: C, not Python
+
 CLUSTER_API = "cluster.karmada.io/v1alpha1"
 KARMADA_NAMESPACE = "karmada-cluster"  # karmadactl's default --cluster-namespace
 IMPERSONATOR = "karmada-impersonator"
@@ -70,7 +72,7 @@ class KarmadaPlane(Plane):
     def _install_crds(self) -> None:
         t0 = time.monotonic()
         for path in sorted((build.KARMADA.directory / "crds").rglob("*.yaml")):
-            self.rest.apply(yaml.safe_load(path.read_text()))
+            self.rest.apply(yaml.load(path.read_text(), Loader=YAML_LOADER))
         for ns in ("karmada-system", KARMADA_NAMESPACE):
             self.rest.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         self.timings["crds"] = time.monotonic() - t0

@@ -26,6 +26,8 @@ from .plane import Plane, kubeconfig_doc
 from .provisioner import ANN_PROVISIONED_BY, PROVISIONER, LocalPathProvisioner
 from .rest import ApiError, Obj
 
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the CRDs are megabytes: C, not Python
+
 #: namespaces whose pods and Kueue objects ``reset`` leaves alone
 SYSTEM_NAMESPACES = {"kube-system", "kube-public", "kube-node-lease", "kueue-system", "default"}
 #: Kueue's kinds that ``reset`` deletes and loads again
@@ -102,7 +104,7 @@ class RealMember:
 
     def apply_yaml(self, text_or_path: str | Path) -> list[Obj]:
         text = Path(text_or_path).read_text() if isinstance(text_or_path, Path) else text_or_path
-        return [self.rest.apply(doc) for doc in yaml.safe_load_all(text) if doc]
+        return [self.rest.apply(doc) for doc in yaml.load_all(text, Loader=YAML_LOADER) if doc]
 
     load_kueue = apply_yaml
 

@@ -43,6 +43,8 @@ from . import build
 from .pki import Pki
 from .rest import ApiError, Rest
 
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the CRDs are megabytes: C, not Python
+
 #: Kueue webhooks installed: plain pods and Kueue's own kinds (the manager serves only enabled integrations)
 KUEUE_WEBHOOK_KINDS = {"pods", "workloads", "clusterqueues", "localqueues", "resourceflavors", "cohorts"}
 #: where Kueue v0.17 looks for its metrics certificate when its internal certificate management is off
@@ -319,7 +321,7 @@ class Plane:
         ca = base64.b64encode(self.pki.ca.read_bytes()).decode()
         hook = f"https://127.0.0.1:{self.webhook_port}"
         for path in sorted((config / "crd" / "bases").glob("*.yaml")):
-            crd = yaml.safe_load(path.read_text())
+            crd = yaml.load(path.read_text(), Loader=YAML_LOADER)
             if crd["spec"]["names"]["plural"] in KUEUE_CONVERTED:
                 crd["spec"]["conversion"] = {
                     "strategy": "Webhook",

@@ -25,6 +25,8 @@ from .rest import KubeRest
 from .schema import load_crds
 from .store import Obj, Store
 
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the CRDs are megabytes: C, not Python
+
 if TYPE_CHECKING:
     import kubernetes.client
 
@@ -239,7 +241,7 @@ class KubeApiServer:
             or (isinstance(text_or_path, str) and "\n" not in text_or_path and Path(text_or_path).exists())
             else str(text_or_path)
         )
-        return [self.apply(doc) for doc in yaml.safe_load_all(text) if doc]
+        return [self.apply(doc) for doc in yaml.load_all(text, Loader=YAML_LOADER) if doc]
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj:
         return self.store.get(self.rtype(api_version, kind), namespace, name)

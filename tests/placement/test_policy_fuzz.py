@@ -7,6 +7,7 @@ and placed at every field of a valid policy, so a type the checker forgot shows 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from typing import Any
@@ -46,7 +47,7 @@ PATHS = paths(BASE)
 
 def replaced(base: Any, path: tuple[Any, ...], value: Any) -> Any:
     """A copy of ``base`` with ``value`` at ``path``."""
-    doc = yaml.safe_load(yaml.safe_dump(base))
+    doc = copy.deepcopy(base)  # (a YAML round trip in pure Python took ~0.3 s per example of the dump fuzz)
     node = doc
     for part in path[:-1]:
         node = node[part]
