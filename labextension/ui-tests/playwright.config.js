@@ -15,9 +15,11 @@
  * - the workers of project `git` (tests/admin-git.spec.ts alone) start their server with the admin page's
  *   saves going through Git (MLP_UI_TESTS_GIT=1: a bare repository and the server's clone, made by the server
  *   config, under the worker's `git-server` folder); every other spec runs in project `lab`;
- * - two workers (MLP_UI_TEST_WORKERS to change) and `fullyParallel` (tests, not files, are shared out): most
- *   of a test is waiting on kernels and timers (the 25 s idle release, the 8 s slow start), and two servers
- *   with two Chromiums fit the project's 2-core machine (docs/benchmarks.md, "Test suite wall time");
+ * - three workers (MLP_UI_TEST_WORKERS to change) and `fullyParallel` (tests, not files, are shared out): most
+ *   of a test is waiting on kernels and timers (the 25 s idle release, the 8 s slow start); without a trace
+ *   recorded per test, three servers with three Chromiums fit the project's 2-core machine (the 26 specs in
+ *   155 s against 180 s on two workers, same machine; with traces three gained 7 s: docs/benchmarks.md, "Test
+ *   suite wall time");
  * - no video (Playwright's ffmpeg is a download too); screenshots of failures are kept; traces only when asked
  *   for (MLP_UI_TRACE=retain-on-failure, or `jlpm playwright test --trace on`): recording one for every test
  *   to keep those that fail cost 15% of the run's wall time on the 2-core machine (211 -> 180 s, same specs),
@@ -57,7 +59,7 @@ module.exports = {
   // A gpu-auto kernel's first cell starts a GPU kernel behind it; the idle-release test waits out a 25 s timer.
   timeout: 300_000,
   expect: { timeout: 30_000 },
-  workers: Number(process.env.MLP_UI_TEST_WORKERS || 2),
+  workers: Number(process.env.MLP_UI_TEST_WORKERS || 3),
   fullyParallel: true,
   retries: 0,
   forbidOnly: !!process.env.CI,
