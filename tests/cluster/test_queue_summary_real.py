@@ -107,13 +107,21 @@ def sample_docs() -> list[dict[str, Any]]:
     return [d for d in docs if d and d["kind"] != "Deployment"]
 
 
+@pytest.fixture(scope="module")
+def samples_namespace(real_members: RealMembers) -> Iterator[None]:
+    """The samples' namespace lives for this module (``RealMember.delete_applied``: >= 5 s a deletion)."""
+    yield
+    real_members.private.delete_applied(sample_docs())
+
+
 @pytest.fixture
-def member(real_kube_members: RealMembers) -> Iterator[RealMember]:
+def member(samples_namespace: None, real_kube_members: RealMembers) -> Iterator[RealMember]:
+    """The samples applied, three one-GPU and two six-GPU Workloads; no summary published yet (the reset
+    between tests deletes the Workloads, this the summary a test's publisher wrote)."""
     m = real_kube_members.private
-    applied = sample_docs()
     drop_caches()
     try:
-        for doc in applied:
+        for doc in sample_docs():
             m.apply(doc)
         for i in range(3):
             m.create(workload(f"small-{i}", 1))
@@ -122,11 +130,10 @@ def member(real_kube_members: RealMembers) -> Iterator[RealMember]:
         yield m
     finally:
         drop_caches()
-        for doc in reversed(applied):
-            meta = doc["metadata"]
-            if m.find(doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace")):
-                m.delete(doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace"))
-        m.wait_for(lambda: not m.find("v1", "Namespace", "mlp-kernel"), 90, what="namespace mlp-kernel gone")
+        name, namespace = SUMMARY.split("/")[1], SUMMARY.split("/")[0]
+        if m.find("v1", "ConfigMap", name, namespace):
+            m.delete("v1", "ConfigMap", name, namespace)
+        m.wait_for(lambda: not m.find("v1", "ConfigMap", name, namespace), 30, what=f"{SUMMARY} deleted")
 
 
 def fresh_count(m: RealMember) -> WorkloadCounters:

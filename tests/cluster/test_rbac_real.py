@@ -99,26 +99,24 @@ def create_kernel(rest: Rest, user: str) -> tuple[Obj, Obj]:
     return created, rest.create(secret)
 
 
+def user_docs() -> list[Obj]:
+    return [d for user in USERS for d in yaml.safe_load_all((SAMPLES / f"user-{user}.yaml").read_text()) if d]
+
+
+@pytest.fixture(scope="module")
+def user_namespaces(real_members: RealMembers) -> Iterator[None]:
+    """The users' namespaces live for this module (``RealMember.delete_applied``: >= 5 s a deletion)."""
+    yield
+    real_members.private.delete_applied(user_docs())
+
+
 @pytest.fixture
-def tenants(real_kube_members: RealMembers) -> Iterator[RealMember]:
+def tenants(user_namespaces: None, real_kube_members: RealMembers) -> Iterator[RealMember]:
+    """The per-user samples applied for each test (the reset between tests deletes their LocalQueues)."""
     m = real_kube_members.private
-    applied = [
-        doc for user in USERS for doc in yaml.safe_load_all((SAMPLES / f"user-{user}.yaml").read_text())
-    ]
-    try:
-        for doc in applied:
-            m.apply(doc)
-        yield m
-    finally:
-        for user in USERS:  # pods first (Kueue's finalizer), then the namespaces and all in them
-            m.rest.request(
-                "DELETE", f"/api/v1/namespaces/user-{user}/pods", query={"gracePeriodSeconds": "0"}
-            )
-        for user in USERS:
-            m.delete("v1", "Namespace", f"user-{user}")
-        m.wait_for(
-            lambda: not any(m.find("v1", "Namespace", f"user-{u}") for u in USERS), 90, what="namespaces gone"
-        )
+    for doc in user_docs():
+        m.apply(doc)
+    yield m
 
 
 def test_each_users_server_runs_kernels_in_its_own_namespace_only(tenants: RealMember) -> None:

@@ -63,26 +63,27 @@ def docs(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-@pytest.fixture
-def tenants(real_kube_members: RealMembers) -> Iterator[RealMember]:
+def tenant_docs() -> list[dict[str, Any]]:
     """The samples as shipped: kueue-reader and gc-admin once, a file per user."""
-    m = real_kube_members.private
     applied = docs(SAMPLES / "kueue-reader.yaml") + docs(GC_SAMPLE)
-    applied += [d for user in USERS for d in docs(SAMPLES / f"user-{user}.yaml")]
-    try:
-        for doc in applied:
-            m.apply(doc)
-        yield m
-    finally:
-        for user in USERS:
-            m.rest.request(
-                "DELETE", f"/api/v1/namespaces/user-{user}/pods", query={"gracePeriodSeconds": "0"}
-            )
-        for doc in reversed(applied):
-            if doc["kind"] in ("ClusterRole", "ClusterRoleBinding", "Namespace"):
-                m.delete(doc["apiVersion"], doc["kind"], doc["metadata"]["name"])
-        gone = [f"user-{u}" for u in USERS] + ["mlp-kernel"]
-        m.wait_for(lambda: not any(m.find("v1", "Namespace", n) for n in gone), 90, what="namespaces gone")
+    return applied + [d for user in USERS for d in docs(SAMPLES / f"user-{user}.yaml")]
+
+
+@pytest.fixture(scope="module")
+def tenant_namespaces(real_members: RealMembers) -> Iterator[None]:
+    """The samples' namespaces live for this module (``RealMember.delete_applied``: >= 5 s a deletion)."""
+    yield
+    real_members.private.delete_applied(tenant_docs())
+
+
+@pytest.fixture
+def tenants(tenant_namespaces: None, real_kube_members: RealMembers) -> Iterator[RealMember]:
+    """The samples applied for each test (the reset between tests deletes Kueue's LocalQueues, and pods,
+    which the users' kernels leave in their namespaces only if a test fails)."""
+    m = real_kube_members.private
+    for doc in tenant_docs():
+        m.apply(doc)
+    yield m
 
 
 def token_client(m: RealMember, namespace: str, account: str) -> kubernetes.client.ApiClient:
