@@ -6,6 +6,10 @@ kube-scheduler and Kueue with the process kubelet, one kubeconfig with contexts 
 ``real_kube_members`` (function-scoped) is the same object after ``reset()``: no test pods, and the default
 Kueue objects of ``tests.kubeapi.fixtures`` loaded afresh, so each test starts from the same queues.
 
+``samples_for_module(docs)`` makes a module-scoped fixture for samples that create namespaces: their tests
+apply ``docs()`` themselves (the reset between tests deletes Kueue objects), the namespaces live for the
+module and ``RealMember.delete_applied`` removes them at its end (a namespace takes >= 5 s to delete).
+
 Without Go (and nothing built) the tests skip with one line saying why; with ``CI`` set they fail instead, so
 CI cannot pass by skipping them.
 """
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from tests.kubeapi.fixtures import PRIVATE_KUEUE, PRIVATE_NODES, PUBLIC_KUEUE, P
 
 from . import build
 from .members import RealMembers
+from .rest import Obj
 
 
 def _unavailable(reason: str) -> None:
@@ -58,3 +63,15 @@ def real_members(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealMembe
 def real_kube_members(real_members: RealMembers) -> RealMembers:
     real_members.reset()
     return real_members
+
+
+def samples_for_module(docs: Callable[[], list[Obj]]) -> Any:
+    """A module-scoped fixture that deletes what ``docs()`` applies, and waits for its namespaces, at the end
+    of the module (the private member)."""
+
+    @pytest.fixture(scope="module")
+    def fixture(real_members: RealMembers) -> Iterator[None]:
+        yield
+        real_members.private.delete_applied(docs())
+
+    return fixture

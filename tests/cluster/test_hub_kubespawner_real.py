@@ -45,7 +45,7 @@ from .test_hub_real import (
     run_alices_notebook,
 )
 from .test_rbac_real import forbidden
-from .test_tenancy_real import POLICY, docs, tenants  # noqa: F401 (tenants is a fixture)
+from .test_tenancy_real import POLICY, docs, tenant_namespaces, tenants  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(600)
 

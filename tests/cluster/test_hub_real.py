@@ -26,7 +26,7 @@ from tests.hub.lab import open_notebook, run_cell, sign_up_and_log_in, write_not
 
 from .members import RealMember
 from .test_rbac_real import USERS, as_service_account, forbidden
-from .test_tenancy_real import POLICY, tenants  # noqa: F401 (tenants is a fixture)
+from .test_tenancy_real import POLICY, tenant_namespaces, tenants  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(600)
 

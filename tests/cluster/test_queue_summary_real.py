@@ -32,6 +32,7 @@ from mlp_kernel.placement.adapters.watch_cache import drop_caches
 from mlp_kernel.placement.adapters.workloads import WorkloadCounters
 from tests.placement.test_watch_cache import _requests
 
+from .fixtures import samples_for_module
 from .members import RealMember, RealMembers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,11 +108,7 @@ def sample_docs() -> list[dict[str, Any]]:
     return [d for d in docs if d and d["kind"] != "Deployment"]
 
 
-@pytest.fixture(scope="module")
-def samples_namespace(real_members: RealMembers) -> Iterator[None]:
-    """The samples' namespace lives for this module (``RealMember.delete_applied``: >= 5 s a deletion)."""
-    yield
-    real_members.private.delete_applied(sample_docs())
+samples_namespace = samples_for_module(sample_docs)
 
 
 @pytest.fixture

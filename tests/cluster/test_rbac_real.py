@@ -26,6 +26,7 @@ from mlp_kernel.backends.kubernetes.objects import render_kernel_objects
 from mlp_kernel.placement import parse_policy
 from tests.backend_kubernetes.policies import KERNELSPEC
 
+from .fixtures import samples_for_module
 from .members import RealMember, RealMembers
 from .rest import ApiError, Obj, Rest
 
@@ -103,11 +104,7 @@ def user_docs() -> list[Obj]:
     return [d for user in USERS for d in yaml.safe_load_all((SAMPLES / f"user-{user}.yaml").read_text()) if d]
 
 
-@pytest.fixture(scope="module")
-def user_namespaces(real_members: RealMembers) -> Iterator[None]:
-    """The users' namespaces live for this module (``RealMember.delete_applied``: >= 5 s a deletion)."""
-    yield
-    real_members.private.delete_applied(user_docs())
+user_namespaces = samples_for_module(user_docs)
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from tests.backend_kubernetes.conftest import free_ports
 from tests.backend_kubernetes.e2e import KEY, execute, launch_all, spec
 from tests.backend_kubernetes.policies import KERNELSPEC
 
+from .fixtures import samples_for_module
 from .members import RealMember, RealMembers
 from .test_rbac_real import SAMPLES, USERS, as_service_account, forbidden
 
@@ -69,11 +70,7 @@ def tenant_docs() -> list[dict[str, Any]]:
     return applied + [d for user in USERS for d in docs(SAMPLES / f"user-{user}.yaml")]
 
 
-@pytest.fixture(scope="module")
-def tenant_namespaces(real_members: RealMembers) -> Iterator[None]:
-    """The samples' namespaces live for this module (``RealMember.delete_applied``: >= 5 s a deletion)."""
-    yield
-    real_members.private.delete_applied(tenant_docs())
+tenant_namespaces = samples_for_module(tenant_docs)
 
 
 @pytest.fixture
