@@ -11,8 +11,9 @@ parsers at import time for jsonschema's ``iri`` and ``iri-reference`` format che
 python-jsonschema/jsonschema#1428). No schema these processes check uses those formats (the Kubernetes
 OpenAPI schemas, the policy's, Jupyter's event schemas), and jsonschema treats the package as optional: with
 it blocked, those two formats are simply not checked. Measured on the development machine: ``import
-kubernetes`` 1.19 -> ~0.3 s of CPU, so a gateway's first cell on the Kubernetes backend starts ~0.9 s sooner
-and the test suite spends ~2 minutes of CPU less (docs/benchmarks.md, "Test suite wall time").
+kubernetes`` 1.19 -> ~0.3 s of CPU, which a gateway on the Kubernetes backend pays on its first cell's path
+(the backend's imports are lazy), and the test suite spends ~2 minutes of CPU less (docs/benchmarks.md,
+"Test suite wall time").
 """
 
 from __future__ import annotations
