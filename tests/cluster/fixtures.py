@@ -8,7 +8,8 @@ Kueue objects of ``tests.kubeapi.fixtures`` loaded afresh, so each test starts f
 
 ``samples_for_module(docs)`` makes a module-scoped fixture for samples that create namespaces: their tests
 apply ``docs()`` themselves (the reset between tests deletes Kueue objects), the namespaces live for the
-module and ``RealMember.delete_applied`` removes them at its end (a namespace takes >= 5 s to delete).
+module and ``RealMember.delete_applied`` removes them at its end (a namespace takes >= 5 s to delete: the
+wait falls on whoever applies it again, ``RealMember.apply``).
 
 Without Go (and nothing built) the tests skip with one line saying why; with ``CI`` set they fail instead, so
 CI cannot pass by skipping them.
@@ -66,8 +67,8 @@ def real_kube_members(real_members: RealMembers) -> RealMembers:
 
 
 def samples_for_module(docs: Callable[[], list[Obj]]) -> Any:
-    """A module-scoped fixture that deletes what ``docs()`` applies, and waits for its namespaces, at the end
-    of the module (the private member)."""
+    """A module-scoped fixture that deletes what ``docs()`` applies at the end of the module (the private
+    member); its namespaces may still be terminating when the next module starts."""
 
     @pytest.fixture(scope="module")
     def fixture(real_members: RealMembers) -> Iterator[None]:

@@ -97,14 +97,28 @@ class RealMember:
     # -- objects ---------------------------------------------------------------------------------------
 
     def create(self, obj: Obj) -> Obj:
+        self._after_namespace_deletion(obj)
         return self.rest.create(obj)
 
     def apply(self, obj: Obj) -> Obj:
+        self._after_namespace_deletion(obj)
         return self.rest.apply(obj)
 
     def apply_yaml(self, text_or_path: str | Path) -> list[Obj]:
         text = Path(text_or_path).read_text() if isinstance(text_or_path, Path) else text_or_path
-        return [self.rest.apply(doc) for doc in yaml.load_all(text, Loader=YAML_LOADER) if doc]
+        return [self.apply(doc) for doc in yaml.load_all(text, Loader=YAML_LOADER) if doc]
+
+    def _after_namespace_deletion(self, obj: Obj, timeout: float = 90.0) -> None:
+        """A Namespace still terminating (``delete_applied`` does not wait) is waited for before it is made
+        again: applied now, it would stay terminating and refuse everything created in it."""
+        if obj.get("kind") != "Namespace" or obj.get("apiVersion") != "v1":
+            return
+        name = obj["metadata"]["name"]
+        current = self.find("v1", "Namespace", name)
+        if current is not None and current["metadata"].get("deletionTimestamp"):
+            self.wait_for(
+                lambda: self.find("v1", "Namespace", name) is None, timeout, what=f"namespace {name} gone"
+            )
 
     load_kueue = apply_yaml
 
@@ -125,13 +139,15 @@ class RealMember:
     ) -> None:
         self.rest.delete(api_version, kind, name, namespace, **query)
 
-    def delete_applied(self, docs: Sequence[Obj], timeout: float = 90.0) -> None:
+    def delete_applied(self, docs: Sequence[Obj]) -> None:
         """Delete what ``docs`` applied, newest first (their namespaces' pods at once and first: Kueue's
-        finalizer), and wait until the namespaces are gone: the next apply of the samples starts from nothing.
+        finalizer), without waiting for the namespaces to go.
 
         Deleting a namespace takes at least 5 s whatever it holds (the namespace controller waits a fixed
         ``namespaceDeletionGracePeriod`` before it starts), so fixtures that apply samples with namespaces do
-        it once per module and this once at the module's end, not once per test."""
+        it once per module and this once at the module's end, not once per test; and the wait is left to
+        whoever applies one of those namespaces again (``apply`` waits for a terminating one), so the next
+        module's tests run meanwhile unless they need the same namespace at once."""
         namespaces = [d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"]
         for name in namespaces:
             self.rest.request("DELETE", f"/api/v1/namespaces/{name}/pods", query={"gracePeriodSeconds": "0"})
@@ -141,11 +157,6 @@ class RealMember:
                 continue  # goes with its namespace
             if self.find(doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace")):
                 self.delete(doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace"))
-        self.wait_for(
-            lambda: not any(self.find("v1", "Namespace", n) for n in namespaces),
-            timeout,
-            what=f"namespaces {namespaces} gone",
-        )
 
     def wait_for(self, predicate: Any, timeout: float = 30.0, interval: float = 0.1, what: str = "") -> Any:
         end = time.monotonic() + timeout
