@@ -116,7 +116,13 @@ async def test_queued_kernel_starts_when_quota_frees(backend, kube_members) -> N
     await asyncio.wait_for(task, 120)
     phases = [e.phase for e in seen]
     assert phases[0] == Phase.QUEUED and phases[-1] == Phase.CONNECTED
-    assert Phase.ADMITTED in phases or Phase.SCHEDULED in phases
+    # Each event describes the launch as it is when observed: admission, binding and the image check can all
+    # land between two observations on a busy machine (seen once in CI: queued, starting, connected), so what
+    # must follow the queue is some phase only an admitted Workload's pod reaches, on a node.
+    after_queue = seen[max(i for i, e in enumerate(seen) if e.phase == Phase.QUEUED) + 1 : -1]
+    admitted = {Phase.ADMITTED, Phase.SCHEDULED, Phase.PULLING, Phase.STARTING}
+    assert after_queue and all(e.phase in admitted for e in after_queue), phases
+    assert any(e.detail.get("node") for e in after_queue if e.phase != Phase.ADMITTED), seen
     await backend.release(seen[-1].remote)
 
 
