@@ -82,9 +82,17 @@ class RemoteLink:
 
     # -- the gateway's own requests -------------------------------------------------------------------------
     async def request(
-        self, msg_type: str, content: dict[str, Any], channel: str = "shell", timeout: float = 60.0
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        channel: str = "shell",
+        timeout: float = 60.0,
+        output: bool = True,
     ) -> tuple[Message, list[Message]]:
-        """Send a request of the gateway's own; return its reply and the iopub output it caused."""
+        """Send a request of the gateway's own; return its reply and the iopub output it caused.
+
+        With ``output`` it waits up to 5 s after the reply for the kernel's ``idle``; without, for the reply
+        alone: a ``shutdown_request``'s ``idle`` may never come (the kernel stops its loop after replying)."""
         frames = self.session.serialize(msg_type, content)
         msg_id = json.loads(frames[2])["msg_id"]
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
@@ -97,8 +105,9 @@ class RemoteLink:
         try:
             self.send(channel, frames)
             reply = await asyncio.wait_for(fut, timeout)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(idle.wait(), 5.0)
+            if output:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(idle.wait(), 5.0)
             return reply, self._private_output[msg_id]
         finally:
             self.pump.private_ids.discard(msg_id)

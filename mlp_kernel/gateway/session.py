@@ -546,8 +546,10 @@ class RemoteSession:
         link = self._unlink()
         if link is not None:
             with contextlib.suppress(Exception):
+                # the reply is all it waits for: ipykernel's ``idle`` after a shutdown_reply comes only
+                # sometimes (its loop stops), and waiting for it cost the shutdown 3 s whenever it did not
                 await asyncio.wait_for(
-                    link.request("shutdown_request", {"restart": False}, "control", 2.0), 3.0
+                    link.request("shutdown_request", {"restart": False}, "control", 2.0, output=False), 3.0
                 )
             await link.close()
             await self.backend.release(link.remote)
