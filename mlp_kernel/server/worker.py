@@ -9,10 +9,10 @@ would keep the CPU and the GIL) and the caller gets ``WorkTimeout``; a job that 
 
 Workers are forked from a fork server (``forkserver``; ``spawn`` where the platform has none), never from the
 server itself (it has threads, so ``fork`` is unsafe). The fork server is a fresh, single-threaded process
-that imports what the jobs use once (``preload.py``), so a new worker costs a fork instead of an interpreter
-and ~0.6 s of CPU of imports: workers are replaced whenever one is killed (a timeout, a memory limit), and
-the servers of a busy hub each start their own. Workers are kept between jobs, at most ``workers`` at a time;
-a request waits for a free worker, never the loop.
+that imports what the jobs use once (``preload.py``), so a new worker costs a fork (~0.06 s) instead of an
+interpreter and its imports (~0.27 s of CPU on the development machine): workers are replaced whenever one
+is killed (a timeout, a memory limit), and the servers of a busy hub each start their own. Workers are kept
+between jobs, at most ``workers`` at a time; a request waits for a free worker, never the loop.
 """
 
 from __future__ import annotations
