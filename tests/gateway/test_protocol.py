@@ -6,6 +6,7 @@ import asyncio
 import os
 import stat
 import sys
+import time
 import uuid
 
 import jsonschema
@@ -275,3 +276,36 @@ async def test_shell_message_with_a_bad_signature_is_dropped(start_kernel):
     except Exception as exc:  # queue.Empty / TimeoutError
         assert not isinstance(exc, AssertionError)
     assert os.path.exists(k.km.connection_file)
+
+
+# A remote kernel that never publishes the ``idle`` after its ``shutdown_reply``: ipykernel does so only
+# sometimes (its loop stops right after replying), so the gateway must not wait for it.
+NO_IDLE_AFTER_SHUTDOWN = """
+from ipykernel import kernelapp, kernelbase
+publish = kernelbase.Kernel._publish_status
+def _publish_status(self, status, channel, parent=None):
+    msg = parent or self.get_parent(channel) or {}
+    if status == "idle" and msg.get("header", {}).get("msg_type") == "shutdown_request":
+        return
+    publish(self, status, channel, parent)
+kernelbase.Kernel._publish_status = _publish_status
+kernelapp.launch_new_instance()
+"""
+
+
+async def test_a_shutdown_does_not_wait_for_the_remote_kernels_idle(start_kernel, tmp_path):
+    wrapper = tmp_path / "no-idle-python"
+    script = tmp_path / "no_idle_after_shutdown.py"
+    script.write_text(NO_IDLE_AFTER_SHUTDOWN)
+    # the local backend runs `<python> -m ipykernel_launcher -f ...`: the same kernel, from the script
+    wrapper.write_text(f'#!/bin/sh\nshift 2\nexec {sys.executable} {script} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    k = await start_kernel(local_python=str(wrapper))
+    reply, outputs = await k.run("print('remote', 6 * 7)")
+    assert reply["content"]["status"] == "ok" and "remote 42" in text_of(outputs), text_of(outputs)
+    started = time.monotonic()
+    await k.km.shutdown_kernel(now=False)
+    took = time.monotonic() - started
+    # 0.2 s on the development machine; waiting for that idle took the gateway's 3 s cap every time
+    assert took < 2.5, f"the shutdown took {took:.1f} s"
+    assert not await k.km.is_alive()
