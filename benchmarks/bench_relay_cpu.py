@@ -57,13 +57,18 @@ def install_bare_relay(jupyter_path: Path, name: str = BARE, script: str = "bare
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
 
 
-def install_variant(jupyter_path: Path, name: str, pythonpath: str) -> None:
-    """The GPU (auto) kernelspec again, its gateway importing ``mlp_kernel`` from ``pythonpath`` (a git
-    worktree of another commit): two versions of the relay measured side by side, under the same load."""
+def install_variant(jupyter_path: Path, name: str, spec_value: str) -> None:
+    """The GPU (auto) kernelspec again, its gateway importing ``mlp_kernel`` from a path (a git worktree of
+    another commit), or run with an environment variable (``VAR=VALUE``, e.g. ``MLP_KERNEL_HOTPATH=0``: the
+    relay in Python): two versions of the relay measured side by side, under the same load."""
     src, target = jupyter_path / "kernels" / GPU, jupyter_path / "kernels" / name
     shutil.copytree(src, target)
     spec = json.loads((target / "kernel.json").read_text())
-    spec["env"] = {"PYTHONPATH": str(Path(pythonpath).resolve())}
+    var, eq, value = spec_value.partition("=")
+    if eq and var.isidentifier():
+        spec["env"] = {var: value}
+    else:
+        spec["env"] = {"PYTHONPATH": str(Path(spec_value).resolve())}
     (target / "kernel.json").write_text(json.dumps(spec, indent=2))
 
 
@@ -260,9 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         "--variant",
         action="append",
         default=[],
-        metavar="NAME=PATH",
+        metavar="NAME=PATH|NAME=VAR=VALUE",
         help="measure a gateway importing mlp_kernel from PATH (a worktree of some commit) instead of the"
-        " installed one; repeat it to compare versions under the same load",
+        " installed one, or the installed one with an environment variable set (gpu-py=MLP_KERNEL_HOTPATH=0:"
+        " the relay in Python); repeat it to compare versions under the same load",
     )
     parser.add_argument(
         "--floors",

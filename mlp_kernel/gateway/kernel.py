@@ -58,6 +58,17 @@ LOCAL_WHEN_IDLE = {
 }
 # Requests the loop always handles itself, even while a remote kernel runs.
 LOOP_ONLY = {"shutdown_request", "interrupt_request", "comm_info_request", "history_request"}
+# Shell requests the pump's C hot path may relay itself (``_hotpath.c``): those ``fast_forward`` lets through
+# on their header alone (``execute_request`` also on its content, which the C screen checks for ``%gpu`` the
+# same way). Everything else, comms included, still reaches ``fast_forward`` in Python.
+C_FORWARDABLE = (
+    "execute_request",
+    "complete_request",
+    "inspect_request",
+    "is_complete_request",
+    "kernel_info_request",
+)
+assert not LOOP_ONLY & set(C_FORWARDABLE)
 
 
 class GatewayKernel:
@@ -74,7 +85,18 @@ class GatewayKernel:
         self.requests = requests  # policy, defaults, overrides, placement calls
         self.signer = Signer(connection.get("key", ""), connection.get("signature_scheme", "hmac-sha256"))
         wire = Session(self.signer)
-        self.pump = Pump(bound.context, bound.sockets, self.fast_forward, self.after_forward, self._on_reply)
+        scheme = connection.get("signature_scheme", "hmac-sha256")
+        c_requests = (
+            (self.signer.key, tuple(t.encode() for t in C_FORWARDABLE)) if scheme == "hmac-sha256" else None
+        )
+        self.pump = Pump(
+            bound.context,
+            bound.sockets,
+            self.fast_forward,
+            self.after_forward,
+            self._on_reply,
+            c_requests=c_requests,
+        )
         self._early = early or []  # messages that arrived while the gateway was importing (early.py)
         self.status = GatewayStatus(
             kernel_id=requests.config.kernel_id, user=requests.config.user, clock=clock

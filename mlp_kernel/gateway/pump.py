@@ -33,6 +33,7 @@ import contextlib
 import ctypes
 import json
 import logging
+import os
 import select
 import threading
 import time
@@ -56,7 +57,12 @@ REMOTE_CHANNELS = ("shell", "control", "stdin", "iopub")
 # replaced (~1 ms of CPU on the development machine, 20-60 us per `pass` round trip; docs/benchmarks.md).
 STATUS_QUIET_S = 0.25
 STATUS_MAX_S = 2.0
-BOOKKEEPING_S = 0.01  # bookkeeping for relayed requests and replies runs in batches this far apart
+# Bookkeeping for relayed requests and replies runs in batches this far apart (and before anything is handed
+# to the loop, and at every flush()). 50 ms rather than 10: with the C hot path the batch is the I/O thread's
+# only Python per round trip; 184 -> 126 us of its CPU per `pass` round trip (docs/benchmarks.md). Status is
+# published at most every STATUS_QUIET_S anyway.
+BOOKKEEPING_S = 0.05
+BOOKKEEPING_MS = round(BOOKKEEPING_S * 1000)
 
 _send = zmq.backend.Socket.send  # the Cython method: pyzmq's send_multipart costs ~16 us a message in
 _recv = zmq.backend.Socket.recv  # flag and argument handling, these loops ~2 us (docs/benchmarks.md)
@@ -66,6 +72,45 @@ _EVENTS, _POLLIN, _FD = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.FD)
 
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt() parameters
+
+# The wait and the messages that need no Python in C (``_hotpath.c``): built by the package's build hook
+# where a C compiler is found; else (or with MLP_KERNEL_HOTPATH=0) this module relays all in Python.
+HOTPATH_ENV = "MLP_KERNEL_HOTPATH"
+ROLE_PYTHON, ROLE_CLIENT_SHELL, ROLE_REMOTE_SHELL, ROLE_REMOTE_CONTROL = 0, 1, 2, 3
+_hotpath_state: list[Any] = []  # [module or None], once per process
+
+
+def hotpath() -> Any:
+    """The ``_hotpath`` module with libzmq's functions resolved in the copy pyzmq loaded, or None (why: logged
+    once). It must be that copy: the sockets it is handed are pyzmq's."""
+    if _hotpath_state:
+        return _hotpath_state[0]
+    module = None
+    if os.environ.get(HOTPATH_ENV, "1") == "0":
+        log.info("the gateway relays in Python (%s=0)", HOTPATH_ENV)
+    else:
+        try:
+            from . import _hotpath  # type: ignore[attr-defined]
+
+            _hotpath.load(_libzmq_path())
+            module = _hotpath
+        except (ImportError, OSError) as exc:  # not built (no compiler at install), or an unusual pyzmq
+            log.info("the gateway relays in Python: its C hot path is unavailable (%s)", exc)
+    _hotpath_state.append(module)
+    return module
+
+
+def _libzmq_path() -> str:
+    """The file of the libzmq that pyzmq loaded: bundled beside it (``pyzmq.libs``), the system's, or linked
+    into pyzmq's own extension."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.rstrip("\n").split(" ")[-1]
+            if "/libzmq" in path:
+                return path
+    import zmq.backend.cython._zmq as backend
+
+    return str(backend.__file__)
 
 
 def keep_freed_buffers(trim: int = 16 << 20, mmap: int = 4 << 20) -> None:
@@ -163,6 +208,8 @@ class Pump:
         after_forward: Callable[[str, Any], None] = lambda channel, parsed: None,
         on_reply: Callable[[list[bytes]], bool] = lambda frames: False,
         c_iopub: bool = True,
+        c_requests: tuple[bytes, tuple[bytes, ...]] | None = None,
+        hot: bool = True,
     ) -> None:
         self.ctx = ctx
         self.client = client
@@ -178,8 +225,15 @@ class Pump:
         self.on_reply = on_reply
         self._later: list[tuple[Callable[[Any], Any], Any]] = []
         self._later_due = 0.0
+        # The C hot path (``_hotpath.c``): this thread's wait, remote replies to clients, and, with
+        # ``c_requests`` (the connection's HMAC-SHA256 key, b"" for unsigned messages, and the msg_types that
+        # ``fast_forward`` lets through whatever else they hold), the client's shell requests that pass the
+        # same screen. ``hot`` False, or no C hot path: everything in Python.
+        module = hotpath() if hot else None
+        self._hp: Any = module.HotPath() if module is not None else None
+        self._c_requests = c_requests
         # Shared state. Each counter is written by one thread only, so no lock is needed.
-        self.fast = False  # loop sets: a remote kernel is connected and serving
+        self._fast = False  # loop sets (``fast``): a remote kernel is connected and serving
         self.private_ids: set[str] = set()  # loop sets: msg_ids of the gateway's own requests in flight
         self.announced: set[str] = set()  # loop adds, pump removes: requests the loop already said busy for
         self.own_input: set[str] = set()  # loop adds, pump removes: ... and published execute_input for
@@ -200,6 +254,7 @@ class Pump:
         self._outer: zmq.asyncio.Socket = self._pair(actx.socket(zmq.PAIR))  # loop: hand-overs in
         self._outer.connect(addr + "-up")
         self._remote: dict[str, zmq.Socket[Any]] = {}
+        self._c_sockets: dict[int, Any] = {}  # role -> the socket the C hot path serves in it
         self._remote_id = b""
         self._c_iopub = c_iopub  # relay the remote's output in C when nothing needs to see it (forwarder.py)
         self._forwarder: Forwarder | None = None
@@ -216,6 +271,21 @@ class Pump:
         self._route: dict[Any, tuple[Callable[[str, list[zmq.Frame]], None], str]] = {}
         self._after = {name: self._forwarded(name) for name in CLIENT_CHANNELS}
         self._thread = threading.Thread(target=self._run, name="mlp-pump", daemon=True)
+
+    @property
+    def fast(self) -> bool:
+        return self._fast
+
+    @fast.setter
+    def fast(self, value: bool) -> None:
+        self._fast = value
+        if self._hp is not None:
+            self._hp.set_fast(value)  # read by the C hot path for every request, as this thread reads _fast
+
+    @property
+    def c_stats(self) -> dict[str, int] | None:
+        """What the C hot path relayed (requests, replies) and handed back to Python; None without it."""
+        return self._hp.stats() if self._hp is not None else None
 
     @staticmethod
     def _pair(sock: Any) -> Any:
@@ -350,10 +420,13 @@ class Pump:
             due = self._later_due if self._later else self._notify_at
             timeout = -1.0 if due is None else max(0.0, due - time.monotonic())
             by_fd = self._by_fd
-            for fd, _ in self._epoll.poll(timeout):
-                sock = by_fd.get(fd)
-                if sock is not None:
-                    check.add(sock)
+            if self._hp is not None:
+                check = self._wait_in_c(timeout)
+            else:
+                for fd, _ in self._epoll.poll(timeout):
+                    sock = by_fd.get(fd)
+                    if sock is not None:
+                        check.add(sock)
         for sock in self._order if check else ():  # the command socket is first: the loop's queue goes first
             if sock not in check:
                 continue
@@ -384,6 +457,65 @@ class Pump:
         self._choose_iopub_path()
         return True
 
+    def _wait_in_c(self, timeout: float) -> set[Any]:
+        """Wait in C (``_hotpath.c``), which relays what needs no Python meanwhile; returns the sockets to
+        look at. The bookkeeping of what it relayed is deferred as the Python path defers its own, and the one
+        message it handed back is handled here, first, by the handler its socket has in Python."""
+        ms = -1 if timeout < 0 else int(timeout * 1000) + 1
+        shell_ok = self.handed["shell"] == self.handled["shell"] and bool(self._remote)
+        ready, back, done = self._hp.serve(ms, shell_ok, BOOKKEEPING_MS)
+        for role, raw in done:
+            self._defer(self._c_request_done if role == ROLE_CLIENT_SHELL else self._replied_raw, raw)
+        by_fd = self._by_fd
+        check = {by_fd[fd] for fd in ready if fd in by_fd}
+        check.add(self._inner)  # C looked at it before each request, which may have taken its wake-up
+        if back is not None:
+            role, raw = back
+            sock = self._c_sockets.get(role)
+            handler, name = self._route.get(sock, (None, ""))
+            if handler is not None:
+                check.add(sock)  # more may wait behind it
+                try:
+                    handler(name, [zmq.Frame(frame) for frame in raw])
+                except Exception:
+                    log.exception("dropping a message on %s that the I/O thread could not handle", name)
+        return check
+
+    def _c_request_done(self, raw: list[bytes]) -> None:
+        """Bookkeeping of a request the C hot path relayed: ``after_forward`` with the parsed message, as
+        ``fast_forward`` would have returned it (the signature was checked there)."""
+        try:
+            msg = Message(raw)
+        except Malformed:  # pragma: no cover - the C screen read its header
+            return
+        self.after_forward("shell", msg)
+
+    def _configure_c(self) -> None:
+        """Tell the C hot path which of the watched descriptors it serves itself (after every change)."""
+        if self._hp is None:
+            return
+        requests = self._c_requests
+        shell = self.client["shell"]
+        remote_shell, remote_control = self._remote.get("shell"), self._remote.get("control")
+        roles = {remote_shell: ROLE_REMOTE_SHELL, remote_control: ROLE_REMOTE_CONTROL}
+        if requests is not None:
+            roles[shell] = ROLE_CLIENT_SHELL
+        watched = [(self._fds[sock], roles.get(sock, ROLE_PYTHON)) for sock in self._watched]
+        self._c_sockets = {role: sock for sock, role in roles.items() if sock is not None}
+        control = self.client["control"]
+        self._hp.configure(
+            self._epoll.fileno(),
+            watched,
+            shell.underlying if requests is not None else 0,
+            control.underlying,
+            self._fds.get(control, -1),
+            remote_shell.underlying if remote_shell is not None and remote_shell in self._fds else 0,
+            remote_control.underlying if remote_control is not None and remote_control in self._fds else 0,
+            self._inner.underlying,
+            requests[0] if requests is not None else None,
+            list(requests[1]) if requests is not None else [],
+        )
+
     def _defer(self, fn: Callable[[Any], Any], arg: Any) -> None:
         if not self._later:
             self._later_due = time.monotonic() + BOOKKEEPING_S
@@ -401,7 +533,10 @@ class Pump:
         return lambda parsed: self.after_forward(channel, parsed)
 
     def _replied(self, frames: list[zmq.Frame]) -> None:
-        if self.on_reply(as_bytes(frames)):
+        self._replied_raw(as_bytes(frames))
+
+    def _replied_raw(self, raw: list[bytes]) -> None:
+        if self.on_reply(raw):
             now = time.monotonic()
             if self._notify_at is None:
                 self._notify_by = now + STATUS_MAX_S
@@ -440,10 +575,10 @@ class Pump:
                 self._relay(self._remote["stdin"], frames)
             return
         raw = as_bytes(frames)
-        if self.fast and self.handed[channel] == self.handled[channel] and self._remote:
+        if self._fast and self.handed[channel] == self.handled[channel] and self._remote:
             self._commands()  # whatever the loop forwarded before finishing goes first
             # (and if that cleared ``fast`` and asked for a flush, this request must not be relayed now)
-            parsed = self.fast_forward(channel, raw) if self._remote and self.fast else None
+            parsed = self.fast_forward(channel, raw) if self._remote and self._fast else None
             if parsed:
                 self._relay(self._remote[channel], frames)
                 self._defer(self._after[channel], parsed)
@@ -474,7 +609,7 @@ class Pump:
         fwd = self._forwarder
         if fwd is None:
             return
-        screen = self.private_ids or self.announced or self.own_input or not self.fast
+        screen = self.private_ids or self.announced or self.own_input or not self._fast
         if screen or fwd.failed:
             self._iopub_in_python()
         elif not fwd.running:
@@ -504,7 +639,7 @@ class Pump:
         # Screened while the gateway's own requests run, while a request it announced itself awaits the
         # remote's ``busy``, and while the kernel is not on the fast path (booting, releasing: when its own
         # start-up messages arrive). A running kernel's output is relayed without being parsed.
-        if self.private_ids or self.announced or self.own_input or not self.fast:
+        if self.private_ids or self.announced or self.own_input or not self._fast:
             raw = as_bytes(frames)
             verdict = self._screen(raw)
             if verdict == "private":
@@ -560,6 +695,7 @@ class Pump:
         self._watched.append(sock)
         self._order = tuple(self._watched)
         self._check.add(sock)
+        self._configure_c()
 
     def _unwatch(self, sock: Any) -> None:
         fd = self._fds.pop(sock)  # not asked of the socket: this also runs after the context was terminated
@@ -568,6 +704,7 @@ class Pump:
             self._epoll.unregister(fd)
         self._watched.remove(sock)
         self._order = tuple(self._watched)
+        self._configure_c()
 
     def _attach(self, link_id: bytes, config: dict[str, Any]) -> None:
         self._close_remote()

@@ -32,7 +32,7 @@ def message(tag: bytes, size: int = 0) -> list[bytes]:
 class Rig:
     """A Pump between a client (DEALER + SUB) and a fake remote kernel (ROUTERs + PUB), all in-process."""
 
-    def __init__(self) -> None:
+    def __init__(self, hot: bool = True, c_requests: tuple[bytes, tuple[bytes, ...]] | None = None) -> None:
         self.ctx: zmq.Context = zmq.Context()
         base = f"inproc://pump-{uuid.uuid4().hex}"
         kinds = {"shell": zmq.ROUTER, "control": zmq.ROUTER, "stdin": zmq.ROUTER, "iopub": zmq.XPUB}
@@ -44,7 +44,8 @@ class Rig:
             client[name].bind(f"{base}-client-{name}")
         self.events: list[tuple[str, object]] = []
         self.handed: list[tuple[str, list[bytes]]] = []
-        self.pump = Pump(self.ctx, client, self.fast_forward, self.after_forward, self.on_reply)
+        hooks = (self.fast_forward, self.after_forward, self.on_reply)
+        self.pump = Pump(self.ctx, client, *hooks, hot=hot, c_requests=c_requests)
         self.remote = {n: self.ctx.socket(zmq.ROUTER) for n in ("shell", "control", "stdin")}
         self.remote["iopub"] = self.ctx.socket(zmq.XPUB)  # XPUB: the test sees what the gateway subscribes
         self.subscribed: list[bytes] = []
@@ -121,9 +122,11 @@ class Rig:
         self.ctx.term()
 
 
-@pytest.fixture
-async def rig():
-    r = Rig()
+@pytest.fixture(params=["c", "python"])
+async def rig(request):
+    """Each contract holds with the wait and the replies in C (``_hotpath.c``) and all in Python."""
+    r = Rig(hot=request.param == "c")
+    assert (r.pump.c_stats is not None) == (request.param == "c")
     await asyncio.sleep(0.2)  # inproc connects and the SUB subscription reach the sockets
     yield r
     await r.close()
