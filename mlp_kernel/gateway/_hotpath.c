@@ -339,11 +339,16 @@ static void frames_close(frames_t *f) {
     f->n = 0;
 }
 
+/* 1 when a message waits, 0 when none, -1 with errno when the socket failed (ETERM: the context ended; the
+   pump raises zmq.ContextTerminated and its thread ends, as it does when pyzmq raises it). */
 static int sock_readable(void *sock) {
     int events = 0;
     size_t len = sizeof events;
-    if (z_getsockopt(sock, Z_EVENTS, &events, &len) != 0) return 0;
-    return events & Z_POLLIN;
+    if (z_getsockopt(sock, Z_EVENTS, &events, &len) != 0) {
+        errno = z_errno();
+        return -1;
+    }
+    return (events & Z_POLLIN) != 0;
 }
 
 /* Receive one whole message (sock was readable): 0, or -1 with errno when nothing was there. */
@@ -551,16 +556,20 @@ static PyObject *HotPath_serve(HotPath *self, PyObject *args) {
             if (!(check & (1 << role))) continue;
             check &= ~(1 << role);
             if (sock == NULL) continue;
-            while (back == NULL && sock_readable(sock)) {
+            for (;;) {
+                int r = back == NULL ? sock_readable(sock) : 0;
+                if (r < 0) goto fail_errno;
+                if (r == 0) break;
                 if (recv_message(sock, &f) < 0) {
                     if (errno == EAGAIN) break;
-                    PyErr_SetFromErrno(PyExc_OSError);
-                    goto fail;
+                    goto fail_errno;
                 }
                 void *to = NULL;
                 if (role == ROLE_CLIENT_SHELL) {
-                    if (shell_ok && atomic_load(&self->fast) && self->sock[ROLE_REMOTE_SHELL] &&
-                        !sock_readable(self->inner) && request_forwardable(self, &f))
+                    int queued = sock_readable(self->inner); /* the loop's commands go first */
+                    if (queued < 0) goto fail_errno;
+                    if (shell_ok && atomic_load(&self->fast) && self->sock[ROLE_REMOTE_SHELL] && !queued &&
+                        request_forwardable(self, &f))
                         to = self->sock[ROLE_REMOTE_SHELL];
                 } else if (!is_delim(&f.parts[0])) { /* a reply to a client (the gateway's own have no identity) */
                     to = role == ROLE_REMOTE_SHELL ? self->sock[ROLE_CLIENT_SHELL] : self->client_control;
@@ -593,7 +602,9 @@ static PyObject *HotPath_serve(HotPath *self, PyObject *args) {
         }
         if (control_touched) { /* a socket Python serves: a request its send's wake-up hid is Python's */
             control_touched = 0;
-            if (sock_readable(self->client_control)) {
+            int r = sock_readable(self->client_control);
+            if (r < 0) goto fail_errno;
+            if (r) {
                 PyObject *fd = PyLong_FromLong(self->client_control_fd);
                 if (fd == NULL || PyList_Append(ready, fd) < 0) {
                     Py_XDECREF(fd);
@@ -642,6 +653,8 @@ static PyObject *HotPath_serve(HotPath *self, PyObject *args) {
     PyMem_Free(f.parts);
     if (back == NULL) back = Py_NewRef(Py_None);
     return Py_BuildValue("(NNN)", ready, back, done);
+fail_errno:
+    PyErr_SetFromErrno(PyExc_OSError);
 fail:
     frames_close(&f);
     PyMem_Free(f.parts);

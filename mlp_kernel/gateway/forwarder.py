@@ -23,6 +23,7 @@ remote's messages is kept across the switch. Only one thread uses the two socket
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import threading
@@ -89,15 +90,17 @@ class Forwarder:
         if thread is None:
             return
         if thread.is_alive():
-            self.notices.send(b"TERMINATE")
+            with contextlib.suppress(zmq.ZMQError):  # a terminated context ends the proxy by itself
+                self.notices.send(b"TERMINATE")
         thread.join(STOP_TIMEOUT_S)
         if thread.is_alive():  # pragma: no cover - libzmq's proxy answers TERMINATE at once
             # Never share the sockets with a proxy that still runs (ZeroMQ sockets are not thread-safe):
             # wait for it, and say why output stalls meanwhile.
             log.error("the iopub proxy has not stopped after %.0f s; waiting for it", STOP_TIMEOUT_S)
             thread.join()
-        while self.notices.poll(0):  # the proxy's answer to TERMINATE, or the thread's failure note
-            self.notices.recv()
+        with contextlib.suppress(zmq.ZMQError):
+            while self.notices.poll(0):  # the proxy's answer to TERMINATE, or the thread's failure note
+                self.notices.recv()
 
     def close(self) -> None:
         self.stop()

@@ -92,8 +92,10 @@ def hotpath() -> Any:
         try:
             from . import _hotpath  # type: ignore[attr-defined]
 
-            _hotpath.load(_libzmq_path())
+            path = _libzmq_path()
+            version = _hotpath.load(path)
             module = _hotpath
+            log.info("the gateway relays with its C hot path (libzmq %s: %s)", version, path)
         except (ImportError, OSError) as exc:  # not built (no compiler at install), or an unusual pyzmq
             log.info("the gateway relays in Python: its C hot path is unavailable (%s)", exc)
     _hotpath_state.append(module)
@@ -463,7 +465,12 @@ class Pump:
         message it handed back is handled here, first, by the handler its socket has in Python."""
         ms = -1 if timeout < 0 else int(timeout * 1000) + 1
         shell_ok = self.handed["shell"] == self.handled["shell"] and bool(self._remote)
-        ready, back, done = self._hp.serve(ms, shell_ok, BOOKKEEPING_MS)
+        try:
+            ready, back, done = self._hp.serve(ms, shell_ok, BOOKKEEPING_MS)
+        except OSError as exc:  # a socket failed in C: as pyzmq would say it
+            if exc.errno == zmq.ETERM:
+                raise zmq.ContextTerminated() from None
+            raise zmq.ZMQError(exc.errno) from None
         for role, raw in done:
             self._defer(self._c_request_done if role == ROLE_CLIENT_SHELL else self._replied_raw, raw)
         by_fd = self._by_fd
@@ -740,7 +747,10 @@ class Pump:
             self._watch(fwd.notices)
 
     def _close_remote(self) -> None:
-        self._iopub_in_python()  # the proxy's thread gives the sockets back before they are closed
+        # The proxy's thread gives the sockets back before they are closed; after the context was terminated
+        # nothing can be asked of a socket, and they are closed all the same (else term() would wait forever).
+        with contextlib.suppress(zmq.ZMQError):
+            self._iopub_in_python()
         fwd, self._forwarder = self._forwarder, None
         if fwd is not None:
             for sock in (fwd.subscriptions, fwd.notices):

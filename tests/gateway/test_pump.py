@@ -348,3 +348,19 @@ async def test_cells_that_never_pause_still_publish_their_status(rig, monkeypatc
     monkeypatch.setattr(pump_module, "STATUS_MAX_S", 0.2)
     await cells_back_to_back(rig, 16, 0.05)
     assert len(rig.statuses) >= 2  # at most STATUS_MAX_S after the first unpublished end, not once quiet
+
+
+@pytest.mark.parametrize("hot", [True, False], ids=["c", "python"])
+async def test_a_terminated_context_ends_the_io_thread(hot):
+    """Whoever terminates the context while the I/O thread waits (in C or in Python) gets it back: the
+    thread ends on ETERM and closes its sockets, so ``term()`` returns instead of waiting on a thread that
+    keeps polling sockets it can no longer read."""
+    r = Rig(hot=hot)
+    await asyncio.sleep(0.2)
+    r.serving.cancel()
+    await asyncio.gather(r.serving, return_exceptions=True)
+    for sock in [*r.remote.values(), r.user, r.sub, r.pump._outer, r.pump._outer_sync]:
+        sock.close(linger=0)
+    await asyncio.wait_for(asyncio.to_thread(r.ctx.term), 10)
+    r.pump._thread.join(5)
+    assert not r.pump._thread.is_alive()
