@@ -83,9 +83,9 @@ class GatewayKernel:
         clock: Clock = SYSTEM,
     ) -> None:
         self.requests = requests  # policy, defaults, overrides, placement calls
-        self.signer = Signer(connection.get("key", ""), connection.get("signature_scheme", "hmac-sha256"))
-        wire = Session(self.signer)
         scheme = connection.get("signature_scheme", "hmac-sha256")
+        self.signer = Signer(connection.get("key", ""), scheme)
+        wire = Session(self.signer)
         c_requests = (
             (self.signer.key, tuple(t.encode() for t in C_FORWARDABLE)) if scheme == "hmac-sha256" else None
         )

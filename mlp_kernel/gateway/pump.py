@@ -22,6 +22,12 @@ event loop whenever nothing about a message needs it:
 - the loop's own messages (replies it authors, status, progress) and its requests to the remote kernel come
   to this thread over an inproc PAIR and are sent in order.
 
+Where it was built (``_hotpath.c``), this thread waits in C rather than in ``select.epoll``, and the C code
+relays there, without Python, the two messages of a round trip that need no decision of the loop: a remote
+reply to a client, and a client shell request that passes the same screen as ``fast_forward`` (its signature,
+its ``msg_type``, no ``%gpu``); everything else it hands back with its frames untouched, and the rules above
+apply as before. Copies of what it relayed go to the same deferred bookkeeping.
+
 Only this thread touches these sockets (ZeroMQ sockets are not thread-safe). The event loop side uses the
 methods marked "loop side"; the hooks run in this thread and must only update plain Python state.
 """
@@ -502,22 +508,23 @@ class Pump:
         if self._hp is None:
             return
         requests = self._c_requests
-        shell = self.client["shell"]
-        remote_shell, remote_control = self._remote.get("shell"), self._remote.get("control")
-        roles = {remote_shell: ROLE_REMOTE_SHELL, remote_control: ROLE_REMOTE_CONTROL}
+        remote = {name: sock for name, sock in self._remote.items() if sock in self._fds}  # watched ones
+        by_role = {ROLE_REMOTE_SHELL: remote.get("shell"), ROLE_REMOTE_CONTROL: remote.get("control")}
         if requests is not None:
-            roles[shell] = ROLE_CLIENT_SHELL
+            by_role[ROLE_CLIENT_SHELL] = self.client["shell"]
+        self._c_sockets = {role: sock for role, sock in by_role.items() if sock is not None}
+        roles = {sock: role for role, sock in self._c_sockets.items()}
         watched = [(self._fds[sock], roles.get(sock, ROLE_PYTHON)) for sock in self._watched]
-        self._c_sockets = {role: sock for sock, role in roles.items() if sock is not None}
+        address = {role: sock.underlying for role, sock in self._c_sockets.items()}
         control = self.client["control"]
         self._hp.configure(
             self._epoll.fileno(),
             watched,
-            shell.underlying if requests is not None else 0,
+            address.get(ROLE_CLIENT_SHELL, 0),
             control.underlying,
             self._fds.get(control, -1),
-            remote_shell.underlying if remote_shell is not None and remote_shell in self._fds else 0,
-            remote_control.underlying if remote_control is not None and remote_control in self._fds else 0,
+            address.get(ROLE_REMOTE_SHELL, 0),
+            address.get(ROLE_REMOTE_CONTROL, 0),
             self._inner.underlying,
             requests[0] if requests is not None else None,
             list(requests[1]) if requests is not None else [],
