@@ -18,8 +18,8 @@ those two messages, with the same rules, and hands everything else back to Pytho
 - it returns when a socket that Python serves is ready, when it handed a message back, when the bookkeeping is
   due, or at the timeout.
 
-It never parses more than the header's ``msg_type``; the signature is checked before that. libzmq is the copy
-pyzmq loaded (``load``), so the sockets are pyzmq's, used only in the pump's thread. */
+It reads no more than the header (as strict JSON, for its ``msg_type``), and checks the signature before
+that. libzmq is the copy pyzmq loaded (``load``), so the sockets are pyzmq's, used only in the pump's thread. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -213,52 +213,141 @@ static size_t skip_ws(const char *s, size_t i, size_t n) {
     return i;
 }
 
-/* A JSON string at s[i] == '"': the index after its closing quote, or 0 when it does not end. *escaped: it
-   holds a backslash. */
+/* The header is read as strict JSON (RFC 8259, UTF-8): C reads a type only from a header that Python's
+   json.loads reads the same (a subset of what it accepts: no NaN/Infinity, no surrogates encoded in UTF-8,
+   at most MAX_DEPTH levels). Python's path drops a header that is not JSON, so C must never forward one. */
+#define MAX_DEPTH 32
+
+static int is_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* One UTF-8 sequence starting with the byte at s[i] >= 0x80: its length, or 0 when it is not valid UTF-8
+   (overlong, a surrogate, above U+10FFFF, cut short). */
+static size_t utf8_len(const unsigned char *s, size_t i, size_t n) {
+    unsigned char c = s[i];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else
+        return 0;
+    if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return 0;
+    for (size_t k = 2; k < len; k++)
+        if (s[i + k] < 0x80 || s[i + k] > 0xBF) return 0;
+    return len;
+}
+
+/* A JSON string at s[i] == '"': the index after its closing quote, or 0 when it is not a valid one.
+   *escaped: it holds a backslash. */
 static size_t skip_string(const char *s, size_t i, size_t n, int *escaped) {
+    const unsigned char *u = (const unsigned char *)s;
     *escaped = 0;
-    for (i++; i < n; i++) {
-        if (s[i] == '\\') {
+    for (i++; i < n;) {
+        unsigned char c = u[i];
+        if (c == '"') return i + 1;
+        if (c < 0x20) return 0; /* json.loads is strict: no control characters */
+        if (c == '\\') {
             *escaped = 1;
+            if (i + 1 >= n) return 0;
+            char e = s[i + 1];
+            if (e == 'u') {
+                if (n - i < 6 || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) || !is_hex(s[i + 4]) || !is_hex(s[i + 5]))
+                    return 0;
+                i += 6;
+            } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+                i += 2;
+            } else {
+                return 0;
+            }
+        } else if (c >= 0x80) {
+            size_t len = utf8_len(u, i, n);
+            if (len == 0) return 0;
+            i += len;
+        } else {
             i++;
-        } else if (s[i] == '"') {
-            return i + 1;
         }
     }
     return 0;
 }
 
-/* Any JSON value at s[i]: the index after it, or 0 when it is cut short. Nested values are skipped by
-   depth; this does not validate them (a header that is not JSON makes the Python path drop it). */
-static size_t skip_value(const char *s, size_t i, size_t n) {
-    int escaped;
-    if (i >= n) return 0;
-    if (s[i] == '"') return skip_string(s, i, n, &escaped);
-    if (s[i] == '{' || s[i] == '[') {
-        int depth = 0;
-        while (i < n) {
-            char c = s[i];
-            if (c == '"') {
-                i = skip_string(s, i, n, &escaped);
-                if (i == 0) return 0;
-                continue;
-            }
-            if (c == '{' || c == '[') depth++;
-            else if (c == '}' || c == ']') {
-                if (--depth == 0) return i + 1;
-            }
-            i++;
-        }
-        return 0;
-    }
-    while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' &&
-           s[i] != '\r')
-        i++;
+static size_t skip_digits(const char *s, size_t i, size_t n) {
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
     return i;
 }
 
+/* A JSON number at s[i]: the index after it, or 0. */
+static size_t skip_number(const char *s, size_t i, size_t n) {
+    if (i < n && s[i] == '-') i++;
+    if (i >= n) return 0;
+    if (s[i] == '0') i++;
+    else if (s[i] >= '1' && s[i] <= '9') i = skip_digits(s, i, n);
+    else return 0;
+    if (i < n && s[i] == '.') {
+        size_t j = skip_digits(s, i + 1, n);
+        if (j == i + 1) return 0;
+        i = j;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        size_t j = skip_digits(s, i, n);
+        if (j == i) return 0;
+        i = j;
+    }
+    return i;
+}
+
+static size_t skip_literal(const char *s, size_t i, size_t n, const char *word, size_t k) {
+    return n - i >= k && memcmp(s + i, word, k) == 0 ? i + k : 0;
+}
+
+/* Any JSON value at s[i] (no whitespace before it): the index after it, or 0 when it is not a valid one. */
+static size_t skip_value(const char *s, size_t i, size_t n, int depth) {
+    int escaped;
+    if (i >= n) return 0;
+    char c = s[i];
+    if (c == '"') return skip_string(s, i, n, &escaped);
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        if (depth >= MAX_DEPTH) return 0;
+        i = skip_ws(s, i + 1, n);
+        if (i < n && s[i] == close) return i + 1;
+        for (;;) {
+            if (c == '{') {
+                if (i >= n || s[i] != '"') return 0;
+                i = skip_string(s, i, n, &escaped);
+                if (i == 0) return 0;
+                i = skip_ws(s, i, n);
+                if (i >= n || s[i] != ':') return 0;
+                i = skip_ws(s, i + 1, n);
+            }
+            i = skip_value(s, i, n, depth + 1);
+            if (i == 0) return 0;
+            i = skip_ws(s, i, n);
+            if (i < n && s[i] == ',') {
+                i = skip_ws(s, i + 1, n);
+                continue;
+            }
+            return i < n && s[i] == close ? i + 1 : 0;
+        }
+    }
+    if (c == 't') return skip_literal(s, i, n, "true", 4);
+    if (c == 'f') return skip_literal(s, i, n, "false", 5);
+    if (c == 'n') return skip_literal(s, i, n, "null", 4);
+    return skip_number(s, i, n);
+}
+
 /* The header's top-level "msg_type": 1 and its bytes (no escapes); 0 when the header is not one this reads
-   with certainty (no or two msg_type keys, an escaped key or value, not a flat object): Python decides. */
+   with certainty (not strict JSON, not an object, no or two msg_type keys, an escaped key or type): Python
+   decides. */
 static int header_msg_type(const char *s, size_t n, const char **val, size_t *vlen) {
     int found = 0, escaped;
     size_t i = skip_ws(s, 0, n);
@@ -281,7 +370,7 @@ static int header_msg_type(const char *s, size_t n, const char **val, size_t *vl
             found = 1;
             i = vend;
         } else {
-            i = skip_value(s, i, n);
+            i = skip_value(s, i, n, 1);
             if (i == 0) return 0;
         }
         i = skip_ws(s, i, n);
@@ -289,7 +378,7 @@ static int header_msg_type(const char *s, size_t n, const char **val, size_t *vl
             i = skip_ws(s, i + 1, n);
             continue;
         }
-        if (i < n && s[i] == '}') return found;
+        if (i < n && s[i] == '}') return found && skip_ws(s, i + 1, n) == n; /* nothing after it */
         return 0;
     }
 }

@@ -12,9 +12,11 @@ reaches Python's hook or the loop, and never the remote kernel unscreened. The r
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import hmac
 import json
+import random
 from typing import Any
 
 import pytest
@@ -24,7 +26,7 @@ from jupyter_client.session import Session as ClientSession
 
 from mlp_kernel.gateway import pump as pump_module
 from mlp_kernel.gateway.kernel import C_FORWARDABLE, LOOP_ONLY
-from mlp_kernel.gateway.wire import Message, Session, Signer
+from mlp_kernel.gateway.wire import DELIM, Message, Session, Signer
 
 from .test_pump import Rig
 
@@ -40,10 +42,17 @@ def test_the_hot_path_is_built():
     )
 
 
+def exact(raw: bytes) -> memoryview:
+    """``raw`` in a buffer of exactly its size: a ``bytes`` object has a NUL byte after its end, which would
+    hide a read one past the end from the sanitizers (``.ci/sanitize-hotpath``)."""
+    return memoryview((ctypes.c_char * len(raw)).from_buffer_copy(raw)).cast("B")
+
+
 @settings(max_examples=300, deadline=None)
 @given(key=st.binary(max_size=200), data=st.binary(max_size=400))
 def test_hmac_sha256_matches_pythons(key: bytes, data: bytes) -> None:
-    assert hot.hmac_sha256_hex(key, data) == hmac.new(key, data, hashlib.sha256).hexdigest().encode()
+    expected = hmac.new(key, data, hashlib.sha256).hexdigest().encode()
+    assert hot.hmac_sha256_hex(exact(key), exact(data)) == expected
 
 
 json_values = st.recursive(
@@ -64,12 +73,109 @@ def test_the_msg_type_read_is_jsons_or_none(header, msg_type, separators, ascii_
     if msg_type is not None:
         header["msg_type"] = msg_type
     raw = json.dumps(header, separators=separators, ensure_ascii=ascii_only).encode()
-    got = hot.msg_type(raw)
+    got = hot.msg_type(exact(raw))
     if got is not None:
         assert json.loads(raw)["msg_type"] == got.decode()
     elif isinstance(msg_type, str) and msg_type.isalnum() and msg_type.isascii():
         # a plain type in a header whose other keys need no escapes is always read
         assert any("\\" in json.dumps(k) for k in header), raw
+
+
+def python_reads(raw: bytes) -> object:
+    """The msg_type Python's path reads from a header (``Message.msg_type``), or None where it drops it."""
+    try:
+        header = json.loads(raw)
+        return header["msg_type"] if isinstance(header, dict) else None
+    except (ValueError, KeyError, RecursionError):
+        return None
+
+
+HEADER = b'{"msg_id": "a1", "msg_type": "execute_request", "username": "u", "date": "2026-12-06T01:00:00Z"}'
+JUNK = [
+    b"",
+    b"}",
+    b"{",
+    b"]",
+    b",",
+    b":",
+    b'"',
+    b"\\",
+    b"\\u",
+    b"\\u00",
+    b"tru",
+    b"nul",
+    b"01",
+    b"-",
+    b"1e",
+    b"1.",
+    b"NaN",
+    b"\x00",
+    b"\x1f",
+    b"\x80",
+    b"\xc3",
+    b"\xc3\xa9",
+    b"\xed\xa0\x80",
+    b"\xf4\x90\x80\x80",
+    b"\xef\xbb\xbf",
+    b" x",
+    b"{}",
+    b"[]",
+    b'"msg_type"',
+    b'"msg_type":"execute_request"',
+    b"\t",
+    b"\n",
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    cuts=st.lists(
+        st.tuples(
+            st.integers(0, len(HEADER)), st.integers(0, 4), st.sampled_from(JUNK) | st.binary(max_size=4)
+        ),
+        max_size=3,
+    )
+)
+def test_a_type_read_in_c_is_the_one_python_reads_from_any_bytes(cuts) -> None:
+    """Soundness, on a client's header damaged anywhere (bytes cut out, junk put in): where C reads a
+    msg_type, the header is JSON that Python's path reads the same type from. Anything else must be None,
+    so that Python decides (it drops what is not JSON: C must never forward what Python would drop)."""
+    raw = HEADER
+    for at, drop, junk in cuts:
+        raw = raw[:at] + junk + raw[at + drop :]
+    got = hot.msg_type(exact(raw))
+    if got is not None:
+        assert python_reads(raw) == got.decode(), raw
+
+
+@settings(max_examples=1000, deadline=None)
+@given(raw=st.binary(max_size=80))
+def test_a_type_read_in_c_from_random_bytes_is_pythons(raw) -> None:
+    got = hot.msg_type(exact(b'{"msg_type":"x",' + raw))
+    if got is not None:
+        assert python_reads(b'{"msg_type":"x",' + raw) == got.decode(), raw
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"msg_type":"execute_request"} trailing',
+        b'{"msg_type":"execute_request","a":tru}',
+        b'{"msg_type":"execute_request","a":01}',
+        b'{"msg_type":"execute_request","a":}',
+        b'{"msg_type":"execute_request","a":"\x01"}',
+        b'{"msg_type":"execute_request","a":"\xff"}',
+        b'{"msg_type":"execute_request","a":"\\q"}',
+        b'{"msg_type":"execute_request","a":[1,]}',
+        b'{"msg_type":"execute_request","a":{"b" 1}}',
+        b'{"msg_type":"execute_request",}',
+        b'{"msg_type":"execute_request","a":' + b"[" * 2000 + b"]" * 2000 + b"}",
+    ],
+)
+def test_a_header_that_is_not_json_is_left_to_python(raw: bytes) -> None:
+    """Python's path drops these (not JSON); C must not read a type from them and forward them."""
+    assert python_reads(raw) is None
+    assert hot.msg_type(exact(raw)) is None
 
 
 def test_the_msg_type_of_headers_clients_send_is_read() -> None:
@@ -92,7 +198,7 @@ def test_the_msg_type_of_headers_clients_send_is_read() -> None:
     ],
 )
 def test_a_header_it_cannot_read_with_certainty_is_left_to_python(raw: bytes) -> None:
-    assert hot.msg_type(raw) is None
+    assert hot.msg_type(exact(raw)) is None
 
 
 def test_nothing_the_loop_must_see_is_forwardable() -> None:
@@ -175,6 +281,89 @@ async def test_what_the_screen_cannot_pass_goes_to_python_and_never_to_the_remot
     if case != "fast cleared":
         assert [e[0] for e in hrig.events[:1]] == ["decide"]  # Python's screen saw it first
     assert hrig.pump.c_stats["forwarded_requests"] == 0
+
+
+def passes_python_and_c(frames: list[bytes], signer: Signer, types: tuple[bytes, ...]) -> bool:
+    """What may reach the remote kernel from ``HotRig`` (whose Python hook passes nothing): a message that
+    ``GatewayKernel.fast_forward`` passes, of a type C relays, and that C does not leave to Python (no
+    ``%gpu``, no ``\\u`` in an execute_request's content)."""
+    try:
+        msg = Message(frames, signer)
+    except ValueError:
+        return False
+    t = msg.header.get("msg_type")
+    if not isinstance(t, str) or t.encode() not in types:
+        return False
+    return t != "execute_request" or (b"%gpu" not in msg.frames[4] and b"\\u" not in msg.frames[4])
+
+
+def damaged(rng: random.Random, wire: Session) -> tuple[list[bytes], bool]:
+    """A client request, signed or not, damaged at random the way a broken or hostile client would send it;
+    and whether its header was damaged (then C may leave to Python what Python would pass)."""
+    code = rng.choice(["x = 1", "%gpu a100", "print('\\u00e9')", "y = 2 # %gp", ""])
+    kind = rng.choice(
+        ["execute_request", "execute_request", "complete_request", "comm_msg", "kernel_info_request"]
+    )
+    sent = wire.serialize(kind, {"code": code, "silent": False})
+    header_damaged = False
+    for _ in range(rng.randint(0, 2)):
+        what = rng.randrange(7)
+        if what == 0 and len(sent) > 1:  # a frame lost
+            del sent[rng.randrange(len(sent))]
+        elif what == 1:  # a frame too many, or a second delimiter
+            sent.insert(rng.randrange(len(sent) + 1), rng.choice([DELIM, b"", b"{}", rng.randbytes(8)]))
+        elif what in (2, 3) and len(sent) > 2:  # the header damaged, then signed again (or not)
+            h = sent[2]
+            at = rng.randrange(len(h) + 1)
+            sent[2] = h[:at] + rng.choice(JUNK + [rng.randbytes(2)]) + h[at + rng.randint(0, 3) :]
+            header_damaged = True
+            if what == 2 and len(sent) >= 6:
+                sent[1] = wire.signer.sign(sent[2:6])
+        elif what == 4 and len(sent) > 1:  # the signature damaged
+            sent[1] = sent[1][:-1] + (b"0" if sent[1][-1:] != b"0" else b"1")
+        elif what == 5 and len(sent) > 5:  # the content cut short, signed again
+            sent[5] = sent[5][: rng.randrange(len(sent[5]) + 1)]
+            sent[1] = wire.signer.sign(sent[2:6])
+        elif what == 6 and len(sent) > 2:  # the header replaced by any bytes, signed again
+            sent[2] = rng.randbytes(rng.randint(0, 12))
+            header_damaged = True
+            if len(sent) >= 6:
+                sent[1] = wire.signer.sign(sent[2:6])
+    return sent, header_damaged
+
+
+async def test_damaged_requests_reach_the_remote_only_if_python_would_pass_them(hrig):
+    """Fuzzing the screen through real sockets: 300 requests damaged at random (frames lost or added, a
+    second delimiter, header bytes cut or junk put in and signed again, the signature or content damaged).
+    Each reaches the remote kernel, untouched, only if Python's screen passes it, and otherwise reaches
+    Python untouched; an undamaged header that Python passes is always relayed in C."""
+    rng = random.Random(17)
+    types = (b"execute_request", b"complete_request")
+    relayed = 0
+    for case in range(300):
+        sent, header_damaged = damaged(rng, hrig.wire)
+        expected = passes_python_and_c([b"client", *sent], hrig.wire.signer, types)
+        handed = len(hrig.handed)
+        hrig.user.send_multipart(sent)
+        got: list[list[bytes]] = []
+
+        def arrived(got: list[list[bytes]] = got, handed: int = handed) -> bool:
+            if hrig.remote["shell"].poll(0):
+                got.append(hrig.remote["shell"].recv_multipart())
+            return bool(got) or len(hrig.handed) > handed
+
+        await hrig.until(arrived)
+        if got:
+            relayed += 1
+            assert expected, (case, sent)  # never what Python would not pass
+            assert got[0][2:] == sent, (case, sent)
+        else:
+            assert hrig.handed[-1][1][-len(sent) :] == sent, (case, sent)
+            assert not expected or header_damaged, (case, sent)
+        await hrig.pump.flush()  # the loop's done() is in: the next request finds the channel free
+    await hrig.nothing_at_remote()
+    assert hrig.pump.c_stats["forwarded_requests"] == relayed
+    assert 30 < relayed < 270, relayed  # both outcomes were exercised
 
 
 async def test_unsigned_connections_are_screened_the_same_way():
