@@ -34,9 +34,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_gateway import MB, STREAMS_PER_PAIR, Samples  # noqa: E402
+from bench_gateway import MB, Samples  # noqa: E402
 
 from tests.transport.deploy import DirectKernel, Gateway, Member  # noqa: E402
+
+#: Transfers per path and pair. bench_gateway.py now makes ten, in ABBA order with the kernels' threads pinned
+#: (docs/benchmarks.md, "The benchmark checked against itself"); three are kept here, whose ratios are guards
+#: against regressions (0.3x and +5 ms), not 5% targets.
+STREAMS_PER_PAIR = 3
 
 PATHS = ("direct", "ingress")
 #: Guards against regressions, not goals (docs/benchmarks.md, "Ingress transport"): the median per-pair
