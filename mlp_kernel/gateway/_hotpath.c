@@ -30,6 +30,7 @@ that. libzmq is the copy pyzmq loaded (``load``), so the sockets are pyzmq's, us
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------------------------------------- libzmq */
 typedef struct {
@@ -39,6 +40,7 @@ typedef struct {
 #define Z_DONTWAIT 1
 #define Z_SNDMORE 2
 #define Z_RCVMORE 13
+#define Z_FD 14
 #define Z_EVENTS 15
 #define Z_POLLIN 1
 
@@ -46,6 +48,7 @@ static int (*z_msg_init)(zmq_msg_t *);
 static int (*z_msg_recv)(zmq_msg_t *, void *, int);
 static int (*z_msg_send)(zmq_msg_t *, void *, int);
 static int (*z_msg_close)(zmq_msg_t *);
+static int (*z_msg_copy)(zmq_msg_t *, zmq_msg_t *);
 static void *(*z_msg_data)(zmq_msg_t *);
 static size_t (*z_msg_size)(const zmq_msg_t *);
 static int (*z_msg_more)(const zmq_msg_t *);
@@ -72,6 +75,7 @@ static PyObject *load(PyObject *mod, PyObject *args) {
     SYM(z_msg_recv, "zmq_msg_recv");
     SYM(z_msg_send, "zmq_msg_send");
     SYM(z_msg_close, "zmq_msg_close");
+    SYM(z_msg_copy, "zmq_msg_copy");
     SYM(z_msg_data, "zmq_msg_data");
     SYM(z_msg_size, "zmq_msg_size");
     SYM(z_msg_more, "zmq_msg_more");
@@ -753,6 +757,127 @@ fail:
     return NULL;
 }
 
+/* ------------------------------------------------------------------------------ the remote's output */
+/* forward(client_xpub, remote_xsub, capture_pub, steer_pair): the remote kernel's iopub to the clients, and
+   the clients' (un)subscriptions to the remote kernel with a copy on ``capture`` for the I/O thread, until
+   ``steer`` says TERMINATE (forwarder.py). What libzmq's zmq_proxy_steerable did for the pump, without its
+   zmq_poll around every message (a poll and a getpid per socket per turn: ~60 system calls per `pass` round
+   trip) and without copying every output message to the capture socket (only subscriptions go there, which
+   is all the I/O thread reads). Runs with the GIL released from start to end. */
+static int forward_one(void *from, void *to, void *copy_to) {
+    zmq_msg_t m, c;
+    int more;
+    do {
+        z_msg_init(&m);
+        if (z_msg_recv(&m, from, 0) < 0) {
+            int err = z_errno();
+            z_msg_close(&m);
+            errno = err;
+            return -1;
+        }
+        more = z_msg_more(&m);
+        if (copy_to != NULL) {
+            z_msg_init(&c);
+            if (z_msg_copy(&c, &m) < 0 || z_msg_send(&c, copy_to, (more ? Z_SNDMORE : 0) | Z_DONTWAIT) < 0)
+                z_msg_close(&c); /* a capture PUB drops what it cannot take; never block on it */
+        }
+        if (z_msg_send(&m, to, more ? Z_SNDMORE : 0) < 0) {
+            int err = z_errno();
+            z_msg_close(&m);
+            errno = err;
+            return -1;
+        }
+    } while (more);
+    return 0;
+}
+
+/* 1: steer said TERMINATE (the message read); 0: nothing for us; -1 with errno. */
+static int steer_says_stop(void *steer) {
+    int r = sock_readable(steer);
+    if (r <= 0) return r;
+    zmq_msg_t m;
+    int stop = 0, more;
+    do {
+        z_msg_init(&m);
+        if (z_msg_recv(&m, steer, 0) < 0) {
+            int err = z_errno();
+            z_msg_close(&m);
+            errno = err;
+            return -1;
+        }
+        more = z_msg_more(&m);
+        stop |= z_msg_size(&m) == 9 && memcmp(z_msg_data(&m), "TERMINATE", 9) == 0;
+        z_msg_close(&m);
+    } while (more);
+    return stop;
+}
+
+static int forward_loop(void *client, void *remote, void *capture, void *steer) {
+    void *socks[3] = {steer, remote, client};
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) return -1;
+    for (int i = 0; i < 3; i++) {
+        int fd;
+        size_t len = sizeof fd;
+        struct epoll_event ev = {.events = EPOLLIN, .data = {.fd = i}};
+        if (z_getsockopt(socks[i], Z_FD, &fd, &len) != 0) {
+            errno = z_errno();
+            goto fail;
+        }
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) goto fail;
+    }
+    for (;;) {
+        int moved;
+        do { /* until a turn finds nothing: a send may take the wake-up of a socket that has more */
+            moved = 0;
+            int r = steer_says_stop(steer);
+            if (r < 0) goto fail;
+            if (r > 0) {
+                close(epfd);
+                return 0;
+            }
+            for (int k = 0; k < 64; k++) { /* the output, a bounded batch, then the rest gets its turn */
+                r = sock_readable(remote);
+                if (r < 0) goto fail;
+                if (r == 0) break;
+                if (forward_one(remote, client, NULL) < 0) goto fail;
+                moved = 1;
+            }
+            for (;;) {
+                r = sock_readable(client);
+                if (r < 0) goto fail;
+                if (r == 0) break;
+                if (forward_one(client, remote, capture) < 0) goto fail;
+                moved = 1;
+            }
+        } while (moved);
+        struct epoll_event evs[3];
+        if (epoll_wait(epfd, evs, 3, -1) < 0 && errno != EINTR) goto fail;
+    }
+fail:;
+    int err = errno;
+    close(epfd);
+    errno = err;
+    return -1;
+}
+
+static PyObject *py_forward(PyObject *mod, PyObject *args) {
+    unsigned long long client, remote, capture, steer;
+    if (!PyArg_ParseTuple(args, "KKKK", &client, &remote, &capture, &steer)) return NULL;
+    if (!z_loaded) return PyErr_Format(PyExc_RuntimeError, "_hotpath is not loaded");
+    int r, err;
+    Py_BEGIN_ALLOW_THREADS;
+    r = forward_loop((void *)(uintptr_t)client, (void *)(uintptr_t)remote, (void *)(uintptr_t)capture,
+                     (void *)(uintptr_t)steer);
+    err = errno;
+    Py_END_ALLOW_THREADS;
+    if (r < 0) {
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *HotPath_stats(HotPath *self, PyObject *unused) {
     return Py_BuildValue("{sLsLsL}", "forwarded_requests", self->forwarded_requests, "forwarded_replies",
                          self->forwarded_replies, "handed_back", self->handed_back);
@@ -780,6 +905,7 @@ static PyMethodDef module_methods[] = {
     {"load", load, METH_VARARGS, "Resolve libzmq's functions in the already loaded library at this path."},
     {"hmac_sha256_hex", py_hmac_sha256_hex, METH_VARARGS, "HMAC-SHA256 as hex bytes (for the tests)."},
     {"msg_type", py_msg_type, METH_VARARGS, "A header's msg_type as this module reads it, or None."},
+    {"forward", py_forward, METH_VARARGS, "The remote's iopub to the clients until TERMINATE (forwarder.py)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,4 +1,5 @@
-"""The remote kernel's output to the clients without Python: libzmq's steerable proxy, in a thread of its own.
+"""The remote kernel's output to the clients without Python, in a thread of its own: the C hot path's
+forwarder (``_hotpath.forward``) where it is built, else libzmq's steerable proxy.
 
 Why: on the iopub path the I/O thread only copies frames from one socket to another, and doing that in
 Python cost ~24-35 us of CPU per message on the two-core development machine (a 50 MB stream is 781
@@ -12,6 +13,12 @@ gateway's own subscription (which its XPUB drops) and, through the ``capture`` s
 answers each one with an ``iopub_welcome`` as before. An XSUB counts subscriptions, so the client's last
 unsubscribe would unsubscribe the gateway from the remote kernel's output when the count reached zero: the
 I/O thread subscribes twice when it connects and counts each subscription it relays itself, so it never does.
+
+Why not libzmq's proxy where the C hot path is there: it asks every socket for its events with ``zmq_poll``
+around every message (a ``poll`` and a ``getpid`` per socket per turn, ~60 system calls per ``pass`` round
+trip) and copies every output message to the capture socket; ``forward`` waits on the three sockets' file
+descriptors in one epoll set and copies only subscriptions there (its thread's CPU per round trip ~155 ->
+~60 us, docs/benchmarks.md). Same sockets, same TERMINATE, same order.
 
 Only while nothing needs to look at the output: the I/O thread stops the proxy (``stop``) and relays iopub
 itself while it screens the remote's messages (the gateway's own requests in flight, a ``busy`` or
@@ -46,11 +53,19 @@ def name_this_thread(name: bytes) -> None:
 
 
 class Forwarder:
-    """``zmq.proxy_steerable(client, remote, capture)`` on demand; every method is for the I/O thread."""
+    """``zmq.proxy_steerable(client, remote, capture)`` on demand; every method is for the I/O thread.
 
-    def __init__(self, ctx: zmq.Context[Any], client: zmq.Socket[Any], remote: zmq.Socket[Any]) -> None:
+    ``native``: the C hot path's module (``_hotpath.forward``), which does the same in its own epoll loop
+    without libzmq's ``zmq_poll`` around every message and copies only subscriptions to ``capture``; None:
+    libzmq's proxy.
+    """
+
+    def __init__(
+        self, ctx: zmq.Context[Any], client: zmq.Socket[Any], remote: zmq.Socket[Any], native: Any = None
+    ) -> None:
         self.client = client
         self.remote = remote
+        self._native = native
         addr = f"inproc://mlp-forwarder-{uuid.uuid4().hex}"
         # The subscriptions the proxy relays, for the I/O thread (``subscriptions``, which it polls): the
         # capture socket gets a copy of every message, and a PUB drops the copies no subscriber asked for
@@ -110,7 +125,20 @@ class Forwarder:
     def _run(self) -> None:
         name_this_thread(b"mlp-iopub")  # in top, py-spy and /proc (Python names only its own Thread object)
         try:
-            zmq.proxy_steerable(self.client, self.remote, self._capture, self._steer)
+            if self._native is not None:
+                try:
+                    self._native.forward(
+                        self.client.underlying,
+                        self.remote.underlying,
+                        self._capture.underlying,
+                        self._steer.underlying,
+                    )
+                except OSError as exc:  # as pyzmq says it
+                    if exc.errno == zmq.ETERM:
+                        raise zmq.ContextTerminated() from None
+                    raise zmq.ZMQError(exc.errno) from None
+            else:
+                zmq.proxy_steerable(self.client, self.remote, self._capture, self._steer)
         except zmq.ContextTerminated:
             pass
         except Exception:  # the I/O thread, woken by the note, relays iopub itself from now on

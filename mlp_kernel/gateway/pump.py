@@ -239,6 +239,7 @@ class Pump:
         # same screen. ``hot`` False, or no C hot path: everything in Python.
         module = hotpath() if hot else None
         self._hp: Any = module.HotPath() if module is not None else None
+        self._hp_module = module  # also relays the remote's output (Forwarder), in a thread of its own
         self._c_requests = c_requests
         # Shared state. Each counter is written by one thread only, so no lock is needed.
         self._fast = False  # loop sets (``fast``): a remote kernel is connected and serving
@@ -747,7 +748,8 @@ class Pump:
             self._watch(sock)
         self._remote_id = link_id
         if self._c_iopub:
-            self._forwarder = fwd = Forwarder(self.ctx, self.client["iopub"], self._remote["iopub"])
+            fwd = Forwarder(self.ctx, self.client["iopub"], self._remote["iopub"], self._hp_module)
+            self._forwarder = fwd
             self._route[fwd.subscriptions] = (self._from_proxy, "iopub")
             self._route[fwd.notices] = (self._proxy_ended, "iopub")
             self._watch(fwd.subscriptions)

@@ -34,6 +34,7 @@ class Rig:
 
     def __init__(self, hot: bool = True, c_requests: tuple[bytes, tuple[bytes, ...]] | None = None) -> None:
         self.ctx: zmq.Context = zmq.Context()
+        self.hot = hot
         base = f"inproc://pump-{uuid.uuid4().hex}"
         kinds = {"shell": zmq.ROUTER, "control": zmq.ROUTER, "stdin": zmq.ROUTER, "iopub": zmq.XPUB}
         client = {}
@@ -109,9 +110,11 @@ class Rig:
         raise TimeoutError("the condition did not hold in time")
 
     async def proxied(self) -> None:
-        """Wake the I/O thread and wait until the remote's output goes through the C proxy."""
+        """Wake the I/O thread and wait until the remote's output goes through the C proxy: the C hot path's
+        own forwarder (``_hotpath.forward``) where it is used, else libzmq's."""
         await self.pump.flush()
         await self.until(lambda: self.pump._forwarder is not None and self.pump._forwarder.running)
+        assert (self.pump._forwarder._native is not None) == (self.hot and pump_module.hotpath() is not None)
 
     async def close(self) -> None:
         self.serving.cancel()
@@ -304,6 +307,8 @@ async def test_a_failed_proxy_falls_back_to_python(monkeypatch):
         raise zmq.ZMQError(zmq.EINVAL, "a proxy that fails")
 
     monkeypatch.setattr(zmq, "proxy_steerable", broken)
+    if pump_module.hotpath() is not None:  # the C hot path forwards the output itself (_hotpath.forward)
+        monkeypatch.setattr(pump_module.hotpath(), "forward", broken)
     r = Rig()
     try:
         await asyncio.sleep(0.2)
