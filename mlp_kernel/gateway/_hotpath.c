@@ -764,17 +764,23 @@ fail:
    zmq_poll around every message (a poll and a getpid per socket per turn: ~60 system calls per `pass` round
    trip) and without copying every output message to the capture socket (only subscriptions go there, which
    is all the I/O thread reads). Runs with the GIL released from start to end. */
+/* One frame (waiting for it): 0, or -1 with errno and m closed. */
+static int recv_part(zmq_msg_t *m, void *sock) {
+    z_msg_init(m);
+    if (z_msg_recv(m, sock, 0) < 0) {
+        int err = z_errno();
+        z_msg_close(m);
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
 static int forward_one(void *from, void *to, void *copy_to) {
     zmq_msg_t m, c;
     int more;
     do {
-        z_msg_init(&m);
-        if (z_msg_recv(&m, from, 0) < 0) {
-            int err = z_errno();
-            z_msg_close(&m);
-            errno = err;
-            return -1;
-        }
+        if (recv_part(&m, from) < 0) return -1;
         more = z_msg_more(&m);
         if (copy_to != NULL) {
             z_msg_init(&c);
@@ -798,13 +804,7 @@ static int steer_says_stop(void *steer) {
     zmq_msg_t m;
     int stop = 0, more;
     do {
-        z_msg_init(&m);
-        if (z_msg_recv(&m, steer, 0) < 0) {
-            int err = z_errno();
-            z_msg_close(&m);
-            errno = err;
-            return -1;
-        }
+        if (recv_part(&m, steer) < 0) return -1;
         more = z_msg_more(&m);
         stop |= z_msg_size(&m) == 9 && memcmp(z_msg_data(&m), "TERMINATE", 9) == 0;
         z_msg_close(&m);
