@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,11 +111,18 @@ KernelFactory = Callable[..., Awaitable[Kernel]]
 @pytest.fixture
 async def kernels(tmp_path: Path) -> AsyncIterator[KernelFactory]:
     started: list[Kernel] = []
+    dirs: list[str] = []
     workdir = tmp_path / "kernel-cwd"
     workdir.mkdir()
 
     async def start(env: dict[str, str] | None = None) -> Kernel:
-        manager = AsyncKernelManager(kernel_name="python3")
+        # Unix sockets, not TCP: jupyter_client picks free ports from the ephemeral range and the kernel
+        # binds them a moment later, when any outgoing connection of the other test workers may hold one
+        # ("Address already in use": the kernel dies before it answers; seen on CI). A short path: a Unix
+        # socket's name has at most 107 bytes.
+        sockets = tempfile.mkdtemp(prefix="mlpk-snap-", dir="/tmp")
+        dirs.append(sockets)
+        manager = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=f"{sockets}/k")
         kernel_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         kernel_env.update(env or {})
         await manager.start_kernel(cwd=str(workdir), env=kernel_env)
@@ -129,6 +138,8 @@ async def kernels(tmp_path: Path) -> AsyncIterator[KernelFactory]:
         kernel.client.stop_channels()
         if await kernel.manager.is_alive():
             await kernel.manager.shutdown_kernel(now=True)
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 async def shutdown(kernel: Kernel) -> None:
