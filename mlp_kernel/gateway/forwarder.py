@@ -52,13 +52,15 @@ def name_this_thread(name: bytes) -> None:
         pass
 
 
+def zmq_error(exc: OSError) -> zmq.ZMQError:
+    """A socket's failure inside the C hot path (an ``OSError`` with libzmq's errno) as pyzmq says it:
+    ``ContextTerminated`` for ETERM, so that callers end the same way on either path."""
+    return zmq.ContextTerminated() if exc.errno == zmq.ETERM else zmq.ZMQError(exc.errno)
+
+
 class Forwarder:
     """``zmq.proxy_steerable(client, remote, capture)`` on demand; every method is for the I/O thread.
-
-    ``native``: the C hot path's module (``_hotpath.forward``), which does the same in its own epoll loop
-    without libzmq's ``zmq_poll`` around every message and copies only subscriptions to ``capture``; None:
-    libzmq's proxy.
-    """
+    ``native``: the C hot path's module, whose ``forward`` does it instead (see above); None: libzmq."""
 
     def __init__(
         self, ctx: zmq.Context[Any], client: zmq.Socket[Any], remote: zmq.Socket[Any], native: Any = None
@@ -68,8 +70,9 @@ class Forwarder:
         self._native = native
         addr = f"inproc://mlp-forwarder-{uuid.uuid4().hex}"
         # The subscriptions the proxy relays, for the I/O thread (``subscriptions``, which it polls): the
-        # capture socket gets a copy of every message, and a PUB drops the copies no subscriber asked for
-        # in C (the remote's output never starts with the subscribe byte).
+        # capture socket gets a copy of every message from libzmq's proxy (of the subscriptions only from
+        # ``forward``), and a PUB drops the copies no subscriber asked for in C (the remote's output never
+        # starts with the subscribe byte).
         self._capture = ctx.socket(zmq.PUB)
         self._capture.sndhwm = 0  # never drop a subscription
         self._capture.linger = 0
@@ -133,10 +136,8 @@ class Forwarder:
                         self._capture.underlying,
                         self._steer.underlying,
                     )
-                except OSError as exc:  # as pyzmq says it
-                    if exc.errno == zmq.ETERM:
-                        raise zmq.ContextTerminated() from None
-                    raise zmq.ZMQError(exc.errno) from None
+                except OSError as exc:
+                    raise zmq_error(exc) from None
             else:
                 zmq.proxy_steerable(self.client, self.remote, self._capture, self._steer)
         except zmq.ContextTerminated:

@@ -50,7 +50,7 @@ from typing import Any, Protocol
 import zmq
 import zmq.asyncio
 
-from .forwarder import Forwarder, name_this_thread
+from .forwarder import Forwarder, name_this_thread, zmq_error
 from .wire import DELIM, Malformed, Message
 
 log = logging.getLogger(__name__)
@@ -475,9 +475,7 @@ class Pump:
         try:
             ready, back, done = self._hp.serve(ms, shell_ok, BOOKKEEPING_MS)
         except OSError as exc:  # a socket failed in C: as pyzmq would say it
-            if exc.errno == zmq.ETERM:
-                raise zmq.ContextTerminated() from None
-            raise zmq.ZMQError(exc.errno) from None
+            raise zmq_error(exc) from None
         for role, raw in done:
             self._defer(self._c_request_done if role == ROLE_CLIENT_SHELL else self._replied_raw, raw)
         by_fd = self._by_fd
