@@ -12,7 +12,10 @@ One command: ``.venv/bin/python benchmarks/bench_simulate.py [--plots docs/img]`
    assumption of ``mlp_kernel/simulate/lead.py``) and its knobs (queueing, a longer hold), ten seeds;
 8. what pre-starting a notebook's first kernel changes (``release.prestart.first`` off / on), a release
    rule that prices a restart as the user feels it (pre-start hiding part of it) on the trade-off curve,
-   what the remaining waits > 10 s and the p95 tail are made of, and the levers tried on them; ten seeds.
+   what the remaining waits > 10 s and the p95 tail are made of, and the levers tried on them; ten seeds;
+9. what no gateway can beat: gpu-auto with perfect foresight of when each cell comes (``foresight``), at
+   the policy's capacities (also with instant starts, and bursting at once) and with the private pools
+   x1.5 and x2, beside the shipped rules there; ten seeds.
 
 gpu-auto runs under three release rules (``gpu-minutes``, ``flat``, ``predictive``), each carrying state
 over, so every restart pays the restore of the session's variables, and with the policy's pre-start
@@ -50,11 +53,13 @@ from mlp_kernel.simulate import (  # noqa: E402
 )
 from mlp_kernel.simulate.engine import Engine, simulate  # noqa: E402
 from mlp_kernel.simulate.metrics import StrategyResult, summarise  # noqa: E402
-from mlp_kernel.simulate.strategies import NAMES  # noqa: E402
+from mlp_kernel.simulate.strategies import NAMES, foresight  # noqa: E402
 from mlp_kernel.simulate.study import DEFAULT_SWEEP_MIN  # noqa: E402
 from mlp_kernel.simulate.trace_stats import compare as calibration  # noqa: E402
 
 POLICY = REPO / "kernelspecs/gpu-auto/platform-policy.yaml"
+PRIVATE = ("bronze", "silver")
+"""The sample policy's private flavors (section 9 scales them)."""
 BUDGET_USD = 2000.0
 
 
@@ -224,6 +229,7 @@ def main() -> int:
 
     _section_7(policy, idle, traces10, sensitivity)
     _section_8(policy, idle, traces10)
+    _section_9(policy, traces10)
 
     print("\n== 6. release-rule candidates, gpu-auto at the 15 min default carrying state, five seeds ==")
     print(
@@ -359,6 +365,50 @@ def _section_8(policy: Any, idle: float, traces: dict[int, Any]) -> None:
     ):
         for name, rule in RULES:
             line(f"{name}, {label}", [summarise(r) for r in runs(engine, rule)])
+
+
+def _section_9(policy: Any, traces: dict[int, Any]) -> None:
+    """Issue 18's targets against perfect foresight: which are out of reach of any release rule and pre-start
+    at these capacities (docs/simulator.md, "Perfect foresight")."""
+    print("\n== 9. perfect foresight (ten seeds): held/busy, GPU cells waiting > 10 s, p95 added (s) ==")
+    print("  range over seeds; then on how many seeds each target holds (held, waiting, p95) and all three")
+    instant = {"cold_start_private_s": 0.0, "cold_start_public_s": 0.0, "restore_overhead_s": 0.0}
+    instant["restore_mb_per_s"] = 1e12
+    at_once = replace(policy, burst=replace(policy.burst, threshold_s=0.0))
+
+    def row(label: str, strategy: Any, pol: Any = policy, **config: Any) -> None:
+        rs = [summarise(simulate(pol, tr, strategy, SimConfig(**config))) for tr in traces.values()]
+        hb, slow, p95 = (
+            [getattr(r, a) for r in rs] for a in ("held_per_busy", "waited_over_10s_share", "added_p95_s")
+        )
+        met = [
+            (h <= TARGET_HELD, w <= TARGET_SLOW, p <= TARGET_P95)
+            for h, w, p in zip(hb, slow, p95, strict=True)
+        ]
+        counts = "/".join(str(sum(m[i] for m in met)) for i in range(3))
+        print(
+            f"  {label:56s} {min(hb):.2f}-{max(hb):.2f}x  {min(slow):4.0%}-{max(slow):4.0%}  "
+            f"{min(p95):5.0f}-{max(p95):5.0f}  {counts:8s} all three {sum(all(m) for m in met)}"
+        )
+
+    bound = foresight(state_carry_over=True)
+    at_zero = gpu_auto(0.0, True, FLAT)  # every rule at 0 min: released when idle (the least held measured)
+    now = f"any rule at 0 min: released at once (lead x{LEAD:g})"
+    print("  the policy's capacities:")
+    row("foresight", bound)
+    row("foresight, starts and restores instant (queueing only)", bound, **instant)
+    row("... and bursting at once (threshold 0)", bound, at_once, **instant)
+    row(now, at_zero, lead_scale=LEAD)
+    for scale in (1.5, 2.0):
+        private = {n: int(f.capacity_gpus * scale) for n, f in policy.flavors.items() if n in PRIVATE}
+        sizes = ", ".join(f"{n} {g}" for n, g in private.items())
+        print(f"  private pools x{scale:g} ({sizes}; public unchanged):")
+        row("foresight", bound, capacity=private)
+        row(now, at_zero, capacity=private, lead_scale=LEAD)
+        for name, rule in RULES:
+            for minutes in (15, 2):
+                strategy = replace(gpu_auto(60.0 * minutes, True, rule), name=name)
+                row(f"{name} {minutes} min (lead x{LEAD:g})", strategy, capacity=private, lead_scale=LEAD)
 
 
 def _breakdown(runs: list[Any]) -> tuple[dict[str, int], dict[str, int], int]:

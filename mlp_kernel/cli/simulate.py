@@ -63,7 +63,8 @@ def register(subparsers: Any) -> None:
         action="append",
         metavar="NAME",
         help="strategy to run (repeat or comma-separate): server-held, kernel-culled, per-cell, "
-        "gpu-auto; default all",
+        "gpu-auto; default all; also foresight, a reference: gpu-auto knowing when every cell comes "
+        "(what no release rule can beat on held GPU-hours)",
     )
     p.add_argument("--idle-timeout", metavar="DURATION", help="gpu-auto idle timeout (default: the policy's)")
     from ..simulate.study import DEFAULT_POOL_SIZES, DEFAULT_SWEEP_MIN

@@ -28,6 +28,10 @@ Model (docs/simulator.md has the long form):
 - A kernel started after a release whose state was carried over (``state_carry_over``) restores the
   session's variables before its first cell: ``restore_s`` (the snapshot benchmark's measured restore
   throughput over a per-session size drawn from ``distributions.STATE_SIZE_MB``).
+- Perfect foresight (``Strategy.foresight``, a reference for docs/simulator.md): the engine reads the
+  session's next submit time, keeps an idle kernel only when a restart could not be ready before it, else
+  releases it at once, and "starts working" on each cell exactly one start (and restore) before its submit,
+  so the pre-start (through the same rule and placement) is ready as the cell comes.
 - Pre-start (issue 18, ``placement.prestart``): the user starts working on a cell ``lead.lead_s`` before
   submitting it (``SimConfig.lead_scale``; 0: never early). At that moment, or when the kernel is released
   while the user is still working, a gpu-auto session whose kernel was released calls
@@ -310,7 +314,10 @@ class Engine:
             cell = sr.s.cells[sr.i]
             submit = max(t, cell.start_s + sr.delay)
             self.at(submit, self._submit, sr)
-            if self.strategy.restart_after_release and self.release_rule.prestart.enabled:
+            if self.strategy.foresight:  # the user "starts working" exactly one start before the submit
+                if submit - self._foresight_start_s(sr) > t:
+                    self.at(submit - self._foresight_start_s(sr), self._work_starts, sr, sr.i)
+            elif self.strategy.restart_after_release and self.release_rule.prestart.enabled:
                 sid, gap, scale = sr.s.session_id, submit - t, self.config.lead_scale
                 given = cell.lead_s is not None  # the trace says when the user began (and nothing else)
                 lead = min(gap, cell.lead_s or 0.0) if given and scale > 0 else lead_s(sid, sr.i, gap, scale)
@@ -420,6 +427,11 @@ class Engine:
 
     def _arm_idle_check(self, t: float, k: _Kernel) -> None:
         """The kernel just went idle: release it after the release rule's limit unless a cell comes first."""
+        if self.strategy.foresight:  # keep it only if a restart for the next cell could not be ready in time
+            nxt = self._next_submit_s(t, k.sess)
+            if nxt is None or nxt - t > self._foresight_start_s(k.sess):
+                self.at(t, self._idle_check, k, k.token)
+            return
         gaps = self.user_gaps.get(k.sess.s.user, []) if self.config.user_history else k.sess.gaps
         limit = release.idle_limit_s(self.strategy.idle_timeout_s, k.alloc.gpus, self.release_rule, gaps)
         if k.alloc.prestart and k.alloc.cells_run == 0:
@@ -430,6 +442,20 @@ class Engine:
     def _idle_check(self, t: float, k: _Kernel, token: int) -> None:
         if k.alive and not k.busy and k.token == token:
             self._release(t, k)
+
+    def _next_submit_s(self, t: float, sr: _SessionRun) -> float | None:
+        """When the session's next cell will be submitted (``foresight`` only: the gateway cannot know)."""
+        if sr.i >= len(sr.s.cells):
+            return None
+        return max(t, sr.s.cells[sr.i].start_s + sr.delay)
+
+    def _foresight_start_s(self, sr: _SessionRun) -> float:
+        """A restart's time to usable for ``foresight``: the private cold start, the restore of the session's
+        variables once a kernel has run, and a second of margin (a pre-start never goes public)."""
+        restore = (
+            self.config.restore_s(sr.s.session_id) if sr.started_any and self.strategy.state_carry_over else 0
+        )
+        return self.config.cold_start_private_s + restore + 1.0
 
     # -- GPUs -----------------------------------------------------------------------------------------------
     def _request(self, sr: _SessionRun, gpus: int, waited_s: float, prestart: bool = False) -> GpuRequest:

@@ -196,6 +196,8 @@ def _release_label(run: RunRecord) -> str:
     st = run.strategy
     if st.release_after_cell:
         return "after each cell"
+    if st.foresight:
+        return "knows the next submit"
     if st.idle_timeout_s is None:
         return f"at close + {st.linger_after_close_s / 60:g} min" if st.linger_after_close_s else "at close"
     return describe(st.idle_timeout_s, run.release_rule)

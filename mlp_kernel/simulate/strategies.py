@@ -41,6 +41,8 @@ class Strategy:
       ``SimConfig.warm_pool``); conventional deployments have none.
     - ``state_carry_over``: a release keeps the user's variables (snapshot and restore), so it is counted
       as carried, not as a dropped kernel.
+    - ``foresight``: a reference, not a deployable strategy (``FORESIGHT``): the release and the pre-start
+      know when every cell will be submitted (not what it needs), ``Engine._foresight_*``.
     """
 
     name: str
@@ -56,6 +58,7 @@ class Strategy:
     state_carry_over: bool = False
     release_rule: ReleaseRule | None = FLAT
     warm_pool: bool = False
+    foresight: bool = False
 
 
 SERVER_HELD = Strategy(
@@ -110,8 +113,22 @@ def gpu_auto(
     )
 
 
+def foresight(state_carry_over: bool = False) -> Strategy:
+    """gpu-auto with perfect foresight of *when* each cell comes (not of what it needs): what no release
+    rule and no pre-start signal can beat on held GPU-hours (docs/simulator.md, "Perfect foresight")."""
+    return replace(
+        gpu_auto(0.0, state_carry_over),
+        name="foresight",
+        description="a reference, not a strategy: gpu-auto knowing when every cell will be submitted; it "
+        "keeps the kernel through a gap only when a restart could not be ready in time, else releases it at "
+        "once and starts the next one one start (and restore) before the cell",
+        foresight=True,
+    )
+
+
 BASELINES = (SERVER_HELD, KERNEL_CULLED, PER_CELL)
 NAMES = ("server-held", "kernel-culled", "per-cell", "gpu-auto")
+"""The strategies run by default; ``foresight`` (a reference) only when asked for by name."""
 
 
 def by_name(
@@ -121,10 +138,12 @@ def by_name(
     policy's)."""
     if name == "gpu-auto":
         return gpu_auto(idle_timeout_s, state_carry_over, release_rule)
+    if name == "foresight":
+        return foresight(state_carry_over)
     for s in BASELINES:
         if s.name == name:
             return s
-    raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(NAMES)}")
+    raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(NAMES)}, foresight")
 
 
 def with_idle_timeout(strategy: Strategy, idle_timeout_s: float) -> Strategy:

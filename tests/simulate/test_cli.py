@@ -101,6 +101,20 @@ def test_one_strategy_and_overrides(two_cells):
     assert r["flavors"]["small"]["capacity_gpus"] == 1
 
 
+def test_the_foresight_reference_by_name(two_cells):
+    """``--strategy foresight``: the kernel starts 31 s before each cell (cold start 30 s and a second),
+    at 569 and 1469, and goes back as each cell ends (1200, 1800): held 631 + 331 s, no cell waits."""
+    out = cli(
+        "--policy", str(HERE / "tiny-policy.yaml"), "--trace", str(two_cells), "--json", "--strategy",
+        "gpu-auto,foresight",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    auto, bound = json.loads(out.stdout)["strategies"]
+    assert bound["strategy"] == "foresight" and bound["release_rule"] == "knows the next submit"
+    assert bound["gpu_h_held"] == pytest.approx(962 / 3600) and bound["wait_p95_s"] == 0
+    assert auto["gpu_h_held"] > bound["gpu_h_held"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
