@@ -20,6 +20,10 @@ from typing import Any
 
 import pytest
 
+from tests import ports
+
+ports.install()  # kernels' tcp ports below the ephemeral range, a slice per worker (tests/ports.py says why)
+
 ONE_WORKER = {"tests/cluster/": "real-plane", "tests/hub/": "hub"}  # nodeid prefix -> its tests' group
 ANYWHERE = ("tests/cluster/test_minio.py::",)  # under a ONE_WORKER prefix, yet using nothing the group shares
 WHOLE_CLASSES = ("tests/gateway/test_kernel_test_suite.py::",)  # nodeid prefix: one group per class

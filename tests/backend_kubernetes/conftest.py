@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import random
-import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,53 +12,18 @@ from mlp_kernel.backends.kubernetes.lifecycle import Timeouts
 from mlp_kernel.placement.policy import Policy
 from tests.kubeapi.fixtures import *  # noqa: F401,F403
 from tests.kubeapi.members import KubeMembers
+from tests.ports import free_port
 
 from .policies import KERNELSPEC, members_policy
 
-_CHOSEN: set[int] = set()
-_PICK = random.Random(os.urandom(8))
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def _worker_slice(low: int, high: int) -> tuple[int, int]:
-    """This pytest-xdist worker's share of ``[low, high)``: a port one worker picked (free when probed, bound
-    only when its kernel starts) is never picked by another meanwhile."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if not worker.startswith("gw") or count < 2:
-        return low, high
-    size = (high - low) // count
-    start = low + int(worker[2:]) * size
-    return start, start + size
-
 
 def free_ports(n: int = 5) -> dict[str, int]:
-    """Five ports free right now, below the ephemeral range.
+    """Five ports free right now, below the ephemeral range (tests/ports.py says why).
 
     The test kubelet runs kernels on this host, so pods share its ports, and a kernel binds the same fixed
-    ports every time it (re)starts during a test. A port from the ephemeral range can meanwhile become the
-    local end of any outgoing connection (an HTTP request to the test API, say) and the next kernel pod then
-    dies with "Address already in use"; nothing takes a port below that range unless asked to.
+    ports every time it (re)starts during a test.
     """
-    low, high = _worker_slice(20000, _ephemeral_low())
-    ports: list[int] = []
-    while len(ports) < n:
-        port = _PICK.randrange(low, high)
-        if port in _CHOSEN:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("0.0.0.0", port))
-            except OSError:
-                continue
-        _CHOSEN.add(port)
-        ports.append(port)
+    ports = [free_port() for _ in range(n)]
     return dict(zip(("shell", "iopub", "stdin", "control", "hb"), ports, strict=True))
 
 

@@ -11,16 +11,16 @@ import pytest
 import zmq
 
 from mlp_kernel.backends.base import RemoteKernel
-from mlp_kernel.backends.local_pool import free_ports
 from mlp_kernel.gateway.pump import Pump
 from mlp_kernel.gateway.relay import RemoteLink
 from mlp_kernel.gateway.wire import Session, Signer
+from tests.ports import free_port
 
 
 @pytest.fixture
 def curve_kernel(tmp_path):
     public, secret = zmq.curve_keypair()
-    ports = dict(zip(("shell", "iopub", "stdin", "control", "hb"), free_ports(5), strict=True))
+    ports = {c: free_port("127.0.0.1") for c in ("shell", "iopub", "stdin", "control", "hb")}
     info = {f"{c}_port": p for c, p in ports.items()}
     info.update(ip="127.0.0.1", transport="tcp", key="k3y", signature_scheme="hmac-sha256",
                 curve_publickey=public.decode(), curve_secretkey=secret.decode())  # fmt: skip

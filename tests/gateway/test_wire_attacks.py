@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ import zmq
 from jupyter_client import AsyncKernelClient
 
 from mlp_kernel.gateway.wire import DELIM, Signer
+from tests.ports import free_port
 
 from .conftest import ROOT, text_of
 from .test_lifecycle import alive, wait_until
@@ -97,20 +97,10 @@ async def test_malformed_and_unsigned_frames_are_dropped_and_the_kernel_keeps_an
         ctx.term()
 
 
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def write_connection_file(path: Path, key: bytes) -> dict:
     """A tcp connection file on free loopback ports, for a gateway started by hand."""
     names = ("shell", "control", "stdin", "iopub", "hb")
-    conn = {f"{n}_port": p for n, p in zip(names, free_ports(5), strict=True)}
+    conn = {f"{n}_port": p for n, p in zip(names, [free_port("127.0.0.1") for _ in names], strict=True)}
     conn.update(ip="127.0.0.1", transport="tcp", key=key.decode(), signature_scheme="hmac-sha256")
     path.write_text(json.dumps(conn))
     return conn

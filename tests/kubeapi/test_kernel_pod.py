@@ -52,7 +52,9 @@ def test_queued_ipykernel_pod_executes_code(kube_members, tmp_path):
     outputs: list[dict] = []
     kc = BlockingKernelClient()
     kc.load_connection_file(path)
-    kc.start_channels()
+    # No heartbeat channel: a heartbeat missed for a second counts as "kernel died" in wait_for_ready, and a
+    # kernel still starting under load (Running is when its process started) had not bound its ports yet.
+    kc.start_channels(hb=False)
     try:
         kc.wait_for_ready(timeout=90)
         reply = kc.execute_interactive("print(6 * 7)", timeout=60, output_hook=outputs.append)

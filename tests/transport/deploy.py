@@ -40,12 +40,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from jupyter_client.asynchronous import AsyncKernelClient
 
 from mlp_kernel.backends.base import KERNEL_ARGS, RemoteKernel
-from mlp_kernel.backends.local_pool import free_ports
 from mlp_kernel.cli import bridge as bridge_configmap
 from mlp_kernel.gateway.pump import Pump
 from mlp_kernel.gateway.relay import RemoteLink
 from mlp_kernel.gateway.wire import Session, Signer
 from mlp_kernel.transport.tunnel import IngressTarget, Tunnel
+from tests.ports import free_port
 
 BRIDGE_PORT = 8765
 INGRESS_PORT = 8443
@@ -345,7 +345,7 @@ class DirectKernel:
 
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        ports = dict(zip(KERNEL_PORTS, free_ports(len(KERNEL_PORTS)), strict=True))
+        ports = dict(zip(KERNEL_PORTS, [free_port() for _ in KERNEL_PORTS], strict=True))
         public = kernel_file(root / "direct-kernel.json", ports, curve=True)
         argv = [
             sys.executable,
