@@ -314,9 +314,10 @@ class Engine:
             cell = sr.s.cells[sr.i]
             submit = max(t, cell.start_s + sr.delay)
             self.at(submit, self._submit, sr)
-            if self.strategy.foresight:  # the user "starts working" exactly one start before the submit
-                if submit - self._foresight_start_s(sr) > t:
-                    self.at(submit - self._foresight_start_s(sr), self._work_starts, sr, sr.i)
+            if self.strategy.foresight:  # the user "starts working" exactly one restart before the submit
+                work_s = submit - self._foresight_start_s(sr)
+                if work_s > t:
+                    self.at(work_s, self._work_starts, sr, sr.i)
             elif self.strategy.restart_after_release and self.release_rule.prestart.enabled:
                 sid, gap, scale = sr.s.session_id, submit - t, self.config.lead_scale
                 given = cell.lead_s is not None  # the trace says when the user began (and nothing else)
@@ -453,7 +454,9 @@ class Engine:
         """A restart's time to usable for ``foresight``: the private cold start, the restore of the session's
         variables once a kernel has run, and a second of margin (a pre-start never goes public)."""
         restore = (
-            self.config.restore_s(sr.s.session_id) if sr.started_any and self.strategy.state_carry_over else 0
+            self.config.restore_s(sr.s.session_id)
+            if sr.started_any and self.strategy.state_carry_over
+            else 0.0
         )
         return self.config.cold_start_private_s + restore + 1.0
 
