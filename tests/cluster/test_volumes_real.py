@@ -115,7 +115,8 @@ def test_a_claim_in_use_is_kept_until_its_pod_is_gone_then_its_volume_is_reclaim
     kept = m.get("v1", "PersistentVolumeClaim", "scratch", NS)
     assert kept["metadata"].get("deletionTimestamp"), kept["metadata"]
     assert "kubernetes.io/pvc-protection" in kept["metadata"]["finalizers"]
-    assert (host / "f").exists()
+    # Running is when the pod's process started: its write may come a moment later (seen in CI under load)
+    m.wait_for(lambda: (host / "f").exists(), 30, what="the pod's file on its volume")
 
     m.delete("v1", "Pod", "user", NS, gracePeriodSeconds="0")
     m.wait_for(lambda: m.find("v1", "PersistentVolumeClaim", "scratch", NS) is None, 30, what="claim gone")
