@@ -151,11 +151,13 @@ def run(args: argparse.Namespace) -> int:
         generate,
         idle_sweep,
         read_trace,
+        simulate,
+        summarise,
         to_json,
         trade_off_curves,
         write_trace,
     )
-    from ..simulate.strategies import NAMES
+    from ..simulate.strategies import NAMES, foresight
 
     policy_path = args.policy or default_policy_path()
     try:
@@ -204,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
         if sweep_s and args.plots
         else []
     )
+    # the plot's reference point: what no release rule can beat on this trace and these pools
+    reference = summarise(simulate(policy, trace, foresight(True), config)) if curves else None
     elapsed = time.perf_counter() - t0
 
     context = {
@@ -241,7 +245,9 @@ def run(args: argparse.Namespace) -> int:
 
         written = [plot_held_vs_busy(comparison.runs, args.plots / "simulator-held-vs-busy.png")]
         if curves:
-            written.append(plot_trade_off(curves, args.plots / "simulator-idle-sweep.png"))
+            written.append(
+                plot_trade_off(curves, args.plots / "simulator-idle-sweep.png", reference=reference)
+            )
         print("plots: " + ", ".join(str(p) for p in written), file=sys.stderr if args.json else sys.stdout)
     return 0
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 from .engine import RunRecord
+from .metrics import StrategyResult
 from .study import Curve
 
 HOUR = 3600.0
@@ -75,11 +76,24 @@ TARGET_OVER_10S = 0.20
 GPU cells waiting more than 10 s."""
 
 
-def plot_trade_off(curves: Sequence[Curve], path: str | Path, title: str = "") -> Path:
+REFERENCE_LABEL = "perfect foresight (a reference, not a rule)"
+
+
+def plot_trade_off(
+    curves: Sequence[Curve], path: str | Path, title: str = "", reference: StrategyResult | None = None
+) -> Path:
     """Each (release rule, warm-pool size, lead) sweep as a curve: held/busy against the p95 added start
     latency (left) and against the share of GPU cells that waited more than 10 s (right), issue 18's targets
     shaded. Colour is the rule, the marker the pool size, solid lines pre-start with a lead, dashed (paler)
-    without; each point annotated with its idle timeout."""
+    without; each point annotated with its idle timeout. ``reference``: the ``foresight`` run on the same
+    trace, drawn as a black star (what no rule can beat on held GPU-hours, docs/simulator.md)."""
+    return _save(trade_off_figure(curves, title, reference), path)
+
+
+def trade_off_figure(
+    curves: Sequence[Curve], title: str = "", reference: StrategyResult | None = None
+) -> Figure:
+    """The figure ``plot_trade_off`` saves."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,6 +120,9 @@ def plot_trade_off(curves: Sequence[Curve], path: str | Path, title: str = "") -
                     f"{(r.idle_timeout_s or 0) / 60:g}", (x, y), textcoords="offset points", xytext=(3, 3),
                     fontsize=6, color=colours.get(c.rule, "tab:red"),
                 )  # fmt: skip
+    if reference is not None:
+        for ax, x in ((a, max(reference.added_p95_s, 1.0)), (b, 100 * reference.waited_over_10s_share)):
+            ax.plot([x], [reference.held_per_busy], "*", color="black", ms=12, label=REFERENCE_LABEL)
     a.set_xscale("log")
     a.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     a.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -126,7 +143,7 @@ def plot_trade_off(curves: Sequence[Curve], path: str | Path, title: str = "") -
         fontsize=10,
     )
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
