@@ -41,8 +41,8 @@ class Strategy:
       ``SimConfig.warm_pool``); conventional deployments have none.
     - ``state_carry_over``: a release keeps the user's variables (snapshot and restore), so it is counted
       as carried, not as a dropped kernel.
-    - ``foresight``: a reference, not a deployable strategy (``FORESIGHT``): the release and the pre-start
-      know when every cell will be submitted (not what it needs), ``Engine._foresight_*``.
+    - ``foresight``: a reference, not a deployable strategy (``foresight()``): the release and the
+      pre-start know when every cell will be submitted (not what it needs), ``Engine._foresight_start_s``.
     """
 
     name: str
@@ -115,7 +115,8 @@ def gpu_auto(
 
 def foresight(state_carry_over: bool = False) -> Strategy:
     """gpu-auto with perfect foresight of *when* each cell comes (not of what it needs): what no release
-    rule and no pre-start signal can beat on held GPU-hours (docs/simulator.md, "Perfect foresight")."""
+    rule and no pre-start signal can beat on held GPU-hours (docs/simulator.md, "Perfect foresight"). No
+    warm pool: its kernels' idle GPU-hours would count as held, and timing alone hides every start."""
     return replace(
         gpu_auto(0.0, state_carry_over),
         name="foresight",
@@ -123,6 +124,7 @@ def foresight(state_carry_over: bool = False) -> Strategy:
         "keeps the kernel through a gap only when a restart could not be ready in time, else releases it at "
         "once and starts the next one one start (and restore) before the cell",
         foresight=True,
+        warm_pool=False,
     )
 
 

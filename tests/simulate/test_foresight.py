@@ -47,7 +47,7 @@ def test_a_restore_lengthens_the_restart_it_plans_for(tiny_policy):
 
 def test_it_is_named_and_described_as_a_reference():
     s = by_name("foresight", 900.0, True)
-    assert s.foresight and s.state_carry_over and s.name == "foresight"
+    assert s.foresight and s.state_carry_over and s.name == "foresight" and not s.warm_pool
     assert "not a strategy" in s.description
     with pytest.raises(ValueError, match="foresight"):
         by_name("oracle", 900.0)
