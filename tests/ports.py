@@ -8,8 +8,11 @@ takes a port below that range unless asked to, and each worker draws from its ow
 worker picked (free when probed, bound only when its kernel starts) is never picked by another meanwhile.
 
 ``install()`` (called by tests/conftest.py) makes jupyter_client's port cache draw from here in the pytest
-process: every kernel a ``KernelManager`` starts there, plain ones and GPU (auto)'s gateways alike. Servers
-the tests start as subprocesses pick their kernels' ports themselves.
+process: every kernel a ``KernelManager`` starts there, plain ones and GPU (auto)'s gateways alike. The
+servers the tests start (the real control plane, the S3 store, Jupyter servers, JupyterHub) take their own
+ports from ``free_port`` too: two ports drawn by binding 0 one after the other can even be the same one (the
+S3 store's filer and volume server were given one port in a CI run). Servers the tests start as
+subprocesses still pick their kernels' ports themselves.
 """
 
 from __future__ import annotations

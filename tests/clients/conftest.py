@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any
 
 import psutil
 import pytest
+
+from tests.ports import free_port  # noqa: F401  (also imported from here by other test modules)
 
 REPO_SPEC = Path(__file__).resolve().parents[2] / "kernelspecs" / "gpu-auto"
 KERNEL = "gpu-auto-test"
@@ -116,12 +117,6 @@ def kill_tree(pid: int) -> None:
             v.kill()
         except psutil.NoSuchProcess:
             pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

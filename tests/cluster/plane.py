@@ -39,6 +39,8 @@ from typing import Any
 
 import yaml
 
+from tests.ports import free_port
+
 from . import build
 from .pki import Pki
 from .rest import ApiError, Rest
@@ -53,12 +55,6 @@ METRICS_CERT_DIR = "/etc/kueue/metrics/certs"
 VISIBILITY_CERT_DIR = "/visibility"
 #: CRDs whose versions Kueue converts (its config/components/crd/kustomization.yaml enables these patches)
 KUEUE_CONVERTED = {"localqueues", "clusterqueues", "cohorts", "workloads", "multikueueclusters"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 try:  # resolved here, not between fork and exec (no dlopen in a child forked from a threaded process)
